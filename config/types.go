@@ -77,6 +77,9 @@ type User struct {
 	MaxConnections int `mapstructure:"max_connections"`
 	// Active false refuses logins.
 	Active *bool `mapstructure:"active"`
+	// AuthPlugin is the frontend authentication plugin for this user:
+	// mysql_native_password (default) or caching_sha2_password.
+	AuthPlugin string `mapstructure:"auth_plugin"`
 }
 
 // IsActive reports whether the user may log in (default true).

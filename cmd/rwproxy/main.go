@@ -1,0 +1,120 @@
+// Command rwproxy is a MySQL read/write-splitting proxy.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/rwproxy/rwproxy/config"
+	"github.com/rwproxy/rwproxy/internal/app"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "version" {
+		fmt.Println("rwproxy", version)
+		return
+	}
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "rwproxy:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	cfgPath := flag.String("config", "configs/rwproxy.yaml", "configuration file (YAML)")
+	level := flag.String("log-level", "", "log level: debug, info, warn, error (overrides log.level)")
+	flag.Parse()
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		return err
+	}
+	if *level != "" {
+		cfg.Log.Level = *level
+	}
+	atom, lg, err := newLogger(cfg.Log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = lg.Sync() }()
+	a, err := app.New(cfg, lg)
+	if err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	a.Start()
+	return waitSignals(a, *cfgPath, atom, lg)
+}
+
+// waitSignals reloads the file on SIGHUP and drains on SIGTERM/SIGINT.
+func waitSignals(a *app.App, path string, atom zap.AtomicLevel, lg *zap.Logger) error {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	for s := range sig {
+		if s == syscall.SIGHUP {
+			reload(a, path, atom, lg)
+			continue
+		}
+		lg.Info("shutting down", zap.String("signal", s.String()))
+		ctx, cancel := context.WithTimeout(context.Background(), a.Store.Current().ShutdownTimeout)
+		err := a.Shutdown(ctx)
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			lg.Warn("shutdown timeout reached; remaining sessions closed")
+			return nil
+		}
+		return err
+	}
+	return nil
+}
+
+func reload(a *app.App, path string, atom zap.AtomicLevel, lg *zap.Logger) {
+	cfg, err := config.Load(path)
+	if err == nil {
+		err = a.Store.Apply(context.Background(), cfg, config.SourceFile)
+	}
+	if err != nil {
+		lg.Error("reload refused; the running configuration is kept", zap.Error(err))
+		return
+	}
+	if l, err := zapcore.ParseLevel(cfg.Log.Level); err == nil {
+		atom.SetLevel(l)
+	}
+}
+
+// newLogger builds the root logger: console on a terminal, JSON otherwise.
+func newLogger(c config.Log) (zap.AtomicLevel, *zap.Logger, error) {
+	atom := zap.NewAtomicLevel()
+	if c.Level != "" {
+		l, err := zapcore.ParseLevel(c.Level)
+		if err != nil {
+			return atom, nil, fmt.Errorf("log level: %w", err)
+		}
+		atom.SetLevel(l)
+	}
+	format := c.Format
+	if format == "" || format == "auto" {
+		format = "json"
+		if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			format = "console"
+		}
+	}
+	zc := zap.NewProductionConfig()
+	if format == "console" {
+		zc = zap.NewDevelopmentConfig()
+		zc.Development = false
+	}
+	zc.Level = atom
+	zc.Encoding = format
+	lg, err := zc.Build()
+	return atom, lg, err
+}

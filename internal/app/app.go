@@ -1,0 +1,159 @@
+// Package app wires rwproxy's packages into a running proxy: the config
+// store, the backend pools, the client listener and its sessions. cmd/rwproxy
+// and the tests both start proxies through it.
+//
+// Concurrency: New, Start and Close are called by one owner goroutine.
+package app
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/rwproxy/rwproxy/config"
+	"github.com/rwproxy/rwproxy/pool"
+	"github.com/rwproxy/rwproxy/protocol"
+	"github.com/rwproxy/rwproxy/session"
+	"github.com/rwproxy/rwproxy/topology"
+)
+
+// App is one running proxy.
+type App struct {
+	Store    *config.Store
+	Pools    *pool.Manager
+	Stats    *session.Stats
+	listener *protocol.Listener
+	lg       *zap.Logger
+	topo     atomic.Pointer[topology.Snapshot]
+	picker   *picker
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+// New builds a proxy for cfg (already validated) and opens its listener.
+func New(cfg *config.Config, lg *zap.Logger) (*App, error) {
+	version := cfg.ServerVersion
+	if version == "" {
+		version = probeVersion(cfg)
+	}
+	srv, err := protocol.NewServer(version)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{Store: config.NewStore(cfg, "local"), Stats: &session.Stats{}, lg: lg}
+	a.Pools = pool.NewManager(poolOptions(cfg), lg.Named("pool"))
+	a.picker = newPicker(&a.topo)
+	a.applyTopology(cfg)
+	deps := &session.Deps{
+		Pools: a.Pools, Server: srv, Auth: protocol.NewAuth(a.lookupUser),
+		Config: a.Store.Current, Picker: a.picker, Log: lg.Named("session"), Stats: a.Stats,
+		MaxPacket: maxPacket, HandshakeTimeout: 10 * time.Second,
+	}
+	a.listener, err = protocol.Listen(cfg.Listen, cfg.MaxConnections, func(ctx context.Context, nc net.Conn) {
+		session.Serve(ctx, nc, deps)
+	}, lg.Named("listener"))
+	if err != nil {
+		_ = a.Pools.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// maxPacket is the largest client request accepted (max_allowed_packet).
+const maxPacket = 256 << 20
+
+// Addr is the client listener's address.
+func (a *App) Addr() string { return a.listener.Addr().String() }
+
+// Start serves clients and follows configuration changes until Close.
+func (a *App) Start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	a.wg.Go(func() {
+		if err := a.listener.Serve(); err != nil {
+			a.lg.Error("listener stopped", zap.Error(err))
+		}
+	})
+	ch, unsub := a.Store.Subscribe()
+	a.wg.Go(func() {
+		defer unsub()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case v := <-ch:
+				a.applyTopology(v.Config)
+				a.listener.SetMaxConnections(v.Config.MaxConnections)
+				a.lg.Info("configuration applied", zap.Uint64("version", v.Version), zap.String("origin", v.Origin))
+			}
+		}
+	})
+	a.lg.Info("rwproxy listening", zap.String("listen", a.Addr()))
+}
+
+// Shutdown stops accepting, waits up to ctx for sessions to end, then closes
+// what is left.
+func (a *App) Shutdown(ctx context.Context) error {
+	_ = a.listener.StopAccepting()
+	werr := a.listener.Wait(ctx)
+	return errors.Join(werr, a.Close())
+}
+
+// Close stops everything at once.
+func (a *App) Close() error {
+	err := a.listener.Close()
+	if a.cancel != nil {
+		a.cancel()
+	}
+	a.wg.Wait()
+	return errors.Join(err, a.Pools.Close())
+}
+
+func (a *App) lookupUser(name string) (string, string, bool) {
+	for _, u := range a.Store.Current().Users {
+		if u.Username == name && u.IsActive() {
+			return u.Password, u.AuthPlugin, true
+		}
+	}
+	return "", "", false
+}
+
+// applyTopology publishes the servers of c to the picker and the pools;
+// servers that left or went OFFLINE_SOFT are drained.
+func (a *App) applyTopology(c *config.Config) {
+	old := a.topo.Load()
+	snap := topology.FromConfig(c)
+	live := make(map[string]bool)
+	for _, bs := range snap.Hostgroups {
+		for _, b := range bs {
+			if b.Status == config.StatusOnline {
+				live[b.Addr] = true
+				a.Pools.SetServer(b.Addr, b.MaxConnections)
+			}
+		}
+	}
+	a.topo.Store(snap)
+	if old == nil {
+		return
+	}
+	for _, bs := range old.Hostgroups {
+		for _, b := range bs {
+			if !live[b.Addr] {
+				a.Pools.Drain(b.Addr)
+			}
+		}
+	}
+}
+
+func poolOptions(c *config.Config) pool.Options {
+	return pool.Options{
+		ConnectTimeout: c.Pool.ConnectTimeout, IdleTimeout: c.Pool.IdleTimeout,
+		MaxLifetime: c.Pool.MaxLifetime, PingAfter: c.Pool.PingAfter, WaitTimeout: c.Pool.WaitTimeout,
+		MaxIdle: c.Pool.MaxIdle, MinIdle: c.Pool.MinIdle,
+	}
+}

@@ -1,0 +1,49 @@
+package testkit
+
+import (
+	"testing"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/rwproxy/rwproxy/config"
+	"github.com/rwproxy/rwproxy/internal/app"
+)
+
+// SandboxConfig returns a proxy configuration in front of sb: hostgroup 10
+// is node 1 (the primary), hostgroup 20 nodes 2 and 3; users app/app and
+// app2/app2 default to hostgroup 10. The proxy listens on 127.0.0.1:0.
+func SandboxConfig(sb *Sandbox) *config.Config {
+	c := config.Defaults()
+	c.Listen = "127.0.0.1:0"
+	c.Users = []config.User{
+		{Username: "app", Password: "app", DefaultHostgroup: 10},
+		{Username: "app2", Password: "app2", DefaultHostgroup: 10},
+	}
+	c.Servers = nil
+	for i, port := range sb.Ports {
+		hg := 20
+		if i == 0 {
+			hg = 10
+		}
+		c.Servers = append(c.Servers, config.Server{Hostgroup: hg, Host: "127.0.0.1", Port: port,
+			Weight: 1, Status: config.StatusOnline, MaxConnections: 200, MaxReplicationLag: 10})
+	}
+	c.ReplicationHostgroups = []config.ReplicationHostgroup{{WriterHostgroup: 10, ReaderHostgroup: 20, CheckType: "read_only"}}
+	return c
+}
+
+// StartProxy starts an in-process rwproxy for cfg and closes it when the
+// test ends. cfg must be valid.
+func StartProxy(tb testing.TB, cfg *config.Config) *app.App {
+	tb.Helper()
+	if err := cfg.Validate(); err != nil {
+		tb.Fatalf("proxy config: %v", err)
+	}
+	a, err := app.New(cfg, zaptest.NewLogger(tb))
+	if err != nil {
+		tb.Fatalf("start proxy: %v", err)
+	}
+	a.Start()
+	tb.Cleanup(func() { _ = a.Close() })
+	return a
+}

@@ -1,0 +1,46 @@
+package pool
+
+import (
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/client"
+	"github.com/go-mysql-org/go-mysql/packet"
+)
+
+// Conn is one backend connection and what rwproxy knows of its session
+// state, so that a session can bring it to its own state with a minimal
+// diff instead of a reset.
+type Conn struct {
+	*client.Conn
+	pool     *Pool
+	created  time.Time
+	lastUsed time.Time
+
+	// DB is the current schema on the backend ("" = none).
+	DB string
+	// Vars holds session variables that differ from the server defaults on
+	// this connection, as applied (lower-case name → value).
+	Vars map[string]string
+	// MultiStatements is the connection's COM_SET_OPTION state.
+	MultiStatements bool
+	// Stmts caches statements prepared on this connection, by SQL text.
+	Stmts *StmtCache
+}
+
+// Packet returns the raw packet connection for relaying.
+func (c *Conn) Packet() *packet.Conn { return c.Conn.Conn }
+
+// Addr is the backend's address.
+func (c *Conn) Addr() string { return c.pool.key.Addr }
+
+// Key is the pool key this connection belongs to.
+func (c *Conn) Key() Key { return c.pool.key }
+
+// Recycle returns a connection in a known state to its pool.
+func (c *Conn) Recycle() { c.pool.put(c) }
+
+// Discard closes a connection whose state is unknown or broken.
+func (c *Conn) Discard() { c.pool.discard(c) }
+
+// Stats is the server's shared counter block.
+func (c *Conn) Stats() *ServerStats { return c.pool.srv.stats }

@@ -1,0 +1,208 @@
+package pool
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Options configure every pool of a Manager.
+type Options struct {
+	ConnectTimeout time.Duration
+	IdleTimeout    time.Duration
+	MaxLifetime    time.Duration
+	PingAfter      time.Duration
+	WaitTimeout    time.Duration
+	MaxIdle        int
+	MinIdle        int
+	// StmtCacheSize bounds prepared statements per backend connection.
+	StmtCacheSize int
+}
+
+// server is the per-address state shared by the pools of all users.
+type server struct {
+	addr     string
+	stats    *ServerStats
+	draining atomic.Bool
+	// sem holds one token per open connection; its capacity is the
+	// server's max_connections.
+	sem chan struct{}
+}
+
+func (s *server) acquire(ctx context.Context, wait time.Duration) error {
+	select {
+	case s.sem <- struct{}{}:
+		return nil
+	default:
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case s.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return ErrWaitTimeout
+	}
+}
+
+func (s *server) release() { <-s.sem }
+
+// Manager owns all pools. Get is the only call on the query path.
+type Manager struct {
+	opts Options
+	lg   *zap.Logger
+
+	mu struct {
+		sync.Mutex
+		pools   map[Key]*Pool
+		servers map[string]*server
+		closed  bool
+	}
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// NewManager starts a Manager and its idle-connection reaper.
+func NewManager(opts Options, lg *zap.Logger) *Manager {
+	if opts.MaxIdle <= 0 {
+		opts.MaxIdle = 64
+	}
+	if opts.StmtCacheSize <= 0 {
+		opts.StmtCacheSize = 256
+	}
+	m := &Manager{opts: opts, lg: lg}
+	m.mu.pools = make(map[Key]*Pool)
+	m.mu.servers = make(map[string]*server)
+	ctx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	if opts.IdleTimeout > 0 {
+		m.wg.Go(func() { m.reapLoop(ctx) })
+	}
+	return m
+}
+
+// SetServer declares a server and its connection limit. Changing the limit
+// of a known server takes effect for new connections only.
+func (m *Manager) SetServer(addr string, maxConns int) {
+	if maxConns <= 0 {
+		maxConns = 1000
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s, ok := m.mu.servers[addr]; ok {
+		s.draining.Store(false)
+		if cap(s.sem) == maxConns {
+			return
+		}
+		ns := &server{addr: addr, stats: s.stats, sem: make(chan struct{}, maxConns)}
+		m.mu.servers[addr] = ns
+		for k, p := range m.mu.pools {
+			if k.Addr == addr {
+				p.close()
+				delete(m.mu.pools, k)
+			}
+		}
+		return
+	}
+	m.mu.servers[addr] = &server{addr: addr, stats: &ServerStats{}, sem: make(chan struct{}, maxConns)}
+}
+
+// Drain stops handing out idle connections to addr and closes them; busy
+// ones close when returned.
+func (m *Manager) Drain(addr string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s, ok := m.mu.servers[addr]; ok {
+		s.draining.Store(true)
+	}
+	for k, p := range m.mu.pools {
+		if k.Addr == addr {
+			p.close()
+			delete(m.mu.pools, k)
+		}
+	}
+}
+
+// Stats returns the counters of addr, or nil for an unknown server.
+func (m *Manager) Stats(addr string) *ServerStats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s, ok := m.mu.servers[addr]; ok {
+		return s.stats
+	}
+	return nil
+}
+
+// Get returns a connection for key, logging in with password when it has
+// to dial.
+func (m *Manager) Get(ctx context.Context, key Key, password string) (*Conn, error) {
+	p, err := m.pool(key, password)
+	if err != nil {
+		return nil, err
+	}
+	return p.get(ctx)
+}
+
+func (m *Manager) pool(key Key, password string) (*Pool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.mu.closed {
+		return nil, ErrClosed
+	}
+	p, ok := m.mu.pools[key]
+	if ok && p.password == password {
+		return p, nil
+	}
+	if ok { // the password changed: retire the old pool
+		p.close()
+	}
+	srv, ok := m.mu.servers[key.Addr]
+	if !ok {
+		srv = &server{addr: key.Addr, stats: &ServerStats{}, sem: make(chan struct{}, 1000)}
+		m.mu.servers[key.Addr] = srv
+	}
+	p = &Pool{key: key, password: password, srv: srv, m: m}
+	m.mu.pools[key] = p
+	return p, nil
+}
+
+func (m *Manager) reapLoop(ctx context.Context) {
+	t := time.NewTicker(m.opts.IdleTimeout / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			m.mu.Lock()
+			pools := make([]*Pool, 0, len(m.mu.pools))
+			for _, p := range m.mu.pools {
+				pools = append(pools, p)
+			}
+			m.mu.Unlock()
+			for _, p := range pools {
+				p.reap(now)
+			}
+		}
+	}
+}
+
+// Close closes every idle connection and stops the reaper. Connections in
+// use are closed when their sessions return them.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	m.mu.closed = true
+	for k, p := range m.mu.pools {
+		p.close()
+		delete(m.mu.pools, k)
+	}
+	m.mu.Unlock()
+	m.cancel()
+	m.wg.Wait()
+	return nil
+}

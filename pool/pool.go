@@ -1,0 +1,241 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/client"
+	"github.com/go-mysql-org/go-mysql/mysql"
+)
+
+// Sentinel errors.
+var (
+	ErrClosed      = errors.New("pool: closed")
+	ErrWaitTimeout = errors.New("pool: timed out waiting for a free backend connection (server max_connections reached)")
+)
+
+// BaselineCollation is the collation every backend connection starts
+// with; sessions whose client asked for another one replay it.
+const BaselineCollation = "utf8mb4_general_ci"
+
+// InitSQL runs once on every new backend connection: the server reports
+// every session variable change, schema change and other state change in
+// its OK packets, which is how rwproxy tracks session state exactly.
+const InitSQL = "SET SESSION session_track_system_variables='*', session_track_schema=ON, session_track_state_change=ON"
+
+// Key identifies a pool: connections in one pool are interchangeable.
+type Key struct {
+	Addr string
+	User string
+	// FoundRows is CLIENT_FOUND_ROWS, which changes affected-row counts
+	// and can only be chosen at connect time.
+	FoundRows bool
+}
+
+// ServerStats are counters per backend server, shared by its pools.
+type ServerStats struct {
+	ConnUsed  atomic.Int64
+	ConnFree  atomic.Int64
+	ConnOK    atomic.Uint64
+	ConnERR   atomic.Uint64
+	Queries   atomic.Uint64
+	BytesSent atomic.Uint64 // to the backend
+	BytesRecv atomic.Uint64 // from the backend
+	LatencyUs atomic.Uint64 // total, for an average
+}
+
+// Pool holds idle connections for one Key.
+type Pool struct {
+	key      Key
+	password string
+	srv      *server
+	m        *Manager
+
+	mu struct {
+		sync.Mutex
+		idle   []*Conn
+		closed bool
+	}
+}
+
+// get returns an idle connection that is still usable, or dials a new one.
+func (p *Pool) get(ctx context.Context) (*Conn, error) {
+	now := time.Now()
+	for {
+		c := p.popIdle()
+		if c == nil {
+			break
+		}
+		if p.m.opts.MaxLifetime > 0 && now.Sub(c.created) > p.m.opts.MaxLifetime {
+			p.discard(c)
+			continue
+		}
+		if p.m.opts.PingAfter > 0 && now.Sub(c.lastUsed) > p.m.opts.PingAfter {
+			if err := c.pingWithDeadline(p.m.opts.ConnectTimeout); err != nil {
+				p.discard(c)
+				continue
+			}
+		}
+		p.srv.stats.ConnUsed.Add(1)
+		return c, nil
+	}
+	if err := p.srv.acquire(ctx, p.m.opts.WaitTimeout); err != nil {
+		return nil, err
+	}
+	c, err := p.dial(ctx)
+	if err != nil {
+		p.srv.release()
+		p.srv.stats.ConnERR.Add(1)
+		return nil, err
+	}
+	p.srv.stats.ConnOK.Add(1)
+	p.srv.stats.ConnUsed.Add(1)
+	return c, nil
+}
+
+func (p *Pool) popIdle() *Conn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := len(p.mu.idle)
+	if n == 0 {
+		return nil
+	}
+	c := p.mu.idle[n-1]
+	p.mu.idle[n-1] = nil
+	p.mu.idle = p.mu.idle[:n-1]
+	p.srv.stats.ConnFree.Add(-1)
+	return c
+}
+
+func (p *Pool) dial(ctx context.Context) (*Conn, error) {
+	timeout := p.m.opts.ConnectTimeout
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	// Bound the handshake too: a server that accepts and never answers
+	// must not hang the session.
+	deadline, _ := dctx.Deadline()
+	dialer := DeadlineDialer(deadline)
+	k := p.key
+	bc, err := client.ConnectWithDialer(dctx, "tcp", k.Addr, k.User, p.password, "", dialer, func(c *client.Conn) error {
+		c.UnsetCapability(mysql.CLIENT_DEPRECATE_EOF)
+		c.UnsetCapability(mysql.CLIENT_QUERY_ATTRIBUTES)
+		for _, f := range []uint32{mysql.CLIENT_MULTI_STATEMENTS, mysql.CLIENT_MULTI_RESULTS,
+			mysql.CLIENT_PS_MULTI_RESULTS, mysql.CLIENT_SESSION_TRACK} {
+			if err := c.SetCapability(f); err != nil {
+				return err
+			}
+		}
+		if k.FoundRows {
+			if err := c.SetCapability(mysql.CLIENT_FOUND_ROWS); err != nil {
+				return err
+			}
+		}
+		c.SetAttributes(map[string]string{"program_name": "rwproxy"})
+		return c.SetCollation(BaselineCollation)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pool %s: dial: %w", k.Addr, err)
+	}
+	if _, err := bc.Execute(InitSQL); err != nil {
+		_ = bc.Close()
+		return nil, fmt.Errorf("pool %s: init: %w", k.Addr, err)
+	}
+	_ = bc.SetDeadline(time.Time{})
+	now := time.Now()
+	return &Conn{Conn: bc, pool: p, created: now, lastUsed: now, MultiStatements: true,
+		Vars: make(map[string]string), Stmts: NewStmtCache(p.m.opts.StmtCacheSize)}, nil
+}
+
+func (c *Conn) pingWithDeadline(d time.Duration) error {
+	_ = c.SetDeadline(time.Now().Add(d))
+	err := c.Ping()
+	_ = c.SetDeadline(time.Time{})
+	return err
+}
+
+// put returns c to the idle list, or closes it when the pool is closed or
+// full, or the connection is past its lifetime.
+func (p *Pool) put(c *Conn) {
+	p.srv.stats.ConnUsed.Add(-1)
+	now := time.Now()
+	c.lastUsed = now
+	if p.m.opts.MaxLifetime > 0 && now.Sub(c.created) > p.m.opts.MaxLifetime {
+		p.closeConn(c)
+		return
+	}
+	p.mu.Lock()
+	if p.mu.closed || p.srv.draining.Load() || len(p.mu.idle) >= p.m.opts.MaxIdle {
+		p.mu.Unlock()
+		p.closeConn(c)
+		return
+	}
+	p.mu.idle = append(p.mu.idle, c)
+	p.mu.Unlock()
+	p.srv.stats.ConnFree.Add(1)
+}
+
+func (p *Pool) discard(c *Conn) {
+	p.srv.stats.ConnUsed.Add(-1)
+	p.closeConn(c)
+}
+
+func (p *Pool) closeConn(c *Conn) {
+	_ = c.Close()
+	p.srv.release()
+}
+
+// reap closes idle connections unused for longer than idleTimeout, keeping
+// minIdle of them.
+func (p *Pool) reap(now time.Time) {
+	var victims []*Conn
+	p.mu.Lock()
+	keep := p.mu.idle[:0]
+	for i, c := range p.mu.idle {
+		// idle is LIFO: the oldest are first.
+		if now.Sub(c.lastUsed) > p.m.opts.IdleTimeout && len(p.mu.idle)-i > p.m.opts.MinIdle {
+			victims = append(victims, c)
+			continue
+		}
+		keep = append(keep, c)
+	}
+	clear(p.mu.idle[len(keep):])
+	p.mu.idle = keep
+	p.mu.Unlock()
+	for _, c := range victims {
+		p.srv.stats.ConnFree.Add(-1)
+		p.closeConn(c)
+	}
+}
+
+// close closes every idle connection and marks the pool closed; busy
+// connections are closed when they come back.
+func (p *Pool) close() {
+	p.mu.Lock()
+	idle := p.mu.idle
+	p.mu.idle = nil
+	p.mu.closed = true
+	p.mu.Unlock()
+	for _, c := range idle {
+		p.srv.stats.ConnFree.Add(-1)
+		p.closeConn(c)
+	}
+}
+
+// DeadlineDialer dials with ctx and bounds everything that follows on the
+// connection (the MySQL handshake) by deadline; the caller clears the
+// deadline once logged in.
+func DeadlineDialer(deadline time.Time) client.Dialer {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		_ = nc.SetDeadline(deadline)
+		return nc, nil
+	}
+}

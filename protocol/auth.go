@@ -1,0 +1,64 @@
+package protocol
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/hex"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/server"
+)
+
+// UserLookup returns a user's password and frontend auth plugin ("" means
+// mysql_native_password); ok is false for unknown or inactive users.
+type UserLookup func(user string) (password, plugin string, ok bool)
+
+// Auth authenticates clients against the configured users.
+type Auth struct {
+	lookup UserLookup
+	// decoy is the password of users that do not exist: authentication
+	// then fails with 1045 exactly as for a wrong password, and the reply
+	// does not reveal which user names exist.
+	decoy string
+}
+
+var _ server.AuthenticationHandler = (*Auth)(nil)
+
+// NewAuth returns an authentication handler reading users through lookup.
+func NewAuth(lookup UserLookup) *Auth {
+	return &Auth{lookup: lookup, decoy: hex.EncodeToString(mysql.RandomBuf(24))}
+}
+
+// GetCredential implements server.AuthenticationHandler.
+func (a *Auth) GetCredential(user string) (server.Credential, bool, error) {
+	pw, plugin, ok := a.lookup(user)
+	if !ok {
+		return server.Credential{Passwords: []string{a.decoy}, AuthPluginName: mysql.AUTH_NATIVE_PASSWORD}, true, nil
+	}
+	if plugin == "" {
+		plugin = mysql.AUTH_NATIVE_PASSWORD
+	}
+	return server.Credential{Passwords: []string{pw}, AuthPluginName: plugin}, true, nil
+}
+
+// OnAuthSuccess implements server.AuthenticationHandler.
+func (a *Auth) OnAuthSuccess(*server.Conn) error { return nil }
+
+// OnAuthFailure implements server.AuthenticationHandler.
+func (a *Auth) OnAuthFailure(*server.Conn, error) {}
+
+// NewServer builds the go-mysql server configuration: the announced
+// version, mysql_native_password by default (caching_sha2_password users
+// are switched to it by the protocol's auth switch), and an RSA key so
+// caching_sha2_password full authentication works without TLS.
+func NewServer(version string) (*server.Server, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	return server.NewServerWithAuth(version, utf8mb4GeneralCI, mysql.AUTH_NATIVE_PASSWORD,
+		key, nil, &server.DefaultAuthenticationProvider{}), nil
+}
+
+// utf8mb4GeneralCI is collation 45, known to MySQL and MariaDB alike.
+const utf8mb4GeneralCI uint8 = 45

@@ -1,0 +1,238 @@
+package protocol
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/packet"
+)
+
+// Errors returned by the relay, telling which side of the proxy failed:
+// a client error means the client is gone; a backend error means the
+// backend connection is broken and must be discarded.
+var (
+	ErrClientIO  = errors.New("client i/o")
+	ErrBackendIO = errors.New("backend i/o")
+	// ErrProtocol is an unexpected packet from the backend.
+	ErrProtocol = errors.New("backend protocol violation")
+)
+
+// maxKeptBuf bounds the relay buffer kept between responses: a huge row
+// grows the buffer for its response only.
+const maxKeptBuf = 1 << 20
+
+// Relay copies backend responses to a client packet by packet: rows are not
+// decoded, only terminal packets (OK, ERR, EOF) are parsed. A Relay belongs
+// to one session and reuses its buffer, so a relayed row costs no heap
+// allocation in steady state.
+type Relay struct {
+	buf []byte
+	out []byte
+	// ClientTrack: the client negotiated CLIENT_SESSION_TRACK, so OK packets
+	// pass through unchanged; otherwise they are re-encoded without it.
+	ClientTrack bool
+	// OnOK, when set, sees every OK packet (each statement of a multi-result).
+	OnOK func(*OK)
+}
+
+// Response summarises one relayed response.
+type Response struct {
+	// Status is the server status of the last terminal packet.
+	Status uint16
+	// Err is the backend's ERR packet, already passed to the client.
+	Err *mysql.MyError
+	// Sent reports whether any packet reached the client.
+	Sent bool
+	// Bytes is the number of payload bytes relayed.
+	Bytes int
+	// Rows counts row packets.
+	Rows int
+}
+
+func (r *Relay) read(b *packet.Conn) ([]byte, error) {
+	p, err := b.ReadPacketReuseMem(r.buf[:4])
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBackendIO, err)
+	}
+	r.buf = p
+	return p, nil
+}
+
+func (r *Relay) write(c *packet.Conn, p []byte, res *Response) error {
+	res.Bytes += len(p) - 4
+	if c == nil {
+		return nil
+	}
+	res.Sent = true
+	if err := c.WritePacket(p); err != nil {
+		return fmt.Errorf("%w: %v", ErrClientIO, err)
+	}
+	return nil
+}
+
+// Done drops an oversized buffer after a response.
+func (r *Relay) Done() {
+	if cap(r.buf) > maxKeptBuf {
+		r.buf = nil
+	}
+	if r.buf == nil {
+		r.buf = make([]byte, 4, 16*1024)
+	}
+}
+
+// Forward relays the response to one COM_QUERY or COM_STMT_EXECUTE,
+// including every result of a multi-result response. client may be nil to
+// consume a response the proxy issued for itself.
+func (r *Relay) Forward(client, backend *packet.Conn) (Response, error) {
+	var res Response
+	defer r.Done()
+	for {
+		p, err := r.read(backend)
+		if err != nil {
+			return res, err
+		}
+		pl := p[4:]
+		if len(pl) == 0 {
+			return res, ErrProtocol
+		}
+		switch {
+		case IsErr(pl):
+			res.Err = ParseErr(pl)
+			return res, r.write(client, p, &res)
+		case pl[0] == mysql.OK_HEADER:
+			more, err := r.forwardOK(client, p, &res)
+			if err != nil || !more {
+				return res, err
+			}
+		case pl[0] == mysql.LocalInFile_HEADER:
+			// Backends are connected without CLIENT_LOCAL_FILES, so a
+			// server must not ask for a file.
+			return res, ErrProtocol
+		default:
+			more, err := r.forwardResultset(client, backend, &res)
+			if err != nil || !more {
+				return res, err
+			}
+		}
+	}
+}
+
+func (r *Relay) forwardOK(client *packet.Conn, p []byte, res *Response) (bool, error) {
+	ok, err := ParseOK(p[4:])
+	if err != nil {
+		return false, ErrProtocol
+	}
+	res.Status = ok.Status
+	if r.OnOK != nil {
+		r.OnOK(&ok)
+	}
+	if r.ClientTrack || client == nil {
+		err = r.write(client, p, res)
+	} else {
+		r.out = AppendOKNoTrack(append(r.out[:0], 0, 0, 0, 0), &ok)
+		err = r.write(client, r.out, res)
+	}
+	return ok.Status&mysql.SERVER_MORE_RESULTS_EXISTS != 0, err
+}
+
+// forwardResultset relays column count (already in r.buf), column
+// definitions, EOF, rows and the closing EOF or ERR.
+func (r *Relay) forwardResultset(client, backend *packet.Conn, res *Response) (bool, error) {
+	n, _, _ := mysql.LengthEncodedInt(r.buf[4:])
+	if err := r.write(client, r.buf, res); err != nil {
+		return false, err
+	}
+	// n column definitions, then EOF.
+	for i := uint64(0); i <= n; i++ {
+		p, err := r.read(backend)
+		if err != nil {
+			return false, err
+		}
+		if i == n && !IsEOF(p[4:]) {
+			return false, ErrProtocol
+		}
+		if err := r.write(client, p, res); err != nil {
+			return false, err
+		}
+	}
+	for {
+		p, err := r.read(backend)
+		if err != nil {
+			return false, err
+		}
+		pl := p[4:]
+		switch {
+		case IsEOF(pl):
+			res.Status = EOFStatus(pl)
+			if err := r.write(client, p, res); err != nil {
+				return false, err
+			}
+			return res.Status&mysql.SERVER_MORE_RESULTS_EXISTS != 0, nil
+		case IsErr(pl):
+			res.Err = ParseErr(pl)
+			return false, r.write(client, p, res)
+		}
+		res.Rows++
+		if err := r.write(client, p, res); err != nil {
+			return false, err
+		}
+	}
+}
+
+// ForwardFieldList relays a COM_FIELD_LIST response: column definitions up
+// to EOF, or an ERR.
+func (r *Relay) ForwardFieldList(client, backend *packet.Conn) (Response, error) {
+	var res Response
+	defer r.Done()
+	for {
+		p, err := r.read(backend)
+		if err != nil {
+			return res, err
+		}
+		pl := p[4:]
+		if IsErr(pl) {
+			res.Err = ParseErr(pl)
+			return res, r.write(client, p, &res)
+		}
+		if err := r.write(client, p, &res); err != nil {
+			return res, err
+		}
+		if IsEOF(pl) {
+			res.Status = EOFStatus(pl)
+			return res, nil
+		}
+	}
+}
+
+// ForwardOne relays exactly one packet (COM_STATISTICS' reply).
+func (r *Relay) ForwardOne(client, backend *packet.Conn) (Response, error) {
+	var res Response
+	defer r.Done()
+	p, err := r.read(backend)
+	if err != nil {
+		return res, err
+	}
+	if IsErr(p[4:]) {
+		res.Err = ParseErr(p[4:])
+	}
+	return res, r.write(client, p, &res)
+}
+
+// ReadOne reads one packet from the backend into the relay buffer and
+// returns its payload (valid until the next read).
+func (r *Relay) ReadOne(backend *packet.Conn) ([]byte, error) {
+	p, err := r.read(backend)
+	if err != nil {
+		return nil, err
+	}
+	return p[4:], nil
+}
+
+// WriteRaw writes p (with a 4-byte header placeholder) to the client.
+func WriteRaw(client *packet.Conn, p []byte) error {
+	if err := client.WritePacket(p); err != nil {
+		return fmt.Errorf("%w: %v", ErrClientIO, err)
+	}
+	return nil
+}

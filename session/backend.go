@@ -1,0 +1,268 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/packet"
+	perrors "github.com/pingcap/errors"
+	"go.uber.org/zap"
+
+	"github.com/rwproxy/rwproxy/pool"
+	"github.com/rwproxy/rwproxy/protocol"
+)
+
+// resetSQL restores what COM_RESET_CONNECTION resets to the server's
+// globals: the baseline character set and rwproxy's session trackers.
+const resetSQL = "SET NAMES utf8mb4 COLLATE " + pool.BaselineCollation + ", " +
+	"SESSION session_track_system_variables='*', session_track_schema=ON, session_track_state_change=ON"
+
+// unknownDB marks a connection whose current schema is not known.
+const unknownDB = "\x00unknown"
+
+// acquire returns the pinned connection, or a pooled connection of
+// hostgroup hg brought to the session's state. The error is meant for the
+// client.
+func (s *Session) acquire(hg int) (*pool.Conn, *mysql.MyError) {
+	if s.pinned != nil {
+		return s.pinned, nil
+	}
+	addr, err := s.d.Picker.Pick(hg)
+	if err != nil {
+		return nil, protocol.NewErrNoBackend(hg)
+	}
+	key := pool.Key{Addr: addr, User: s.user.Username, FoundRows: s.caps&mysql.CLIENT_FOUND_ROWS != 0}
+	c, err := s.d.Pools.Get(s.ctx, key, s.user.Password)
+	if err != nil {
+		s.d.Stats.BackendErrs.Add(1)
+		if me := asMyError(err); me != nil {
+			return nil, me
+		}
+		return nil, protocol.NewErrBackendConnect(addr, err)
+	}
+	if me := s.sync(c); me != nil {
+		return nil, me
+	}
+	return c, nil
+}
+
+// asMyError finds a server error in err's chain.
+func asMyError(err error) *mysql.MyError {
+	var me *mysql.MyError
+	if errors.As(err, &me) {
+		return me
+	}
+	if me, ok := perrors.Cause(err).(*mysql.MyError); ok {
+		return me
+	}
+	return nil
+}
+
+// sync brings c to the session's schema, variables and options. On a
+// server error c is returned to the pool (each step is atomic on the
+// server); on an I/O error it is discarded.
+func (s *Session) sync(c *pool.Conn) *mysql.MyError {
+	fail := func(err error) *mysql.MyError {
+		if me := asMyError(err); me != nil {
+			c.Recycle()
+			return me
+		}
+		c.Discard()
+		return protocol.NewErrBackendLost(c.Addr())
+	}
+	if s.st.db != "" && c.DB != s.st.db {
+		if err := c.UseDB(s.st.db); err != nil {
+			return fail(err)
+		}
+		c.DB = s.st.db
+	}
+	if q := setList(s.st.vars, c.Vars); q != "" {
+		if _, err := c.Execute(q); err != nil {
+			return fail(err)
+		}
+		c.Vars = copyVars(s.st.vars)
+	}
+	if c.MultiStatements != s.st.multiStatements {
+		if err := setOption(c, s.st.multiStatements); err != nil {
+			return fail(err)
+		}
+	}
+	return nil
+}
+
+// setOption sends COM_SET_OPTION (multi-statements on or off).
+func setOption(c *pool.Conn, on bool) error {
+	opt := byte(1)
+	if on {
+		opt = 0
+	}
+	p := c.Packet()
+	p.ResetSequence()
+	if err := p.WritePacket([]byte{0, 0, 0, 0, mysql.COM_SET_OPTION, opt, 0}); err != nil {
+		return err
+	}
+	resp, err := p.ReadPacket()
+	if err != nil {
+		return err
+	}
+	if protocol.IsErr(resp) {
+		return protocol.ParseErr(resp)
+	}
+	c.MultiStatements = on
+	return nil
+}
+
+// onOK learns session state from every OK packet the relay sees.
+func (s *Session) onOK(ok *protocol.OK) {
+	if s.cur != nil && observe(ok, &s.st, s.cur) {
+		s.st.unreplayable = true
+	}
+}
+
+// roundTrip sends the request pkt to a backend of hostgroup hg and relays
+// the response with fwd.
+func (s *Session) roundTrip(hg int, pkt []byte, fwd relayFunc) error {
+	c, me := s.acquire(hg)
+	if me != nil {
+		return s.writeErr(me)
+	}
+	start := time.Now()
+	s.cur = c
+	res, err := s.send(c, pkt, fwd)
+	s.cur = nil
+	return s.finish(c, res, err, start)
+}
+
+// relayFunc relays one response from a backend to the client; the
+// protocol.Relay methods fit it as method expressions.
+type relayFunc func(r *protocol.Relay, client, backend *packet.Conn) (protocol.Response, error)
+
+// Response relayers for the commands that go to a backend.
+var (
+	fwdResult    relayFunc = (*protocol.Relay).Forward
+	fwdFieldList relayFunc = (*protocol.Relay).ForwardFieldList
+	fwdOne       relayFunc = (*protocol.Relay).ForwardOne
+)
+
+func (s *Session) send(c *pool.Conn, pkt []byte, fwd relayFunc) (protocol.Response, error) {
+	bp := c.Packet()
+	bp.ResetSequence()
+	if err := bp.WritePacket(pkt); err != nil {
+		return protocol.Response{}, fmt.Errorf("%w: %v", protocol.ErrBackendIO, err)
+	}
+	c.Stats().BytesSent.Add(uint64(len(pkt) - 4))
+	return fwd(&s.relay, s.pc, bp)
+}
+
+// finish accounts for a relayed response and decides whether the session
+// keeps c pinned or returns it to the pool.
+func (s *Session) finish(c *pool.Conn, res protocol.Response, err error, start time.Time) error {
+	st := c.Stats()
+	st.Queries.Add(1)
+	st.BytesRecv.Add(uint64(res.Bytes))
+	st.LatencyUs.Add(uint64(time.Since(start).Microseconds()))
+	s.d.Stats.Queries.Add(1)
+	if err != nil {
+		s.dropConn(c)
+		if errors.Is(err, protocol.ErrClientIO) {
+			return err
+		}
+		s.d.Stats.BackendErrs.Add(1)
+		s.lg.Warn("backend connection lost", zap.String("backend_addr", c.Addr()), zap.Error(err))
+		return s.writeErr(protocol.NewErrBackendLost(c.Addr()))
+	}
+	if res.Err == nil {
+		s.inTxn = res.Status&mysql.SERVER_STATUS_IN_TRANS != 0
+	} else if s.pinned == nil && !s.st.autocommit() {
+		// With autocommit off a failed statement may still have opened a
+		// transaction; keep the connection until a status says otherwise.
+		s.inTxn = true
+	}
+	switch {
+	case s.st.unreplayable:
+		s.pin(c, PinUnreplayable)
+	case s.inTxn:
+		s.pin(c, PinTransaction)
+	default:
+		s.pinned = nil
+		s.pinWhy = PinNone
+		c.Recycle()
+	}
+	return nil
+}
+
+func (s *Session) pin(c *pool.Conn, why PinReason) {
+	if s.pinned == nil || s.pinWhy != why {
+		s.d.Stats.Pins[why].Add(1)
+	}
+	s.pinned, s.pinWhy = c, why
+}
+
+// dropConn discards a broken connection; whatever state the session had
+// on it (an open transaction) is gone.
+func (s *Session) dropConn(c *pool.Conn) {
+	c.Discard()
+	if s.pinned == c {
+		s.pinned = nil
+		s.pinWhy = PinNone
+	}
+	s.inTxn = false
+	s.st.unreplayable = false
+}
+
+// dropBackend discards every backend connection the session holds (after
+// a panic, their state is unknown).
+func (s *Session) dropBackend() {
+	if s.cur != nil && s.cur != s.pinned {
+		s.cur.Discard()
+	}
+	s.cur = nil
+	if s.pinned != nil {
+		s.pinned.Discard()
+		s.pinned = nil
+	}
+}
+
+// resetAndRecycle returns a formerly pinned connection to the pool: as it
+// is when its state is fully known, after COM_RESET_CONNECTION otherwise,
+// or closed when the reset fails.
+func (s *Session) resetAndRecycle(c *pool.Conn) {
+	if !s.inTxn && !s.st.unreplayable {
+		c.Recycle()
+		return
+	}
+	if err := resetConn(c); err != nil {
+		c.Discard()
+		return
+	}
+	c.Recycle()
+}
+
+// resetConn runs COM_RESET_CONNECTION (rolling back any transaction and
+// dropping temporary tables, user variables and prepared statements) and
+// re-applies rwproxy's baseline.
+func resetConn(c *pool.Conn) error {
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	defer func() { _ = c.SetDeadline(time.Time{}) }()
+	p := c.Packet()
+	p.ResetSequence()
+	if err := p.WritePacket([]byte{0, 0, 0, 0, mysql.COM_RESET_CONNECTION}); err != nil {
+		return err
+	}
+	resp, err := p.ReadPacket()
+	if err != nil {
+		return err
+	}
+	if !protocol.IsOK(resp) {
+		return errors.New("session: reset connection refused")
+	}
+	c.Stmts.Clear()
+	clear(c.Vars)
+	c.DB = unknownDB
+	if _, err := c.Execute(resetSQL); err != nil {
+		return err
+	}
+	return setOption(c, true)
+}

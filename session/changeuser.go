@@ -1,0 +1,102 @@
+package session
+
+import (
+	"bytes"
+	"encoding/binary"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/rwproxy/rwproxy/protocol"
+)
+
+// changeUser is a decoded COM_CHANGE_USER request.
+type changeUser struct {
+	user      string
+	db        string
+	collation uint8
+}
+
+func parseChangeUser(pl []byte, caps uint32) (changeUser, bool) {
+	var cu changeUser
+	pos := 1
+	i := bytes.IndexByte(pl[pos:], 0)
+	if i < 0 {
+		return cu, false
+	}
+	cu.user = string(pl[pos : pos+i])
+	pos += i + 1
+	if pos >= len(pl) {
+		return cu, false
+	}
+	if caps&mysql.CLIENT_SECURE_CONNECTION != 0 {
+		pos += 1 + int(pl[pos])
+	} else {
+		j := bytes.IndexByte(pl[pos:], 0)
+		if j < 0 {
+			return cu, false
+		}
+		pos += j + 1
+	}
+	if pos > len(pl) {
+		return cu, false
+	}
+	if j := bytes.IndexByte(pl[pos:], 0); j >= 0 {
+		cu.db = string(pl[pos : pos+j])
+		pos += j + 1
+	}
+	if pos+2 <= len(pl) {
+		cu.collation = uint8(binary.LittleEndian.Uint16(pl[pos:]))
+	}
+	return cu, true
+}
+
+// handleChangeUser re-authenticates the connection as another user (with
+// mysql_native_password through an auth switch, whatever the user's
+// plugin) and resets the session. A failed attempt closes the connection,
+// as a server does.
+func (s *Session) handleChangeUser(pkt []byte) error {
+	cu, ok := parseChangeUser(pkt[4:], s.caps)
+	if !ok {
+		s.writeErr(protocol.NewErrMalformed("COM_CHANGE_USER"))
+		return errQuit
+	}
+	salt := mysql.RandomBuf(20)
+	sw := append([]byte{0, 0, 0, 0, mysql.EOF_HEADER}, mysql.AUTH_NATIVE_PASSWORD...)
+	sw = append(append(append(sw, 0), salt...), 0)
+	if err := protocol.WriteRaw(s.pc, sw); err != nil {
+		return err
+	}
+	reply, err := s.pc.ReadPacket()
+	if err != nil {
+		return err
+	}
+	u, found := findUser(s.d.Config(), cu.user)
+	if !found || !nativeAuthOK(u.Password, reply, salt) || !u.IsActive() {
+		s.d.Stats.AuthFailures.Add(1)
+		s.writeErr(mysql.NewDefaultError(mysql.ER_ACCESS_DENIED_ERROR, cu.user, s.pc.RemoteAddr().String(), "YES"))
+		return errQuit
+	}
+	if cu.collation == 0 {
+		cu.collation = s.cc.Charset()
+	}
+	s.resetState(cu.collation)
+	s.user = u
+	s.st.db = ""
+	if cu.db != "" {
+		if err := s.checkDB(cu.db); err != nil {
+			if me := asMyError(err); me != nil {
+				s.writeErr(me)
+			}
+			return errQuit
+		}
+	}
+	return s.writeOK()
+}
+
+// nativeAuthOK checks a mysql_native_password scramble.
+func nativeAuthOK(password string, reply, salt []byte) bool {
+	if password == "" {
+		return len(reply) == 0
+	}
+	return mysql.CompareNativePassword(reply, mysql.NativePasswordHash([]byte(password)), salt)
+}

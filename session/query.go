@@ -1,0 +1,129 @@
+package session
+
+import (
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/server"
+
+	"github.com/rwproxy/rwproxy/protocol"
+)
+
+// hostgroup is where the session's statements go.
+func (s *Session) hostgroup() int { return s.user.DefaultHostgroup }
+
+// handleQuery relays COM_QUERY to the session's hostgroup.
+func (s *Session) handleQuery(pkt []byte) error {
+	return s.roundTrip(s.hostgroup(), pkt, fwdResult)
+}
+
+// handleInitDB relays COM_INIT_DB; the schema tracker in the OK packet
+// updates the session, and an explicit update covers servers that do not
+// report an unchanged schema.
+func (s *Session) handleInitDB(pkt []byte) error {
+	db := string(pkt[5:])
+	c, me := s.acquire(s.hostgroup())
+	if me != nil {
+		return s.writeErr(me)
+	}
+	s.cur = c
+	res, err := s.send(c, pkt, fwdResult)
+	s.cur = nil
+	if err == nil && res.Err == nil {
+		s.st.db, c.DB = db, db
+	}
+	return s.finish(c, res, err, time.Now())
+}
+
+// checkDB verifies on a backend that db exists, for a schema named in the
+// handshake. It runs before the handshake's OK packet.
+func (s *Session) checkDB(db string) error {
+	c, me := s.acquire(s.hostgroup())
+	if me != nil {
+		return me
+	}
+	if err := c.UseDB(db); err != nil {
+		if me := asMyError(err); me != nil {
+			c.Recycle()
+			return me
+		}
+		c.Discard()
+		return protocol.NewErrBackendLost(c.Addr())
+	}
+	c.DB = db
+	s.st.db = db
+	c.Recycle()
+	return nil
+}
+
+func (s *Session) handleFieldList(pkt []byte) error {
+	return s.roundTrip(s.hostgroup(), pkt, fwdFieldList)
+}
+
+func (s *Session) handleStatistics(pkt []byte) error {
+	return s.roundTrip(s.hostgroup(), pkt, fwdOne)
+}
+
+// handleSetOption records multi-statements on/off; backend connections
+// follow it when they are synced.
+func (s *Session) handleSetOption(pkt []byte) error {
+	if len(pkt) < 7 {
+		return s.writeErr(protocol.NewErrMalformed("COM_SET_OPTION"))
+	}
+	switch pkt[5] {
+	case 0:
+		s.st.multiStatements = true
+	case 1:
+		s.st.multiStatements = false
+	default:
+		return s.writeErr(protocol.NewErrUnknownCommand(mysql.COM_SET_OPTION))
+	}
+	if s.pinned != nil && s.pinned.MultiStatements != s.st.multiStatements {
+		if err := setOption(s.pinned, s.st.multiStatements); err != nil {
+			s.dropConn(s.pinned)
+		}
+	}
+	return s.writeEOF()
+}
+
+// handleResetConnection resets the session as a server would: transaction
+// rolled back, variables, temporary tables and prepared statements gone;
+// the schema stays.
+func (s *Session) handleResetConnection() error {
+	s.resetState(s.cc.Charset())
+	return s.writeOK()
+}
+
+// resetState drops the session's state and returns its pinned connection
+// to the pool after resetting it on the server.
+func (s *Session) resetState(collation uint8) {
+	if s.pinned != nil {
+		c := s.pinned
+		s.pinned, s.pinWhy = nil, PinNone
+		s.resetAndRecycle(c)
+	}
+	s.inTxn = false
+	s.st.unreplayable = false
+	s.st.initCharset(collation)
+	clear(s.stmts)
+}
+
+// authCheck wraps the shared authentication handler for one connection so
+// that the schema named in the handshake is checked on a backend before the
+// client is told it is logged in.
+type authCheck struct {
+	server.AuthenticationHandler
+	hs    *handshake
+	check func(c *server.Conn, db string) error
+}
+
+// OnAuthSuccess runs the schema check; an error is sent instead of OK.
+func (a *authCheck) OnAuthSuccess(c *server.Conn) error {
+	if err := a.AuthenticationHandler.OnAuthSuccess(c); err != nil {
+		return err
+	}
+	if a.hs.db == "" || a.check == nil {
+		return nil
+	}
+	return a.check(c, a.hs.db)
+}

@@ -1,0 +1,260 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"net"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/packet"
+	"github.com/go-mysql-org/go-mysql/server"
+	"go.uber.org/zap"
+
+	"github.com/rwproxy/rwproxy/config"
+	"github.com/rwproxy/rwproxy/pool"
+	"github.com/rwproxy/rwproxy/protocol"
+)
+
+// Picker chooses a backend address in a hostgroup.
+type Picker interface {
+	Pick(hostgroup int) (addr string, err error)
+}
+
+// Deps is what every session shares. All fields are safe for concurrent use.
+type Deps struct {
+	Pools  *pool.Manager
+	Server *server.Server
+	Auth   server.AuthenticationHandler
+	// Config returns the current immutable configuration.
+	Config func() *config.Config
+	Picker Picker
+	Log    *zap.Logger
+	Stats  *Stats
+	// MaxPacket bounds one client request (max_allowed_packet).
+	MaxPacket int
+	// HandshakeTimeout bounds the login exchange.
+	HandshakeTimeout time.Duration
+}
+
+// errQuit ends a session normally.
+var errQuit = errors.New("session: client quit")
+
+// Session is one client connection.
+type Session struct {
+	id   uint32
+	d    *Deps
+	lg   *zap.Logger
+	ctx  context.Context
+	cc   *server.Conn
+	pc   *packet.Conn
+	user config.User
+	caps uint32
+
+	st     state
+	relay  protocol.Relay
+	cmd    cmdBuf
+	out    []byte
+	pinned *pool.Conn
+	pinWhy PinReason
+	inTxn  bool
+	// cur is the backend connection serving the current command; the
+	// relay's OnOK callback updates its state.
+	cur   *pool.Conn
+	stmts map[uint32]*prepared
+	// nextStmt numbers the statements this session prepared.
+	nextStmt uint32
+}
+
+// handshake is the go-mysql Handler used during login only: rwproxy runs
+// its own command loop afterwards (raw relay needs the packets, not
+// go-mysql's decoded values).
+type handshake struct {
+	server.EmptyHandler
+	db string
+}
+
+// UseDB records the schema the client asked for in its handshake; it is
+// checked on a backend once the client is authenticated.
+func (h *handshake) UseDB(db string) error { h.db = db; return nil }
+
+// Serve runs one client connection to its end. It never panics: a panic in
+// the session is logged with its stack and closes this connection only.
+func Serve(ctx context.Context, nc net.Conn, d *Deps) {
+	bc := protocol.NewBufConn(nc, 16*1024)
+	var s *Session
+	defer func() {
+		if r := recover(); r != nil {
+			d.Log.Error("session panic: connection closed", zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
+			d.Stats.Panics.Add(1)
+			if s != nil {
+				s.writeErr(protocol.NewErrInternal())
+				s.dropBackend()
+			}
+		}
+		_ = bc.Close()
+	}()
+	if d.HandshakeTimeout > 0 {
+		_ = nc.SetDeadline(time.Now().Add(d.HandshakeTimeout))
+	}
+	hs := &handshake{}
+	auth := &authCheck{AuthenticationHandler: d.Auth, hs: hs, check: func(c *server.Conn, db string) error {
+		if s = newSession(ctx, c, d); s == nil {
+			return protocol.NewErrInternal()
+		}
+		return s.checkDB(db)
+	}}
+	cc, err := d.Server.NewCustomizedConn(bc, auth, hs)
+	if err != nil {
+		d.Stats.AuthFailures.Add(1)
+		d.Log.Debug("handshake failed", zap.String("client_addr", nc.RemoteAddr().String()), zap.Error(err))
+		return
+	}
+	_ = nc.SetDeadline(time.Time{})
+	if s == nil {
+		if s = newSession(ctx, cc, d); s == nil {
+			return
+		}
+	}
+	d.Stats.Sessions.Add(1)
+	defer d.Stats.Sessions.Add(-1)
+	s.run()
+}
+
+var sessionIDs atomic.Uint32
+
+func newSession(ctx context.Context, cc *server.Conn, d *Deps) *Session {
+	u, ok := findUser(d.Config(), cc.GetUser())
+	if !ok { // removed between login and now
+		return nil
+	}
+	s := &Session{id: sessionIDs.Add(1), d: d, ctx: ctx, cc: cc, pc: cc.Conn, user: u,
+		caps: cc.Capability(), stmts: make(map[uint32]*prepared)}
+	s.lg = d.Log.With(zap.Uint32("conn", s.id), zap.String("user", u.Username))
+	s.st.initCharset(cc.Charset())
+	s.st.multiStatements = s.caps&mysql.CLIENT_MULTI_STATEMENTS != 0
+	s.relay.ClientTrack = s.caps&mysql.CLIENT_SESSION_TRACK != 0
+	s.relay.OnOK = s.onOK
+	s.relay.Done()
+	s.cmd.max = d.MaxPacket
+	return s
+}
+
+func findUser(c *config.Config, name string) (config.User, bool) {
+	for _, u := range c.Users {
+		if u.Username == name {
+			return u, true
+		}
+	}
+	return config.User{}, false
+}
+
+// run is the command loop.
+func (s *Session) run() {
+	defer s.close()
+	for {
+		s.pc.ResetSequence()
+		if err := s.cmd.read(s.pc); err != nil {
+			if errors.Is(err, errTooLarge) {
+				s.writeErr(protocol.NewErrPacketTooLarge())
+			}
+			return
+		}
+		if err := s.dispatch(s.cmd.b); err != nil {
+			if !errors.Is(err, errQuit) && !errors.Is(err, protocol.ErrClientIO) {
+				s.lg.Debug("session ended", zap.Error(err))
+			}
+			return
+		}
+	}
+}
+
+// close returns or discards the pinned backend connection.
+func (s *Session) close() {
+	if s.pinned == nil {
+		return
+	}
+	c := s.pinned
+	s.pinned = nil
+	s.resetAndRecycle(c)
+}
+
+// dispatch handles one command; pkt has a 4-byte header placeholder. It
+// returns an error only when the session must end.
+func (s *Session) dispatch(pkt []byte) error {
+	if len(pkt) < 5 {
+		s.writeErr(protocol.NewErrMalformed("empty command"))
+		return nil
+	}
+	switch pkt[4] {
+	case mysql.COM_QUERY:
+		return s.handleQuery(pkt)
+	case mysql.COM_STMT_PREPARE:
+		return s.handlePrepare(pkt)
+	case mysql.COM_STMT_EXECUTE:
+		return s.handleExecute(pkt)
+	case mysql.COM_STMT_SEND_LONG_DATA:
+		s.handleLongData(pkt)
+		return nil
+	case mysql.COM_STMT_CLOSE:
+		s.handleStmtClose(pkt)
+		return nil
+	case mysql.COM_STMT_RESET:
+		return s.handleStmtReset(pkt)
+	case mysql.COM_QUIT:
+		return errQuit
+	case mysql.COM_PING:
+		return s.writeOK()
+	case mysql.COM_INIT_DB:
+		return s.handleInitDB(pkt)
+	case mysql.COM_FIELD_LIST:
+		return s.handleFieldList(pkt)
+	case mysql.COM_STATISTICS:
+		return s.handleStatistics(pkt)
+	case mysql.COM_SET_OPTION:
+		return s.handleSetOption(pkt)
+	case mysql.COM_RESET_CONNECTION:
+		return s.handleResetConnection()
+	case mysql.COM_CHANGE_USER:
+		return s.handleChangeUser(pkt)
+	default:
+		return s.writeErr(protocol.NewErrUnknownCommand(pkt[4]))
+	}
+}
+
+// writeErr sends an ERR packet; its error is a client I/O error.
+func (s *Session) writeErr(e *mysql.MyError) error {
+	s.out = protocol.AppendErr(append(s.out[:0], 0, 0, 0, 0), e)
+	return protocol.WriteRaw(s.pc, s.out)
+}
+
+// status is the server status the proxy reports in its own OK packets.
+func (s *Session) status() uint16 {
+	var st uint16
+	if s.st.autocommit() {
+		st |= mysql.SERVER_STATUS_AUTOCOMMIT
+	}
+	if s.inTxn {
+		st |= mysql.SERVER_STATUS_IN_TRANS
+	}
+	return st
+}
+
+// writeOK sends a proxy-made OK packet.
+func (s *Session) writeOK() error {
+	st := s.status()
+	s.out = append(s.out[:0], 0, 0, 0, 0, mysql.OK_HEADER, 0, 0, byte(st), byte(st>>8), 0, 0)
+	if s.relay.ClientTrack {
+		s.out = append(s.out, 0) // empty info string
+	}
+	return protocol.WriteRaw(s.pc, s.out)
+}
+
+// writeEOF sends a proxy-made EOF packet.
+func (s *Session) writeEOF() error {
+	st := s.status()
+	s.out = append(s.out[:0], 0, 0, 0, 0, mysql.EOF_HEADER, 0, 0, byte(st), byte(st>>8))
+	return protocol.WriteRaw(s.pc, s.out)
+}

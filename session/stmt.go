@@ -1,0 +1,234 @@
+package session
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/rwproxy/rwproxy/pool"
+	"github.com/rwproxy/rwproxy/protocol"
+)
+
+// prepared is a statement the client prepared through the proxy. It is
+// not tied to a backend connection: each execute runs on whichever
+// connection serves it, re-preparing there when that connection has not
+// seen the statement yet.
+type prepared struct {
+	query  string
+	params int
+	hg     int
+	// types are the parameter types last bound by the client; executes
+	// that do not resend them get them inserted when the backend statement
+	// has other types bound.
+	types []byte
+	// long holds COM_STMT_SEND_LONG_DATA packets until the next execute.
+	long [][]byte
+}
+
+// cursorFlags are COM_STMT_EXECUTE cursor types. rwproxy clears them: the
+// server then sends the whole result, which clients handle as a statement
+// without a cursor (a cursor would pin the backend connection).
+const cursorFlags = mysql.CURSOR_TYPE_READ_ONLY | mysql.CURSOR_TYPE_FOR_UPDATE | mysql.CURSOR_TYPE_SCROLLABLE
+
+func (s *Session) handlePrepare(pkt []byte) error {
+	query := string(pkt[5:])
+	hg := s.hostgroup()
+	c, me := s.acquire(hg)
+	if me != nil {
+		return s.writeErr(me)
+	}
+	start := time.Now()
+	id := s.nextStmt + 1
+	s.cur = c
+	res, h, err := s.sendPrepare(c, pkt, id)
+	s.cur = nil
+	if err == nil && res.Err == nil {
+		s.nextStmt = id
+		s.stmts[id] = &prepared{query: query, params: h.Params, hg: hg}
+		s.remember(c, query, h)
+	}
+	return s.finish(c, res, err, start)
+}
+
+func (s *Session) sendPrepare(c *pool.Conn, pkt []byte, id uint32) (protocol.Response, protocol.PrepareOK, error) {
+	bp := c.Packet()
+	bp.ResetSequence()
+	if err := bp.WritePacket(pkt); err != nil {
+		return protocol.Response{}, protocol.PrepareOK{}, fmt.Errorf("%w: %v", protocol.ErrBackendIO, err)
+	}
+	return s.relay.ForwardPrepare(s.pc, bp, id)
+}
+
+// remember caches a backend statement on c, closing the ones evicted.
+func (s *Session) remember(c *pool.Conn, query string, h protocol.PrepareOK) *pool.Stmt {
+	bs := &pool.Stmt{ID: h.StmtID, Params: h.Params}
+	for _, old := range c.Stmts.Put(query, bs) {
+		closeBackendStmt(c, old)
+	}
+	return bs
+}
+
+func closeBackendStmt(c *pool.Conn, id uint32) {
+	p := c.Packet()
+	p.ResetSequence()
+	_ = p.WritePacket([]byte{0, 0, 0, 0, mysql.COM_STMT_CLOSE, byte(id), byte(id >> 8), byte(id >> 16), byte(id >> 24)})
+}
+
+// backendStmt returns c's statement for ps, preparing it when needed. A
+// server refusing more statements (1461) makes the cache shrink and the
+// prepare run once more.
+func (s *Session) backendStmt(c *pool.Conn, ps *prepared) (*pool.Stmt, *mysql.MyError, error) {
+	if bs := c.Stmts.Get(ps.query); bs != nil {
+		return bs, nil, nil
+	}
+	for attempt := 0; ; attempt++ {
+		p := c.Packet()
+		p.ResetSequence()
+		pkt := append([]byte{0, 0, 0, 0, mysql.COM_STMT_PREPARE}, ps.query...)
+		if err := p.WritePacket(pkt); err != nil {
+			return nil, nil, fmt.Errorf("%w: %v", protocol.ErrBackendIO, err)
+		}
+		h, me, err := s.relay.Prepare(p)
+		if err != nil {
+			return nil, nil, err
+		}
+		if me == nil {
+			return s.remember(c, ps.query, h), nil, nil
+		}
+		if me.Code != mysql.ER_MAX_PREPARED_STMT_COUNT_REACHED || attempt > 0 {
+			return nil, me, nil
+		}
+		for _, old := range c.Stmts.Shrink() {
+			closeBackendStmt(c, old)
+		}
+	}
+}
+
+func errUnknownStmt(id uint32, fn string) *mysql.MyError {
+	return mysql.NewDefaultError(mysql.ER_UNKNOWN_STMT_HANDLER, 10, fmt.Sprint(id), fn)
+}
+
+// handleExecute runs COM_STMT_EXECUTE on a backend connection, rewriting
+// the statement id (and the parameter types when the backend statement
+// has other ones bound), then relays the binary result raw.
+func (s *Session) handleExecute(pkt []byte) error {
+	pl := pkt[4:]
+	if len(pl) < 10 {
+		return s.writeErr(protocol.NewErrMalformed("COM_STMT_EXECUTE"))
+	}
+	id := binary.LittleEndian.Uint32(pl[1:5])
+	ps := s.stmts[id]
+	if ps == nil {
+		return s.writeErr(errUnknownStmt(id, "mysqld_stmt_execute"))
+	}
+	pl[5] &^= cursorFlags
+	typesAt, bound, ok := paramLayout(pl, ps.params)
+	if !ok {
+		return s.writeErr(protocol.NewErrMalformed("COM_STMT_EXECUTE parameters"))
+	}
+	if bound {
+		ps.types = append(ps.types[:0:0], pl[typesAt:typesAt+2*ps.params]...)
+	}
+	c, me := s.acquire(ps.hg)
+	if me != nil {
+		return s.writeErr(me)
+	}
+	start := time.Now()
+	s.cur = c
+	res, err := s.execute(c, ps, pkt, typesAt, bound)
+	s.cur = nil
+	return s.finish(c, res, err, start)
+}
+
+// paramLayout finds where the parameter types start in an execute payload
+// and whether the client sent them.
+func paramLayout(pl []byte, params int) (typesAt int, bound, ok bool) {
+	if params == 0 {
+		return 0, false, true
+	}
+	flagAt := 10 + (params+7)/8
+	if len(pl) <= flagAt {
+		return 0, false, false
+	}
+	typesAt = flagAt + 1
+	if pl[flagAt] == 1 {
+		return typesAt, true, len(pl) >= typesAt+2*params
+	}
+	return typesAt, false, true
+}
+
+func (s *Session) execute(c *pool.Conn, ps *prepared, pkt []byte, typesAt int, bound bool) (protocol.Response, error) {
+	bs, me, err := s.backendStmt(c, ps)
+	if err != nil {
+		return protocol.Response{}, err
+	}
+	if me != nil {
+		return protocol.Response{Err: me}, s.writeErr(me)
+	}
+	if ps.params > 0 && !bound && !bytes.Equal(bs.Types, ps.types) {
+		if len(ps.types) != 2*ps.params {
+			me := protocol.NewErrMalformed("parameters were never bound")
+			return protocol.Response{Err: me}, s.writeErr(me)
+		}
+		pkt = withTypes(pkt, 4+typesAt, ps.types)
+	}
+	if ps.params > 0 {
+		bs.Types = ps.types
+	}
+	bp := c.Packet()
+	for _, ld := range ps.long {
+		binary.LittleEndian.PutUint32(ld[5:9], bs.ID)
+		bp.ResetSequence()
+		if err := bp.WritePacket(ld); err != nil {
+			return protocol.Response{}, fmt.Errorf("%w: %v", protocol.ErrBackendIO, err)
+		}
+	}
+	ps.long = nil
+	binary.LittleEndian.PutUint32(pkt[5:9], bs.ID)
+	return s.send(c, pkt, fwdResult)
+}
+
+// withTypes returns a copy of the execute packet with new-params-bound set
+// and types inserted at off (the byte after the flag).
+func withTypes(pkt []byte, off int, types []byte) []byte {
+	out := make([]byte, 0, len(pkt)+len(types))
+	out = append(out, pkt[:off]...)
+	out[off-1] = 1
+	out = append(out, types...)
+	return append(out, pkt[off:]...)
+}
+
+// handleLongData buffers a parameter chunk until the next execute (the
+// command has no response).
+func (s *Session) handleLongData(pkt []byte) {
+	if len(pkt) < 11 {
+		return
+	}
+	ps := s.stmts[binary.LittleEndian.Uint32(pkt[5:9])]
+	if ps == nil {
+		return
+	}
+	ps.long = append(ps.long, append([]byte(nil), pkt...))
+}
+
+func (s *Session) handleStmtClose(pkt []byte) {
+	if len(pkt) >= 9 {
+		delete(s.stmts, binary.LittleEndian.Uint32(pkt[5:9]))
+	}
+}
+
+func (s *Session) handleStmtReset(pkt []byte) error {
+	if len(pkt) < 9 {
+		return s.writeErr(protocol.NewErrMalformed("COM_STMT_RESET"))
+	}
+	id := binary.LittleEndian.Uint32(pkt[5:9])
+	ps := s.stmts[id]
+	if ps == nil {
+		return s.writeErr(errUnknownStmt(id, "mysqld_stmt_reset"))
+	}
+	ps.long = nil
+	return s.writeOK()
+}
