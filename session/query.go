@@ -14,6 +14,9 @@ func (s *Session) hostgroup() int { return s.user.DefaultHostgroup }
 
 // handleQuery relays COM_QUERY to the session's hostgroup.
 func (s *Session) handleQuery(pkt []byte) error {
+	if s.d.QueryHook != nil {
+		s.d.QueryHook(pkt[5:])
+	}
 	return s.roundTrip(s.hostgroup(), pkt, fwdResult)
 }
 

@@ -37,6 +37,9 @@ type Deps struct {
 	MaxPacket int
 	// HandshakeTimeout bounds the login exchange.
 	HandshakeTimeout time.Duration
+	// QueryHook, when set, sees every COM_QUERY before it is routed. Tests
+	// use it to inject faults (a panic inside one session).
+	QueryHook func(query []byte)
 }
 
 // errQuit ends a session normally.

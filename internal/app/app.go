@@ -27,6 +27,7 @@ type App struct {
 	Store    *config.Store
 	Pools    *pool.Manager
 	Stats    *session.Stats
+	deps     *session.Deps
 	listener *protocol.Listener
 	lg       *zap.Logger
 	topo     atomic.Pointer[topology.Snapshot]
@@ -54,6 +55,7 @@ func New(cfg *config.Config, lg *zap.Logger) (*App, error) {
 		Config: a.Store.Current, Picker: a.picker, Log: lg.Named("session"), Stats: a.Stats,
 		MaxPacket: maxPacket, HandshakeTimeout: 10 * time.Second,
 	}
+	a.deps = deps
 	a.listener, err = protocol.Listen(cfg.Listen, cfg.MaxConnections, func(ctx context.Context, nc net.Conn) {
 		session.Serve(ctx, nc, deps)
 	}, lg.Named("listener"))
@@ -66,6 +68,10 @@ func New(cfg *config.Config, lg *zap.Logger) (*App, error) {
 
 // maxPacket is the largest client request accepted (max_allowed_packet).
 const maxPacket = 256 << 20
+
+// SetQueryHook installs a hook that sees every COM_QUERY (tests inject
+// faults with it). Call it before Start.
+func (a *App) SetQueryHook(fn func(query []byte)) { a.deps.QueryHook = fn }
 
 // Addr is the client listener's address.
 func (a *App) Addr() string { return a.listener.Addr().String() }
