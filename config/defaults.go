@@ -1,0 +1,84 @@
+package config
+
+import "time"
+
+// Per-item defaults, applied by Load when a key is absent from a list item
+// (a server or a replication hostgroup). They are exported so that other
+// writers of Config (the admin interface) fill in missing columns the same way.
+const (
+	// DefaultServerWeight is a server's weight when the key is absent.
+	DefaultServerWeight = 1
+	// DefaultServerStatus is a server's status when the key is absent.
+	DefaultServerStatus = StatusOnline
+	// DefaultServerMaxConnections is a server's connection cap when the key is absent.
+	DefaultServerMaxConnections = 1000
+	// DefaultCheckType is a replication hostgroup's check_type when it is empty.
+	DefaultCheckType = CheckReadOnly
+)
+
+// Replication hostgroup check types: the server variable whose value decides
+// whether a server belongs to the reader (ON) or the writer (OFF) hostgroup.
+const (
+	CheckReadOnly       = "read_only"
+	CheckSuperReadOnly  = "super_read_only"
+	CheckInnodbReadOnly = "innodb_read_only"
+)
+
+// Frontend authentication plugins accepted in users[].auth_plugin; empty
+// means AuthNativePassword.
+const (
+	AuthNativePassword = "mysql_native_password"
+	AuthCachingSha2    = "caching_sha2_password"
+)
+
+// Log formats accepted in log.format.
+const (
+	LogFormatAuto    = "auto"
+	LogFormatConsole = "console"
+	LogFormatJSON    = "json"
+)
+
+// Defaults returns a fully populated Config holding every scalar default.
+// Users, servers, replication hostgroups and query rules are empty: a
+// configuration needs at least one user and one server to validate, so
+// Defaults().Validate() fails on purpose.
+func Defaults() *Config {
+	return &Config{
+		Listen:          "127.0.0.1:6033",
+		MaxConnections:  4096,
+		ServerVersion:   "8.0.36-rwproxy",
+		ShutdownTimeout: 30 * time.Second,
+		Log: Log{
+			Level:  "info",
+			Format: LogFormatAuto,
+		},
+		Admin: Admin{
+			Listen:   "127.0.0.1:6032",
+			Username: "admin",
+			Password: "admin",
+			Datadir:  "./rwproxy-data",
+		},
+		Monitor: Monitor{
+			Username: "monitor",
+			Password: "monitor",
+			Interval: time.Second,
+		},
+		Pool: Pool{
+			ConnectTimeout: 3 * time.Second,
+			MinIdle:        0,
+			MaxIdle:        64,
+			IdleTimeout:    60 * time.Second,
+			MaxLifetime:    time.Hour,
+			PingAfter:      5 * time.Second,
+			WaitTimeout:    5 * time.Second,
+		},
+		Users:                 []User{},
+		Servers:               []Server{},
+		ReplicationHostgroups: []ReplicationHostgroup{},
+		QueryRules:            []QueryRule{},
+		Cluster: Cluster{
+			Bind: "127.0.0.1:7946",
+			Join: []string{},
+		},
+	}
+}

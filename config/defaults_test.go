@@ -1,0 +1,69 @@
+package config
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestDefaults(t *testing.T) {
+	d := Defaults()
+	require.Equal(t, "127.0.0.1:6033", d.Listen)
+	require.Equal(t, 4096, d.MaxConnections)
+	require.Equal(t, "8.0.36-rwproxy", d.ServerVersion)
+	require.Equal(t, 30*time.Second, d.ShutdownTimeout)
+	require.Equal(t, Log{Level: "info", Format: "auto"}, d.Log)
+	require.Equal(t, Admin{Listen: "127.0.0.1:6032", Username: "admin", Password: "admin", Datadir: "./rwproxy-data"}, d.Admin)
+	require.Equal(t, Monitor{Username: "monitor", Password: "monitor", Interval: time.Second}, d.Monitor)
+	require.Equal(t, Pool{
+		ConnectTimeout: 3 * time.Second, MinIdle: 0, MaxIdle: 64, IdleTimeout: 60 * time.Second,
+		MaxLifetime: time.Hour, PingAfter: 5 * time.Second, WaitTimeout: 5 * time.Second,
+	}, d.Pool)
+	require.Equal(t, "127.0.0.1:7946", d.Cluster.Bind)
+
+	// Each call returns an independent value.
+	d.Cluster.Join = append(d.Cluster.Join, "x:1")
+	require.Empty(t, Defaults().Cluster.Join)
+}
+
+// TestDefaultsAloneAreInvalid: users and servers have no sensible default.
+func TestDefaultsAloneAreInvalid(t *testing.T) {
+	err := Defaults().Validate()
+	require.ErrorIs(t, err, ErrInvalid)
+	require.ErrorContains(t, err, "users: at least one user is required")
+}
+
+// TestDefaultsScalarsAreValid: only the missing topology makes Defaults
+// invalid; every scalar default passes validation.
+func TestDefaultsScalarsAreValid(t *testing.T) {
+	require.NoError(t, validConfig(t).Validate())
+	for _, e := range unjoin(Defaults().Validate()) {
+		var fe *FieldError
+		require.True(t, errors.As(e, &fe))
+		require.Equal(t, "users", fe.Path)
+	}
+}
+
+// TestScalarDefaultsCoverEveryKey guards the env-override contract: every
+// non-list field of Config must be registered with viper.
+func TestScalarDefaultsCoverEveryKey(t *testing.T) {
+	keys := scalarDefaults(Defaults())
+	for _, k := range []string{
+		"listen", "max_connections", "server_version", "shutdown_timeout",
+		"log.level", "log.format",
+		"admin.listen", "admin.username", "admin.password", "admin.datadir",
+		"monitor.username", "monitor.password", "monitor.interval",
+		"pool.connect_timeout", "pool.min_idle", "pool.max_idle", "pool.idle_timeout",
+		"pool.max_lifetime", "pool.ping_after", "pool.wait_timeout",
+		"cluster.bind", "cluster.join", "cluster.node_name", "cluster.secret", "cluster.enabled",
+	} {
+		require.Contains(t, keys, k)
+	}
+	require.NotContains(t, keys, "users")
+	require.NotContains(t, keys, "servers")
+	require.Len(t, keys, 25, "a field was added to Config: update this test and docs/configuration.md")
+	require.Equal(t, reflect.TypeFor[time.Duration](), reflect.TypeOf(keys["pool.ping_after"]))
+}

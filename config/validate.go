@@ -1,0 +1,196 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrInvalid is matched (errors.Is) by every problem Validate reports, so
+// callers can tell a rejected configuration from an I/O failure.
+var ErrInvalid = errors.New("config: invalid")
+
+// FieldError is one validation problem. Path is the key as written in the
+// YAML file, e.g. "servers[2].port"; Msg says what is wrong with its value.
+type FieldError struct {
+	Path string
+	Msg  string
+}
+
+// Error formats the problem as "path: msg".
+func (e *FieldError) Error() string { return e.Path + ": " + e.Msg }
+
+// Unwrap returns ErrInvalid.
+func (e *FieldError) Unwrap() error { return ErrInvalid }
+
+// problems collects every FieldError found by one Validate call.
+type problems []error
+
+func (p *problems) add(path, format string, args ...any) {
+	*p = append(*p, &FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// Validate checks the whole configuration and returns every problem at once,
+// joined with errors.Join (one "path: message" per line), or nil. It does
+// not apply defaults: Load has already done that for file input.
+func (c *Config) Validate() error {
+	if c == nil {
+		return &FieldError{Path: "config", Msg: "is nil"}
+	}
+	var p problems
+	p.listenAddr("listen", c.Listen)
+	if c.MaxConnections <= 0 {
+		p.add("max_connections", "%d must be > 0", c.MaxConnections)
+	}
+	// An empty server_version is legal: the proxy then announces the
+	// version of a backend (internal/app probes it at start).
+	p.positive("shutdown_timeout", c.ShutdownTimeout)
+	c.Log.validate(&p)
+	c.Admin.validate(&p)
+	c.Monitor.validate(&p)
+	c.Pool.validate(&p)
+	c.Cluster.validate(&p)
+	c.validateAddrClash(&p)
+
+	withServers := c.validateServers(&p)
+	c.validateUsers(&p, withServers)
+	known := c.validateReplication(&p, withServers)
+	c.validateQueryRules(&p, known)
+	return errors.Join(p...)
+}
+
+// validLogLevels are the zap levels an operator may choose.
+var validLogLevels = []string{"debug", "info", "warn", "error"}
+
+// validLogFormats are the accepted log.format values.
+var validLogFormats = []string{LogFormatAuto, LogFormatConsole, LogFormatJSON}
+
+func (l Log) validate(p *problems) {
+	p.oneOf("log.level", l.Level, validLogLevels)
+	p.oneOf("log.format", l.Format, validLogFormats)
+}
+
+func (a Admin) validate(p *problems) {
+	p.listenAddr("admin.listen", a.Listen)
+	p.nonEmpty("admin.username", a.Username)
+	p.nonEmpty("admin.datadir", a.Datadir)
+}
+
+func (m Monitor) validate(p *problems) {
+	p.nonEmpty("monitor.username", m.Username)
+	p.positive("monitor.interval", m.Interval)
+}
+
+func (pl Pool) validate(p *problems) {
+	p.positive("pool.connect_timeout", pl.ConnectTimeout)
+	if pl.MinIdle < 0 {
+		p.add("pool.min_idle", "%d must be >= 0", pl.MinIdle)
+	}
+	if pl.MaxIdle < 0 {
+		p.add("pool.max_idle", "%d must be >= 0", pl.MaxIdle)
+	}
+	if pl.MinIdle > pl.MaxIdle && pl.MaxIdle >= 0 {
+		p.add("pool.min_idle", "%d must not exceed pool.max_idle (%d)", pl.MinIdle, pl.MaxIdle)
+	}
+	p.positive("pool.idle_timeout", pl.IdleTimeout)
+	p.positive("pool.max_lifetime", pl.MaxLifetime)
+	// ping_after 0 is meaningful: ping at every checkout.
+	if pl.PingAfter < 0 {
+		p.add("pool.ping_after", "%s must be >= 0", pl.PingAfter)
+	}
+	p.positive("pool.wait_timeout", pl.WaitTimeout)
+}
+
+func (cl Cluster) validate(p *problems) {
+	// An unused bind address may be empty; a configured one must parse.
+	if cl.Enabled || cl.Bind != "" {
+		p.listenAddr("cluster.bind", cl.Bind)
+	}
+	for i, addr := range cl.Join {
+		p.dialAddr(fmt.Sprintf("cluster.join[%d]", i), addr)
+	}
+	if cl.Enabled && len(cl.Secret) > 0 {
+		switch len(cl.Secret) {
+		case 16, 24, 32:
+		default:
+			p.add("cluster.secret", "must be 16, 24 or 32 bytes long (AES key), got %d", len(cl.Secret))
+		}
+	}
+}
+
+// validateAddrClash rejects two listeners configured on the same fixed
+// address; port 0 (pick a free port) never clashes.
+func (c *Config) validateAddrClash(p *problems) {
+	type listener struct{ path, addr string }
+	ls := []listener{{"listen", c.Listen}, {"admin.listen", c.Admin.Listen}}
+	if c.Cluster.Enabled {
+		ls = append(ls, listener{"cluster.bind", c.Cluster.Bind})
+	}
+	for i := range ls {
+		for j := range i {
+			if ls[i].addr == ls[j].addr && !strings.HasSuffix(ls[i].addr, ":0") {
+				p.add(ls[i].path, "%q is already used by %s", ls[i].addr, ls[j].path)
+			}
+		}
+	}
+}
+
+func (p *problems) nonEmpty(path, v string) {
+	if strings.TrimSpace(v) == "" {
+		p.add(path, "must not be empty")
+	}
+}
+
+func (p *problems) positive(path string, d time.Duration) {
+	if d <= 0 {
+		p.add(path, "%s must be > 0 (write it with a unit, e.g. 1s)", d)
+	}
+}
+
+func (p *problems) oneOf(path, v string, allowed []string) {
+	for _, a := range allowed {
+		if v == a {
+			return
+		}
+	}
+	p.add(path, "%q is not one of %s", v, strings.Join(allowed, ", "))
+}
+
+// listenAddr checks a host:port to listen on; the host may be empty (all
+// interfaces) and the port may be 0 (any free port).
+func (p *problems) listenAddr(path, addr string) {
+	if _, err := splitAddr(addr, 0); err != nil {
+		p.add(path, "%q: %v", addr, err)
+	}
+}
+
+// dialAddr checks a host:port to connect to: both parts are required.
+func (p *problems) dialAddr(path, addr string) {
+	host, err := splitAddr(addr, 1)
+	if err == nil && host == "" {
+		err = errors.New("host must not be empty")
+	}
+	if err != nil {
+		p.add(path, "%q: %v", addr, err)
+	}
+}
+
+// splitAddr parses host:port and checks the port is in minPort..65535.
+func splitAddr(addr string, minPort int) (host string, err error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			err = errors.New(ae.Err)
+		}
+		return "", fmt.Errorf("not a host:port address (%w)", err)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < minPort || n > 65535 {
+		return "", fmt.Errorf("port %q is not a valid port (%d-65535)", port, minPort)
+	}
+	return host, nil
+}

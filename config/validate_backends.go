@@ -1,0 +1,148 @@
+package config
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+)
+
+// validServerStatuses are the accepted servers[].status values.
+var validServerStatuses = []string{StatusOnline, StatusOfflineSoft, StatusOfflineHard}
+
+// validAuthPlugins are the accepted non-empty users[].auth_plugin values.
+var validAuthPlugins = []string{AuthNativePassword, AuthCachingSha2}
+
+// validCheckTypes are the accepted replication_hostgroups[].check_type values.
+var validCheckTypes = []string{CheckReadOnly, CheckSuperReadOnly, CheckInnodbReadOnly}
+
+// validateServers checks every server and returns the set of hostgroups
+// that hold at least one server.
+func (c *Config) validateServers(p *problems) map[int]bool {
+	withServers := make(map[int]bool)
+	type key struct {
+		hostgroup int
+		host      string
+		port      int
+	}
+	seen := make(map[key]int)
+	for i, s := range c.Servers {
+		path := fmt.Sprintf("servers[%d]", i)
+		if s.Hostgroup < 0 {
+			p.add(path+".hostgroup", "%d must be >= 0", s.Hostgroup)
+		}
+		p.nonEmpty(path+".host", s.Host)
+		if s.Port < 1 || s.Port > 65535 {
+			p.add(path+".port", "%d is not a valid port (1-65535)", s.Port)
+		}
+		if s.Weight < 0 {
+			p.add(path+".weight", "%d must be >= 0", s.Weight)
+		}
+		p.oneOf(path+".status", s.Status, validServerStatuses)
+		if s.MaxConnections <= 0 {
+			p.add(path+".max_connections", "%d must be > 0", s.MaxConnections)
+		}
+		if s.MaxReplicationLag < 0 {
+			p.add(path+".max_replication_lag", "%d must be >= 0 (0 disables the check)", s.MaxReplicationLag)
+		}
+		k := key{s.Hostgroup, s.Host, s.Port}
+		if j, dup := seen[k]; dup {
+			p.add(path, "duplicate of servers[%d] (hostgroup %d, %s:%d)", j, s.Hostgroup, s.Host, s.Port)
+			continue
+		}
+		seen[k] = i
+		withServers[s.Hostgroup] = true
+	}
+	return withServers
+}
+
+// validateUsers checks the frontend users; withServers is the set of
+// hostgroups that hold at least one server.
+func (c *Config) validateUsers(p *problems, withServers map[int]bool) {
+	if len(c.Users) == 0 {
+		p.add("users", "at least one user is required")
+	}
+	seen := make(map[string]int)
+	for i, u := range c.Users {
+		path := fmt.Sprintf("users[%d]", i)
+		if u.Username == "" {
+			p.add(path+".username", "must not be empty")
+		} else if j, dup := seen[u.Username]; dup {
+			p.add(path+".username", "%q is a duplicate of users[%d]", u.Username, j)
+		} else {
+			seen[u.Username] = i
+		}
+		if !withServers[u.DefaultHostgroup] {
+			p.add(path+".default_hostgroup", "hostgroup %d has no servers", u.DefaultHostgroup)
+		}
+		if u.MaxConnections < 0 {
+			p.add(path+".max_connections", "%d must be >= 0 (0 = no cap)", u.MaxConnections)
+		}
+		if u.AuthPlugin != "" {
+			p.oneOf(path+".auth_plugin", u.AuthPlugin, validAuthPlugins)
+		}
+	}
+}
+
+// validateReplication checks the writer/reader pairs and returns every
+// known hostgroup: those with servers plus those named in a pair (a reader
+// hostgroup may start empty and be filled by the monitor).
+func (c *Config) validateReplication(p *problems, withServers map[int]bool) map[int]bool {
+	known := make(map[int]bool, len(withServers))
+	for hg := range withServers {
+		known[hg] = true
+	}
+	inPair := make(map[int]int) // hostgroup → index of the pair that uses it
+	for i, rh := range c.ReplicationHostgroups {
+		path := fmt.Sprintf("replication_hostgroups[%d]", i)
+		if rh.WriterHostgroup == rh.ReaderHostgroup {
+			p.add(path, "writer_hostgroup and reader_hostgroup are both %d", rh.WriterHostgroup)
+		}
+		for _, f := range []struct {
+			name string
+			hg   int
+		}{{"writer_hostgroup", rh.WriterHostgroup}, {"reader_hostgroup", rh.ReaderHostgroup}} {
+			switch j, used := inPair[f.hg]; {
+			case f.hg < 0:
+				p.add(path+"."+f.name, "%d must be >= 0", f.hg)
+			case used && j != i:
+				p.add(path+"."+f.name, "hostgroup %d is already used by replication_hostgroups[%d]", f.hg, j)
+			default:
+				inPair[f.hg] = i
+				known[f.hg] = true
+			}
+		}
+		p.oneOf(path+".check_type", rh.CheckType, validCheckTypes)
+	}
+	return known
+}
+
+// validateQueryRules checks rule ids, regexps and destinations; known is
+// the set of hostgroups a rule may route to.
+func (c *Config) validateQueryRules(p *problems, known map[int]bool) {
+	seen := make(map[int]int)
+	for i, r := range c.QueryRules {
+		path := fmt.Sprintf("query_rules[%d]", i)
+		if r.RuleID <= 0 {
+			p.add(path+".rule_id", "%d must be > 0", r.RuleID)
+		} else if j, dup := seen[r.RuleID]; dup {
+			p.add(path+".rule_id", "%d is a duplicate of query_rules[%d]", r.RuleID, j)
+		} else {
+			seen[r.RuleID] = i
+		}
+		p.regexp(path+".match_digest", r.MatchDigest)
+		p.regexp(path+".match_pattern", r.MatchPattern)
+		if d := r.DestinationHostgroup; d != nil && !known[*d] {
+			p.add(path+".destination_hostgroup", "%d is not a known hostgroup (none of servers or replication_hostgroups names it)", *d)
+		}
+	}
+}
+
+// regexp checks that a non-empty pattern compiles with Go's RE2 syntax.
+func (p *problems) regexp(path, pattern string) {
+	if pattern == "" {
+		return
+	}
+	if _, err := regexp.Compile(pattern); err != nil {
+		p.add(path, "%s is not a valid regular expression: %v", strconv.Quote(pattern), err)
+	}
+}

@@ -1,0 +1,194 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(c *Config)
+		want   []string // each must appear as a line of the error; none = valid
+	}{
+		{name: "valid", mutate: func(*Config) {}},
+		{name: "listen on all interfaces, any port", mutate: func(c *Config) { c.Listen = ":0"; c.Admin.Listen = ":0" }},
+		{name: "listen without port",
+			mutate: func(c *Config) { c.Listen = "127.0.0.1" },
+			want:   []string{`listen: "127.0.0.1": not a host:port address (missing port in address)`}},
+		{name: "listen port out of range",
+			mutate: func(c *Config) { c.Listen = "127.0.0.1:70000" },
+			want:   []string{`listen: "127.0.0.1:70000": port "70000" is not a valid port (0-65535)`}},
+		{name: "admin listen clashes",
+			mutate: func(c *Config) { c.Admin.Listen = c.Listen },
+			want:   []string{`admin.listen: "127.0.0.1:6033" is already used by listen`}},
+		{name: "max_connections zero",
+			mutate: func(c *Config) { c.MaxConnections = 0 },
+			want:   []string{"max_connections: 0 must be > 0"}},
+		{name: "empty server_version means probe a backend", mutate: func(c *Config) { c.ServerVersion = "" }},
+		{name: "auth plugins",
+			mutate: func(c *Config) {
+				c.Users[0].AuthPlugin = AuthCachingSha2
+				c.Users = append(c.Users, User{Username: "b", DefaultHostgroup: 10, AuthPlugin: "sha256_password"})
+			},
+			want: []string{`users[1].auth_plugin: "sha256_password" is not one of mysql_native_password, caching_sha2_password`}},
+		{name: "durations",
+			mutate: func(c *Config) {
+				c.ShutdownTimeout = 0
+				c.Monitor.Interval = -time.Second
+				c.Pool.PingAfter = -1
+			},
+			want: []string{
+				"shutdown_timeout: 0s must be > 0 (write it with a unit, e.g. 1s)",
+				"monitor.interval: -1s must be > 0 (write it with a unit, e.g. 1s)",
+				"pool.ping_after: -1ns must be >= 0",
+			}},
+		{name: "ping_after zero is allowed", mutate: func(c *Config) { c.Pool.PingAfter = 0 }},
+		{name: "pool idle bounds",
+			mutate: func(c *Config) { c.Pool.MinIdle = 10; c.Pool.MaxIdle = 5 },
+			want:   []string{"pool.min_idle: 10 must not exceed pool.max_idle (5)"}},
+		{name: "log",
+			mutate: func(c *Config) { c.Log.Level = "verbose"; c.Log.Format = "xml" },
+			want: []string{
+				`log.level: "verbose" is not one of debug, info, warn, error`,
+				`log.format: "xml" is not one of auto, console, json`,
+			}},
+		{name: "admin and monitor names",
+			mutate: func(c *Config) { c.Admin.Username = ""; c.Admin.Datadir = ""; c.Monitor.Username = "" },
+			want:   []string{"admin.username: must not be empty", "admin.datadir: must not be empty", "monitor.username: must not be empty"}},
+		{name: "no users",
+			mutate: func(c *Config) { c.Users = nil },
+			want:   []string{"users: at least one user is required"}},
+		{name: "user names",
+			mutate: func(c *Config) {
+				c.Users = append(c.Users, User{Username: "app", DefaultHostgroup: 10}, User{DefaultHostgroup: 10})
+			},
+			want: []string{`users[1].username: "app" is a duplicate of users[0]`, "users[2].username: must not be empty"}},
+		{name: "default_hostgroup missing or empty",
+			mutate: func(c *Config) {
+				c.Users[0].DefaultHostgroup = 0
+				c.Users = append(c.Users, User{Username: "b", DefaultHostgroup: 99})
+			},
+			want: []string{
+				"users[0].default_hostgroup: hostgroup 0 has no servers",
+				"users[1].default_hostgroup: hostgroup 99 has no servers",
+			}},
+		{name: "hostgroup 0 with servers is fine",
+			mutate: func(c *Config) {
+				c.Servers[0].Hostgroup = 0
+				c.Users[0].DefaultHostgroup = 0
+				c.ReplicationHostgroups = nil
+			}},
+		{name: "server fields",
+			mutate: func(c *Config) {
+				c.Servers[2] = Server{Hostgroup: -1, Host: "", Port: 70000, Weight: -1, Status: "UP", MaxConnections: 0, MaxReplicationLag: -2}
+			},
+			want: []string{
+				"servers[2].hostgroup: -1 must be >= 0",
+				"servers[2].host: must not be empty",
+				"servers[2].port: 70000 is not a valid port (1-65535)",
+				"servers[2].weight: -1 must be >= 0",
+				`servers[2].status: "UP" is not one of ONLINE, OFFLINE_SOFT, OFFLINE_HARD`,
+				"servers[2].max_connections: 0 must be > 0",
+				"servers[2].max_replication_lag: -2 must be >= 0 (0 disables the check)",
+			}},
+		{name: "weight zero drains", mutate: func(c *Config) { c.Servers[1].Weight = 0 }},
+		{name: "duplicate server",
+			mutate: func(c *Config) { c.Servers = append(c.Servers, c.Servers[1]) },
+			want:   []string{"servers[3]: duplicate of servers[1] (hostgroup 20, 127.0.0.1:3317)"}},
+		{name: "same server in two hostgroups is fine",
+			mutate: func(c *Config) { s := c.Servers[0]; s.Hostgroup = 20; c.Servers = append(c.Servers, s) }},
+		{name: "replication writer equals reader",
+			mutate: func(c *Config) { c.ReplicationHostgroups[0].ReaderHostgroup = 10 },
+			want:   []string{"replication_hostgroups[0]: writer_hostgroup and reader_hostgroup are both 10"}},
+		{name: "replication negative and check_type",
+			mutate: func(c *Config) {
+				c.ReplicationHostgroups[0] = ReplicationHostgroup{WriterHostgroup: -1, ReaderHostgroup: 20, CheckType: "gtid"}
+			},
+			want: []string{
+				"replication_hostgroups[0].writer_hostgroup: -1 must be >= 0",
+				`replication_hostgroups[0].check_type: "gtid" is not one of read_only, super_read_only, innodb_read_only`,
+			}},
+		{name: "hostgroup in two pairs",
+			mutate: func(c *Config) {
+				c.ReplicationHostgroups = append(c.ReplicationHostgroups,
+					ReplicationHostgroup{WriterHostgroup: 30, ReaderHostgroup: 20, CheckType: CheckSuperReadOnly})
+			},
+			want: []string{"replication_hostgroups[1].reader_hostgroup: hostgroup 20 is already used by replication_hostgroups[0]"}},
+		{name: "query rules",
+			mutate: func(c *Config) {
+				c.QueryRules = []QueryRule{
+					{RuleID: 1, MatchDigest: "^SELECT", DestinationHostgroup: ptr(20)},
+					{RuleID: 1, MatchPattern: "(unclosed"},
+					{RuleID: 0, MatchDigest: `\`, DestinationHostgroup: ptr(99)},
+				}
+			},
+			want: []string{
+				"query_rules[1].rule_id: 1 is a duplicate of query_rules[0]",
+				"query_rules[1].match_pattern: \"(unclosed\" is not a valid regular expression: error parsing regexp: missing closing ): `(unclosed`",
+				"query_rules[2].rule_id: 0 must be > 0",
+				"query_rules[2].match_digest: \"\\\\\" is not a valid regular expression: error parsing regexp: trailing backslash at end of expression: ``",
+				"query_rules[2].destination_hostgroup: 99 is not a known hostgroup (none of servers or replication_hostgroups names it)",
+			}},
+		{name: "rule may target an empty paired hostgroup",
+			mutate: func(c *Config) {
+				c.ReplicationHostgroups[0].ReaderHostgroup = 30
+				c.QueryRules = []QueryRule{{RuleID: 7, DestinationHostgroup: ptr(30)}}
+			}},
+		{name: "cluster",
+			mutate: func(c *Config) {
+				c.Cluster = Cluster{Enabled: true, Bind: "nope", Join: []string{"10.0.0.1:7946", ":7946", "h:0"}, Secret: "short"}
+			},
+			want: []string{
+				`cluster.bind: "nope": not a host:port address (missing port in address)`,
+				`cluster.join[1]: ":7946": host must not be empty`,
+				`cluster.join[2]: "h:0": port "0" is not a valid port (1-65535)`,
+				"cluster.secret: must be 16, 24 or 32 bytes long (AES key), got 5",
+			}},
+		{name: "disabled cluster may have no bind", mutate: func(c *Config) { c.Cluster.Bind = "" }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := validConfig(t)
+			tc.mutate(c)
+			err := c.Validate()
+			if len(tc.want) == 0 {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, ErrInvalid)
+			lines := strings.Split(err.Error(), "\n")
+			for _, w := range tc.want {
+				require.Contains(t, lines, w)
+			}
+			require.Len(t, lines, len(tc.want), "unexpected extra problems:\n%v", err)
+		})
+	}
+}
+
+// TestValidateReportsEverything: one call lists every problem, each as a
+// FieldError with its path.
+func TestValidateReportsEverything(t *testing.T) {
+	c := validConfig(t)
+	c.Listen = "bad"
+	c.Servers[0].Port = 0
+	c.Log.Level = ""
+	c.QueryRules = []QueryRule{{RuleID: -1}}
+	errs := unjoin(c.Validate())
+	var paths []string
+	for _, e := range errs {
+		var fe *FieldError
+		require.True(t, errors.As(e, &fe))
+		paths = append(paths, fe.Path)
+	}
+	require.Equal(t, []string{"listen", "log.level", "servers[0].port", "query_rules[0].rule_id"}, paths)
+}
+
+func TestValidateNil(t *testing.T) {
+	var c *Config
+	require.ErrorIs(t, c.Validate(), ErrInvalid)
+}
