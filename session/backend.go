@@ -173,6 +173,13 @@ func (s *Session) finish(c *pool.Conn, res protocol.Response, err error, start t
 		s.lg.Warn("backend connection lost", zap.String("backend_addr", c.Addr()), zap.Error(err))
 		return s.writeErr(protocol.NewErrBackendLost(c.Addr()))
 	}
+	if s.st.collationUnknown {
+		s.st.collationUnknown = false
+		if err := s.readCollation(c); err != nil {
+			s.dropConn(c)
+			return nil
+		}
+	}
 	if res.Err == nil {
 		s.inTxn = res.Status&mysql.SERVER_STATUS_IN_TRANS != 0
 	} else if s.pinned == nil && !s.st.autocommit() {
@@ -265,4 +272,20 @@ func resetConn(c *pool.Conn) error {
 		return err
 	}
 	return setOption(c, true)
+}
+
+// readCollation reads collation_connection from c into the session's and
+// c's variables.
+func (s *Session) readCollation(c *pool.Conn) error {
+	r, err := c.Execute("SELECT @@collation_connection")
+	if err != nil {
+		return err
+	}
+	v, err := r.GetString(0, 0)
+	if err != nil {
+		return err
+	}
+	s.st.vars["collation_connection"] = v
+	c.Vars["collation_connection"] = v
+	return nil
 }

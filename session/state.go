@@ -40,6 +40,10 @@ type state struct {
 	// unreplayable is set when the server reported a state change the
 	// proxy cannot replay (user variables, temporary tables, ...).
 	unreplayable bool
+	// collationUnknown: character_set_connection changed but the server
+	// did not report collation_connection (MariaDB omits it after
+	// SET NAMES ... COLLATE); it is read back before the connection is let go.
+	collationUnknown bool
 }
 
 // initCharset seeds vars from the client's handshake collation.
@@ -77,7 +81,7 @@ func observe(ok *protocol.OK, st *state, c *pool.Conn) (unexplained bool) {
 	if len(ok.State) == 0 {
 		return false
 	}
-	described, changed := false, false
+	described, changed, charset, collation := false, false, false, false
 	_ = protocol.WalkState(ok.State, func(e protocol.StateEntry) {
 		switch e.Type {
 		case mysql.SESSION_TRACK_SYSTEM_VARIABLES:
@@ -85,6 +89,12 @@ func observe(ok *protocol.OK, st *state, c *pool.Conn) (unexplained bool) {
 			described = true
 			if notReplayed[name] {
 				return
+			}
+			switch name {
+			case "character_set_connection":
+				charset = true
+			case "collation_connection":
+				collation = true
 			}
 			val := string(e.Value)
 			st.vars[name] = val
@@ -97,6 +107,9 @@ func observe(ok *protocol.OK, st *state, c *pool.Conn) (unexplained bool) {
 			changed = true
 		}
 	})
+	if charset && !collation {
+		st.collationUnknown = true
+	}
 	return changed && !described
 }
 

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
+	_ "net/http/pprof" //nolint:gosec // served only with --pprof
 	"os"
 	"os/signal"
 	"syscall"
@@ -34,7 +36,11 @@ func main() {
 func run() error {
 	cfgPath := flag.String("config", "configs/rwproxy.yaml", "configuration file (YAML)")
 	level := flag.String("log-level", "", "log level: debug, info, warn, error (overrides log.level)")
+	pprofAddr := flag.String("pprof", "", "serve /debug/pprof/ on this address (e.g. 127.0.0.1:6060); off when empty")
 	flag.Parse()
+	if *pprofAddr != "" {
+		go func() { _ = http.ListenAndServe(*pprofAddr, nil) }() //nolint:gosec // opt-in debug listener
+	}
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
 		return err
