@@ -22,8 +22,39 @@ type Config struct {
 	Servers               []Server               `mapstructure:"servers"`
 	ReplicationHostgroups []ReplicationHostgroup `mapstructure:"replication_hostgroups"`
 	QueryRules            []QueryRule            `mapstructure:"query_rules"`
+	HostgroupAttributes   []HostgroupAttributes  `mapstructure:"hostgroup_attributes"`
 	Cluster               Cluster                `mapstructure:"cluster"`
+
+	// ReaderFallback says what a read does when its reader hostgroup has
+	// no usable server: "writer" (run on the writer) or "error".
+	ReaderFallback string `mapstructure:"reader_fallback"`
 }
+
+// Reader fallback policies.
+const (
+	ReaderFallbackWriter = "writer"
+	ReaderFallbackError  = "error"
+)
+
+// Balancing algorithms for hostgroup_attributes[].balance.
+const (
+	BalanceWeightedRoundRobin = "weighted_round_robin"
+	BalanceLeastOutstanding   = "least_outstanding"
+)
+
+// HostgroupAttributes are per-hostgroup settings (ProxySQL's
+// mysql_hostgroup_attributes).
+type HostgroupAttributes struct {
+	HostgroupID int `mapstructure:"hostgroup_id"`
+	// Balance is weighted_round_robin (default) or least_outstanding.
+	Balance string `mapstructure:"balance"`
+}
+
+// Read consistency levels for users[].consistency.
+const (
+	ConsistencyEventual       = "eventual"
+	ConsistencyReadYourWrites = "read_your_writes"
+)
 
 // Log configures the root zap logger.
 type Log struct {
@@ -80,6 +111,12 @@ type User struct {
 	// AuthPlugin is the frontend authentication plugin for this user:
 	// mysql_native_password (default) or caching_sha2_password.
 	AuthPlugin string `mapstructure:"auth_plugin"`
+	// Consistency is eventual (default: reads go to any eligible replica)
+	// or read_your_writes (after a write, reads go where that write has
+	// been applied, waiting up to ReadYourWritesTimeout, else the writer).
+	Consistency string `mapstructure:"consistency"`
+	// ReadYourWritesTimeout bounds the wait on a replica (default 1s).
+	ReadYourWritesTimeout time.Duration `mapstructure:"read_your_writes_timeout"`
 }
 
 // IsActive reports whether the user may log in (default true).
