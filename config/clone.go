@@ -14,6 +14,7 @@ func (c *Config) Clone() *Config {
 	out.QueryRules = cloneSlice(c.QueryRules, func(r *QueryRule) {
 		r.DestinationHostgroup = clonePtr(r.DestinationHostgroup)
 	})
+	out.HostgroupAttributes = cloneSlice(c.HostgroupAttributes, nil)
 	out.Cluster.Join = cloneSlice(c.Cluster.Join, nil)
 	return &out
 }

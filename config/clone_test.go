@@ -13,6 +13,7 @@ func fullConfig(t *testing.T) *Config {
 	c := validConfig(t)
 	c.Users[0].Active = ptr(true)
 	c.QueryRules = []QueryRule{{RuleID: 1, Active: true, MatchDigest: "^SELECT", DestinationHostgroup: ptr(20)}}
+	c.HostgroupAttributes = []HostgroupAttributes{{HostgroupID: 20, Balance: BalanceLeastOutstanding}}
 	c.Cluster.Join = []string{"10.0.0.1:7946"}
 	return c
 }
@@ -30,6 +31,7 @@ func TestCloneIsIndependent(t *testing.T) {
 	c.Users = append(c.Users, User{Username: "x"})
 	c.Servers[0].Port = 1
 	c.ReplicationHostgroups[0].CheckType = CheckSuperReadOnly
+	c.HostgroupAttributes[0].Balance = BalanceWeightedRoundRobin
 	c.QueryRules[0].MatchDigest = "changed"
 	*c.QueryRules[0].DestinationHostgroup = 99
 	c.Cluster.Join[0] = "changed:1"

@@ -120,6 +120,13 @@ func applyItemDefaults(settings map[string]any) {
 		setIfAbsent(m, "status", DefaultServerStatus)
 		setIfAbsent(m, "max_connections", DefaultServerMaxConnections)
 	})
+	forEachItem(settings["users"], func(_ int, m map[string]any) {
+		setIfAbsent(m, "consistency", DefaultConsistency)
+		setIfAbsent(m, "read_your_writes_timeout", DefaultReadYourWritesTimeout)
+	})
+	forEachItem(settings["hostgroup_attributes"], func(_ int, m map[string]any) {
+		setIfAbsent(m, "balance", DefaultBalance)
+	})
 	// A rule written in the file is meant to be used unless it says
 	// "active: false"; ProxySQL's table default (0) would make a rule that
 	// omits the key silently do nothing.
@@ -143,6 +150,7 @@ func requiredItemKeys(settings map[string]any) []error {
 	}
 	check("users", "default_hostgroup")
 	check("replication_hostgroups", "writer_hostgroup", "reader_hostgroup")
+	check("hostgroup_attributes", "hostgroup_id")
 	return out
 }
 

@@ -3,8 +3,11 @@ package config
 import "time"
 
 // Per-item defaults, applied by Load when a key is absent from a list item
-// (a server or a replication hostgroup). They are exported so that other
-// writers of Config (the admin interface) fill in missing columns the same way.
+// (a user, a server, a replication hostgroup or a hostgroup's attributes).
+// They are exported so that other writers of Config (the admin interface)
+// fill in missing columns the same way: Validate does not apply them, and
+// rejects the zero value where it is not legal (an empty status,
+// consistency or balance, a read_your_writes_timeout of 0).
 const (
 	// DefaultServerWeight is a server's weight when the key is absent.
 	DefaultServerWeight = 1
@@ -14,7 +17,20 @@ const (
 	DefaultServerMaxConnections = 1000
 	// DefaultCheckType is a replication hostgroup's check_type when it is empty.
 	DefaultCheckType = CheckReadOnly
+	// DefaultConsistency is a user's consistency when the key is absent.
+	DefaultConsistency = ConsistencyEventual
+	// DefaultReadYourWritesTimeout is a user's read_your_writes_timeout
+	// when the key is absent.
+	DefaultReadYourWritesTimeout = time.Second
+	// DefaultBalance is a hostgroup's balance when the key is absent.
+	DefaultBalance = BalanceWeightedRoundRobin
+	// DefaultReaderFallback is the top-level reader_fallback default.
+	DefaultReaderFallback = ReaderFallbackWriter
 )
+
+// MaxReadYourWritesTimeout is the largest users[].read_your_writes_timeout:
+// a read should not wait longer than this for a replica to catch up.
+const MaxReadYourWritesTimeout = time.Minute
 
 // Replication hostgroup check types: the server variable whose value decides
 // whether a server belongs to the reader (ON) or the writer (OFF) hostgroup.
@@ -39,9 +55,9 @@ const (
 )
 
 // Defaults returns a fully populated Config holding every scalar default.
-// Users, servers, replication hostgroups and query rules are empty: a
-// configuration needs at least one user and one server to validate, so
-// Defaults().Validate() fails on purpose.
+// Users, servers, replication hostgroups, query rules and hostgroup
+// attributes are empty: a configuration needs at least one user and one
+// server to validate, so Defaults().Validate() fails on purpose.
 func Defaults() *Config {
 	return &Config{
 		Listen:          "127.0.0.1:6033",
@@ -76,9 +92,11 @@ func Defaults() *Config {
 		Servers:               []Server{},
 		ReplicationHostgroups: []ReplicationHostgroup{},
 		QueryRules:            []QueryRule{},
+		HostgroupAttributes:   []HostgroupAttributes{},
 		Cluster: Cluster{
 			Bind: "127.0.0.1:7946",
 			Join: []string{},
 		},
+		ReaderFallback: DefaultReaderFallback,
 	}
 }

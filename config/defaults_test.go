@@ -23,6 +23,8 @@ func TestDefaults(t *testing.T) {
 		MaxLifetime: time.Hour, PingAfter: 5 * time.Second, WaitTimeout: 5 * time.Second,
 	}, d.Pool)
 	require.Equal(t, "127.0.0.1:7946", d.Cluster.Bind)
+	require.Equal(t, ReaderFallbackWriter, d.ReaderFallback)
+	require.Empty(t, d.HostgroupAttributes)
 
 	// Each call returns an independent value.
 	d.Cluster.Join = append(d.Cluster.Join, "x:1")
@@ -59,11 +61,13 @@ func TestScalarDefaultsCoverEveryKey(t *testing.T) {
 		"pool.connect_timeout", "pool.min_idle", "pool.max_idle", "pool.idle_timeout",
 		"pool.max_lifetime", "pool.ping_after", "pool.wait_timeout",
 		"cluster.bind", "cluster.join", "cluster.node_name", "cluster.secret", "cluster.enabled",
+		"reader_fallback",
 	} {
 		require.Contains(t, keys, k)
 	}
 	require.NotContains(t, keys, "users")
 	require.NotContains(t, keys, "servers")
-	require.Len(t, keys, 25, "a field was added to Config: update this test and docs/configuration.md")
+	require.NotContains(t, keys, "hostgroup_attributes")
+	require.Len(t, keys, 26, "a field was added to Config: update this test and docs/configuration.md")
 	require.Equal(t, reflect.TypeFor[time.Duration](), reflect.TypeOf(keys["pool.ping_after"]))
 }

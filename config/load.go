@@ -24,7 +24,7 @@ const EnvPrefix = "RWPROXY"
 // Precedence, highest first: RWPROXY_* environment variable, file, Defaults().
 // Only scalar keys (and cluster.join, as a comma-separated list) can be
 // overridden from the environment; lists of users, servers, replication
-// hostgroups and query rules come from the file only.
+// hostgroups, query rules and hostgroup attributes come from the file only.
 func Load(path string) (*Config, error) {
 	v := viper.New()
 	v.SetConfigFile(path)

@@ -66,6 +66,76 @@ func TestLoad(t *testing.T) {
 				require.True(t, c.QueryRules[0].Active, "active defaults to true")
 				require.False(t, c.QueryRules[1].Active)
 				require.True(t, c.Users[0].IsActive())
+				require.Equal(t, ConsistencyEventual, c.Users[0].Consistency)
+				require.Equal(t, time.Second, c.Users[0].ReadYourWritesTimeout)
+				require.Equal(t, ReaderFallbackWriter, c.ReaderFallback)
+				require.Nil(t, c.HostgroupAttributes)
+			},
+		},
+		{
+			name: "read/write splitting keys",
+			yaml: "reader_fallback: error\n" +
+				"hostgroup_attributes:\n  - { hostgroup_id: 20 }\n  - { hostgroup_id: 10, balance: least_outstanding }\n" +
+				strings.Replace(minimalYAML, "default_hostgroup: 10 }",
+					"default_hostgroup: 10 }\n  - { username: rw, default_hostgroup: 10, consistency: read_your_writes, read_your_writes_timeout: 250ms }", 1),
+			check: func(t *testing.T, c *Config) {
+				require.Equal(t, ReaderFallbackError, c.ReaderFallback)
+				require.Equal(t, []HostgroupAttributes{
+					{HostgroupID: 20, Balance: BalanceWeightedRoundRobin},
+					{HostgroupID: 10, Balance: BalanceLeastOutstanding},
+				}, c.HostgroupAttributes)
+				require.Equal(t, ConsistencyEventual, c.Users[0].Consistency)
+				require.Equal(t, DefaultReadYourWritesTimeout, c.Users[0].ReadYourWritesTimeout)
+				require.Equal(t, ConsistencyReadYourWrites, c.Users[1].Consistency)
+				require.Equal(t, 250*time.Millisecond, c.Users[1].ReadYourWritesTimeout)
+			},
+		},
+		{
+			name: "reader_fallback from the environment",
+			yaml: "reader_fallback: writer\n" + minimalYAML,
+			env:  map[string]string{"RWPROXY_READER_FALLBACK": "error"},
+			check: func(t *testing.T, c *Config) {
+				require.Equal(t, ReaderFallbackError, c.ReaderFallback)
+			},
+		},
+		{
+			name: "reader_fallback from the environment when absent from the file",
+			yaml: minimalYAML,
+			env:  map[string]string{"RWPROXY_READER_FALLBACK": "error"},
+			check: func(t *testing.T, c *Config) {
+				require.Equal(t, ReaderFallbackError, c.ReaderFallback)
+			},
+		},
+		{
+			name: "read/write splitting problems",
+			yaml: "reader_fallback: replica\n" +
+				"hostgroup_attributes:\n  - { balance: least_outstanding }\n  - { hostgroup_id: 30, balance: random }\n" +
+				strings.Replace(minimalYAML, "default_hostgroup: 10 }",
+					"default_hostgroup: 10, consistency: strong, read_your_writes_timeout: 2m }", 1),
+			env: map[string]string{"RWPROXY_READER_FALLBACK": ""},
+			wantErr: []string{
+				"hostgroup_attributes[0].hostgroup_id: is required",
+				`reader_fallback: "replica" is not one of writer, error`,
+				`users[0].consistency: "strong" is not one of eventual, read_your_writes`,
+				"users[0].read_your_writes_timeout: 2m0s must be <= 1m0s",
+				"hostgroup_attributes[1].hostgroup_id: hostgroup 30 has no servers",
+				`hostgroup_attributes[1].balance: "random" is not one of weighted_round_robin, least_outstanding`,
+			},
+		},
+		{
+			name: "read_your_writes_timeout needs a unit",
+			yaml: strings.Replace(minimalYAML, "default_hostgroup: 10 }",
+				"default_hostgroup: 10, read_your_writes_timeout: 5 }", 1),
+			wantErr: []string{
+				"users[0].read_your_writes_timeout: 5 has no unit: write a duration such as 5s or 5ms",
+			},
+		},
+		{
+			name: "bad reader_fallback from the environment names the variable",
+			yaml: minimalYAML,
+			env:  map[string]string{"RWPROXY_READER_FALLBACK": "none"},
+			wantErr: []string{
+				`reader_fallback: "none" is not one of writer, error (set by RWPROXY_READER_FALLBACK)`,
 			},
 		},
 		{

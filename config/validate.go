@@ -48,6 +48,7 @@ func (c *Config) Validate() error {
 	// An empty server_version is legal: the proxy then announces the
 	// version of a backend (internal/app probes it at start).
 	p.positive("shutdown_timeout", c.ShutdownTimeout)
+	p.oneOf("reader_fallback", c.ReaderFallback, validReaderFallbacks)
 	c.Log.validate(&p)
 	c.Admin.validate(&p)
 	c.Monitor.validate(&p)
@@ -59,8 +60,12 @@ func (c *Config) Validate() error {
 	c.validateUsers(&p, withServers)
 	known := c.validateReplication(&p, withServers)
 	c.validateQueryRules(&p, known)
+	c.validateHostgroupAttributes(&p, withServers)
 	return errors.Join(p...)
 }
+
+// validReaderFallbacks are the accepted reader_fallback values.
+var validReaderFallbacks = []string{ReaderFallbackWriter, ReaderFallbackError}
 
 // validLogLevels are the zap levels an operator may choose.
 var validLogLevels = []string{"debug", "info", "warn", "error"}

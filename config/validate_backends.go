@@ -12,6 +12,12 @@ var validServerStatuses = []string{StatusOnline, StatusOfflineSoft, StatusOfflin
 // validAuthPlugins are the accepted non-empty users[].auth_plugin values.
 var validAuthPlugins = []string{AuthNativePassword, AuthCachingSha2}
 
+// validConsistencies are the accepted users[].consistency values.
+var validConsistencies = []string{ConsistencyEventual, ConsistencyReadYourWrites}
+
+// validBalances are the accepted hostgroup_attributes[].balance values.
+var validBalances = []string{BalanceWeightedRoundRobin, BalanceLeastOutstanding}
+
 // validCheckTypes are the accepted replication_hostgroups[].check_type values.
 var validCheckTypes = []string{CheckReadOnly, CheckSuperReadOnly, CheckInnodbReadOnly}
 
@@ -80,6 +86,15 @@ func (c *Config) validateUsers(p *problems, withServers map[int]bool) {
 		if u.AuthPlugin != "" {
 			p.oneOf(path+".auth_plugin", u.AuthPlugin, validAuthPlugins)
 		}
+		p.oneOf(path+".consistency", u.Consistency, validConsistencies)
+		// Checked whatever the consistency, so that switching a user to
+		// read_your_writes at runtime cannot expose an unchecked value.
+		switch t := u.ReadYourWritesTimeout; {
+		case t <= 0:
+			p.positive(path+".read_your_writes_timeout", t)
+		case t > MaxReadYourWritesTimeout:
+			p.add(path+".read_your_writes_timeout", "%s must be <= %s", t, MaxReadYourWritesTimeout)
+		}
 	}
 }
 
@@ -144,5 +159,23 @@ func (p *problems) regexp(path, pattern string) {
 	}
 	if _, err := regexp.Compile(pattern); err != nil {
 		p.add(path, "%s is not a valid regular expression: %v", strconv.Quote(pattern), err)
+	}
+}
+
+// validateHostgroupAttributes checks the per-hostgroup settings; withServers
+// is the set of hostgroups that hold at least one server.
+func (c *Config) validateHostgroupAttributes(p *problems, withServers map[int]bool) {
+	seen := make(map[int]int)
+	for i, a := range c.HostgroupAttributes {
+		path := fmt.Sprintf("hostgroup_attributes[%d]", i)
+		switch j, dup := seen[a.HostgroupID]; {
+		case !withServers[a.HostgroupID]:
+			p.add(path+".hostgroup_id", "hostgroup %d has no servers", a.HostgroupID)
+		case dup:
+			p.add(path+".hostgroup_id", "hostgroup %d is a duplicate of hostgroup_attributes[%d]", a.HostgroupID, j)
+		default:
+			seen[a.HostgroupID] = i
+		}
+		p.oneOf(path+".balance", a.Balance, validBalances)
 	}
 }

@@ -33,7 +33,9 @@ func TestValidate(t *testing.T) {
 		{name: "auth plugins",
 			mutate: func(c *Config) {
 				c.Users[0].AuthPlugin = AuthCachingSha2
-				c.Users = append(c.Users, User{Username: "b", DefaultHostgroup: 10, AuthPlugin: "sha256_password"})
+				u := user("b")
+				u.AuthPlugin = "sha256_password"
+				c.Users = append(c.Users, u)
 			},
 			want: []string{`users[1].auth_plugin: "sha256_password" is not one of mysql_native_password, caching_sha2_password`}},
 		{name: "durations",
@@ -65,13 +67,15 @@ func TestValidate(t *testing.T) {
 			want:   []string{"users: at least one user is required"}},
 		{name: "user names",
 			mutate: func(c *Config) {
-				c.Users = append(c.Users, User{Username: "app", DefaultHostgroup: 10}, User{DefaultHostgroup: 10})
+				c.Users = append(c.Users, user("app"), user(""))
 			},
 			want: []string{`users[1].username: "app" is a duplicate of users[0]`, "users[2].username: must not be empty"}},
 		{name: "default_hostgroup missing or empty",
 			mutate: func(c *Config) {
 				c.Users[0].DefaultHostgroup = 0
-				c.Users = append(c.Users, User{Username: "b", DefaultHostgroup: 99})
+				u := user("b")
+				u.DefaultHostgroup = 99
+				c.Users = append(c.Users, u)
 			},
 			want: []string{
 				"users[0].default_hostgroup: hostgroup 0 has no servers",
@@ -150,6 +154,77 @@ func TestValidate(t *testing.T) {
 				"cluster.secret: must be 16, 24 or 32 bytes long (AES key), got 5",
 			}},
 		{name: "disabled cluster may have no bind", mutate: func(c *Config) { c.Cluster.Bind = "" }},
+		{name: "reader_fallback error", mutate: func(c *Config) { c.ReaderFallback = ReaderFallbackError }},
+		{name: "reader_fallback unknown or empty",
+			mutate: func(c *Config) { c.ReaderFallback = "reader" },
+			want:   []string{`reader_fallback: "reader" is not one of writer, error`}},
+		{name: "reader_fallback empty is not defaulted by Validate",
+			mutate: func(c *Config) { c.ReaderFallback = "" },
+			want:   []string{`reader_fallback: "" is not one of writer, error`}},
+		{name: "read_your_writes user, timeout at the bounds",
+			mutate: func(c *Config) {
+				c.Users[0].Consistency = ConsistencyReadYourWrites
+				c.Users[0].ReadYourWritesTimeout = MaxReadYourWritesTimeout
+				u := user("b")
+				u.Consistency = ConsistencyReadYourWrites
+				u.ReadYourWritesTimeout = time.Millisecond
+				c.Users = append(c.Users, u)
+			}},
+		{name: "consistency",
+			mutate: func(c *Config) {
+				c.Users[0].Consistency = "strong"
+				u := user("b")
+				u.Consistency = ""
+				c.Users = append(c.Users, u)
+			},
+			want: []string{
+				`users[0].consistency: "strong" is not one of eventual, read_your_writes`,
+				`users[1].consistency: "" is not one of eventual, read_your_writes`,
+			}},
+		{name: "read_your_writes_timeout",
+			mutate: func(c *Config) {
+				c.Users[0].ReadYourWritesTimeout = 0
+				u := user("b")
+				u.ReadYourWritesTimeout = -time.Second
+				v := user("c")
+				v.Consistency = ConsistencyReadYourWrites
+				v.ReadYourWritesTimeout = time.Minute + time.Millisecond
+				c.Users = append(c.Users, u, v)
+			},
+			want: []string{
+				"users[0].read_your_writes_timeout: 0s must be > 0 (write it with a unit, e.g. 1s)",
+				"users[1].read_your_writes_timeout: -1s must be > 0 (write it with a unit, e.g. 1s)",
+				"users[2].read_your_writes_timeout: 1m0.001s must be <= 1m0s",
+			}},
+		{name: "hostgroup attributes",
+			mutate: func(c *Config) {
+				c.HostgroupAttributes = []HostgroupAttributes{
+					{HostgroupID: 10, Balance: BalanceLeastOutstanding},
+					{HostgroupID: 20, Balance: BalanceWeightedRoundRobin},
+				}
+			}},
+		{name: "hostgroup attributes problems",
+			mutate: func(c *Config) {
+				c.HostgroupAttributes = []HostgroupAttributes{
+					{HostgroupID: 20, Balance: BalanceLeastOutstanding},
+					{HostgroupID: 20, Balance: BalanceWeightedRoundRobin},
+					{HostgroupID: 99, Balance: "random"},
+					{HostgroupID: -1, Balance: ""},
+				}
+			},
+			want: []string{
+				"hostgroup_attributes[1].hostgroup_id: hostgroup 20 is a duplicate of hostgroup_attributes[0]",
+				"hostgroup_attributes[2].hostgroup_id: hostgroup 99 has no servers",
+				`hostgroup_attributes[2].balance: "random" is not one of weighted_round_robin, least_outstanding`,
+				"hostgroup_attributes[3].hostgroup_id: hostgroup -1 has no servers",
+				`hostgroup_attributes[3].balance: "" is not one of weighted_round_robin, least_outstanding`,
+			}},
+		{name: "attributes of an empty paired hostgroup are rejected",
+			mutate: func(c *Config) {
+				c.ReplicationHostgroups[0].ReaderHostgroup = 30
+				c.HostgroupAttributes = []HostgroupAttributes{{HostgroupID: 30, Balance: DefaultBalance}}
+			},
+			want: []string{"hostgroup_attributes[0].hostgroup_id: hostgroup 30 has no servers"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -178,6 +253,9 @@ func TestValidateReportsEverything(t *testing.T) {
 	c.Servers[0].Port = 0
 	c.Log.Level = ""
 	c.QueryRules = []QueryRule{{RuleID: -1}}
+	c.ReaderFallback = "nope"
+	c.Users[0].Consistency = "nope"
+	c.HostgroupAttributes = []HostgroupAttributes{{HostgroupID: 20, Balance: "nope"}}
 	errs := unjoin(c.Validate())
 	var paths []string
 	for _, e := range errs {
@@ -185,7 +263,8 @@ func TestValidateReportsEverything(t *testing.T) {
 		require.True(t, errors.As(e, &fe))
 		paths = append(paths, fe.Path)
 	}
-	require.Equal(t, []string{"listen", "log.level", "servers[0].port", "query_rules[0].rule_id"}, paths)
+	require.Equal(t, []string{"listen", "reader_fallback", "log.level", "servers[0].port",
+		"users[0].consistency", "query_rules[0].rule_id", "hostgroup_attributes[0].balance"}, paths)
 }
 
 func TestValidateNil(t *testing.T) {
