@@ -23,6 +23,8 @@ type Conn struct {
 	Vars map[string]string
 	// MultiStatements is the connection's COM_SET_OPTION state.
 	MultiStatements bool
+	// LastInsertID is what LAST_INSERT_ID() returns on this connection.
+	LastInsertID uint64
 	// Stmts caches statements prepared on this connection, by SQL text.
 	Stmts *StmtCache
 }

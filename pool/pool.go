@@ -47,6 +47,8 @@ type ServerStats struct {
 	BytesSent atomic.Uint64 // to the backend
 	BytesRecv atomic.Uint64 // from the backend
 	LatencyUs atomic.Uint64 // total, for an average
+	// InFlight counts requests sent and not yet answered (balancing).
+	InFlight atomic.Int64
 }
 
 // Pool holds idle connections for one Key.

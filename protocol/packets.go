@@ -43,6 +43,14 @@ func EOFStatus(p []byte) uint16 {
 	return binary.LittleEndian.Uint16(p[3:5])
 }
 
+// EOFWarnings returns the warning count of an EOF packet.
+func EOFWarnings(p []byte) uint16 {
+	if len(p) < 3 {
+		return 0
+	}
+	return binary.LittleEndian.Uint16(p[1:3])
+}
+
 // ParseOK decodes an OK packet sent with session tracking negotiated.
 func ParseOK(p []byte) (OK, error) {
 	var ok OK

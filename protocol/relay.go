@@ -40,6 +40,8 @@ type Relay struct {
 type Response struct {
 	// Status is the server status of the last terminal packet.
 	Status uint16
+	// Warnings is the warning count of the last terminal packet.
+	Warnings uint16
 	// Err is the backend's ERR packet, already passed to the client.
 	Err *mysql.MyError
 	// Sent reports whether any packet reached the client.
@@ -124,6 +126,7 @@ func (r *Relay) forwardOK(client *packet.Conn, p []byte, res *Response) (bool, e
 		return false, ErrProtocol
 	}
 	res.Status = ok.Status
+	res.Warnings = ok.Warnings
 	if r.OnOK != nil {
 		r.OnOK(&ok)
 	}
@@ -165,6 +168,7 @@ func (r *Relay) forwardResultset(client, backend *packet.Conn, res *Response) (b
 		switch {
 		case IsEOF(pl):
 			res.Status = EOFStatus(pl)
+			res.Warnings = EOFWarnings(pl)
 			if err := r.write(client, p, res); err != nil {
 				return false, err
 			}

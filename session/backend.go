@@ -3,6 +3,7 @@ package session
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/rwproxy/rwproxy/pool"
 	"github.com/rwproxy/rwproxy/protocol"
+	"github.com/rwproxy/rwproxy/router"
 )
 
 // resetSQL restores what COM_RESET_CONNECTION resets to the server's
@@ -121,20 +123,6 @@ func (s *Session) onOK(ok *protocol.OK) {
 	}
 }
 
-// roundTrip sends the request pkt to a backend of hostgroup hg and relays
-// the response with fwd.
-func (s *Session) roundTrip(hg int, pkt []byte, fwd relayFunc) error {
-	c, me := s.acquire(hg)
-	if me != nil {
-		return s.writeErr(me)
-	}
-	start := time.Now()
-	s.cur = c
-	res, err := s.send(c, pkt, fwd)
-	s.cur = nil
-	return s.finish(c, res, err, start)
-}
-
 // relayFunc relays one response from a backend to the client; the
 // protocol.Relay methods fit it as method expressions.
 type relayFunc func(r *protocol.Relay, client, backend *packet.Conn) (protocol.Response, error)
@@ -152,12 +140,17 @@ func (s *Session) send(c *pool.Conn, pkt []byte, fwd relayFunc) (protocol.Respon
 	if err := bp.WritePacket(pkt); err != nil {
 		return protocol.Response{}, fmt.Errorf("%w: %v", protocol.ErrBackendIO, err)
 	}
-	c.Stats().BytesSent.Add(uint64(len(pkt) - 4))
-	return fwd(&s.relay, s.pc, bp)
+	st := c.Stats()
+	st.BytesSent.Add(uint64(len(pkt) - 4))
+	st.InFlight.Add(1)
+	res, err := fwd(&s.relay, s.pc, bp)
+	st.InFlight.Add(-1)
+	return res, err
 }
 
 // finish accounts for a relayed response and decides whether the session
-// keeps c pinned or returns it to the pool.
+// keeps c pinned, holds it for the next statement, or returns it to the
+// pool.
 func (s *Session) finish(c *pool.Conn, res protocol.Response, err error, start time.Time) error {
 	st := c.Stats()
 	st.Queries.Add(1)
@@ -182,61 +175,102 @@ func (s *Session) finish(c *pool.Conn, res protocol.Response, err error, start t
 	}
 	if res.Err == nil {
 		s.inTxn = res.Status&mysql.SERVER_STATUS_IN_TRANS != 0
+		s.notePins()
 	} else if s.pinned == nil && !s.st.autocommit() {
 		// With autocommit off a failed statement may still have opened a
 		// transaction; keep the connection until a status says otherwise.
 		s.inTxn = true
 	}
-	switch {
-	case s.st.unreplayable:
-		s.pin(c, PinUnreplayable)
-	case s.inTxn:
-		s.pin(c, PinTransaction)
-	default:
-		s.pinned = nil
-		s.pinWhy = PinNone
-		c.Recycle()
-	}
+	s.keepOrRelease(c, res.Err == nil && (res.Warnings > 0 || s.curFlags&router.FlagFoundRows != 0))
 	return nil
 }
 
-func (s *Session) pin(c *pool.Conn, why PinReason) {
-	if s.pinned == nil || s.pinWhy != why {
-		s.d.Stats.Pins[why].Add(1)
+// reasons is the set of reasons the session must keep its connection.
+func (s *Session) reasons() PinReason {
+	r := s.pins
+	if s.inTxn {
+		r |= PinTransaction
 	}
-	s.pinned, s.pinWhy = c, why
+	if s.st.unreplayable {
+		r |= PinUnreplayable
+	}
+	return r
+}
+
+// keepOrRelease pins c while the session has a reason to, holds it for one
+// statement when the client may ask about this one (SHOW WARNINGS after
+// warnings, FOUND_ROWS()), and otherwise returns it to the pool.
+func (s *Session) keepOrRelease(c *pool.Conn, hold bool) {
+	r := s.reasons()
+	s.d.Stats.countPins(r &^ s.counted)
+	s.counted = r
+	if r != 0 {
+		s.pinned = c
+		return
+	}
+	s.pinned = nil
+	if hold {
+		s.held = c
+		return
+	}
+	c.Recycle()
+}
+
+// notePins records the state a successful statement left on its
+// connection, from the statement's classification.
+func (s *Session) notePins() {
+	f := s.curFlags
+	if f == 0 {
+		return
+	}
+	add := func(flag router.Flags, r PinReason) {
+		if f&flag != 0 {
+			s.pins |= r
+		}
+	}
+	add(router.FlagCreateTempTable, PinTempTable)
+	add(router.FlagGetLock, PinNamedLock)
+	add(router.FlagLockTables, PinLockTables)
+	add(router.FlagPrepareSQL, PinSQLPrepare)
+	add(router.FlagUserVarWrite, PinUserVariable)
+	add(router.FlagHandler, PinHandler)
+	if f&router.FlagUnlockTables != 0 {
+		s.pins &^= PinLockTables
+	}
+	if s.curNextTxn {
+		s.pins |= PinNextStatement
+	}
 }
 
 // dropConn discards a broken connection; whatever state the session had
-// on it (an open transaction) is gone.
+// on it (an open transaction, pinned state) is gone.
 func (s *Session) dropConn(c *pool.Conn) {
 	c.Discard()
 	if s.pinned == c {
 		s.pinned = nil
-		s.pinWhy = PinNone
 	}
 	s.inTxn = false
 	s.st.unreplayable = false
+	s.pins = 0
+	s.counted = 0
 }
 
 // dropBackend discards every backend connection the session holds (after
 // a panic, their state is unknown).
 func (s *Session) dropBackend() {
-	if s.cur != nil && s.cur != s.pinned {
-		s.cur.Discard()
+	for _, c := range []*pool.Conn{s.cur, s.held, s.pinned} {
+		if c != nil {
+			c.Discard()
+		}
 	}
-	s.cur = nil
-	if s.pinned != nil {
-		s.pinned.Discard()
-		s.pinned = nil
-	}
+	s.cur, s.held, s.pinned = nil, nil, nil
 }
 
 // resetAndRecycle returns a formerly pinned connection to the pool: as it
 // is when its state is fully known, after COM_RESET_CONNECTION otherwise,
 // or closed when the reset fails.
 func (s *Session) resetAndRecycle(c *pool.Conn) {
-	if !s.inTxn && !s.st.unreplayable {
+	if s.reasons()&^PinNextStatement == 0 {
 		c.Recycle()
 		return
 	}
@@ -287,5 +321,21 @@ func (s *Session) readCollation(c *pool.Conn) error {
 	}
 	s.st.vars["collation_connection"] = v
 	c.Vars["collation_connection"] = v
+	return nil
+}
+
+func isClientErr(err error) bool { return errors.Is(err, protocol.ErrClientIO) }
+
+var timeNow = time.Now
+
+// syncLastInsertID makes LAST_INSERT_ID() on c return the session's value.
+func (s *Session) syncLastInsertID(c *pool.Conn) error {
+	if c.LastInsertID == s.st.lastInsertID {
+		return nil
+	}
+	if _, err := c.Execute("SET SESSION last_insert_id = " + strconv.FormatUint(s.st.lastInsertID, 10)); err != nil {
+		return err
+	}
+	c.LastInsertID = s.st.lastInsertID
 	return nil
 }

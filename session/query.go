@@ -9,15 +9,21 @@ import (
 	"github.com/rwproxy/rwproxy/protocol"
 )
 
-// hostgroup is where the session's statements go.
+// hostgroup is the session's writer hostgroup.
 func (s *Session) hostgroup() int { return s.user.DefaultHostgroup }
 
-// handleQuery relays COM_QUERY to the session's hostgroup.
+// handleQuery classifies and routes COM_QUERY, then relays it.
 func (s *Session) handleQuery(pkt []byte) error {
 	if s.d.QueryHook != nil {
 		s.d.QueryHook(pkt[5:])
 	}
-	return s.roundTrip(s.hostgroup(), pkt, fwdResult)
+	sql := bytesToString(pkt[5:])
+	st := s.cls.Classify(sql)
+	t, me := s.route(&st, sql)
+	if me != nil {
+		return s.writeErr(me)
+	}
+	return s.runStmt(pkt, t, opQuery)
 }
 
 // handleInitDB relays COM_INIT_DB; the schema tracker in the OK packet
@@ -25,7 +31,8 @@ func (s *Session) handleQuery(pkt []byte) error {
 // report an unchanged schema.
 func (s *Session) handleInitDB(pkt []byte) error {
 	db := string(pkt[5:])
-	c, me := s.acquire(s.hostgroup())
+	t := s.writerTarget()
+	c, me := s.acquireFor(&t)
 	if me != nil {
 		return s.writeErr(me)
 	}
@@ -60,11 +67,11 @@ func (s *Session) checkDB(db string) error {
 }
 
 func (s *Session) handleFieldList(pkt []byte) error {
-	return s.roundTrip(s.hostgroup(), pkt, fwdFieldList)
+	return s.runStmt(pkt, s.writerTarget(), opFieldList)
 }
 
 func (s *Session) handleStatistics(pkt []byte) error {
-	return s.roundTrip(s.hostgroup(), pkt, fwdOne)
+	return s.runStmt(pkt, s.writerTarget(), opStatistics)
 }
 
 // handleSetOption records multi-statements on/off; backend connections
@@ -102,9 +109,14 @@ func (s *Session) handleResetConnection() error {
 func (s *Session) resetState(collation uint8) {
 	if s.pinned != nil {
 		c := s.pinned
-		s.pinned, s.pinWhy = nil, PinNone
+		s.pinned = nil
 		s.resetAndRecycle(c)
 	}
+	if s.held != nil {
+		s.held.Recycle()
+		s.held = nil
+	}
+	s.pins, s.counted = 0, 0
 	s.inTxn = false
 	s.st.unreplayable = false
 	s.st.initCharset(collation)

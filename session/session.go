@@ -16,6 +16,7 @@ import (
 	"github.com/rwproxy/rwproxy/config"
 	"github.com/rwproxy/rwproxy/pool"
 	"github.com/rwproxy/rwproxy/protocol"
+	"github.com/rwproxy/rwproxy/router"
 )
 
 // Picker chooses a backend address in a hostgroup.
@@ -37,6 +38,12 @@ type Deps struct {
 	MaxPacket int
 	// HandshakeTimeout bounds the login exchange.
 	HandshakeTimeout time.Duration
+	// Routing returns the current routing state.
+	Routing func() *Routing
+	// Cache is the shared statement-classification cache.
+	Cache *router.Cache
+	// Applied tracks GTIDs known applied per backend (read-your-writes).
+	Applied *Applied
 	// QueryHook, when set, sees every COM_QUERY before it is routed. Tests
 	// use it to inject faults (a panic inside one session).
 	QueryHook func(query []byte)
@@ -61,8 +68,19 @@ type Session struct {
 	cmd    cmdBuf
 	out    []byte
 	pinned *pool.Conn
-	pinWhy PinReason
-	inTxn  bool
+	// pins are the reasons (besides a transaction) to keep pinned;
+	// counted is what Stats.Pins already counted for this pinning.
+	pins    PinReason
+	counted PinReason
+	// held is the previous statement's connection, kept for the next
+	// statement only (see keepOrRelease).
+	held  *pool.Conn
+	inTxn bool
+	cls   *router.Classifier
+	// curFlags / curNextTxn describe the statement being run.
+	curFlags   router.Flags
+	curNextTxn bool
+	exec       execState
 	// cur is the backend connection serving the current command; the
 	// relay's OnOK callback updates its state.
 	cur   *pool.Conn
@@ -135,6 +153,7 @@ func newSession(ctx context.Context, cc *server.Conn, d *Deps) *Session {
 	}
 	s := &Session{id: sessionIDs.Add(1), d: d, ctx: ctx, cc: cc, pc: cc.Conn, user: u,
 		caps: cc.Capability(), stmts: make(map[uint32]*prepared)}
+	s.cls = router.NewClassifier(d.Cache)
 	s.lg = d.Log.With(zap.Uint32("conn", s.id), zap.String("user", u.Username))
 	s.st.initCharset(cc.Charset())
 	s.st.multiStatements = s.caps&mysql.CLIENT_MULTI_STATEMENTS != 0
@@ -174,8 +193,12 @@ func (s *Session) run() {
 	}
 }
 
-// close returns or discards the pinned backend connection.
+// close returns or discards the backend connections the session holds.
 func (s *Session) close() {
+	if s.held != nil {
+		s.held.Recycle()
+		s.held = nil
+	}
 	if s.pinned == nil {
 		return
 	}

@@ -2,6 +2,7 @@ package session
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -25,7 +26,7 @@ var baselineVars = map[string]string{
 // notReplayed are tracked variables that are read-only or describe the last
 // statement rather than the session.
 var notReplayed = map[string]bool{
-	"last_gtid": true, "session_track_system_variables": true, "session_track_schema": true,
+	"last_gtid": true, "last_insert_id": true, "session_track_system_variables": true, "session_track_schema": true,
 	"session_track_state_change": true, "session_track_gtids": true,
 	"session_track_transaction_info": true,
 }
@@ -44,6 +45,11 @@ type state struct {
 	// did not report collation_connection (MariaDB omits it after
 	// SET NAMES ... COLLATE); it is read back before the connection is let go.
 	collationUnknown bool
+	// lastGTID is the GTID of the session's last write (MariaDB last_gtid,
+	// MySQL session_track_gtids), for read-your-writes.
+	lastGTID string
+	// lastInsertID is what LAST_INSERT_ID() returns for the session.
+	lastInsertID uint64
 }
 
 // initCharset seeds vars from the client's handshake collation.
@@ -78,6 +84,9 @@ func (st *state) autocommit() bool {
 // reported a change it did not describe (a user variable, a temporary table,
 // a prepared statement): such state cannot be replayed elsewhere.
 func observe(ok *protocol.OK, st *state, c *pool.Conn) (unexplained bool) {
+	if ok.InsertID != 0 {
+		st.lastInsertID, c.LastInsertID = ok.InsertID, ok.InsertID
+	}
 	if len(ok.State) == 0 {
 		return false
 	}
@@ -87,6 +96,13 @@ func observe(ok *protocol.OK, st *state, c *pool.Conn) (unexplained bool) {
 		case mysql.SESSION_TRACK_SYSTEM_VARIABLES:
 			name := strings.ToLower(string(e.Name))
 			described = true
+			switch name {
+			case "last_gtid":
+				st.lastGTID = string(e.Value)
+			case "last_insert_id":
+				v, _ := strconv.ParseUint(string(e.Value), 10, 64)
+				st.lastInsertID, c.LastInsertID = v, v
+			}
 			if notReplayed[name] {
 				return
 			}
@@ -103,6 +119,11 @@ func observe(ok *protocol.OK, st *state, c *pool.Conn) (unexplained bool) {
 			described = true
 			st.db = string(e.Name)
 			c.DB = st.db
+		case mysql.SESSION_TRACK_GTIDS:
+			described = true
+			if len(e.Value) > 0 {
+				st.lastGTID = string(e.Value)
+			}
 		case mysql.SESSION_TRACK_STATE_CHANGE:
 			changed = true
 		}

@@ -1,26 +1,52 @@
 package session
 
-import "sync/atomic"
+import (
+	"strings"
+	"sync/atomic"
 
-// PinReason says why a session holds one backend connection.
-type PinReason uint8
+	"github.com/rwproxy/rwproxy/router"
+)
+
+// PinReason is one reason a session holds one backend connection. A
+// session may have several at once (a bit set).
+type PinReason uint16
 
 // Pin reasons.
 const (
-	PinNone PinReason = iota
-	PinTransaction
+	PinTransaction PinReason = 1 << iota
+	// PinUnreplayable: the server reported a state change rwproxy cannot
+	// describe or replay.
 	PinUnreplayable
-	PinCount
+	PinTempTable
+	PinNamedLock
+	PinLockTables
+	PinSQLPrepare
+	PinUserVariable
+	PinHandler
+	// PinNextStatement keeps the connection for the next statement only
+	// (SET TRANSACTION for the next transaction, SHOW WARNINGS, FOUND_ROWS()).
+	PinNextStatement
+	numPinReasons = iota
 )
 
-var pinNames = [PinCount]string{"none", "transaction", "unreplayable_state"}
+var pinNames = [numPinReasons]string{"transaction", "unreplayable_state", "temporary_table", "named_lock",
+	"lock_tables", "sql_prepare", "user_variable", "handler", "next_statement"}
 
-// String names the reason.
+// PinReasonNames lists every reason's name, in bit order.
+func PinReasonNames() []string { return pinNames[:] }
+
+// String lists the reasons' names, comma-separated ("" for none).
 func (r PinReason) String() string {
-	if r < PinCount {
-		return pinNames[r]
+	var b strings.Builder
+	for i := 0; i < numPinReasons; i++ {
+		if r&(1<<i) != 0 {
+			if b.Len() > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(pinNames[i])
+		}
 	}
-	return "unknown"
+	return b.String()
 }
 
 // Stats are process-wide session counters.
@@ -30,5 +56,27 @@ type Stats struct {
 	Panics       atomic.Uint64
 	Queries      atomic.Uint64
 	BackendErrs  atomic.Uint64
-	Pins         [PinCount]atomic.Uint64
+	// Pins counts how often each pin reason was taken, by bit index.
+	Pins [numPinReasons]atomic.Uint64
+	// Routes counts routing decisions by reason.
+	Routes [router.NumReasons]atomic.Uint64
+	// ToReader / ToWriter count statements by the hostgroup role they ran on.
+	ToReader atomic.Uint64
+	ToWriter atomic.Uint64
+	// ReaderFallbacks counts reads sent to the writer because no reader
+	// could take them.
+	ReaderFallbacks atomic.Uint64
+	// RYWWaits / RYWFallbacks count read-your-writes waits on replicas and
+	// the reads that went to the writer after the wait timed out.
+	RYWWaits     atomic.Uint64
+	RYWFallbacks atomic.Uint64
+}
+
+// countPins records newly taken reasons.
+func (st *Stats) countPins(added PinReason) {
+	for i := 0; i < numPinReasons; i++ {
+		if added&(1<<i) != 0 {
+			st.Pins[i].Add(1)
+		}
+	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rwproxy/rwproxy/pool"
 	"github.com/rwproxy/rwproxy/protocol"
+	"github.com/rwproxy/rwproxy/router"
 )
 
 // prepared is a statement the client prepared through the proxy. It is
@@ -19,7 +20,8 @@ import (
 type prepared struct {
 	query  string
 	params int
-	hg     int
+	// st is the statement's classification, made once at prepare.
+	st router.Stmt
 	// types are the parameter types last bound by the client; executes
 	// that do not resend them get them inserted when the backend statement
 	// has other types bound.
@@ -35,8 +37,13 @@ const cursorFlags = mysql.CURSOR_TYPE_READ_ONLY | mysql.CURSOR_TYPE_FOR_UPDATE |
 
 func (s *Session) handlePrepare(pkt []byte) error {
 	query := string(pkt[5:])
-	hg := s.hostgroup()
-	c, me := s.acquire(hg)
+	st := s.cls.Classify(query)
+	t, me := s.route(&st, query)
+	if me != nil {
+		return s.writeErr(me)
+	}
+	s.curFlags, s.curNextTxn = 0, false // preparing changes no session state
+	c, me := s.acquireFor(&t)
 	if me != nil {
 		return s.writeErr(me)
 	}
@@ -47,7 +54,7 @@ func (s *Session) handlePrepare(pkt []byte) error {
 	s.cur = nil
 	if err == nil && res.Err == nil {
 		s.nextStmt = id
-		s.stmts[id] = &prepared{query: query, params: h.Params, hg: hg}
+		s.stmts[id] = &prepared{query: query, params: h.Params, st: st}
 		s.remember(c, query, h)
 	}
 	return s.finish(c, res, err, start)
@@ -111,9 +118,9 @@ func errUnknownStmt(id uint32, fn string) *mysql.MyError {
 	return mysql.NewDefaultError(mysql.ER_UNKNOWN_STMT_HANDLER, 10, fmt.Sprint(id), fn)
 }
 
-// handleExecute runs COM_STMT_EXECUTE on a backend connection, rewriting
-// the statement id (and the parameter types when the backend statement
-// has other ones bound), then relays the binary result raw.
+// handleExecute runs COM_STMT_EXECUTE on the connection its statement
+// routes to, rewriting the statement id (and the parameter types when the
+// backend statement has other ones bound), then relays the binary result.
 func (s *Session) handleExecute(pkt []byte) error {
 	pl := pkt[4:]
 	if len(pl) < 10 {
@@ -132,15 +139,21 @@ func (s *Session) handleExecute(pkt []byte) error {
 	if bound {
 		ps.types = append(ps.types[:0:0], pl[typesAt:typesAt+2*ps.params]...)
 	}
-	c, me := s.acquire(ps.hg)
+	t, me := s.route(&ps.st, ps.query)
 	if me != nil {
 		return s.writeErr(me)
 	}
-	start := time.Now()
-	s.cur = c
-	res, err := s.execute(c, ps, pkt, typesAt, bound)
-	s.cur = nil
-	return s.finish(c, res, err, start)
+	s.exec = execState{ps: ps, typesAt: typesAt, bound: bound}
+	err := s.runStmt(pkt, t, opExecute)
+	s.exec = execState{}
+	return err
+}
+
+// execState is the COM_STMT_EXECUTE being run (see execute).
+type execState struct {
+	ps      *prepared
+	typesAt int
+	bound   bool
 }
 
 // paramLayout finds where the parameter types start in an execute payload
@@ -160,7 +173,8 @@ func paramLayout(pl []byte, params int) (typesAt int, bound, ok bool) {
 	return typesAt, false, true
 }
 
-func (s *Session) execute(c *pool.Conn, ps *prepared, pkt []byte, typesAt int, bound bool) (protocol.Response, error) {
+func (s *Session) execute(c *pool.Conn, pkt []byte) (protocol.Response, error) {
+	ps, typesAt, bound := s.exec.ps, s.exec.typesAt, s.exec.bound
 	bs, me, err := s.backendStmt(c, ps)
 	if err != nil {
 		return protocol.Response{}, err

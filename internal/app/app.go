@@ -18,6 +18,7 @@ import (
 	"github.com/rwproxy/rwproxy/config"
 	"github.com/rwproxy/rwproxy/pool"
 	"github.com/rwproxy/rwproxy/protocol"
+	"github.com/rwproxy/rwproxy/router"
 	"github.com/rwproxy/rwproxy/session"
 	"github.com/rwproxy/rwproxy/topology"
 )
@@ -31,7 +32,10 @@ type App struct {
 	listener *protocol.Listener
 	lg       *zap.Logger
 	topo     atomic.Pointer[topology.Snapshot]
+	routing  atomic.Pointer[session.Routing]
 	picker   *picker
+	// Cache is the shared classification cache.
+	Cache *router.Cache
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 }
@@ -48,11 +52,16 @@ func New(cfg *config.Config, lg *zap.Logger) (*App, error) {
 	}
 	a := &App{Store: config.NewStore(cfg, "local"), Stats: &session.Stats{}, lg: lg}
 	a.Pools = pool.NewManager(poolOptions(cfg), lg.Named("pool"))
-	a.picker = newPicker(&a.topo)
-	a.applyTopology(cfg)
+	a.picker = newPicker()
+	a.Cache = router.NewCache(10000)
+	if err := a.applyConfig(cfg); err != nil {
+		_ = a.Pools.Close()
+		return nil, err
+	}
 	deps := &session.Deps{
 		Pools: a.Pools, Server: srv, Auth: protocol.NewAuth(a.lookupUser),
 		Config: a.Store.Current, Picker: a.picker, Log: lg.Named("session"), Stats: a.Stats,
+		Routing: a.routing.Load, Cache: a.Cache, Applied: session.NewApplied(),
 		MaxPacket: maxPacket, HandshakeTimeout: 10 * time.Second,
 	}
 	a.deps = deps
@@ -93,7 +102,10 @@ func (a *App) Start() {
 			case <-ctx.Done():
 				return
 			case v := <-ch:
-				a.applyTopology(v.Config)
+				if err := a.applyConfig(v.Config); err != nil {
+					a.lg.Error("configuration not applied", zap.Error(err))
+					continue
+				}
 				a.listener.SetMaxConnections(v.Config.MaxConnections)
 				a.lg.Info("configuration applied", zap.Uint64("version", v.Version), zap.String("origin", v.Origin))
 			}
@@ -129,9 +141,19 @@ func (a *App) lookupUser(name string) (string, string, bool) {
 	return "", "", false
 }
 
-// applyTopology publishes the servers of c to the picker and the pools;
-// servers that left or went OFFLINE_SOFT are drained.
-func (a *App) applyTopology(c *config.Config) {
+// applyConfig publishes c's servers to the picker and the pools (servers
+// that left or went OFFLINE_SOFT are drained) and its routing rules to the
+// sessions.
+func (a *App) applyConfig(c *config.Config) error {
+	rules, err := router.CompileRules(c.QueryRules)
+	if err != nil {
+		return err
+	}
+	rt := &session.Routing{Rules: rules, ReaderOf: make(map[int]int),
+		FallbackError: c.ReaderFallback == config.ReaderFallbackError}
+	for _, rh := range c.ReplicationHostgroups {
+		rt.ReaderOf[rh.WriterHostgroup] = rh.ReaderHostgroup
+	}
 	old := a.topo.Load()
 	snap := topology.FromConfig(c)
 	live := make(map[string]bool)
@@ -144,8 +166,10 @@ func (a *App) applyTopology(c *config.Config) {
 		}
 	}
 	a.topo.Store(snap)
+	a.picker.update(c, snap, a.Pools)
+	a.routing.Store(rt)
 	if old == nil {
-		return
+		return nil
 	}
 	for _, bs := range old.Hostgroups {
 		for _, b := range bs {
@@ -154,6 +178,7 @@ func (a *App) applyTopology(c *config.Config) {
 			}
 		}
 	}
+	return nil
 }
 
 func poolOptions(c *config.Config) pool.Options {

@@ -29,6 +29,7 @@ func SandboxConfig(sb *Sandbox) *config.Config {
 			Weight: 1, Status: config.StatusOnline, MaxConnections: 200, MaxReplicationLag: 10})
 	}
 	c.ReplicationHostgroups = []config.ReplicationHostgroup{{WriterHostgroup: 10, ReaderHostgroup: 20, CheckType: "read_only"}}
+	c.FillDefaults()
 	return c
 }
 
@@ -36,6 +37,7 @@ func SandboxConfig(sb *Sandbox) *config.Config {
 // test ends. cfg must be valid.
 func StartProxy(tb testing.TB, cfg *config.Config) *app.App {
 	tb.Helper()
+	cfg.FillDefaults()
 	if err := cfg.Validate(); err != nil {
 		tb.Fatalf("proxy config: %v", err)
 	}

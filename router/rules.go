@@ -1,0 +1,107 @@
+package router
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+
+	"github.com/rwproxy/rwproxy/config"
+)
+
+// Rules are the active query rules of one configuration, compiled once and
+// evaluated in rule_id order, as ProxySQL's mysql_query_rules.
+// A *Rules is immutable and safe for concurrent use.
+type Rules struct {
+	list       []rule
+	useDigest  bool
+	usePattern bool
+}
+
+type rule struct {
+	id       int
+	username string
+	schema   string
+	digest   *regexp.Regexp
+	pattern  *regexp.Regexp
+	dest     int
+	hasDest  bool
+	apply    bool
+	errMsg   string
+}
+
+// RuleMatch is the outcome of evaluating the rules for one statement.
+type RuleMatch struct {
+	// RuleID is the last rule that matched (0 = none).
+	RuleID int
+	// Hostgroup is the destination when HasHostgroup.
+	Hostgroup    int
+	HasHostgroup bool
+	// ErrorMsg, when set, is returned to the client instead of running the
+	// statement.
+	ErrorMsg string
+}
+
+// CompileRules compiles the active rules; an invalid regexp is an error.
+func CompileRules(qrs []config.QueryRule) (*Rules, error) {
+	r := &Rules{}
+	for _, q := range qrs {
+		if !q.Active {
+			continue
+		}
+		cr := rule{id: q.RuleID, username: q.Username, schema: q.Schemaname, apply: q.Apply, errMsg: q.ErrorMsg}
+		if q.DestinationHostgroup != nil {
+			cr.dest, cr.hasDest = *q.DestinationHostgroup, true
+		}
+		var err error
+		if q.MatchDigest != "" {
+			if cr.digest, err = regexp.Compile("(?i)" + q.MatchDigest); err != nil {
+				return nil, fmt.Errorf("query rule %d: match_digest: %w", q.RuleID, err)
+			}
+			r.useDigest = true
+		}
+		if q.MatchPattern != "" {
+			if cr.pattern, err = regexp.Compile("(?i)" + q.MatchPattern); err != nil {
+				return nil, fmt.Errorf("query rule %d: match_pattern: %w", q.RuleID, err)
+			}
+			r.usePattern = true
+		}
+		r.list = append(r.list, cr)
+	}
+	sort.Slice(r.list, func(i, j int) bool { return r.list[i].id < r.list[j].id })
+	return r, nil
+}
+
+// Empty reports whether there is no active rule (the common case, which
+// then costs nothing per statement).
+func (r *Rules) Empty() bool { return r == nil || len(r.list) == 0 }
+
+// NeedsDigest reports whether some rule matches on the digest.
+func (r *Rules) NeedsDigest() bool { return r != nil && r.useDigest }
+
+// Match evaluates the rules. Later matching rules override the destination
+// of earlier ones until a rule with apply=1 matches.
+func (r *Rules) Match(user, schema, digest, query string) RuleMatch {
+	var m RuleMatch
+	if r.Empty() {
+		return m
+	}
+	for i := range r.list {
+		cr := &r.list[i]
+		if (cr.username != "" && cr.username != user) || (cr.schema != "" && cr.schema != schema) ||
+			(cr.digest != nil && !cr.digest.MatchString(digest)) || (cr.pattern != nil && !cr.pattern.MatchString(query)) {
+			continue
+		}
+		m.RuleID = cr.id
+		if cr.hasDest {
+			m.Hostgroup, m.HasHostgroup = cr.dest, true
+		}
+		if cr.errMsg != "" {
+			m.ErrorMsg = cr.errMsg
+			return m
+		}
+		if cr.apply {
+			return m
+		}
+	}
+	return m
+}

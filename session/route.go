@@ -1,0 +1,202 @@
+package session
+
+import (
+	"unsafe"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/rwproxy/rwproxy/pool"
+	"github.com/rwproxy/rwproxy/protocol"
+	"github.com/rwproxy/rwproxy/router"
+)
+
+// Routing is the routing state of one configuration, rebuilt when the
+// configuration changes. It is immutable.
+type Routing struct {
+	Rules *router.Rules
+	// ReaderOf maps a writer hostgroup to its reader hostgroup
+	// (replication_hostgroups).
+	ReaderOf map[int]int
+	// FallbackError: a read with no usable reader fails instead of going
+	// to the writer (reader_fallback: error).
+	FallbackError bool
+}
+
+// target is where one statement runs.
+type target struct {
+	hg     int
+	writer int
+	reader bool // the hostgroup is the writer's reader hostgroup
+	dec    router.Decision
+}
+
+// bytesToString views b as a string without copying. The classifier never
+// retains its input (router.Stmt holds copies), and b is not modified
+// while the string is in use.
+func bytesToString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// route decides where st goes. A query rule's error_msg comes back as a
+// client error.
+func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
+	s.takeHeld(st)
+	r := s.d.Routing()
+	dec := router.Route(st, router.View{Pinned: s.pinned != nil, Autocommit: s.st.autocommit()})
+	if s.pins&PinNextStatement != 0 {
+		s.pins &^= PinNextStatement
+	}
+	if dec.Target != router.TargetPinned && !r.Rules.Empty() {
+		digest := st.Digest
+		if digest == "" && r.Rules.NeedsDigest() {
+			digest = s.cls.Digest(sql)
+		}
+		m := r.Rules.Match(s.user.Username, s.st.db, digest, sql)
+		if m.ErrorMsg != "" {
+			return target{}, &mysql.MyError{Code: mysql.ER_UNKNOWN_ERROR, State: "HY000", Message: m.ErrorMsg}
+		}
+		if m.HasHostgroup {
+			dec = router.Decision{Target: router.TargetHostgroup, Hostgroup: m.Hostgroup, Reason: router.ReasonRule}
+		}
+	}
+	s.d.Stats.Routes[dec.Reason].Add(1)
+	t := target{writer: s.user.DefaultHostgroup, hg: s.user.DefaultHostgroup, dec: dec}
+	switch dec.Target {
+	case router.TargetReader:
+		if rg, ok := r.ReaderOf[t.writer]; ok {
+			t.hg, t.reader = rg, true
+		}
+	case router.TargetHostgroup:
+		t.hg = dec.Hostgroup
+	}
+	s.curFlags = st.Flags
+	s.curNextTxn = nextTxnOnly(st)
+	return t, nil
+}
+
+// nextTxnOnly reports a SET TRANSACTION that applies to the next
+// transaction only: the connection must serve that transaction.
+func nextTxnOnly(st *router.Stmt) bool {
+	if st.Flags&router.FlagSetTransaction == 0 {
+		return false
+	}
+	for _, v := range st.SetVars {
+		if v.Scope == router.ScopeNextTxn {
+			return true
+		}
+	}
+	return false
+}
+
+// takeHeld gives the held connection to a statement that asks about the
+// previous one (SHOW WARNINGS, FOUND_ROWS()), and returns it to the pool
+// otherwise.
+func (s *Session) takeHeld(st *router.Stmt) {
+	if s.held == nil {
+		return
+	}
+	c := s.held
+	s.held = nil
+	if s.pinned == nil && st.Flags&(router.FlagPrevStmtInfo|router.FlagFoundRows) != 0 {
+		s.pinned = c
+		s.pins |= PinNextStatement
+		return
+	}
+	c.Recycle()
+}
+
+// acquireFor returns the connection for t: the pinned one, a reader (which
+// falls back to the writer when no reader can take the statement, or when
+// read-your-writes cannot be satisfied there in time), or a connection of
+// t.hg.
+func (s *Session) acquireFor(t *target) (*pool.Conn, *mysql.MyError) {
+	if s.pinned != nil {
+		return s.pinned, nil
+	}
+	if !t.reader {
+		s.d.Stats.ToWriter.Add(1)
+		return s.acquire(t.hg)
+	}
+	c, me := s.acquire(t.hg)
+	if me == nil && s.user.Consistency == "read_your_writes" && s.st.lastGTID != "" && !s.caughtUp(c) {
+		c.Recycle()
+		s.d.Stats.RYWFallbacks.Add(1)
+		t.hg, t.reader = t.writer, false
+		s.d.Stats.ToWriter.Add(1)
+		return s.acquire(t.hg)
+	}
+	if me == nil {
+		s.d.Stats.ToReader.Add(1)
+		return c, nil
+	}
+	if s.d.Routing().FallbackError && me.Code == protocol.ErrCodeNoBackend {
+		return nil, me
+	}
+	s.d.Stats.ReaderFallbacks.Add(1)
+	s.d.Stats.ToWriter.Add(1)
+	t.hg, t.reader = t.writer, false
+	return s.acquire(t.hg)
+}
+
+// op is how a request is sent and its response relayed.
+type op uint8
+
+const (
+	opQuery op = iota
+	opFieldList
+	opStatistics
+	opExecute
+)
+
+func (s *Session) do(c *pool.Conn, pkt []byte, o op) (protocol.Response, error) {
+	switch o {
+	case opFieldList:
+		return s.send(c, pkt, fwdFieldList)
+	case opStatistics:
+		return s.send(c, pkt, fwdOne)
+	case opExecute:
+		return s.execute(c, pkt)
+	}
+	return s.send(c, pkt, fwdResult)
+}
+
+// writerTarget is for commands that are not statements (COM_FIELD_LIST,
+// COM_STATISTICS, COM_INIT_DB): they run on the pinned connection or the
+// writer.
+func (s *Session) writerTarget() target {
+	s.takeHeld(&router.Stmt{})
+	s.pins &^= PinNextStatement
+	s.curFlags, s.curNextTxn = 0, false
+	return target{hg: s.user.DefaultHostgroup, writer: s.user.DefaultHostgroup}
+}
+
+// runStmt runs one request on t's connection and relays the response. A
+// read that fails on a reader before any byte reached the client runs once
+// more on the writer.
+func (s *Session) runStmt(pkt []byte, t target, o op) error {
+	c, me := s.acquireFor(&t)
+	if me != nil {
+		return s.writeErr(me)
+	}
+	if s.curFlags&router.FlagLastInsertID != 0 {
+		if err := s.syncLastInsertID(c); err != nil {
+			s.dropConn(c)
+			return s.writeErr(protocol.NewErrBackendLost(c.Addr()))
+		}
+	}
+	start := timeNow()
+	retry := t.reader && len(pkt) < mysql.MaxPayloadLen
+	s.cur = c
+	res, err := s.do(c, pkt, o)
+	s.cur = nil
+	if err != nil && retry && !res.Sent && !isClientErr(err) {
+		s.dropConn(c)
+		s.d.Stats.ReaderFallbacks.Add(1)
+		t.hg, t.reader = t.writer, false
+		if c, me = s.acquire(t.hg); me != nil {
+			return s.writeErr(me)
+		}
+		s.cur = c
+		res, err = s.do(c, pkt, o)
+		s.cur = nil
+	}
+	return s.finish(c, res, err, start)
+}
