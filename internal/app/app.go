@@ -159,7 +159,7 @@ func (a *App) applyConfig(c *config.Config) error {
 	live := make(map[string]bool)
 	for _, bs := range snap.Hostgroups {
 		for _, b := range bs {
-			if b.Status == config.StatusOnline {
+			if b.State != topology.StateOfflineHard && b.State != topology.StateOfflineSoft {
 				live[b.Addr] = true
 				a.Pools.SetServer(b.Addr, b.MaxConnections)
 			}
