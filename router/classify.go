@@ -1,0 +1,213 @@
+package router
+
+import (
+	"errors"
+	"strings"
+	"sync/atomic"
+
+	"github.com/pingcap/tidb/pkg/parser"
+	"github.com/pingcap/tidb/pkg/parser/ast"
+	_ "github.com/pingcap/tidb/pkg/parser/test_driver" // value expressions for the parser
+)
+
+// parseErrors counts statements the TiDB parser rejected (including those
+// the lexer then classified, and cache hits of rejected digests).
+var parseErrors atomic.Uint64
+
+// ParseErrors returns the number of classified statements the TiDB parser
+// rejected since the process started, whether they ended up as KindWrite
+// with FlagParseError or were classified by the lexer (SHOW, XA, ...).
+// It is safe for concurrent use.
+func ParseErrors() uint64 { return parseErrors.Load() }
+
+// errParserPanic reports a panic inside the TiDB parser.
+var errParserPanic = errors.New("router: parser panicked")
+
+// Classifier classifies the statements of one session. It is NOT safe for
+// concurrent use: it reuses one TiDB parser and its buffers between calls.
+// Create one per session; share one Cache between all of them.
+type Classifier struct {
+	cache  *Cache
+	p      *parser.Parser // created on first use: most sessions only hit the fast path and the cache
+	dg     digester
+	walker flagWalker
+	noFast bool // tests: classify everything with the parser
+}
+
+// NewClassifier returns a Classifier that stores parse results in cache,
+// which may be nil (then every statement the fast path cannot classify is
+// parsed).
+func NewClassifier(cache *Cache) *Classifier {
+	return &Classifier{cache: cache}
+}
+
+// Classify classifies one query string (one COM_QUERY, possibly holding
+// several statements). It never fails: a statement the parser rejects and
+// the lexer cannot classify is KindWrite with FlagParseError. The returned
+// Stmt does not alias sql.
+//
+// Pipeline: leading comments (hint) → lexer fast path (no digest, no
+// allocation) → digest → Cache → TiDB parser + AST walk → lexer rescue for
+// statements the parser rejects.
+func (c *Classifier) Classify(sql string) Stmt {
+	start, hint := scanLeading(sql)
+	st := Stmt{Hint: hint, AutocommitValue: -1}
+	if hint.Target != HintNone {
+		st.Flags |= FlagHasHint
+	}
+	if !c.noFast {
+		tmp := st
+		if classifyFast(sql, start, &tmp, false) {
+			tmp.Flags |= FlagFastPath
+			return tmp
+		}
+	}
+	c.classifySlow(sql, start, &st)
+	return st
+}
+
+// Digest returns the normalized digest of sql (see Normalize), reusing the
+// Classifier's buffer. Use it for statements the fast path classified.
+func (c *Classifier) Digest(sql string) string {
+	c.dg.normalize(sql)
+	d := c.dg.text()
+	c.dg.shrink()
+	return d
+}
+
+// classifySlow classifies with the cache and the parser.
+func (c *Classifier) classifySlow(sql string, start int, st *Stmt) {
+	lexed := c.dg.normalize(sql)
+	// SET and USE results hold per-call values; they are never cached.
+	cacheable := lexed && c.dg.complete() && c.cache != nil &&
+		!firstWordIs(sql, start, "set") && !firstWordIs(sql, start, "use")
+	if cacheable {
+		if e := c.cache.get(c.dg.buf); e != nil {
+			st.Kind, st.Digest = e.kind, e.digest
+			st.Flags |= e.flags
+			if e.rejected {
+				parseErrors.Add(1)
+			}
+			return
+		}
+	}
+	st.Digest = c.dg.text()
+	c.dg.shrink()
+	rejected, perCall := c.parse(sql, start, st)
+	if rejected {
+		parseErrors.Add(1)
+	}
+	if cacheable && !perCall {
+		c.cache.put(&cacheEntry{
+			digest:   st.Digest,
+			kind:     st.Kind,
+			flags:    st.Flags &^ perCallFlags,
+			rejected: rejected,
+		})
+	}
+}
+
+// parse classifies with the TiDB parser and, when it rejects the
+// statement, with the lexer rescue paths.
+func (c *Classifier) parse(sql string, start int, st *Stmt) (rejected, perCall bool) {
+	text := mysqlComments(sql)
+	stmts, err := c.parseSQL(text)
+	if err == nil {
+		return false, c.fromAST(text, start, stmts, st)
+	}
+	tmp := *st
+	if classifyFast(sql, start, &tmp, true) {
+		*st = tmp
+		return true, st.Kind == KindSet || st.Kind == KindUse || len(st.SetVars) > 0
+	}
+	if c.rescueSelectInto(text, start, st) {
+		return true, false
+	}
+	st.Kind = KindWrite
+	st.Flags |= FlagParseError
+	return true, false
+}
+
+// parseSQL runs the TiDB parser. The parser is generated code fed with
+// client input; a panic in it is contained here (as a parse error, so the
+// statement goes to the primary) and the parser is replaced, because the
+// Classifier must never take the session down for a statement it merely
+// fails to understand.
+func (c *Classifier) parseSQL(sql string) (stmts []ast.StmtNode, err error) {
+	if c.p == nil {
+		c.p = parser.New()
+		c.p.SetMariaDB(true)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			c.p = nil
+			stmts, err = nil, errParserPanic
+		}
+	}()
+	stmts, _, err = c.p.ParseSQL(sql)
+	return stmts, err
+}
+
+// mysqlComments makes the TiDB lexer read comments as MySQL and MariaDB
+// servers do, keeping every offset, and returns sql itself when nothing
+// needs changing:
+//   - MariaDB executable comments /*M!NNNNNN ... */ (ignored by TiDB,
+//     executed by MariaDB) become /*! ... */;
+//   - six-digit versions /*!NNNNNN (MariaDB) are blanked, since TiDB reads
+//     only five digits;
+//   - TiDB feature comments /*T![f] ... */ (executed by TiDB, plain comments
+//     for MySQL and MariaDB) become plain comments.
+//
+// Like the lexer's executable-comment handling, it ignores string
+// boundaries; a rewrite inside a string literal only changes its value.
+func mysqlComments(sql string) string {
+	var b []byte
+	edit := func() {
+		if b == nil {
+			b = []byte(sql)
+		}
+	}
+	for i := strings.Index(sql, "/*"); i >= 0 && i+3 < len(sql); {
+		switch {
+		case sql[i+2] == 'M' && sql[i+3] == '!':
+			edit()
+			b[i+2], b[i+3] = '!', ' '
+			blankDigits(b, i+4)
+		case sql[i+2] == 'T' && sql[i+3] == '!':
+			edit()
+			b[i+3] = ' '
+		case sql[i+2] == '!' && countDigits(sql, i+3) == 6:
+			edit()
+			blankDigits(b, i+3)
+		}
+		next := strings.Index(sql[i+2:], "/*")
+		if next < 0 {
+			break
+		}
+		i += 2 + next
+	}
+	if b == nil {
+		return sql
+	}
+	return string(b)
+}
+
+func countDigits(s string, p int) int {
+	n := 0
+	for p+n < len(s) && isDigit(s[p+n]) {
+		n++
+	}
+	return n
+}
+
+func blankDigits(b []byte, p int) {
+	for ; p < len(b) && isDigit(b[p]); p++ {
+		b[p] = ' '
+	}
+}
+
+// firstWordIs reports whether the first token at start is the word w.
+func firstWordIs(sql string, start int, w string) bool {
+	l := lexer{s: sql, pos: start}
+	return l.isWord(l.next(), w)
+}

@@ -1,0 +1,96 @@
+package router
+
+import "testing"
+
+// Statements the lexer fast path classifies (target ≤ 200 ns/op, 0 allocs/op).
+var benchFast = []struct{ name, sql string }{
+	{"point_select", "SELECT c FROM sbtest1 WHERE id=5012"},
+	{"range_order", "SELECT c FROM sbtest1 WHERE id BETWEEN 5012 AND 5111 ORDER BY c"},
+	{"begin", "BEGIN"},
+	{"commit", "COMMIT"},
+	{"start_txn_ro", "START TRANSACTION READ ONLY"},
+	{"show_warnings", "SHOW WARNINGS"},
+	{"hinted_select", "/* rwproxy:reader */ SELECT c FROM sbtest1 WHERE id=5012"},
+	{"hibernate_select", "/* load com.example.User */ select u1_0.id,u1_0.email,u1_0.name,u1_0.created_at from users u1_0 where u1_0.id=42"},
+}
+
+// Statements that need the parser (cached target ≤ 1 µs/op).
+var benchParsed = []struct{ name, sql string }{
+	{"select_for_update", "SELECT c FROM sbtest1 WHERE id=5012 FOR UPDATE"},
+	{"version_comment", "select @@version_comment limit 1"},
+	{"update_index", "UPDATE sbtest1 SET k=k+1 WHERE id=5012"},
+	{"insert", "INSERT INTO sbtest1 (id, k, c, pad) VALUES (5012, 4991, '68487932199-96439406143-93774651418-41631865787-96406072701-20604855487-25459966574-28203206787-41238978918-19503783441', '22195207048-70116052123-74140395089-76317954521-98694025897')"},
+	{"hibernate_for_update", "/* load com.example.User */ select u1_0.id,u1_0.email,u1_0.name,u1_0.created_at from users u1_0 where u1_0.id=42 for update"},
+}
+
+func BenchmarkClassifyFastPath(b *testing.B) {
+	for _, bc := range benchFast {
+		b.Run(bc.name, func(b *testing.B) {
+			c := NewClassifier(NewCache(0))
+			if st := c.Classify(bc.sql); !st.Flags.Has(FlagFastPath) {
+				b.Fatalf("%q did not take the fast path: %s %s", bc.sql, st.Kind, st.Flags)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				c.Classify(bc.sql)
+			}
+		})
+	}
+}
+
+func BenchmarkClassifyCachedDigest(b *testing.B) {
+	for _, bc := range benchParsed {
+		b.Run(bc.name, func(b *testing.B) {
+			cache := NewCache(0)
+			c := NewClassifier(cache)
+			c.Classify(bc.sql) // warm the cache
+			hits, _ := cache.Stats()
+			b.ReportAllocs()
+			for b.Loop() {
+				c.Classify(bc.sql)
+			}
+			if h, _ := cache.Stats(); h == hits {
+				b.Fatal("no cache hits")
+			}
+		})
+	}
+}
+
+func BenchmarkClassifyParse(b *testing.B) {
+	for _, bc := range benchParsed {
+		b.Run(bc.name, func(b *testing.B) {
+			c := NewClassifier(nil) // no cache: every call parses
+			b.ReportAllocs()
+			for b.Loop() {
+				c.Classify(bc.sql)
+			}
+		})
+	}
+}
+
+// BenchmarkClassifyCachedParallel measures the shared cache under
+// concurrent sessions (one Classifier per goroutine, as in the proxy).
+func BenchmarkClassifyCachedParallel(b *testing.B) {
+	cache := NewCache(0)
+	sql := benchParsed[0].sql
+	NewClassifier(cache).Classify(sql)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		c := NewClassifier(cache)
+		for pb.Next() {
+			c.Classify(sql)
+		}
+	})
+}
+
+func BenchmarkDigest(b *testing.B) {
+	c := NewClassifier(nil)
+	for _, bc := range benchParsed[2:4] {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				c.dg.normalize(bc.sql)
+			}
+		})
+	}
+}
