@@ -11,6 +11,9 @@ func (c *Config) Clone() *Config {
 	out.Users = cloneSlice(c.Users, func(u *User) { u.Active = clonePtr(u.Active) })
 	out.Servers = cloneSlice(c.Servers, nil)
 	out.ReplicationHostgroups = cloneSlice(c.ReplicationHostgroups, nil)
+	out.GroupReplicationHostgroups = cloneSlice(c.GroupReplicationHostgroups, func(g *GroupReplicationHostgroup) {
+		g.Active = clonePtr(g.Active)
+	})
 	out.QueryRules = cloneSlice(c.QueryRules, func(r *QueryRule) {
 		r.DestinationHostgroup = clonePtr(r.DestinationHostgroup)
 	})

@@ -14,6 +14,8 @@ func fullConfig(t *testing.T) *Config {
 	c.Users[0].Active = ptr(true)
 	c.QueryRules = []QueryRule{{RuleID: 1, Active: true, MatchDigest: "^SELECT", DestinationHostgroup: ptr(20)}}
 	c.HostgroupAttributes = []HostgroupAttributes{{HostgroupID: 20, Balance: BalanceLeastOutstanding}}
+	c.GroupReplicationHostgroups = []GroupReplicationHostgroup{{WriterHostgroup: 30, BackupWriterHostgroup: 31,
+		ReaderHostgroup: 32, OfflineHostgroup: 33, Active: ptr(true), MaxWriters: 1}}
 	c.Cluster.Join = []string{"10.0.0.1:7946"}
 	return c
 }
@@ -35,6 +37,8 @@ func TestCloneIsIndependent(t *testing.T) {
 	c.QueryRules[0].MatchDigest = "changed"
 	*c.QueryRules[0].DestinationHostgroup = 99
 	c.Cluster.Join[0] = "changed:1"
+	c.GroupReplicationHostgroups[0].MaxWriters = 5
+	*c.GroupReplicationHostgroups[0].Active = false
 
 	require.Equal(t, want, orig)
 }

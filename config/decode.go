@@ -124,6 +124,9 @@ func applyItemDefaults(settings map[string]any) {
 		setIfAbsent(m, "consistency", DefaultConsistency)
 		setIfAbsent(m, "read_your_writes_timeout", DefaultReadYourWritesTimeout)
 	})
+	forEachItem(settings["group_replication_hostgroups"], func(_ int, m map[string]any) {
+		setIfAbsent(m, "max_writers", DefaultMaxWriters)
+	})
 	forEachItem(settings["hostgroup_attributes"], func(_ int, m map[string]any) {
 		setIfAbsent(m, "balance", DefaultBalance)
 	})
@@ -150,6 +153,8 @@ func requiredItemKeys(settings map[string]any) []error {
 	}
 	check("users", "default_hostgroup")
 	check("replication_hostgroups", "writer_hostgroup", "reader_hostgroup")
+	check("group_replication_hostgroups", "writer_hostgroup", "backup_writer_hostgroup",
+		"reader_hostgroup", "offline_hostgroup")
 	check("hostgroup_attributes", "hostgroup_id")
 	return out
 }

@@ -26,6 +26,23 @@ const (
 	DefaultBalance = BalanceWeightedRoundRobin
 	// DefaultReaderFallback is the top-level reader_fallback default.
 	DefaultReaderFallback = ReaderFallbackWriter
+	// DefaultMaxWriters is a group replication hostgroup's max_writers
+	// when the key is absent.
+	DefaultMaxWriters = 1
+)
+
+// Monitor and failover defaults (scalar keys, set by Defaults).
+const (
+	// DefaultMonitorTimeout bounds a monitor connect and each check.
+	DefaultMonitorTimeout = 800 * time.Millisecond
+	// DefaultShunAfterFailures is monitor.shun_after_failures.
+	DefaultShunAfterFailures = 2
+	// DefaultLagShunAfter is monitor.lag_shun_after.
+	DefaultLagShunAfter = 2
+	// DefaultLagUnshunAfter is monitor.lag_unshun_after.
+	DefaultLagUnshunAfter = 3
+	// DefaultFailoverBuffer is the top-level failover_buffer.
+	DefaultFailoverBuffer = 5 * time.Second
 )
 
 // MaxReadYourWritesTimeout is the largest users[].read_your_writes_timeout:
@@ -75,9 +92,13 @@ func Defaults() *Config {
 			Datadir:  "./rwproxy-data",
 		},
 		Monitor: Monitor{
-			Username: "monitor",
-			Password: "monitor",
-			Interval: time.Second,
+			Username:          "monitor",
+			Password:          "monitor",
+			Interval:          time.Second,
+			Timeout:           DefaultMonitorTimeout,
+			ShunAfterFailures: DefaultShunAfterFailures,
+			LagShunAfter:      DefaultLagShunAfter,
+			LagUnshunAfter:    DefaultLagUnshunAfter,
 		},
 		Pool: Pool{
 			ConnectTimeout: 3 * time.Second,
@@ -88,15 +109,17 @@ func Defaults() *Config {
 			PingAfter:      5 * time.Second,
 			WaitTimeout:    5 * time.Second,
 		},
-		Users:                 []User{},
-		Servers:               []Server{},
-		ReplicationHostgroups: []ReplicationHostgroup{},
-		QueryRules:            []QueryRule{},
-		HostgroupAttributes:   []HostgroupAttributes{},
+		Users:                      []User{},
+		Servers:                    []Server{},
+		ReplicationHostgroups:      []ReplicationHostgroup{},
+		GroupReplicationHostgroups: []GroupReplicationHostgroup{},
+		QueryRules:                 []QueryRule{},
+		HostgroupAttributes:        []HostgroupAttributes{},
 		Cluster: Cluster{
 			Bind: "127.0.0.1:7946",
 			Join: []string{},
 		},
 		ReaderFallback: DefaultReaderFallback,
+		FailoverBuffer: DefaultFailoverBuffer,
 	}
 }

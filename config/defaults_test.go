@@ -17,7 +17,10 @@ func TestDefaults(t *testing.T) {
 	require.Equal(t, 30*time.Second, d.ShutdownTimeout)
 	require.Equal(t, Log{Level: "info", Format: "auto"}, d.Log)
 	require.Equal(t, Admin{Listen: "127.0.0.1:6032", Username: "admin", Password: "admin", Datadir: "./rwproxy-data"}, d.Admin)
-	require.Equal(t, Monitor{Username: "monitor", Password: "monitor", Interval: time.Second}, d.Monitor)
+	require.Equal(t, Monitor{Username: "monitor", Password: "monitor", Interval: time.Second,
+		Timeout: 800 * time.Millisecond, ShunAfterFailures: 2, LagShunAfter: 2, LagUnshunAfter: 3}, d.Monitor)
+	require.Equal(t, 5*time.Second, d.FailoverBuffer)
+	require.Empty(t, d.GroupReplicationHostgroups)
 	require.Equal(t, Pool{
 		ConnectTimeout: 3 * time.Second, MinIdle: 0, MaxIdle: 64, IdleTimeout: 60 * time.Second,
 		MaxLifetime: time.Hour, PingAfter: 5 * time.Second, WaitTimeout: 5 * time.Second,
@@ -58,6 +61,10 @@ func TestScalarDefaultsCoverEveryKey(t *testing.T) {
 		"log.level", "log.format",
 		"admin.listen", "admin.username", "admin.password", "admin.datadir",
 		"monitor.username", "monitor.password", "monitor.interval",
+		"monitor.timeout", "monitor.ping_interval", "monitor.read_only_interval",
+		"monitor.replication_lag_interval", "monitor.shun_after_failures", "monitor.lag_shun_after",
+		"monitor.lag_unshun_after", "monitor.heartbeat_table", "monitor.lag_weight_decay",
+		"failover_buffer",
 		"pool.connect_timeout", "pool.min_idle", "pool.max_idle", "pool.idle_timeout",
 		"pool.max_lifetime", "pool.ping_after", "pool.wait_timeout",
 		"cluster.bind", "cluster.join", "cluster.node_name", "cluster.secret", "cluster.enabled",
@@ -68,6 +75,7 @@ func TestScalarDefaultsCoverEveryKey(t *testing.T) {
 	require.NotContains(t, keys, "users")
 	require.NotContains(t, keys, "servers")
 	require.NotContains(t, keys, "hostgroup_attributes")
-	require.Len(t, keys, 26, "a field was added to Config: update this test and docs/configuration.md")
+	require.NotContains(t, keys, "group_replication_hostgroups")
+	require.Len(t, keys, 36, "a field was added to Config: update this test and docs/configuration.md")
 	require.Equal(t, reflect.TypeFor[time.Duration](), reflect.TypeOf(keys["pool.ping_after"]))
 }

@@ -4,7 +4,8 @@ package config
 // is at its zero value, as Load does for keys absent from a file. Code that
 // builds a Config (tests, the admin interface) calls it before Validate.
 // A zero weight is left alone when the status is set, since weight 0 can
-// be meant there.
+// be meant there. It also sets the monitor's timeout and shun counts when
+// they are zero, which is never legal for them.
 func (c *Config) FillDefaults() {
 	if c.ReaderFallback == "" {
 		c.ReaderFallback = DefaultReaderFallback
@@ -35,9 +36,34 @@ func (c *Config) FillDefaults() {
 			c.ReplicationHostgroups[i].CheckType = DefaultCheckType
 		}
 	}
+	for i := range c.GroupReplicationHostgroups {
+		if c.GroupReplicationHostgroups[i].MaxWriters == 0 {
+			c.GroupReplicationHostgroups[i].MaxWriters = DefaultMaxWriters
+		}
+	}
+	c.Monitor.fillDefaults()
 	for i := range c.HostgroupAttributes {
 		if c.HostgroupAttributes[i].Balance == "" {
 			c.HostgroupAttributes[i].Balance = DefaultBalance
 		}
+	}
+}
+
+// fillDefaults sets the monitor's counts and timeout when they are zero
+// (a Config built in code from an older literal): zero is never legal
+// for them. Interval-like keys where 0 means "use monitor.interval" are
+// left alone.
+func (m *Monitor) fillDefaults() {
+	if m.Timeout == 0 {
+		m.Timeout = DefaultMonitorTimeout
+	}
+	if m.ShunAfterFailures == 0 {
+		m.ShunAfterFailures = DefaultShunAfterFailures
+	}
+	if m.LagShunAfter == 0 {
+		m.LagShunAfter = DefaultLagShunAfter
+	}
+	if m.LagUnshunAfter == 0 {
+		m.LagUnshunAfter = DefaultLagUnshunAfter
 	}
 }

@@ -21,13 +21,21 @@ type Config struct {
 	Users                 []User                 `mapstructure:"users"`
 	Servers               []Server               `mapstructure:"servers"`
 	ReplicationHostgroups []ReplicationHostgroup `mapstructure:"replication_hostgroups"`
-	QueryRules            []QueryRule            `mapstructure:"query_rules"`
-	HostgroupAttributes   []HostgroupAttributes  `mapstructure:"hostgroup_attributes"`
-	Cluster               Cluster                `mapstructure:"cluster"`
+	// GroupReplicationHostgroups place the members of MySQL Group
+	// Replication clusters by the role each member reports.
+	GroupReplicationHostgroups []GroupReplicationHostgroup `mapstructure:"group_replication_hostgroups"`
+	QueryRules                 []QueryRule                 `mapstructure:"query_rules"`
+	HostgroupAttributes        []HostgroupAttributes       `mapstructure:"hostgroup_attributes"`
+	Cluster                    Cluster                     `mapstructure:"cluster"`
 
 	// ReaderFallback says what a read does when its reader hostgroup has
 	// no usable server: "writer" (run on the writer) or "error".
 	ReaderFallback string `mapstructure:"reader_fallback"`
+
+	// FailoverBuffer is how long a write waits for a usable writer to
+	// appear in its hostgroup (a failover in progress) before it fails;
+	// 0 disables the wait.
+	FailoverBuffer time.Duration `mapstructure:"failover_buffer"`
 }
 
 // Reader fallback policies.
@@ -77,6 +85,44 @@ type Monitor struct {
 	Username string        `mapstructure:"username"`
 	Password string        `mapstructure:"password"`
 	Interval time.Duration `mapstructure:"interval"`
+	// Timeout bounds connecting to a backend and each check's round trip.
+	Timeout time.Duration `mapstructure:"timeout"`
+	// PingInterval, ReadOnlyInterval and ReplicationLagInterval space the
+	// three kinds of check; 0 means Interval.
+	PingInterval           time.Duration `mapstructure:"ping_interval"`
+	ReadOnlyInterval       time.Duration `mapstructure:"read_only_interval"`
+	ReplicationLagInterval time.Duration `mapstructure:"replication_lag_interval"`
+	// ShunAfterFailures consecutive failed pings shun a server.
+	ShunAfterFailures int `mapstructure:"shun_after_failures"`
+	// LagShunAfter consecutive lag checks over max_replication_lag (or with
+	// the lag unknown) shun a replica; LagUnshunAfter good ones bring it back.
+	LagShunAfter   int `mapstructure:"lag_shun_after"`
+	LagUnshunAfter int `mapstructure:"lag_unshun_after"`
+	// HeartbeatTable ("db.table", with a ts column the primary updates)
+	// measures lag instead of Seconds_Behind_Master when set.
+	HeartbeatTable string `mapstructure:"heartbeat_table"`
+	// LagWeightDecay scales a replica's weight down as its lag approaches
+	// max_replication_lag instead of only cutting it off above.
+	LagWeightDecay bool `mapstructure:"lag_weight_decay"`
+}
+
+// PingEvery returns the effective ping interval.
+func (m Monitor) PingEvery() time.Duration { return orInterval(m.PingInterval, m.Interval) }
+
+// ReadOnlyEvery returns the effective read-only (and group replication)
+// check interval.
+func (m Monitor) ReadOnlyEvery() time.Duration { return orInterval(m.ReadOnlyInterval, m.Interval) }
+
+// ReplicationLagEvery returns the effective replication lag check interval.
+func (m Monitor) ReplicationLagEvery() time.Duration {
+	return orInterval(m.ReplicationLagInterval, m.Interval)
+}
+
+func orInterval(d, interval time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return interval
 }
 
 // Pool configures every backend connection pool.
@@ -151,6 +197,39 @@ type ReplicationHostgroup struct {
 	// CheckType is read_only, super_read_only or innodb_read_only.
 	CheckType string `mapstructure:"check_type"`
 	Comment   string `mapstructure:"comment"`
+}
+
+// GroupReplicationHostgroup maps one MySQL Group Replication cluster onto
+// hostgroups (ProxySQL's mysql_group_replication_hostgroups): the monitor
+// puts each member configured in any of the four hostgroups where its
+// reported role and state say it belongs.
+type GroupReplicationHostgroup struct {
+	WriterHostgroup       int `mapstructure:"writer_hostgroup"`
+	BackupWriterHostgroup int `mapstructure:"backup_writer_hostgroup"`
+	ReaderHostgroup       int `mapstructure:"reader_hostgroup"`
+	OfflineHostgroup      int `mapstructure:"offline_hostgroup"`
+	// Active false leaves the servers where they are configured.
+	Active *bool `mapstructure:"active"`
+	// MaxWriters caps the writer hostgroup; further primaries go to the
+	// backup writer hostgroup.
+	MaxWriters int `mapstructure:"max_writers"`
+	// WriterIsAlsoReader: 0 writers serve no reads; 1 writers and backup
+	// writers are also in the reader hostgroup; 2 backup writers are, and
+	// the writer only while no other reader is usable.
+	WriterIsAlsoReader int `mapstructure:"writer_is_also_reader"`
+	// MaxTransactionsBehind shuns a secondary whose applier queue is longer
+	// (for monitor.lag_shun_after checks); 0 disables.
+	MaxTransactionsBehind int    `mapstructure:"max_transactions_behind"`
+	Comment               string `mapstructure:"comment"`
+}
+
+// IsActive reports whether the entry is active (default true).
+func (g GroupReplicationHostgroup) IsActive() bool { return g.Active == nil || *g.Active }
+
+// Hostgroups returns the entry's four hostgroups: writer, backup writer,
+// reader, offline.
+func (g GroupReplicationHostgroup) Hostgroups() [4]int {
+	return [4]int{g.WriterHostgroup, g.BackupWriterHostgroup, g.ReaderHostgroup, g.OfflineHostgroup}
 }
 
 // QueryRule routes matching statements, as ProxySQL's mysql_query_rules.

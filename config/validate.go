@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -49,6 +50,9 @@ func (c *Config) Validate() error {
 	// version of a backend (internal/app probes it at start).
 	p.positive("shutdown_timeout", c.ShutdownTimeout)
 	p.oneOf("reader_fallback", c.ReaderFallback, validReaderFallbacks)
+	if c.FailoverBuffer < 0 {
+		p.add("failover_buffer", "%s must be >= 0 (0 disables the wait)", c.FailoverBuffer)
+	}
 	c.Log.validate(&p)
 	c.Admin.validate(&p)
 	c.Monitor.validate(&p)
@@ -59,6 +63,7 @@ func (c *Config) Validate() error {
 	withServers := c.validateServers(&p)
 	c.validateUsers(&p, withServers)
 	known := c.validateReplication(&p, withServers)
+	c.validateGroupReplication(&p, known)
 	c.validateQueryRules(&p, known)
 	c.validateHostgroupAttributes(&p, withServers)
 	return errors.Join(p...)
@@ -87,7 +92,39 @@ func (a Admin) validate(p *problems) {
 func (m Monitor) validate(p *problems) {
 	p.nonEmpty("monitor.username", m.Username)
 	p.positive("monitor.interval", m.Interval)
+	p.positive("monitor.timeout", m.Timeout)
+	for _, d := range []struct {
+		path string
+		v    time.Duration
+	}{
+		{"monitor.ping_interval", m.PingInterval},
+		{"monitor.read_only_interval", m.ReadOnlyInterval},
+		{"monitor.replication_lag_interval", m.ReplicationLagInterval},
+	} {
+		if d.v < 0 {
+			p.add(d.path, "%s must be >= 0 (0 = monitor.interval)", d.v)
+		}
+	}
+	for _, n := range []struct {
+		path string
+		v    int
+	}{
+		{"monitor.shun_after_failures", m.ShunAfterFailures},
+		{"monitor.lag_shun_after", m.LagShunAfter},
+		{"monitor.lag_unshun_after", m.LagUnshunAfter},
+	} {
+		if n.v < 1 {
+			p.add(n.path, "%d must be >= 1", n.v)
+		}
+	}
+	if m.HeartbeatTable != "" && !heartbeatTableRE.MatchString(m.HeartbeatTable) {
+		p.add("monitor.heartbeat_table", "%q is not a table name such as heartbeat.heartbeat (letters, digits, _ and $; at most one dot)", m.HeartbeatTable)
+	}
 }
+
+// heartbeatTableRE accepts "table" or "db.table" with unquoted identifier
+// characters only: the name is spliced into the lag query.
+var heartbeatTableRE = regexp.MustCompile(`^[A-Za-z0-9_$]+(\.[A-Za-z0-9_$]+)?$`)
 
 func (pl Pool) validate(p *problems) {
 	p.positive("pool.connect_timeout", pl.ConnectTimeout)

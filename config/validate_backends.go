@@ -131,6 +131,58 @@ func (c *Config) validateReplication(p *problems, withServers map[int]bool) map[
 	return known
 }
 
+// validateGroupReplication checks the group replication entries and adds
+// their hostgroups to known. Each hostgroup belongs to at most one entry
+// (or replication pair): a server's placement must have one owner.
+func (c *Config) validateGroupReplication(p *problems, known map[int]bool) {
+	inPair := make(map[int]bool)
+	for _, rh := range c.ReplicationHostgroups {
+		inPair[rh.WriterHostgroup] = true
+		inPair[rh.ReaderHostgroup] = true
+	}
+	owner := make(map[int]int) // hostgroup → index of the entry that uses it
+	names := [4]string{"writer_hostgroup", "backup_writer_hostgroup", "reader_hostgroup", "offline_hostgroup"}
+	for i, g := range c.GroupReplicationHostgroups {
+		path := fmt.Sprintf("group_replication_hostgroups[%d]", i)
+		hgs := g.Hostgroups()
+		for k, hg := range hgs {
+			j, used := owner[hg]
+			switch {
+			case hg < 0:
+				p.add(path+"."+names[k], "%d must be >= 0", hg)
+			case used && j == i:
+				p.add(path+"."+names[k], "hostgroup %d is already this entry's %s", hg, names[indexOf(hgs[:k], hg)])
+			case used:
+				p.add(path+"."+names[k], "hostgroup %d is already used by group_replication_hostgroups[%d]", hg, j)
+			case inPair[hg]:
+				p.add(path+"."+names[k], "hostgroup %d is already used by replication_hostgroups", hg)
+			default:
+				owner[hg] = i
+				known[hg] = true
+			}
+		}
+		if g.MaxWriters < 1 {
+			p.add(path+".max_writers", "%d must be >= 1", g.MaxWriters)
+		}
+		if g.WriterIsAlsoReader < 0 || g.WriterIsAlsoReader > 2 {
+			p.add(path+".writer_is_also_reader", "%d is not one of 0, 1, 2", g.WriterIsAlsoReader)
+		}
+		if g.MaxTransactionsBehind < 0 {
+			p.add(path+".max_transactions_behind", "%d must be >= 0 (0 disables the check)", g.MaxTransactionsBehind)
+		}
+	}
+}
+
+// indexOf returns the index of v in s, or -1.
+func indexOf(s []int, v int) int {
+	for i, x := range s {
+		if x == v {
+			return i
+		}
+	}
+	return -1
+}
+
 // validateQueryRules checks rule ids, regexps and destinations; known is
 // the set of hostgroups a rule may route to.
 func (c *Config) validateQueryRules(p *problems, known map[int]bool) {
