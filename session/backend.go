@@ -153,10 +153,15 @@ func (s *Session) send(c *pool.Conn, pkt []byte, fwd relayFunc) (protocol.Respon
 // pool.
 func (s *Session) finish(c *pool.Conn, res protocol.Response, err error, start time.Time) error {
 	st := c.Stats()
+	dur := time.Since(start)
 	st.Queries.Add(1)
 	st.BytesRecv.Add(uint64(res.Bytes))
-	st.LatencyUs.Add(uint64(time.Since(start).Microseconds()))
+	st.LatencyUs.Add(uint64(dur.Microseconds()))
 	s.d.Stats.Queries.Add(1)
+	if s.curDigest != "" {
+		s.keyBuf = digestKey(s.keyBuf[:0], s.curHG, s.user.Username, s.st.db, s.curDigest)
+		s.d.Digests.Record(s.keyBuf, s.curHG, s.user.Username, s.st.db, s.curDigest, dur)
+	}
 	if err != nil {
 		s.dropConn(c)
 		if errors.Is(err, protocol.ErrClientIO) {

@@ -69,6 +69,13 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 	}
 	s.curFlags = st.Flags
 	s.curNextTxn = nextTxnOnly(st)
+	s.curHG = t.hg
+	s.curDigest = ""
+	if s.d.Digests != nil {
+		if s.curDigest = st.Digest; s.curDigest == "" {
+			s.curDigest = s.cls.Digest(sql)
+		}
+	}
 	return t, nil
 }
 
@@ -164,7 +171,7 @@ func (s *Session) do(c *pool.Conn, pkt []byte, o op) (protocol.Response, error) 
 func (s *Session) writerTarget() target {
 	s.takeHeld(&router.Stmt{})
 	s.pins &^= PinNextStatement
-	s.curFlags, s.curNextTxn = 0, false
+	s.curFlags, s.curNextTxn, s.curDigest = 0, false, ""
 	return target{hg: s.user.DefaultHostgroup, writer: s.user.DefaultHostgroup}
 }
 
@@ -176,6 +183,7 @@ func (s *Session) runStmt(pkt []byte, t target, o op) error {
 	if me != nil {
 		return s.writeErr(me)
 	}
+	s.curHG = t.hg
 	if s.curFlags&router.FlagLastInsertID != 0 {
 		if err := s.syncLastInsertID(c); err != nil {
 			s.dropConn(c)
@@ -191,6 +199,7 @@ func (s *Session) runStmt(pkt []byte, t target, o op) error {
 		s.dropConn(c)
 		s.d.Stats.ReaderFallbacks.Add(1)
 		t.hg, t.reader = t.writer, false
+		s.curHG = t.hg
 		if c, me = s.acquire(t.hg); me != nil {
 			return s.writeErr(me)
 		}

@@ -44,6 +44,8 @@ type Deps struct {
 	Cache *router.Cache
 	// Applied tracks GTIDs known applied per backend (read-your-writes).
 	Applied *Applied
+	// Digests aggregates per-digest statistics; nil disables them.
+	Digests *Digests
 	// QueryHook, when set, sees every COM_QUERY before it is routed. Tests
 	// use it to inject faults (a panic inside one session).
 	QueryHook func(query []byte)
@@ -80,7 +82,12 @@ type Session struct {
 	// curFlags / curNextTxn describe the statement being run.
 	curFlags   router.Flags
 	curNextTxn bool
-	exec       execState
+	// curDigest / curHG identify the statement for the digest statistics
+	// ("" = not recorded); keyBuf is reused to build the stats key.
+	curDigest string
+	curHG     int
+	keyBuf    []byte
+	exec      execState
 	// cur is the backend connection serving the current command; the
 	// relay's OnOK callback updates its state.
 	cur   *pool.Conn

@@ -36,6 +36,8 @@ type App struct {
 	picker   *picker
 	// Cache is the shared classification cache.
 	Cache *router.Cache
+	// Digests aggregates per-digest statement statistics.
+	Digests *session.Digests
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 }
@@ -54,6 +56,7 @@ func New(cfg *config.Config, lg *zap.Logger) (*App, error) {
 	a.Pools = pool.NewManager(poolOptions(cfg), lg.Named("pool"))
 	a.picker = newPicker()
 	a.Cache = router.NewCache(10000)
+	a.Digests = session.NewDigests(10000)
 	if err := a.applyConfig(cfg); err != nil {
 		_ = a.Pools.Close()
 		return nil, err
@@ -61,7 +64,7 @@ func New(cfg *config.Config, lg *zap.Logger) (*App, error) {
 	deps := &session.Deps{
 		Pools: a.Pools, Server: srv, Auth: protocol.NewAuth(a.lookupUser),
 		Config: a.Store.Current, Picker: a.picker, Log: lg.Named("session"), Stats: a.Stats,
-		Routing: a.routing.Load, Cache: a.Cache, Applied: session.NewApplied(),
+		Routing: a.routing.Load, Cache: a.Cache, Applied: session.NewApplied(), Digests: a.Digests,
 		MaxPacket: maxPacket, HandshakeTimeout: 10 * time.Second,
 	}
 	a.deps = deps
