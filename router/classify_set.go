@@ -89,14 +89,7 @@ func parseAssignment(l *lexer, sticky *Scope, st *Stmt) (v SetVar, ok, needParse
 			t = l.next()
 		}
 	}
-	switch t.kind {
-	case tokUserVar:
-		v.Scope, v.Name = ScopeUser, userVarName(l.text(t))
-	case tokSysVar:
-		v.Scope, v.Name = sysVarName(l.text(t))
-	case tokQuoted:
-		v.Scope, v.Name = *sticky, strings.ToLower(unquoteBacktick(l.text(t)))
-	case tokWord:
+	if t.kind == tokWord {
 		w := l.text(t)
 		switch {
 		case eqFold(w, "names"):
@@ -111,21 +104,8 @@ func parseAssignment(l *lexer, sticky *Scope, st *Stmt) (v SetVar, ok, needParse
 		case eqFold(w, "password"):
 			return v, false, false // SET PASSWORD = ... changes the account
 		}
-		v.Scope, v.Name = *sticky, strings.ToLower(w)
-		// Component variables are dotted: validate_password.length.
-		for {
-			save := *l
-			if dot := l.next(); !l.isPunct(dot, ".") {
-				*l = save
-				break
-			}
-			part := l.next()
-			if part.kind != tokWord {
-				return v, false, false
-			}
-			v.Name += "." + strings.ToLower(l.text(part))
-		}
-	default:
+	}
+	if v.Scope, v.Name, ok = parseTarget(l, t, *sticky); !ok {
 		return v, false, false
 	}
 	if eq := l.next(); !l.isPunct(eq, "=") && !l.isPunct(eq, ":=") {
@@ -135,6 +115,36 @@ func parseAssignment(l *lexer, sticky *Scope, st *Stmt) (v SetVar, ok, needParse
 	v.Value, v.Literal, flags, ok, needParser = parseSetValue(l, v.Scope == ScopeUser)
 	st.Flags |= flags
 	return v, ok, needParser
+}
+
+// parseTarget returns the scope and lower-case name of the variable token
+// t (@user, @@[scope.]sys, `quoted` or a possibly dotted word).
+func parseTarget(l *lexer, t token, sticky Scope) (Scope, string, bool) {
+	switch t.kind {
+	case tokUserVar:
+		return ScopeUser, userVarName(l.text(t)), true
+	case tokSysVar:
+		scope, name := sysVarName(l.text(t))
+		return scope, name, true
+	case tokQuoted:
+		return sticky, strings.ToLower(unquoteBacktick(l.text(t))), true
+	case tokWord:
+		name := strings.ToLower(l.text(t))
+		// Component variables are dotted: validate_password.length.
+		for {
+			save := *l
+			if dot := l.next(); !l.isPunct(dot, ".") {
+				*l = save
+				return sticky, name, true
+			}
+			part := l.next()
+			if part.kind != tokWord {
+				return 0, "", false
+			}
+			name += "." + strings.ToLower(l.text(part))
+		}
+	}
+	return 0, "", false
 }
 
 // parseSetValue scans an expression up to a top-level ',' or the end and
@@ -189,19 +199,27 @@ done:
 		return "", false, 0, false, false
 	}
 	text = strings.Clone(l.s[first.start:last.end])
+	return text, isLiteral(l, first, last, n, userVar), flags, true, needParser
+}
+
+// isLiteral reports whether a value of n tokens from first to last is a
+// single literal: a string, a signed or unsigned number, or a word (NULL,
+// TRUE, FALSE, and for system variables also ON, OFF, DEFAULT and enum
+// values; for user variables a bare word is a column reference).
+func isLiteral(l *lexer, first, last token, n int, userVar bool) bool {
 	switch n {
 	case 1:
 		switch first.kind {
 		case tokString, tokNumber:
-			literal = true
+			return true
 		case tokWord:
 			w := l.text(first)
-			literal = !userVar || eqFold(w, "null") || eqFold(w, "true") || eqFold(w, "false")
+			return !userVar || eqFold(w, "null") || eqFold(w, "true") || eqFold(w, "false")
 		}
 	case 2:
-		literal = last.kind == tokNumber && (l.isPunct(first, "-") || l.isPunct(first, "+"))
+		return last.kind == tokNumber && (l.isPunct(first, "-") || l.isPunct(first, "+"))
 	}
-	return text, literal, flags, true, needParser
+	return false
 }
 
 // parseCharsetValue parses the rest of SET NAMES {cs | DEFAULT} [COLLATE
@@ -270,38 +288,40 @@ func parseSetTransaction(l *lexer, st *Stmt, kind *Kind) (ok, handled bool) {
 		st.Flags |= FlagSetTransaction
 	}
 	for {
-		v := SetVar{Scope: scope, Literal: true}
-		t = l.next()
-		switch {
-		case l.isWord(t, "isolation"):
-			if !l.word("level") {
-				return false, true
-			}
-			level, good := isolationLevel(l)
-			if !good {
-				return false, true
-			}
-			v.Name, v.Value = "transaction_isolation", level
-		case l.isWord(t, "read"):
-			t = l.next()
-			switch {
-			case l.isWord(t, "only"):
-				v.Name, v.Value = "transaction_read_only", "ON"
-			case l.isWord(t, "write"):
-				v.Name, v.Value = "transaction_read_only", "OFF"
-			default:
-				return false, true
-			}
-		default:
+		name, value, good := txnCharacteristic(l)
+		if !good {
 			return false, true
 		}
-		st.SetVars = append(st.SetVars, v)
+		st.SetVars = append(st.SetVars, SetVar{Scope: scope, Name: name, Value: value, Literal: true})
 		save := *l
 		if !l.isPunct(l.next(), ",") {
 			*l = save
 			return l.atEnd(), true
 		}
 	}
+}
+
+// txnCharacteristic parses ISOLATION LEVEL level | READ ONLY | READ WRITE
+// into the variable it sets.
+func txnCharacteristic(l *lexer) (name, value string, ok bool) {
+	t := l.next()
+	switch {
+	case l.isWord(t, "isolation"):
+		if !l.word("level") {
+			return "", "", false
+		}
+		level, good := isolationLevel(l)
+		return "transaction_isolation", level, good
+	case l.isWord(t, "read"):
+		t = l.next()
+		switch {
+		case l.isWord(t, "only"):
+			return "transaction_read_only", "ON", true
+		case l.isWord(t, "write"):
+			return "transaction_read_only", "OFF", true
+		}
+	}
+	return "", "", false
 }
 
 // isolationLevel parses READ UNCOMMITTED | READ COMMITTED | REPEATABLE READ

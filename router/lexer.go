@@ -303,8 +303,10 @@ func (l *lexer) scanVar(start int) token {
 	return token{kind: kind, start: start, end: q}
 }
 
-// scanNumber lexes a numeric literal. A number immediately followed by
-// identifier characters is an identifier (MySQL allows 1abc).
+// scanNumber lexes a numeric literal. Digits immediately followed by
+// identifier characters are an identifier, as in MySQL (1abc); any other
+// number (.5, 1.5e3, 0x1F) ends where its syntax ends, so ".5FOR" is a
+// number followed by the word FOR, again as the server lexes it.
 func (l *lexer) scanNumber(start int) token {
 	s := l.s
 	p := start
@@ -314,12 +316,19 @@ func (l *lexer) scanNumber(start int) token {
 			q++
 		}
 		if q > p+2 {
-			p = q
-			goto tail
+			l.pos = q
+			return token{kind: tokNumber, start: start, end: q}
 		}
 	}
 	for p < len(s) && isDigit(s[p]) {
 		p++
+	}
+	if p < len(s) && identChar[s[p]] && !(s[p]|0x20 == 'e' && p+1 < len(s) && (isDigit(s[p+1]) || s[p+1] == '+' || s[p+1] == '-')) {
+		for p < len(s) && identChar[s[p]] {
+			p++
+		}
+		l.pos = p
+		return token{kind: tokWord, start: start, end: p}
 	}
 	if p < len(s) && s[p] == '.' {
 		p++
@@ -338,14 +347,6 @@ func (l *lexer) scanNumber(start int) token {
 			}
 			p = q
 		}
-	}
-tail:
-	if p < len(s) && identChar[s[p]] {
-		for p < len(s) && identChar[s[p]] {
-			p++
-		}
-		l.pos = p
-		return token{kind: tokWord, start: start, end: p}
 	}
 	l.pos = p
 	return token{kind: tokNumber, start: start, end: p}
