@@ -1,6 +1,7 @@
 package session
 
 import (
+	"time"
 	"unsafe"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -20,6 +21,9 @@ type Routing struct {
 	// FallbackError: a read with no usable reader fails instead of going
 	// to the writer (reader_fallback: error).
 	FallbackError bool
+	// FailoverBuffer is how long a statement waits for its writer
+	// hostgroup to get a usable server (a failover in progress).
+	FailoverBuffer time.Duration
 }
 
 // target is where one statement runs.
@@ -120,7 +124,7 @@ func (s *Session) acquireFor(t *target) (*pool.Conn, *mysql.MyError) {
 	}
 	if !t.reader {
 		s.d.Stats.ToWriter.Add(1)
-		return s.acquire(t.hg)
+		return s.acquireWriter(t.hg)
 	}
 	c, me := s.acquire(t.hg)
 	if me == nil && s.user.Consistency == "read_your_writes" && s.st.lastGTID != "" && !s.caughtUp(c) {
@@ -140,7 +144,42 @@ func (s *Session) acquireFor(t *target) (*pool.Conn, *mysql.MyError) {
 	s.d.Stats.ReaderFallbacks.Add(1)
 	s.d.Stats.ToWriter.Add(1)
 	t.hg, t.reader = t.writer, false
-	return s.acquire(t.hg)
+	return s.acquireWriter(t.hg)
+}
+
+// failoverPoll is how often a buffered statement looks for a new writer.
+const failoverPoll = 25 * time.Millisecond
+
+// acquireWriter is acquire for a writer hostgroup: when the hostgroup has
+// no usable server (its primary died and the monitor has not seen the new
+// one yet), the statement waits up to the failover buffer instead of
+// failing at once.
+func (s *Session) acquireWriter(hg int) (*pool.Conn, *mysql.MyError) {
+	c, me := s.acquire(hg)
+	if me == nil || me.Code != protocol.ErrCodeNoBackend {
+		return c, me
+	}
+	buf := s.d.Routing().FailoverBuffer
+	if buf <= 0 {
+		return nil, me
+	}
+	s.d.Stats.FailoverWaits.Add(1)
+	deadline := time.NewTimer(buf)
+	defer deadline.Stop()
+	tick := time.NewTicker(failoverPoll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return nil, me
+		case <-deadline.C:
+			return nil, me
+		case <-tick.C:
+			if c, me = s.acquire(hg); me == nil || me.Code != protocol.ErrCodeNoBackend {
+				return c, me
+			}
+		}
+	}
 }
 
 // op is how a request is sent and its response relayed.

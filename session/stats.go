@@ -70,6 +70,8 @@ type Stats struct {
 	// the reads that went to the writer after the wait timed out.
 	RYWWaits     atomic.Uint64
 	RYWFallbacks atomic.Uint64
+	// FailoverWaits counts statements that waited for a writer to appear.
+	FailoverWaits atomic.Uint64
 }
 
 // countPins records newly taken reasons.

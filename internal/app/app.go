@@ -153,7 +153,7 @@ func (a *App) applyConfig(c *config.Config) error {
 		return err
 	}
 	rt := &session.Routing{Rules: rules, ReaderOf: make(map[int]int),
-		FallbackError: c.ReaderFallback == config.ReaderFallbackError}
+		FallbackError: c.ReaderFallback == config.ReaderFallbackError, FailoverBuffer: c.FailoverBuffer}
 	for _, rh := range c.ReplicationHostgroups {
 		rt.ReaderOf[rh.WriterHostgroup] = rh.ReaderHostgroup
 	}
