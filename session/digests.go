@@ -11,16 +11,16 @@ import (
 
 // DigestStat is one row of stats_mysql_query_digest.
 type DigestStat struct {
-	Hostgroup  int
-	Schema     string
-	User       string
-	Digest     string
-	Count      uint64
-	FirstSeen  time.Time
-	LastSeen   time.Time
-	SumTimeUs  uint64
-	MinTimeUs  uint64
-	MaxTimeUs  uint64
+	Hostgroup int
+	Schema    string
+	User      string
+	Digest    string
+	Count     uint64
+	FirstSeen time.Time
+	LastSeen  time.Time
+	SumTimeUs uint64
+	MinTimeUs uint64
+	MaxTimeUs uint64
 }
 
 type digestEntry struct {

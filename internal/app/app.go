@@ -38,8 +38,8 @@ type App struct {
 	Cache *router.Cache
 	// Digests aggregates per-digest statement statistics.
 	Digests *session.Digests
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
 }
 
 // New builds a proxy for cfg (already validated) and opens its listener.
