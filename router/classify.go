@@ -79,8 +79,7 @@ func (c *Classifier) Digest(sql string) string {
 func (c *Classifier) classifySlow(sql string, start int, st *Stmt) {
 	lexed := c.dg.normalize(sql)
 	// SET and USE results hold per-call values; they are never cached.
-	cacheable := lexed && c.dg.complete() && c.cache != nil &&
-		!firstWordIs(sql, start, "set") && !firstWordIs(sql, start, "use")
+	cacheable := lexed && c.dg.complete() && c.cache != nil && !perCallStatement(sql, start)
 	if cacheable {
 		if e := c.cache.get(c.dg.buf); e != nil {
 			st.Kind, st.Digest = e.kind, e.digest
@@ -206,8 +205,10 @@ func blankDigits(b []byte, p int) {
 	}
 }
 
-// firstWordIs reports whether the first token at start is the word w.
-func firstWordIs(sql string, start int, w string) bool {
+// perCallStatement reports whether the statement at start is a SET or
+// USE, whose results hold per-call values.
+func perCallStatement(sql string, start int) bool {
 	l := lexer{s: sql, pos: start}
-	return l.isWord(l.next(), w)
+	t := l.next()
+	return l.isWord(t, "set") || l.isWord(t, "use")
 }

@@ -205,14 +205,17 @@ func (l *lexer) scan() token {
 		return token{kind: tokSemi, start: start, end: start + 1}
 	}
 	n := 1
-	rest := s[start:]
-	switch {
-	case strings.HasPrefix(rest, "<=>") || strings.HasPrefix(rest, "->>"):
-		n = 3
-	case len(rest) >= 2:
-		switch rest[:2] {
-		case "<=", ">=", "<>", "!=", ":=", "||", "&&", "<<", ">>", "->":
-			n = 2
+	switch c {
+	case '<', '>', '!', ':', '|', '&', '-':
+		rest := s[start:]
+		switch {
+		case strings.HasPrefix(rest, "<=>") || strings.HasPrefix(rest, "->>"):
+			n = 3
+		case len(rest) >= 2:
+			switch rest[:2] {
+			case "<=", ">=", "<>", "!=", ":=", "||", "&&", "<<", ">>", "->":
+				n = 2
+			}
 		}
 	}
 	l.pos = start + n
