@@ -87,24 +87,26 @@ func FuzzParseOK(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 0, 0x40, 0, 0, 0, 3, 0, 1, 2})
 	f.Add([]byte{0, 0, 0})
 	f.Fuzz(func(t *testing.T, p []byte) {
-		ok, err := protocol.ParseOK(p)
-		if err != nil {
-			require.ErrorIs(t, err, protocol.ErrShortPacket)
-			return
-		}
-		require.GreaterOrEqual(t, len(p), 7)
-		require.Zero(t, ok.Status&mysql.SERVER_SESSION_STATE_CHANGED == 0 && ok.State != nil,
-			"state decoded although SERVER_SESSION_STATE_CHANGED is clear")
-		// Canonical round trip: the decoded fields, encoded the way a
-		// server does, decode to the same fields.
-		enc := okTracked(ok.AffectedRows, ok.InsertID, ok.Status, ok.Warnings, ok.Info, ok.State)
-		back, err := protocol.ParseOK(enc)
-		require.NoError(t, err)
-		if ok.Status&mysql.SERVER_SESSION_STATE_CHANGED != 0 && ok.State == nil {
-			back.State = nil // an absent block re-encodes as an empty one
-		}
-		requireSameOK(t, ok, back)
-		checkNoTrack(t, ok)
+		mustNotPanic(t, func() {
+			ok, err := protocol.ParseOK(p)
+			if err != nil {
+				require.ErrorIs(t, err, protocol.ErrShortPacket)
+				return
+			}
+			require.GreaterOrEqual(t, len(p), 7)
+			require.Zero(t, ok.Status&mysql.SERVER_SESSION_STATE_CHANGED == 0 && ok.State != nil,
+				"state decoded although SERVER_SESSION_STATE_CHANGED is clear")
+			// Canonical round trip: the decoded fields, encoded the way a
+			// server does, decode to the same fields.
+			enc := okTracked(ok.AffectedRows, ok.InsertID, ok.Status, ok.Warnings, ok.Info, ok.State)
+			back, err := protocol.ParseOK(enc)
+			require.NoError(t, err)
+			if ok.Status&mysql.SERVER_SESSION_STATE_CHANGED != 0 && ok.State == nil {
+				back.State = nil // an absent block re-encodes as an empty one
+			}
+			requireSameOK(t, ok, back)
+			checkNoTrack(t, ok)
+		})
 	})
 }
 
@@ -116,15 +118,17 @@ func FuzzOKRoundTrip(f *testing.F) {
 	f.Add(uint64(1<<16), uint64(1<<24), uint16(0xffff), uint16(0xffff), []byte("\xfa"), []byte{0xfe})
 	f.Add(uint64(1<<63), uint64(0xffffff), uint16(8), uint16(0), bytes.Repeat([]byte("i"), 300), []byte(nil))
 	f.Fuzz(func(t *testing.T, affected, insertID uint64, status, warnings uint16, info, state []byte) {
-		want := protocol.OK{AffectedRows: affected, InsertID: insertID, Status: status, Warnings: warnings,
-			Info: info}
-		if status&mysql.SERVER_SESSION_STATE_CHANGED != 0 {
-			want.State = state
-		}
-		got, err := protocol.ParseOK(okTracked(affected, insertID, status, warnings, info, state))
-		require.NoError(t, err)
-		requireSameOK(t, want, got)
-		checkNoTrack(t, got)
+		mustNotPanic(t, func() {
+			want := protocol.OK{AffectedRows: affected, InsertID: insertID, Status: status, Warnings: warnings,
+				Info: info}
+			if status&mysql.SERVER_SESSION_STATE_CHANGED != 0 {
+				want.State = state
+			}
+			got, err := protocol.ParseOK(okTracked(affected, insertID, status, warnings, info, state))
+			require.NoError(t, err)
+			requireSameOK(t, want, got)
+			checkNoTrack(t, got)
+		})
 	})
 }
 
@@ -171,20 +175,22 @@ func FuzzWalkState(f *testing.F) {
 	f.Add([]byte{0, 3, 9, 'a', 'b'})               // name longer than the entry
 	f.Add([]byte{mysql.SESSION_TRACK_GTIDS, 1, 0}) // GTIDs without the text
 	f.Fuzz(func(t *testing.T, state []byte) {
-		es, err := collect(t, state)
-		if err != nil {
-			return
-		}
-		// Decoding is canonical: re-encoding the entries decodes to the
-		// same entries.
-		again, err := collect(t, encodeEntries(es))
-		require.NoError(t, err)
-		require.Len(t, again, len(es))
-		for i := range es {
-			require.Equal(t, es[i].Type, again[i].Type)
-			require.True(t, bytes.Equal(es[i].Name, again[i].Name), "entry %d name", i)
-			require.True(t, bytes.Equal(es[i].Value, again[i].Value), "entry %d value", i)
-		}
+		mustNotPanic(t, func() {
+			es, err := collect(t, state)
+			if err != nil {
+				return
+			}
+			// Decoding is canonical: re-encoding the entries decodes to the
+			// same entries.
+			again, err := collect(t, encodeEntries(es))
+			require.NoError(t, err)
+			require.Len(t, again, len(es))
+			for i := range es {
+				require.Equal(t, es[i].Type, again[i].Type)
+				require.True(t, bytes.Equal(es[i].Name, again[i].Name), "entry %d name", i)
+				require.True(t, bytes.Equal(es[i].Value, again[i].Value), "entry %d value", i)
+			}
+		})
 	})
 }
 
@@ -196,21 +202,23 @@ func FuzzParseErr(f *testing.F) {
 	f.Add([]byte{0xff, 0x15})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, p []byte) {
-		e := protocol.ParseErr(p)
-		require.NotNil(t, e)
-		require.Len(t, e.State, 5)
-		if len(p) >= 3 {
-			require.Equal(t, binary.LittleEndian.Uint16(p[1:3]), e.Code)
-		}
-		// A protocol-41 ERR packet re-encodes to itself.
-		if len(p) >= 9 && p[0] == mysql.ERR_HEADER && p[3] == '#' {
-			require.Equal(t, p, protocol.AppendErr(nil, e))
-		}
-		// And any decoded error survives encoding.
-		back := protocol.ParseErr(protocol.AppendErr(nil, e))
-		require.Equal(t, e.Code, back.Code)
-		require.Equal(t, e.State, back.State)
-		require.Equal(t, e.Message, back.Message)
+		mustNotPanic(t, func() {
+			e := protocol.ParseErr(p)
+			require.NotNil(t, e)
+			require.Len(t, e.State, 5)
+			if len(p) >= 3 {
+				require.Equal(t, binary.LittleEndian.Uint16(p[1:3]), e.Code)
+			}
+			// A protocol-41 ERR packet re-encodes to itself.
+			if len(p) >= 9 && p[0] == mysql.ERR_HEADER && p[3] == '#' {
+				require.Equal(t, p, protocol.AppendErr(nil, e))
+			}
+			// And any decoded error survives encoding.
+			back := protocol.ParseErr(protocol.AppendErr(nil, e))
+			require.Equal(t, e.Code, back.Code)
+			require.Equal(t, e.State, back.State)
+			require.Equal(t, e.Message, back.Message)
+		})
 	})
 }
 
@@ -418,16 +426,18 @@ func FuzzRelayForward(f *testing.F) {
 	f.Add([]byte{1, 0, 0, 1, mysql.LocalInFile_HEADER}, false)
 	f.Add([]byte{7, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0}, false) // wrong sequence
 	f.Fuzz(func(t *testing.T, data []byte, structured bool) {
-		if structured {
-			checkStructured(t, data)
-			return
-		}
-		checkRaw(t, data)
+		mustNotPanic(t, func() {
+			if structured {
+				checkStructured(t, data)
+				return
+			}
+			checkRaw(t, data)
+		})
 	})
 }
 
 func TestRelayForwardGenerated(t *testing.T) {
 	for i, r := range relayRecipes {
-		t.Run(fmt.Sprintf("recipe%d", i), func(t *testing.T) { checkStructured(t, r) })
+		t.Run(fmt.Sprintf("recipe%d", i), func(t *testing.T) { mustNotPanic(t, func() { checkStructured(t, r) }) })
 	}
 }

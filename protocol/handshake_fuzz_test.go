@@ -243,9 +243,11 @@ func FuzzHandshake(f *testing.F) {
 	f.Add([]byte{}, []byte(nil))
 	f.Add([]byte{0x00, 0x02}, []byte(nil)) // no CLIENT_PROTOCOL_41
 	f.Fuzz(func(t *testing.T, resp, switchResp []byte) {
-		out := runLogin(t, fixedScript(resp, switchResp))
-		require.Empty(t, out.panicked, "server panicked")
-		require.Error(t, out.serverErr, "arbitrary bytes logged in")
-		require.False(t, out.clientSawOK, "client received OK")
+		mustNotPanic(t, func() {
+			out := runLogin(t, fixedScript(resp, switchResp))
+			require.Empty(t, out.panicked, "server panicked")
+			require.Error(t, out.serverErr, "arbitrary bytes logged in")
+			require.False(t, out.clientSawOK, "client received OK")
+		})
 	})
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"runtime/debug"
+	"testing"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -152,4 +154,17 @@ func consume(r *protocol.Relay, in []byte) (protocol.Response, error) {
 	backend := packet.NewConn(newMemConn(in, nil))
 	backend.Sequence = 1
 	return r.Forward(nil, backend)
+}
+
+// mustNotPanic runs fn and turns a panic into a failure of t with the
+// stack, so that one crashing seed fails alone instead of aborting every
+// other test of the package.
+func mustNotPanic(t *testing.T, fn func()) {
+	t.Helper()
+	defer func() {
+		if r := recover(); r != nil {
+			t.Fatalf("panic: %v\n%s", r, debug.Stack())
+		}
+	}()
+	fn()
 }

@@ -40,14 +40,16 @@ func FuzzParseChangeUser(f *testing.F) {
 	f.Add([]byte{}, secureCaps)                      // command byte only
 	f.Add([]byte("app\x00\x00\x00\x21"), secureCaps) // one byte of collation
 	f.Fuzz(func(t *testing.T, body []byte, caps uint32) {
-		pl := append([]byte{mysql.COM_CHANGE_USER}, body...)
-		cu, ok := parseChangeUser(pl, caps)
-		if !ok {
-			return
-		}
-		require.NotContains(t, cu.user, "\x00")
-		require.NotContains(t, cu.db, "\x00")
-		require.Less(t, len(cu.user), len(pl))
+		mustNotPanic(t, func() {
+			pl := append([]byte{mysql.COM_CHANGE_USER}, body...)
+			cu, ok := parseChangeUser(pl, caps)
+			if !ok {
+				return
+			}
+			require.NotContains(t, cu.user, "\x00")
+			require.NotContains(t, cu.db, "\x00")
+			require.Less(t, len(cu.user), len(pl))
+		})
 	})
 }
 
@@ -57,23 +59,25 @@ func FuzzChangeUserRoundTrip(f *testing.F) {
 	f.Add("", []byte(nil), "", uint8(0), true, "")
 	f.Add("root", []byte("pw"), "", uint8(255), false, "")
 	f.Fuzz(func(t *testing.T, user string, auth []byte, db string, collation uint8, secure bool, plugin string) {
-		user = stripNUL(user)
-		db = stripNUL(db)
-		plugin = stripNUL(plugin)
-		caps := uint32(mysql.CLIENT_PROTOCOL_41)
-		if secure {
-			caps |= mysql.CLIENT_SECURE_CONNECTION
-			if len(auth) > 255 {
-				auth = auth[:255]
+		mustNotPanic(t, func() {
+			user = stripNUL(user)
+			db = stripNUL(db)
+			plugin = stripNUL(plugin)
+			caps := uint32(mysql.CLIENT_PROTOCOL_41)
+			if secure {
+				caps |= mysql.CLIENT_SECURE_CONNECTION
+				if len(auth) > 255 {
+					auth = auth[:255]
+				}
+			} else {
+				auth = bytes.ReplaceAll(auth, []byte{0}, nil)
 			}
-		} else {
-			auth = bytes.ReplaceAll(auth, []byte{0}, nil)
-		}
-		// Collation ids above 255 are left out: see the report on
-		// parseChangeUser truncating the two-byte character set.
-		cu, ok := parseChangeUser(changeUserPayload(caps, user, auth, db, uint16(collation), plugin), caps)
-		require.True(t, ok)
-		require.Equal(t, changeUser{user: user, db: db, collation: collation}, cu)
+			// Collation ids above 255 are left out: see the report on
+			// parseChangeUser truncating the two-byte character set.
+			cu, ok := parseChangeUser(changeUserPayload(caps, user, auth, db, uint16(collation), plugin), caps)
+			require.True(t, ok)
+			require.Equal(t, changeUser{user: user, db: db, collation: collation}, cu)
+		})
 	})
 }
 
@@ -90,35 +94,37 @@ func FuzzParamLayout(f *testing.F) {
 	f.Add([]byte{mysql.COM_STMT_EXECUTE}, uint16(65535))
 	f.Add([]byte{}, uint16(1))
 	f.Fuzz(func(t *testing.T, pl []byte, params16 uint16) {
-		params := int(params16)
-		typesAt, bound, ok := paramLayout(pl, params)
-		if !ok {
-			return
-		}
-		if params == 0 {
-			require.False(t, bound)
-			return
-		}
-		flagAt := 10 + (params+7)/8
-		require.Equal(t, flagAt+1, typesAt)
-		require.Less(t, flagAt, len(pl))
-		require.Equal(t, pl[flagAt] == 1, bound)
-		if bound {
-			require.LessOrEqual(t, typesAt+2*params, len(pl), "types past the end of the packet")
-			_ = pl[typesAt : typesAt+2*params] // what handleExecute copies
-			return
-		}
-		pkt := append([]byte{0, 0, 0, 0}, pl...)
-		orig := bytes.Clone(pkt)
-		types := bytes.Repeat([]byte{mysql.MYSQL_TYPE_LONG, 0}, params)
-		out := withTypes(pkt, 4+typesAt, types)
-		require.Equal(t, orig, pkt)
-		require.Len(t, out, len(pkt)+len(types))
-		at, b, ok := paramLayout(out[4:], params)
-		require.True(t, ok)
-		require.True(t, b)
-		require.Equal(t, typesAt, at)
-		require.Equal(t, types, out[4+at:4+at+len(types)])
-		require.Equal(t, pkt[4+typesAt:], out[4+at+len(types):])
+		mustNotPanic(t, func() {
+			params := int(params16)
+			typesAt, bound, ok := paramLayout(pl, params)
+			if !ok {
+				return
+			}
+			if params == 0 {
+				require.False(t, bound)
+				return
+			}
+			flagAt := 10 + (params+7)/8
+			require.Equal(t, flagAt+1, typesAt)
+			require.Less(t, flagAt, len(pl))
+			require.Equal(t, pl[flagAt] == 1, bound)
+			if bound {
+				require.LessOrEqual(t, typesAt+2*params, len(pl), "types past the end of the packet")
+				_ = pl[typesAt : typesAt+2*params] // what handleExecute copies
+				return
+			}
+			pkt := append([]byte{0, 0, 0, 0}, pl...)
+			orig := bytes.Clone(pkt)
+			types := bytes.Repeat([]byte{mysql.MYSQL_TYPE_LONG, 0}, params)
+			out := withTypes(pkt, 4+typesAt, types)
+			require.Equal(t, orig, pkt)
+			require.Len(t, out, len(pkt)+len(types))
+			at, b, ok := paramLayout(out[4:], params)
+			require.True(t, ok)
+			require.True(t, b)
+			require.Equal(t, typesAt, at)
+			require.Equal(t, types, out[4+at:4+at+len(types)])
+			require.Equal(t, pkt[4+typesAt:], out[4+at+len(types):])
+		})
 	})
 }

@@ -127,6 +127,11 @@ func stateChange() []byte {
 	return append([]byte{mysql.SESSION_TRACK_STATE_CHANGE}, lenencStr(nil, "1")...)
 }
 
+func gtids(gtid string) []byte {
+	data := lenencStr([]byte{0}, gtid)
+	return append(mysql.AppendLengthEncodedInteger([]byte{mysql.SESSION_TRACK_GTIDS}, uint64(len(data))), data...)
+}
+
 func TestObserve(t *testing.T) {
 	tests := []struct {
 		name        string
@@ -150,6 +155,14 @@ func TestObserve(t *testing.T) {
 		{"variable and state change", stateBlock(sysvar("autocommit", "OFF"), stateChange()), false,
 			map[string]string{"autocommit": "OFF"}, "old"},
 		{"schema and state change", stateBlock(schema("db2"), stateChange()), false, map[string]string{}, "db2"},
+		// last_gtid and the GTID tracker report the last write, not session
+		// state: they explain no state change (a write that also assigns
+		// a user variable, as UPDATE t SET c = (@v := c + 1) with
+		// autocommit on MariaDB, must still pin).
+		{"last_gtid does not explain a state change", stateBlock(sysvar("last_gtid", "0-1-42"), stateChange()), true,
+			map[string]string{}, "old"},
+		{"GTIDs do not explain a state change", stateBlock(gtids("3e11fa47-71ca-11e1-9e33-c80aa9429562:7"), stateChange()), true,
+			map[string]string{}, "old"},
 		{"malformed block keeps what decoded", stateBlock(sysvar("autocommit", "OFF"), []byte{0, 9, 1}), false,
 			map[string]string{"autocommit": "OFF"}, "old"},
 	}
@@ -201,4 +214,39 @@ func TestAutocommit(t *testing.T) {
 		require.Equal(t, want, st.autocommit(), v)
 	}
 	require.True(t, (&state{vars: map[string]string{}}).autocommit(), "unset means the server default, ON")
+}
+
+// observe also keeps what read-your-writes and LAST_INSERT_ID() need.
+func TestObserveWrites(t *testing.T) {
+	tests := []struct {
+		name     string
+		ok       protocol.OK
+		gtid     string
+		insertID uint64
+		collUnk  bool
+	}{
+		{"insert id", protocol.OK{InsertID: 42}, "", 42, false},
+		{"MariaDB last_gtid", protocol.OK{Status: mysql.SERVER_SESSION_STATE_CHANGED,
+			State: stateBlock(sysvar("last_gtid", "0-1-42"))}, "0-1-42", 0, false},
+		{"MySQL GTID tracker", protocol.OK{Status: mysql.SERVER_SESSION_STATE_CHANGED,
+			State: stateBlock(gtids("uuid:1-9"))}, "uuid:1-9", 0, false},
+		{"last_insert_id variable", protocol.OK{Status: mysql.SERVER_SESSION_STATE_CHANGED,
+			State: stateBlock(sysvar("last_insert_id", "77"))}, "", 77, false},
+		{"charset without collation", protocol.OK{Status: mysql.SERVER_SESSION_STATE_CHANGED,
+			State: stateBlock(sysvar("character_set_connection", "latin1"))}, "", 0, true},
+		{"charset with collation", protocol.OK{Status: mysql.SERVER_SESSION_STATE_CHANGED,
+			State: stateBlock(sysvar("character_set_connection", "latin1"), sysvar("collation_connection", "latin1_bin"))},
+			"", 0, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &state{vars: map[string]string{}}
+			c := &pool.Conn{Vars: map[string]string{}}
+			observe(&tc.ok, st, c)
+			require.Equal(t, tc.gtid, st.lastGTID)
+			require.Equal(t, tc.insertID, st.lastInsertID)
+			require.Equal(t, tc.insertID, c.LastInsertID)
+			require.Equal(t, tc.collUnk, st.collationUnknown)
+		})
+	}
 }
