@@ -61,15 +61,12 @@ func (c *StmtCache) Put(query string, s *Stmt) (evicted []uint32) {
 
 // Shrink evicts the older half (after the server refused more statements).
 func (c *StmtCache) Shrink() (evicted []uint32) {
-	for c.order.Len() > 0 && c.order.Len() > len(c.byQ)/2 {
+	for n := (c.order.Len() + 1) / 2; n > 0; n-- {
 		e := c.order.Back()
 		old := e.Value.(*Stmt)
 		c.order.Remove(e)
 		delete(c.byQ, old.query)
 		evicted = append(evicted, old.ID)
-		if len(c.byQ) <= 1 {
-			break
-		}
 	}
 	return evicted
 }

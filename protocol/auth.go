@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/hex"
+	"net"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/server"
@@ -62,3 +63,23 @@ func NewServer(version string) (*server.Server, error) {
 
 // utf8mb4GeneralCI is collation 45, known to MySQL and MariaDB alike.
 const utf8mb4GeneralCI uint8 = 45
+
+// Handshake runs go-mysql's login exchange on nc. go-mysql v1.16 indexes
+// past the end of some malformed handshake responses (connection
+// attributes, auth data lengths); such a panic is turned into error 1043
+// (ER_HANDSHAKE_ERROR) sent to the client, so that an unauthenticated peer
+// can neither crash nor spam the proxy's error log.
+func Handshake(srv *server.Server, nc net.Conn, auth server.AuthenticationHandler, h server.Handler) (c *server.Conn, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c, err = nil, mysql.NewDefaultError(mysql.ER_HANDSHAKE_ERROR)
+			p := AppendErr([]byte{0, 0, 0, 0}, err.(*mysql.MyError))
+			n := len(p) - 4
+			// The client's response was packet 1; the reply is packet 2.
+			p[0], p[1], p[2], p[3] = byte(n), byte(n>>8), byte(n>>16), 2
+			_, _ = nc.Write(p)
+			_ = nc.Close()
+		}
+	}()
+	return srv.NewCustomizedConn(nc, auth, h)
+}

@@ -91,7 +91,7 @@ func runLogin(t *testing.T, script clientScript) loginOutcome {
 				_ = sEnd.Close()
 			}
 		}()
-		conn, err := srv.NewCustomizedConn(sEnd, testAuth(), quietHandler{})
+		conn, err := protocol.Handshake(srv, sEnd, testAuth(), quietHandler{})
 		out.serverErr = err
 		if conn != nil {
 			conn.Close()

@@ -29,6 +29,9 @@ type Listener struct {
 	mu struct {
 		sync.Mutex
 		conns map[net.Conn]struct{}
+		// closed is set by Close; a connection accepted after it is
+		// closed at once, so Close never misses one.
+		closed bool
 	}
 }
 
@@ -78,14 +81,19 @@ func (l *Listener) Serve() error {
 			refuse(nc)
 			continue
 		}
-		l.track(nc, true)
-		l.wg.Go(func() {
+		if !l.track(nc) {
+			l.active.Add(-1)
+			_ = nc.Close()
+			return nil
+		}
+		go func() {
 			defer func() {
-				l.track(nc, false)
+				l.untrack(nc)
 				l.active.Add(-1)
+				l.wg.Done()
 			}()
 			l.handle(l.ctx, nc)
-		})
+		}()
 	}
 }
 
@@ -99,14 +107,23 @@ func refuse(nc net.Conn) {
 	_ = nc.Close()
 }
 
-func (l *Listener) track(nc net.Conn, add bool) {
+// track registers nc and its goroutine (wg.Add under the lock, so that
+// Close's Wait sees it); it refuses once Close has begun.
+func (l *Listener) track(nc net.Conn) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if add {
-		l.mu.conns[nc] = struct{}{}
-	} else {
-		delete(l.mu.conns, nc)
+	if l.mu.closed {
+		return false
 	}
+	l.mu.conns[nc] = struct{}{}
+	l.wg.Add(1)
+	return true
+}
+
+func (l *Listener) untrack(nc net.Conn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.mu.conns, nc)
 }
 
 // StopAccepting closes the listening socket; open connections go on.
@@ -121,6 +138,7 @@ func (l *Listener) Close() error {
 	}
 	l.cancel()
 	l.mu.Lock()
+	l.mu.closed = true
 	for nc := range l.mu.conns {
 		_ = nc.Close()
 	}

@@ -51,7 +51,8 @@ func EOFWarnings(p []byte) uint16 {
 	return binary.LittleEndian.Uint16(p[1:3])
 }
 
-// ParseOK decodes an OK packet sent with session tracking negotiated.
+// ParseOK decodes an OK packet sent with session tracking negotiated. A
+// truncated packet is an error, never a panic.
 func ParseOK(p []byte) (OK, error) {
 	var ok OK
 	if len(p) < 7 {
@@ -59,9 +60,14 @@ func ParseOK(p []byte) (OK, error) {
 	}
 	pos := 1
 	var n int
-	ok.AffectedRows, _, n = mysql.LengthEncodedInt(p[pos:])
+	var good bool
+	if ok.AffectedRows, n, good = lenEncInt(p[pos:]); !good {
+		return ok, ErrShortPacket
+	}
 	pos += n
-	ok.InsertID, _, n = mysql.LengthEncodedInt(p[pos:])
+	if ok.InsertID, n, good = lenEncInt(p[pos:]); !good {
+		return ok, ErrShortPacket
+	}
 	pos += n
 	if len(p) < pos+4 {
 		return ok, ErrShortPacket
@@ -72,15 +78,16 @@ func ParseOK(p []byte) (OK, error) {
 	if pos >= len(p) {
 		return ok, nil
 	}
-	info, _, n, err := mysql.LengthEncodedString(p[pos:])
-	if err != nil {
-		return ok, nil // tolerate servers that omit the info string
+	info, n, good := lenEncString(p[pos:])
+	if !good {
+		// A server that did not length-prefix its info string.
+		ok.Info = p[pos:]
+		return ok, nil
 	}
 	ok.Info = info
 	pos += n
 	if ok.Status&mysql.SERVER_SESSION_STATE_CHANGED != 0 && pos < len(p) {
-		state, _, _, err := mysql.LengthEncodedString(p[pos:])
-		if err == nil {
+		if state, _, good := lenEncString(p[pos:]); good {
 			ok.State = state
 		}
 	}
@@ -137,38 +144,38 @@ type StateEntry struct {
 	Name, Value []byte
 }
 
-// WalkState calls fn for every entry of a session-state block. Unknown entry
-// types are passed with their raw data in Value.
+// WalkState calls fn for every entry of a session-state block. Unknown
+// entry types are passed with their raw data in Value. A malformed block
+// stops the walk with ErrShortPacket.
 func WalkState(state []byte, fn func(StateEntry)) error {
 	for len(state) > 0 {
 		typ := state[0]
-		data, _, n, err := mysql.LengthEncodedString(state[1:])
-		if err != nil {
-			return err
+		data, n, ok := lenEncString(state[1:])
+		if !ok {
+			return ErrShortPacket
 		}
 		state = state[1+n:]
 		e := StateEntry{Type: typ}
 		switch typ {
 		case mysql.SESSION_TRACK_SYSTEM_VARIABLES:
-			name, _, k, err := mysql.LengthEncodedString(data)
-			if err != nil {
-				return err
+			name, k, ok := lenEncString(data)
+			if !ok {
+				return ErrShortPacket
 			}
-			val, _, _, err := mysql.LengthEncodedString(data[k:])
-			if err != nil {
-				return err
+			val, _, ok := lenEncString(data[k:])
+			if !ok {
+				return ErrShortPacket
 			}
 			e.Name, e.Value = name, val
 		case mysql.SESSION_TRACK_SCHEMA:
-			name, _, _, err := mysql.LengthEncodedString(data)
-			if err != nil {
-				return err
+			name, _, ok := lenEncString(data)
+			if !ok {
+				return ErrShortPacket
 			}
 			e.Name = name
 		case mysql.SESSION_TRACK_GTIDS:
 			if len(data) > 1 {
-				v, _, _, err := mysql.LengthEncodedString(data[1:])
-				if err == nil {
+				if v, _, ok := lenEncString(data[1:]); ok {
 					e.Value = v
 				}
 			}

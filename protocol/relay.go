@@ -53,6 +53,9 @@ type Response struct {
 }
 
 func (r *Relay) read(b *packet.Conn) ([]byte, error) {
+	if cap(r.buf) < 4 {
+		r.buf = make([]byte, 4, 16*1024)
+	}
 	p, err := b.ReadPacketReuseMem(r.buf[:4])
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBackendIO, err)
@@ -142,7 +145,10 @@ func (r *Relay) forwardOK(client *packet.Conn, p []byte, res *Response) (bool, e
 // forwardResultset relays column count (already in r.buf), column
 // definitions, EOF, rows and the closing EOF or ERR.
 func (r *Relay) forwardResultset(client, backend *packet.Conn, res *Response) (bool, error) {
-	n, _, _ := mysql.LengthEncodedInt(r.buf[4:])
+	n, _, ok := lenEncInt(r.buf[4:])
+	if !ok || n == 0 {
+		return false, ErrProtocol
+	}
 	if err := r.write(client, r.buf, res); err != nil {
 		return false, err
 	}

@@ -13,11 +13,14 @@ import (
 type changeUser struct {
 	user      string
 	db        string
-	collation uint8
+	collation int
 }
 
 func parseChangeUser(pl []byte, caps uint32) (changeUser, bool) {
 	var cu changeUser
+	if len(pl) < 2 {
+		return cu, false
+	}
 	pos := 1
 	i := bytes.IndexByte(pl[pos:], 0)
 	if i < 0 {
@@ -40,12 +43,17 @@ func parseChangeUser(pl []byte, caps uint32) (changeUser, bool) {
 	if pos > len(pl) {
 		return cu, false
 	}
-	if j := bytes.IndexByte(pl[pos:], 0); j >= 0 {
-		cu.db = string(pl[pos : pos+j])
-		pos += j + 1
+	if pos == len(pl) {
+		return cu, true // no schema, no character set
 	}
+	j := bytes.IndexByte(pl[pos:], 0)
+	if j < 0 {
+		return cu, false
+	}
+	cu.db = string(pl[pos : pos+j])
+	pos += j + 1
 	if pos+2 <= len(pl) {
-		cu.collation = uint8(binary.LittleEndian.Uint16(pl[pos:]))
+		cu.collation = int(binary.LittleEndian.Uint16(pl[pos:]))
 	}
 	return cu, true
 }
@@ -77,7 +85,7 @@ func (s *Session) handleChangeUser(pkt []byte) error {
 		return errQuit
 	}
 	if cu.collation == 0 {
-		cu.collation = s.cc.Charset()
+		cu.collation = int(s.cc.Charset())
 	}
 	s.resetState(cu.collation)
 	s.user = u

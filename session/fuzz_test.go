@@ -76,7 +76,7 @@ func FuzzChangeUserRoundTrip(f *testing.F) {
 			// parseChangeUser truncating the two-byte character set.
 			cu, ok := parseChangeUser(changeUserPayload(caps, user, auth, db, uint16(collation), plugin), caps)
 			require.True(t, ok)
-			require.Equal(t, changeUser{user: user, db: db, collation: collation}, cu)
+			require.Equal(t, changeUser{user: user, db: db, collation: int(collation)}, cu)
 		})
 	})
 }

@@ -100,13 +100,13 @@ func (s *Session) handleSetOption(pkt []byte) error {
 // rolled back, variables, temporary tables and prepared statements gone;
 // the schema stays.
 func (s *Session) handleResetConnection() error {
-	s.resetState(s.cc.Charset())
+	s.resetState(int(s.cc.Charset()))
 	return s.writeOK()
 }
 
 // resetState drops the session's state and returns its pinned connection
 // to the pool after resetting it on the server.
-func (s *Session) resetState(collation uint8) {
+func (s *Session) resetState(collation int) {
 	if s.pinned != nil {
 		c := s.pinned
 		s.pinned = nil

@@ -134,7 +134,7 @@ func Serve(ctx context.Context, nc net.Conn, d *Deps) {
 		}
 		return s.checkDB(db)
 	}}
-	cc, err := d.Server.NewCustomizedConn(bc, auth, hs)
+	cc, err := protocol.Handshake(d.Server, bc, auth, hs)
 	if err != nil {
 		d.Stats.AuthFailures.Add(1)
 		d.Log.Debug("handshake failed", zap.String("client_addr", nc.RemoteAddr().String()), zap.Error(err))
@@ -162,7 +162,7 @@ func newSession(ctx context.Context, cc *server.Conn, d *Deps) *Session {
 		caps: cc.Capability(), stmts: make(map[uint32]*prepared)}
 	s.cls = router.NewClassifier(d.Cache)
 	s.lg = d.Log.With(zap.Uint32("conn", s.id), zap.String("user", u.Username))
-	s.st.initCharset(cc.Charset())
+	s.st.initCharset(int(cc.Charset()))
 	s.st.multiStatements = s.caps&mysql.CLIENT_MULTI_STATEMENTS != 0
 	s.relay.ClientTrack = s.caps&mysql.CLIENT_SESSION_TRACK != 0
 	s.relay.OnOK = s.onOK

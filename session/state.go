@@ -52,10 +52,11 @@ type state struct {
 	lastInsertID uint64
 }
 
-// initCharset seeds vars from the client's handshake collation.
-func (st *state) initCharset(collationID uint8) {
+// initCharset seeds vars from the client's handshake (or COM_CHANGE_USER)
+// collation.
+func (st *state) initCharset(collationID int) {
 	st.vars = make(map[string]string)
-	coll, err := charset.GetCollationByID(int(collationID))
+	coll, err := charset.GetCollationByID(collationID)
 	if err != nil || coll.Name == pool.BaselineCollation {
 		return
 	}
@@ -95,14 +96,17 @@ func observe(ok *protocol.OK, st *state, c *pool.Conn) (unexplained bool) {
 		switch e.Type {
 		case mysql.SESSION_TRACK_SYSTEM_VARIABLES:
 			name := strings.ToLower(string(e.Name))
-			described = true
 			switch name {
 			case "last_gtid":
+				// Reported after every commit: it describes the
+				// statement, not a session change.
 				st.lastGTID = string(e.Value)
+				return
 			case "last_insert_id":
 				v, _ := strconv.ParseUint(string(e.Value), 10, 64)
 				st.lastInsertID, c.LastInsertID = v, v
 			}
+			described = true
 			if notReplayed[name] {
 				return
 			}
@@ -120,7 +124,6 @@ func observe(ok *protocol.OK, st *state, c *pool.Conn) (unexplained bool) {
 			st.db = string(e.Name)
 			c.DB = st.db
 		case mysql.SESSION_TRACK_GTIDS:
-			described = true
 			if len(e.Value) > 0 {
 				st.lastGTID = string(e.Value)
 			}
@@ -211,13 +214,13 @@ func isNumber(v string) bool {
 		switch {
 		case c >= '0' && c <= '9':
 		case c == '-' && i == 0 && len(v) > 1:
-		case c == '.' && !dot && i > 0:
+		case c == '.' && !dot && i > 0 && v[i-1] >= '0' && v[i-1] <= '9':
 			dot = true
 		default:
 			return false
 		}
 	}
-	return true
+	return v[len(v)-1] >= '0' && v[len(v)-1] <= '9'
 }
 
 func copyVars(m map[string]string) map[string]string {

@@ -202,7 +202,7 @@ func TestInitCharset(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var st state
 			st.vars = map[string]string{"stale": "1"}
-			st.initCharset(tc.collation)
+			st.initCharset(int(tc.collation))
 			require.Equal(t, tc.vars, st.vars)
 		})
 	}
