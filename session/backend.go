@@ -239,6 +239,7 @@ func (s *Session) notePins() {
 	add(router.FlagPrepareSQL, PinSQLPrepare)
 	add(router.FlagUserVarWrite, PinUserVariable)
 	add(router.FlagHandler, PinHandler)
+	add(router.FlagSetOther, PinUnreplayable) // SET ROLE and the like
 	if f&router.FlagUnlockTables != 0 {
 		s.pins &^= PinLockTables
 	}
