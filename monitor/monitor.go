@@ -36,8 +36,9 @@ type Monitor struct {
 	}
 }
 
-// New builds a monitor for cfg. It starts no goroutine: Snapshot returns
-// the configured placement (nothing checked yet) until Start.
+// New builds a monitor for cfg (not nil; validated, or at least
+// FillDefaults'd). It starts no goroutine: Snapshot returns the configured
+// placement (nothing checked yet) until Start. lg may be nil.
 func New(cfg *config.Config, lg *zap.Logger) *Monitor {
 	if lg == nil {
 		lg = zap.NewNop()
@@ -91,10 +92,12 @@ func (m *Monitor) Update(cfg *config.Config) {
 		return
 	}
 	m.mu.plan = p
+	stopped, started := 0, 0
 	for addr, c := range m.mu.checkers {
 		if sp := p.byAddr[addr]; sp == nil || p.spec(sp) != c.spec {
 			c.cancel()
 			delete(m.mu.checkers, addr)
+			stopped++
 		}
 	}
 	for addr, h := range m.mu.health {
@@ -110,11 +113,15 @@ func (m *Monitor) Update(cfg *config.Config) {
 		for _, sp := range p.servers {
 			if m.mu.checkers[sp.addr] == nil {
 				m.startChecker(p.spec(sp))
+				started++
 			}
 		}
 	}
 	m.republish()
-	m.lg.Info("monitor configuration applied", zap.Int("servers", len(p.servers)))
+	if stopped+started > 0 {
+		m.lg.Info("monitor configuration applied", zap.Int("servers", len(p.servers)),
+			zap.Int("checkers_stopped", stopped), zap.Int("checkers_started", started))
+	}
 }
 
 // Snapshot returns the current topology; never nil. The snapshot is
