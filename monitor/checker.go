@@ -118,15 +118,19 @@ func (c *checker) ensureConn(ctx context.Context) error {
 	}
 	dctx, cancel := context.WithTimeout(ctx, c.spec.timeout)
 	defer cancel()
-	var stop func() bool
+	var (
+		raw  net.Conn
+		stop func() bool
+	)
 	dial := func(dctx context.Context, network, addr string) (net.Conn, error) {
 		d := net.Dialer{Timeout: c.spec.timeout}
-		raw, err := d.DialContext(dctx, network, addr)
+		conn, err := d.DialContext(dctx, network, addr)
 		if err != nil {
 			return nil, err
 		}
-		stop = context.AfterFunc(ctx, func() { _ = raw.Close() })
-		return raw, nil
+		raw = conn
+		stop = context.AfterFunc(ctx, func() { _ = conn.Close() })
+		return conn, nil
 	}
 	timeouts := func(cc *client.Conn) error {
 		cc.ReadTimeout, cc.WriteTimeout = c.spec.timeout, c.spec.timeout
@@ -134,8 +138,9 @@ func (c *checker) ensureConn(ctx context.Context) error {
 	}
 	conn, err := connect(dctx, c.spec, dial, timeouts)
 	if err != nil {
-		if stop != nil {
+		if raw != nil { // the library does not close it after every failure
 			stop()
+			_ = raw.Close()
 		}
 		return fmt.Errorf("connect: %w", err)
 	}
