@@ -79,7 +79,7 @@ func Defaults() *Config {
 	return &Config{
 		Listen:          "127.0.0.1:6033",
 		MaxConnections:  4096,
-		ServerVersion:   "8.0.36-rwproxy",
+		ServerVersion:   "",
 		ShutdownTimeout: 30 * time.Second,
 		Log: Log{
 			Level:  "info",

@@ -13,7 +13,7 @@ func TestDefaults(t *testing.T) {
 	d := Defaults()
 	require.Equal(t, "127.0.0.1:6033", d.Listen)
 	require.Equal(t, 4096, d.MaxConnections)
-	require.Equal(t, "8.0.36-rwproxy", d.ServerVersion)
+	require.Equal(t, "", d.ServerVersion, "empty: announce the backend's own version")
 	require.Equal(t, 30*time.Second, d.ShutdownTimeout)
 	require.Equal(t, Log{Level: "info", Format: "auto"}, d.Log)
 	require.Equal(t, Admin{Listen: "127.0.0.1:6032", Username: "admin", Password: "admin", Datadir: "./rwproxy-data"}, d.Admin)

@@ -30,27 +30,35 @@ type server struct {
 	// sem holds one token per open connection; its capacity is the
 	// server's max_connections.
 	sem chan struct{}
+	// freed wakes one waiter when a connection returns to an idle list or
+	// a slot frees.
+	freed chan struct{}
 }
 
-func (s *server) acquire(ctx context.Context, wait time.Duration) error {
+func newServer(addr string, stats *ServerStats, maxConns int) *server {
+	return &server{addr: addr, stats: stats, sem: make(chan struct{}, maxConns), freed: make(chan struct{}, 1)}
+}
+
+func (s *server) tryAcquire() bool {
 	select {
 	case s.sem <- struct{}{}:
-		return nil
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *server) release() {
+	<-s.sem
+	s.wake()
+}
+
+func (s *server) wake() {
+	select {
+	case s.freed <- struct{}{}:
 	default:
 	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case s.sem <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return ErrWaitTimeout
-	}
 }
-
-func (s *server) release() { <-s.sem }
 
 // Manager owns all pools. Get is the only call on the query path.
 type Manager struct {
@@ -99,7 +107,7 @@ func (m *Manager) SetServer(addr string, maxConns int) {
 		if cap(s.sem) == maxConns {
 			return
 		}
-		ns := &server{addr: addr, stats: s.stats, sem: make(chan struct{}, maxConns)}
+		ns := newServer(addr, s.stats, maxConns)
 		m.mu.servers[addr] = ns
 		for k, p := range m.mu.pools {
 			if k.Addr == addr {
@@ -109,7 +117,7 @@ func (m *Manager) SetServer(addr string, maxConns int) {
 		}
 		return
 	}
-	m.mu.servers[addr] = &server{addr: addr, stats: &ServerStats{}, sem: make(chan struct{}, maxConns)}
+	m.mu.servers[addr] = newServer(addr, &ServerStats{}, maxConns)
 }
 
 // Drain stops handing out idle connections to addr and closes them; busy
@@ -163,12 +171,35 @@ func (m *Manager) pool(key Key, password string) (*Pool, error) {
 	}
 	srv, ok := m.mu.servers[key.Addr]
 	if !ok {
-		srv = &server{addr: key.Addr, stats: &ServerStats{}, sem: make(chan struct{}, 1000)}
+		srv = newServer(key.Addr, &ServerStats{}, 1000)
 		m.mu.servers[key.Addr] = srv
 	}
 	p = &Pool{key: key, password: password, srv: srv, m: m}
 	m.mu.pools[key] = p
 	return p, nil
+}
+
+// closeIdleElsewhere closes one idle connection that another pool (another
+// user) keeps on p's server, freeing a slot of the server's limit.
+func (m *Manager) closeIdleElsewhere(p *Pool) bool {
+	m.mu.Lock()
+	var victim *Conn
+	var owner *Pool
+	for k, o := range m.mu.pools {
+		if k.Addr != p.key.Addr || o == p {
+			continue
+		}
+		if victim = o.popIdle(); victim != nil {
+			owner = o
+			break
+		}
+	}
+	m.mu.Unlock()
+	if victim == nil {
+		return false
+	}
+	owner.closeIdleConn(victim)
+	return true
 }
 
 func (m *Manager) reapLoop(ctx context.Context) {

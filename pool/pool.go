@@ -66,29 +66,66 @@ type Pool struct {
 }
 
 // get returns an idle connection that is still usable, or dials a new one.
+// When the server is at max_connections it frees a slot held by another
+// user's idle connection, or waits (up to WaitTimeout) for a connection to
+// come back or a slot to free.
 func (p *Pool) get(ctx context.Context) (*Conn, error) {
+	var timeout <-chan time.Time
+	for {
+		if c := p.usableIdle(); c != nil {
+			p.srv.stats.ConnUsed.Add(1)
+			return c, nil
+		}
+		if p.srv.tryAcquire() {
+			return p.dialCounted(ctx)
+		}
+		if p.m.closeIdleElsewhere(p) {
+			continue
+		}
+		if timeout == nil {
+			t := time.NewTimer(p.m.opts.WaitTimeout)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-p.srv.freed:
+		case <-time.After(waitPoll):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-timeout:
+			return nil, ErrWaitTimeout
+		}
+	}
+}
+
+// waitPoll bounds a wait for a freed connection in case a wake-up was
+// taken by another waiter.
+const waitPoll = 10 * time.Millisecond
+
+// usableIdle pops idle connections until one is within its lifetime and,
+// when it idled long, answers a ping.
+func (p *Pool) usableIdle() *Conn {
 	now := time.Now()
 	for {
 		c := p.popIdle()
 		if c == nil {
-			break
+			return nil
 		}
 		if p.m.opts.MaxLifetime > 0 && now.Sub(c.created) > p.m.opts.MaxLifetime {
-			p.discard(c)
+			p.closeIdleConn(c)
 			continue
 		}
 		if p.m.opts.PingAfter > 0 && now.Sub(c.lastUsed) > p.m.opts.PingAfter {
 			if err := c.pingWithDeadline(p.m.opts.ConnectTimeout); err != nil {
-				p.discard(c)
+				p.closeIdleConn(c)
 				continue
 			}
 		}
-		p.srv.stats.ConnUsed.Add(1)
-		return c, nil
+		return c
 	}
-	if err := p.srv.acquire(ctx, p.m.opts.WaitTimeout); err != nil {
-		return nil, err
-	}
+}
+
+func (p *Pool) dialCounted(ctx context.Context) (*Conn, error) {
 	c, err := p.dial(ctx)
 	if err != nil {
 		p.srv.release()
@@ -179,12 +216,16 @@ func (p *Pool) put(c *Conn) {
 	p.mu.idle = append(p.mu.idle, c)
 	p.mu.Unlock()
 	p.srv.stats.ConnFree.Add(1)
+	p.srv.wake()
 }
 
 func (p *Pool) discard(c *Conn) {
 	p.srv.stats.ConnUsed.Add(-1)
 	p.closeConn(c)
 }
+
+// closeIdleConn closes a connection taken from the idle list (not in use).
+func (p *Pool) closeIdleConn(c *Conn) { p.closeConn(c) }
 
 func (p *Pool) closeConn(c *Conn) {
 	_ = c.Close()

@@ -2,6 +2,8 @@ package protocol
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/binary"
 	"net"
 	"time"
 )
@@ -15,6 +17,31 @@ import (
 type BufConn struct {
 	net.Conn
 	w *bufio.Writer
+	// extraCaps are OR-ed into the capability flags of the first packet
+	// written (the server greeting); see AdvertiseCaps.
+	extraCaps uint32
+	greeted   bool
+}
+
+// AdvertiseCaps makes the server greeting, the first packet written on b,
+// announce caps as well. go-mysql v1.16's server cannot be told to announce
+// CLIENT_MULTI_STATEMENTS or CLIENT_FOUND_ROWS, and drivers such as
+// go-sql-driver drop options the server does not announce; rwproxy
+// supports both, so it adds them to the greeting on the way out.
+func (b *BufConn) AdvertiseCaps(caps uint32) { b.extraCaps = caps }
+
+// RemoteAddr reports the peer's address without its port, as a server
+// names a client in "Access denied for user 'u'@'host'".
+func (b *BufConn) RemoteAddr() net.Addr { return hostAddr{b.Conn.RemoteAddr()} }
+
+type hostAddr struct{ net.Addr }
+
+func (h hostAddr) String() string {
+	s := h.Addr.String()
+	if host, _, err := net.SplitHostPort(s); err == nil {
+		return host
+	}
+	return s
 }
 
 // NewBufConn wraps c with a write buffer of size bytes.
@@ -22,8 +49,33 @@ func NewBufConn(c net.Conn, size int) *BufConn {
 	return &BufConn{Conn: c, w: bufio.NewWriterSize(c, size)}
 }
 
-// Write buffers b; a full buffer is written through.
-func (b *BufConn) Write(p []byte) (int, error) { return b.w.Write(p) }
+// Write buffers p; a full buffer is written through.
+func (b *BufConn) Write(p []byte) (int, error) {
+	if !b.greeted {
+		b.greeted = true
+		patchGreeting(p, b.extraCaps)
+	}
+	return b.w.Write(p)
+}
+
+// patchGreeting ORs caps into a protocol-10 greeting packet p (with its
+// 4-byte header) in place.
+func patchGreeting(p []byte, caps uint32) {
+	if caps == 0 || len(p) < 6 || p[4] != 10 {
+		return
+	}
+	end := bytes.IndexByte(p[5:], 0)
+	if end < 0 {
+		return
+	}
+	lo := 5 + end + 1 + 4 + 8 + 1 // version NUL, connection id, auth data 1, filler
+	hi := lo + 2 + 1 + 2          // lower caps, charset, status
+	if len(p) < hi+2 {
+		return
+	}
+	binary.LittleEndian.PutUint16(p[lo:], binary.LittleEndian.Uint16(p[lo:])|uint16(caps))
+	binary.LittleEndian.PutUint16(p[hi:], binary.LittleEndian.Uint16(p[hi:])|uint16(caps>>16))
+}
 
 // Read flushes pending writes, then reads: a peer waiting for our response
 // must have it before we wait for its next request.

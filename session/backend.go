@@ -143,7 +143,9 @@ func (s *Session) send(c *pool.Conn, pkt []byte, fwd relayFunc) (protocol.Respon
 	st := c.Stats()
 	st.BytesSent.Add(uint64(len(pkt) - 4))
 	st.InFlight.Add(1)
+	s.running.Store(c)
 	res, err := fwd(&s.relay, s.pc, bp)
+	s.running.Store(nil)
 	st.InFlight.Add(-1)
 	return res, err
 }
@@ -207,6 +209,7 @@ func (s *Session) reasons() PinReason {
 // warnings, FOUND_ROWS()), and otherwise returns it to the pool.
 func (s *Session) keepOrRelease(c *pool.Conn, hold bool) {
 	r := s.reasons()
+	s.inTxnFlag.Store(s.inTxn)
 	s.d.Stats.countPins(r &^ s.counted)
 	s.counted = r
 	if r != 0 {

@@ -7,6 +7,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/server"
 
 	"github.com/rwproxy/rwproxy/protocol"
+	"github.com/rwproxy/rwproxy/router"
 )
 
 // hostgroup is the session's writer hostgroup.
@@ -19,6 +20,9 @@ func (s *Session) handleQuery(pkt []byte) error {
 	}
 	sql := bytesToString(pkt[5:])
 	st := s.cls.Classify(sql)
+	if st.Flags&router.FlagKill != 0 {
+		return s.handleKill(sql)
+	}
 	t, me := s.route(&st, sql)
 	if me != nil {
 		return s.writeErr(me)
@@ -123,9 +127,9 @@ func (s *Session) resetState(collation int) {
 	clear(s.stmts)
 }
 
-// authCheck wraps the shared authentication handler for one connection so
-// that the schema named in the handshake is checked on a backend before the
-// client is told it is logged in.
+// authCheck wraps the shared authentication handler for one connection:
+// before the client is told it is logged in, the user's connection limit is
+// enforced and the schema named in the handshake is checked on a backend.
 type authCheck struct {
 	server.AuthenticationHandler
 	hs    *handshake
@@ -136,9 +140,6 @@ type authCheck struct {
 func (a *authCheck) OnAuthSuccess(c *server.Conn) error {
 	if err := a.AuthenticationHandler.OnAuthSuccess(c); err != nil {
 		return err
-	}
-	if a.hs.db == "" || a.check == nil {
-		return nil
 	}
 	return a.check(c, a.hs.db)
 }

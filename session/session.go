@@ -46,6 +46,8 @@ type Deps struct {
 	Applied *Applied
 	// Digests aggregates per-digest statistics; nil disables them.
 	Digests *Digests
+	// Registry knows the live sessions (drain, per-user limits, KILL).
+	Registry *Registry
 	// QueryHook, when set, sees every COM_QUERY before it is routed. Tests
 	// use it to inject faults (a panic inside one session).
 	QueryHook func(query []byte)
@@ -62,6 +64,7 @@ type Session struct {
 	ctx  context.Context
 	cc   *server.Conn
 	pc   *packet.Conn
+	nc   net.Conn // the client socket (deadlines, KILL)
 	user config.User
 	caps uint32
 
@@ -90,8 +93,12 @@ type Session struct {
 	exec      execState
 	// cur is the backend connection serving the current command; the
 	// relay's OnOK callback updates its state.
-	cur   *pool.Conn
-	stmts map[uint32]*prepared
+	cur *pool.Conn
+	// running is the connection a statement is running on, for KILL from
+	// another session; inTxnFlag mirrors inTxn for Registry.Drain.
+	running   atomic.Pointer[pool.Conn]
+	inTxnFlag atomic.Bool
+	stmts     map[uint32]*prepared
 	// nextStmt numbers the statements this session prepared.
 	nextStmt uint32
 }
@@ -112,6 +119,7 @@ func (h *handshake) UseDB(db string) error { h.db = db; return nil }
 // the session is logged with its stack and closes this connection only.
 func Serve(ctx context.Context, nc net.Conn, d *Deps) {
 	bc := protocol.NewBufConn(nc, 16*1024)
+	bc.AdvertiseCaps(mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_FOUND_ROWS)
 	var s *Session
 	defer func() {
 		if r := recover(); r != nil {
@@ -129,36 +137,42 @@ func Serve(ctx context.Context, nc net.Conn, d *Deps) {
 	}
 	hs := &handshake{}
 	auth := &authCheck{AuthenticationHandler: d.Auth, hs: hs, check: func(c *server.Conn, db string) error {
-		if s = newSession(ctx, c, d); s == nil {
+		u, ok := findUser(d.Config(), c.GetUser())
+		if !ok {
 			return protocol.NewErrInternal()
 		}
-		return s.checkDB(db)
+		if !d.Registry.admit(u.Username, u.MaxConnections) {
+			return protocol.NewErrTooManyConnections()
+		}
+		s = newSession(ctx, c, d, nc, u)
+		if db != "" {
+			return s.checkDB(db)
+		}
+		return nil
 	}}
 	cc, err := protocol.Handshake(d.Server, bc, auth, hs)
 	if err != nil {
+		if s != nil {
+			d.Registry.release(s.user.Username)
+			s.dropBackend()
+		}
 		d.Stats.AuthFailures.Add(1)
 		d.Log.Debug("handshake failed", zap.String("client_addr", nc.RemoteAddr().String()), zap.Error(err))
 		return
 	}
 	_ = nc.SetDeadline(time.Time{})
-	if s == nil {
-		if s = newSession(ctx, cc, d); s == nil {
-			return
-		}
-	}
+	s.cc, s.pc = cc, cc.Conn
+	d.Registry.add(s)
+	defer d.Registry.remove(s, s.user.Username)
 	d.Stats.Sessions.Add(1)
 	defer d.Stats.Sessions.Add(-1)
 	s.run()
 }
 
-var sessionIDs atomic.Uint32
-
-func newSession(ctx context.Context, cc *server.Conn, d *Deps) *Session {
-	u, ok := findUser(d.Config(), cc.GetUser())
-	if !ok { // removed between login and now
-		return nil
-	}
-	s := &Session{id: sessionIDs.Add(1), d: d, ctx: ctx, cc: cc, pc: cc.Conn, user: u,
+// newSession builds the session of an authenticated client; cc is the
+// go-mysql connection (its handshake may still be finishing).
+func newSession(ctx context.Context, cc *server.Conn, d *Deps, nc net.Conn, u config.User) *Session {
+	s := &Session{id: cc.ConnectionID(), d: d, ctx: ctx, cc: cc, pc: cc.Conn, nc: nc, user: u,
 		caps: cc.Capability(), stmts: make(map[uint32]*prepared)}
 	s.cls = router.NewClassifier(d.Cache)
 	s.lg = d.Log.With(zap.Uint32("conn", s.id), zap.String("user", u.Username))
@@ -184,6 +198,9 @@ func findUser(c *config.Config, name string) (config.User, bool) {
 func (s *Session) run() {
 	defer s.close()
 	for {
+		if !s.d.Registry.drainWait(s.nc, s.inTxn) {
+			return
+		}
 		s.pc.ResetSequence()
 		if err := s.cmd.read(s.pc); err != nil {
 			if errors.Is(err, errTooLarge) {

@@ -28,6 +28,8 @@ type App struct {
 	Store    *config.Store
 	Pools    *pool.Manager
 	Stats    *session.Stats
+	// Sessions knows every live client session.
+	Sessions *session.Registry
 	deps     *session.Deps
 	listener *protocol.Listener
 	lg       *zap.Logger
@@ -52,7 +54,7 @@ func New(cfg *config.Config, lg *zap.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{Store: config.NewStore(cfg, "local"), Stats: &session.Stats{}, lg: lg}
+	a := &App{Store: config.NewStore(cfg, "local"), Stats: &session.Stats{}, Sessions: session.NewRegistry(), lg: lg}
 	a.Pools = pool.NewManager(poolOptions(cfg), lg.Named("pool"))
 	a.picker = newPicker()
 	a.Cache = router.NewCache(10000)
@@ -65,7 +67,7 @@ func New(cfg *config.Config, lg *zap.Logger) (*App, error) {
 		Pools: a.Pools, Server: srv, Auth: protocol.NewAuth(a.lookupUser),
 		Config: a.Store.Current, Picker: a.picker, Log: lg.Named("session"), Stats: a.Stats,
 		Routing: a.routing.Load, Cache: a.Cache, Applied: session.NewApplied(), Digests: a.Digests,
-		MaxPacket: maxPacket, HandshakeTimeout: 10 * time.Second,
+		MaxPacket: maxPacket, HandshakeTimeout: 10 * time.Second, Registry: a.Sessions,
 	}
 	a.deps = deps
 	a.listener, err = protocol.Listen(cfg.Listen, cfg.MaxConnections, func(ctx context.Context, nc net.Conn) {
@@ -117,10 +119,16 @@ func (a *App) Start() {
 	a.lg.Info("rwproxy listening", zap.String("listen", a.Addr()))
 }
 
-// Shutdown stops accepting, waits up to ctx for sessions to end, then closes
-// what is left.
+// Shutdown drains: it stops accepting, ends idle sessions at once and the
+// others at their next transaction boundary, waits up to ctx's deadline,
+// then closes what is left.
 func (a *App) Shutdown(ctx context.Context) error {
 	_ = a.listener.StopAccepting()
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(a.Store.Current().ShutdownTimeout)
+	}
+	a.Sessions.Drain(deadline)
 	werr := a.listener.Wait(ctx)
 	return errors.Join(werr, a.Close())
 }

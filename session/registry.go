@@ -1,0 +1,149 @@
+package session
+
+import (
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rwproxy/rwproxy/pool"
+)
+
+// Registry knows every live session: for graceful drain, per-user
+// connection limits and client KILL. It is safe for concurrent use.
+type Registry struct {
+	mu struct {
+		sync.Mutex
+		byID   map[uint32]*Session
+		byUser map[string]int
+	}
+	draining atomic.Bool
+	// drainDeadline (unix nanos) bounds how long a session in a
+	// transaction may still wait for its client during a drain.
+	drainDeadline atomic.Int64
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry {
+	r := &Registry{}
+	r.mu.byID = make(map[uint32]*Session)
+	r.mu.byUser = make(map[string]int)
+	return r
+}
+
+// admit registers a session for user unless the user is at its limit
+// (max <= 0: no limit).
+func (r *Registry) admit(user string, max int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if max > 0 && r.mu.byUser[user] >= max {
+		return false
+	}
+	r.mu.byUser[user]++
+	return true
+}
+
+func (r *Registry) add(s *Session) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.mu.byID[s.id] = s
+}
+
+func (r *Registry) remove(s *Session, user string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.mu.byID[s.id] == s {
+		delete(r.mu.byID, s.id)
+	}
+	if r.mu.byUser[user]--; r.mu.byUser[user] <= 0 {
+		delete(r.mu.byUser, user)
+	}
+}
+
+func (r *Registry) release(user string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.mu.byUser[user]--; r.mu.byUser[user] <= 0 {
+		delete(r.mu.byUser, user)
+	}
+}
+
+func (r *Registry) get(id uint32) *Session {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.mu.byID[id]
+}
+
+// Count is the number of live sessions.
+func (r *Registry) Count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.mu.byID)
+}
+
+// Drain asks every session to end at its next transaction boundary:
+// sessions waiting for a command outside a transaction end now, the
+// others after their transaction, or at deadline.
+func (r *Registry) Drain(deadline time.Time) {
+	r.drainDeadline.Store(deadline.UnixNano())
+	r.draining.Store(true)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range r.mu.byID {
+		// Wake a session blocked reading its next command, unless it is
+		// in a transaction: that one ends at its next boundary, or at
+		// the deadline it arms itself (drainWait).
+		if !s.inTxnFlag.Load() {
+			_ = s.nc.SetReadDeadline(time.Now())
+		}
+	}
+}
+
+// Draining reports whether a drain is in progress.
+func (r *Registry) Draining() bool { return r.draining.Load() }
+
+// kill ends session id's running statement (query=true) or the whole
+// session. It reports whether the session exists.
+func (r *Registry) kill(id uint32, query bool) bool {
+	s := r.get(id)
+	if s == nil {
+		return false
+	}
+	if c := s.running.Load(); c != nil {
+		killBackendQuery(s, c)
+	}
+	if !query {
+		_ = s.nc.Close()
+	}
+	return true
+}
+
+// killBackendQuery runs KILL QUERY for c's thread on c's server, over
+// another connection of the same pool key (the same user may kill its own
+// threads).
+func killBackendQuery(s *Session, c *pool.Conn) {
+	k, err := s.d.Pools.Get(s.ctx, c.Key(), s.user.Password)
+	if err != nil {
+		return
+	}
+	if _, err := k.Execute("KILL QUERY " + strconv.FormatUint(uint64(c.GetConnectionID()), 10)); err != nil {
+		k.Discard()
+		return
+	}
+	k.Recycle()
+}
+
+// drainWait prepares the next command read during a drain: it reports
+// false when the session should end now, and otherwise bounds the read by
+// the drain deadline.
+func (r *Registry) drainWait(nc net.Conn, inTxn bool) bool {
+	if !r.draining.Load() {
+		return true
+	}
+	if !inTxn {
+		return false
+	}
+	_ = nc.SetReadDeadline(time.Unix(0, r.drainDeadline.Load()))
+	return true
+}
