@@ -31,6 +31,7 @@ type App struct {
 	// Sessions knows every live client session.
 	Sessions *session.Registry
 	deps     *session.Deps
+	version  string
 	listener *protocol.Listener
 	lg       *zap.Logger
 	topo     atomic.Pointer[topology.Snapshot]
@@ -54,7 +55,7 @@ func New(cfg *config.Config, lg *zap.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{Store: config.NewStore(cfg, "local"), Stats: &session.Stats{}, Sessions: session.NewRegistry(), lg: lg}
+	a := &App{version: version, Store: config.NewStore(cfg, "local"), Stats: &session.Stats{}, Sessions: session.NewRegistry(), lg: lg}
 	a.Pools = pool.NewManager(poolOptions(cfg), lg.Named("pool"))
 	a.picker = newPicker()
 	a.Cache = router.NewCache(10000)
@@ -86,6 +87,9 @@ const maxPacket = 256 << 20
 // SetQueryHook installs a hook that sees every COM_QUERY (tests inject
 // faults with it). Call it before Start.
 func (a *App) SetQueryHook(fn func(query []byte)) { a.deps.QueryHook = fn }
+
+// ServerVersion is the version announced to clients.
+func (a *App) ServerVersion() string { return a.version }
 
 // Addr is the client listener's address.
 func (a *App) Addr() string { return a.listener.Addr().String() }

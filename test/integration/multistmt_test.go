@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"testing"
 
@@ -26,12 +27,22 @@ func TestMultiStatements(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("exec returns every statement's result", func(t *testing.T) {
-		res, err := multi.Exec("INSERT INTO app.multi VALUES (1,'a'),(2,'b'),(3,'c'); " +
-			"UPDATE app.multi SET v = CONCAT(v, '!') WHERE id >= 2; DELETE FROM app.multi WHERE id = 3")
-		require.NoError(t, err)
-		mres, ok := res.(mysql.Result)
-		require.True(t, ok, "go-sql-driver result type %T", res)
-		require.Equal(t, []int64{3, 2, 1}, mres.AllRowsAffected())
+		// AllRowsAffected is only reachable through the driver's own
+		// result, i.e. through Conn.Raw (database/sql wraps Exec's).
+		c := conn(t, multi)
+		var affected []int64
+		require.NoError(t, c.Raw(func(dc any) error {
+			res, err := dc.(driver.ExecerContext).ExecContext(ctx, "INSERT INTO app.multi VALUES (1,'a'),(2,'b'),(3,'c'); "+
+				"UPDATE app.multi SET v = CONCAT(v, '!') WHERE id >= 2; DELETE FROM app.multi WHERE id = 3", nil)
+			if err != nil {
+				return err
+			}
+			mres, ok := res.(mysql.Result)
+			require.True(t, ok, "go-sql-driver result type %T", res)
+			affected = mres.AllRowsAffected()
+			return nil
+		}))
+		require.Equal(t, []int64{3, 2, 1}, affected)
 		rows := queryStrings(t, direct, "SELECT CONCAT(id, '=', v) FROM app.multi ORDER BY id")
 		require.Equal(t, []string{"1=a", "2=b!"}, rows)
 	})
