@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rwproxy/rwproxy/config"
+	"github.com/rwproxy/rwproxy/monitor"
 	"github.com/rwproxy/rwproxy/pool"
 	"github.com/rwproxy/rwproxy/protocol"
 	"github.com/rwproxy/rwproxy/router"
@@ -35,6 +36,13 @@ type App struct {
 	listener *protocol.Listener
 	lg       *zap.Logger
 	topo     atomic.Pointer[topology.Snapshot]
+	// Monitor watches the backends and places them in hostgroups.
+	Monitor *monitor.Monitor
+	mu      struct {
+		sync.Mutex
+		servers map[string]bool // configured ONLINE servers
+		down    map[string]bool // servers the monitor shuns for failed checks
+	}
 	routing  atomic.Pointer[session.Routing]
 	picker   *picker
 	// Cache is the shared classification cache.
@@ -58,6 +66,7 @@ func New(cfg *config.Config, lg *zap.Logger) (*App, error) {
 	a := &App{version: version, Store: config.NewStore(cfg, "local"), Stats: &session.Stats{}, Sessions: session.NewRegistry(), lg: lg}
 	a.Pools = pool.NewManager(poolOptions(cfg), lg.Named("pool"))
 	a.picker = newPicker()
+	a.Monitor = monitor.New(cfg, lg)
 	a.Cache = router.NewCache(10000)
 	a.Digests = session.NewDigests(10000)
 	if err := a.applyConfig(cfg); err != nil {
@@ -103,6 +112,22 @@ func (a *App) Start() {
 			a.lg.Error("listener stopped", zap.Error(err))
 		}
 	})
+	a.Monitor.Start()
+	snaps, unsubSnaps := a.Monitor.Subscribe()
+	a.wg.Go(func() {
+		defer unsubSnaps()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case snap, ok := <-snaps:
+				if !ok {
+					return
+				}
+				a.applySnapshot(snap)
+			}
+		}
+	})
 	ch, unsub := a.Store.Subscribe()
 	a.wg.Go(func() {
 		defer unsub()
@@ -143,8 +168,9 @@ func (a *App) Close() error {
 	if a.cancel != nil {
 		a.cancel()
 	}
+	merr := a.Monitor.Close()
 	a.wg.Wait()
-	return errors.Join(err, a.Pools.Close())
+	return errors.Join(err, merr, a.Pools.Close())
 }
 
 func (a *App) lookupUser(name string) (string, string, bool) {
@@ -156,9 +182,9 @@ func (a *App) lookupUser(name string) (string, string, bool) {
 	return "", "", false
 }
 
-// applyConfig publishes c's servers to the picker and the pools (servers
-// that left or went OFFLINE_SOFT are drained) and its routing rules to the
-// sessions.
+// applyConfig publishes c's routing rules to the sessions, its servers to
+// the pools (servers that left or went offline are drained) and to the
+// monitor, and the monitor's new snapshot to the picker.
 func (a *App) applyConfig(c *config.Config) error {
 	rules, err := router.CompileRules(c.QueryRules)
 	if err != nil {
@@ -169,31 +195,70 @@ func (a *App) applyConfig(c *config.Config) error {
 	for _, rh := range c.ReplicationHostgroups {
 		rt.ReaderOf[rh.WriterHostgroup] = rh.ReaderHostgroup
 	}
-	old := a.topo.Load()
-	snap := topology.FromConfig(c)
+	for _, g := range c.GroupReplicationHostgroups {
+		if g.IsActive() {
+			rt.ReaderOf[g.WriterHostgroup] = g.ReaderHostgroup
+		}
+	}
 	live := make(map[string]bool)
+	for _, sv := range c.Servers {
+		if sv.Status == config.StatusOnline {
+			addr := topology.Addr(sv.Host, sv.Port)
+			live[addr] = true
+			a.Pools.SetServer(addr, sv.MaxConnections)
+		}
+	}
+	a.mu.Lock()
+	for addr := range a.mu.servers {
+		if !live[addr] {
+			a.Pools.Drain(addr)
+		}
+	}
+	a.mu.servers = live
+	a.mu.Unlock()
+	a.routing.Store(rt)
+	a.Monitor.Update(c)
+	a.applySnapshot(a.Monitor.Snapshot())
+	return nil
+}
+
+// applySnapshot hands a topology snapshot to the picker. A server the
+// monitor shuns for failed checks has its idle connections closed; when it
+// is back they are allowed again.
+func (a *App) applySnapshot(snap *topology.Snapshot) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	c := a.Store.Current()
+	down := make(map[string]bool)
 	for _, bs := range snap.Hostgroups {
 		for _, b := range bs {
-			if b.State != topology.StateOfflineHard && b.State != topology.StateOfflineSoft {
-				live[b.Addr] = true
-				a.Pools.SetServer(b.Addr, b.MaxConnections)
+			if b.State == topology.StateShunned {
+				down[b.Addr] = true
 			}
 		}
 	}
+	for addr := range down {
+		if !a.mu.down[addr] {
+			a.Pools.Drain(addr)
+		}
+	}
+	for addr := range a.mu.down {
+		if !down[addr] && a.mu.servers[addr] {
+			a.Pools.SetServer(addr, serverMaxConns(c, addr))
+		}
+	}
+	a.mu.down = down
 	a.topo.Store(snap)
 	a.picker.update(c, snap, a.Pools)
-	a.routing.Store(rt)
-	if old == nil {
-		return nil
-	}
-	for _, bs := range old.Hostgroups {
-		for _, b := range bs {
-			if !live[b.Addr] {
-				a.Pools.Drain(b.Addr)
-			}
+}
+
+func serverMaxConns(c *config.Config, addr string) int {
+	for _, sv := range c.Servers {
+		if topology.Addr(sv.Host, sv.Port) == addr {
+			return sv.MaxConnections
 		}
 	}
-	return nil
+	return 0
 }
 
 func poolOptions(c *config.Config) pool.Options {
