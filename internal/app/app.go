@@ -26,9 +26,9 @@ import (
 
 // App is one running proxy.
 type App struct {
-	Store    *config.Store
-	Pools    *pool.Manager
-	Stats    *session.Stats
+	Store *config.Store
+	Pools *pool.Manager
+	Stats *session.Stats
 	// Sessions knows every live client session.
 	Sessions *session.Registry
 	deps     *session.Deps
@@ -43,8 +43,8 @@ type App struct {
 		servers map[string]bool // configured ONLINE servers
 		down    map[string]bool // servers the monitor shuns for failed checks
 	}
-	routing  atomic.Pointer[session.Routing]
-	picker   *picker
+	routing atomic.Pointer[session.Routing]
+	picker  *picker
 	// Cache is the shared classification cache.
 	Cache *router.Cache
 	// Digests aggregates per-digest statement statistics.
