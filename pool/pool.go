@@ -160,7 +160,7 @@ func (p *Pool) dial(ctx context.Context) (*Conn, error) {
 	deadline, _ := dctx.Deadline()
 	dialer := DeadlineDialer(deadline)
 	k := p.key
-	bc, err := client.ConnectWithDialer(dctx, "tcp", k.Addr, k.User, p.password, "", dialer, func(c *client.Conn) error {
+	bc, err := Connect(dctx, k.Addr, k.User, p.password, dialer, func(c *client.Conn) error {
 		c.UnsetCapability(mysql.CLIENT_DEPRECATE_EOF)
 		c.UnsetCapability(mysql.CLIENT_QUERY_ATTRIBUTES)
 		for _, f := range []uint32{mysql.CLIENT_MULTI_STATEMENTS, mysql.CLIENT_MULTI_RESULTS,
@@ -267,6 +267,19 @@ func (p *Pool) close() {
 		p.srv.stats.ConnFree.Add(-1)
 		p.closeConn(c)
 	}
+}
+
+// Connect logs in to a backend with go-mysql's client. go-mysql v1.16's
+// client dereferences nil when a server asks for full caching_sha2_password
+// authentication without TLS and sends no usable public key; that panic
+// becomes an error here.
+func Connect(ctx context.Context, addr, user, password string, dialer client.Dialer, opts ...client.Option) (c *client.Conn, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c, err = nil, fmt.Errorf("pool %s: login failed inside the MySQL client library: %v", addr, r)
+		}
+	}()
+	return client.ConnectWithDialer(ctx, "tcp", addr, user, password, "", dialer, opts...)
 }
 
 // DeadlineDialer dials with ctx and bounds everything that follows on the

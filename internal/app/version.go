@@ -3,8 +3,6 @@ package app
 import (
 	"context"
 
-	"github.com/go-mysql-org/go-mysql/client"
-
 	"github.com/rwproxy/rwproxy/config"
 	"github.com/rwproxy/rwproxy/pool"
 	"github.com/rwproxy/rwproxy/topology"
@@ -27,8 +25,8 @@ func probeVersion(c *config.Config) string {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), c.Pool.ConnectTimeout)
 		deadline, _ := ctx.Deadline()
-		bc, err := client.ConnectWithDialer(ctx, "tcp", topology.Addr(s.Host, s.Port), c.Monitor.Username,
-			c.Monitor.Password, "", pool.DeadlineDialer(deadline))
+		bc, err := pool.Connect(ctx, topology.Addr(s.Host, s.Port), c.Monitor.Username,
+			c.Monitor.Password, pool.DeadlineDialer(deadline))
 		cancel()
 		if err != nil {
 			continue
