@@ -19,8 +19,11 @@ test: vet
 demo:
 	GO="$(GO)" scripts/demo
 
+# sysbench on a fresh sandbox: direct vs relay vs rwproxy, interleaved; results in
+# sysbench/results. Settings via BENCH_* or BENCH_FLAGS, see sysbench/README.md.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) build -o bin/bench ./sysbench/cmd/bench
+	GO="$(GO)" bin/bench $(BENCH_FLAGS)
 
 sandbox-up:
 	scripts/sandbox up
