@@ -2,7 +2,7 @@
 # MariaDB sandbox tests (scripts/sandbox; install with `scripts/sandbox install`).
 GO ?= go
 
-.PHONY: all build test vet demo bench sandbox-up sandbox-down
+.PHONY: all build test vet demo bench bench-go sandbox-up sandbox-down
 
 all: build
 
@@ -24,6 +24,10 @@ demo:
 bench:
 	$(GO) build -o bin/bench ./sysbench/cmd/bench
 	GO="$(GO)" bin/bench $(BENCH_FLAGS)
+
+# Go micro-benchmarks (relay, classifier, balancer, cluster) with allocs/op.
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 sandbox-up:
 	scripts/sandbox up
