@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/rwproxy/rwproxy/admin"
 	"github.com/rwproxy/rwproxy/config"
 	"github.com/rwproxy/rwproxy/internal/app"
 )
@@ -37,6 +38,8 @@ func run() error {
 	cfgPath := flag.String("config", "configs/rwproxy.yaml", "configuration file (YAML)")
 	level := flag.String("log-level", "", "log level: debug, info, warn, error (overrides log.level)")
 	pprofAddr := flag.String("pprof", "", "serve /debug/pprof/ on this address (e.g. 127.0.0.1:6060); off when empty")
+	initial := flag.Bool("initial", false, "start from the configuration file, not from the configuration saved in "+
+		"admin.datadir (which is kept as rwproxy.db.bak and rewritten from the file)")
 	flag.Parse()
 	if *pprofAddr != "" {
 		go func() { _ = http.ListenAndServe(*pprofAddr, nil) }() //nolint:gosec // opt-in debug listener
@@ -48,6 +51,11 @@ func run() error {
 	if *level != "" {
 		cfg.Log.Level = *level
 	}
+	// The admin interface's saved tables (servers, users, rules, variables)
+	// win over the file's, as in ProxySQL; --initial starts from the file.
+	if cfg, err = admin.Bootstrap(cfg.Admin.Datadir, cfg, *initial); err != nil {
+		return err
+	}
 	atom, lg, err := newLogger(cfg.Log)
 	if err != nil {
 		return err
@@ -58,6 +66,10 @@ func run() error {
 		return fmt.Errorf("start: %w", err)
 	}
 	a.Start()
+	if err := a.StartAdmin(*cfgPath); err != nil {
+		_ = a.Close()
+		return fmt.Errorf("admin interface: %w", err)
+	}
 	return waitSignals(a, *cfgPath, atom, lg)
 }
 

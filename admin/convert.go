@@ -1,0 +1,235 @@
+package admin
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/rwproxy/rwproxy/config"
+)
+
+// converter turns one configuration table into rows and back. rows lists
+// the table's content for c in configuration order; set replaces c's
+// fields with rows (already checked by the table's constraints).
+type converter struct {
+	rows func(c *config.Config) []row
+	set  func(c *config.Config, rows []row) error
+	// cfgKey is the configuration list the table stands for ("servers"),
+	// fields maps its keys to column names where they differ.
+	cfgKey string
+	fields map[string]string
+}
+
+// converters by table name.
+var converters = map[*table]converter{
+	tServers: {
+		cfgKey: "servers", fields: map[string]string{"hostgroup": "hostgroup_id", "host": "hostname"},
+		rows: func(c *config.Config) []row {
+			out := make([]row, 0, len(c.Servers))
+			for _, s := range c.Servers {
+				out = append(out, row{int64(s.Hostgroup), s.Host, int64(s.Port), s.Status, int64(s.Weight),
+					int64(s.MaxConnections), int64(s.MaxReplicationLag), s.Comment})
+			}
+			return out
+		},
+		set: func(c *config.Config, rows []row) error {
+			c.Servers = c.Servers[:0] // keeps nil nil (Store.Apply compares with DeepEqual)
+			for _, r := range rows {
+				c.Servers = append(c.Servers, config.Server{Hostgroup: asInt(r[0]), Host: asString(r[1]),
+					Port: asInt(r[2]), Status: strings.ToUpper(asString(r[3])), Weight: asInt(r[4]),
+					MaxConnections: asInt(r[5]), MaxReplicationLag: asInt(r[6]), Comment: asString(r[7])})
+			}
+			return nil
+		},
+	},
+	tUsers: {
+		cfgKey: "users", fields: map[string]string{"read_your_writes_timeout": "read_your_writes_timeout_ms"},
+		rows: func(c *config.Config) []row {
+			out := make([]row, 0, len(c.Users))
+			for _, u := range c.Users {
+				plugin := u.AuthPlugin
+				if plugin == "" {
+					plugin = config.AuthNativePassword
+				}
+				out = append(out, row{u.Username, u.Password, boolInt(u.IsActive()), int64(u.DefaultHostgroup), int64(1),
+					int64(u.MaxConnections), u.Consistency, u.ReadYourWritesTimeout.Milliseconds(), plugin})
+			}
+			return out
+		},
+		set: func(c *config.Config, rows []row) error {
+			c.Users = c.Users[:0] // keeps nil nil (Store.Apply compares with DeepEqual)
+			for _, r := range rows {
+				u := config.User{Username: asString(r[0]), Password: asString(r[1]), Active: activePtr(r[2]),
+					DefaultHostgroup: asInt(r[3]), MaxConnections: asInt(r[5]), Consistency: asString(r[6]),
+					ReadYourWritesTimeout: time.Duration(asInt(r[7])) * time.Millisecond, AuthPlugin: asString(r[8])}
+				if u.AuthPlugin == config.AuthNativePassword {
+					u.AuthPlugin = "" // the default
+				}
+				c.Users = append(c.Users, u)
+			}
+			return nil
+		},
+	},
+	tRules: {
+		cfgKey: "query_rules",
+		rows: func(c *config.Config) []row {
+			out := make([]row, 0, len(c.QueryRules))
+			for _, q := range c.QueryRules {
+				var dest any
+				if q.DestinationHostgroup != nil {
+					dest = int64(*q.DestinationHostgroup)
+				}
+				out = append(out, row{int64(q.RuleID), boolInt(q.Active), nullString(q.Username), nullString(q.Schemaname),
+					nullString(q.MatchDigest), nullString(q.MatchPattern), dest, boolInt(q.Apply),
+					nullString(q.ErrorMsg), nullString(q.Comment)})
+			}
+			return out
+		},
+		set: func(c *config.Config, rows []row) error {
+			c.QueryRules = c.QueryRules[:0] // keeps nil nil (Store.Apply compares with DeepEqual)
+			for _, r := range rows {
+				q := config.QueryRule{RuleID: asInt(r[0]), Active: asInt(r[1]) == 1, Username: asString(r[2]),
+					Schemaname: asString(r[3]), MatchDigest: asString(r[4]), MatchPattern: asString(r[5]),
+					Apply: asInt(r[7]) == 1, ErrorMsg: asString(r[8]), Comment: asString(r[9])}
+				if r[6] != nil {
+					d := asInt(r[6])
+					q.DestinationHostgroup = &d
+				}
+				c.QueryRules = append(c.QueryRules, q)
+			}
+			return nil
+		},
+	},
+	tReplication: {
+		cfgKey: "replication_hostgroups",
+		rows: func(c *config.Config) []row {
+			out := make([]row, 0, len(c.ReplicationHostgroups))
+			for _, h := range c.ReplicationHostgroups {
+				out = append(out, row{int64(h.WriterHostgroup), int64(h.ReaderHostgroup), h.CheckType, h.Comment})
+			}
+			return out
+		},
+		set: func(c *config.Config, rows []row) error {
+			c.ReplicationHostgroups = c.ReplicationHostgroups[:0] // keeps nil nil (Store.Apply compares with DeepEqual)
+			for _, r := range rows {
+				c.ReplicationHostgroups = append(c.ReplicationHostgroups, config.ReplicationHostgroup{
+					WriterHostgroup: asInt(r[0]), ReaderHostgroup: asInt(r[1]), CheckType: asString(r[2]), Comment: asString(r[3])})
+			}
+			return nil
+		},
+	},
+	tGroupReplication: {
+		cfgKey: "group_replication_hostgroups",
+		rows: func(c *config.Config) []row {
+			out := make([]row, 0, len(c.GroupReplicationHostgroups))
+			for _, g := range c.GroupReplicationHostgroups {
+				out = append(out, row{int64(g.WriterHostgroup), int64(g.BackupWriterHostgroup), int64(g.ReaderHostgroup),
+					int64(g.OfflineHostgroup), boolInt(g.IsActive()), int64(g.MaxWriters), int64(g.WriterIsAlsoReader),
+					int64(g.MaxTransactionsBehind), g.Comment})
+			}
+			return out
+		},
+		set: func(c *config.Config, rows []row) error {
+			c.GroupReplicationHostgroups = c.GroupReplicationHostgroups[:0] // keeps nil nil (Store.Apply compares with DeepEqual)
+			for _, r := range rows {
+				c.GroupReplicationHostgroups = append(c.GroupReplicationHostgroups, config.GroupReplicationHostgroup{
+					WriterHostgroup: asInt(r[0]), BackupWriterHostgroup: asInt(r[1]), ReaderHostgroup: asInt(r[2]),
+					OfflineHostgroup: asInt(r[3]), Active: activePtr(r[4]), MaxWriters: asInt(r[5]),
+					WriterIsAlsoReader: asInt(r[6]), MaxTransactionsBehind: asInt(r[7]), Comment: asString(r[8])})
+			}
+			return nil
+		},
+	},
+	tAttributes: {
+		cfgKey: "hostgroup_attributes",
+		rows: func(c *config.Config) []row {
+			out := make([]row, 0, len(c.HostgroupAttributes))
+			for _, a := range c.HostgroupAttributes {
+				out = append(out, row{int64(a.HostgroupID), a.Balance})
+			}
+			return out
+		},
+		set: func(c *config.Config, rows []row) error {
+			c.HostgroupAttributes = c.HostgroupAttributes[:0] // keeps nil nil (Store.Apply compares with DeepEqual)
+			for _, r := range rows {
+				c.HostgroupAttributes = append(c.HostgroupAttributes, config.HostgroupAttributes{
+					HostgroupID: asInt(r[0]), Balance: asString(r[1])})
+			}
+			return nil
+		},
+	},
+	tVariables: {
+		rows: func(c *config.Config) []row {
+			out := make([]row, 0, len(variables))
+			for _, v := range variables {
+				out = append(out, row{v.name, v.get(c)})
+			}
+			return out
+		},
+		// set applies the rows given; variables without a row keep their
+		// value in c.
+		set: func(c *config.Config, rows []row) error {
+			for _, r := range rows {
+				name, val := asString(r[0]), asString(r[1])
+				v, ok := lookupVariable(name)
+				if !ok {
+					return fmt.Errorf("global_variables: unknown variable %q", name)
+				}
+				if err := v.set(c, val); err != nil {
+					return fmt.Errorf("global_variables: %s: %w", v.name, err)
+				}
+			}
+			return nil
+		},
+	},
+}
+
+func asInt(v any) int {
+	switch x := v.(type) {
+	case int64:
+		return int(x)
+	case float64:
+		return int(x)
+	case string:
+		var n int
+		_, _ = fmt.Sscan(x, &n)
+		return n
+	}
+	return 0
+}
+
+func asString(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case []byte:
+		return string(x)
+	}
+	return fmt.Sprint(v)
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// activePtr maps active=1 to nil (the default) and 0 to false.
+func activePtr(v any) *bool {
+	if asInt(v) == 1 {
+		return nil
+	}
+	f := false
+	return &f
+}
+
+// nullString maps "" to NULL, as ProxySQL shows unset rule columns.
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}

@@ -1,0 +1,413 @@
+package admin
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"go.uber.org/zap"
+	"modernc.org/sqlite"
+)
+
+// DiskFile is the name of the DISK layer's SQLite file in admin.datadir.
+const DiskFile = "rwproxy.db"
+
+// adminSession is one admin connection as the engine sees it.
+type adminSession struct {
+	User string // admin user name
+	Addr string // client address
+	DB   string // current schema (USE), "main" by default
+}
+
+// result is the outcome of one statement: a result set when Columns is not
+// empty (values are strings or nil), otherwise an OK with Affected rows and
+// an optional Info message.
+type result struct {
+	Columns  []string
+	Rows     [][]any
+	Affected int64
+	Info     string
+}
+
+// engineOptions configure an engine.
+type engineOptions struct {
+	Runtime Runtime
+	// Datadir holds the DISK layer (DiskFile); it is created if missing.
+	Datadir string
+	// ConfigFile is the YAML file LOAD ... FROM CONFIG reads; "" disables it.
+	ConfigFile string
+	Log        *zap.Logger
+	// Version is the admin server's version (SELECT VERSION(), @@version).
+	Version string
+}
+
+// engine runs admin statements against the MEMORY, DISK, runtime and stats
+// tables. It owns one SQLite connection; Exec serialises statements.
+type engine struct {
+	rt         Runtime
+	lg         *zap.Logger
+	configFile string
+	diskPath   string
+	version    string
+
+	db *sql.DB
+
+	mu struct {
+		sync.Mutex
+		conn *sql.Conn
+		// reads collects the tables the statement being prepared reads
+		// (schema.table, lower case), for the refresh before it runs.
+		reads map[string]bool
+		// denied says why the authorizer refused the statement.
+		denied string
+	}
+	// internal lets the engine's own statements (refreshes, LOAD, SAVE)
+	// past the authorizer, which otherwise keeps operators to SELECT and
+	// to writes on the editable tables.
+	internal atomic.Bool
+	// beforeCommit, when set (tests), runs inside SAVE ... TO DISK just
+	// before its transaction commits.
+	beforeCommit func()
+}
+
+// newengine opens the in-memory database, attaches the stats, monitor
+// and disk schemas, creates every table and fills MEMORY and the disk file
+// (if it is new) from the running configuration.
+func newEngine(ctx context.Context, o engineOptions) (*engine, error) {
+	if o.Runtime == nil {
+		return nil, errors.New("admin: no Runtime")
+	}
+	if o.Log == nil {
+		o.Log = zap.NewNop()
+	}
+	e := &engine{rt: o.Runtime, lg: o.Log, configFile: o.ConfigFile, version: o.Version}
+	if o.Datadir != "" {
+		if err := os.MkdirAll(o.Datadir, 0o750); err != nil {
+			return nil, fmt.Errorf("admin: datadir: %w", err)
+		}
+		e.diskPath = filepath.Join(o.Datadir, DiskFile)
+	}
+	db, err := sql.Open("sqlite", ":memory:")
+	if err != nil {
+		return nil, fmt.Errorf("admin: open memory database: %w", err)
+	}
+	// One connection for the engine's lifetime: the in-memory database and
+	// its attachments live and die with it.
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	e.db = db
+	conn, err := db.Conn(ctx)
+	if err == nil {
+		err = conn.Raw(func(dc any) error {
+			ar, ok := dc.(sqlite.AuthorizerRegisterer)
+			if !ok {
+				return errors.New("sqlite driver has no authorizer")
+			}
+			return ar.RegisterAuthorizer(e.authorize)
+		})
+	}
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("admin: memory database: %w", err)
+	}
+	e.mu.conn = conn
+	if err := e.init(ctx); err != nil {
+		_ = e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// init creates the schemas and fills them. Called once from newEngine.
+func (e *engine) init(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.internal.Store(true)
+	defer e.internal.Store(false)
+	c := e.mu.conn
+	stmts := []string{
+		"ATTACH DATABASE ':memory:' AS " + schemaStats,
+		"ATTACH DATABASE ':memory:' AS " + schemaMonitor,
+		"PRAGMA busy_timeout = 5000",
+	}
+	for _, t := range configTables {
+		stmts = append(stmts, t.ddl(schemaMain, t.name, true, true), t.ddl(schemaMain, runtimePrefix+t.name, false, false))
+	}
+	for _, d := range dynamicTables {
+		if d.schema != schemaMain {
+			stmts = append(stmts, d.t.ddl(d.schema, d.t.name, false, false))
+		}
+	}
+	for _, s := range stmts {
+		if _, err := c.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("admin: create tables: %s: %w", firstLine(s), err)
+		}
+	}
+	if err := e.attachDisk(ctx); err != nil {
+		return err
+	}
+	cfg := e.rt.Config()
+	return inTx(ctx, c, func(tx *sql.Tx) error {
+		for _, m := range modules {
+			if err := writeModule(ctx, tx, schemaMain, m, cfg); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// attachDisk attaches the disk file as schema disk, creating its tables,
+// and writes the running configuration into it when it holds none yet
+// (no Bootstrap ran on this datadir).
+func (e *engine) attachDisk(ctx context.Context) error {
+	if e.diskPath == "" {
+		return nil
+	}
+	c := e.mu.conn
+	if _, err := c.ExecContext(ctx, "ATTACH DATABASE ? AS "+schemaDisk, e.diskPath); err != nil {
+		return fmt.Errorf("admin: open %s: %w", e.diskPath, err)
+	}
+	if _, err := c.ExecContext(ctx, "PRAGMA "+schemaDisk+".synchronous = FULL"); err != nil {
+		return fmt.Errorf("admin: %s: %w", e.diskPath, err)
+	}
+	ver, err := userVersion(ctx, c, schemaDisk)
+	if err != nil {
+		return fmt.Errorf("admin: %s: %w", e.diskPath, err)
+	}
+	if ver > diskSchemaVersion {
+		return fmt.Errorf("admin: %s was written by a newer rwproxy (schema version %d > %d)", e.diskPath, ver, diskSchemaVersion)
+	}
+	return inTx(ctx, c, func(tx *sql.Tx) error {
+		if err := createDiskTables(ctx, tx, schemaDisk); err != nil {
+			return err
+		}
+		if ver != 0 {
+			return nil
+		}
+		return initDisk(ctx, tx, schemaDisk, e.rt.Config())
+	})
+}
+
+// Close closes the databases.
+func (e *engine) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var err error
+	if e.mu.conn != nil {
+		err = e.mu.conn.Close()
+		e.mu.conn = nil
+	}
+	return errors.Join(err, e.db.Close())
+}
+
+// Exec runs one query (possibly several statements separated by ";",
+// run in order until one fails) for sess and returns the last result.
+func (e *engine) Exec(ctx context.Context, sess *adminSession, query string) (*result, error) {
+	stmts := splitStatements(query)
+	if len(stmts) == 0 {
+		return nil, errEmptyQuery
+	}
+	var res *result
+	for _, st := range stmts {
+		var err error
+		if res, err = e.execOne(ctx, sess, st); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// execOne dispatches one statement: LOAD/SAVE, SET, SHOW, USE and
+// transaction control are handled here; anything else goes to SQLite.
+func (e *engine) execOne(ctx context.Context, sess *adminSession, st []token) (*result, error) {
+	s := sig(st)
+	cmd, isCmd, err := parseCommand(s)
+	switch {
+	case isCmd && err != nil:
+		e.audit(sess, st, nil, err)
+		return nil, newError(erSyntax, err.Error())
+	case isCmd:
+		res, err := e.runCommand(ctx, cmd)
+		e.audit(sess, st, res, err)
+		return res, err
+	}
+	first := strings.ToUpper(s[0].text)
+	switch first {
+	case "SET":
+		return e.set(ctx, sess, st, s)
+	case "SHOW", "DESCRIBE", "DESC":
+		return e.show(ctx, sess, s)
+	case "USE":
+		if len(s) != 2 {
+			return nil, newError(erSyntax, "USE needs one schema name")
+		}
+		return &result{}, useDB(sess, unquote(s[1]))
+	case "BEGIN", "START", "COMMIT", "ROLLBACK":
+		// Every statement applies at once; clients that wrap their work in
+		// a transaction get OK rather than an error.
+		return &result{}, nil
+	case "INSERT", "REPLACE", "UPDATE", "DELETE":
+		res, err := e.runSQL(ctx, join(rewrite(st, sess, e)), false)
+		e.audit(sess, st, res, err)
+		return res, err
+	}
+	return e.runSQL(ctx, join(rewrite(st, sess, e)), true)
+}
+
+// useDB switches sess to schema db.
+func useDB(sess *adminSession, db string) error {
+	for _, s := range []string{schemaMain, schemaDisk, schemaStats, schemaMonitor} {
+		if strings.EqualFold(db, s) {
+			sess.DB = s
+			return nil
+		}
+	}
+	return newError(erBadDB, fmt.Sprintf("Unknown database '%s' (the admin schemas are main, disk, stats and monitor)", db))
+}
+
+// runSQL prepares q (the authorizer notes which tables it reads), refreshes
+// the runtime and stats tables among them, then runs it: as a query when
+// rows is true, else as a change whose affected rows are reported.
+func (e *engine) runSQL(ctx context.Context, q string, rows bool) (*result, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.mu.reads, e.mu.denied = make(map[string]bool), ""
+	stmt, err := e.mu.conn.PrepareContext(ctx, q)
+	reads := e.mu.reads
+	e.mu.reads = nil
+	if err != nil {
+		return nil, sqlError(err, e.mu.denied)
+	}
+	defer func() { _ = stmt.Close() }()
+	if err := e.refresh(ctx, reads); err != nil {
+		return nil, err
+	}
+	if !rows {
+		r, err := stmt.ExecContext(ctx)
+		if err != nil {
+			return nil, sqlError(err, e.mu.denied)
+		}
+		n, _ := r.RowsAffected()
+		return &result{Affected: n}, nil
+	}
+	rs, err := stmt.QueryContext(ctx)
+	if err != nil {
+		return nil, sqlError(err, e.mu.denied)
+	}
+	res, err := collect(rs)
+	if err != nil {
+		return nil, sqlError(err, "")
+	}
+	if reads[schemaStats+"."+tDigestReset.name] {
+		e.rt.ResetDigests()
+	}
+	return res, nil
+}
+
+// collect reads every row of rs as strings (NULL stays nil), the way the
+// text protocol sends them.
+func collect(rs *sql.Rows) (*result, error) {
+	defer func() { _ = rs.Close() }()
+	cols, err := rs.Columns()
+	if err != nil {
+		return nil, err
+	}
+	res := &result{Columns: cols}
+	for rs.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rs.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		for i, v := range vals {
+			vals[i] = textValue(v)
+		}
+		res.Rows = append(res.Rows, vals)
+	}
+	return res, rs.Err()
+}
+
+// querier is what *sql.Conn and *sql.Tx have in common.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
+}
+
+// inTx runs fn in a transaction on c.
+func inTx(ctx context.Context, c *sql.Conn, fn func(tx *sql.Tx) error) error {
+	tx, err := c.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// queryRows runs q and returns its rows with SQLite's values.
+func queryRows(ctx context.Context, q querier, query string, args ...any) ([]row, error) {
+	rs, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = rs.Close() }()
+	cols, err := rs.Columns()
+	if err != nil {
+		return nil, err
+	}
+	var out []row
+	for rs.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rs.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		out = append(out, vals)
+	}
+	return out, rs.Err()
+}
+
+// userVersion reads PRAGMA <schema>.user_version.
+func userVersion(ctx context.Context, q querier, schema string) (int, error) {
+	rows, err := queryRows(ctx, q, "PRAGMA "+schema+".user_version")
+	if err != nil || len(rows) == 0 {
+		return 0, err
+	}
+	return asInt(rows[0][0]), nil
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// internalExec runs q as one of the engine's own statements, past the
+// authorizer (setup and tests).
+func (e *engine) internalExec(ctx context.Context, q string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.internal.Store(true)
+	defer e.internal.Store(false)
+	_, err := e.mu.conn.ExecContext(ctx, q)
+	return err
+}

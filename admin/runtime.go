@@ -1,0 +1,110 @@
+package admin
+
+import (
+	"context"
+	"time"
+
+	"github.com/rwproxy/rwproxy/config"
+	"github.com/rwproxy/rwproxy/topology"
+)
+
+// Runtime is the running proxy as the admin interface sees it. It is
+// implemented by internal/app. All methods must be safe for concurrent use.
+type Runtime interface {
+	// Config returns the running configuration; it is shared and immutable.
+	Config() *config.Config
+	// Apply validates c and makes it the running configuration in one swap
+	// (config.Store.Apply with config.SourceAdmin). On error nothing changed.
+	Apply(ctx context.Context, c *config.Config) error
+	// Snapshot returns the parts of the live state named by want; the
+	// others may be left empty.
+	Snapshot(want Want) Stats
+	// ResetDigests clears the statement digest statistics
+	// (stats_mysql_query_digest_reset).
+	ResetDigests()
+}
+
+// Want selects the parts of Stats a Snapshot must fill.
+type Want uint8
+
+// Parts of Stats.
+const (
+	WantTopology Want = 1 << iota
+	WantPools
+	WantGlobal
+	WantPins
+	WantDigests
+	WantLogs
+)
+
+// Stats is a point-in-time copy of the proxy's live state.
+type Stats struct {
+	// Topology is what the router uses now: each server's hostgroup, state
+	// (as the monitor last decided) and weight. Nil means "as configured".
+	Topology *topology.Snapshot
+	// Pools are the backend connection counters, one per server address.
+	Pools []PoolStats
+	// Global are the process-wide counters of stats_mysql_global.
+	Global []Counter
+	// Pins counts how often sessions were pinned, by reason.
+	Pins []Counter
+	// Digests are the per-statement-digest statistics.
+	Digests []DigestStat
+	// Logs are the monitor's recent checks by kind (LogPing, LogReadOnly,
+	// LogReplicationLag, LogGroupReplication), newest first.
+	Logs map[string][]LogEntry
+}
+
+// Counter is one named value.
+type Counter struct {
+	Name  string
+	Value int64
+}
+
+// PoolStats are the counters of one backend server's connection pools.
+type PoolStats struct {
+	Addr      string // host:port
+	ConnUsed  int64
+	ConnFree  int64
+	ConnOK    uint64
+	ConnERR   uint64
+	Queries   uint64
+	BytesSent uint64
+	BytesRecv uint64
+	// LatencyUs is the total time spent in queries, in microseconds.
+	LatencyUs uint64
+}
+
+// DigestStat is one row of stats_mysql_query_digest.
+type DigestStat struct {
+	Hostgroup  int
+	Schema     string
+	User       string
+	DigestText string
+	Count      uint64
+	FirstSeen  time.Time
+	LastSeen   time.Time
+	SumTimeUs  uint64
+	MinTimeUs  uint64
+	MaxTimeUs  uint64
+}
+
+// Monitor log kinds (Stats.Logs keys).
+const (
+	LogPing             = "ping"
+	LogReadOnly         = "read_only"
+	LogReplicationLag   = "replication_lag"
+	LogGroupReplication = "group_replication"
+)
+
+// LogEntry is one monitor check of one server.
+type LogEntry struct {
+	Time     time.Time // when the check started
+	Addr     string    // host:port
+	Duration time.Duration
+	// Result is what the check read ("read_only=ON", "lag=0.412s", ...);
+	// empty when it failed.
+	Result string
+	// Error is the failure; empty on success.
+	Error string
+}

@@ -1,0 +1,281 @@
+package admin
+
+import (
+	"fmt"
+	"strings"
+)
+
+// column is one column of an admin table.
+type column struct {
+	name string
+	typ  string // INTEGER, TEXT or REAL
+	// notNull, def and check apply to the editable (and disk) tables only;
+	// the runtime twins and the stats tables take whatever the proxy reports.
+	notNull bool
+	def     string // DEFAULT expression, "" for none
+	check   string // column CHECK expression, "" for none
+}
+
+// row is one table row as SQLite returns it: int64, float64, string or nil.
+type row = []any
+
+// table describes one admin table. Configuration tables also know how to
+// convert between rows and the *config.Config fields they stand for.
+type table struct {
+	name string
+	cols []column
+	// constraints are table constraints (PRIMARY KEY, UNIQUE, CHECK) of the
+	// editable and disk tables.
+	constraints []string
+	// memChecks are extra CHECKs of the MEMORY tables only: they call Go
+	// functions (checkFuncs) that a plain sqlite3 shell opening the disk
+	// file would not know.
+	memChecks []string
+	// key are the columns that name a row in messages and diffs.
+	key []string
+	// strict makes the table STRICT (configuration tables).
+	strict bool
+}
+
+// colNames returns the table's column names.
+func (t *table) colNames() []string {
+	out := make([]string, len(t.cols))
+	for i, c := range t.cols {
+		out[i] = c.name
+	}
+	return out
+}
+
+// colIndex returns the index of the column, or -1.
+func (t *table) colIndex(name string) int {
+	for i, c := range t.cols {
+		if strings.EqualFold(c.name, name) {
+			return i
+		}
+	}
+	return -1
+}
+
+// ddl is the CREATE TABLE statement for t named schema.name. constrained
+// adds NOT NULL, DEFAULT, CHECK and key constraints; memory adds the
+// memory-only checks.
+func (t *table) ddl(schema, name string, constrained, memory bool) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s.%s (\n", schema, name)
+	parts := make([]string, 0, len(t.cols)+len(t.constraints)+len(t.memChecks))
+	for _, c := range t.cols {
+		p := "  " + c.name + " " + c.typ
+		if constrained {
+			if c.notNull {
+				p += " NOT NULL"
+			}
+			if c.def != "" {
+				p += " DEFAULT " + c.def
+			}
+			if c.check != "" {
+				p += " CHECK (" + c.check + ")"
+			}
+		}
+		parts = append(parts, p)
+	}
+	if constrained {
+		for _, c := range t.constraints {
+			parts = append(parts, "  "+c)
+		}
+		if memory {
+			for _, c := range t.memChecks {
+				parts = append(parts, "  CHECK ("+c+")")
+			}
+		}
+	}
+	b.WriteString(strings.Join(parts, ",\n"))
+	b.WriteString("\n)")
+	if t.strict {
+		b.WriteString(" STRICT")
+	}
+	return b.String()
+}
+
+// The configuration tables (MEMORY, DISK and their runtime_ twins). Column
+// names follow ProxySQL's where the concept is the same.
+var (
+	tServers = &table{
+		name: "mysql_servers", strict: true,
+		cols: []column{
+			{name: "hostgroup_id", typ: "INTEGER", notNull: true, def: "0", check: "hostgroup_id >= 0"},
+			{name: "hostname", typ: "TEXT", notNull: true, check: "hostname <> ''"},
+			{name: "port", typ: "INTEGER", notNull: true, def: "3306", check: "port BETWEEN 1 AND 65535"},
+			{name: "status", typ: "TEXT", notNull: true, def: "'ONLINE'",
+				check: "UPPER(status) IN ('ONLINE','OFFLINE_SOFT','OFFLINE_HARD')"},
+			{name: "weight", typ: "INTEGER", notNull: true, def: "1", check: "weight >= 0"},
+			{name: "max_connections", typ: "INTEGER", notNull: true, def: "1000", check: "max_connections > 0"},
+			{name: "max_replication_lag", typ: "INTEGER", notNull: true, def: "0", check: "max_replication_lag >= 0"},
+			{name: "comment", typ: "TEXT", notNull: true, def: "''"},
+		},
+		constraints: []string{"PRIMARY KEY (hostgroup_id, hostname, port)"},
+		key:         []string{"hostgroup_id", "hostname", "port"},
+	}
+	tUsers = &table{
+		name: "mysql_users", strict: true,
+		cols: []column{
+			{name: "username", typ: "TEXT", notNull: true, check: "username <> ''"},
+			{name: "password", typ: "TEXT", notNull: true, def: "''"},
+			{name: "active", typ: "INTEGER", notNull: true, def: "1", check: "active IN (0,1)"},
+			{name: "default_hostgroup", typ: "INTEGER", notNull: true, def: "0", check: "default_hostgroup >= 0"},
+			// rwproxy always keeps a transaction on one backend.
+			{name: "transaction_persistent", typ: "INTEGER", notNull: true, def: "1", check: "transaction_persistent = 1"},
+			{name: "max_connections", typ: "INTEGER", notNull: true, def: "0", check: "max_connections >= 0"},
+			{name: "consistency", typ: "TEXT", notNull: true, def: "'eventual'",
+				check: "consistency IN ('eventual','read_your_writes')"},
+			{name: "read_your_writes_timeout_ms", typ: "INTEGER", notNull: true, def: "1000",
+				check: "read_your_writes_timeout_ms BETWEEN 1 AND 60000"},
+			{name: "auth_plugin", typ: "TEXT", notNull: true, def: "'mysql_native_password'",
+				check: "auth_plugin IN ('mysql_native_password','caching_sha2_password')"},
+		},
+		constraints: []string{"PRIMARY KEY (username)"},
+		key:         []string{"username"},
+	}
+	tRules = &table{
+		name: "mysql_query_rules", strict: true,
+		cols: []column{
+			{name: "rule_id", typ: "INTEGER", notNull: true, check: "rule_id > 0"},
+			{name: "active", typ: "INTEGER", notNull: true, def: "0", check: "active IN (0,1)"},
+			{name: "username", typ: "TEXT"},
+			{name: "schemaname", typ: "TEXT"},
+			{name: "match_digest", typ: "TEXT"},
+			{name: "match_pattern", typ: "TEXT"},
+			{name: "destination_hostgroup", typ: "INTEGER", check: "destination_hostgroup >= 0"},
+			{name: "apply", typ: "INTEGER", notNull: true, def: "0", check: "apply IN (0,1)"},
+			{name: "error_msg", typ: "TEXT"},
+			{name: "comment", typ: "TEXT"},
+		},
+		// INTEGER PRIMARY KEY: an INSERT without rule_id gets the next one.
+		constraints: []string{"PRIMARY KEY (rule_id)"},
+		memChecks: []string{
+			fnCheckRegexp + "('match_digest', match_digest)",
+			fnCheckRegexp + "('match_pattern', match_pattern)",
+		},
+		key: []string{"rule_id"},
+	}
+	tReplication = &table{
+		name: "mysql_replication_hostgroups", strict: true,
+		cols: []column{
+			{name: "writer_hostgroup", typ: "INTEGER", notNull: true, check: "writer_hostgroup >= 0"},
+			{name: "reader_hostgroup", typ: "INTEGER", notNull: true, check: "reader_hostgroup >= 0"},
+			{name: "check_type", typ: "TEXT", notNull: true, def: "'read_only'",
+				check: "check_type IN ('read_only','super_read_only','innodb_read_only')"},
+			{name: "comment", typ: "TEXT", notNull: true, def: "''"},
+		},
+		constraints: []string{
+			"PRIMARY KEY (writer_hostgroup)",
+			"UNIQUE (reader_hostgroup)",
+			"CHECK (reader_hostgroup <> writer_hostgroup)",
+		},
+		key: []string{"writer_hostgroup"},
+	}
+	tGroupReplication = &table{
+		name: "mysql_group_replication_hostgroups", strict: true,
+		cols: []column{
+			{name: "writer_hostgroup", typ: "INTEGER", notNull: true, check: "writer_hostgroup >= 0"},
+			{name: "backup_writer_hostgroup", typ: "INTEGER", notNull: true, check: "backup_writer_hostgroup >= 0"},
+			{name: "reader_hostgroup", typ: "INTEGER", notNull: true, check: "reader_hostgroup >= 0"},
+			{name: "offline_hostgroup", typ: "INTEGER", notNull: true, check: "offline_hostgroup >= 0"},
+			{name: "active", typ: "INTEGER", notNull: true, def: "1", check: "active IN (0,1)"},
+			{name: "max_writers", typ: "INTEGER", notNull: true, def: "1", check: "max_writers >= 1"},
+			{name: "writer_is_also_reader", typ: "INTEGER", notNull: true, def: "0", check: "writer_is_also_reader IN (0,1,2)"},
+			{name: "max_transactions_behind", typ: "INTEGER", notNull: true, def: "0", check: "max_transactions_behind >= 0"},
+			{name: "comment", typ: "TEXT", notNull: true, def: "''"},
+		},
+		constraints: []string{
+			"PRIMARY KEY (writer_hostgroup)",
+			"UNIQUE (backup_writer_hostgroup)",
+			"UNIQUE (reader_hostgroup)",
+			"UNIQUE (offline_hostgroup)",
+			"CHECK (backup_writer_hostgroup <> writer_hostgroup AND reader_hostgroup NOT IN (writer_hostgroup, backup_writer_hostgroup) " +
+				"AND offline_hostgroup NOT IN (writer_hostgroup, backup_writer_hostgroup, reader_hostgroup))",
+		},
+		key: []string{"writer_hostgroup"},
+	}
+	tAttributes = &table{
+		name: "mysql_hostgroup_attributes", strict: true,
+		cols: []column{
+			{name: "hostgroup_id", typ: "INTEGER", notNull: true, check: "hostgroup_id >= 0"},
+			{name: "balance", typ: "TEXT", notNull: true, def: "'weighted_round_robin'",
+				check: "balance IN ('weighted_round_robin','least_outstanding')"},
+		},
+		constraints: []string{"PRIMARY KEY (hostgroup_id)"},
+		key:         []string{"hostgroup_id"},
+	}
+	tVariables = &table{
+		name: "global_variables", strict: true,
+		cols: []column{
+			{name: "variable_name", typ: "TEXT", notNull: true},
+			{name: "variable_value", typ: "TEXT", notNull: true},
+		},
+		constraints: []string{"PRIMARY KEY (variable_name)"},
+		memChecks:   []string{fnCheckVariable + "(variable_name, variable_value)"},
+		key:         []string{"variable_name"},
+	}
+)
+
+// configTables are the editable tables, in the order they are created.
+var configTables = []*table{tServers, tUsers, tRules, tReplication, tGroupReplication, tAttributes, tVariables}
+
+// The stats tables (schema stats) and the monitor logs (schema monitor).
+// They are rebuilt from Runtime.Snapshot before a statement reads them.
+var (
+	tConnPool = &table{name: "stats_mysql_connection_pool", cols: []column{
+		{name: "hostgroup", typ: "INTEGER"}, {name: "srv_host", typ: "TEXT"}, {name: "srv_port", typ: "INTEGER"},
+		{name: "status", typ: "TEXT"}, {name: "ConnUsed", typ: "INTEGER"}, {name: "ConnFree", typ: "INTEGER"},
+		{name: "ConnOK", typ: "INTEGER"}, {name: "ConnERR", typ: "INTEGER"}, {name: "Queries", typ: "INTEGER"},
+		{name: "Bytes_data_sent", typ: "INTEGER"}, {name: "Bytes_data_recv", typ: "INTEGER"},
+		{name: "Latency_us", typ: "INTEGER"},
+	}}
+	tDigest      = &table{name: "stats_mysql_query_digest", cols: digestCols}
+	tDigestReset = &table{name: "stats_mysql_query_digest_reset", cols: digestCols}
+	tGlobal      = &table{name: "stats_mysql_global", cols: []column{
+		{name: "Variable_Name", typ: "TEXT"}, {name: "Variable_Value", typ: "TEXT"},
+	}}
+	tPins = &table{name: "stats_mysql_pinned_sessions", cols: []column{
+		{name: "reason", typ: "TEXT"}, {name: "count_total", typ: "INTEGER"},
+	}}
+
+	tPingLog = &table{name: "mysql_server_ping_log", cols: []column{
+		{name: "hostname", typ: "TEXT"}, {name: "port", typ: "INTEGER"}, {name: "time_start_us", typ: "INTEGER"},
+		{name: "ping_success_time_us", typ: "INTEGER"}, {name: "ping_error", typ: "TEXT"},
+	}}
+	tReadOnlyLog = &table{name: "mysql_server_read_only_log", cols: []column{
+		{name: "hostname", typ: "TEXT"}, {name: "port", typ: "INTEGER"}, {name: "time_start_us", typ: "INTEGER"},
+		{name: "success_time_us", typ: "INTEGER"}, {name: "read_only", typ: "INTEGER"}, {name: "error", typ: "TEXT"},
+	}}
+	tLagLog = &table{name: "mysql_server_replication_lag_log", cols: []column{
+		{name: "hostname", typ: "TEXT"}, {name: "port", typ: "INTEGER"}, {name: "time_start_us", typ: "INTEGER"},
+		{name: "success_time_us", typ: "INTEGER"}, {name: "repl_lag", typ: "REAL"}, {name: "error", typ: "TEXT"},
+	}}
+	tGRLog = &table{name: "mysql_server_group_replication_log", cols: []column{
+		{name: "hostname", typ: "TEXT"}, {name: "port", typ: "INTEGER"}, {name: "time_start_us", typ: "INTEGER"},
+		{name: "success_time_us", typ: "INTEGER"}, {name: "result", typ: "TEXT"}, {name: "error", typ: "TEXT"},
+	}}
+)
+
+var digestCols = []column{
+	{name: "hostgroup", typ: "INTEGER"}, {name: "schemaname", typ: "TEXT"}, {name: "username", typ: "TEXT"},
+	{name: "digest", typ: "TEXT"}, {name: "digest_text", typ: "TEXT"}, {name: "count_star", typ: "INTEGER"},
+	{name: "first_seen", typ: "INTEGER"}, {name: "last_seen", typ: "INTEGER"}, {name: "sum_time", typ: "INTEGER"},
+	{name: "min_time", typ: "INTEGER"}, {name: "max_time", typ: "INTEGER"},
+}
+
+// Schemas (SQLite databases) of the admin connection.
+const (
+	schemaMain    = "main"
+	schemaDisk    = "disk"
+	schemaStats   = "stats"
+	schemaMonitor = "monitor"
+)
+
+// runtimePrefix names the runtime twin of a configuration table.
+const runtimePrefix = "runtime_"
+
+// diskSchemaVersion is stored in the disk file's user_version once it
+// holds a complete configuration; 0 means "not initialised yet".
+const diskSchemaVersion = 1
