@@ -18,6 +18,11 @@ func (e *engine) authorize(action sqlite.AuthorizerActionCode, arg1, arg2, db, _
 	switch action {
 	case sqlite.AuthRead:
 		if e.mu.reads != nil {
+			// A table read without any column (SELECT COUNT(*) FROM t)
+			// comes with no schema name: anySchema stands for any.
+			if db == "" {
+				db = anySchema
+			}
 			e.mu.reads[strings.ToLower(db+"."+arg1)] = true
 		}
 		return sqlite.AuthorizerOK
@@ -49,6 +54,9 @@ func (e *engine) deny(reason string) {
 		e.mu.denied = reason
 	}
 }
+
+// anySchema marks a read whose schema SQLite did not name.
+const anySchema = "*"
 
 // safePragmas may be queried (never set) by operators.
 var safePragmas = map[string]bool{

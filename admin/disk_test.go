@@ -102,7 +102,10 @@ func TestLoadFromDisk(t *testing.T) {
 	exec(t, e, "SET admin-admin_credentials = 'x:y'")
 	exec(t, e, "LOAD MYSQL SERVERS FROM DISK")
 	require.Equal(t, []string{"3", "3", "3"}, firstColumn(t, e, "SELECT weight FROM mysql_servers"))
+	exec(t, e, "SET mysql-interfaces = '127.0.0.1:9'")
 	exec(t, e, "LOAD MYSQL VARIABLES TO MEMORY")
+	require.Equal(t, "127.0.0.1:0", one(t, e, "SELECT variable_value FROM global_variables WHERE variable_name='mysql-interfaces'"),
+		"restart-only variables read the running value")
 	require.Equal(t, "55", one(t, e, "SELECT variable_value FROM global_variables WHERE variable_name='mysql-max_connections'"))
 	require.Equal(t, "x:y", one(t, e, "SELECT variable_value FROM global_variables WHERE variable_name='admin-admin_credentials'"),
 		"MYSQL VARIABLES leaves admin-* alone")

@@ -307,7 +307,7 @@ func (e *engine) runSQL(ctx context.Context, q string, rows bool) (*result, erro
 	if err != nil {
 		return nil, sqlError(err, "")
 	}
-	if reads[schemaStats+"."+tDigestReset.name] {
+	if reads[schemaStats+"."+tDigestReset.name] || reads[anySchema+"."+tDigestReset.name] {
 		e.rt.ResetDigests()
 	}
 	return res, nil

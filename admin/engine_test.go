@@ -377,6 +377,12 @@ func TestCompatQueries(t *testing.T) {
 	require.Equal(t, [][]any{{"mysql-max_connections", "4096"}}, exec(t, e, "SHOW VARIABLES WHERE Variable_name = 'mysql-max_connections'").Rows)
 	require.Equal(t, []string{"admin-admin_credentials", "admin-mysql_ifaces"}, firstColumn(t, e, "SHOW ADMIN VARIABLES"))
 	require.Empty(t, exec(t, e, "SHOW WARNINGS").Rows)
+	require.Equal(t, []string{"Variable_name", "Value"}, exec(t, e, "SHOW GLOBAL STATUS LIKE 'Questions'").Columns)
+	require.Contains(t, firstColumn(t, e, "SHOW FULL TABLES FROM disk"), "mysql_users")
+	exec(t, e, "UPDATE mysql_servers SET weight = 5 WHERE port = 3306")
+	require.Equal(t, []string{"3306"}, firstColumn(t, e,
+		"SELECT port FROM (SELECT * FROM mysql_servers EXCEPT SELECT * FROM runtime_mysql_servers)"))
+	exec(t, e, "SAVE MYSQL SERVERS FROM RUNTIME")
 	execErr(t, e, "SHOW SLAVE HOSTS", erSyntax)
 
 	sess := *testSession

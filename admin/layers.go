@@ -88,11 +88,30 @@ func (e *engine) copyDisk(ctx context.Context, cmd *command) error {
 				}
 			}
 		}
+		if to == schemaMain && cmd.mod.prefix != "" {
+			if err := resetRestartVariables(ctx, tx, cmd.mod, e.rt.Config()); err != nil {
+				return err
+			}
+		}
 		if cmd.act == actMemoryToDisk && e.beforeCommit != nil {
 			e.beforeCommit()
 		}
 		return nil
 	})
+}
+
+// resetRestartVariables sets the module's restart-only variables in
+// MEMORY to their running values.
+func resetRestartVariables(ctx context.Context, q querier, m *module, running *config.Config) error {
+	for _, v := range variables {
+		if !v.restart || !strings.HasPrefix(v.name, m.prefix) {
+			continue
+		}
+		if _, err := q.ExecContext(ctx, "REPLACE INTO main.global_variables VALUES (?, ?)", v.name, v.get(running)); err != nil {
+			return fmt.Errorf("global_variables %s: %w", v.name, err)
+		}
+	}
+	return nil
 }
 
 func andWhere(where, cond string) string {

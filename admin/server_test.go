@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 
 	mysqldrv "github.com/go-sql-driver/mysql"
@@ -156,4 +157,44 @@ func TestServerCloseEndsConnections(t *testing.T) {
 	defer cancel()
 	_, err = db.ExecContext(ctx, "SELECT 1")
 	require.Error(t, err)
+}
+
+// TestServerConcurrentClients runs readers of the refreshed tables and
+// writers with LOADs from several connections at once (run with -race).
+func TestServerConcurrentClients(t *testing.T) {
+	s, rt, _ := startServer(t)
+	rt.stats = testStats()
+	db := openAdmin(t, adminDSN(s, "admin", "admin", ""))
+	db.SetMaxOpenConns(8)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errs := make(chan error, 16)
+	var wg sync.WaitGroup
+	for i := range 6 {
+		wg.Go(func() {
+			for n := 0; ctx.Err() == nil && n < 40; n++ {
+				var err error
+				switch i % 3 {
+				case 0:
+					_, err = db.Exec(fmt.Sprintf("UPDATE mysql_servers SET weight=%d WHERE port=3308; LOAD MYSQL SERVERS TO RUNTIME", n%5+1))
+				case 1:
+					var c int
+					err = db.QueryRow("SELECT COUNT(*) FROM runtime_mysql_servers r JOIN stats_mysql_connection_pool p ON p.srv_port = r.port").Scan(&c)
+				default:
+					var c int
+					err = db.QueryRow("SELECT COUNT(*) FROM stats_mysql_query_digest_reset").Scan(&c)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	require.Equal(t, 80, rt.resets)
 }

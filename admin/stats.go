@@ -67,7 +67,7 @@ func (e *engine) refresh(ctx context.Context, reads map[string]bool) error {
 	var todo []dynamicTable
 	var want Want
 	for _, d := range dynamicTables {
-		if reads[d.schema+"."+d.name] {
+		if reads[d.schema+"."+d.name] || reads[anySchema+"."+d.name] {
 			todo = append(todo, d)
 			want |= d.want
 		}

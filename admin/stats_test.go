@@ -90,6 +90,13 @@ func TestRuntimeAndStatsTables(t *testing.T) {
 	require.Equal(t, "12.5", one(t, e, "SELECT repl_lag FROM monitor.mysql_server_replication_lag_log"))
 	require.Empty(t, exec(t, e, "SELECT * FROM monitor.mysql_server_group_replication_log").Rows)
 
+	// A read of no column (COUNT(*)) refreshes too.
+	require.Equal(t, "3", one(t, e, "SELECT COUNT(*) FROM runtime_mysql_servers"))
+	require.Equal(t, "2", one(t, e, "SELECT COUNT(*) FROM stats_mysql_query_digest_reset"))
+	require.Equal(t, 2, rt.resets)
+	require.Equal(t, "1", one(t, e, "SELECT COUNT(*) FROM mysql_server_read_only_log"))
+	require.Equal(t, "1", one(t, e, "SELECT 1 FROM stats.stats_mysql_global LIMIT 1"))
+
 	// Statements on configuration tables take no snapshot.
 	rt.wants = nil
 	exec(t, e, "SELECT * FROM mysql_servers")

@@ -225,6 +225,27 @@ func TestAdmin(t *testing.T) {
 		load.requireNoErrors(t)
 	})
 
+	t.Run("stats and monitor tables show the live proxy", func(t *testing.T) {
+		rows := p.rows(t, "SELECT srv_port, Queries FROM stats_mysql_connection_pool WHERE hostgroup = 20 ORDER BY srv_port")
+		require.Len(t, rows, 2)
+		for _, r := range rows {
+			n, _ := strconv.Atoi(r[1])
+			require.Greater(t, n, 1000, "queries on replica %s", r[0])
+		}
+		q := p.rows(t, "SELECT Variable_Value FROM stats_mysql_global WHERE Variable_Name = 'Queries_To_Reader'")
+		n, _ := strconv.Atoi(q[0][0])
+		require.Greater(t, n, 6000)
+		require.Eventually(t, func() bool {
+			r := p.rows(t, "SELECT COUNT(DISTINCT port) FROM monitor.mysql_server_ping_log WHERE ping_error IS NULL")
+			return r[0][0] == "3"
+		}, 10*time.Second, 100*time.Millisecond, "the monitor's pings of the three nodes")
+		require.Eventually(t, func() bool {
+			r := p.rows(t, "SELECT read_only FROM mysql_server_read_only_log WHERE port = "+strconv.Itoa(sb.Ports[0])+" LIMIT 1")
+			return len(r) == 1 && r[0][0] == "0"
+		}, 10*time.Second, 100*time.Millisecond, "the primary's read_only check")
+		require.Equal(t, [][]string{{"ONLINE", "3"}}, p.rows(t, "SELECT status, COUNT(*) FROM runtime_mysql_servers GROUP BY status"))
+	})
+
 	t.Run("OFFLINE_SOFT drains a server", func(t *testing.T) { admOfflineSoft(t, p, load, nodes) })
 
 	t.Run("remove and re-add a server", func(t *testing.T) {
