@@ -182,6 +182,7 @@ func (s *Session) finish(c *pool.Conn, res protocol.Response, err error, start t
 	}
 	if res.Err == nil {
 		s.inTxn = res.Status&mysql.SERVER_STATUS_IN_TRANS != 0
+		s.roTxn = s.inTxn && (s.roTxn || s.curFlags&router.FlagReadOnlyTxn != 0)
 		s.notePins()
 	} else if s.pinned == nil && !s.st.autocommit() {
 		// With autocommit off a failed statement may still have opened a
@@ -242,6 +243,7 @@ func (s *Session) notePins() {
 	add(router.FlagPrepareSQL, PinSQLPrepare)
 	add(router.FlagUserVarWrite, PinUserVariable)
 	add(router.FlagHandler, PinHandler)
+	add(router.FlagSequence, PinSequence)
 	add(router.FlagSetOther, PinUnreplayable) // SET ROLE and the like
 	if f&router.FlagUnlockTables != 0 {
 		s.pins &^= PinLockTables
@@ -258,7 +260,7 @@ func (s *Session) dropConn(c *pool.Conn) {
 	if s.pinned == c {
 		s.pinned = nil
 	}
-	s.inTxn = false
+	s.inTxn, s.roTxn = false, false
 	s.st.unreplayable = false
 	s.pins = 0
 	s.counted = 0

@@ -45,6 +45,11 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 	s.takeHeld(st)
 	r := s.d.Routing()
 	dec := router.Route(st, router.View{Pinned: s.pinned != nil, Autocommit: s.st.autocommit()})
+	if s.roTxn && s.inTxn && st.Kind == router.KindWrite && st.Flags&router.FlagParseError == 0 {
+		// The replica would say "--read-only"; a server says this.
+		return target{}, &mysql.MyError{Code: mysql.ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION, State: "25006",
+			Message: "Cannot execute statement in a READ ONLY transaction"}
+	}
 	if s.pins&PinNextStatement != 0 {
 		s.pins &^= PinNextStatement
 	}

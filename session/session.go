@@ -81,6 +81,8 @@ type Session struct {
 	// statement only (see keepOrRelease).
 	held  *pool.Conn
 	inTxn bool
+	// roTxn: the open transaction is READ ONLY (it may run on a replica).
+	roTxn bool
 	cls   *router.Classifier
 	// curFlags / curNextTxn describe the statement being run.
 	curFlags   router.Flags

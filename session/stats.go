@@ -23,6 +23,9 @@ const (
 	PinSQLPrepare
 	PinUserVariable
 	PinHandler
+	// PinSequence: NEXTVAL/LASTVAL state (MariaDB sequences) lives on
+	// the connection and is not reported by the session trackers.
+	PinSequence
 	// PinNextStatement keeps the connection for the next statement only
 	// (SET TRANSACTION for the next transaction, SHOW WARNINGS, FOUND_ROWS()).
 	PinNextStatement
@@ -30,7 +33,7 @@ const (
 )
 
 var pinNames = [numPinReasons]string{"transaction", "unreplayable_state", "temporary_table", "named_lock",
-	"lock_tables", "sql_prepare", "user_variable", "handler", "next_statement"}
+	"lock_tables", "sql_prepare", "user_variable", "handler", "sequence", "next_statement"}
 
 // PinReasonNames lists every reason's name, in bit order.
 func PinReasonNames() []string { return pinNames[:] }
