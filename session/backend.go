@@ -35,6 +35,12 @@ func (s *Session) acquire(hg int) (*pool.Conn, *mysql.MyError) {
 	if err != nil {
 		return nil, protocol.NewErrNoBackend(hg)
 	}
+	return s.acquireAddr(addr)
+}
+
+// acquireAddr returns a pooled connection to addr brought to the
+// session's state.
+func (s *Session) acquireAddr(addr string) (*pool.Conn, *mysql.MyError) {
 	key := pool.Key{Addr: addr, User: s.user.Username, FoundRows: s.caps&mysql.CLIENT_FOUND_ROWS != 0}
 	c, err := s.d.Pools.Get(s.ctx, key, s.user.Password)
 	if err != nil {

@@ -152,6 +152,13 @@ func (s *Session) acquireFor(t *target) (*pool.Conn, *mysql.MyError) {
 	return s.acquireWriter(t.hg)
 }
 
+// LastResortPicker is implemented by pickers that can name a server the
+// monitor shuns (for failed checks, not for lag) when a hostgroup has no
+// usable one.
+type LastResortPicker interface {
+	LastResort(hostgroup int) (addr string, err error)
+}
+
 // failoverPoll is how often a buffered statement looks for a new writer.
 const failoverPoll = 25 * time.Millisecond
 
@@ -163,6 +170,15 @@ func (s *Session) acquireWriter(hg int) (*pool.Conn, *mysql.MyError) {
 	c, me := s.acquire(hg)
 	if me == nil || me.Code != protocol.ErrCodeNoBackend {
 		return c, me
+	}
+	// The monitor may shun a live writer (checks timing out on a loaded
+	// machine): try the shunned one before declaring the writer gone.
+	if lr, ok := s.d.Picker.(LastResortPicker); ok {
+		if addr, err := lr.LastResort(hg); err == nil {
+			if c, me2 := s.acquireAddr(addr); me2 == nil {
+				return c, nil
+			}
+		}
 	}
 	buf := s.d.Routing().FailoverBuffer
 	if buf <= 0 {

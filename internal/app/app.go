@@ -164,13 +164,16 @@ func (a *App) Shutdown(ctx context.Context) error {
 
 // Close stops everything at once.
 func (a *App) Close() error {
+	// The admin interface first: a LOAD still waiting must not run into a
+	// stopped configuration loop.
+	aerr := a.CloseAdmin()
 	err := a.listener.Close()
 	if a.cancel != nil {
 		a.cancel()
 	}
 	merr := a.Monitor.Close()
 	a.wg.Wait()
-	return errors.Join(err, merr, a.Pools.Close())
+	return errors.Join(aerr, err, merr, a.Pools.Close())
 }
 
 func (a *App) lookupUser(name string) (string, string, bool) {
