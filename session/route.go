@@ -175,9 +175,11 @@ func (s *Session) acquireWriter(hg int) (*pool.Conn, *mysql.MyError) {
 	// machine): try the shunned one before declaring the writer gone.
 	if lr, ok := s.d.Picker.(LastResortPicker); ok {
 		if addr, err := lr.LastResort(hg); err == nil {
-			if c, me2 := s.acquireAddr(addr); me2 == nil {
+			c, me2 := s.acquireAddr(addr)
+			if me2 == nil {
 				return c, nil
 			}
+			me = me2 // a real connect error says more than "no backend"
 		}
 	}
 	buf := s.d.Routing().FailoverBuffer
@@ -196,8 +198,9 @@ func (s *Session) acquireWriter(hg int) (*pool.Conn, *mysql.MyError) {
 		case <-deadline.C:
 			return nil, me
 		case <-tick.C:
-			if c, me = s.acquire(hg); me == nil || me.Code != protocol.ErrCodeNoBackend {
-				return c, me
+			c, me2 := s.acquire(hg)
+			if me2 == nil || me2.Code != protocol.ErrCodeNoBackend {
+				return c, me2
 			}
 		}
 	}

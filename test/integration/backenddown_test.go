@@ -60,6 +60,9 @@ func TestBackendDown(t *testing.T) {
 			a := startProxy(t, func(c *config.Config) {
 				c.Servers[0].Port = tc.port
 				c.Pool.ConnectTimeout = time.Second
+				// Without the failover buffer (writes waiting up to it for a
+				// new writer): the error comes within the connect timeout.
+				c.FailoverBuffer = 0
 			})
 			backend := "127.0.0.1:" + strconv.Itoa(tc.port)
 			// No schema and the driver's default max_allowed_packet: the
