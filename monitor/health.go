@@ -12,6 +12,9 @@ type lagSample struct {
 	lag float64
 	// reason says why the lag is unknown ("" when known).
 	reason string
+	// notReplica: SHOW REPLICA STATUS was empty (the server replicates
+	// from nothing).
+	notReplica bool
 }
 
 // grMember is one member's answer to the group replication query: its own

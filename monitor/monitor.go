@@ -254,6 +254,12 @@ func (m *Monitor) observeLag(c *checker, s lagSample, at time.Time) {
 	if !p.wantsReplicaStatus(sp, h) {
 		return
 	}
+	if s.notReplica && len(sp.pairs) == 0 && len(sp.grs) == 0 {
+		// A server outside any replication pair that replicates from
+		// nothing (a standalone primary with max_replication_lag set)
+		// cannot lag: as in ProxySQL, no lag is no reason to shun it.
+		s = lagSample{lag: 0}
+	}
 	h.observeLag(s, at, sp.readerLimits, p.set.lagShunAfter, p.set.lagUnshunAfter)
 	m.republish()
 }

@@ -185,7 +185,8 @@ type lagInput struct {
 // then tolerated (the heartbeat alone grows when replication stops).
 func lagFrom(in lagInput) lagSample {
 	if in.statusErr == nil && len(in.rows) == 0 {
-		return lagSample{lag: -1, reason: "SHOW REPLICA STATUS is empty: the server does not replicate (check the configuration)"}
+		return lagSample{lag: -1, notReplica: true,
+			reason: "SHOW REPLICA STATUS is empty: the server does not replicate (check the configuration)"}
 	}
 	if !in.heartbeat && in.statusErr != nil {
 		return lagSample{lag: -1, reason: "SHOW REPLICA STATUS failed: " + in.statusErr.Error()}
