@@ -64,6 +64,10 @@ const (
 	AuthCachingSha2    = "caching_sha2_password"
 )
 
+// DefaultHTTPListen is http.listen: the metrics, health and dashboard
+// listener, loopback only.
+const DefaultHTTPListen = "127.0.0.1:6070"
+
 // Log formats accepted in log.format.
 const (
 	LogFormatAuto    = "auto"
@@ -84,6 +88,9 @@ func Defaults() *Config {
 		Log: Log{
 			Level:  "info",
 			Format: LogFormatAuto,
+		},
+		HTTP: HTTP{
+			Listen: DefaultHTTPListen,
 		},
 		Admin: Admin{
 			Listen:   "127.0.0.1:6032",

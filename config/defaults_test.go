@@ -17,6 +17,7 @@ func TestDefaults(t *testing.T) {
 	require.Equal(t, 30*time.Second, d.ShutdownTimeout)
 	require.Equal(t, Log{Level: "info", Format: "auto"}, d.Log)
 	require.Equal(t, Admin{Listen: "127.0.0.1:6032", Username: "admin", Password: "admin", Datadir: "./rwproxy-data"}, d.Admin)
+	require.Equal(t, HTTP{Listen: "127.0.0.1:6070"}, d.HTTP)
 	require.Equal(t, Monitor{Username: "monitor", Password: "monitor", Interval: time.Second,
 		Timeout: 800 * time.Millisecond, ShunAfterFailures: 2, LagShunAfter: 2, LagUnshunAfter: 3}, d.Monitor)
 	require.Equal(t, 5*time.Second, d.FailoverBuffer)
@@ -58,7 +59,8 @@ func TestScalarDefaultsCoverEveryKey(t *testing.T) {
 	keys := scalarDefaults(Defaults())
 	for _, k := range []string{
 		"listen", "max_connections", "server_version", "shutdown_timeout",
-		"log.level", "log.format",
+		"log.level", "log.format", "log.slow_query_threshold",
+		"http.listen", "http.pprof",
 		"admin.listen", "admin.username", "admin.password", "admin.datadir",
 		"monitor.username", "monitor.password", "monitor.interval",
 		"monitor.timeout", "monitor.ping_interval", "monitor.read_only_interval",
@@ -76,6 +78,6 @@ func TestScalarDefaultsCoverEveryKey(t *testing.T) {
 	require.NotContains(t, keys, "servers")
 	require.NotContains(t, keys, "hostgroup_attributes")
 	require.NotContains(t, keys, "group_replication_hostgroups")
-	require.Len(t, keys, 36, "a field was added to Config: update this test and docs/configuration.md")
+	require.Len(t, keys, 39, "a field was added to Config: update this test and docs/configuration.md")
 	require.Equal(t, reflect.TypeFor[time.Duration](), reflect.TypeOf(keys["pool.ping_after"]))
 }

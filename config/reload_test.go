@@ -2,6 +2,7 @@ package config
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -26,12 +27,15 @@ func TestRestartFields(t *testing.T) {
 			c.Log.Format = LogFormatJSON
 			c.Admin.Listen = ":2"
 			c.Admin.Datadir = "/tmp"
+			c.HTTP.Listen = ":4"
+			c.HTTP.PProf = true                    // hot-reloadable
+			c.Log.SlowQueryThreshold = time.Second // hot-reloadable
 			c.Cluster.Bind = ":3"
 			c.Cluster.NodeName = "n"
 			c.Cluster.Secret = "s"
 			c.Cluster.Enabled = true
 		}, want: []string{
-			"listen", "server_version", "log.format", "admin.listen", "admin.datadir",
+			"listen", "server_version", "log.format", "admin.listen", "admin.datadir", "http.listen",
 			"cluster.bind", "cluster.node_name", "cluster.secret", "cluster.enabled",
 		}},
 	}

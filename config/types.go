@@ -16,6 +16,7 @@ type Config struct {
 
 	Log                   Log                    `mapstructure:"log"`
 	Admin                 Admin                  `mapstructure:"admin"`
+	HTTP                  HTTP                   `mapstructure:"http"`
 	Monitor               Monitor                `mapstructure:"monitor"`
 	Pool                  Pool                   `mapstructure:"pool"`
 	Users                 []User                 `mapstructure:"users"`
@@ -70,6 +71,18 @@ type Log struct {
 	Level string `mapstructure:"level"`
 	// Format is auto (console on a terminal, JSON otherwise), console or json.
 	Format string `mapstructure:"format" reload:"restart"`
+	// SlowQueryThreshold logs every request that takes at least this long
+	// (digest, duration, backend, user); 0 turns the slow query log off.
+	SlowQueryThreshold time.Duration `mapstructure:"slow_query_threshold"`
+}
+
+// HTTP configures the observability listener: /metrics, /healthz,
+// /readyz, the dashboard and, when enabled, /debug/pprof/.
+type HTTP struct {
+	// Listen is the HTTP address; empty turns the listener off.
+	Listen string `mapstructure:"listen" reload:"restart"`
+	// PProf serves net/http/pprof under /debug/pprof/ (hot-reloadable).
+	PProf bool `mapstructure:"pprof"`
 }
 
 // Admin configures the admin SQL interface.

@@ -55,6 +55,7 @@ func (c *Config) Validate() error {
 	}
 	c.Log.validate(&p)
 	c.Admin.validate(&p)
+	c.HTTP.validate(&p)
 	c.Monitor.validate(&p)
 	c.Pool.validate(&p)
 	c.Cluster.validate(&p)
@@ -81,6 +82,15 @@ var validLogFormats = []string{LogFormatAuto, LogFormatConsole, LogFormatJSON}
 func (l Log) validate(p *problems) {
 	p.oneOf("log.level", l.Level, validLogLevels)
 	p.oneOf("log.format", l.Format, validLogFormats)
+	if l.SlowQueryThreshold < 0 {
+		p.add("log.slow_query_threshold", "%s must be >= 0 (0 turns the slow query log off)", l.SlowQueryThreshold)
+	}
+}
+
+func (h HTTP) validate(p *problems) {
+	if h.Listen != "" { // empty: no HTTP listener
+		p.listenAddr("http.listen", h.Listen)
+	}
 }
 
 func (a Admin) validate(p *problems) {
@@ -168,6 +178,9 @@ func (cl Cluster) validate(p *problems) {
 func (c *Config) validateAddrClash(p *problems) {
 	type listener struct{ path, addr string }
 	ls := []listener{{"listen", c.Listen}, {"admin.listen", c.Admin.Listen}}
+	if c.HTTP.Listen != "" {
+		ls = append(ls, listener{"http.listen", c.HTTP.Listen})
+	}
 	if c.Cluster.Enabled {
 		ls = append(ls, listener{"cluster.bind", c.Cluster.Bind})
 	}
