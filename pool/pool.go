@@ -115,6 +115,10 @@ func (p *Pool) usableIdle() *Conn {
 			p.closeIdleConn(c)
 			continue
 		}
+		if now.Sub(c.lastUsed) > aliveCheckAfter && !alive(c.Conn.Conn.Conn) {
+			p.closeIdleConn(c)
+			continue
+		}
 		if p.m.opts.PingAfter > 0 && now.Sub(c.lastUsed) > p.m.opts.PingAfter {
 			if err := c.pingWithDeadline(p.m.opts.ConnectTimeout); err != nil {
 				p.closeIdleConn(c)
@@ -175,6 +179,9 @@ func (p *Pool) dial(ctx context.Context) (*Conn, error) {
 			}
 		}
 		c.SetAttributes(map[string]string{"program_name": "rwproxy"})
+		if err := p.m.applyTLS(c, k.Addr); err != nil {
+			return err
+		}
 		return c.SetCollation(BaselineCollation)
 	})
 	if err != nil {

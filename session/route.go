@@ -168,8 +168,11 @@ const failoverPoll = 25 * time.Millisecond
 // failing at once.
 func (s *Session) acquireWriter(hg int) (*pool.Conn, *mysql.MyError) {
 	c, me := s.acquire(hg)
-	if me == nil || me.Code != protocol.ErrCodeNoBackend {
+	if me == nil || !writerGone(me) {
 		return c, me
+	}
+	if me.Code != protocol.ErrCodeNoBackend {
+		return s.bufferWrite(hg, me)
 	}
 	// The monitor may shun a live writer (checks timing out on a loaded
 	// machine): try the shunned one before declaring the writer gone.
@@ -182,6 +185,20 @@ func (s *Session) acquireWriter(hg int) (*pool.Conn, *mysql.MyError) {
 			me = me2 // a real connect error says more than "no backend"
 		}
 	}
+	return s.bufferWrite(hg, me)
+}
+
+// writerGone reports an error that a failover explains: no usable writer,
+// or the writer refusing connections (it died and the monitor has not
+// shunned it yet).
+func writerGone(me *mysql.MyError) bool {
+	return me.Code == protocol.ErrCodeNoBackend || me.Code == protocol.ErrCodeBackendConnect
+}
+
+// bufferWrite waits up to the failover buffer for hostgroup hg to give a
+// connection, re-picking every failoverPoll; me is returned when the
+// buffer runs out (or is off).
+func (s *Session) bufferWrite(hg int, me *mysql.MyError) (*pool.Conn, *mysql.MyError) {
 	buf := s.d.Routing().FailoverBuffer
 	if buf <= 0 {
 		return nil, me
@@ -199,8 +216,11 @@ func (s *Session) acquireWriter(hg int) (*pool.Conn, *mysql.MyError) {
 			return nil, me
 		case <-tick.C:
 			c, me2 := s.acquire(hg)
-			if me2 == nil || me2.Code != protocol.ErrCodeNoBackend {
+			if me2 == nil || !writerGone(me2) {
 				return c, me2
+			}
+			if me2.Code != protocol.ErrCodeNoBackend {
+				me = me2
 			}
 		}
 	}
