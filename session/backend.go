@@ -166,6 +166,9 @@ func (s *Session) finish(c *pool.Conn, res protocol.Response, err error, start t
 	st.BytesRecv.Add(uint64(res.Bytes))
 	st.LatencyUs.Add(uint64(dur.Microseconds()))
 	s.d.Stats.Queries.Add(1)
+	if o := s.d.Observer; o != nil {
+		o.ObserveQuery(s.curHG, c.Addr(), s.user.Username, s.curDigest, dur, queryOutcome(res, err))
+	}
 	if s.curDigest != "" {
 		s.keyBuf = digestKey(s.keyBuf[:0], s.curHG, s.user.Username, s.st.db, s.curDigest)
 		s.d.Digests.Record(s.keyBuf, s.curHG, s.user.Username, s.st.db, s.curDigest, dur)

@@ -37,7 +37,8 @@ func main() {
 func run() error {
 	cfgPath := flag.String("config", "configs/rwproxy.yaml", "configuration file (YAML)")
 	level := flag.String("log-level", "", "log level: debug, info, warn, error (overrides log.level)")
-	pprofAddr := flag.String("pprof", "", "serve /debug/pprof/ on this address (e.g. 127.0.0.1:6060); off when empty")
+	pprofAddr := flag.String("pprof", "", "serve /debug/pprof/ on this address (e.g. 127.0.0.1:6060); off when empty "+
+		"(http.pprof serves it on the HTTP listener instead)")
 	initial := flag.Bool("initial", false, "start from the configuration file, not from the configuration saved in "+
 		"admin.datadir (which is kept as rwproxy.db.bak and rewritten from the file)")
 	flag.Parse()
@@ -69,6 +70,10 @@ func run() error {
 	if err := a.StartAdmin(*cfgPath); err != nil {
 		_ = a.Close()
 		return fmt.Errorf("admin interface: %w", err)
+	}
+	if err := a.StartHTTP(app.HTTPOptions{}); err != nil {
+		_ = a.Close()
+		return fmt.Errorf("http listener: %w", err)
 	}
 	return waitSignals(a, *cfgPath, atom, lg)
 }

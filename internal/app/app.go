@@ -59,10 +59,6 @@ func New(cfg *config.Config, lg *zap.Logger) (*App, error) {
 	if version == "" {
 		version = probeVersion(cfg)
 	}
-	srv, err := protocol.NewServer(version)
-	if err != nil {
-		return nil, err
-	}
 	a := &App{version: version, Store: config.NewStore(cfg, "local"), Stats: &session.Stats{}, Sessions: session.NewRegistry(), lg: lg}
 	a.Pools = pool.NewManager(poolOptions(cfg), lg.Named("pool"))
 	a.picker = newPicker()
@@ -73,11 +69,18 @@ func New(cfg *config.Config, lg *zap.Logger) (*App, error) {
 		_ = a.Pools.Close()
 		return nil, err
 	}
+	auth := protocol.NewAuth(a.lookupUser)
+	srv, err := a.secure(cfg, version, auth) // tls.go: client TLS, hashed passwords, backend TLS
+	if err != nil {
+		_ = a.Pools.Close()
+		return nil, err
+	}
 	deps := &session.Deps{
-		Pools: a.Pools, Server: srv, Auth: protocol.NewAuth(a.lookupUser),
+		Pools: a.Pools, Server: srv, Auth: auth, Logins: session.NewLoginLimiter(),
 		Config: a.Store.Current, Picker: a.picker, Log: lg.Named("session"), Stats: a.Stats,
 		Routing: a.routing.Load, Cache: a.Cache, Applied: session.NewApplied(), Digests: a.Digests,
 		MaxPacket: maxPacket, HandshakeTimeout: 10 * time.Second, Registry: a.Sessions,
+		Observer: a.Recorder(),
 	}
 	a.deps = deps
 	a.listener, err = protocol.Listen(cfg.Listen, cfg.MaxConnections, func(ctx context.Context, nc net.Conn) {
@@ -167,13 +170,14 @@ func (a *App) Close() error {
 	// The admin interface first: a LOAD still waiting must not run into a
 	// stopped configuration loop.
 	aerr := a.CloseAdmin()
+	herr := a.CloseHTTP()
 	err := a.listener.Close()
 	if a.cancel != nil {
 		a.cancel()
 	}
 	merr := a.Monitor.Close()
 	a.wg.Wait()
-	return errors.Join(aerr, err, merr, a.Pools.Close())
+	return errors.Join(aerr, herr, err, merr, a.Pools.Close())
 }
 
 func (a *App) lookupUser(name string) (string, string, bool) {
