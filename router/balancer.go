@@ -1,101 +1,57 @@
 package router
 
 import (
-	"sync"
+	"math"
+	"math/bits"
 
 	"github.com/rwproxy/rwproxy/topology"
 )
 
-// SWRR is smooth weighted round-robin (nginx's algorithm): over any window
-// of sum(weights) picks, each backend is chosen weight times, interleaved.
-// It is safe for concurrent use.
-type SWRR struct {
-	mu      sync.Mutex
-	current map[swrrKey]int // current weight by backend and hostgroup
+// Balancers choose one server of a hostgroup for each query. Each one is
+// built once per topology snapshot and hostgroup, from that snapshot's
+// candidates, and is immutable afterwards: Pick only reads it, plus atomic
+// counters that outlive the snapshot (the round-robin position, in-flight
+// requests, latency averages). So Pick takes no lock, allocates nothing and
+// is safe for concurrent use; it costs O(1) (SWRR) or O(candidates)
+// (LeastOutstanding, Adaptive). Pick returns an index into the candidates
+// the balancer was built from, or false when none is usable.
+//
+// rnd is the random source (math/rand/v2's Uint64, which is per-thread and
+// lock-free, or a seeded generator in tests); SWRR ignores it.
+
+// usable returns the indexes and weights of the usable candidates.
+func usable(cands []topology.Backend) (idx []int, weights []int) {
+	for i := range cands {
+		if cands[i].Usable() {
+			idx = append(idx, i)
+			weights = append(weights, cands[i].Weight)
+		}
+	}
+	return idx, weights
 }
 
-// NewSWRR returns an empty balancer.
-func NewSWRR() *SWRR { return &SWRR{current: make(map[swrrKey]int)} }
+// uniform maps a random 64-bit value to [0, 1).
+func uniform(r uint64) float64 { return float64(r>>11) * (1.0 / (1 << 53)) }
 
-// Pick returns the next usable backend of candidates, or false when none
-// is usable.
-func (b *SWRR) Pick(candidates []topology.Backend) (topology.Backend, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	total, best := 0, -1
-	for i := range candidates {
-		c := &candidates[i]
-		if !c.Usable() {
-			continue
-		}
-		key := hgKey(c)
-		b.current[key] += c.Weight
-		total += c.Weight
-		if best < 0 || b.current[key] > b.current[hgKey(&candidates[best])] {
-			best = i
-		}
-	}
-	if best < 0 {
-		return topology.Backend{}, false
-	}
-	b.current[hgKey(&candidates[best])] -= total
-	return candidates[best], true
+// below maps a random 64-bit value to [0, n) (Lemire's multiply-shift
+// reduction; the bias is negligible for n far below 2^32).
+func below(r uint64, n int) int {
+	hi, _ := bits.Mul64(r, uint64(n))
+	return int(hi)
 }
 
-type swrrKey struct {
-	addr string
-	hg   int
+// LagFactor is the share of its weight a replica keeps for its replication
+// lag under the adaptive balancer: 1 at no lag, falling linearly to
+// LagFloor when the lag reaches the server's max_replication_lag, where the
+// monitor's hard cut takes over. A server without a limit (0), or whose lag
+// is unknown (-1, not a replica or not measured yet), keeps its weight.
+func LagFactor(b *topology.Backend) float64 {
+	if b.MaxReplicationLag <= 0 || b.LagSeconds <= 0 {
+		return 1
+	}
+	f := math.Min(b.LagSeconds/float64(b.MaxReplicationLag), 1)
+	return 1 - (1-LagFloor)*f
 }
 
-func hgKey(b *topology.Backend) swrrKey { return swrrKey{b.Addr, b.Hostgroup} }
-
-// P2C is weighted least-outstanding-requests with the power of two choices:
-// two usable candidates are drawn at random in proportion to their weights,
-// and the one with fewer outstanding requests per unit of weight wins.
-// outstanding reports a backend's in-flight requests; intn is the random
-// source (rand.IntN, or a seeded one in tests).
-func P2C(candidates []topology.Backend, outstanding func(addr string) int64, intn func(int) int) (topology.Backend, bool) {
-	total, n := 0, 0
-	for i := range candidates {
-		if candidates[i].Usable() {
-			total += candidates[i].Weight
-			n++
-		}
-	}
-	switch n {
-	case 0:
-		return topology.Backend{}, false
-	case 1:
-		for i := range candidates {
-			if candidates[i].Usable() {
-				return candidates[i], true
-			}
-		}
-	}
-	a := drawWeighted(candidates, total, intn)
-	b := drawWeighted(candidates, total, intn)
-	for tries := 0; b == a && tries < 4; tries++ {
-		b = drawWeighted(candidates, total, intn)
-	}
-	ca, cb := &candidates[a], &candidates[b]
-	// Compare load/weight without division: oa/wa <= ob/wb.
-	if outstanding(ca.Addr)*int64(cb.Weight) <= outstanding(cb.Addr)*int64(ca.Weight) {
-		return *ca, true
-	}
-	return *cb, true
-}
-
-func drawWeighted(candidates []topology.Backend, total int, intn func(int) int) int {
-	r := intn(total)
-	for i := range candidates {
-		c := &candidates[i]
-		if !c.Usable() {
-			continue
-		}
-		if r < c.Weight {
-			return i
-		}
-		r -= c.Weight
-	}
-	return 0
-}
+// LagFloor is LagFactor at (and beyond) max_replication_lag.
+const LagFloor = 0.1
