@@ -119,7 +119,7 @@ func TestLoad(t *testing.T) {
 				`users[0].consistency: "strong" is not one of eventual, read_your_writes`,
 				"users[0].read_your_writes_timeout: 2m0s must be <= 1m0s",
 				"hostgroup_attributes[1].hostgroup_id: hostgroup 30 has no servers",
-				`hostgroup_attributes[1].balance: "random" is not one of weighted_round_robin, least_outstanding`,
+				`hostgroup_attributes[1].balance: "random" is not one of weighted_round_robin, least_outstanding, adaptive`,
 			},
 		},
 		{

@@ -49,13 +49,18 @@ const (
 const (
 	BalanceWeightedRoundRobin = "weighted_round_robin"
 	BalanceLeastOutstanding   = "least_outstanding"
+	// BalanceAdaptive weighs each server by weight × observed speed
+	// (latency average and requests in flight) × a replication-lag
+	// factor; see docs/balancing.md.
+	BalanceAdaptive = "adaptive"
 )
 
 // HostgroupAttributes are per-hostgroup settings (ProxySQL's
 // mysql_hostgroup_attributes).
 type HostgroupAttributes struct {
 	HostgroupID int `mapstructure:"hostgroup_id"`
-	// Balance is weighted_round_robin (default) or least_outstanding.
+	// Balance is weighted_round_robin (default), least_outstanding or
+	// adaptive.
 	Balance string `mapstructure:"balance"`
 }
 

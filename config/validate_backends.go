@@ -16,7 +16,7 @@ var validAuthPlugins = []string{AuthNativePassword, AuthCachingSha2}
 var validConsistencies = []string{ConsistencyEventual, ConsistencyReadYourWrites}
 
 // validBalances are the accepted hostgroup_attributes[].balance values.
-var validBalances = []string{BalanceWeightedRoundRobin, BalanceLeastOutstanding}
+var validBalances = []string{BalanceWeightedRoundRobin, BalanceLeastOutstanding, BalanceAdaptive}
 
 // validCheckTypes are the accepted replication_hostgroups[].check_type values.
 var validCheckTypes = []string{CheckReadOnly, CheckSuperReadOnly, CheckInnodbReadOnly}

@@ -213,6 +213,10 @@ func TestValidate(t *testing.T) {
 					{HostgroupID: 20, Balance: BalanceWeightedRoundRobin},
 				}
 			}},
+		{name: "adaptive balance",
+			mutate: func(c *Config) {
+				c.HostgroupAttributes = []HostgroupAttributes{{HostgroupID: 20, Balance: BalanceAdaptive}}
+			}},
 		{name: "hostgroup attributes problems",
 			mutate: func(c *Config) {
 				c.HostgroupAttributes = []HostgroupAttributes{
@@ -225,9 +229,9 @@ func TestValidate(t *testing.T) {
 			want: []string{
 				"hostgroup_attributes[1].hostgroup_id: hostgroup 20 is a duplicate of hostgroup_attributes[0]",
 				"hostgroup_attributes[2].hostgroup_id: hostgroup 99 has no servers",
-				`hostgroup_attributes[2].balance: "random" is not one of weighted_round_robin, least_outstanding`,
+				`hostgroup_attributes[2].balance: "random" is not one of weighted_round_robin, least_outstanding, adaptive`,
 				"hostgroup_attributes[3].hostgroup_id: hostgroup -1 has no servers",
-				`hostgroup_attributes[3].balance: "" is not one of weighted_round_robin, least_outstanding`,
+				`hostgroup_attributes[3].balance: "" is not one of weighted_round_robin, least_outstanding, adaptive`,
 			}},
 		{name: "attributes of an empty paired hostgroup are rejected",
 			mutate: func(c *Config) {
