@@ -63,15 +63,11 @@ func TestObservability(t *testing.T) {
 	t.Run("health, readiness and pprof", func(t *testing.T) { obsReadiness(t, a, base) })
 }
 
-// obsWired reports whether the sessions feed App.Recorder() (the latency
-// histograms have samples). TODO(lead): once session.Deps.Observer is
-// wired in app.go, require it instead.
+// obsWired requires that the sessions feed App.Recorder() (the latency
+// histograms have samples).
 func obsWired(t *testing.T, m obsMetrics) bool {
 	t.Helper()
-	if m.value("rwproxy_query_duration_seconds") == 0 {
-		t.Log("rwproxy_query_duration_seconds is empty: the session does not feed App.Recorder() yet")
-		return false
-	}
+	require.NotZero(t, m.value("rwproxy_query_duration_seconds"), "the sessions must feed App.Recorder()")
 	return true
 }
 
