@@ -128,5 +128,12 @@ func Defaults() *Config {
 		},
 		ReaderFallback: DefaultReaderFallback,
 		FailoverBuffer: DefaultFailoverBuffer,
+		TLS:            TLS{BackendVerifyHostname: true},
+		Limits: Limits{
+			MaxAllowedPacket:      DefaultMaxAllowedPacket,
+			MaxPreparedStatements: DefaultMaxPreparedStatements,
+			LoginRate:             DefaultLoginRate,
+			LoginBurst:            DefaultLoginBurst,
+		},
 	}
 }

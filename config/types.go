@@ -28,6 +28,10 @@ type Config struct {
 	QueryRules                 []QueryRule                 `mapstructure:"query_rules"`
 	HostgroupAttributes        []HostgroupAttributes       `mapstructure:"hostgroup_attributes"`
 	Cluster                    Cluster                     `mapstructure:"cluster"`
+	// TLS configures TLS to clients and to backends (security.go).
+	TLS TLS `mapstructure:"tls"`
+	// Limits bound what one client can ask of the proxy (security.go).
+	Limits Limits `mapstructure:"limits"`
 
 	// ReaderFallback says what a read does when its reader hostgroup has
 	// no usable server: "writer" (run on the writer) or "error".
@@ -181,6 +185,13 @@ type User struct {
 	Consistency string `mapstructure:"consistency"`
 	// ReadYourWritesTimeout bounds the wait on a replica (default 1s).
 	ReadYourWritesTimeout time.Duration `mapstructure:"read_your_writes_timeout"`
+	// RequireTLS refuses this user's logins without TLS (error 1045, as a
+	// server does for an account created REQUIRE SSL).
+	RequireTLS bool `mapstructure:"require_tls"`
+	// BackendPassword, when set, is the password rwproxy logs into the
+	// backends with; required when Password is a mysql_native_password
+	// hash ("*" + 40 hex digits). See BackendSecret.
+	BackendPassword string `mapstructure:"backend_password"`
 }
 
 // IsActive reports whether the user may log in (default true).
@@ -206,6 +217,9 @@ type Server struct {
 	// MaxReplicationLag in seconds; 0 disables the lag check.
 	MaxReplicationLag int    `mapstructure:"max_replication_lag"`
 	Comment           string `mapstructure:"comment"`
+	// UseTLS makes rwproxy's pool connections to this server use TLS
+	// (verified as tls.backend_* say).
+	UseTLS bool `mapstructure:"use_tls"`
 }
 
 // ReplicationHostgroup pairs a writer and a reader hostgroup.

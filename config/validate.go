@@ -60,6 +60,7 @@ func (c *Config) Validate() error {
 	c.Pool.validate(&p)
 	c.Cluster.validate(&p)
 	c.validateAddrClash(&p)
+	c.validateSecurity(&p)
 
 	withServers := c.validateServers(&p)
 	c.validateUsers(&p, withServers)

@@ -16,7 +16,7 @@ func TestValidate(t *testing.T) {
 		want   []string // each must appear as a line of the error; none = valid
 	}{
 		{name: "valid", mutate: func(*Config) {}},
-		{name: "listen on all interfaces, any port", mutate: func(c *Config) { c.Listen = ":0"; c.Admin.Listen = ":0" }},
+		{name: "listen on all interfaces, any port", mutate: func(c *Config) { c.Listen = ":0"; c.Admin.Listen = ":0"; c.Admin.Password = "s3cret" }},
 		{name: "listen without port",
 			mutate: func(c *Config) { c.Listen = "127.0.0.1" },
 			want:   []string{`listen: "127.0.0.1": not a host:port address (missing port in address)`}},

@@ -73,6 +73,8 @@ type Manager struct {
 	}
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// tlsFor decides TLS for each dial (tls.go); nil: plain connections.
+	tlsFor atomic.Pointer[TLSFunc]
 }
 
 // NewManager starts a Manager and its idle-connection reaper.

@@ -51,6 +51,8 @@ type Deps struct {
 	// QueryHook, when set, sees every COM_QUERY before it is routed. Tests
 	// use it to inject faults (a panic inside one session).
 	QueryHook func(query []byte)
+	// Logins rate-limits new connections per source (limits.go); nil: no limit.
+	Logins *LoginLimiter
 }
 
 // errQuit ends a session normally.
@@ -120,7 +122,10 @@ func (h *handshake) UseDB(db string) error { h.db = db; return nil }
 // Serve runs one client connection to its end. It never panics: a panic in
 // the session is logged with its stack and closes this connection only.
 func Serve(ctx context.Context, nc net.Conn, d *Deps) {
-	bc := protocol.NewBufConn(nc, 16*1024)
+	if !d.Logins.Admit(nc, d.Config) {
+		return
+	}
+	bc := protocol.NewBufConn(protocol.ReadBuffered(nc, d.Server), 16*1024)
 	bc.AdvertiseCaps(mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_FOUND_ROWS)
 	var s *Session
 	defer func() {
@@ -142,6 +147,9 @@ func Serve(ctx context.Context, nc net.Conn, d *Deps) {
 		u, ok := findUser(d.Config(), c.GetUser())
 		if !ok {
 			return protocol.NewErrInternal()
+		}
+		if err := requireTLS(c, u); err != nil {
+			return err
 		}
 		if !d.Registry.admit(u.Username, u.MaxConnections) {
 			return protocol.NewErrTooManyConnections()
@@ -174,6 +182,7 @@ func Serve(ctx context.Context, nc net.Conn, d *Deps) {
 // newSession builds the session of an authenticated client; cc is the
 // go-mysql connection (its handshake may still be finishing).
 func newSession(ctx context.Context, cc *server.Conn, d *Deps, nc net.Conn, u config.User) *Session {
+	u.Password = u.BackendSecret() // s.user.Password logs into the backends
 	s := &Session{id: cc.ConnectionID(), d: d, ctx: ctx, cc: cc, pc: cc.Conn, nc: nc, user: u,
 		caps: cc.Capability(), stmts: make(map[uint32]*prepared)}
 	s.cls = router.NewClassifier(d.Cache)
@@ -183,7 +192,7 @@ func newSession(ctx context.Context, cc *server.Conn, d *Deps, nc net.Conn, u co
 	s.relay.ClientTrack = s.caps&mysql.CLIENT_SESSION_TRACK != 0
 	s.relay.OnOK = s.onOK
 	s.relay.Done()
-	s.cmd.max = d.MaxPacket
+	s.cmd.max = maxPacket(d)
 	return s
 }
 
@@ -239,6 +248,9 @@ func (s *Session) dispatch(pkt []byte) error {
 	if len(pkt) < 5 {
 		s.writeErr(protocol.NewErrMalformed("empty command"))
 		return nil
+	}
+	if me := s.checkLimits(pkt); me != nil {
+		return s.writeErr(me)
 	}
 	switch pkt[4] {
 	case mysql.COM_QUERY:

@@ -1,0 +1,170 @@
+package config
+
+import (
+	"encoding/hex"
+	"fmt"
+	"net"
+	"strings"
+)
+
+// TLS configures TLS towards clients and towards backends (see
+// docs/security.md).
+type TLS struct {
+	// Cert and Key are PEM files: the certificate chain and the private key
+	// the client listener offers. Both set turns TLS on for clients (it
+	// stays optional for each client unless its user has require_tls).
+	Cert string `mapstructure:"cert" reload:"restart"`
+	Key  string `mapstructure:"key" reload:"restart"`
+	// BackendCA is a PEM bundle of the CAs that sign the certificates of
+	// servers with use_tls; empty means the system's trust store.
+	BackendCA string `mapstructure:"backend_ca"`
+	// BackendVerifyHostname also checks that a backend certificate names
+	// the server's host (MySQL's VERIFY_IDENTITY); false checks the chain
+	// only (VERIFY_CA), for certificates without the right names.
+	BackendVerifyHostname bool `mapstructure:"backend_verify_hostname"`
+	// BackendInsecureSkipVerify accepts any backend certificate: the link
+	// is encrypted but not authenticated. Not allowed with BackendCA.
+	BackendInsecureSkipVerify bool `mapstructure:"backend_insecure_skip_verify"`
+}
+
+// Enabled reports whether the client listener offers TLS.
+func (t TLS) Enabled() bool { return t.Cert != "" && t.Key != "" }
+
+// Limits bound what one client can ask of the proxy.
+type Limits struct {
+	// MaxAllowedPacket bounds one client request in bytes (error 1153 and
+	// the connection closed past it), as the server's max_allowed_packet.
+	MaxAllowedPacket int `mapstructure:"max_allowed_packet"`
+	// MaxQueryLength bounds the text of one statement (COM_QUERY,
+	// COM_STMT_PREPARE) in bytes; 0 means MaxAllowedPacket.
+	MaxQueryLength int `mapstructure:"max_query_length"`
+	// MaxPreparedStatements caps the statements one session keeps
+	// prepared (error 1461 past it), as max_prepared_stmt_count.
+	MaxPreparedStatements int `mapstructure:"max_prepared_statements"`
+	// LoginRate is the sustained rate of new client connections accepted
+	// from one source address (IPv4 address or IPv6 /64), per second;
+	// LoginBurst is how many may arrive at once. 0 turns the limit off.
+	LoginRate  float64 `mapstructure:"login_rate"`
+	LoginBurst int     `mapstructure:"login_burst"`
+}
+
+// QueryLimit returns the effective max_query_length.
+func (l Limits) QueryLimit() int {
+	if l.MaxQueryLength > 0 {
+		return l.MaxQueryLength
+	}
+	return l.MaxAllowedPacket
+}
+
+// Limit defaults and bounds.
+const (
+	// DefaultMaxAllowedPacket is limits.max_allowed_packet (256 MiB).
+	DefaultMaxAllowedPacket = 256 << 20
+	// MinMaxAllowedPacket and MaxMaxAllowedPacket bound it, as MySQL does.
+	MinMaxAllowedPacket = 1024
+	MaxMaxAllowedPacket = 1 << 30
+	// DefaultMaxPreparedStatements is limits.max_prepared_statements
+	// (MySQL's default max_prepared_stmt_count).
+	DefaultMaxPreparedStatements = 16382
+	// DefaultLoginRate and DefaultLoginBurst are limits.login_rate and
+	// limits.login_burst: per source address, far above what a pooled
+	// application needs, far below a flood.
+	DefaultLoginRate  = 1000
+	DefaultLoginBurst = 2000
+	// DefaultAdminPassword is admin.password's default, refused on an
+	// admin.listen that is not loopback.
+	DefaultAdminPassword = "admin"
+)
+
+// BackendSecret is the password rwproxy logs into the backends with:
+// BackendPassword when set, Password otherwise.
+func (u User) BackendSecret() string {
+	if u.BackendPassword != "" {
+		return u.BackendPassword
+	}
+	return u.Password
+}
+
+// IsNativeHash reports whether pw is a mysql_native_password hash: "*" and
+// the 40 hex digits of SHA1(SHA1(password)).
+func IsNativeHash(pw string) bool {
+	if len(pw) != 41 || pw[0] != '*' {
+		return false
+	}
+	_, err := hex.DecodeString(pw[1:])
+	return err == nil
+}
+
+// validateSecurity checks the tls and limits sections, the security keys
+// of users and servers, and refuses the default admin password on an admin
+// listener reachable from other hosts.
+func (c *Config) validateSecurity(p *problems) {
+	t := c.TLS
+	if (t.Cert == "") != (t.Key == "") {
+		p.add("tls.cert", "tls.cert and tls.key must be set together (got cert %q, key %q)", t.Cert, t.Key)
+	}
+	if t.BackendCA != "" && t.BackendInsecureSkipVerify {
+		p.add("tls.backend_insecure_skip_verify", "contradicts tls.backend_ca (%q): verify with the CA or skip verification, not both", t.BackendCA)
+	}
+	c.Limits.validate(p)
+	for i, u := range c.Users {
+		path := fmt.Sprintf("users[%d]", i)
+		if u.RequireTLS && !t.Enabled() {
+			p.add(path+".require_tls", "needs tls.cert and tls.key: without TLS on the listener this user could never log in")
+		}
+		if IsNativeHash(u.Password) && u.BackendPassword == "" {
+			p.add(path+".backend_password", "is required: password is a mysql_native_password hash, and rwproxy needs the plain text to log into the backends")
+		}
+		if IsNativeHash(u.BackendPassword) {
+			p.add(path+".backend_password", "must be the plain-text password (a hash cannot log into a backend)")
+		}
+	}
+	tlsOf := make(map[string]int)
+	for i, s := range c.Servers {
+		addr := net.JoinHostPort(s.Host, fmt.Sprint(s.Port))
+		j, seen := tlsOf[addr]
+		if !seen {
+			tlsOf[addr] = i
+			continue
+		}
+		if c.Servers[j].UseTLS != s.UseTLS {
+			p.add(fmt.Sprintf("servers[%d].use_tls", i), "%t differs from servers[%d] (%s): one address has one connection setting", s.UseTLS, j, addr)
+		}
+	}
+	if (c.Admin.Password == DefaultAdminPassword || c.Admin.Password == "") && !IsLoopbackListen(c.Admin.Listen) {
+		p.add("admin.password", "the default or an empty password is refused on a non-loopback admin.listen (%q): set a password or listen on 127.0.0.1", c.Admin.Listen)
+	}
+}
+
+func (l Limits) validate(p *problems) {
+	if l.MaxAllowedPacket < MinMaxAllowedPacket || l.MaxAllowedPacket > MaxMaxAllowedPacket {
+		p.add("limits.max_allowed_packet", "%d is not in %d..%d bytes", l.MaxAllowedPacket, MinMaxAllowedPacket, MaxMaxAllowedPacket)
+	}
+	if l.MaxQueryLength < 0 {
+		p.add("limits.max_query_length", "%d must be >= 0 (0 = limits.max_allowed_packet)", l.MaxQueryLength)
+	}
+	if l.MaxPreparedStatements < 1 {
+		p.add("limits.max_prepared_statements", "%d must be >= 1", l.MaxPreparedStatements)
+	}
+	if l.LoginRate < 0 {
+		p.add("limits.login_rate", "%g must be >= 0 (0 turns the limit off)", l.LoginRate)
+	}
+	if l.LoginRate > 0 && l.LoginBurst < 1 {
+		p.add("limits.login_burst", "%d must be >= 1 when limits.login_rate is set", l.LoginBurst)
+	}
+}
+
+// IsLoopbackListen reports whether a listen address accepts loopback
+// connections only: its host is a loopback IP or "localhost". An empty
+// host, 0.0.0.0 and :: listen on every interface.
+func IsLoopbackListen(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
