@@ -166,6 +166,9 @@ func (s *Session) finish(c *pool.Conn, res protocol.Response, err error, start t
 	st.BytesRecv.Add(uint64(res.Bytes))
 	st.LatencyUs.Add(uint64(dur.Microseconds()))
 	s.d.Stats.Queries.Add(1)
+	if lo, ok := s.d.Picker.(LatencyObserver); ok && err == nil {
+		lo.Observe(c.Addr(), dur)
+	}
 	if o := s.d.Observer; o != nil {
 		o.ObserveQuery(s.curHG, c.Addr(), s.user.Username, s.curDigest, dur, queryOutcome(res, err))
 	}

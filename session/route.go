@@ -159,6 +159,12 @@ type LastResortPicker interface {
 	LastResort(hostgroup int) (addr string, err error)
 }
 
+// LatencyObserver is implemented by pickers that balance by observed
+// latency (the adaptive balancer): they see every backend response's time.
+type LatencyObserver interface {
+	Observe(addr string, d time.Duration)
+}
+
 // failoverPoll is how often a buffered statement looks for a new writer.
 const failoverPoll = 25 * time.Millisecond
 
