@@ -53,6 +53,8 @@ type Deps struct {
 	QueryHook func(query []byte)
 	// Logins rate-limits new connections per source (limits.go); nil: no limit.
 	Logins *LoginLimiter
+	// Observer, when set, sees every request a backend answered (metrics).
+	Observer QueryObserver
 }
 
 // errQuit ends a session normally.
