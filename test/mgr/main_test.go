@@ -1,0 +1,128 @@
+// Package mgr runs rwproxy (in-process) in front of a real MySQL Group
+// Replication group: three members of MySQL 9.x, single-primary, started
+// once by `scripts/sandbox mgr-up` inside a Debian sid chroot (see
+// docs/monitor.md, "Group Replication"). It checks that the monitor's
+// group_replication_hostgroups placement routes writes to the PRIMARY and
+// reads to the SECONDARY members, and follows switchover, a killed primary,
+// applier lag, non-ONLINE members and loss of quorum.
+//
+// When the package mirror refuses to build the chroot, `mgr-up` prints
+// "SKIP mgr: <reason>" and exits 77; this package then prints that line and
+// skips every test. Every other problem fails.
+package mgr
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rwproxy/rwproxy/internal/testkit"
+)
+
+// defaultBasePort: members listen on 23826..23828, group communication on
+// 23836..23838 (the MariaDB sandbox tests use 234xx, 235xx and 237xx).
+// RWPROXY_MGR_BASE_PORT overrides it.
+const defaultBasePort = 23826
+
+var (
+	// grp is the package's group, shared by every test (they run in
+	// order; each starts from three ONLINE members, see ensureGroup).
+	grp *testkit.MGR
+	// skipReason is set when the group cannot run here (mirror refused).
+	skipReason string
+)
+
+func TestMain(m *testing.M) { os.Exit(runMain(m)) }
+
+func runMain(m *testing.M) int {
+	port := defaultBasePort
+	if v := os.Getenv("RWPROXY_MGR_BASE_PORT"); v != "" {
+		p, err := strconv.Atoi(v)
+		if err != nil || p < 1024 || p > 64980 {
+			fmt.Fprintf(os.Stderr, "mgr: RWPROXY_MGR_BASE_PORT=%q: want a port number in 1024..64980\n", v)
+			return 1
+		}
+		port = p
+	}
+	start := time.Now()
+	g, err := testkit.StartMGR(port)
+	if errors.Is(err, testkit.ErrMGRUnavailable) {
+		reason := strings.TrimPrefix(err.Error(), testkit.ErrMGRUnavailable.Error()+": ")
+		fmt.Printf("SKIP mgr: %s\n", reason)
+		skipReason = "SKIP mgr: " + reason
+		return m.Run() // every test skips
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "mgr: cannot start the group: %v\n", err)
+		return 1
+	}
+	grp = g
+	fmt.Printf("mgr: %s: 3 members ONLINE in %.1fs (ports %v)\n", g.Version, time.Since(start).Seconds(), g.Ports)
+	disarm := stopOnExit(g)
+	defer func() {
+		t0 := time.Now()
+		if err := g.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "mgr: stopping the group: %v\n", err)
+		}
+		fmt.Printf("mgr: group stopped in %.1fs\n", time.Since(t0).Seconds())
+		disarm()
+	}()
+	if _, err := g.SQL(1, schema); err != nil {
+		fmt.Fprintf(os.Stderr, "mgr: creating the test tables: %v\n", err)
+		return 1
+	}
+	return m.Run()
+}
+
+// schema is created on member 1 (the primary after mgr-up).
+const schema = `CREATE TABLE app.rw (id BIGINT AUTO_INCREMENT PRIMARY KEY, port INT NOT NULL, uuid CHAR(36) NOT NULL);
+CREATE TABLE app.failover (seq INT PRIMARY KEY, port INT NOT NULL);
+CREATE TABLE app.lag (id BIGINT AUTO_INCREMENT PRIMARY KEY, v INT NOT NULL)`
+
+// stopOnExit starts a watchdog process that runs `sandbox mgr-down` if this
+// test binary dies without stopping the group itself (a panic, -timeout, a
+// signal): three members hold about 2 GB. The watchdog reads a pipe whose
+// write end only this process holds; disarm tells it the group is down.
+func stopOnExit(g *testkit.MGR) (disarm func()) {
+	script, err := filepath.Abs(filepath.Join("..", "..", "scripts", "sandbox"))
+	if err != nil {
+		return func() {}
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return func() {}
+	}
+	defer r.Close()
+	cmd := exec.Command("/bin/sh", "-c", `read x; [ "$x" = stopped ] || exec "$0" mgr-down`, script)
+	cmd.Stdin = r
+	cmd.Env = append(os.Environ(), g.Env()...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintf(os.Stderr, "mgr: no watchdog: %v\n", err)
+		_ = w.Close()
+		return func() {}
+	}
+	return func() {
+		_, _ = w.WriteString("stopped\n")
+		_ = w.Close()
+		_ = cmd.Wait()
+	}
+}
+
+// needGroup skips the test when the group could not be built here.
+func needGroup(t *testing.T) {
+	t.Helper()
+	if grp == nil {
+		if skipReason == "" {
+			t.Fatal("the group is not running")
+		}
+		t.Skip(skipReason)
+	}
+}
