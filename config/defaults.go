@@ -45,6 +45,19 @@ const (
 	DefaultFailoverBuffer = 5 * time.Second
 )
 
+// Cluster defaults (scalar keys, set by Defaults).
+const (
+	// DefaultGossipInterval is cluster.gossip_interval (also used for 0).
+	DefaultGossipInterval = 200 * time.Millisecond
+	// DefaultPushPullInterval is cluster.push_pull_interval (also used for 0).
+	DefaultPushPullInterval = 10 * time.Second
+	// MaxNodeNameLen bounds cluster.node_name, so that a change
+	// announcement naming two nodes stays far below one UDP packet.
+	MaxNodeNameLen = 128
+	// MinSecretLen is the shortest accepted cluster.secret.
+	MinSecretLen = 16
+)
+
 // MaxReadYourWritesTimeout is the largest users[].read_your_writes_timeout:
 // a read should not wait longer than this for a replica to catch up.
 const MaxReadYourWritesTimeout = time.Minute
@@ -123,8 +136,11 @@ func Defaults() *Config {
 		QueryRules:                 []QueryRule{},
 		HostgroupAttributes:        []HostgroupAttributes{},
 		Cluster: Cluster{
-			Bind: "127.0.0.1:7946",
-			Join: []string{},
+			Bind:             "127.0.0.1:7946",
+			Join:             []string{},
+			SaveToDisk:       true,
+			GossipInterval:   DefaultGossipInterval,
+			PushPullInterval: DefaultPushPullInterval,
 		},
 		ReaderFallback: DefaultReaderFallback,
 		FailoverBuffer: DefaultFailoverBuffer,

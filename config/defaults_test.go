@@ -26,7 +26,8 @@ func TestDefaults(t *testing.T) {
 		ConnectTimeout: 3 * time.Second, MinIdle: 0, MaxIdle: 64, IdleTimeout: 60 * time.Second,
 		MaxLifetime: time.Hour, PingAfter: 5 * time.Second, WaitTimeout: 5 * time.Second,
 	}, d.Pool)
-	require.Equal(t, "127.0.0.1:7946", d.Cluster.Bind)
+	require.Equal(t, Cluster{Bind: "127.0.0.1:7946", Join: []string{}, SaveToDisk: true,
+		GossipInterval: 200 * time.Millisecond, PushPullInterval: 10 * time.Second}, d.Cluster)
 	require.Equal(t, ReaderFallbackWriter, d.ReaderFallback)
 	require.Empty(t, d.HostgroupAttributes)
 
@@ -70,6 +71,7 @@ func TestScalarDefaultsCoverEveryKey(t *testing.T) {
 		"pool.connect_timeout", "pool.min_idle", "pool.max_idle", "pool.idle_timeout",
 		"pool.max_lifetime", "pool.ping_after", "pool.wait_timeout",
 		"cluster.bind", "cluster.join", "cluster.node_name", "cluster.secret", "cluster.enabled",
+		"cluster.advertise", "cluster.save_to_disk", "cluster.gossip_interval", "cluster.push_pull_interval",
 		"reader_fallback",
 		"tls.cert", "tls.key", "tls.backend_ca", "tls.backend_verify_hostname", "tls.backend_insecure_skip_verify",
 		"limits.max_allowed_packet", "limits.max_query_length", "limits.max_prepared_statements",
@@ -81,6 +83,6 @@ func TestScalarDefaultsCoverEveryKey(t *testing.T) {
 	require.NotContains(t, keys, "servers")
 	require.NotContains(t, keys, "hostgroup_attributes")
 	require.NotContains(t, keys, "group_replication_hostgroups")
-	require.Len(t, keys, 39+10, "a field was added to Config: update this test and docs/configuration.md")
+	require.Len(t, keys, 43+10, "a field was added to Config: update this test and docs/configuration.md")
 	require.Equal(t, reflect.TypeFor[time.Duration](), reflect.TypeOf(keys["pool.ping_after"]))
 }

@@ -176,6 +176,55 @@ func (s *Store) Adopt(ctx context.Context, v Versioned) (bool, error) {
 	return true, nil
 }
 
+// ErrUnchanged is returned by the build function of Merge to leave the
+// configuration as it is; Merge then returns the current snapshot and
+// false, without an error.
+var ErrUnchanged = errors.New("config: unchanged")
+
+// Merge installs a configuration that the cluster assembled from modules
+// adopted from peers. build gets the current configuration (shared: never
+// mutate it) and returns the next one, a new Config the Store takes over
+// (usually a modified Clone); it runs under the Store's writer
+// lock, so that no local Apply can land between reading the current
+// configuration and swapping in the next one (which would silently undo
+// that Apply). build must not call back into the Store.
+//
+// The result keeps this node's reload:"restart" fields, is validated, and
+// swapped in as version current+1 with the given origin; subscribers are
+// notified and nothing is published (the change came from the cluster).
+// Merge reports whether it installed a new snapshot: a result equal to the
+// current configuration, or build returning ErrUnchanged, changes nothing.
+// Any other error from build, or a failed validation, leaves the running
+// configuration untouched and is returned.
+func (s *Store) Merge(ctx context.Context, origin string, build func(cur *Config) (*Config, error)) (*Versioned, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return s.cur.Load(), false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := s.cur.Load()
+	next, err := build(cur.Config)
+	if errors.Is(err, ErrUnchanged) {
+		return cur, false, nil
+	}
+	if err != nil {
+		return cur, false, err
+	}
+	if next == nil || next == cur.Config {
+		return cur, false, errors.New("config: Merge: build must return a new Config")
+	}
+	keepRestartFields(next, cur.Config)
+	if err := next.Validate(); err != nil {
+		return cur, false, fmt.Errorf("config from cluster node %s rejected:\n%w", origin, err)
+	}
+	if reflect.DeepEqual(cur.Config, next) {
+		return cur, false, nil
+	}
+	v := &Versioned{Version: cur.Version + 1, Origin: origin, Config: next}
+	s.swapLocked(v)
+	return v, true, nil
+}
+
 // swapLocked stores v and hands it to every subscriber, replacing an unread
 // older snapshot. s.mu must be held: it makes this the only sender, so the
 // channel has room once drained and the send cannot block.

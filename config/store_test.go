@@ -2,6 +2,7 @@ package config
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 
@@ -271,4 +272,99 @@ func TestStoreConcurrent(t *testing.T) {
 // concurrent Applies is a no-op.
 func withUniqueMaxConns(s *Store, writer, i int) *Config {
 	return withMaxConns(s, 1+writer*1000+i)
+}
+
+// TestStoreMerge: a cluster merge installs what build returns without
+// publishing, keeps node-local restart fields, validates, and may be a
+// no-op.
+func TestStoreMerge(t *testing.T) {
+	ctx := context.Background()
+	s, pub := newTestStore(t)
+	ch, unsub := s.Subscribe()
+	t.Cleanup(unsub)
+	<-ch
+
+	v, changed, err := s.Merge(ctx, "node-b", func(cur *Config) (*Config, error) {
+		next := cur.Clone()
+		next.MaxConnections = 9
+		next.Listen = "10.0.0.9:6033" // a peer's node-local value must not stick
+		return next, nil
+	})
+	require.NoError(t, err)
+	require.True(t, changed)
+	require.Equal(t, uint64(2), v.Version)
+	require.Equal(t, "node-b", v.Origin)
+	require.Equal(t, 9, s.Current().MaxConnections)
+	require.Equal(t, "127.0.0.1:6033", s.Current().Listen)
+	require.Same(t, v, <-ch)
+	require.Empty(t, pub.versions(), "a cluster merge is never re-published")
+
+	for name, build := range map[string]func(cur *Config) (*Config, error){
+		"equal":     func(cur *Config) (*Config, error) { return cur.Clone(), nil },
+		"unchanged": func(*Config) (*Config, error) { return nil, ErrUnchanged },
+	} {
+		v, changed, err := s.Merge(ctx, "node-c", build)
+		require.NoError(t, err, name)
+		require.False(t, changed, name)
+		require.Same(t, s.Versioned(), v, name)
+	}
+	require.Empty(t, ch)
+
+	boom := errors.New("boom")
+	for name, tc := range map[string]struct {
+		build  func(cur *Config) (*Config, error)
+		wantIs error
+	}{
+		"invalid": {build: func(cur *Config) (*Config, error) {
+			next := cur.Clone()
+			next.Users[0].DefaultHostgroup = 99
+			return next, nil
+		}, wantIs: ErrInvalid},
+		"build error": {build: func(*Config) (*Config, error) { return nil, boom }, wantIs: boom},
+	} {
+		before := s.Versioned()
+		_, changed, err := s.Merge(ctx, "node-c", tc.build)
+		require.ErrorIs(t, err, tc.wantIs, name)
+		require.False(t, changed)
+		require.Same(t, before, s.Versioned(), name)
+	}
+	_, _, err = s.Merge(ctx, "node-c", func(cur *Config) (*Config, error) { return cur, nil })
+	require.Error(t, err, "build must not hand back the shared snapshot")
+
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	_, _, err = s.Merge(canceled, "node-c", func(*Config) (*Config, error) { panic("not called") })
+	require.ErrorIs(t, err, context.Canceled)
+}
+
+// TestStoreMergeIsAtomicWithApply: build runs under the writer lock, so a
+// concurrent local Apply is never undone by a merge built from the
+// configuration before it (run with -race).
+func TestStoreMergeIsAtomicWithApply(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newTestStore(t)
+	const rounds = 200
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := range rounds {
+			c := s.Current().Clone()
+			c.Pool.MaxIdle = i + 1
+			assert.NoError(t, s.Apply(ctx, c, SourceLocal))
+		}
+	})
+	wg.Go(func() {
+		for i := range rounds {
+			_, _, err := s.Merge(ctx, "peer", func(cur *Config) (*Config, error) {
+				next := cur.Clone()
+				next.MaxConnections = 1000 + i
+				return next, nil
+			})
+			assert.NoError(t, err)
+		}
+	})
+	wg.Wait()
+	// (An Apply built from a snapshot older than a merge does undo the
+	// merge: Apply takes a whole configuration. docs/cluster.md, "Known
+	// limits".)
+	require.Equal(t, rounds, s.Current().Pool.MaxIdle, "no Apply was undone")
 }

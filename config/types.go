@@ -278,11 +278,29 @@ type QueryRule struct {
 	Comment              string `mapstructure:"comment"`
 }
 
-// Cluster configures the gossip cluster.
+// Cluster configures the gossip cluster (see docs/cluster.md). Every
+// cluster key is node-local: none of them is shared between nodes.
 type Cluster struct {
-	Bind     string   `mapstructure:"bind" reload:"restart"`
-	Join     []string `mapstructure:"join"`
-	NodeName string   `mapstructure:"node_name" reload:"restart"`
-	Secret   string   `mapstructure:"secret" reload:"restart"`
-	Enabled  bool     `mapstructure:"enabled" reload:"restart"`
+	// Bind is the gossip address, host:port, used for both UDP and TCP.
+	Bind string `mapstructure:"bind" reload:"restart"`
+	// Join lists peers (host:port) to contact at start and whenever this
+	// node finds itself alone.
+	Join []string `mapstructure:"join"`
+	// NodeName is this node's unique name; empty means "<hostname>-<bind port>".
+	NodeName string `mapstructure:"node_name" reload:"restart"`
+	// Secret, when set, encrypts gossip: the AES-256 key is its SHA-256.
+	Secret  string `mapstructure:"secret" reload:"restart"`
+	Enabled bool   `mapstructure:"enabled" reload:"restart"`
+	// Advertise is the host:port peers use to reach this node (an IP
+	// address); empty means the bound address (a private IP for 0.0.0.0).
+	Advertise string `mapstructure:"advertise" reload:"restart"`
+	// SaveToDisk also writes configuration adopted from a peer to this
+	// node's DISK layer (<admin.datadir>/rwproxy.db).
+	SaveToDisk bool `mapstructure:"save_to_disk"`
+	// GossipInterval spaces the rounds that send change announcements to
+	// a few random peers; 0 means 200ms.
+	GossipInterval time.Duration `mapstructure:"gossip_interval" reload:"restart"`
+	// PushPullInterval spaces the full-state exchanges with one random
+	// peer (anti-entropy); 0 means 10s.
+	PushPullInterval time.Duration `mapstructure:"push_pull_interval" reload:"restart"`
 }

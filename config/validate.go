@@ -162,14 +162,34 @@ func (cl Cluster) validate(p *problems) {
 	if cl.Enabled || cl.Bind != "" {
 		p.listenAddr("cluster.bind", cl.Bind)
 	}
+	// memberlist binds IP addresses only.
+	if host, _, err := net.SplitHostPort(cl.Bind); cl.Enabled && err == nil && host != "" && net.ParseIP(host) == nil {
+		p.add("cluster.bind", "%q: host must be an IP address (or empty for all interfaces)", cl.Bind)
+	}
 	for i, addr := range cl.Join {
 		p.dialAddr(fmt.Sprintf("cluster.join[%d]", i), addr)
 	}
-	if cl.Enabled && len(cl.Secret) > 0 {
-		switch len(cl.Secret) {
-		case 16, 24, 32:
-		default:
-			p.add("cluster.secret", "must be 16, 24 or 32 bytes long (AES key), got %d", len(cl.Secret))
+	// The secret is a passphrase (the key is its SHA-256), so any length
+	// works for AES; a floor keeps it from being guessable.
+	if cl.Enabled && len(cl.Secret) > 0 && len(cl.Secret) < MinSecretLen {
+		p.add("cluster.secret", "must be at least %d bytes long (a passphrase; the AES-256 key is its SHA-256), got %d",
+			MinSecretLen, len(cl.Secret))
+	}
+	if len(cl.NodeName) > MaxNodeNameLen {
+		p.add("cluster.node_name", "is %d bytes long, at most %d allowed", len(cl.NodeName), MaxNodeNameLen)
+	}
+	if cl.Advertise != "" {
+		p.dialAddr("cluster.advertise", cl.Advertise)
+		if host, _, err := net.SplitHostPort(cl.Advertise); err == nil && host != "" && net.ParseIP(host) == nil {
+			p.add("cluster.advertise", "%q: host must be an IP address", cl.Advertise)
+		}
+	}
+	for _, d := range []struct {
+		path string
+		v    time.Duration
+	}{{"cluster.gossip_interval", cl.GossipInterval}, {"cluster.push_pull_interval", cl.PushPullInterval}} {
+		if d.v < 0 {
+			p.add(d.path, "%s must be >= 0 (0 = the default)", d.v)
 		}
 	}
 }

@@ -161,7 +161,24 @@ func TestValidate(t *testing.T) {
 				`cluster.bind: "nope": not a host:port address (missing port in address)`,
 				`cluster.join[1]: ":7946": host must not be empty`,
 				`cluster.join[2]: "h:0": port "0" is not a valid port (1-65535)`,
-				"cluster.secret: must be 16, 24 or 32 bytes long (AES key), got 5",
+				"cluster.secret: must be at least 16 bytes long (a passphrase; the AES-256 key is its SHA-256), got 5",
+			}},
+		{name: "cluster identity and intervals",
+			mutate: func(c *Config) {
+				c.Cluster = Cluster{Enabled: true, Bind: "localhost:7946", NodeName: strings.Repeat("n", 129),
+					Advertise: "gossip.example:7946", GossipInterval: -1, PushPullInterval: -time.Second,
+					Secret: "a passphrase of any length past sixteen bytes"}
+			},
+			want: []string{
+				`cluster.bind: "localhost:7946": host must be an IP address (or empty for all interfaces)`,
+				"cluster.node_name: is 129 bytes long, at most 128 allowed",
+				`cluster.advertise: "gossip.example:7946": host must be an IP address`,
+				"cluster.gossip_interval: -1ns must be >= 0 (0 = the default)",
+				"cluster.push_pull_interval: -1s must be >= 0 (0 = the default)",
+			}},
+		{name: "cluster advertise and zero intervals",
+			mutate: func(c *Config) {
+				c.Cluster = Cluster{Enabled: true, Bind: ":7946", Advertise: "10.0.0.5:7946", Secret: "0123456789abcdef"}
 			}},
 		{name: "disabled cluster may have no bind", mutate: func(c *Config) { c.Cluster.Bind = "" }},
 		{name: "reader_fallback error", mutate: func(c *Config) { c.ReaderFallback = ReaderFallbackError }},

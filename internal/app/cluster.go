@@ -1,0 +1,70 @@
+package app
+
+import (
+	"sync"
+
+	"github.com/rwproxy/rwproxy/cluster"
+)
+
+// clusters holds each App's cluster node. TODO(lead): this can become an
+// App field (cluster *cluster.Node); it lives here so that this file needs
+// no change to app.go.
+var clusters sync.Map // *App → *cluster.Node
+
+// StartCluster joins the gossip cluster when cluster.enabled is set: it
+// starts a cluster node on cluster.bind, keeping its module versions in
+// <admin.datadir>/cluster.json, and makes it the Store's publisher, so
+// that a local change (LOAD ... TO RUNTIME, a file reload) reaches every
+// node and the peers' changes are merged into this one's Store. It does
+// nothing when the cluster is disabled or the node already runs. Call it
+// once the Store holds the configuration to start from (after New);
+// CloseCluster (or App.Close, once wired) stops it.
+func (a *App) StartCluster() error {
+	cfg := a.Store.Current()
+	if !cfg.Cluster.Enabled {
+		return nil
+	}
+	if _, ok := clusters.Load(a); ok {
+		return nil
+	}
+	n, err := cluster.New(cluster.Options{
+		Cluster: cfg.Cluster,
+		Datadir: cfg.Admin.Datadir,
+		Store:   a.Store,
+		// TODO(lead): the admin package has no function that writes a
+		// *config.Config's modules to <datadir>/rwproxy.db; pass one
+		// (cluster.Saver) when it does. Until then cluster.save_to_disk
+		// keeps adopted modules in cluster.json only (logged once).
+		Saver: nil,
+		Log:   a.lg,
+	})
+	if err != nil {
+		return err
+	}
+	if _, loaded := clusters.LoadOrStore(a, n); loaded {
+		return n.Close()
+	}
+	a.Store.SetPublisher(n)
+	return nil
+}
+
+// Cluster returns the App's cluster node (for the admin's cluster_nodes
+// and checksum tables: Node.Members, Node.Modules), nil when the cluster
+// is disabled or not started.
+func (a *App) Cluster() *cluster.Node {
+	if v, ok := clusters.Load(a); ok {
+		return v.(*cluster.Node)
+	}
+	return nil
+}
+
+// CloseCluster leaves the cluster and stops the node (idempotent). Local
+// changes made afterwards are no longer published.
+func (a *App) CloseCluster() error {
+	v, ok := clusters.LoadAndDelete(a)
+	if !ok {
+		return nil
+	}
+	a.Store.SetPublisher(nil)
+	return v.(*cluster.Node).Close()
+}

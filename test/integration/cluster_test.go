@@ -1,0 +1,187 @@
+package integration
+
+import (
+	"database/sql"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/rwproxy/rwproxy/admin"
+	"github.com/rwproxy/rwproxy/cluster"
+	"github.com/rwproxy/rwproxy/internal/app"
+	"github.com/rwproxy/rwproxy/internal/testkit"
+)
+
+// clSchema is the cluster test's schema.
+const clSchema = "clustertest"
+
+// clNode is one rwproxy of the test cluster, with its admin interface.
+type clNode struct {
+	name  string
+	app   *app.App
+	admin *sql.DB
+}
+
+// clStart starts rwproxy node i (1-based) in front of the sandbox as
+// cmd/rwproxy does: bootstrap from datadir, proxy, admin interface, then
+// the cluster node (gossip on a free loopback port), joining join.
+func clStart(t *testing.T, i int, join ...string) *clNode {
+	t.Helper()
+	dir := t.TempDir()
+	yaml := testkit.SandboxConfig(sb)
+	yaml.Admin.Listen, yaml.Admin.Datadir = "127.0.0.1:0", dir
+	yaml.Cluster.Enabled = true
+	yaml.Cluster.Bind = "127.0.0.1:0"
+	yaml.Cluster.NodeName = fmt.Sprintf("it-node%d", i)
+	yaml.Cluster.Join = join
+	cfg, err := admin.Bootstrap(dir, yaml, false)
+	require.NoError(t, err)
+	a, err := app.New(cfg, zaptest.NewLogger(t).Named(yaml.Cluster.NodeName))
+	require.NoError(t, err)
+	a.Start()
+	require.NoError(t, a.StartAdmin(""))
+	require.NoError(t, a.StartCluster())
+	n := &clNode{name: yaml.Cluster.NodeName, app: a}
+	t.Cleanup(func() {
+		if n.admin != nil {
+			_ = n.admin.Close()
+		}
+		require.NoError(t, a.CloseCluster())
+		require.NoError(t, a.CloseAdmin())
+		_ = a.Close()
+	})
+	require.NotNil(t, a.Cluster(), "cluster.enabled starts a node")
+	n.admin, err = sql.Open("mysql", fmt.Sprintf("admin:admin@tcp(%s)/", a.AdminAddr()))
+	require.NoError(t, err)
+	require.NoError(t, n.admin.Ping())
+	return n
+}
+
+// weight reads a server's weight from the node's runtime_mysql_servers.
+func (n *clNode) weight(t *testing.T, port int) string {
+	t.Helper()
+	var w string
+	err := n.admin.QueryRow("SELECT weight FROM runtime_mysql_servers WHERE port = " + strconv.Itoa(port)).Scan(&w)
+	require.NoError(t, err)
+	return w
+}
+
+func clSetupSchema(t *testing.T) {
+	t.Helper()
+	d := openDB(t, dsn(primary(), "app", ""))
+	for _, q := range []string{
+		"DROP DATABASE IF EXISTS " + clSchema,
+		"CREATE DATABASE " + clSchema,
+		"CREATE TABLE " + clSchema + ".t (id INT PRIMARY KEY, v INT NOT NULL)",
+		"INSERT INTO " + clSchema + ".t SELECT seq, seq FROM " + clSchema + ".seq_1_to_100",
+	} {
+		_, err := d.Exec(q)
+		require.NoError(t, err, q)
+	}
+	_, err := sb.Run("sync")
+	require.NoError(t, err)
+}
+
+// clComSelect reads Com_select on sandbox nodes 1..3 directly.
+func clComSelect(t *testing.T, direct [3]*sql.DB) [3]int64 {
+	t.Helper()
+	var out [3]int64
+	for i, db := range direct {
+		var name string
+		require.NoError(t, db.QueryRow("SHOW GLOBAL STATUS LIKE 'Com_select'").Scan(&name, &out[i]))
+	}
+	return out
+}
+
+// clReads runs n point reads through the proxy at addr and returns the
+// Com_select increase of each sandbox node meanwhile.
+func clReads(t *testing.T, addr string, direct [3]*sql.DB, n int) [3]int64 {
+	t.Helper()
+	db := openDB(t, dsn(addr, "app", clSchema))
+	before := clComSelect(t, direct)
+	for i := range n {
+		var v int
+		require.NoError(t, db.QueryRow("SELECT v FROM t WHERE id = "+strconv.Itoa(i%100+1)).Scan(&v))
+	}
+	after := clComSelect(t, direct)
+	_ = db.Close()
+	return [3]int64{after[0] - before[0], after[1] - before[1], after[2] - before[2]}
+}
+
+// TestClusterConfigPropagates: three rwproxy nodes in front of the
+// sandbox form a cluster; a weight change made through node 1's admin
+// port (mariadb CLI, LOAD MYSQL SERVERS TO RUNTIME) shows in every node's
+// runtime_mysql_servers within 5 s, and nodes 2 and 3 route by it.
+func TestClusterConfigPropagates(t *testing.T) {
+	needSandbox(t, "mariadb")
+	clSetupSchema(t)
+	n1 := clStart(t, 1)
+	seed := n1.app.Cluster().Addr()
+	nodes := []*clNode{n1, clStart(t, 2, seed), clStart(t, 3, seed)}
+	require.Eventually(t, func() bool {
+		for _, n := range nodes {
+			alive := 0
+			for _, m := range n.app.Cluster().Members() {
+				if m.State == cluster.StateAlive {
+					alive++
+				}
+			}
+			if alive != len(nodes) {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, 20*time.Millisecond, "the three nodes did not form a cluster")
+
+	var direct [3]*sql.DB
+	for i := range direct {
+		direct[i] = openDB(t, dsn(sb.Addr(i+1), "app", ""))
+	}
+	replica2, replica3 := sb.Ports[1], sb.Ports[2]
+	for _, n := range nodes[1:] {
+		even := clReads(t, n.app.Addr(), direct, 300)
+		t.Logf("%s, weights 1:1 -> Com_select deltas %v", n.name, even)
+	}
+
+	res := runCLI(t, n1.app.AdminAddr(), "admin", "admin",
+		fmt.Sprintf("UPDATE mysql_servers SET weight=9 WHERE port=%d;\nLOAD MYSQL SERVERS TO RUNTIME;\n", replica3))
+	require.NoError(t, res.err, "mariadb CLI: %s", res.stderr)
+	start := time.Now()
+	for _, n := range nodes {
+		require.Eventually(t, func() bool { return n.weight(t, replica3) == "9" }, 5*time.Second, 10*time.Millisecond,
+			"%s runtime_mysql_servers", n.name)
+		t.Logf("%s runs weight 9 after %s", n.name, time.Since(start))
+		require.Equal(t, "1", n.weight(t, replica2))
+	}
+
+	for _, n := range nodes[1:] {
+		skewed := clReads(t, n.app.Addr(), direct, 300)
+		share := float64(skewed[2]) / float64(max(skewed[1]+skewed[2], 1))
+		t.Logf("%s, weights 1:9 -> Com_select deltas %v, replica 3 share %.2f", n.name, skewed, share)
+		require.Greater(t, share, 0.75, "%s does not route by the new weight", n.name)
+		require.Less(t, skewed[0], int64(60), "reads stay on the replicas")
+	}
+
+	// Every node's checksum table agrees: one version, made by node 1.
+	want := nodes[0].app.Cluster().Modules()[0]
+	require.Equal(t, cluster.ModuleServers, want.Module)
+	require.Equal(t, "it-node1", want.Origin)
+	for _, n := range nodes {
+		require.Eventually(t, func() bool {
+			rows := n.app.Cluster().Modules()
+			if len(rows) != len(nodes)*len(cluster.ModuleNames()) {
+				return false
+			}
+			for _, r := range rows {
+				if r.Module == cluster.ModuleServers && (r.Checksum != want.Checksum || r.Version != want.Version) {
+					return false
+				}
+			}
+			return true
+		}, 10*time.Second, 50*time.Millisecond, "%s checksum table: %+v", n.name, n.app.Cluster().Modules())
+	}
+}
