@@ -40,6 +40,9 @@ type Relay struct {
 type Response struct {
 	// Status is the server status of the last terminal packet.
 	Status uint16
+	// HasStatus: a terminal OK or EOF packet carried Status (a prepare
+	// response, COM_STATISTICS' reply and ERR packets carry none).
+	HasStatus bool
 	// Warnings is the warning count of the last terminal packet.
 	Warnings uint16
 	// Err is the backend's ERR packet, already passed to the client.
@@ -128,7 +131,7 @@ func (r *Relay) forwardOK(client *packet.Conn, p []byte, res *Response) (bool, e
 	if err != nil {
 		return false, ErrProtocol
 	}
-	res.Status = ok.Status
+	res.Status, res.HasStatus = ok.Status, true
 	res.Warnings = ok.Warnings
 	if r.OnOK != nil {
 		r.OnOK(&ok)
@@ -173,7 +176,7 @@ func (r *Relay) forwardResultset(client, backend *packet.Conn, res *Response) (b
 		pl := p[4:]
 		switch {
 		case IsEOF(pl):
-			res.Status = EOFStatus(pl)
+			res.Status, res.HasStatus = EOFStatus(pl), true
 			res.Warnings = EOFWarnings(pl)
 			if err := r.write(client, p, res); err != nil {
 				return false, err
@@ -209,7 +212,7 @@ func (r *Relay) ForwardFieldList(client, backend *packet.Conn) (Response, error)
 			return res, err
 		}
 		if IsEOF(pl) {
-			res.Status = EOFStatus(pl)
+			res.Status, res.HasStatus = EOFStatus(pl), true
 			return res, nil
 		}
 	}

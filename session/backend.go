@@ -193,7 +193,9 @@ func (s *Session) finish(c *pool.Conn, res protocol.Response, err error, start t
 		}
 	}
 	if res.Err == nil {
-		s.inTxn = res.Status&mysql.SERVER_STATUS_IN_TRANS != 0
+		if res.HasStatus {
+			s.inTxn = res.Status&mysql.SERVER_STATUS_IN_TRANS != 0
+		}
 		s.roTxn = s.inTxn && (s.roTxn || s.curFlags&router.FlagReadOnlyTxn != 0)
 		s.notePins()
 	} else if s.pinned == nil && !s.st.autocommit() {

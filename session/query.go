@@ -52,7 +52,7 @@ func (s *Session) handleInitDB(pkt []byte) error {
 // checkDB verifies on a backend that db exists, for a schema named in the
 // handshake. It runs before the handshake's OK packet.
 func (s *Session) checkDB(db string) error {
-	c, me := s.acquire(s.hostgroup())
+	c, me := s.acquireWriter(s.hostgroup())
 	if me != nil {
 		return me
 	}

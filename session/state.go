@@ -26,7 +26,7 @@ var baselineVars = map[string]string{
 // notReplayed are tracked variables that are read-only or describe the last
 // statement rather than the session.
 var notReplayed = map[string]bool{
-	"last_gtid": true, "last_insert_id": true, "session_track_system_variables": true, "session_track_schema": true,
+	"last_gtid": true, "last_insert_id": true, "statement_id": true, "session_track_system_variables": true, "session_track_schema": true,
 	"session_track_state_change": true, "session_track_gtids": true,
 	"session_track_transaction_info": true,
 }
