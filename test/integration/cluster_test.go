@@ -3,7 +3,13 @@ package integration
 import (
 	"database/sql"
 	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,11 +25,14 @@ import (
 // clSchema is the cluster test's schema.
 const clSchema = "clustertest"
 
-// clNode is one rwproxy of the test cluster, with its admin interface.
+// clNode is one rwproxy of the test cluster, with its admin interface:
+// in this process (app set) or a separate rwproxy process.
 type clNode struct {
-	name  string
-	app   *app.App
-	admin *sql.DB
+	name       string
+	clientAddr string
+	adminAddr  string
+	app        *app.App // nil for a separate process
+	admin      *sql.DB
 }
 
 // clStart starts rwproxy node i (1-based) in front of the sandbox as
@@ -45,7 +54,7 @@ func clStart(t *testing.T, i int, join ...string) *clNode {
 	a.Start()
 	require.NoError(t, a.StartAdmin(""))
 	require.NoError(t, a.StartCluster())
-	n := &clNode{name: yaml.Cluster.NodeName, app: a}
+	n := &clNode{name: yaml.Cluster.NodeName, app: a, clientAddr: a.Addr(), adminAddr: a.AdminAddr()}
 	t.Cleanup(func() {
 		if n.admin != nil {
 			_ = n.admin.Close()
@@ -137,34 +146,7 @@ func TestClusterConfigPropagates(t *testing.T) {
 		return true
 	}, 10*time.Second, 20*time.Millisecond, "the three nodes did not form a cluster")
 
-	var direct [3]*sql.DB
-	for i := range direct {
-		direct[i] = openDB(t, dsn(sb.Addr(i+1), "app", ""))
-	}
-	replica2, replica3 := sb.Ports[1], sb.Ports[2]
-	for _, n := range nodes[1:] {
-		even := clReads(t, n.app.Addr(), direct, 300)
-		t.Logf("%s, weights 1:1 -> Com_select deltas %v", n.name, even)
-	}
-
-	res := runCLI(t, n1.app.AdminAddr(), "admin", "admin",
-		fmt.Sprintf("UPDATE mysql_servers SET weight=9 WHERE port=%d;\nLOAD MYSQL SERVERS TO RUNTIME;\n", replica3))
-	require.NoError(t, res.err, "mariadb CLI: %s", res.stderr)
-	start := time.Now()
-	for _, n := range nodes {
-		require.Eventually(t, func() bool { return n.weight(t, replica3) == "9" }, 5*time.Second, 10*time.Millisecond,
-			"%s runtime_mysql_servers", n.name)
-		t.Logf("%s runs weight 9 after %s", n.name, time.Since(start))
-		require.Equal(t, "1", n.weight(t, replica2))
-	}
-
-	for _, n := range nodes[1:] {
-		skewed := clReads(t, n.app.Addr(), direct, 300)
-		share := float64(skewed[2]) / float64(max(skewed[1]+skewed[2], 1))
-		t.Logf("%s, weights 1:9 -> Com_select deltas %v, replica 3 share %.2f", n.name, skewed, share)
-		require.Greater(t, share, 0.75, "%s does not route by the new weight", n.name)
-		require.Less(t, skewed[0], int64(60), "reads stay on the replicas")
-	}
+	clCheckPropagation(t, nodes)
 
 	// Every node's checksum table agrees: one version, made by node 1.
 	want := nodes[0].app.Cluster().Modules()[0]
@@ -184,4 +166,164 @@ func TestClusterConfigPropagates(t *testing.T) {
 			return true
 		}, 10*time.Second, 50*time.Millisecond, "%s checksum table: %+v", n.name, n.app.Cluster().Modules())
 	}
+}
+
+// clCheckPropagation makes a weight change through node 1's admin port
+// with the mariadb CLI and checks that every node runs it within 5 s and
+// that nodes 2 and 3 route reads by it (Com_select on the replicas).
+func clCheckPropagation(t *testing.T, nodes []*clNode) {
+	t.Helper()
+	var direct [3]*sql.DB
+	for i := range direct {
+		direct[i] = openDB(t, dsn(sb.Addr(i+1), "app", ""))
+	}
+	replica2, replica3 := sb.Ports[1], sb.Ports[2]
+	for _, n := range nodes[1:] {
+		even := clReads(t, n.clientAddr, direct, 300)
+		t.Logf("%s, weights 1:1 -> Com_select deltas %v", n.name, even)
+	}
+
+	res := runCLI(t, nodes[0].adminAddr, "admin", "admin",
+		fmt.Sprintf("UPDATE mysql_servers SET weight=9 WHERE port=%d;\nLOAD MYSQL SERVERS TO RUNTIME;\n", replica3))
+	require.NoError(t, res.err, "mariadb CLI: %s", res.stderr)
+	start := time.Now()
+	for _, n := range nodes {
+		require.Eventually(t, func() bool { return n.weight(t, replica3) == "9" }, 5*time.Second, 10*time.Millisecond,
+			"%s runtime_mysql_servers", n.name)
+		t.Logf("%s runs weight 9 after %s", n.name, time.Since(start))
+		require.Equal(t, "1", n.weight(t, replica2))
+	}
+
+	for _, n := range nodes[1:] {
+		skewed := clReads(t, n.clientAddr, direct, 300)
+		share := float64(skewed[2]) / float64(max(skewed[1]+skewed[2], 1))
+		t.Logf("%s, weights 1:9 -> Com_select deltas %v, replica 3 share %.2f", n.name, skewed, share)
+		require.Greater(t, share, 0.75, "%s does not route by the new weight", n.name)
+		require.Less(t, skewed[0], int64(60), "reads stay on the replicas")
+	}
+}
+
+// TestClusterProcesses runs the same check against three separate rwproxy
+// processes (bin built from cmd/rwproxy, one generated YAML file each).
+func TestClusterProcesses(t *testing.T) {
+	needSandbox(t, "mariadb")
+	if !clClusterWired(t) {
+		// TODO(lead): remove this guard once cmd/rwproxy starts the cluster.
+		t.Skip("cmd/rwproxy does not start the cluster node yet (App.StartCluster is not called)")
+	}
+	clSetupSchema(t)
+	bin := filepath.Join(t.TempDir(), "rwproxy")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/rwproxy")
+	build.Dir = filepath.Join("..", "..")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "go build: %s", out)
+
+	var nodes []*clNode
+	var seed string
+	for i := 1; i <= 3; i++ {
+		gossip := clFreePort(t)
+		if i == 1 {
+			seed = net.JoinHostPort("127.0.0.1", strconv.Itoa(gossip))
+		}
+		nodes = append(nodes, clStartProcess(t, bin, i, gossip, seed))
+	}
+	clCheckPropagation(t, nodes)
+}
+
+// clClusterWired reports whether the binary starts the cluster node.
+func clClusterWired(t *testing.T) bool {
+	t.Helper()
+	for _, f := range []string{"cmd/rwproxy/main.go", "internal/app/app.go"} {
+		src, err := os.ReadFile(filepath.Join("..", "..", f)) //nolint:gosec // repository file
+		require.NoError(t, err)
+		if strings.Contains(string(src), "StartCluster(") {
+			return true
+		}
+	}
+	return false
+}
+
+// clFreePort returns a port free for both TCP and UDP on 127.0.0.1.
+func clFreePort(t *testing.T) int {
+	t.Helper()
+	for range 20 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		port := ln.Addr().(*net.TCPAddr).Port
+		pc, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		_ = ln.Close()
+		if err == nil {
+			_ = pc.Close()
+			return port
+		}
+	}
+	t.Fatal("no free TCP+UDP port")
+	return 0
+}
+
+// clStartProcess writes node i's configuration and runs rwproxy with it
+// until the test ends (SIGTERM, then kill).
+func clStartProcess(t *testing.T, bin string, i, gossip int, seed string) *clNode {
+	t.Helper()
+	dir := t.TempDir()
+	client, adminPort := clFreePort(t), clFreePort(t)
+	var servers strings.Builder
+	for j, port := range sb.Ports {
+		hg := 20
+		if j == 0 {
+			hg = 10
+		}
+		fmt.Fprintf(&servers, "  - { hostgroup: %d, host: 127.0.0.1, port: %d, max_replication_lag: 10 }\n", hg, port)
+	}
+	join := "[]"
+	if i > 1 {
+		join = "[" + seed + "]"
+	}
+	name := fmt.Sprintf("proc-node%d", i)
+	yaml := fmt.Sprintf(`listen: 127.0.0.1:%d
+log: { level: info, format: json }
+admin: { listen: "127.0.0.1:%d", datadir: %q }
+http: { listen: "" }
+users:
+  - { username: app, password: app, default_hostgroup: 10 }
+servers:
+%sreplication_hostgroups:
+  - { writer_hostgroup: 10, reader_hostgroup: 20, check_type: read_only }
+cluster:
+  enabled: true
+  bind: 127.0.0.1:%d
+  node_name: %s
+  join: %s
+`, client, adminPort, dir, servers.String(), gossip, name, join)
+	cfgPath := filepath.Join(dir, "rwproxy.yaml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte(yaml), 0o600))
+	logPath := filepath.Join(dir, "rwproxy.log")
+	logf, err := os.Create(logPath) //nolint:gosec // test file
+	require.NoError(t, err)
+	cmd := exec.Command(bin, "--config", cfgPath) //nolint:gosec // the binary built by the test
+	cmd.Stdout, cmd.Stderr = logf, logf
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		_ = logf.Close()
+		if t.Failed() {
+			raw, _ := os.ReadFile(logPath) //nolint:gosec // test file
+			t.Logf("%s log (last 4 KB):\n%s", name, raw[max(0, len(raw)-4096):])
+		}
+	})
+	n := &clNode{name: name, clientAddr: fmt.Sprintf("127.0.0.1:%d", client), adminAddr: fmt.Sprintf("127.0.0.1:%d", adminPort)}
+	n.admin, err = sql.Open("mysql", fmt.Sprintf("admin:admin@tcp(%s)/", n.adminAddr))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = n.admin.Close() })
+	require.Eventually(t, func() bool { return n.admin.Ping() == nil }, 30*time.Second, 50*time.Millisecond,
+		"%s admin interface did not come up", name)
+	return n
 }
