@@ -246,26 +246,49 @@ func TestLatencyEWMA(t *testing.T) {
 	e.Observe(100, 10*ms)
 	avg, ok := e.Average()
 	require.True(t, ok)
-	require.Equal(t, 10*ms, avg, "the first sample is the average")
+	require.InDelta(t, float64(10*ms), float64(avg), 2, "the first sample is the average")
 
-	// One decay time later, a sample moves the average 1 − 1/e of the way.
+	// One decay time later, a sample moves the average 1 − 1/e of the way
+	// in log scale: 10 ms → 20 ms gives 10 ms × 2^0.632.
 	e.Observe(100+int64(DefaultDecay), 20*ms)
 	avg, _ = e.Average()
-	require.InDelta(t, float64(10*ms)+float64(10*ms)*(1-math.Exp(-1)), float64(avg), float64(time.Microsecond))
+	require.InDelta(t, float64(10*ms)*math.Exp2(1-math.Exp(-1)), float64(avg), float64(time.Microsecond))
 
-	// Many tiny steps are not rounded away: 10000 samples of 0 ms spread
-	// over one decay time move it 63% of the way to 0.
+	// Many tiny steps are not rounded away: 10000 samples of 1 ms spread
+	// over one decay time move it 63% of the way from 10 ms (in log scale).
 	e.Reset()
 	e.Observe(1, 10*ms)
 	for i := range 10000 {
-		e.Observe(1+int64(i+1)*int64(DefaultDecay/10000), 0)
+		e.Observe(1+int64(i+1)*int64(DefaultDecay/10000), ms)
 	}
 	avg, _ = e.Average()
-	require.InDelta(t, float64(10*ms)*math.Exp(-1), float64(avg), float64(50*time.Microsecond))
+	require.InDelta(t, float64(10*ms)*math.Pow(0.1, 1-math.Exp(-1)), float64(avg), float64(20*time.Microsecond))
 
 	e.Reset()
 	_, ok = e.Average()
 	require.False(t, ok)
+}
+
+// One response a thousand times slower than the others (a stalled client,
+// a hiccup) barely moves the geometric average; a server whose responses
+// are all slower moves it all the way.
+func TestLatencyEWMAOutlier(t *testing.T) {
+	e := NewLatencyEWMA(0)
+	now := int64(1)
+	for range 1000 {
+		now += int64(time.Millisecond)
+		e.Observe(now, time.Millisecond)
+	}
+	now += int64(time.Millisecond)
+	e.Observe(now, time.Second)
+	avg, _ := e.Average()
+	require.Less(t, avg, 1100*time.Microsecond, "one outlier")
+	for range 2000 { // 2 s = 4 decay times of 10 ms responses
+		now += int64(time.Millisecond)
+		e.Observe(now, 10*time.Millisecond)
+	}
+	avg, _ = e.Average()
+	require.InDelta(t, float64(10*time.Millisecond), float64(avg), float64(500*time.Microsecond))
 }
 
 // Concurrent observers race on the average with compare-and-swap; every
@@ -284,5 +307,5 @@ func TestLatencyEWMAConcurrent(t *testing.T) {
 	wg.Wait()
 	avg, ok := e.Average()
 	require.True(t, ok)
-	require.Equal(t, 3*ms, avg)
+	require.InDelta(t, float64(3*ms), float64(avg), 2)
 }

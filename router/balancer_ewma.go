@@ -10,6 +10,13 @@ import (
 // updated lock-free by every goroutine that observes a response. The
 // zero value is ready to use (with DefaultDecay) and holds no sample.
 //
+// The average is geometric: it is kept over log2 of the samples, so a
+// rare response thousands of times slower than usual (a client that
+// stalled while its result was relayed, a machine-wide hiccup) moves it
+// by a few percent instead of multiplying it, while a server whose every
+// response is slower moves it all the way. The heavy statements of a
+// mixed workload are thus seen for what they are: part of the mix.
+//
 // Each sample moves the average towards itself by 1 − e^(−Δt/decay),
 // where Δt is the time since the previous sample of this server. Samples
 // are thus weighted by the time they stand for, not by their number: at
@@ -19,25 +26,24 @@ import (
 // they apply partition the elapsed time, and each folds its sample in with
 // a compare-and-swap loop.
 //
-// The average is fixed point, in 1/256 ns, so that the tiny steps of a
-// busy server (Δt of microseconds against a decay of a second) are not
-// rounded away.
+// The stored value is fixed point, 1 + log2(ns) in units of 2^-32, so
+// that the tiny steps of a busy server (Δt of microseconds against a
+// decay of half a second) are not rounded away; 0 means no sample.
 type LatencyEWMA struct {
-	avg   atomic.Int64 // 1/256 ns; 0 = no sample yet
+	avg   atomic.Int64 // (1 + log2 ns) × 2^32; 0 = no sample yet
 	last  atomic.Int64 // clock reading of the latest sample, ns; 0 = none
 	decay time.Duration
 }
 
 // DefaultDecay is the time constant of a LatencyEWMA: after a server's
-// latency changes, its average has moved 63% of the way within this time
-// of traffic, 95% within three times it.
+// latency changes, its average has moved 63% of the way (in log scale)
+// within this time of traffic, 95% within three times it.
 const DefaultDecay = 500 * time.Millisecond
 
-// maxSample caps a sample (an hour) so that the fixed point cannot
-// overflow.
+// maxSample caps a sample (an hour).
 const maxSample = time.Hour
 
-const fixShift = 8
+const fixOne = 1 << 32
 
 // NewLatencyEWMA returns an empty average with time constant decay
 // (DefaultDecay when ≤ 0).
@@ -49,11 +55,8 @@ func NewLatencyEWMA(decay time.Duration) *LatencyEWMA {
 // any monotonic clock that starts above 0; the same clock for every
 // call).
 func (e *LatencyEWMA) Observe(now int64, d time.Duration) {
-	d = min(max(d, 0), maxSample)
-	sample := int64(d) << fixShift
-	if sample == 0 {
-		sample = 1 // 0 means "no sample"
-	}
+	d = min(max(d, 1), maxSample)
+	sample := int64((1 + math.Log2(float64(d))) * fixOne)
 	prev := e.last.Swap(now)
 	alpha := 1.0
 	if prev != 0 && now > prev {
@@ -70,9 +73,6 @@ func (e *LatencyEWMA) Observe(now int64, d time.Duration) {
 		nv := sample
 		if old != 0 {
 			nv = old + int64(alpha*float64(sample-old))
-			if nv <= 0 {
-				nv = 1
-			}
 		}
 		if nv == old || e.avg.CompareAndSwap(old, nv) {
 			return
@@ -82,13 +82,17 @@ func (e *LatencyEWMA) Observe(now int64, d time.Duration) {
 
 // Average returns the current average, and false when there is no sample.
 func (e *LatencyEWMA) Average() (time.Duration, bool) {
-	v := e.avg.Load()
-	return time.Duration(v >> fixShift), v != 0
+	ns := e.averageNs()
+	return time.Duration(math.Round(ns)), ns != 0
 }
 
 // averageNs returns the average in ns as a float, 0 when there is none.
 func (e *LatencyEWMA) averageNs() float64 {
-	return float64(e.avg.Load()) / (1 << fixShift)
+	v := e.avg.Load()
+	if v == 0 {
+		return 0
+	}
+	return math.Exp2(float64(v)/fixOne - 1)
 }
 
 // Reset forgets every sample.
