@@ -34,3 +34,11 @@ sandbox-up:
 
 sandbox-down:
 	scripts/sandbox down
+
+# The balancing algorithms compared on their own sandbox (base port 3536): replicas equal, then
+# one slowed (responses delayed 2 ms; CPU-starved), ~5 minutes; results in sysbench/balance/results,
+# the table and chart in docs/balancing.md and docs/img/balance.png. Flags via BALANCE_FLAGS
+# (go run ./sysbench/balance -h).
+.PHONY: bench-balance
+bench-balance:
+	$(GO) run ./sysbench/balance $(BALANCE_FLAGS)
