@@ -29,6 +29,13 @@ bench:
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+# A long run under load with replica kills, a promotion and reloads: RSS and
+# goroutines over time, no acknowledged write lost. Not part of `make test`.
+# SOAK_TIME (seconds, default 600), SOAK_THREADS, SOAK_BASE_PORT, SOAK_DIR: see scripts/soak.
+.PHONY: soak
+soak:
+	GO="$(GO)" scripts/soak
+
 sandbox-up:
 	scripts/sandbox up
 

@@ -606,7 +606,10 @@ func TestSecuritySlowClientBackpressure(t *testing.T) {
 	t.Logf("read %d MB in %s; peak heap in use %+.1f MB, peak RSS %+.1f MB over the idle baseline (heap %.1f MB, RSS %.1f MB)",
 		total>>20, elapsed.Round(time.Millisecond), float64(heapGrowth)/(1<<20), float64(rssGrowth)/(1<<20),
 		float64(base.heapInuse)/(1<<20), float64(base.rss)/(1<<20))
-	require.Less(t, heapGrowth, int64(16<<20), "the proxy buffered the result instead of blocking on the client")
+	// Without -race the heap grows by about 6 MB (go-mysql reads each 1 MB
+	// row into a pooled buffer; the garbage waits for the next GC), under
+	// -race by about 14 MB: far from the 500 MB a buffering proxy holds.
+	require.Less(t, heapGrowth, int64(32<<20), "the proxy buffered the result instead of blocking on the client")
 	require.Less(t, rssGrowth, int64(64<<20), "RSS grew with the result")
 	// The session is still usable after the result.
 	p, err := readRawAfter(raw)
