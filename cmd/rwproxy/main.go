@@ -42,6 +42,10 @@ func run() error {
 	initial := flag.Bool("initial", false, "start from the configuration file, not from the configuration saved in "+
 		"admin.datadir (which is kept as rwproxy.db.bak and rewritten from the file)")
 	flag.Parse()
+	// Signals are taken before any listener opens: a SIGTERM that arrives
+	// while rwproxy starts must drain, not kill, sessions it already has.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	if *pprofAddr != "" {
 		go func() { _ = http.ListenAndServe(*pprofAddr, nil) }() //nolint:gosec // opt-in debug listener
 	}
@@ -75,14 +79,33 @@ func run() error {
 		_ = a.Close()
 		return fmt.Errorf("http listener: %w", err)
 	}
-	return waitSignals(a, *cfgPath, atom, lg)
+	if err := a.StartCluster(); err != nil {
+		_ = a.Close()
+		return fmt.Errorf("cluster: %w", err)
+	}
+	return waitSignals(a, sig, *cfgPath, atom, lg)
 }
 
 // waitSignals reloads the file on SIGHUP and drains on SIGTERM/SIGINT.
-func waitSignals(a *app.App, path string, atom zap.AtomicLevel, lg *zap.Logger) error {
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
-	for s := range sig {
+func waitSignals(a *app.App, sig <-chan os.Signal, path string, atom zap.AtomicLevel, lg *zap.Logger) error {
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	changed := make(chan struct{}, 1)
+	go watchFile(ctx, path, func() {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	})
+	for {
+		var s os.Signal
+		select {
+		case <-changed:
+			lg.Info("configuration file changed: reloading", zap.String("file", path))
+			reload(a, path, atom, lg)
+			continue
+		case s = <-sig:
+		}
 		if s == syscall.SIGHUP {
 			reload(a, path, atom, lg)
 			continue
@@ -97,7 +120,6 @@ func waitSignals(a *app.App, path string, atom zap.AtomicLevel, lg *zap.Logger) 
 		}
 		return err
 	}
-	return nil
 }
 
 func reload(a *app.App, path string, atom zap.AtomicLevel, lg *zap.Logger) {

@@ -170,6 +170,7 @@ func (a *App) Close() error {
 	// The admin interface first: a LOAD still waiting must not run into a
 	// stopped configuration loop.
 	aerr := a.CloseAdmin()
+	cerr := a.CloseCluster()
 	herr := a.CloseHTTP()
 	err := a.listener.Close()
 	if a.cancel != nil {
@@ -177,7 +178,7 @@ func (a *App) Close() error {
 	}
 	merr := a.Monitor.Close()
 	a.wg.Wait()
-	return errors.Join(aerr, herr, err, merr, a.Pools.Close())
+	return errors.Join(aerr, cerr, herr, err, merr, a.Pools.Close())
 }
 
 func (a *App) lookupUser(name string) (string, string, bool) {
