@@ -85,7 +85,9 @@ func TestPingBackoff(t *testing.T) {
 func TestLagHysteresisPerHostgroup(t *testing.T) {
 	h := newHealth()
 	limits := map[int]int{20: 10, 40: 3600}
-	obs := func(lag float64, reason string) { h.observeLag(lagSample{lag: lag, reason: reason}, testTime, limits, 2, 3) }
+	obs := func(lag float64, reason string) {
+		h.observeLag(lagSample{lag: lag, reason: reason}, testTime, limits, 2, 3)
+	}
 	obs(30, "")
 	obs(30, "")
 	require.True(t, h.lagShunned(20))
