@@ -2,6 +2,7 @@ package session
 
 import (
 	"errors"
+	"strings"
 	"fmt"
 	"strconv"
 	"time"
@@ -198,6 +199,12 @@ func (s *Session) finish(c *pool.Conn, res protocol.Response, err error, start t
 		}
 		s.roTxn = s.inTxn && (s.roTxn || s.curFlags&router.FlagReadOnlyTxn != 0)
 		s.notePins()
+	} else if s.inTxn && readOnlyRefusal(res.Err) {
+		// The transaction's server became read-only (a demoted primary):
+		// it can never commit. Roll it back there and fail the rest of the
+		// client's transaction until it ends it, so that no COMMIT can
+		// report success for writes that were lost.
+		s.abortTxn(c)
 	} else if s.pinned == nil && !s.st.autocommit() {
 		// With autocommit off a failed statement may still have opened a
 		// transaction; keep the connection until a status says otherwise.
@@ -364,3 +371,25 @@ func (s *Session) syncLastInsertID(c *pool.Conn) error {
 	c.LastInsertID = s.st.lastInsertID
 	return nil
 }
+
+// readOnlyRefusal reports the server's "running with the --read-only
+// option" error (1290).
+func readOnlyRefusal(e *mysql.MyError) bool {
+	return e.Code == mysql.ER_OPTION_PREVENTS_STATEMENT &&
+		(strings.Contains(e.Message, "read-only") || strings.Contains(e.Message, "read_only"))
+}
+
+// abortTxn rolls back the session's transaction on c and marks it
+// aborted (see route).
+func (s *Session) abortTxn(c *pool.Conn) {
+	if _, err := c.Execute("ROLLBACK"); err != nil {
+		s.dropConn(c)
+		return
+	}
+	s.inTxn, s.roTxn, s.txnAborted = false, false, true
+}
+
+// errTxnAborted answers statements of a transaction rwproxy rolled back.
+var errTxnAborted = &mysql.MyError{Code: mysql.ER_ERROR_DURING_COMMIT, State: "HY000",
+	Message: "rwproxy: this transaction was rolled back because its server became read-only (failover); " +
+		"ROLLBACK and retry it"}

@@ -79,7 +79,8 @@ func (s *Session) handleChangeUser(pkt []byte) error {
 		return err
 	}
 	u, found := findUser(s.d.Config(), cu.user)
-	if !found || !nativeAuthOK(u.Password, reply, salt) || !u.IsActive() {
+	if !found || !protocol.CheckNativeScramble(u.Password, reply, salt) || !u.IsActive() ||
+		requireTLS(s.cc, u) != nil {
 		s.d.Stats.AuthFailures.Add(1)
 		s.writeErr(mysql.NewDefaultError(mysql.ER_ACCESS_DENIED_ERROR, cu.user, s.pc.RemoteAddr().String(), "YES"))
 		return errQuit
@@ -88,6 +89,7 @@ func (s *Session) handleChangeUser(pkt []byte) error {
 		cu.collation = int(s.cc.Charset())
 	}
 	s.resetState(cu.collation)
+	u.Password = u.BackendSecret() // backends are logged into with the plaintext
 	s.user = u
 	s.st.db = ""
 	if cu.db != "" {
@@ -99,12 +101,4 @@ func (s *Session) handleChangeUser(pkt []byte) error {
 		}
 	}
 	return s.writeOK()
-}
-
-// nativeAuthOK checks a mysql_native_password scramble.
-func nativeAuthOK(password string, reply, salt []byte) bool {
-	if password == "" {
-		return len(reply) == 0
-	}
-	return mysql.CompareNativePassword(reply, mysql.NativePasswordHash([]byte(password)), salt)
 }

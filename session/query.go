@@ -121,7 +121,7 @@ func (s *Session) resetState(collation int) {
 		s.held = nil
 	}
 	s.pins, s.counted = 0, 0
-	s.inTxn, s.roTxn = false, false
+	s.inTxn, s.roTxn, s.txnAborted = false, false, false
 	s.st.unreplayable = false
 	s.st.initCharset(collation)
 	clear(s.stmts)

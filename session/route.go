@@ -43,6 +43,14 @@ func bytesToString(b []byte) string { return unsafe.String(unsafe.SliceData(b), 
 // client error.
 func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 	s.takeHeld(st)
+	if s.txnAborted {
+		switch st.Kind {
+		case router.KindRollback, router.KindBegin:
+			s.txnAborted = false // the client ends it, or starts anew
+		default:
+			return target{}, errTxnAborted
+		}
+	}
 	r := s.d.Routing()
 	dec := router.Route(st, router.View{Pinned: s.pinned != nil, Autocommit: s.st.autocommit()})
 	if s.roTxn && s.inTxn && st.Kind == router.KindWrite && st.Flags&router.FlagParseError == 0 {

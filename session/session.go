@@ -87,6 +87,9 @@ type Session struct {
 	inTxn bool
 	// roTxn: the open transaction is READ ONLY (it may run on a replica).
 	roTxn bool
+	// txnAborted: rwproxy rolled the client's transaction back (its server
+	// turned read-only); statements fail until the client ends it.
+	txnAborted bool
 	cls   *router.Classifier
 	// curFlags / curNextTxn describe the statement being run.
 	curFlags   router.Flags
