@@ -35,6 +35,7 @@ const (
 	WantPins
 	WantDigests
 	WantLogs
+	WantCluster
 )
 
 // Stats is a point-in-time copy of the proxy's live state.
@@ -53,6 +54,25 @@ type Stats struct {
 	// Logs are the monitor's recent checks by kind (LogPing, LogReadOnly,
 	// LogReplicationLag, LogGroupReplication), newest first.
 	Logs map[string][]LogEntry
+	// ClusterNodes and ClusterModules describe the gossip cluster (empty
+	// when the node is not clustered).
+	ClusterNodes   []ClusterNode
+	ClusterModules []ClusterModule
+}
+
+// ClusterNode is one row of cluster_nodes.
+type ClusterNode struct {
+	Name, Addr, State string
+	LastSeen          time.Time
+	Local             bool
+}
+
+// ClusterModule is one row of cluster_checksums: one shared module as one
+// node runs it.
+type ClusterModule struct {
+	Node, Module, Origin, Checksum, Status, Reason string
+	Version                                        uint64
+	AppliedAt                                      time.Time
 }
 
 // Counter is one named value.

@@ -239,6 +239,15 @@ var (
 	tPins = &table{name: "stats_mysql_pinned_sessions", cols: []column{
 		{name: "reason", typ: "TEXT"}, {name: "count_total", typ: "INTEGER"},
 	}}
+	tClusterNodes = &table{name: "cluster_nodes", cols: []column{
+		{name: "name", typ: "TEXT"}, {name: "address", typ: "TEXT"}, {name: "state", typ: "TEXT"},
+		{name: "last_seen", typ: "TEXT"}, {name: "local", typ: "INTEGER"},
+	}}
+	tClusterChecksums = &table{name: "cluster_checksums", cols: []column{
+		{name: "node", typ: "TEXT"}, {name: "module", typ: "TEXT"}, {name: "version", typ: "INTEGER"},
+		{name: "checksum", typ: "TEXT"}, {name: "origin", typ: "TEXT"}, {name: "applied_at", typ: "TEXT"},
+		{name: "status", typ: "TEXT"}, {name: "reason", typ: "TEXT"},
+	}}
 
 	tPingLog = &table{name: "mysql_server_ping_log", cols: []column{
 		{name: "hostname", typ: "TEXT"}, {name: "port", typ: "INTEGER"}, {name: "time_start_us", typ: "INTEGER"},

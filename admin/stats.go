@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/rwproxy/rwproxy/config"
 	"github.com/rwproxy/rwproxy/topology"
@@ -44,6 +45,8 @@ func buildDynamicTables() []dynamicTable {
 		{t: tDigestReset, want: WantDigests, fill: digestRows},
 		{t: tGlobal, want: WantGlobal, fill: func(s *Stats, _ *config.Config) []row { return counterRows(s.Global, true) }},
 		{t: tPins, want: WantPins, fill: func(s *Stats, _ *config.Config) []row { return counterRows(s.Pins, false) }},
+		{t: tClusterNodes, want: WantCluster, fill: clusterNodeRows},
+		{t: tClusterChecksums, want: WantCluster, fill: clusterModuleRows},
 	}
 	for _, d := range stats {
 		d.schema, d.name = schemaStats, d.t.name
@@ -246,4 +249,32 @@ func splitAddr(addr string) (string, int64) {
 	}
 	n, _ := strconv.ParseInt(p, 10, 64)
 	return host, n
+}
+
+// clusterTime renders a cluster timestamp ("" for the zero time).
+func clusterTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02 15:04:05.000")
+}
+
+func clusterNodeRows(s *Stats, _ *config.Config) []row {
+	out := make([]row, 0, len(s.ClusterNodes))
+	for _, n := range s.ClusterNodes {
+		local := 0
+		if n.Local {
+			local = 1
+		}
+		out = append(out, row{n.Name, n.Addr, n.State, clusterTime(n.LastSeen), local})
+	}
+	return out
+}
+
+func clusterModuleRows(s *Stats, _ *config.Config) []row {
+	out := make([]row, 0, len(s.ClusterModules))
+	for _, m := range s.ClusterModules {
+		out = append(out, row{m.Node, m.Module, int64(m.Version), m.Checksum, m.Origin, clusterTime(m.AppliedAt), m.Status, m.Reason})
+	}
+	return out
 }

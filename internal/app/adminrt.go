@@ -147,6 +147,17 @@ func (r adminRuntime) Snapshot(want admin.Want) admin.Stats {
 	if want&admin.WantLogs != 0 {
 		st.Logs = monitorLogs(a.adminMonitor())
 	}
+	if n := a.Cluster(); want&admin.WantCluster != 0 && n != nil {
+		for _, m := range n.Members() {
+			st.ClusterNodes = append(st.ClusterNodes, admin.ClusterNode{Name: m.Name, Addr: m.Addr, State: m.State,
+				LastSeen: m.LastSeen, Local: m.Local})
+		}
+		for _, m := range n.Modules() {
+			st.ClusterModules = append(st.ClusterModules, admin.ClusterModule{Node: m.Node, Module: m.Module,
+				Origin: m.Origin, Checksum: m.Checksum, Status: m.Status, Reason: m.Reason, Version: m.Version,
+				AppliedAt: m.AppliedAt})
+		}
+	}
 	return st
 }
 

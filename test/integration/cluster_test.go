@@ -166,6 +166,15 @@ func TestClusterConfigPropagates(t *testing.T) {
 			return true
 		}, 10*time.Second, 50*time.Millisecond, "%s checksum table: %+v", n.name, n.app.Cluster().Modules())
 	}
+	// The same, as a DBA reads it on the admin port.
+	for _, n := range nodes {
+		var alive, checksums int
+		require.NoError(t, n.admin.QueryRow("SELECT COUNT(*) FROM cluster_nodes WHERE state = 'alive'").Scan(&alive))
+		require.Equal(t, len(nodes), alive, "%s cluster_nodes", n.name)
+		require.NoError(t, n.admin.QueryRow(
+			"SELECT COUNT(DISTINCT checksum) FROM cluster_checksums WHERE module = 'servers'").Scan(&checksums))
+		require.Equal(t, 1, checksums, "%s cluster_checksums: every node runs the same servers module", n.name)
+	}
 }
 
 // clCheckPropagation makes a weight change through node 1's admin port
@@ -207,10 +216,7 @@ func clCheckPropagation(t *testing.T, nodes []*clNode) {
 // processes (bin built from cmd/rwproxy, one generated YAML file each).
 func TestClusterProcesses(t *testing.T) {
 	needSandbox(t, "mariadb")
-	if !clClusterWired(t) {
-		// TODO(lead): remove this guard once cmd/rwproxy starts the cluster.
-		t.Skip("cmd/rwproxy does not start the cluster node yet (App.StartCluster is not called)")
-	}
+	require.True(t, clClusterWired(t), "cmd/rwproxy must start the cluster node")
 	clSetupSchema(t)
 	bin := filepath.Join(t.TempDir(), "rwproxy")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/rwproxy")
