@@ -75,7 +75,7 @@ func run() error {
 		_ = a.Close()
 		return fmt.Errorf("admin interface: %w", err)
 	}
-	if err := a.StartHTTP(app.HTTPOptions{}); err != nil {
+	if err := a.StartHTTP(app.HTTPOptions{Cluster: a.ClusterView()}); err != nil {
 		_ = a.Close()
 		return fmt.Errorf("http listener: %w", err)
 	}
