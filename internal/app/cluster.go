@@ -1,9 +1,12 @@
 package app
 
 import (
+	"context"
 	"sync"
 
+	"github.com/rwproxy/rwproxy/admin"
 	"github.com/rwproxy/rwproxy/cluster"
+	"github.com/rwproxy/rwproxy/config"
 )
 
 // clusters holds each App's cluster node. TODO(lead): this can become an
@@ -31,11 +34,9 @@ func (a *App) StartCluster() error {
 		Cluster: cfg.Cluster,
 		Datadir: cfg.Admin.Datadir,
 		Store:   a.Store,
-		// TODO(lead): the admin package has no function that writes a
-		// *config.Config's modules to <datadir>/rwproxy.db; pass one
-		// (cluster.Saver) when it does. Until then cluster.save_to_disk
-		// keeps adopted modules in cluster.json only (logged once).
-		Saver: nil,
+		// Adopted modules are written to the admin DISK layer, so a
+		// restart runs them (cluster.save_to_disk).
+		Saver: diskSaver{datadir: cfg.Admin.Datadir},
 		Log:   a.lg,
 	})
 	if err != nil {
@@ -67,4 +68,14 @@ func (a *App) CloseCluster() error {
 	}
 	a.Store.SetPublisher(nil)
 	return v.(*cluster.Node).Close()
+}
+
+// diskSaver writes adopted configurations to the admin interface's DISK
+// layer (<datadir>/rwproxy.db). The whole configuration is written in one
+// transaction: it holds the adopted modules and the node's own others.
+type diskSaver struct{ datadir string }
+
+// SaveModules implements cluster.Saver.
+func (d diskSaver) SaveModules(_ context.Context, c *config.Config, _ []string) error {
+	return admin.SaveConfig(d.datadir, c)
 }

@@ -148,6 +148,15 @@ func TestClusterConfigPropagates(t *testing.T) {
 
 	clCheckPropagation(t, nodes)
 
+	// cluster.save_to_disk: the adopting nodes saved the change to DISK.
+	for _, n := range nodes[1:] {
+		require.Eventually(t, func() bool {
+			var w string
+			err := n.admin.QueryRow("SELECT weight FROM disk.mysql_servers WHERE port = " + strconv.Itoa(sb.Ports[2])).Scan(&w)
+			return err == nil && w == "9"
+		}, 5*time.Second, 50*time.Millisecond, "%s saved the adopted servers to disk", n.name)
+	}
+
 	// Every node's checksum table agrees: one version, made by node 1.
 	want := nodes[0].app.Cluster().Modules()[0]
 	require.Equal(t, cluster.ModuleServers, want.Module)
