@@ -28,7 +28,7 @@ var converters = map[*table]converter{
 			out := make([]row, 0, len(c.Servers))
 			for _, s := range c.Servers {
 				out = append(out, row{int64(s.Hostgroup), s.Host, int64(s.Port), s.Status, int64(s.Weight),
-					int64(s.MaxConnections), int64(s.MaxReplicationLag), s.Comment})
+					int64(s.MaxConnections), int64(s.MaxReplicationLag), s.Comment, boolInt(s.UseTLS)})
 			}
 			return out
 		},
@@ -37,7 +37,8 @@ var converters = map[*table]converter{
 			for _, r := range rows {
 				c.Servers = append(c.Servers, config.Server{Hostgroup: asInt(r[0]), Host: asString(r[1]),
 					Port: asInt(r[2]), Status: strings.ToUpper(asString(r[3])), Weight: asInt(r[4]),
-					MaxConnections: asInt(r[5]), MaxReplicationLag: asInt(r[6]), Comment: asString(r[7])})
+					MaxConnections: asInt(r[5]), MaxReplicationLag: asInt(r[6]), Comment: asString(r[7]),
+					UseTLS: asInt(r[8]) == 1})
 			}
 			return nil
 		},
@@ -52,7 +53,8 @@ var converters = map[*table]converter{
 					plugin = config.AuthNativePassword
 				}
 				out = append(out, row{u.Username, u.Password, boolInt(u.IsActive()), int64(u.DefaultHostgroup), int64(1),
-					int64(u.MaxConnections), u.Consistency, u.ReadYourWritesTimeout.Milliseconds(), plugin})
+					int64(u.MaxConnections), u.Consistency, u.ReadYourWritesTimeout.Milliseconds(), plugin,
+					boolInt(u.RequireTLS), u.BackendPassword})
 			}
 			return out
 		},
@@ -61,7 +63,8 @@ var converters = map[*table]converter{
 			for _, r := range rows {
 				u := config.User{Username: asString(r[0]), Password: asString(r[1]), Active: activePtr(r[2]),
 					DefaultHostgroup: asInt(r[3]), MaxConnections: asInt(r[5]), Consistency: asString(r[6]),
-					ReadYourWritesTimeout: time.Duration(asInt(r[7])) * time.Millisecond, AuthPlugin: asString(r[8])}
+					ReadYourWritesTimeout: time.Duration(asInt(r[7])) * time.Millisecond, AuthPlugin: asString(r[8]),
+					RequireTLS: asInt(r[9]) == 1, BackendPassword: asString(r[10])}
 				if u.AuthPlugin == config.AuthNativePassword {
 					u.AuthPlugin = "" // the default
 				}

@@ -35,7 +35,10 @@ func TestTablesRoundTrip(t *testing.T) {
 	cfg := testConfig()
 	f := false
 	cfg.Users = append(cfg.Users, config.User{Username: "off", Password: "x", DefaultHostgroup: 10, Active: &f,
-		Consistency: config.ConsistencyEventual, ReadYourWritesTimeout: time.Second})
+		Consistency: config.ConsistencyEventual, ReadYourWritesTimeout: time.Second},
+		config.User{Username: "tls", Password: "*" + strings.Repeat("AB", 20), BackendPassword: "plain",
+			DefaultHostgroup: 10, Consistency: config.ConsistencyEventual, ReadYourWritesTimeout: time.Second})
+	cfg.Servers[0].UseTLS = true
 	cfg.ReplicationHostgroups = nil
 	cfg.GroupReplicationHostgroups = []config.GroupReplicationHostgroup{{WriterHostgroup: 10, BackupWriterHostgroup: 11,
 		ReaderHostgroup: 20, OfflineHostgroup: 30, MaxWriters: 1, WriterIsAlsoReader: 2, MaxTransactionsBehind: 50, Comment: "gr"}}
@@ -53,7 +56,10 @@ func TestTablesRoundTrip(t *testing.T) {
 	// What the tables show.
 	require.Equal(t, []string{"10", "20", "20"}, firstColumn(t, e, "SELECT hostgroup_id FROM mysql_servers"))
 	require.Equal(t, "primary", one(t, e, "SELECT comment FROM mysql_servers WHERE port=3306"))
-	require.Equal(t, []string{"app", "report", "off"}, firstColumn(t, e, "SELECT username FROM mysql_users ORDER BY rowid"))
+	require.Equal(t, []string{"app", "report", "off", "tls"}, firstColumn(t, e, "SELECT username FROM mysql_users ORDER BY rowid"))
+	require.Equal(t, "0", one(t, e, "SELECT require_tls FROM mysql_users WHERE username='tls'"))
+	require.Equal(t, "plain", one(t, e, "SELECT backend_password FROM mysql_users WHERE username='tls'"))
+	require.Equal(t, "1", one(t, e, "SELECT use_tls FROM mysql_servers WHERE port=3306"))
 	require.Equal(t, "0", one(t, e, "SELECT active FROM mysql_users WHERE username='off'"))
 	require.Equal(t, "caching_sha2_password", one(t, e, "SELECT auth_plugin FROM mysql_users WHERE username='report'"))
 	require.Equal(t, "mysql_native_password", one(t, e, "SELECT auth_plugin FROM mysql_users WHERE username='app'"))

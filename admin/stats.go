@@ -118,7 +118,9 @@ func backendRows(snap *topology.Snapshot, c *config.Config) []topology.Backend {
 // shows in its current hostgroup.
 func runtimeServers(s *Stats, c *config.Config) []row {
 	comments := make(map[string]string)
+	useTLS := make(map[string]bool)
 	for _, sv := range c.Servers {
+		useTLS[topology.Addr(sv.Host, sv.Port)] = useTLS[topology.Addr(sv.Host, sv.Port)] || sv.UseTLS
 		comments[strconv.Itoa(sv.Hostgroup)+"/"+topology.Addr(sv.Host, sv.Port)] = sv.Comment
 		if _, ok := comments[topology.Addr(sv.Host, sv.Port)]; !ok {
 			comments[topology.Addr(sv.Host, sv.Port)] = sv.Comment
@@ -132,7 +134,7 @@ func runtimeServers(s *Stats, c *config.Config) []row {
 			comment = comments[b.Addr]
 		}
 		out = append(out, row{int64(b.Hostgroup), host, port, string(b.State), int64(b.Weight),
-			int64(b.MaxConnections), int64(b.MaxReplicationLag), comment})
+			int64(b.MaxConnections), int64(b.MaxReplicationLag), comment, boolInt(useTLS[b.Addr])})
 	}
 	return out
 }
