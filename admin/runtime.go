@@ -36,6 +36,7 @@ const (
 	WantDigests
 	WantLogs
 	WantCluster
+	WantBalance
 )
 
 // Stats is a point-in-time copy of the proxy's live state.
@@ -58,6 +59,18 @@ type Stats struct {
 	// when the node is not clustered).
 	ClusterNodes   []ClusterNode
 	ClusterModules []ClusterModule
+	// Balance is what the balancers see of each server of each hostgroup.
+	Balance []BalanceStat
+}
+
+// BalanceStat is one row of stats_mysql_balance.
+type BalanceStat struct {
+	Hostgroup       int
+	Addr, Algorithm string
+	Weight          int
+	EffectiveWeight float64
+	Outstanding     int64
+	LatencyUs       float64
 }
 
 // ClusterNode is one row of cluster_nodes.

@@ -204,7 +204,7 @@ var (
 		cols: []column{
 			{name: "hostgroup_id", typ: "INTEGER", notNull: true, check: "hostgroup_id >= 0"},
 			{name: "balance", typ: "TEXT", notNull: true, def: "'weighted_round_robin'",
-				check: "balance IN ('weighted_round_robin','least_outstanding')"},
+				check: "balance IN ('weighted_round_robin','least_outstanding','adaptive')"},
 		},
 		constraints: []string{"PRIMARY KEY (hostgroup_id)"},
 		key:         []string{"hostgroup_id"},
@@ -241,6 +241,11 @@ var (
 	}}
 	tPins = &table{name: "stats_mysql_pinned_sessions", cols: []column{
 		{name: "reason", typ: "TEXT"}, {name: "count_total", typ: "INTEGER"},
+	}}
+	tBalance = &table{name: "stats_mysql_balance", cols: []column{
+		{name: "hostgroup", typ: "INTEGER"}, {name: "srv_host", typ: "TEXT"}, {name: "srv_port", typ: "INTEGER"},
+		{name: "algorithm", typ: "TEXT"}, {name: "weight", typ: "INTEGER"}, {name: "effective_weight", typ: "REAL"},
+		{name: "outstanding", typ: "INTEGER"}, {name: "latency_avg_us", typ: "REAL"},
 	}}
 	tClusterNodes = &table{name: "cluster_nodes", cols: []column{
 		{name: "name", typ: "TEXT"}, {name: "address", typ: "TEXT"}, {name: "state", typ: "TEXT"},

@@ -45,6 +45,7 @@ func buildDynamicTables() []dynamicTable {
 		{t: tDigestReset, want: WantDigests, fill: digestRows},
 		{t: tGlobal, want: WantGlobal, fill: func(s *Stats, _ *config.Config) []row { return counterRows(s.Global, true) }},
 		{t: tPins, want: WantPins, fill: func(s *Stats, _ *config.Config) []row { return counterRows(s.Pins, false) }},
+		{t: tBalance, want: WantBalance, fill: balanceRows},
 		{t: tClusterNodes, want: WantCluster, fill: clusterNodeRows},
 		{t: tClusterChecksums, want: WantCluster, fill: clusterModuleRows},
 	}
@@ -277,6 +278,16 @@ func clusterModuleRows(s *Stats, _ *config.Config) []row {
 	out := make([]row, 0, len(s.ClusterModules))
 	for _, m := range s.ClusterModules {
 		out = append(out, row{m.Node, m.Module, int64(m.Version), m.Checksum, m.Origin, clusterTime(m.AppliedAt), m.Status, m.Reason})
+	}
+	return out
+}
+
+func balanceRows(s *Stats, _ *config.Config) []row {
+	out := make([]row, 0, len(s.Balance))
+	for _, b := range s.Balance {
+		host, port := splitAddr(b.Addr)
+		out = append(out, row{int64(b.Hostgroup), host, port, b.Algorithm, int64(b.Weight), b.EffectiveWeight,
+			b.Outstanding, b.LatencyUs})
 	}
 	return out
 }

@@ -24,13 +24,15 @@ var (
 	dPingSeconds      = desc("monitor_ping_seconds", "Round trip of the monitor's last successful ping.", lServer)
 	dPingFailures     = desc("monitor_ping_failures", "Consecutive failed monitor pings (0 when the last one succeeded).", lServer)
 
-	dBackendState    = desc("backend_state", "1 for the backend's current state in the hostgroup, 0 for the other states.", []string{"hostgroup", "backend", "state"})
-	dBackendUp       = desc("backend_up", "1 when the backend is ONLINE in the hostgroup.", lPlacement)
-	dBackendWeight   = desc("backend_weight", "The backend's balancing weight in the hostgroup (after lag decay).", lPlacement)
-	dBackendMaxConns = desc("backend_max_connections", "The backend's configured max_connections.", lPlacement)
-	dBackendLag      = desc("backend_replication_lag_seconds", "Last measured replication lag; absent when unknown or not measured.", lPlacement)
-	dBackendReadOnly = desc("backend_read_only", "1 when the backend's last read_only check said ON.", lPlacement)
-	dHostgroupInfo   = desc("hostgroup_info", "Always 1; the hostgroup's role (writer, backup_writer, reader, offline, other) and whether it is a user's default hostgroup.", []string{"hostgroup", "role", "default"})
+	dBackendState     = desc("backend_state", "1 for the backend's current state in the hostgroup, 0 for the other states.", []string{"hostgroup", "backend", "state"})
+	dBackendUp        = desc("backend_up", "1 when the backend is ONLINE in the hostgroup.", lPlacement)
+	dBackendWeight    = desc("backend_weight", "The backend's balancing weight in the hostgroup (after lag decay).", lPlacement)
+	dBackendEffWeight = desc("backend_effective_weight", "The weight the hostgroup's balancer uses now (adaptive: weight × lag factor × observed speed).", lPlacement)
+	dBackendLatAvg    = desc("backend_latency_average_seconds", "The balancer's decaying average of the backend's response time.", lPlacement)
+	dBackendMaxConns  = desc("backend_max_connections", "The backend's configured max_connections.", lPlacement)
+	dBackendLag       = desc("backend_replication_lag_seconds", "Last measured replication lag; absent when unknown or not measured.", lPlacement)
+	dBackendReadOnly  = desc("backend_read_only", "1 when the backend's last read_only check said ON.", lPlacement)
+	dHostgroupInfo    = desc("hostgroup_info", "Always 1; the hostgroup's role (writer, backup_writer, reader, offline, other) and whether it is a user's default hostgroup.", []string{"hostgroup", "role", "default"})
 
 	dClients         = desc("client_connections", "Client sessions currently open.", nil)
 	dAuthFailures    = desc("client_auth_failures_total", "Client logins refused.", nil)
@@ -73,7 +75,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		dBackendQueries, dBackendQueryTime, dBackendSent, dBackendRecv, dBackendInFlight, dPoolConns,
 		dPoolCreated, dPoolFailed, dPingSeconds, dPingFailures,
-		dBackendState, dBackendUp, dBackendWeight, dBackendMaxConns, dBackendLag, dBackendReadOnly, dHostgroupInfo,
+		dBackendState, dBackendUp, dBackendWeight, dBackendEffWeight, dBackendLatAvg, dBackendMaxConns, dBackendLag, dBackendReadOnly, dHostgroupInfo,
 		dClients, dAuthFailures, dPanics, dQueries, dSessionBackErrs, dRoutes, dDestinations,
 		dReaderFallbacks, dRYWWaits, dRYWFallbacks, dFailoverWaits, dPins,
 		dCacheHits, dCacheMisses, dCacheEntries, dParseErrors, dConfigVersion, dMembers, dMemberVersion, dReady,
@@ -147,6 +149,8 @@ func collectPlacements(ch chan<- prometheus.Metric, hgs []Hostgroup, backends []
 		}
 		ch <- gauge(dBackendUp, b2f(b.State == StateOnline), hg, b.Addr)
 		ch <- gauge(dBackendWeight, float64(b.Weight), hg, b.Addr)
+		ch <- gauge(dBackendEffWeight, b.EffectiveWeight, hg, b.Addr)
+		ch <- gauge(dBackendLatAvg, b.LatencyAvgUs/1e6, hg, b.Addr)
 		ch <- gauge(dBackendMaxConns, float64(b.MaxConnections), hg, b.Addr)
 		if b.LagSeconds >= 0 {
 			ch <- gauge(dBackendLag, b.LagSeconds, hg, b.Addr)

@@ -80,6 +80,12 @@ type Backend struct {
 	// not measured.
 	LagSeconds float64 `json:"lag_seconds"`
 	ReadOnly   bool    `json:"read_only"`
+	// EffectiveWeight is the weight the balancer uses now (adaptive:
+	// weight × lag factor × observed speed).
+	EffectiveWeight float64 `json:"effective_weight"`
+	// LatencyAvgUs is the balancer's response-time average, 0 before the
+	// first sample.
+	LatencyAvgUs float64 `json:"latency_avg_us"`
 }
 
 // Server is one backend address: its pool counters (shared by every

@@ -147,6 +147,12 @@ func (r adminRuntime) Snapshot(want admin.Want) admin.Stats {
 	if want&admin.WantLogs != 0 {
 		st.Logs = monitorLogs(a.adminMonitor())
 	}
+	if want&admin.WantBalance != 0 {
+		for _, b := range a.BalanceStats() {
+			st.Balance = append(st.Balance, admin.BalanceStat{Hostgroup: b.Hostgroup, Addr: b.Addr, Algorithm: b.Algorithm,
+				Weight: b.Weight, EffectiveWeight: b.EffectiveWeight, Outstanding: b.Outstanding, LatencyUs: b.LatencyUs})
+		}
+	}
 	if n := a.Cluster(); want&admin.WantCluster != 0 && n != nil {
 		for _, m := range n.Members() {
 			st.ClusterNodes = append(st.ClusterNodes, admin.ClusterNode{Name: m.Name, Addr: m.Addr, State: m.State,

@@ -125,7 +125,7 @@ func (o *obsSource) Sample() metrics.Sample {
 		snap = topology.FromConfig(v.Config)
 	}
 	s := metrics.Sample{Time: time.Now(), ConfigVersion: v.Version, ConfigOrigin: v.Origin,
-		Hostgroups: hostgroupRoles(v.Config, snap), Backends: placements(snap)}
+		Hostgroups: hostgroupRoles(v.Config, snap), Backends: placements(snap, a.BalanceStats())}
 	var health []monitor.ServerHealth
 	if a.Monitor != nil {
 		health = healthSource(a.Monitor).Servers()
@@ -198,12 +198,22 @@ func (o *obsSource) servers(c *config.Config, snap *topology.Snapshot, health []
 }
 
 // placements lists the snapshot's backends by hostgroup, then address.
-func placements(snap *topology.Snapshot) []metrics.Backend {
+func placements(snap *topology.Snapshot, bal []BalanceStat) []metrics.Backend {
+	type key struct {
+		hg   int
+		addr string
+	}
+	byKey := make(map[key]BalanceStat, len(bal))
+	for _, b := range bal {
+		byKey[key{b.Hostgroup, b.Addr}] = b
+	}
 	var out []metrics.Backend
 	for _, bs := range snap.Hostgroups {
 		for _, b := range bs {
+			bs := byKey[key{b.Hostgroup, b.Addr}]
 			out = append(out, metrics.Backend{Hostgroup: b.Hostgroup, Addr: b.Addr, State: string(b.State),
-				Weight: b.Weight, MaxConnections: b.MaxConnections, LagSeconds: b.LagSeconds, ReadOnly: b.ReadOnly})
+				Weight: b.Weight, MaxConnections: b.MaxConnections, LagSeconds: b.LagSeconds, ReadOnly: b.ReadOnly,
+				EffectiveWeight: bs.EffectiveWeight, LatencyAvgUs: bs.LatencyUs})
 		}
 	}
 	slices.SortFunc(out, func(x, y metrics.Backend) int {

@@ -37,6 +37,11 @@ func SandboxConfig(sb *Sandbox) *config.Config {
 // test ends. cfg must be valid.
 func StartProxy(tb testing.TB, cfg *config.Config) *app.App {
 	tb.Helper()
+	if d := config.Defaults(); cfg.Admin.Listen == d.Admin.Listen && cfg.Admin.Datadir == d.Admin.Datadir {
+		// A test that starts the admin interface gets its own port and
+		// data directory, never the defaults other runs may hold.
+		cfg.Admin.Listen, cfg.Admin.Datadir = "127.0.0.1:0", tb.TempDir()
+	}
 	cfg.FillDefaults()
 	if err := cfg.Validate(); err != nil {
 		tb.Fatalf("proxy config: %v", err)

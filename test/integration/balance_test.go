@@ -3,7 +3,10 @@ package integration
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -75,6 +78,7 @@ func TestBalanceAdaptive(t *testing.T) {
 	share = balShare(t, adDB, 3*time.Second)
 	t.Logf("adaptive gives it %.1f%%; balancer stats: %+v", 100*share, adaptive.BalanceStats())
 	require.Less(t, share, 0.3, "adaptive must send the slow replica clearly less than its static 50%")
+	balCheckVisible(t, adaptive, tun.port())
 	require.Positive(t, share, "adaptive must keep probing the slow replica")
 
 	tun.delay.Store(0)
@@ -232,4 +236,29 @@ func (tu *tunnel) copy(dst, src net.Conn, delayed bool) {
 			return
 		}
 	}
+}
+
+// balCheckVisible checks that the admin interface and /metrics show the
+// slowed server's lower effective weight and higher latency average.
+func balCheckVisible(t *testing.T, a *app.App, slowPort int) {
+	t.Helper()
+	require.NoError(t, a.StartAdmin(""))
+	adm, err := sql.Open("mysql", fmt.Sprintf("admin:admin@tcp(%s)/", a.AdminAddr()))
+	require.NoError(t, err)
+	defer adm.Close()
+	var slowW, fastW, slowLat, fastLat float64
+	q := "SELECT effective_weight, latency_avg_us FROM stats_mysql_balance WHERE hostgroup = 20 AND srv_port %s %d"
+	require.NoError(t, adm.QueryRow(fmt.Sprintf(q, "=", slowPort)).Scan(&slowW, &slowLat))
+	require.NoError(t, adm.QueryRow(fmt.Sprintf(q, "<>", slowPort)).Scan(&fastW, &fastLat))
+	require.Less(t, slowW, fastW, "stats_mysql_balance: the slow server's effective weight")
+	require.Greater(t, slowLat, fastLat, "stats_mysql_balance: the slow server's latency average")
+
+	require.NoError(t, a.StartHTTP(app.HTTPOptions{Listen: "127.0.0.1:0"}))
+	resp, err := http.Get("http://" + a.HTTPAddr() + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Contains(t, string(body), "rwproxy_backend_effective_weight{")
+	require.Contains(t, string(body), "rwproxy_backend_latency_average_seconds{")
 }
