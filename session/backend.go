@@ -2,9 +2,9 @@ package session
 
 import (
 	"errors"
-	"strings"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"

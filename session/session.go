@@ -90,7 +90,7 @@ type Session struct {
 	// txnAborted: rwproxy rolled the client's transaction back (its server
 	// turned read-only); statements fail until the client ends it.
 	txnAborted bool
-	cls   *router.Classifier
+	cls        *router.Classifier
 	// curFlags / curNextTxn describe the statement being run.
 	curFlags   router.Flags
 	curNextTxn bool
