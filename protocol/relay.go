@@ -232,16 +232,6 @@ func (r *Relay) ForwardOne(client, backend *packet.Conn) (Response, error) {
 	return res, r.write(client, p, &res)
 }
 
-// ReadOne reads one packet from the backend into the relay buffer and
-// returns its payload (valid until the next read).
-func (r *Relay) ReadOne(backend *packet.Conn) ([]byte, error) {
-	p, err := r.read(backend)
-	if err != nil {
-		return nil, err
-	}
-	return p[4:], nil
-}
-
 // WriteRaw writes p (with a 4-byte header placeholder) to the client.
 func WriteRaw(client *packet.Conn, p []byte) error {
 	if err := client.WritePacket(p); err != nil {

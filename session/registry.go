@@ -75,13 +75,6 @@ func (r *Registry) get(id uint32) *Session {
 	return r.mu.byID[id]
 }
 
-// Count is the number of live sessions.
-func (r *Registry) Count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.mu.byID)
-}
-
 // Drain asks every session to end at its next transaction boundary:
 // sessions waiting for a command outside a transaction end now, the
 // others after their transaction, or at deadline.
@@ -99,9 +92,6 @@ func (r *Registry) Drain(deadline time.Time) {
 		}
 	}
 }
-
-// Draining reports whether a drain is in progress.
-func (r *Registry) Draining() bool { return r.draining.Load() }
 
 // kill ends session id's running statement (query=true) or the whole
 // session. It reports whether the session exists.
