@@ -1,10 +1,10 @@
 package protocol
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"net"
+	"sync"
 	"time"
 )
 
@@ -13,14 +13,38 @@ import (
 // go-mysql v1.16's server writes one syscall per packet; wrapping the client
 // socket in a BufConn fixes that without touching the library.
 //
+// The buffer is taken from a pool on the first write and given back when
+// it is flushed, so an idle connection (blocked in Read, everything
+// flushed) holds none: ten thousand idle clients do not pin ten thousand
+// write buffers.
+//
 // A BufConn belongs to one goroutine: Write, Read and Flush must not race.
 type BufConn struct {
 	net.Conn
-	w *bufio.Writer
+	size int
+	pool *sync.Pool
+	// buf holds the pending bytes; nil while nothing is pending.
+	buf *[]byte
+	// err is the first write error; later writes and flushes return it.
+	err error
 	// extraCaps are OR-ed into the capability flags of the first packet
 	// written (the server greeting); see AdvertiseCaps.
 	extraCaps uint32
 	greeted   bool
+}
+
+// writePools holds one pool of write buffers per buffer size.
+var writePools sync.Map // int -> *sync.Pool
+
+func writePool(size int) *sync.Pool {
+	if p, ok := writePools.Load(size); ok {
+		return p.(*sync.Pool)
+	}
+	p, _ := writePools.LoadOrStore(size, &sync.Pool{New: func() any {
+		b := make([]byte, 0, size)
+		return &b
+	}})
+	return p.(*sync.Pool)
 }
 
 // AdvertiseCaps makes the server greeting, the first packet written on b,
@@ -46,16 +70,36 @@ func (h hostAddr) String() string {
 
 // NewBufConn wraps c with a write buffer of size bytes.
 func NewBufConn(c net.Conn, size int) *BufConn {
-	return &BufConn{Conn: c, w: bufio.NewWriterSize(c, size)}
+	return &BufConn{Conn: c, size: size, pool: writePool(size)}
 }
 
-// Write buffers p; a full buffer is written through.
+// Write buffers p; a write that does not fit is written through after the
+// pending bytes.
 func (b *BufConn) Write(p []byte) (int, error) {
 	if !b.greeted {
 		b.greeted = true
 		patchGreeting(p, b.extraCaps)
 	}
-	return b.w.Write(p)
+	if b.err != nil {
+		return 0, b.err
+	}
+	if b.buf != nil && len(*b.buf)+len(p) > b.size {
+		if err := b.Flush(); err != nil {
+			return 0, err
+		}
+	}
+	if len(p) >= b.size {
+		n, err := b.Conn.Write(p)
+		if err != nil {
+			b.err = err
+		}
+		return n, err
+	}
+	if b.buf == nil {
+		b.buf = b.pool.Get().(*[]byte)
+	}
+	*b.buf = append(*b.buf, p...)
+	return len(p), nil
 }
 
 // patchGreeting ORs caps into a protocol-10 greeting packet p (with its
@@ -80,26 +124,45 @@ func patchGreeting(p []byte, caps uint32) {
 // Read flushes pending writes, then reads: a peer waiting for our response
 // must have it before we wait for its next request.
 func (b *BufConn) Read(p []byte) (int, error) {
-	if b.w.Buffered() > 0 {
-		if err := b.w.Flush(); err != nil {
+	if b.buf != nil {
+		if err := b.Flush(); err != nil {
 			return 0, err
 		}
 	}
 	return b.Conn.Read(p)
 }
 
-// Flush writes any buffered bytes.
-func (b *BufConn) Flush() error { return b.w.Flush() }
+// Flush writes any buffered bytes and gives the buffer back to its pool.
+func (b *BufConn) Flush() error {
+	if b.buf == nil {
+		return b.err
+	}
+	buf := b.buf
+	b.buf = nil
+	if b.err == nil && len(*buf) > 0 {
+		if _, err := b.Conn.Write(*buf); err != nil {
+			b.err = err
+		}
+	}
+	*buf = (*buf)[:0]
+	b.pool.Put(buf)
+	return b.err
+}
 
 // Close flushes what is buffered (an error packet sent just before closing
 // must reach the peer), then closes the socket.
 func (b *BufConn) Close() error {
-	if b.w.Buffered() > 0 {
+	if b.Buffered() > 0 {
 		_ = b.Conn.SetWriteDeadline(time.Now().Add(time.Second))
-		_ = b.w.Flush()
 	}
+	_ = b.Flush()
 	return b.Conn.Close()
 }
 
 // Buffered reports how many bytes wait to be written.
-func (b *BufConn) Buffered() int { return b.w.Buffered() }
+func (b *BufConn) Buffered() int {
+	if b.buf == nil {
+		return 0
+	}
+	return len(*b.buf)
+}

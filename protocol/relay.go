@@ -3,6 +3,7 @@ package protocol
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/packet"
@@ -18,17 +19,27 @@ var (
 	ErrProtocol = errors.New("backend protocol violation")
 )
 
-// maxKeptBuf bounds the relay buffer kept between responses: a huge row
-// grows the buffer for its response only.
-const maxKeptBuf = 1 << 20
+// maxPooledBuf bounds the relay buffers kept for reuse: a huge row grows
+// the buffer for its response only.
+const maxPooledBuf = 1 << 20
+
+// relayBufs are the relay buffers of the responses in flight: shared by
+// every session, so an idle session holds none.
+var relayBufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, 16*1024)
+	return &b
+}}
 
 // Relay copies backend responses to a client packet by packet: rows are not
 // decoded, only terminal packets (OK, ERR, EOF) are parsed. A Relay belongs
 // to one session and reuses its buffer, so a relayed row costs no heap
 // allocation in steady state.
 type Relay struct {
-	buf []byte
-	out []byte
+	// buf is the response being relayed, in *bufp (from relayBufs) while
+	// a response is in flight; both nil between responses.
+	buf  []byte
+	bufp *[]byte
+	out  []byte
 	// ClientTrack: the client negotiated CLIENT_SESSION_TRACK, so OK packets
 	// pass through unchanged; otherwise they are re-encoded without it.
 	ClientTrack bool
@@ -56,8 +67,9 @@ type Response struct {
 }
 
 func (r *Relay) read(b *packet.Conn) ([]byte, error) {
-	if cap(r.buf) < 4 {
-		r.buf = make([]byte, 4, 16*1024)
+	if r.bufp == nil {
+		r.bufp = relayBufs.Get().(*[]byte)
+		r.buf = (*r.bufp)[:4]
 	}
 	p, err := b.ReadPacketReuseMem(r.buf[:4])
 	if err != nil {
@@ -67,7 +79,7 @@ func (r *Relay) read(b *packet.Conn) ([]byte, error) {
 	return p, nil
 }
 
-func (r *Relay) write(c *packet.Conn, p []byte, res *Response) error {
+func (r *Relay) write(c *ClientConn, p []byte, res *Response) error {
 	res.Bytes += len(p) - 4
 	if c == nil {
 		return nil
@@ -79,20 +91,23 @@ func (r *Relay) write(c *packet.Conn, p []byte, res *Response) error {
 	return nil
 }
 
-// Done drops an oversized buffer after a response.
+// Done ends a response: the buffer goes back to the pool (an oversized
+// one to the garbage collector), so a session between requests holds none.
 func (r *Relay) Done() {
-	if cap(r.buf) > maxKeptBuf {
-		r.buf = nil
+	if r.bufp == nil {
+		return
 	}
-	if r.buf == nil {
-		r.buf = make([]byte, 4, 16*1024)
+	if cap(r.buf) <= maxPooledBuf {
+		*r.bufp = r.buf[:0]
+		relayBufs.Put(r.bufp)
 	}
+	r.bufp, r.buf = nil, nil
 }
 
 // Forward relays the response to one COM_QUERY or COM_STMT_EXECUTE,
 // including every result of a multi-result response. client may be nil to
 // consume a response the proxy issued for itself.
-func (r *Relay) Forward(client, backend *packet.Conn) (Response, error) {
+func (r *Relay) Forward(client *ClientConn, backend *packet.Conn) (Response, error) {
 	var res Response
 	defer r.Done()
 	for {
@@ -126,7 +141,7 @@ func (r *Relay) Forward(client, backend *packet.Conn) (Response, error) {
 	}
 }
 
-func (r *Relay) forwardOK(client *packet.Conn, p []byte, res *Response) (bool, error) {
+func (r *Relay) forwardOK(client *ClientConn, p []byte, res *Response) (bool, error) {
 	ok, err := ParseOK(p[4:])
 	if err != nil {
 		return false, ErrProtocol
@@ -147,7 +162,7 @@ func (r *Relay) forwardOK(client *packet.Conn, p []byte, res *Response) (bool, e
 
 // forwardResultset relays column count (already in r.buf), column
 // definitions, EOF, rows and the closing EOF or ERR.
-func (r *Relay) forwardResultset(client, backend *packet.Conn, res *Response) (bool, error) {
+func (r *Relay) forwardResultset(client *ClientConn, backend *packet.Conn, res *Response) (bool, error) {
 	n, _, ok := lenEncInt(r.buf[4:])
 	if !ok || n == 0 {
 		return false, ErrProtocol
@@ -195,7 +210,7 @@ func (r *Relay) forwardResultset(client, backend *packet.Conn, res *Response) (b
 
 // ForwardFieldList relays a COM_FIELD_LIST response: column definitions up
 // to EOF, or an ERR.
-func (r *Relay) ForwardFieldList(client, backend *packet.Conn) (Response, error) {
+func (r *Relay) ForwardFieldList(client *ClientConn, backend *packet.Conn) (Response, error) {
 	var res Response
 	defer r.Done()
 	for {
@@ -219,7 +234,7 @@ func (r *Relay) ForwardFieldList(client, backend *packet.Conn) (Response, error)
 }
 
 // ForwardOne relays exactly one packet (COM_STATISTICS' reply).
-func (r *Relay) ForwardOne(client, backend *packet.Conn) (Response, error) {
+func (r *Relay) ForwardOne(client *ClientConn, backend *packet.Conn) (Response, error) {
 	var res Response
 	defer r.Done()
 	p, err := r.read(backend)
@@ -233,7 +248,7 @@ func (r *Relay) ForwardOne(client, backend *packet.Conn) (Response, error) {
 }
 
 // WriteRaw writes p (with a 4-byte header placeholder) to the client.
-func WriteRaw(client *packet.Conn, p []byte) error {
+func WriteRaw(client *ClientConn, p []byte) error {
 	if err := client.WritePacket(p); err != nil {
 		return fmt.Errorf("%w: %v", ErrClientIO, err)
 	}

@@ -45,7 +45,7 @@ func textRows(rows, rowSize int) []byte {
 // relayed row.
 func benchRelay(b *testing.B, stream []byte, rows int) {
 	backend := packet.NewConn(&replayConn{data: stream})
-	client := packet.NewConn(&replayConn{data: []byte{0}})
+	client := protocol.NewClientConn(&replayConn{data: []byte{0}})
 	var r protocol.Relay
 	r.Done()
 	r.ClientTrack = true
@@ -93,7 +93,7 @@ func TestRelayRowsNoAllocs(t *testing.T) {
 	}
 	stream := textRows(1000, 100)
 	backend := packet.NewConn(&replayConn{data: stream})
-	client := packet.NewConn(&replayConn{data: []byte{0}})
+	client := protocol.NewClientConn(&replayConn{data: []byte{0}})
 	var r protocol.Relay
 	r.Done()
 	r.ClientTrack = true

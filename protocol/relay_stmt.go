@@ -36,7 +36,7 @@ func (r *Relay) readPrepareHead(backend *packet.Conn) (PrepareOK, *mysql.MyError
 
 // definitions relays (or, with client nil, skips) the parameter and column
 // definition blocks that follow a prepare OK.
-func (r *Relay) definitions(client, backend *packet.Conn, h PrepareOK, res *Response) error {
+func (r *Relay) definitions(client *ClientConn, backend *packet.Conn, h PrepareOK, res *Response) error {
 	for _, n := range [2]int{h.Params, h.Columns} {
 		if n == 0 {
 			continue
@@ -60,7 +60,7 @@ func (r *Relay) definitions(client, backend *packet.Conn, h PrepareOK, res *Resp
 // ForwardPrepare relays a COM_STMT_PREPARE response, replacing the
 // backend's statement id with clientID, so that the client sees the real
 // parameter and column definitions.
-func (r *Relay) ForwardPrepare(client, backend *packet.Conn, clientID uint32) (Response, PrepareOK, error) {
+func (r *Relay) ForwardPrepare(client *ClientConn, backend *packet.Conn, clientID uint32) (Response, PrepareOK, error) {
 	var res Response
 	defer r.Done()
 	h, me, err := r.readPrepareHead(backend)

@@ -68,7 +68,7 @@ func TestRelayForwardClientGone(t *testing.T) {
 	w := newWire()
 	w.resultset(1, [][][]byte{{[]byte("x")}}, 2)
 	backend := packet.NewConn(newMemConn(w.b, nil))
-	client := packet.NewConn(&failConn{})
+	client := protocol.NewClientConn(&failConn{})
 	backend.Sequence, client.Sequence = 1, 1
 	var r protocol.Relay
 	r.Done()

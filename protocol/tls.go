@@ -63,5 +63,19 @@ type readBufConn struct {
 	r *bufio.Reader
 }
 
-// Read reads through the buffer.
-func (c *readBufConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+// Read reads through the buffer, if it still has one.
+func (c *readBufConn) Read(p []byte) (int, error) {
+	if c.r == nil {
+		return c.Conn.Read(p)
+	}
+	return c.r.Read(p)
+}
+
+// DropReadBuffer frees the read buffer ReadBuffered put under b, once the
+// handshake that needed it is over and it holds no unread byte: the
+// session's ClientConn (or the TLS layer) buffers what it reads itself.
+func (b *BufConn) DropReadBuffer() {
+	if c, ok := b.Conn.(*readBufConn); ok && c.r != nil && c.r.Buffered() == 0 {
+		c.r = nil
+	}
+}

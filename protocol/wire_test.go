@@ -55,7 +55,7 @@ var _ io.ReadWriteCloser = (*memConn)(nil)
 func relayOnce(in []byte, clientTrack bool, onOK func(*protocol.OK)) (protocol.Response, []byte, error) {
 	var out bytes.Buffer
 	backend := packet.NewConn(newMemConn(in, nil))
-	client := packet.NewConn(newMemConn(nil, &out))
+	client := protocol.NewClientConn(newMemConn(nil, &out))
 	backend.Sequence, client.Sequence = 1, 1
 	var r protocol.Relay
 	r.Done() // a zero Relay has no buffer yet: Done allocates it (as session.newSession does)

@@ -132,7 +132,7 @@ func (s *Session) onOK(ok *protocol.OK) {
 
 // relayFunc relays one response from a backend to the client; the
 // protocol.Relay methods fit it as method expressions.
-type relayFunc func(r *protocol.Relay, client, backend *packet.Conn) (protocol.Response, error)
+type relayFunc func(r *protocol.Relay, client *protocol.ClientConn, backend *packet.Conn) (protocol.Response, error)
 
 // Response relayers for the commands that go to a backend.
 var (
@@ -151,7 +151,7 @@ func (s *Session) send(c *pool.Conn, pkt []byte, fwd relayFunc) (protocol.Respon
 	st.BytesSent.Add(uint64(len(pkt) - 4))
 	st.InFlight.Add(1)
 	s.running.Store(c)
-	res, err := fwd(&s.relay, s.pc, bp)
+	res, err := fwd(&s.relay, s.cl, bp)
 	s.running.Store(nil)
 	st.InFlight.Add(-1)
 	return res, err
@@ -183,7 +183,7 @@ func (s *Session) finish(c *pool.Conn, res protocol.Response, err error, start t
 			return err
 		}
 		s.d.Stats.BackendErrs.Add(1)
-		s.lg.Warn("backend connection lost", zap.String("backend_addr", c.Addr()), zap.Error(err))
+		s.log().Warn("backend connection lost", zap.String("backend_addr", c.Addr()), zap.Error(err))
 		return s.writeErr(protocol.NewErrBackendLost(c.Addr()))
 	}
 	if s.st.collationUnknown {

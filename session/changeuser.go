@@ -71,22 +71,22 @@ func (s *Session) handleChangeUser(pkt []byte) error {
 	salt := mysql.RandomBuf(20)
 	sw := append([]byte{0, 0, 0, 0, mysql.EOF_HEADER}, mysql.AUTH_NATIVE_PASSWORD...)
 	sw = append(append(append(sw, 0), salt...), 0)
-	if err := protocol.WriteRaw(s.pc, sw); err != nil {
+	if err := protocol.WriteRaw(s.cl, sw); err != nil {
 		return err
 	}
-	reply, err := s.pc.ReadPacket()
+	reply, err := s.cl.ReadPacket(nil, maxPacket(s.d))
 	if err != nil {
 		return err
 	}
 	u, found := findUser(s.d.Config(), cu.user)
 	if !found || !protocol.CheckNativeScramble(u.Password, reply, salt) || !u.IsActive() ||
-		requireTLS(s.cc, u) != nil {
+		requireTLS(s.tls, u, cu.user, s.cl.RemoteAddr()) != nil {
 		s.d.Stats.AuthFailures.Add(1)
-		s.writeErr(mysql.NewDefaultError(mysql.ER_ACCESS_DENIED_ERROR, cu.user, s.pc.RemoteAddr().String(), "YES"))
+		s.writeErr(mysql.NewDefaultError(mysql.ER_ACCESS_DENIED_ERROR, cu.user, s.cl.RemoteAddr().String(), "YES"))
 		return errQuit
 	}
 	if cu.collation == 0 {
-		cu.collation = int(s.cc.Charset())
+		cu.collation = s.charset
 	}
 	s.resetState(cu.collation)
 	u.Password = u.BackendSecret() // backends are logged into with the plaintext

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
-	"github.com/go-mysql-org/go-mysql/server"
 
 	"github.com/rwproxy/rwproxy/config"
 	"github.com/rwproxy/rwproxy/protocol"
@@ -55,11 +54,11 @@ func maxPacket(d *Deps) int {
 
 // requireTLS refuses a user with require_tls who logged in without TLS, as
 // MySQL refuses an account created REQUIRE SSL: 1045, access denied.
-func requireTLS(c *server.Conn, u config.User) error {
-	if !u.RequireTLS || protocol.IsTLS(c) {
+func requireTLS(isTLS bool, u config.User, user string, from net.Addr) error {
+	if !u.RequireTLS || isTLS {
 		return nil
 	}
-	return mysql.NewDefaultError(mysql.ER_ACCESS_DENIED_ERROR, c.GetUser(), c.RemoteAddr().String(), mysql.MySQLErrName[mysql.ER_YES])
+	return mysql.NewDefaultError(mysql.ER_ACCESS_DENIED_ERROR, user, from.String(), mysql.MySQLErrName[mysql.ER_YES])
 }
 
 // LoginLimiter rate-limits new client connections per source with a token

@@ -104,7 +104,7 @@ func (s *Session) handleSetOption(pkt []byte) error {
 // rolled back, variables, temporary tables and prepared statements gone;
 // the schema stays.
 func (s *Session) handleResetConnection() error {
-	s.resetState(int(s.cc.Charset()))
+	s.resetState(s.charset)
 	return s.writeOK()
 }
 

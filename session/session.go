@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
-	"github.com/go-mysql-org/go-mysql/packet"
 	"github.com/go-mysql-org/go-mysql/server"
 	"go.uber.org/zap"
 
@@ -62,15 +61,17 @@ var errQuit = errors.New("session: client quit")
 
 // Session is one client connection.
 type Session struct {
-	id   uint32
-	d    *Deps
-	lg   *zap.Logger
-	ctx  context.Context
-	cc   *server.Conn
-	pc   *packet.Conn
-	nc   net.Conn // the client socket (deadlines, KILL)
-	user config.User
-	caps uint32
+	id  uint32
+	d   *Deps
+	ctx context.Context
+	cl  *protocol.ClientConn
+	nc  net.Conn // the client socket (deadlines, KILL)
+	// charset is the collation the client logged in with; tls: it logged
+	// in over TLS.
+	charset int
+	tls     bool
+	user    config.User
+	caps    uint32
 
 	st     state
 	relay  protocol.Relay
@@ -153,7 +154,7 @@ func Serve(ctx context.Context, nc net.Conn, d *Deps) {
 		if !ok {
 			return protocol.NewErrInternal()
 		}
-		if err := requireTLS(c, u); err != nil {
+		if err := requireTLS(protocol.IsTLS(c), u, c.GetUser(), c.RemoteAddr()); err != nil {
 			return err
 		}
 		if !d.Registry.admit(u.Username, u.MaxConnections) {
@@ -176,7 +177,12 @@ func Serve(ctx context.Context, nc net.Conn, d *Deps) {
 		return
 	}
 	_ = nc.SetDeadline(time.Time{})
-	s.cc, s.pc = cc, cc.Conn
+	// go-mysql's connection (with its 80 KiB of buffers) is dropped here:
+	// the session reads and writes through its own small ClientConn.
+	s.tls = protocol.IsTLS(cc)
+	s.cl = protocol.NewClientConn(cc.Conn.Conn)
+	bc.DropReadBuffer()
+	cc = nil
 	d.Registry.add(s)
 	defer d.Registry.remove(s, s.user.Username)
 	d.Stats.Sessions.Add(1)
@@ -188,17 +194,21 @@ func Serve(ctx context.Context, nc net.Conn, d *Deps) {
 // go-mysql connection (its handshake may still be finishing).
 func newSession(ctx context.Context, cc *server.Conn, d *Deps, nc net.Conn, u config.User) *Session {
 	u.Password = u.BackendSecret() // s.user.Password logs into the backends
-	s := &Session{id: cc.ConnectionID(), d: d, ctx: ctx, cc: cc, pc: cc.Conn, nc: nc, user: u,
-		caps: cc.Capability(), stmts: make(map[uint32]*prepared)}
+	s := &Session{id: cc.ConnectionID(), d: d, ctx: ctx, nc: nc, user: u,
+		caps: cc.Capability(), charset: int(cc.Charset()), stmts: make(map[uint32]*prepared)}
 	s.cls = router.NewClassifier(d.Cache)
-	s.lg = d.Log.With(zap.Uint32("conn", s.id), zap.String("user", u.Username))
-	s.st.initCharset(int(cc.Charset()))
+	s.st.initCharset(s.charset)
 	s.st.multiStatements = s.caps&mysql.CLIENT_MULTI_STATEMENTS != 0
 	s.relay.ClientTrack = s.caps&mysql.CLIENT_SESSION_TRACK != 0
 	s.relay.OnOK = s.onOK
-	s.relay.Done()
 	s.cmd.max = maxPacket(d)
 	return s
+}
+
+// log is the session's logger, made when something is logged: a logger
+// with fields costs 1.5 KiB, which ten thousand idle sessions need not hold.
+func (s *Session) log() *zap.Logger {
+	return s.d.Log.With(zap.Uint32("conn", s.id), zap.String("user", s.user.Username))
 }
 
 func findUser(c *config.Config, name string) (config.User, bool) {
@@ -217,8 +227,8 @@ func (s *Session) run() {
 		if !s.d.Registry.drainWait(s.nc, s.inTxn) {
 			return
 		}
-		s.pc.ResetSequence()
-		if err := s.cmd.read(s.pc); err != nil {
+		s.cl.ResetSequence()
+		if err := s.cmd.read(s.cl); err != nil {
 			if errors.Is(err, errTooLarge) {
 				s.writeErr(protocol.NewErrPacketTooLarge())
 			}
@@ -226,7 +236,7 @@ func (s *Session) run() {
 		}
 		if err := s.dispatch(s.cmd.b); err != nil {
 			if !errors.Is(err, errQuit) && !errors.Is(err, protocol.ErrClientIO) {
-				s.lg.Debug("session ended", zap.Error(err))
+				s.log().Debug("session ended", zap.Error(err))
 			}
 			return
 		}
@@ -296,7 +306,7 @@ func (s *Session) dispatch(pkt []byte) error {
 // writeErr sends an ERR packet; its error is a client I/O error.
 func (s *Session) writeErr(e *mysql.MyError) error {
 	s.out = protocol.AppendErr(append(s.out[:0], 0, 0, 0, 0), e)
-	return protocol.WriteRaw(s.pc, s.out)
+	return protocol.WriteRaw(s.cl, s.out)
 }
 
 // status is the server status the proxy reports in its own OK packets.
@@ -318,12 +328,12 @@ func (s *Session) writeOK() error {
 	if s.relay.ClientTrack {
 		s.out = append(s.out, 0) // empty info string
 	}
-	return protocol.WriteRaw(s.pc, s.out)
+	return protocol.WriteRaw(s.cl, s.out)
 }
 
 // writeEOF sends a proxy-made EOF packet.
 func (s *Session) writeEOF() error {
 	st := s.status()
 	s.out = append(s.out[:0], 0, 0, 0, 0, mysql.EOF_HEADER, 0, 0, byte(st), byte(st>>8))
-	return protocol.WriteRaw(s.pc, s.out)
+	return protocol.WriteRaw(s.cl, s.out)
 }

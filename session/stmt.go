@@ -66,7 +66,7 @@ func (s *Session) sendPrepare(c *pool.Conn, pkt []byte, id uint32) (protocol.Res
 	if err := bp.WritePacket(pkt); err != nil {
 		return protocol.Response{}, protocol.PrepareOK{}, fmt.Errorf("%w: %v", protocol.ErrBackendIO, err)
 	}
-	return s.relay.ForwardPrepare(s.pc, bp, id)
+	return s.relay.ForwardPrepare(s.cl, bp, id)
 }
 
 // remember caches a backend statement on c, closing the ones evicted.

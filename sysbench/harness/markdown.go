@@ -14,6 +14,7 @@ func Markdown(r *Report, charts map[string][]string) string {
 	for _, w := range r.Config.Workloads {
 		mdWorkload(&b, r, w, charts[w])
 	}
+	mdIdle(&b, r)
 	mdErrors(&b, r)
 	mdMethod(&b, r)
 	return b.String()

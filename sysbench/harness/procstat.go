@@ -113,6 +113,15 @@ func (p Proc) PeakRSSKB(pid int) (int64, error) {
 	return ParseStatusKB(s, "VmHWM")
 }
 
+// RSSKB is pid's current resident set size (VmRSS) in kB.
+func (p Proc) RSSKB(pid int) (int64, error) {
+	s, err := p.read(strconv.Itoa(pid), "status")
+	if err != nil {
+		return 0, err
+	}
+	return ParseStatusKB(s, "VmRSS")
+}
+
 // ResetPeakRSS sets pid's VmHWM back to its current RSS (writing 5 to
 // clear_refs, Linux >= 4.0), so the next PeakRSSKB covers one run only.
 func (p Proc) ResetPeakRSS(pid int) error {

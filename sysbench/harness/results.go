@@ -118,12 +118,17 @@ type Report struct {
 	Runs        []Run     `json:"runs"`
 	Cells       []Cell    `json:"cells"`
 	Verdicts    []Verdict `json:"verdicts"`
+	// Idle is the idle-connection measurement; nil when not made.
+	Idle *Idle `json:"idle,omitempty"`
 }
 
 // Finish derives the cells and the verdicts from the runs.
 func (r *Report) Finish() {
 	r.Cells = Aggregate(r.Runs)
 	r.Verdicts = Verdicts(r.Cells)
+	if r.Idle != nil {
+		r.Verdicts = append(r.Verdicts, IdleVerdicts(r.Idle)...)
+	}
 }
 
 // TargetNames lists the target names in run order.

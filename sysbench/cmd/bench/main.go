@@ -66,6 +66,13 @@ func run(o *options) error {
 	b.report.Targets = b.targets
 	b.warmup(ctx)
 	runErr := b.runAll(ctx)
+	if runErr == nil && o.idle > 0 {
+		idle, err := b.idlePhase(ctx)
+		if err != nil {
+			b.say("idle-connection measurement failed: %v", err)
+		}
+		b.report.Idle = idle
+	}
 	if len(b.report.Runs) == 0 {
 		return runErr
 	}

@@ -26,6 +26,7 @@ type options struct {
 	outDir             string
 	render             string
 	rwproxyBin         string
+	idle               int
 }
 
 // workloadArgs are added to a workload's runs: oltp_read_only without
@@ -74,6 +75,7 @@ func (o *options) define(fs *flag.FlagSet, getenv func(string) string) listFlags
 	num(&o.tables, "tables", "BENCH_TABLES", 4, "sysbench tables")
 	num(&o.rows, "rows", "BENCH_ROWS", 10000, "rows per table")
 	num(&o.reps, "reps", "BENCH_REPS", 1, "repetitions of every cell")
+	num(&o.idle, "idle", "BENCH_IDLE", 10000, "idle client connections opened through rwproxy after the runs to measure their memory; 0 = skip")
 	num(&o.basePort, "base-port", "BENCH_BASE_PORT", 3416, "sandbox primary port; replicas +1 +2, rwproxy +100, its admin +101, relay +102")
 	fs.StringVar(&o.psMode, "ps-mode", env("BENCH_PS_MODE", "auto"), "sysbench --db-ps-mode: auto (prepared statements) or disable (BENCH_PS_MODE)")
 	fs.StringVar(&o.outDir, "out", env("BENCH_OUT", "sysbench/results"), "results directory (BENCH_OUT)")
@@ -96,8 +98,8 @@ func envInt(getenv func(string) string, key string, def int) int {
 
 func (o *options) validate() error {
 	switch {
-	case o.timeSec < 1 || o.tables < 1 || o.rows < 1 || o.reps < 1 || o.warmupSec < 0:
-		return fmt.Errorf("time, tables, rows and reps must be >= 1, warmup >= 0")
+	case o.timeSec < 1 || o.tables < 1 || o.rows < 1 || o.reps < 1 || o.warmupSec < 0 || o.idle < 0:
+		return fmt.Errorf("time, tables, rows and reps must be >= 1, warmup and idle >= 0")
 	case len(o.workloads) == 0:
 		return fmt.Errorf("no workloads")
 	case o.psMode != "auto" && o.psMode != "disable":

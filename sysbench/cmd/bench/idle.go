@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"database/sql/driver"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/rwproxy/rwproxy/sysbench/harness"
+)
+
+// idlePhase opens o.idle client connections through rwproxy, leaves them
+// idle, and measures rwproxy's resident memory before, with them open and
+// after they closed; while they are open it runs the point-select cell of
+// the QPS target through rwproxy once more, to show rwproxy still serves
+// at full speed.
+func (b *bench) idlePhase(ctx context.Context) (*harness.Idle, error) {
+	pid := b.pids[harness.RWProxy]
+	res := &harness.Idle{Conns: b.o.idle}
+	settle := func() int64 {
+		time.Sleep(3 * time.Second) // let the runtime's scavenger and GC catch up
+		kb, _ := b.proc.RSSKB(pid)
+		return kb
+	}
+	res.RSSBeforeKB = settle()
+	b.say("opening %d idle client connections through rwproxy (RSS %d MiB)", b.o.idle, res.RSSBeforeKB/1024)
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr = "app", "app", "tcp", b.proxyAddr()
+	cfg.Timeout = 30 * time.Second
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, err
+	}
+	conns := make([]driver.Conn, b.o.idle)
+	var failed atomic.Int64
+	var next atomic.Int64
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(conns) || ctx.Err() != nil {
+					return
+				}
+				c, err := conn.Connect(ctx)
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				conns[i] = c
+			}
+		})
+	}
+	wg.Wait()
+	res.OpenSeconds = time.Since(t0).Seconds()
+	res.Failed = int(failed.Load())
+	defer func() {
+		for _, c := range conns {
+			if c != nil {
+				_ = c.Close()
+			}
+		}
+	}()
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	res.RSSOpenKB = settle()
+	b.say("%d open (%d failed) in %.1f s; rwproxy RSS %d MiB: %.1f KiB per connection", res.Conns-res.Failed,
+		res.Failed, res.OpenSeconds, res.RSSOpenKB/1024, res.BytesPerConn()/1024)
+
+	s := harness.Step{Workload: harness.TargetWorkload, Threads: harness.QPSThreads, Rep: 1, Target: harness.RWProxy}
+	r, err := b.runStep(ctx, 0, s, b.proxyAddr())
+	if err != nil {
+		return nil, err
+	}
+	res.Run = &r
+	res.BaselineQPS = meanQPS(b.report.Runs, s.Workload, s.Threads, harness.RWProxy)
+	b.say("with them open: %s", harness.ProgressLine(1, 1, s, r, 0))
+
+	for i, c := range conns {
+		if c != nil {
+			_ = c.Close()
+			conns[i] = nil
+		}
+	}
+	res.RSSAfterKB = settle()
+	return res, nil
+}
+
+// meanQPS is the mean QPS of the successful runs of one cell.
+func meanQPS(runs []harness.Run, workload string, threads int, target string) float64 {
+	var sum float64
+	n := 0
+	for _, r := range runs {
+		if r.Workload == workload && r.Threads == threads && r.Target == target && r.OK {
+			sum += r.QPS
+			n++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return sum / float64(n)
+}

@@ -1,0 +1,92 @@
+package harness
+
+import (
+	"fmt"
+	"strings"
+)
+
+// The idle-connection target: what one logged-in, idle client costs
+// rwproxy, measured with many of them open at once.
+const (
+	MaxIdleBytesPerConn = 16 * 1024
+	// MinIdleQPSRatio: with the idle clients open, rwproxy's point-select
+	// QPS stays at least this share of its QPS without them ("full speed").
+	MinIdleQPSRatio = 0.9
+)
+
+// Idle is the idle-connection measurement: Conns clients logged in
+// through rwproxy and left idle; rwproxy's resident memory (VmRSS) before
+// they opened, with them open, and after they closed; then sysbench point
+// selects through rwproxy while they stay open.
+type Idle struct {
+	Conns       int     `json:"conns"`
+	Failed      int     `json:"failed"`
+	OpenSeconds float64 `json:"open_seconds"`
+	RSSBeforeKB int64   `json:"rss_before_kb"`
+	RSSOpenKB   int64   `json:"rss_open_kb"`
+	RSSAfterKB  int64   `json:"rss_after_kb"`
+	// Goroutines of rwproxy with the clients open (from /metrics; 0: unknown).
+	Goroutines int `json:"goroutines,omitempty"`
+	// Run is the point-select run made while the clients were open;
+	// BaselineQPS the mean rwproxy QPS of the same cell in the main runs.
+	Run         *Run    `json:"run,omitempty"`
+	BaselineQPS float64 `json:"baseline_qps,omitempty"`
+}
+
+// BytesPerConn is the resident memory one idle client adds.
+func (i *Idle) BytesPerConn() float64 {
+	n := i.Conns - i.Failed
+	if n <= 0 {
+		return 0
+	}
+	return float64(i.RSSOpenKB-i.RSSBeforeKB) * 1024 / float64(n)
+}
+
+// IdleVerdicts checks the memory and "full speed" halves of the target.
+func IdleVerdicts(i *Idle) []Verdict {
+	mem := Verdict{Name: "memory per idle client connection",
+		Goal: fmt.Sprintf("<= %d KiB", MaxIdleBytesPerConn/1024), Detail: verdictNotMeasured}
+	speed := Verdict{Name: fmt.Sprintf("%s QPS at %d threads with the idle clients open", TargetWorkload, QPSThreads),
+		Goal: fmt.Sprintf(">= %.0f%% of rwproxy's QPS without them", MinIdleQPSRatio*100), Detail: verdictNotMeasured}
+	if i == nil || i.Conns-i.Failed <= 0 {
+		return []Verdict{mem, speed}
+	}
+	per := i.BytesPerConn()
+	mem.Measured, mem.Met = true, per <= MaxIdleBytesPerConn
+	mem.Value = fmt.Sprintf("%.1f KiB (%d clients: RSS %s → %s)", per/1024, i.Conns-i.Failed, mib(i.RSSBeforeKB)+" MiB", mib(i.RSSOpenKB)+" MiB")
+	mem.Detail = overUnder(mem.Met, (per-MaxIdleBytesPerConn)/1024, "KiB")
+	if i.Run != nil && i.Run.OK && i.BaselineQPS > 0 {
+		ratio := i.Run.QPS / i.BaselineQPS
+		speed.Measured, speed.Met = true, ratio >= MinIdleQPSRatio
+		speed.Value = fmt.Sprintf("%s vs %s QPS = %.1f%%", thousands(i.Run.QPS), thousands(i.BaselineQPS), ratio*100)
+		speed.Detail = overUnder(speed.Met, (MinIdleQPSRatio-ratio)*100, "points")
+	}
+	return []Verdict{mem, speed}
+}
+
+func mdIdle(b *strings.Builder, r *Report) {
+	i := r.Idle
+	if i == nil {
+		return
+	}
+	b.WriteString("## Idle client connections\n\n")
+	fmt.Fprintf(b, "%d clients logged in through rwproxy (go-sql-driver, no schema) in %.1f s and stayed idle (%d failed).\n\n",
+		i.Conns, i.OpenSeconds, i.Failed)
+	b.WriteString("| rwproxy RSS before | with them open | after they closed | per idle client |")
+	if i.Goroutines > 0 {
+		b.WriteString(" goroutines open |")
+	}
+	b.WriteString("\n| --- | --- | --- | --- |")
+	if i.Goroutines > 0 {
+		b.WriteString(" --- |")
+	}
+	fmt.Fprintf(b, "\n| %s MiB | %s MiB | %s MiB | %.1f KiB |", mib(i.RSSBeforeKB), mib(i.RSSOpenKB), mib(i.RSSAfterKB), i.BytesPerConn()/1024)
+	if i.Goroutines > 0 {
+		fmt.Fprintf(b, " %d |", i.Goroutines)
+	}
+	b.WriteString("\n\n")
+	if i.Run != nil {
+		fmt.Fprintf(b, "With them open, %s at %d threads through rwproxy: %s QPS, p95 %.2f ms (main runs: %s QPS).\n\n",
+			i.Run.Workload, i.Run.Threads, thousands(i.Run.QPS), i.Run.P95Ms, thousands(i.BaselineQPS))
+	}
+}
