@@ -217,8 +217,8 @@ type Server struct {
 	// MaxReplicationLag in seconds; 0 disables the lag check.
 	MaxReplicationLag int    `mapstructure:"max_replication_lag"`
 	Comment           string `mapstructure:"comment"`
-	// UseTLS makes rwproxy's pool connections to this server use TLS
-	// (verified as tls.backend_* say).
+	// UseTLS makes rwproxy's connections to this server (pools, monitor,
+	// start-up version probe) use TLS, verified as tls.backend_* say.
 	UseTLS bool `mapstructure:"use_tls"`
 }
 

@@ -109,9 +109,10 @@ func (c *checker) run(ctx context.Context) {
 	}
 }
 
-// ensureConn dials the server when there is no connection. The dial and
-// every later read and write are bounded by monitor.timeout; cancelling
-// ctx closes the socket at once, so Close never waits for a timeout.
+// ensureConn dials the server when there is no connection, with TLS when
+// the monitor's TLSFunc says so. The dial and every later read and write
+// are bounded by monitor.timeout; cancelling ctx closes the socket at
+// once, so Close never waits for a timeout.
 func (c *checker) ensureConn(ctx context.Context) error {
 	if c.conn != nil {
 		return nil
@@ -136,7 +137,7 @@ func (c *checker) ensureConn(ctx context.Context) error {
 		cc.ReadTimeout, cc.WriteTimeout = c.spec.timeout, c.spec.timeout
 		return nil
 	}
-	conn, err := connect(dctx, c.spec, dial, timeouts)
+	conn, err := connect(dctx, c.spec, dial, timeouts, c.m.tlsOption(c.spec.addr))
 	if err != nil {
 		if raw != nil { // the library does not close it after every failure
 			stop()

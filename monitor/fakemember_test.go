@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"regexp"
@@ -40,6 +41,12 @@ type memberState struct {
 	// without TLS or RSA key: go-mysql's client panics on full
 	// authentication there (nil PEM block), which the monitor must survive.
 	sha2NoKey bool
+
+	// tls is offered to clients (nil: no TLS). requireTLS drops every
+	// client that logged in without it, as a server with
+	// require_secure_transport=ON refuses it.
+	tls        *tls.Config
+	requireTLS bool
 }
 
 // fakeMember is an in-process MySQL server (go-mysql's server package)
@@ -55,6 +62,8 @@ type fakeMember struct {
 	st      memberState
 	conns   map[net.Conn]struct{}
 	queries []string
+	// tlsLogins and plainLogins count the logins by transport.
+	tlsLogins, plainLogins int
 }
 
 // newFakeMember listens on a free loopback port; it stops at test cleanup.
@@ -63,7 +72,7 @@ func newFakeMember(t testing.TB, st memberState) *fakeMember {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	f := &fakeMember{t: t, ln: ln, addr: ln.Addr().String(), st: st, conns: make(map[net.Conn]struct{}),
-		srv: server.NewServer("8.0.36-fake", mysql.DEFAULT_COLLATION_ID, mysql.AUTH_NATIVE_PASSWORD, nil, nil)}
+		srv: server.NewServer("8.0.36-fake", mysql.DEFAULT_COLLATION_ID, mysql.AUTH_NATIVE_PASSWORD, nil, st.tls)}
 	f.wg.Go(f.accept)
 	t.Cleanup(f.close)
 	return f
@@ -91,6 +100,13 @@ func (f *fakeMember) state() memberState {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.st
+}
+
+// logins returns the logins so far over TLS and in plain text.
+func (f *fakeMember) logins() (overTLS, plain int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.tlsLogins, f.plainLogins
 }
 
 // seen returns the queries received so far.
@@ -145,6 +161,18 @@ func (f *fakeMember) serve(c net.Conn) {
 	}
 	conn, err := f.srv.NewCustomizedConn(c, auth, handler{f})
 	if err != nil {
+		return
+	}
+	_, overTLS := conn.Conn.Conn.(*tls.Conn)
+	f.mu.Lock()
+	if overTLS {
+		f.tlsLogins++
+	} else {
+		f.plainLogins++
+	}
+	refuse := f.st.requireTLS && !overTLS
+	f.mu.Unlock()
+	if refuse {
 		return
 	}
 	for conn.HandleCommand() == nil {

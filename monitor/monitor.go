@@ -24,6 +24,8 @@ type Monitor struct {
 	wg     sync.WaitGroup
 	snap   atomic.Pointer[topology.Snapshot]
 	logs   *checkLogs
+	// tlsFor decides TLS for each monitor dial (tls.go); nil: plain.
+	tlsFor atomic.Pointer[TLSFunc]
 
 	mu struct {
 		sync.Mutex
@@ -80,7 +82,8 @@ func (m *Monitor) startChecker(spec checkSpec) {
 
 // Update applies a new configuration: checkers of removed servers stop,
 // new servers get one, a server whose checks changed (credentials,
-// timeout, intervals, check type, heartbeat table) gets a fresh one, and
+// timeout, intervals, check type, heartbeat table, use_tls or the
+// tls.backend_* settings) gets a fresh one, and
 // the snapshot is rebuilt at once (new servers appear as configured,
 // removed ones disappear). Health already observed is kept for servers
 // that stay.

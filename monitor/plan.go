@@ -68,12 +68,17 @@ type serverPlan struct {
 	// readerLimits maps each hostgroup where the server may serve reads
 	// under a lag limit to that limit (max_replication_lag > 0).
 	readerLimits map[int]int
+	// useTLS is the server's use_tls (Validate keeps it equal across the
+	// server's items).
+	useTLS bool
 }
 
 // plan is the monitor's view of one configuration: which servers exist,
 // which groups they form and what to check on each. It is immutable.
 type plan struct {
-	set     settings
+	set settings
+	// tls holds the tls.backend_* settings (use unset).
+	tls     tlsKey
 	servers []*serverPlan // configuration order
 	byAddr  map[string]*serverPlan
 	pairs   []config.ReplicationHostgroup
@@ -82,7 +87,8 @@ type plan struct {
 
 // newPlan derives the plan of cfg.
 func newPlan(cfg *config.Config) *plan {
-	p := &plan{set: newSettings(cfg.Monitor), byAddr: make(map[string]*serverPlan), pairs: cfg.ReplicationHostgroups}
+	p := &plan{set: newSettings(cfg.Monitor), byAddr: make(map[string]*serverPlan), pairs: cfg.ReplicationHostgroups,
+		tls: tlsKey{ca: cfg.TLS.BackendCA, verifyHost: cfg.TLS.BackendVerifyHostname, skipVerify: cfg.TLS.BackendInsecureSkipVerify}}
 	for _, g := range cfg.GroupReplicationHostgroups {
 		if g.IsActive() {
 			g.MaxWriters = max(g.MaxWriters, 1) // not validated: never zero writers
@@ -107,6 +113,7 @@ func newPlan(cfg *config.Config) *plan {
 			p.servers = append(p.servers, sp)
 		}
 		sp.entries = append(sp.entries, s)
+		sp.useTLS = sp.useTLS || s.UseTLS
 		if pi, ok := pairOf[s.Hostgroup]; ok {
 			if !slices.Contains(sp.pairs, pi) {
 				sp.pairs = append(sp.pairs, pi)
@@ -212,13 +219,18 @@ type checkSpec struct {
 	roVars         string // comma-separated; empty: no read-only check
 	gr             bool   // run the group replication check
 	heartbeat      string
+	tls            tlsKey
 }
 
 func (p *plan) spec(sp *serverPlan) checkSpec {
+	var tk tlsKey
+	if sp.useTLS {
+		tk, tk.use = p.tls, true
+	}
 	return checkSpec{
 		addr: sp.addr, user: p.set.user, password: p.set.password, timeout: p.set.timeout,
 		pingEvery: p.set.pingEvery, readOnlyEvery: p.set.readOnlyEvery, lagEvery: p.set.lagEvery,
 		shunAfter: p.set.shunAfter, roVars: strings.Join(sp.roVars, ","), gr: len(sp.grs) > 0,
-		heartbeat: p.set.heartbeat,
+		heartbeat: p.set.heartbeat, tls: tk,
 	}
 }

@@ -24,17 +24,27 @@ func (m *Manager) SetTLS(f TLSFunc) {
 	m.tlsFor.Store(&f)
 }
 
-// applyTLS is a go-mysql client option body: it sets c's TLS settings for
-// addr. go-mysql then sends an SSLRequest after the server's greeting and
-// fails the login if the server does not offer TLS; caching_sha2_password
-// full authentication then sends the password over TLS (what MySQL 8.4+
-// and 9.x servers need without an RSA key exchange).
+// applyTLS sets c's TLS settings for addr from the Manager's TLSFunc.
 func (m *Manager) applyTLS(c *client.Conn, addr string) error {
 	fp := m.tlsFor.Load()
 	if fp == nil {
 		return nil
 	}
-	cfg, err := (*fp)(addr)
+	return (*fp).Apply(c, addr)
+}
+
+// Apply is a go-mysql client option body: it sets c's TLS settings for
+// addr (none when f is nil or returns nil). go-mysql then sends an
+// SSLRequest after the server's greeting and fails the login if the
+// server does not offer TLS; caching_sha2_password full authentication
+// then sends the password over TLS (what MySQL 8.4+ and 9.x servers need
+// without an RSA key exchange). The start-up version probe dials with it
+// too, so that it reaches a server as a data connection does.
+func (f TLSFunc) Apply(c *client.Conn, addr string) error {
+	if f == nil {
+		return nil
+	}
+	cfg, err := f(addr)
 	if err != nil {
 		return fmt.Errorf("tls: %w", err)
 	}

@@ -55,14 +55,22 @@ type App struct {
 
 // New builds a proxy for cfg (already validated) and opens its listener.
 func New(cfg *config.Config, lg *zap.Logger) (*App, error) {
-	version := cfg.ServerVersion
-	if version == "" {
-		version = probeVersion(cfg)
+	a := &App{Store: config.NewStore(cfg, "local"), Stats: &session.Stats{}, Sessions: session.NewRegistry(), lg: lg}
+	// One TLS decision for every connection to a backend: pools, monitor
+	// and the version probe (tls.go).
+	bt := &backendTLS{current: a.Store.Current}
+	if _, err := bt.roots(cfg.TLS.BackendCA); err != nil {
+		return nil, err // the proxy does not start half-secured
 	}
-	a := &App{version: version, Store: config.NewStore(cfg, "local"), Stats: &session.Stats{}, Sessions: session.NewRegistry(), lg: lg}
+	a.version = cfg.ServerVersion
+	if a.version == "" {
+		a.version = probeVersion(cfg, bt.forAddr, lg.Named("version"))
+	}
 	a.Pools = pool.NewManager(poolOptions(cfg), lg.Named("pool"))
+	a.Pools.SetTLS(bt.forAddr)
 	a.picker = newPicker()
 	a.Monitor = monitor.New(cfg, lg)
+	a.Monitor.SetTLS(bt.forAddr)
 	a.Cache = router.NewCache(10000)
 	a.Digests = session.NewDigests(10000)
 	if err := a.applyConfig(cfg); err != nil {
@@ -70,7 +78,7 @@ func New(cfg *config.Config, lg *zap.Logger) (*App, error) {
 		return nil, err
 	}
 	auth := protocol.NewAuth(a.lookupUser)
-	srv, err := a.secure(cfg, version, auth) // tls.go: client TLS, hashed passwords, backend TLS
+	srv, err := a.secure(cfg, auth) // tls.go: client TLS, hashed passwords
 	if err != nil {
 		_ = a.Pools.Close()
 		return nil, err

@@ -17,12 +17,11 @@ import (
 	"github.com/rwproxy/rwproxy/topology"
 )
 
-// secure builds the client-facing go-mysql server (TLS when tls.cert and
+// secure builds the client-facing go-mysql server: TLS when tls.cert and
 // tls.key are set, rwproxy's authentication provider reading passwords
-// through auth) and makes the pools use TLS towards servers with use_tls.
-// A certificate, key or CA file that cannot be loaded is an error: the
-// proxy does not start half-secured.
-func (a *App) secure(cfg *config.Config, version string, auth server.AuthenticationHandler) (*server.Server, error) {
+// through auth. A certificate or key that cannot be loaded is an error:
+// the proxy does not start half-secured.
+func (a *App) secure(cfg *config.Config, auth server.AuthenticationHandler) (*server.Server, error) {
 	var tlsConf *tls.Config
 	if cfg.TLS.Enabled() {
 		cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
@@ -31,17 +30,14 @@ func (a *App) secure(cfg *config.Config, version string, auth server.Authenticat
 		}
 		tlsConf = protocol.ServerTLSConfig(cert)
 	}
-	bt := &backendTLS{current: a.Store.Current}
-	if _, err := bt.roots(cfg.TLS.BackendCA); err != nil {
-		return nil, err
-	}
-	a.Pools.SetTLS(bt.forAddr)
-	return protocol.NewSecureServer(version, tlsConf, auth)
+	return protocol.NewSecureServer(a.version, tlsConf, auth)
 }
 
 // backendTLS decides TLS for each new backend connection from the current
 // configuration: servers[].use_tls for the address, tls.backend_* for the
-// verification. The CA bundle is read again when its path changes.
+// verification. The CA bundle is read again when its path changes. It is
+// the one decision for the pools' data connections, the monitor's
+// connections and the start-up version probe.
 type backendTLS struct {
 	current func() *config.Config
 	mu      struct {
@@ -53,7 +49,7 @@ type backendTLS struct {
 	}
 }
 
-// forAddr is a pool.TLSFunc.
+// forAddr is a pool.TLSFunc and a monitor.TLSFunc.
 func (b *backendTLS) forAddr(addr string) (*tls.Config, error) {
 	c := b.current()
 	host, ok := useTLS(c, addr)
