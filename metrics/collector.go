@@ -45,7 +45,7 @@ var (
 	dRYWWaits        = desc("read_your_writes_waits_total", "Read-your-writes waits on a replica.", nil)
 	dRYWFallbacks    = desc("read_your_writes_fallbacks_total", "Reads sent to the writer after a read-your-writes wait timed out.", nil)
 	dFailoverWaits   = desc("failover_waits_total", "Writes that waited for a writer to appear.", nil)
-	dQueryTimeouts   = desc("query_timeouts_total", "Statements stopped with KILL QUERY because their query_timeout expired.", nil)
+	dQueryTimeouts   = desc("query_timeouts_total", "Statements whose query_timeout expired while they ran (rwproxy sent KILL QUERY).", nil)
 	dPins            = desc("session_pins_total", "Times a session pinned its backend connection, by reason.", []string{"reason"})
 	dCacheHits       = desc("classifier_cache_hits_total", "Statement classifications answered by the digest cache.", nil)
 	dCacheMisses     = desc("classifier_cache_misses_total", "Statement classifications that missed the digest cache.", nil)

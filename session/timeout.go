@@ -171,13 +171,14 @@ func (s *Session) doTimed(c *pool.Conn, pkt []byte, o op) (protocol.Response, er
 	s.timer.arm(c, d)
 	r, err := s.do(c, pkt, o)
 	if fired, killErr := s.timer.disarm(); fired {
-		s.timedOut(c, pkt, o, killErr)
+		s.timedOut(c, pkt, o, r.Err != nil && r.Err.Code == protocol.ErrCodeQueryTimeout, killErr)
 	}
 	return r, err
 }
 
-// timedOut counts and logs a statement whose timeout expired.
-func (s *Session) timedOut(c *pool.Conn, pkt []byte, o op, killErr error) {
+// timedOut counts and logs a statement whose timeout expired; killed
+// reports that the client got the timeout error.
+func (s *Session) timedOut(c *pool.Conn, pkt []byte, o op, killed bool, killErr error) {
 	s.d.Stats.QueryTimeouts.Add(1)
 	digest := s.curDigest
 	if digest == "" {
@@ -189,11 +190,14 @@ func (s *Session) timedOut(c *pool.Conn, pkt []byte, o op, killErr error) {
 	}
 	fields := []zap.Field{zap.String("digest", truncate(digest, 256)), zap.String("backend_addr", c.Addr()),
 		zap.Uint32("backend_thread", c.GetConnectionID()), zap.Duration("timeout", s.timer.timeout)}
-	if killErr != nil {
+	switch {
+	case killErr != nil:
 		s.lg.Warn("query timeout: KILL QUERY failed, the statement ran on", append(fields, zap.Error(killErr))...)
-		return
+	case killed:
+		s.lg.Warn("query timeout: statement killed", fields...)
+	default:
+		s.lg.Warn("query timeout: KILL QUERY sent as the statement ended", fields...)
 	}
-	s.lg.Warn("query timeout: statement killed", fields...)
 }
 
 // truncate cuts s to at most n bytes.
