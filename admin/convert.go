@@ -44,7 +44,8 @@ var converters = map[*table]converter{
 		},
 	},
 	tUsers: {
-		cfgKey: "users", fields: map[string]string{"read_your_writes_timeout": "read_your_writes_timeout_ms"},
+		cfgKey: "users", fields: map[string]string{"read_your_writes_timeout": "read_your_writes_timeout_ms",
+			"query_timeout": "query_timeout_ms"},
 		rows: func(c *config.Config) []row {
 			out := make([]row, 0, len(c.Users))
 			for _, u := range c.Users {
@@ -54,7 +55,7 @@ var converters = map[*table]converter{
 				}
 				out = append(out, row{u.Username, u.Password, boolInt(u.IsActive()), int64(u.DefaultHostgroup), int64(1),
 					int64(u.MaxConnections), u.Consistency, u.ReadYourWritesTimeout.Milliseconds(), plugin,
-					boolInt(u.RequireTLS), u.BackendPassword})
+					boolInt(u.RequireTLS), u.BackendPassword, u.QueryTimeout.Milliseconds()})
 			}
 			return out
 		},
@@ -64,7 +65,8 @@ var converters = map[*table]converter{
 				u := config.User{Username: asString(r[0]), Password: asString(r[1]), Active: activePtr(r[2]),
 					DefaultHostgroup: asInt(r[3]), MaxConnections: asInt(r[5]), Consistency: asString(r[6]),
 					ReadYourWritesTimeout: time.Duration(asInt(r[7])) * time.Millisecond, AuthPlugin: asString(r[8]),
-					RequireTLS: asInt(r[9]) == 1, BackendPassword: asString(r[10])}
+					RequireTLS: asInt(r[9]) == 1, BackendPassword: asString(r[10]),
+					QueryTimeout: time.Duration(asInt(r[11])) * time.Millisecond}
 				if u.AuthPlugin == config.AuthNativePassword {
 					u.AuthPlugin = "" // the default
 				}
@@ -78,13 +80,16 @@ var converters = map[*table]converter{
 		rows: func(c *config.Config) []row {
 			out := make([]row, 0, len(c.QueryRules))
 			for _, q := range c.QueryRules {
-				var dest any
+				var dest, timeout any
 				if q.DestinationHostgroup != nil {
 					dest = int64(*q.DestinationHostgroup)
 				}
+				if q.Timeout != 0 {
+					timeout = q.Timeout.Milliseconds()
+				}
 				out = append(out, row{int64(q.RuleID), boolInt(q.Active), nullString(q.Username), nullString(q.Schemaname),
 					nullString(q.MatchDigest), nullString(q.MatchPattern), dest, boolInt(q.Apply),
-					nullString(q.ErrorMsg), nullString(q.Comment)})
+					nullString(q.ErrorMsg), nullString(q.Comment), timeout})
 			}
 			return out
 		},
@@ -93,7 +98,8 @@ var converters = map[*table]converter{
 			for _, r := range rows {
 				q := config.QueryRule{RuleID: asInt(r[0]), Active: asInt(r[1]) == 1, Username: asString(r[2]),
 					Schemaname: asString(r[3]), MatchDigest: asString(r[4]), MatchPattern: asString(r[5]),
-					Apply: asInt(r[7]) == 1, ErrorMsg: asString(r[8]), Comment: asString(r[9])}
+					Apply: asInt(r[7]) == 1, ErrorMsg: asString(r[8]), Comment: asString(r[9]),
+					Timeout: time.Duration(asInt(r[10])) * time.Millisecond}
 				if r[6] != nil {
 					d := asInt(r[6])
 					q.DestinationHostgroup = &d

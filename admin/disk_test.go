@@ -385,3 +385,42 @@ func TestSaveConfigForOtherWriters(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 9, got.Servers[1].Weight)
 }
+
+// TestQueryTimeoutColumns: mysql_users.query_timeout_ms, mysql_query_rules.timeout
+// and mysql-default_query_timeout reach the running configuration, the
+// DISK layer and back; negative values are refused at the table.
+func TestQueryTimeoutColumns(t *testing.T) {
+	yaml := testConfig()
+	dir := t.TempDir()
+	_, err := Bootstrap(dir, yaml, false)
+	require.NoError(t, err)
+	cfg := yaml.Clone()
+	cfg.Admin.Datadir = dir
+	e, rt := newTestEngine(t, cfg)
+
+	exec(t, e, "UPDATE mysql_users SET query_timeout_ms=500 WHERE username='app'")
+	exec(t, e, "INSERT INTO mysql_query_rules (rule_id, active, match_digest, timeout) VALUES (9, 1, '^SELECT SLEEP', 1200)")
+	exec(t, e, "INSERT INTO mysql_query_rules (rule_id, active, match_digest, timeout) VALUES (10, 1, '^SHOW', 0)")
+	exec(t, e, "SET mysql-default_query_timeout = 4000")
+	execErr(t, e, "UPDATE mysql_users SET query_timeout_ms=-1 WHERE username='app'", 3819)
+	execErr(t, e, "UPDATE mysql_query_rules SET timeout=-5 WHERE rule_id=9", 3819)
+	for _, m := range []string{"MYSQL USERS", "MYSQL QUERY RULES", "MYSQL VARIABLES"} {
+		exec(t, e, "LOAD "+m+" TO RUNTIME")
+		exec(t, e, "SAVE "+m+" TO DISK")
+	}
+	got := rt.Config()
+	require.Equal(t, 500*time.Millisecond, got.Users[0].QueryTimeout)
+	require.Zero(t, got.Users[1].QueryTimeout)
+	require.Equal(t, 1200*time.Millisecond, got.QueryRules[1].Timeout)
+	require.Zero(t, got.QueryRules[2].Timeout)
+	require.Equal(t, 4*time.Second, got.QueryTimeout)
+	require.Equal(t, []string{"NULL", "1200", "NULL"}, firstColumn(t, e, "SELECT timeout FROM runtime_mysql_query_rules ORDER BY rule_id"),
+		"0 shows as NULL, as ProxySQL's unset columns")
+
+	require.NoError(t, e.Close())
+	disk, err := Bootstrap(dir, yaml, false)
+	require.NoError(t, err)
+	require.Equal(t, 500*time.Millisecond, disk.Users[0].QueryTimeout)
+	require.Equal(t, 1200*time.Millisecond, disk.QueryRules[1].Timeout)
+	require.Equal(t, 4*time.Second, disk.QueryTimeout)
+}

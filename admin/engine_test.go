@@ -37,8 +37,12 @@ func TestTablesRoundTrip(t *testing.T) {
 	cfg.Users = append(cfg.Users, config.User{Username: "off", Password: "x", DefaultHostgroup: 10, Active: &f,
 		Consistency: config.ConsistencyEventual, ReadYourWritesTimeout: time.Second},
 		config.User{Username: "tls", Password: "*" + strings.Repeat("AB", 20), BackendPassword: "plain",
-			DefaultHostgroup: 10, Consistency: config.ConsistencyEventual, ReadYourWritesTimeout: time.Second})
+			DefaultHostgroup: 10, Consistency: config.ConsistencyEventual, ReadYourWritesTimeout: time.Second,
+			QueryTimeout: 750 * time.Millisecond})
 	cfg.Servers[0].UseTLS = true
+	cfg.QueryTimeout = 30 * time.Second
+	cfg.QueryRules = append(cfg.QueryRules, config.QueryRule{RuleID: 2, Active: true, MatchDigest: "^SELECT SLEEP",
+		Timeout: 2500 * time.Millisecond})
 	cfg.ReplicationHostgroups = nil
 	cfg.GroupReplicationHostgroups = []config.GroupReplicationHostgroup{{WriterHostgroup: 10, BackupWriterHostgroup: 11,
 		ReaderHostgroup: 20, OfflineHostgroup: 30, MaxWriters: 1, WriterIsAlsoReader: 2, MaxTransactionsBehind: 50, Comment: "gr"}}
@@ -64,8 +68,12 @@ func TestTablesRoundTrip(t *testing.T) {
 	require.Equal(t, "caching_sha2_password", one(t, e, "SELECT auth_plugin FROM mysql_users WHERE username='report'"))
 	require.Equal(t, "mysql_native_password", one(t, e, "SELECT auth_plugin FROM mysql_users WHERE username='app'"))
 	require.Equal(t, "250", one(t, e, "SELECT read_your_writes_timeout_ms FROM mysql_users WHERE username='report'"))
-	require.Equal(t, []any{"1", "1", nil, nil, `^SELECT .* FOR UPDATE`, nil, "10", "1", nil, "locking reads"},
+	require.Equal(t, []any{"1", "1", nil, nil, `^SELECT .* FOR UPDATE`, nil, "10", "1", nil, "locking reads", nil},
 		exec(t, e, "SELECT * FROM mysql_query_rules").Rows[0])
+	require.Equal(t, "2500", one(t, e, "SELECT timeout FROM mysql_query_rules WHERE rule_id=2"))
+	require.Equal(t, "750", one(t, e, "SELECT query_timeout_ms FROM mysql_users WHERE username='tls'"))
+	require.Equal(t, "0", one(t, e, "SELECT query_timeout_ms FROM mysql_users WHERE username='app'"))
+	require.Equal(t, "30000", one(t, e, "SELECT variable_value FROM global_variables WHERE variable_name='mysql-default_query_timeout'"))
 	require.Equal(t, []any{"10", "11", "20", "30", "1", "1", "2", "50", "gr"},
 		exec(t, e, "SELECT * FROM mysql_group_replication_hostgroups").Rows[0])
 	require.Equal(t, "least_outstanding", one(t, e, "SELECT balance FROM mysql_hostgroup_attributes WHERE hostgroup_id=20"))

@@ -134,6 +134,7 @@ var (
 				check: "auth_plugin IN ('mysql_native_password','caching_sha2_password')"},
 			{name: "require_tls", typ: "INTEGER", notNull: true, def: "0", check: "require_tls IN (0,1)"},
 			{name: "backend_password", typ: "TEXT", notNull: true, def: "''"},
+			{name: "query_timeout_ms", typ: "INTEGER", notNull: true, def: "0", check: "query_timeout_ms >= 0"},
 		},
 		constraints: []string{"PRIMARY KEY (username)"},
 		key:         []string{"username"},
@@ -151,6 +152,8 @@ var (
 			{name: "apply", typ: "INTEGER", notNull: true, def: "0", check: "apply IN (0,1)"},
 			{name: "error_msg", typ: "TEXT"},
 			{name: "comment", typ: "TEXT"},
+			// ProxySQL's column: milliseconds, NULL (or 0) = not set.
+			{name: "timeout", typ: "INTEGER", check: "timeout >= 0"},
 		},
 		// INTEGER PRIMARY KEY: an INSERT without rule_id gets the next one.
 		constraints: []string{"PRIMARY KEY (rule_id)"},

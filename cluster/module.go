@@ -62,6 +62,7 @@ type variablesModule struct {
 	ShutdownTimeout time.Duration
 	ReaderFallback  string
 	FailoverBuffer  time.Duration
+	QueryTimeout    time.Duration
 	Pool            config.Pool
 	Monitor         config.Monitor
 }
@@ -106,7 +107,8 @@ func extract(n *config.Config, m string) any {
 		return n.QueryRules
 	case ModuleVariables:
 		return variablesModule{MaxConnections: n.MaxConnections, ShutdownTimeout: n.ShutdownTimeout,
-			ReaderFallback: n.ReaderFallback, FailoverBuffer: n.FailoverBuffer, Pool: n.Pool, Monitor: n.Monitor}
+			ReaderFallback: n.ReaderFallback, FailoverBuffer: n.FailoverBuffer, QueryTimeout: n.QueryTimeout,
+			Pool: n.Pool, Monitor: n.Monitor}
 	}
 	panic("cluster: unknown module " + m)
 }
@@ -173,7 +175,7 @@ func install(c *config.Config, m string, payload []byte) error {
 			return err
 		}
 		c.MaxConnections, c.ShutdownTimeout, c.ReaderFallback = v.MaxConnections, v.ShutdownTimeout, v.ReaderFallback
-		c.FailoverBuffer, c.Pool, c.Monitor = v.FailoverBuffer, v.Pool, v.Monitor
+		c.FailoverBuffer, c.QueryTimeout, c.Pool, c.Monitor = v.FailoverBuffer, v.QueryTimeout, v.Pool, v.Monitor
 	default:
 		return fmt.Errorf("unknown module %q", m)
 	}

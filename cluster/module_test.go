@@ -131,6 +131,7 @@ func TestInstallRoundTrip(t *testing.T) {
 	dest := 10
 	src.QueryRules = []config.QueryRule{{RuleID: 1, Active: true, MatchDigest: "x", DestinationHostgroup: &dest}}
 	src.Pool.MaxIdle, src.Monitor.LagWeightDecay, src.FailoverBuffer = 3, true, time.Second
+	src.QueryTimeout = 1500 * time.Millisecond
 	src.Users = append(src.Users, config.User{Username: "u2", Password: "p", DefaultHostgroup: 20,
 		Consistency: config.ConsistencyReadYourWrites, ReadYourWritesTimeout: 2 * time.Second})
 	enc := encodeModules(src)

@@ -67,7 +67,7 @@ func TestScalarDefaultsCoverEveryKey(t *testing.T) {
 		"monitor.timeout", "monitor.ping_interval", "monitor.read_only_interval",
 		"monitor.replication_lag_interval", "monitor.shun_after_failures", "monitor.lag_shun_after",
 		"monitor.lag_unshun_after", "monitor.heartbeat_table", "monitor.lag_weight_decay",
-		"failover_buffer",
+		"failover_buffer", "query_timeout",
 		"pool.connect_timeout", "pool.min_idle", "pool.max_idle", "pool.idle_timeout",
 		"pool.max_lifetime", "pool.ping_after", "pool.wait_timeout",
 		"cluster.bind", "cluster.join", "cluster.node_name", "cluster.secret", "cluster.enabled",
@@ -83,6 +83,6 @@ func TestScalarDefaultsCoverEveryKey(t *testing.T) {
 	require.NotContains(t, keys, "servers")
 	require.NotContains(t, keys, "hostgroup_attributes")
 	require.NotContains(t, keys, "group_replication_hostgroups")
-	require.Len(t, keys, 43+10, "a field was added to Config: update this test and docs/configuration.md")
+	require.Len(t, keys, 43+11, "a field was added to Config: update this test and docs/configuration.md")
 	require.Equal(t, reflect.TypeFor[time.Duration](), reflect.TypeOf(keys["pool.ping_after"]))
 }

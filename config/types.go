@@ -41,6 +41,12 @@ type Config struct {
 	// appear in its hostgroup (a failover in progress) before it fails;
 	// 0 disables the wait.
 	FailoverBuffer time.Duration `mapstructure:"failover_buffer"`
+
+	// QueryTimeout is the default statement timeout: a statement (COM_QUERY
+	// or COM_STMT_EXECUTE) still running after it is stopped with KILL
+	// QUERY on its backend and the client gets error 3024. A user's or a
+	// matching query rule's own timeout takes precedence; 0 = none.
+	QueryTimeout time.Duration `mapstructure:"query_timeout"`
 }
 
 // Reader fallback policies.
@@ -192,6 +198,9 @@ type User struct {
 	// backends with; required when Password is a mysql_native_password
 	// hash ("*" + 40 hex digits). See BackendSecret.
 	BackendPassword string `mapstructure:"backend_password"`
+	// QueryTimeout is this user's statement timeout (see
+	// Config.QueryTimeout); 0 = the global query_timeout.
+	QueryTimeout time.Duration `mapstructure:"query_timeout"`
 }
 
 // IsActive reports whether the user may log in (default true).
@@ -276,6 +285,10 @@ type QueryRule struct {
 	Apply                bool   `mapstructure:"apply"`
 	ErrorMsg             string `mapstructure:"error_msg"`
 	Comment              string `mapstructure:"comment"`
+	// Timeout is the statement timeout of matching statements, ahead of
+	// the user's and the global one (ProxySQL's mysql_query_rules.timeout);
+	// 0 = not set by this rule.
+	Timeout time.Duration `mapstructure:"timeout"`
 }
 
 // Cluster configures the gossip cluster (see docs/cluster.md). Every

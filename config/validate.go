@@ -53,6 +53,7 @@ func (c *Config) Validate() error {
 	if c.FailoverBuffer < 0 {
 		p.add("failover_buffer", "%s must be >= 0 (0 disables the wait)", c.FailoverBuffer)
 	}
+	p.timeout("query_timeout", c.QueryTimeout)
 	c.Log.validate(&p)
 	c.Admin.validate(&p)
 	c.HTTP.validate(&p)
@@ -269,4 +270,16 @@ func splitAddr(addr string, minPort int) (host string, err error) {
 		return "", fmt.Errorf("port %q is not a valid port (%d-65535)", port, minPort)
 	}
 	return host, nil
+}
+
+// timeout checks a statement timeout: >= 0 (0 = none), in whole
+// milliseconds (the admin tables hold milliseconds, and a value must
+// survive SAVE and LOAD unchanged).
+func (p *problems) timeout(path string, d time.Duration) {
+	switch {
+	case d < 0:
+		p.add(path, "%s must be >= 0 (0 = no timeout)", d)
+	case d%time.Millisecond != 0:
+		p.add(path, "%s must be a whole number of milliseconds", d)
+	}
 }

@@ -95,6 +95,7 @@ func (c *Config) validateUsers(p *problems, withServers map[int]bool) {
 		case t > MaxReadYourWritesTimeout:
 			p.add(path+".read_your_writes_timeout", "%s must be <= %s", t, MaxReadYourWritesTimeout)
 		}
+		p.timeout(path+".query_timeout", u.QueryTimeout)
 	}
 }
 
@@ -201,6 +202,7 @@ func (c *Config) validateQueryRules(p *problems, known map[int]bool) {
 		if d := r.DestinationHostgroup; d != nil && !known[*d] {
 			p.add(path+".destination_hostgroup", "%d is not a known hostgroup (none of servers or replication_hostgroups names it)", *d)
 		}
+		p.timeout(path+".timeout", r.Timeout)
 	}
 }
 

@@ -148,6 +148,23 @@ func TestValidate(t *testing.T) {
 				"query_rules[2].match_digest: \"\\\\\" is not a valid regular expression: error parsing regexp: trailing backslash at end of expression: ``",
 				"query_rules[2].destination_hostgroup: 99 is not a known hostgroup (none of servers or replication_hostgroups names it)",
 			}},
+		{name: "query timeouts",
+			mutate: func(c *Config) {
+				c.QueryTimeout = 10 * time.Second
+				c.Users[0].QueryTimeout = 500 * time.Millisecond
+				c.QueryRules = []QueryRule{{RuleID: 1, MatchDigest: "^SELECT", Timeout: 2 * time.Second}}
+			}},
+		{name: "query timeout problems",
+			mutate: func(c *Config) {
+				c.QueryTimeout = -time.Second
+				c.Users[0].QueryTimeout = 1500 * time.Microsecond
+				c.QueryRules = []QueryRule{{RuleID: 1, Timeout: -time.Millisecond}}
+			},
+			want: []string{
+				"query_timeout: -1s must be >= 0 (0 = no timeout)",
+				"users[0].query_timeout: 1.5ms must be a whole number of milliseconds",
+				"query_rules[0].timeout: -1ms must be >= 0 (0 = no timeout)",
+			}},
 		{name: "rule may target an empty paired hostgroup",
 			mutate: func(c *Config) {
 				c.ReplicationHostgroups[0].ReaderHostgroup = 30
@@ -301,4 +318,38 @@ func TestValidateReportsEverything(t *testing.T) {
 func TestValidateNil(t *testing.T) {
 	var c *Config
 	require.ErrorIs(t, c.Validate(), ErrInvalid)
+}
+
+// TestLoadQueryTimeouts reads the three statement timeouts from a file and
+// the environment; a bare number is not a duration.
+func TestLoadQueryTimeouts(t *testing.T) {
+	clearEnv(t)
+	yaml := `
+query_timeout: 10s
+users:
+  - { username: app, password: app, default_hostgroup: 10, query_timeout: 500ms }
+  - { username: b, password: b, default_hostgroup: 10 }
+servers:
+  - { hostgroup: 10, host: 127.0.0.1, port: 3316 }
+query_rules:
+  - { rule_id: 1, match_digest: '^SELECT', timeout: 2s }
+  - { rule_id: 2, match_digest: '^SHOW' }
+`
+	c, err := Load(writeConfig(t, "x.yaml", yaml))
+	require.NoError(t, err)
+	require.Equal(t, 10*time.Second, c.QueryTimeout)
+	require.Equal(t, 500*time.Millisecond, c.Users[0].QueryTimeout)
+	require.Zero(t, c.Users[1].QueryTimeout)
+	require.Equal(t, 2*time.Second, c.QueryRules[0].Timeout)
+	require.Zero(t, c.QueryRules[1].Timeout)
+
+	t.Setenv("RWPROXY_QUERY_TIMEOUT", "1m")
+	c, err = Load(writeConfig(t, "x.yaml", yaml))
+	require.NoError(t, err)
+	require.Equal(t, time.Minute, c.QueryTimeout)
+
+	path := writeConfig(t, "y.yaml", strings.Replace(yaml, "timeout: 2s", "timeout: 2000", 1))
+	_, err = Load(path)
+	require.ErrorIs(t, err, ErrInvalid)
+	require.Contains(t, err.Error(), "query_rules[0].timeout")
 }

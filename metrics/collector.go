@@ -45,6 +45,7 @@ var (
 	dRYWWaits        = desc("read_your_writes_waits_total", "Read-your-writes waits on a replica.", nil)
 	dRYWFallbacks    = desc("read_your_writes_fallbacks_total", "Reads sent to the writer after a read-your-writes wait timed out.", nil)
 	dFailoverWaits   = desc("failover_waits_total", "Writes that waited for a writer to appear.", nil)
+	dQueryTimeouts   = desc("query_timeouts_total", "Statements whose query_timeout expired while they ran (rwproxy sent KILL QUERY).", nil)
 	dPins            = desc("session_pins_total", "Times a session pinned its backend connection, by reason.", []string{"reason"})
 	dCacheHits       = desc("classifier_cache_hits_total", "Statement classifications answered by the digest cache.", nil)
 	dCacheMisses     = desc("classifier_cache_misses_total", "Statement classifications that missed the digest cache.", nil)
@@ -77,7 +78,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		dPoolCreated, dPoolFailed, dPingSeconds, dPingFailures,
 		dBackendState, dBackendUp, dBackendWeight, dBackendEffWeight, dBackendLatAvg, dBackendMaxConns, dBackendLag, dBackendReadOnly, dHostgroupInfo,
 		dClients, dAuthFailures, dPanics, dQueries, dSessionBackErrs, dRoutes, dDestinations,
-		dReaderFallbacks, dRYWWaits, dRYWFallbacks, dFailoverWaits, dPins,
+		dReaderFallbacks, dRYWWaits, dRYWFallbacks, dFailoverWaits, dQueryTimeouts, dPins,
 		dCacheHits, dCacheMisses, dCacheEntries, dParseErrors, dConfigVersion, dMembers, dMemberVersion, dReady,
 	} {
 		ch <- d
@@ -175,6 +176,7 @@ func collectProxy(ch chan<- prometheus.Metric, s *Sample) {
 	ch <- counter(dRYWWaits, float64(p.RYWWaits))
 	ch <- counter(dRYWFallbacks, float64(p.RYWFallbacks))
 	ch <- counter(dFailoverWaits, float64(p.FailoverWaits))
+	ch <- counter(dQueryTimeouts, float64(p.QueryTimeouts))
 	for _, r := range s.Pins {
 		ch <- counter(dPins, float64(r.Value), r.Name)
 	}

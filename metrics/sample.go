@@ -124,6 +124,7 @@ type Proxy struct {
 	RYWWaits          uint64 `json:"ryw_waits"`
 	RYWFallbacks      uint64 `json:"ryw_fallbacks"`
 	FailoverWaits     uint64 `json:"failover_waits"`
+	QueryTimeouts     uint64 `json:"query_timeouts"`
 	CacheHits         uint64 `json:"cache_hits"`
 	CacheMisses       uint64 `json:"cache_misses"`
 	CacheEntries      int    `json:"cache_entries"`

@@ -59,6 +59,18 @@ func NewErrMalformed(what string) *mysql.MyError {
 	return &mysql.MyError{Code: 1835, State: "HY000", Message: "Malformed communication packet: " + what}
 }
 
+// ErrCodeQueryTimeout is MySQL's ER_QUERY_TIMEOUT (3024), what a server
+// answers when max_execution_time interrupts a statement; rwproxy answers
+// it when a statement's query_timeout expired.
+const ErrCodeQueryTimeout uint16 = 3024
+
+// NewErrQueryTimeout reports a statement stopped by its query_timeout,
+// with MySQL's own code, SQLSTATE and message for max_execution_time.
+func NewErrQueryTimeout() *mysql.MyError {
+	return &mysql.MyError{Code: ErrCodeQueryTimeout, State: "HY000",
+		Message: "Query execution was interrupted, maximum statement execution time exceeded"}
+}
+
 // NewErrInternal reports a proxy bug to the client before the session closes.
 func NewErrInternal() *mysql.MyError {
 	return &mysql.MyError{Code: ErrCodeInternal, State: "HY000",

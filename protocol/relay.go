@@ -45,6 +45,11 @@ type Relay struct {
 	ClientTrack bool
 	// OnOK, when set, sees every OK packet (each statement of a multi-result).
 	OnOK func(*OK)
+	// OnErr, when set, sees the ERR packet that ends a Forward response
+	// before it reaches the client, and may return an error to send in
+	// its place (nil: relay the packet unchanged). It runs only on errors,
+	// so it costs nothing on the rows' path.
+	OnErr func(*mysql.MyError) *mysql.MyError
 }
 
 // Response summarises one relayed response.
@@ -121,8 +126,7 @@ func (r *Relay) Forward(client *ClientConn, backend *packet.Conn) (Response, err
 		}
 		switch {
 		case IsErr(pl):
-			res.Err = ParseErr(pl)
-			return res, r.write(client, p, &res)
+			return res, r.forwardErr(client, p, &res)
 		case pl[0] == mysql.OK_HEADER:
 			more, err := r.forwardOK(client, p, &res)
 			if err != nil || !more {
@@ -139,6 +143,20 @@ func (r *Relay) Forward(client *ClientConn, backend *packet.Conn) (Response, err
 			}
 		}
 	}
+}
+
+// forwardErr relays the ERR packet p that ends a response, or the error
+// OnErr replaces it with; res.Err is what the client got.
+func (r *Relay) forwardErr(client *ClientConn, p []byte, res *Response) error {
+	res.Err = ParseErr(p[4:])
+	if r.OnErr != nil {
+		if me := r.OnErr(res.Err); me != nil {
+			res.Err = me
+			r.out = AppendErr(append(r.out[:0], 0, 0, 0, 0), me)
+			return r.write(client, r.out, res)
+		}
+	}
+	return r.write(client, p, res)
 }
 
 func (r *Relay) forwardOK(client *ClientConn, p []byte, res *Response) (bool, error) {
@@ -198,8 +216,7 @@ func (r *Relay) forwardResultset(client *ClientConn, backend *packet.Conn, res *
 			}
 			return res.Status&mysql.SERVER_MORE_RESULTS_EXISTS != 0, nil
 		case IsErr(pl):
-			res.Err = ParseErr(pl)
-			return false, r.write(client, p, res)
+			return false, r.forwardErr(client, p, res)
 		}
 		res.Rows++
 		if err := r.write(client, p, res); err != nil {

@@ -59,6 +59,62 @@ func TestRelayForwardRowError(t *testing.T) {
 	require.Equal(t, "70100", res.Err.State)
 }
 
+// TestRelayOnErrReplaces: OnErr may replace the ERR packet that ends a
+// response (alone or after rows) and leaves every other packet alone.
+func TestRelayOnErrReplaces(t *testing.T) {
+	timeout := protocol.NewErrQueryTimeout()
+	onErr := func(me *mysql.MyError) *mysql.MyError {
+		if me.Code == mysql.ER_QUERY_INTERRUPTED {
+			return timeout
+		}
+		return nil
+	}
+	tests := []struct {
+		name string
+		head func(w *wire)
+		code uint16
+		rows int
+	}{
+		{name: "after rows", head: func(w *wire) {
+			w.packet([]byte{1})
+			w.packet(columnDef("a"))
+			w.packet(eofPayload(0, 2))
+			w.packet([]byte{1, 'x'})
+		}, code: 1317, rows: 1},
+		{name: "alone", head: func(*wire) {}, code: 1317},
+		{name: "other errors pass", head: func(*wire) {}, code: 1146},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in, want := newWire(), newWire()
+			tc.head(in)
+			tc.head(want)
+			in.packet(errPayload(tc.code, "70100", "from the server"))
+			if tc.code == 1317 {
+				want.packet(protocol.AppendErr(nil, timeout))
+			} else {
+				want.packet(errPayload(tc.code, "70100", "from the server"))
+			}
+			var out bytes.Buffer
+			backend := packet.NewConn(newMemConn(in.b, nil))
+			client := protocol.NewClientConn(newMemConn(nil, &out))
+			backend.Sequence, client.Sequence = 1, 1
+			var r protocol.Relay
+			r.Done()
+			r.OnErr = onErr
+			res, err := r.Forward(client, backend)
+			require.NoError(t, err)
+			require.Equal(t, want.b, out.Bytes())
+			require.Equal(t, tc.rows, res.Rows)
+			if tc.code == 1317 {
+				require.Equal(t, timeout, res.Err, "Response.Err is what the client got")
+			} else {
+				require.Equal(t, tc.code, res.Err.Code)
+			}
+		})
+	}
+}
+
 // failConn refuses writes: the client is gone.
 type failConn struct{ memConn }
 

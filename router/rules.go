@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"time"
 
 	"github.com/rwproxy/rwproxy/config"
 )
@@ -15,6 +16,7 @@ type Rules struct {
 	list       []rule
 	useDigest  bool
 	usePattern bool
+	useTimeout bool
 }
 
 type rule struct {
@@ -27,6 +29,7 @@ type rule struct {
 	hasDest  bool
 	apply    bool
 	errMsg   string
+	timeout  time.Duration
 }
 
 // RuleMatch is the outcome of evaluating the rules for one statement.
@@ -39,6 +42,9 @@ type RuleMatch struct {
 	// ErrorMsg, when set, is returned to the client instead of running the
 	// statement.
 	ErrorMsg string
+	// Timeout is the statement timeout set by the matching rules (0 =
+	// none set); like the destination, a later match overrides it.
+	Timeout time.Duration
 }
 
 // CompileRules compiles the active rules; an invalid regexp is an error.
@@ -48,7 +54,9 @@ func CompileRules(qrs []config.QueryRule) (*Rules, error) {
 		if !q.Active {
 			continue
 		}
-		cr := rule{id: q.RuleID, username: q.Username, schema: q.Schemaname, apply: q.Apply, errMsg: q.ErrorMsg}
+		cr := rule{id: q.RuleID, username: q.Username, schema: q.Schemaname, apply: q.Apply, errMsg: q.ErrorMsg,
+			timeout: q.Timeout}
+		r.useTimeout = r.useTimeout || q.Timeout > 0
 		if q.DestinationHostgroup != nil {
 			cr.dest, cr.hasDest = *q.DestinationHostgroup, true
 		}
@@ -78,6 +86,11 @@ func (r *Rules) Empty() bool { return r == nil || len(r.list) == 0 }
 // NeedsDigest reports whether some rule matches on the digest.
 func (r *Rules) NeedsDigest() bool { return r != nil && r.useDigest }
 
+// HasTimeouts reports whether some rule sets a statement timeout: the
+// rules then matter even where their destination does not (a pinned
+// session).
+func (r *Rules) HasTimeouts() bool { return r != nil && r.useTimeout }
+
 // Match evaluates the rules. Later matching rules override the destination
 // of earlier ones until a rule with apply=1 matches.
 func (r *Rules) Match(user, schema, digest, query string) RuleMatch {
@@ -94,6 +107,9 @@ func (r *Rules) Match(user, schema, digest, query string) RuleMatch {
 		m.RuleID = cr.id
 		if cr.hasDest {
 			m.Hostgroup, m.HasHostgroup = cr.dest, true
+		}
+		if cr.timeout > 0 {
+			m.Timeout = cr.timeout
 		}
 		if cr.errMsg != "" {
 			m.ErrorMsg = cr.errMsg

@@ -290,6 +290,7 @@ func (s *Session) dropConn(c *pool.Conn) {
 // dropBackend discards every backend connection the session holds (after
 // a panic, their state is unknown).
 func (s *Session) dropBackend() {
+	s.timer.stop()
 	for _, c := range []*pool.Conn{s.cur, s.held, s.pinned} {
 		if c != nil {
 			c.Discard()

@@ -101,7 +101,7 @@ func (r *Registry) kill(id uint32, query bool) bool {
 		return false
 	}
 	if c := s.running.Load(); c != nil {
-		killBackendQuery(s, c)
+		_ = killBackendQuery(s, c)
 	}
 	if !query {
 		_ = s.nc.Close()
@@ -111,17 +111,18 @@ func (r *Registry) kill(id uint32, query bool) bool {
 
 // killBackendQuery runs KILL QUERY for c's thread on c's server, over
 // another connection of the same pool key (the same user may kill its own
-// threads).
-func killBackendQuery(s *Session, c *pool.Conn) {
+// threads). Client KILL and statement timeouts (stmtTimer) both use it.
+func killBackendQuery(s *Session, c *pool.Conn) error {
 	k, err := s.d.Pools.Get(s.ctx, c.Key(), s.user.Password)
 	if err != nil {
-		return
+		return err
 	}
 	if _, err := k.Execute("KILL QUERY " + strconv.FormatUint(uint64(c.GetConnectionID()), 10)); err != nil {
 		k.Discard()
-		return
+		return err
 	}
 	k.Recycle()
+	return nil
 }
 
 // drainWait prepares the next command read during a drain: it reports

@@ -24,6 +24,9 @@ type Routing struct {
 	// FailoverBuffer is how long a statement waits for its writer
 	// hostgroup to get a usable server (a failover in progress).
 	FailoverBuffer time.Duration
+	// QueryTimeout is the global statement timeout (0 = none); users'
+	// and rules' own timeouts take precedence.
+	QueryTimeout time.Duration
 }
 
 // target is where one statement runs.
@@ -61,19 +64,26 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 	if s.pins&PinNextStatement != 0 {
 		s.pins &^= PinNextStatement
 	}
-	if dec.Target != router.TargetPinned && !r.Rules.Empty() {
+	var ruleTimeout time.Duration
+	// A pinned statement ignores the rules' destination and error, but
+	// not their timeout.
+	if !r.Rules.Empty() && (dec.Target != router.TargetPinned || r.Rules.HasTimeouts()) {
 		digest := st.Digest
 		if digest == "" && r.Rules.NeedsDigest() {
 			digest = s.cls.Digest(sql)
 		}
 		m := r.Rules.Match(s.user.Username, s.st.db, digest, sql)
-		if m.ErrorMsg != "" {
-			return target{}, &mysql.MyError{Code: mysql.ER_UNKNOWN_ERROR, State: "HY000", Message: m.ErrorMsg}
-		}
-		if m.HasHostgroup {
-			dec = router.Decision{Target: router.TargetHostgroup, Hostgroup: m.Hostgroup, Reason: router.ReasonRule}
+		ruleTimeout = m.Timeout
+		if dec.Target != router.TargetPinned {
+			if m.ErrorMsg != "" {
+				return target{}, &mysql.MyError{Code: mysql.ER_UNKNOWN_ERROR, State: "HY000", Message: m.ErrorMsg}
+			}
+			if m.HasHostgroup {
+				dec = router.Decision{Target: router.TargetHostgroup, Hostgroup: m.Hostgroup, Reason: router.ReasonRule}
+			}
 		}
 	}
+	s.curTimeout = effectiveTimeout(ruleTimeout, s.user.QueryTimeout, r.QueryTimeout)
 	s.d.Stats.Routes[dec.Reason].Add(1)
 	t := target{writer: s.user.DefaultHostgroup, hg: s.user.DefaultHostgroup, dec: dec}
 	switch dec.Target {
@@ -268,7 +278,7 @@ func (s *Session) do(c *pool.Conn, pkt []byte, o op) (protocol.Response, error) 
 func (s *Session) writerTarget() target {
 	s.takeHeld(&router.Stmt{})
 	s.pins &^= PinNextStatement
-	s.curFlags, s.curNextTxn, s.curDigest = 0, false, ""
+	s.curFlags, s.curNextTxn, s.curDigest, s.curTimeout = 0, false, "", 0
 	return target{hg: s.user.DefaultHostgroup, writer: s.user.DefaultHostgroup}
 }
 
@@ -290,7 +300,7 @@ func (s *Session) runStmt(pkt []byte, t target, o op) error {
 	start := timeNow()
 	retry := t.reader && len(pkt) < mysql.MaxPayloadLen
 	s.cur = c
-	res, err := s.do(c, pkt, o)
+	res, err := s.doTimed(c, pkt, o)
 	s.cur = nil
 	if err != nil && retry && !res.Sent && !isClientErr(err) {
 		s.dropConn(c)
@@ -301,7 +311,7 @@ func (s *Session) runStmt(pkt []byte, t target, o op) error {
 			return s.writeErr(me)
 		}
 		s.cur = c
-		res, err = s.do(c, pkt, o)
+		res, err = s.doTimed(c, pkt, o)
 		s.cur = nil
 	}
 	return s.finish(c, res, err, start)

@@ -109,6 +109,10 @@ type Session struct {
 	running   atomic.Pointer[pool.Conn]
 	inTxnFlag atomic.Bool
 	stmts     map[uint32]*prepared
+	// curTimeout is the statement timeout of the statement being run (0 =
+	// none); timer enforces it.
+	curTimeout time.Duration
+	timer      stmtTimer
 	// nextStmt numbers the statements this session prepared.
 	nextStmt uint32
 }
@@ -201,6 +205,8 @@ func newSession(ctx context.Context, cc *server.Conn, d *Deps, nc net.Conn, u co
 	s.st.multiStatements = s.caps&mysql.CLIENT_MULTI_STATEMENTS != 0
 	s.relay.ClientTrack = s.caps&mysql.CLIENT_SESSION_TRACK != 0
 	s.relay.OnOK = s.onOK
+	s.relay.OnErr = s.onErr
+	s.timer.init(s)
 	s.cmd.max = maxPacket(d)
 	return s
 }
@@ -245,6 +251,7 @@ func (s *Session) run() {
 
 // close returns or discards the backend connections the session holds.
 func (s *Session) close() {
+	s.timer.stop()
 	if s.held != nil {
 		s.held.Recycle()
 		s.held = nil

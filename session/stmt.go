@@ -42,7 +42,7 @@ func (s *Session) handlePrepare(pkt []byte) error {
 	if me != nil {
 		return s.writeErr(me)
 	}
-	s.curFlags, s.curNextTxn, s.curDigest = 0, false, "" // preparing changes no session state
+	s.curFlags, s.curNextTxn, s.curDigest, s.curTimeout = 0, false, "", 0 // preparing changes no session state
 	c, me := s.acquireFor(&t)
 	if me != nil {
 		return s.writeErr(me)

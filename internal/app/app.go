@@ -207,7 +207,8 @@ func (a *App) applyConfig(c *config.Config) error {
 		return err
 	}
 	rt := &session.Routing{Rules: rules, ReaderOf: make(map[int]int),
-		FallbackError: c.ReaderFallback == config.ReaderFallbackError, FailoverBuffer: c.FailoverBuffer}
+		FallbackError: c.ReaderFallback == config.ReaderFallbackError, FailoverBuffer: c.FailoverBuffer,
+		QueryTimeout: c.QueryTimeout}
 	for _, rh := range c.ReplicationHostgroups {
 		rt.ReaderOf[rh.WriterHostgroup] = rh.ReaderHostgroup
 	}

@@ -154,7 +154,8 @@ func (o *obsSource) proxyCounters() metrics.Proxy {
 		Queries: st.Queries.Load(), BackendErrors: st.BackendErrs.Load(),
 		ToReader: st.ToReader.Load(), ToWriter: st.ToWriter.Load(), ReaderFallbacks: st.ReaderFallbacks.Load(),
 		RYWWaits: st.RYWWaits.Load(), RYWFallbacks: st.RYWFallbacks.Load(), FailoverWaits: st.FailoverWaits.Load(),
-		ParseErrors: router.ParseErrors(),
+		QueryTimeouts: st.QueryTimeouts.Load(),
+		ParseErrors:   router.ParseErrors(),
 	}
 	if c := o.a.Cache; c != nil {
 		p.CacheHits, p.CacheMisses = c.Stats()
