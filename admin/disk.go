@@ -137,7 +137,9 @@ func bootstrapFrom(ctx context.Context, c *sql.Conn, fromYAML *config.Config) (*
 		}
 		return fromYAML, nil
 	}
-	if err := createDiskTables(ctx, c, schemaMain); err != nil { // tables added since the file was written
+	// Tables and columns added since the file was written, in one
+	// transaction: an upgrade cut short leaves the file as it was.
+	if err := inTx(ctx, c, func(tx *sql.Tx) error { return createDiskTables(ctx, tx, schemaMain) }); err != nil {
 		return nil, err
 	}
 	cfg := fromYAML

@@ -424,3 +424,42 @@ func TestQueryTimeoutColumns(t *testing.T) {
 	require.Equal(t, 1200*time.Millisecond, disk.QueryRules[1].Timeout)
 	require.Equal(t, 4*time.Second, disk.QueryTimeout)
 }
+
+// A disk file written before columns were added (use_tls, require_tls,
+// backend_password, query_timeout_ms, timeout) still loads: the columns are
+// added with their defaults and the saved rows keep their values.
+func TestBootstrapUpgradesOlderDiskFile(t *testing.T) {
+	dir := t.TempDir()
+	yaml := testConfig()
+	_, err := Bootstrap(dir, yaml, false)
+	require.NoError(t, err)
+	db, err := sql.Open("sqlite", filepath.Join(dir, DiskFile))
+	require.NoError(t, err)
+	for _, q := range []string{
+		"UPDATE mysql_servers SET weight = 7",
+		"ALTER TABLE mysql_servers DROP COLUMN use_tls",
+		"ALTER TABLE mysql_users DROP COLUMN query_timeout_ms",
+		"ALTER TABLE mysql_users DROP COLUMN require_tls",
+		"ALTER TABLE mysql_query_rules DROP COLUMN timeout",
+	} {
+		_, err := db.Exec(q)
+		require.NoError(t, err, q)
+	}
+	require.NoError(t, db.Close())
+
+	got, err := Bootstrap(dir, yaml, false)
+	require.NoError(t, err, "an older disk file is upgraded, not refused")
+	require.Len(t, got.Servers, len(yaml.Servers))
+	for _, s := range got.Servers {
+		require.Equal(t, 7, s.Weight, "saved rows keep their values")
+		require.False(t, s.UseTLS, "added columns take their defaults")
+	}
+	require.Zero(t, got.Users[0].QueryTimeout)
+
+	cfg := yaml.Clone()
+	cfg.Admin.Datadir = dir
+	e, _ := newTestEngine(t, cfg)
+	exec(t, e, "UPDATE mysql_users SET query_timeout_ms = 1500")
+	exec(t, e, "SAVE MYSQL USERS TO DISK")
+	require.Equal(t, "1500", one(t, e, "SELECT DISTINCT query_timeout_ms FROM disk.mysql_users"))
+}

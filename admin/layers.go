@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/rwproxy/rwproxy/config"
@@ -254,6 +255,58 @@ func createDiskTables(ctx context.Context, q querier, schema string) error {
 	for _, t := range configTables {
 		if _, err := q.ExecContext(ctx, t.ddl(schema, t.name, true, false)); err != nil {
 			return fmt.Errorf("create %s.%s: %w", schema, t.name, err)
+		}
+		if err := upgradeTable(ctx, q, schema, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// upgradeTable upgrades a disk table written by an older rwproxy, whose
+// columns differ from t's: the table is rebuilt with t's columns in t's
+// order (the layers copy rows by position), the saved values of the
+// columns both have are kept, and columns added since take their defaults
+// (every column added after the first release has one).
+func upgradeTable(ctx context.Context, q querier, schema string, t *table) error {
+	rows, err := q.QueryContext(ctx, "SELECT name FROM pragma_table_info(?, ?) ORDER BY cid", t.name, schema)
+	if err != nil {
+		return fmt.Errorf("columns of %s.%s: %w", schema, t.name, err)
+	}
+	var have []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return err
+		}
+		have = append(have, n)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	want := t.colNames()
+	if slices.Equal(have, want) {
+		return nil
+	}
+	var common []string
+	for _, c := range want {
+		if slices.ContainsFunc(have, func(h string) bool { return strings.EqualFold(h, c) }) {
+			common = append(common, c)
+		}
+	}
+	cols := strings.Join(common, ", ")
+	tmp := t.name + "_upgrade"
+	for _, st := range []string{
+		"DROP TABLE IF EXISTS " + schema + "." + tmp,
+		t.ddl(schema, tmp, true, false),
+		fmt.Sprintf("INSERT INTO %s.%s (%s) SELECT %s FROM %s.%s ORDER BY rowid", schema, tmp, cols, cols, schema, t.name),
+		"DROP TABLE " + schema + "." + t.name,
+		fmt.Sprintf("ALTER TABLE %s.%s RENAME TO %s", schema, tmp, t.name),
+	} {
+		if _, err := q.ExecContext(ctx, st); err != nil {
+			return fmt.Errorf("upgrade %s.%s (columns %v to %v): %w", schema, t.name, have, want, err)
 		}
 	}
 	return nil

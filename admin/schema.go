@@ -56,6 +56,24 @@ func (t *table) colIndex(name string) int {
 	return -1
 }
 
+// sqlDef is the column's definition in a CREATE TABLE or ALTER TABLE ADD
+// COLUMN; constrained adds NOT NULL, DEFAULT and CHECK.
+func (c column) sqlDef(constrained bool) string {
+	p := c.name + " " + c.typ
+	if constrained {
+		if c.notNull {
+			p += " NOT NULL"
+		}
+		if c.def != "" {
+			p += " DEFAULT " + c.def
+		}
+		if c.check != "" {
+			p += " CHECK (" + c.check + ")"
+		}
+	}
+	return p
+}
+
 // ddl is the CREATE TABLE statement for t named schema.name. constrained
 // adds NOT NULL, DEFAULT, CHECK and key constraints; memory adds the
 // memory-only checks.
@@ -64,19 +82,7 @@ func (t *table) ddl(schema, name string, constrained, memory bool) string {
 	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s.%s (\n", schema, name)
 	parts := make([]string, 0, len(t.cols)+len(t.constraints)+len(t.memChecks))
 	for _, c := range t.cols {
-		p := "  " + c.name + " " + c.typ
-		if constrained {
-			if c.notNull {
-				p += " NOT NULL"
-			}
-			if c.def != "" {
-				p += " DEFAULT " + c.def
-			}
-			if c.check != "" {
-				p += " CHECK (" + c.check + ")"
-			}
-		}
-		parts = append(parts, p)
+		parts = append(parts, "  "+c.sqlDef(constrained))
 	}
 	if constrained {
 		for _, c := range t.constraints {
