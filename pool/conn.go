@@ -5,6 +5,8 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/packet"
+
+	"github.com/rwproxy/rwproxy/protocol"
 )
 
 // Conn is one backend connection and what rwproxy knows of its session
@@ -27,10 +29,22 @@ type Conn struct {
 	LastInsertID uint64
 	// Stmts caches statements prepared on this connection, by SQL text.
 	Stmts *StmtCache
+	// reader reads responses for the relay (Reader); nil until then.
+	reader *protocol.BackendReader
 }
 
 // Packet returns the raw packet connection for relaying.
 func (c *Conn) Packet() *packet.Conn { return c.Conn.Conn }
+
+// Reader returns the reader the relay reads this connection's responses
+// with (see protocol.BackendReader); go-mysql's client may be used on the
+// connection between responses.
+func (c *Conn) Reader() *protocol.BackendReader {
+	if c.reader == nil {
+		c.reader = protocol.NewBackendReader(c.Conn.Conn)
+	}
+	return c.reader
+}
 
 // Addr is the backend's address.
 func (c *Conn) Addr() string { return c.pool.key.Addr }

@@ -6,7 +6,6 @@ import (
 	"sync"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
-	"github.com/go-mysql-org/go-mysql/packet"
 )
 
 // Errors returned by the relay, telling which side of the proxy failed:
@@ -71,7 +70,7 @@ type Response struct {
 	Rows int
 }
 
-func (r *Relay) read(b *packet.Conn) ([]byte, error) {
+func (r *Relay) read(b PacketSource) ([]byte, error) {
 	if r.bufp == nil {
 		r.bufp = relayBufs.Get().(*[]byte)
 		r.buf = (*r.bufp)[:4]
@@ -112,7 +111,7 @@ func (r *Relay) Done() {
 // Forward relays the response to one COM_QUERY or COM_STMT_EXECUTE,
 // including every result of a multi-result response. client may be nil to
 // consume a response the proxy issued for itself.
-func (r *Relay) Forward(client *ClientConn, backend *packet.Conn) (Response, error) {
+func (r *Relay) Forward(client *ClientConn, backend PacketSource) (Response, error) {
 	var res Response
 	defer r.Done()
 	for {
@@ -180,7 +179,7 @@ func (r *Relay) forwardOK(client *ClientConn, p []byte, res *Response) (bool, er
 
 // forwardResultset relays column count (already in r.buf), column
 // definitions, EOF, rows and the closing EOF or ERR.
-func (r *Relay) forwardResultset(client *ClientConn, backend *packet.Conn, res *Response) (bool, error) {
+func (r *Relay) forwardResultset(client *ClientConn, backend PacketSource, res *Response) (bool, error) {
 	n, _, ok := lenEncInt(r.buf[4:])
 	if !ok || n == 0 {
 		return false, ErrProtocol
@@ -227,7 +226,7 @@ func (r *Relay) forwardResultset(client *ClientConn, backend *packet.Conn, res *
 
 // ForwardFieldList relays a COM_FIELD_LIST response: column definitions up
 // to EOF, or an ERR.
-func (r *Relay) ForwardFieldList(client *ClientConn, backend *packet.Conn) (Response, error) {
+func (r *Relay) ForwardFieldList(client *ClientConn, backend PacketSource) (Response, error) {
 	var res Response
 	defer r.Done()
 	for {
@@ -251,7 +250,7 @@ func (r *Relay) ForwardFieldList(client *ClientConn, backend *packet.Conn) (Resp
 }
 
 // ForwardOne relays exactly one packet (COM_STATISTICS' reply).
-func (r *Relay) ForwardOne(client *ClientConn, backend *packet.Conn) (Response, error) {
+func (r *Relay) ForwardOne(client *ClientConn, backend PacketSource) (Response, error) {
 	var res Response
 	defer r.Done()
 	p, err := r.read(backend)

@@ -44,13 +44,14 @@ func textRows(rows, rowSize int) []byte {
 // in-memory backend to a discarding client and reports allocations per
 // relayed row.
 func benchRelay(b *testing.B, stream []byte, rows int) {
-	backend := packet.NewConn(&replayConn{data: stream})
+	bpc := packet.NewConn(&replayConn{data: stream})
+	backend := protocol.NewBackendReader(bpc)
 	client := protocol.NewClientConn(&replayConn{data: []byte{0}})
 	var r protocol.Relay
 	r.Done()
 	r.ClientTrack = true
 	relay := func() {
-		backend.Sequence, client.Sequence = 1, 1
+		bpc.Sequence, client.Sequence = 1, 1
 		res, err := r.Forward(client, backend)
 		if err != nil || res.Rows != rows {
 			b.Fatalf("relay: rows %d, err %v", res.Rows, err)
@@ -92,14 +93,15 @@ func TestRelayRowsNoAllocs(t *testing.T) {
 		t.Skip("sync.Pool drops buffers at random under the race detector")
 	}
 	stream := textRows(1000, 100)
-	backend := packet.NewConn(&replayConn{data: stream})
+	bpc := packet.NewConn(&replayConn{data: stream})
+	backend := protocol.NewBackendReader(bpc)
 	client := protocol.NewClientConn(&replayConn{data: []byte{0}})
 	var r protocol.Relay
 	r.Done()
 	r.ClientTrack = true
 	var rows int
 	allocs := testing.AllocsPerRun(20, func() {
-		backend.Sequence, client.Sequence = 1, 1
+		bpc.Sequence, client.Sequence = 1, 1
 		res, err := r.Forward(client, backend)
 		if err != nil {
 			t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
-	"github.com/go-mysql-org/go-mysql/packet"
 )
 
 // PrepareOK is the head of a COM_STMT_PREPARE response.
@@ -15,7 +14,7 @@ type PrepareOK struct {
 }
 
 // readPrepareHead reads the first packet of a prepare response.
-func (r *Relay) readPrepareHead(backend *packet.Conn) (PrepareOK, *mysql.MyError, error) {
+func (r *Relay) readPrepareHead(backend PacketSource) (PrepareOK, *mysql.MyError, error) {
 	var h PrepareOK
 	p, err := r.read(backend)
 	if err != nil {
@@ -36,7 +35,7 @@ func (r *Relay) readPrepareHead(backend *packet.Conn) (PrepareOK, *mysql.MyError
 
 // definitions relays (or, with client nil, skips) the parameter and column
 // definition blocks that follow a prepare OK.
-func (r *Relay) definitions(client *ClientConn, backend *packet.Conn, h PrepareOK, res *Response) error {
+func (r *Relay) definitions(client *ClientConn, backend PacketSource, h PrepareOK, res *Response) error {
 	for _, n := range [2]int{h.Params, h.Columns} {
 		if n == 0 {
 			continue
@@ -60,7 +59,7 @@ func (r *Relay) definitions(client *ClientConn, backend *packet.Conn, h PrepareO
 // ForwardPrepare relays a COM_STMT_PREPARE response, replacing the
 // backend's statement id with clientID, so that the client sees the real
 // parameter and column definitions.
-func (r *Relay) ForwardPrepare(client *ClientConn, backend *packet.Conn, clientID uint32) (Response, PrepareOK, error) {
+func (r *Relay) ForwardPrepare(client *ClientConn, backend PacketSource, clientID uint32) (Response, PrepareOK, error) {
 	var res Response
 	defer r.Done()
 	h, me, err := r.readPrepareHead(backend)
@@ -80,7 +79,7 @@ func (r *Relay) ForwardPrepare(client *ClientConn, backend *packet.Conn, clientI
 
 // Prepare consumes a COM_STMT_PREPARE response the proxy sent for itself
 // (re-preparing on another backend connection).
-func (r *Relay) Prepare(backend *packet.Conn) (PrepareOK, *mysql.MyError, error) {
+func (r *Relay) Prepare(backend PacketSource) (PrepareOK, *mysql.MyError, error) {
 	defer r.Done()
 	h, me, err := r.readPrepareHead(backend)
 	if err != nil || me != nil {

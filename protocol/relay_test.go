@@ -96,9 +96,10 @@ func TestRelayOnErrReplaces(t *testing.T) {
 				want.packet(errPayload(tc.code, "70100", "from the server"))
 			}
 			var out bytes.Buffer
-			backend := packet.NewConn(newMemConn(in.b, nil))
+			bpc := packet.NewConn(newMemConn(in.b, nil))
+			backend := protocol.NewBackendReader(bpc)
 			client := protocol.NewClientConn(newMemConn(nil, &out))
-			backend.Sequence, client.Sequence = 1, 1
+			bpc.Sequence, client.Sequence = 1, 1
 			var r protocol.Relay
 			r.Done()
 			r.OnErr = onErr
@@ -123,9 +124,10 @@ func (failConn) Write([]byte) (int, error) { return 0, errors.New("connection re
 func TestRelayForwardClientGone(t *testing.T) {
 	w := newWire()
 	w.resultset(1, [][][]byte{{[]byte("x")}}, 2)
-	backend := packet.NewConn(newMemConn(w.b, nil))
+	bpc := packet.NewConn(newMemConn(w.b, nil))
+	backend := protocol.NewBackendReader(bpc)
 	client := protocol.NewClientConn(&failConn{})
-	backend.Sequence, client.Sequence = 1, 1
+	bpc.Sequence, client.Sequence = 1, 1
 	var r protocol.Relay
 	r.Done()
 	_, err := r.Forward(client, backend)

@@ -54,9 +54,10 @@ var _ io.ReadWriteCloser = (*memConn)(nil)
 // command (sequence 0 already used), as in session.send.
 func relayOnce(in []byte, clientTrack bool, onOK func(*protocol.OK)) (protocol.Response, []byte, error) {
 	var out bytes.Buffer
-	backend := packet.NewConn(newMemConn(in, nil))
+	bpc := packet.NewConn(newMemConn(in, nil))
+	backend := protocol.NewBackendReader(bpc)
 	client := protocol.NewClientConn(newMemConn(nil, &out))
-	backend.Sequence, client.Sequence = 1, 1
+	bpc.Sequence, client.Sequence = 1, 1
 	var r protocol.Relay
 	r.Done() // a zero Relay has no buffer yet: Done allocates it (as session.newSession does)
 	r.ClientTrack = clientTrack
@@ -151,8 +152,9 @@ func (w *wire) resultset(cols int, rows [][][]byte, status uint16) {
 // consume reads one response from in with no client, as the proxy does for
 // statements it issues itself.
 func consume(r *protocol.Relay, in []byte) (protocol.Response, error) {
-	backend := packet.NewConn(newMemConn(in, nil))
-	backend.Sequence = 1
+	bpc := packet.NewConn(newMemConn(in, nil))
+	backend := protocol.NewBackendReader(bpc)
+	bpc.Sequence = 1
 	return r.Forward(nil, backend)
 }
 

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
-	"github.com/go-mysql-org/go-mysql/packet"
 	perrors "github.com/pingcap/errors"
 	"go.uber.org/zap"
 
@@ -132,7 +131,7 @@ func (s *Session) onOK(ok *protocol.OK) {
 
 // relayFunc relays one response from a backend to the client; the
 // protocol.Relay methods fit it as method expressions.
-type relayFunc func(r *protocol.Relay, client *protocol.ClientConn, backend *packet.Conn) (protocol.Response, error)
+type relayFunc func(r *protocol.Relay, client *protocol.ClientConn, backend protocol.PacketSource) (protocol.Response, error)
 
 // Response relayers for the commands that go to a backend.
 var (
@@ -151,7 +150,7 @@ func (s *Session) send(c *pool.Conn, pkt []byte, fwd relayFunc) (protocol.Respon
 	st.BytesSent.Add(uint64(len(pkt) - 4))
 	st.InFlight.Add(1)
 	s.running.Store(c)
-	res, err := fwd(&s.relay, s.cl, bp)
+	res, err := fwd(&s.relay, s.cl, c.Reader())
 	s.running.Store(nil)
 	st.InFlight.Add(-1)
 	return res, err

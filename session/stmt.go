@@ -66,7 +66,7 @@ func (s *Session) sendPrepare(c *pool.Conn, pkt []byte, id uint32) (protocol.Res
 	if err := bp.WritePacket(pkt); err != nil {
 		return protocol.Response{}, protocol.PrepareOK{}, fmt.Errorf("%w: %v", protocol.ErrBackendIO, err)
 	}
-	return s.relay.ForwardPrepare(s.cl, bp, id)
+	return s.relay.ForwardPrepare(s.cl, c.Reader(), id)
 }
 
 // remember caches a backend statement on c, closing the ones evicted.
@@ -98,7 +98,7 @@ func (s *Session) backendStmt(c *pool.Conn, ps *prepared) (*pool.Stmt, *mysql.My
 		if err := p.WritePacket(pkt); err != nil {
 			return nil, nil, fmt.Errorf("%w: %v", protocol.ErrBackendIO, err)
 		}
-		h, me, err := s.relay.Prepare(p)
+		h, me, err := s.relay.Prepare(c.Reader())
 		if err != nil {
 			return nil, nil, err
 		}
