@@ -1,11 +1,8 @@
 package testkit
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -97,19 +94,7 @@ func (g *MGR) Stop() error {
 // Run runs a sandbox subcommand (mgr-status, mgr-kill N, mgr-start N,
 // mgr-switch N, mgr-lag N SECS, ...) for this group. It returns stdout; on
 // failure the error includes stdout and stderr.
-func (g *MGR) Run(args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), sandboxCmdTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, g.script, args...)
-	cmd.Env = append(os.Environ(), g.Env()...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return stdout.String(), fmt.Errorf("sandbox %s: %w\n%s%s",
-			strings.Join(args, " "), err, stdout.String(), stderr.String())
-	}
-	return stdout.String(), nil
-}
+func (g *MGR) Run(args ...string) (string, error) { return runScript(g.script, g.Env(), args...) }
 
 // SQL runs sql on member n (1..3) as root and returns the batch output:
 // tab-separated columns, one row per line, no column names.

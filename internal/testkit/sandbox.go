@@ -1,8 +1,6 @@
 package testkit
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -77,19 +75,7 @@ func (s *Sandbox) SQL(node int, sql string) (string, error) {
 // Run runs any sandbox subcommand (status, env, lag, kill, start, promote, ...) with
 // this sandbox's SANDBOX_DIR and SANDBOX_BASE_PORT. It returns stdout; on failure the
 // error includes stderr.
-func (s *Sandbox) Run(args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), sandboxCmdTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, s.script, args...)
-	cmd.Env = append(os.Environ(), s.Env()...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return stdout.String(), fmt.Errorf("sandbox %s: %w\n%s%s",
-			strings.Join(args, " "), err, stdout.String(), stderr.String())
-	}
-	return stdout.String(), nil
-}
+func (s *Sandbox) Run(args ...string) (string, error) { return runScript(s.script, s.Env(), args...) }
 
 // Env returns the environment entries that select this sandbox.
 func (s *Sandbox) Env() []string {
@@ -115,12 +101,7 @@ func (s *Sandbox) DSN(node int, user, db string) string {
 // sandbox tier must never be skipped, and is skipped otherwise.
 func RequireTools(tb testing.TB, tools ...string) {
 	tb.Helper()
-	var missing []string
-	for _, tool := range tools {
-		if !haveTool(tool) {
-			missing = append(missing, tool)
-		}
-	}
+	missing := MissingTools(tools...)
 	if len(missing) == 0 {
 		return
 	}

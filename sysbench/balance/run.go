@@ -140,8 +140,8 @@ func (e *experiment) runAll(ctx context.Context) (*Report, error) {
 				}
 			}
 		case condDelay:
-			e.tunnels[1].delay.Store(int64(e.o.delay))
-			stop = func() { e.tunnels[1].delay.Store(0) }
+			e.tunnels[1].SetDelay(e.o.delay)
+			stop = func() { e.tunnels[1].SetDelay(0) }
 		}
 		for _, w := range e.o.workloads {
 			for _, algo := range e.o.algos {
@@ -201,7 +201,7 @@ func (e *experiment) runOne(ctx context.Context, cond, workload, algo string) (R
 			continue
 		}
 		for k, tu := range e.tunnels {
-			if st.Addr == net.JoinHostPort("127.0.0.1", strconv.Itoa(tu.port())) {
+			if st.Addr == net.JoinHostPort("127.0.0.1", strconv.Itoa(tu.Port())) {
 				r.EffWeight[k], r.LatencyUs[k] = st.EffectiveWeight, st.LatencyUs
 			}
 		}

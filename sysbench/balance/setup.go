@@ -21,6 +21,7 @@ import (
 
 	"github.com/rwproxy/rwproxy/config"
 	"github.com/rwproxy/rwproxy/internal/app"
+	"github.com/rwproxy/rwproxy/internal/tunnel"
 )
 
 // experiment is one run of the program: what it started.
@@ -30,7 +31,7 @@ type experiment struct {
 	sandboxUp  bool
 	pinned     bool
 	proxies    map[string]*app.App // by algorithm
-	tunnels    [2]*tunnel          // in front of nodes 2 and 3
+	tunnels    [2]*tunnel.Tunnel   // in front of nodes 2 and 3
 	nodes      [3]*sql.DB          // direct connections to node 1..3, user app
 }
 
@@ -181,7 +182,7 @@ func (e *experiment) proxyConfig(i int, algo string) (*config.Config, error) {
 		}
 		port := e.port(node)
 		if node > 1 {
-			port = e.tunnels[node-2].port()
+			port = e.tunnels[node-2].Port()
 		}
 		c.Servers = append(c.Servers, config.Server{Hostgroup: hg, Host: "127.0.0.1", Port: port,
 			Weight: 1, Status: config.StatusOnline, MaxConnections: 200})
@@ -194,7 +195,7 @@ func (e *experiment) proxyConfig(i int, algo string) (*config.Config, error) {
 
 func (e *experiment) startProxies(context.Context) error {
 	for i := range e.tunnels {
-		tu, err := startTunnel(e.nodeAddr(i + 2))
+		tu, err := tunnel.Start(e.nodeAddr(i + 2))
 		if err != nil {
 			return err
 		}
@@ -255,7 +256,7 @@ func (e *experiment) cleanup() {
 		_ = a.Close()
 	}
 	for _, tu := range e.tunnels {
-		tu.close()
+		tu.Close()
 	}
 	for _, db := range e.nodes {
 		if db != nil {

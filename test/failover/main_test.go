@@ -14,10 +14,7 @@ package failover
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 
 	"github.com/rwproxy/rwproxy/internal/testkit"
@@ -54,7 +51,7 @@ func runMain(m *testing.M) int {
 	if os.Getenv("SANDBOX_TIMEOUT") == "" {
 		_ = os.Setenv("SANDBOX_TIMEOUT", "30")
 	}
-	if missing := missingTools(sandboxTools...); len(missing) > 0 {
+	if missing := testkit.MissingTools(sandboxTools...); len(missing) > 0 {
 		// Run the tests anyway: each one skips, or fails under CI=true.
 		fmt.Fprintf(os.Stderr, "failover: sandbox tools missing: %v\n", missing)
 		return m.Run()
@@ -116,47 +113,5 @@ func startSandbox(port int) (*testkit.Sandbox, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	script, err := filepath.Abs(filepath.Join("..", "..", "scripts", "sandbox"))
-	if err != nil {
-		return s, func() {}, nil
-	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		return s, func() {}, nil
-	}
-	defer r.Close()
-	cmd := exec.Command("/bin/sh", "-c", `read x; [ "$x" = stopped ] || exec "$0" down`, script)
-	cmd.Stdin = r
-	cmd.Env = append(os.Environ(), s.Env()...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		fmt.Fprintf(os.Stderr, "failover: no sandbox watchdog: %v\n", err)
-		_ = w.Close()
-		return s, func() {}, nil
-	}
-	return s, func() {
-		_, _ = w.WriteString("stopped\n")
-		_ = w.Close()
-		_ = cmd.Wait()
-	}, nil
-}
-
-func missingTools(tools ...string) []string {
-	var missing []string
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err == nil {
-			continue
-		}
-		found := false
-		for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/local/sbin"} {
-			if fi, err := os.Stat(filepath.Join(dir, tool)); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
-				found = true
-				break
-			}
-		}
-		if !found {
-			missing = append(missing, tool)
-		}
-	}
-	return missing
+	return s, s.StopOnExit(), nil
 }

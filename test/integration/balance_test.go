@@ -5,10 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 	"github.com/rwproxy/rwproxy/config"
 	"github.com/rwproxy/rwproxy/internal/app"
 	"github.com/rwproxy/rwproxy/internal/testkit"
+	"github.com/rwproxy/rwproxy/internal/tunnel"
 )
 
 // balSchema holds the one-row table the balancing test reads.
@@ -53,7 +52,7 @@ func TestBalanceAdaptive(t *testing.T) {
 	tun2, tun := balTunnel(t, sb.Addr(2)), balTunnel(t, sb.Addr(3))
 	proxy := func(balance string) *app.App {
 		cfg := testkit.SandboxConfig(sb)
-		cfg.Servers[1].Port, cfg.Servers[2].Port = tun2.port(), tun.port()
+		cfg.Servers[1].Port, cfg.Servers[2].Port = tun2.Port(), tun.Port()
 		cfg.HostgroupAttributes = []config.HostgroupAttributes{{HostgroupID: 20, Balance: balance}}
 		return testkit.StartProxy(t, cfg)
 	}
@@ -69,7 +68,7 @@ func TestBalanceAdaptive(t *testing.T) {
 	require.InDelta(t, 0.5, balShare(t, wrrDB, time.Second), 0.05, "weighted_round_robin, no slowdown")
 	require.InDelta(t, 0.5, balShare(t, adDB, 2*time.Second), 0.15, "adaptive, no slowdown")
 
-	tun.delay.Store(int64(balDelay))
+	tun.SetDelay(balDelay)
 	share := balShare(t, wrrDB, 2*time.Second)
 	t.Logf("node 3 slowed by %v per response: weighted_round_robin gives it %.1f%%", balDelay, 100*share)
 	require.InDelta(t, 0.5, share, 0.05, "weighted_round_robin keeps the static share")
@@ -78,10 +77,10 @@ func TestBalanceAdaptive(t *testing.T) {
 	share = balShare(t, adDB, 3*time.Second)
 	t.Logf("adaptive gives it %.1f%%; balancer stats: %+v", 100*share, adaptive.BalanceStats())
 	require.Less(t, share, 0.3, "adaptive must send the slow replica clearly less than its static 50%")
-	balCheckVisible(t, adaptive, tun.port())
+	balCheckVisible(t, adaptive, tun.Port())
 	require.Positive(t, share, "adaptive must keep probing the slow replica")
 
-	tun.delay.Store(0)
+	tun.SetDelay(0)
 	start := time.Now()
 	var shares []float64
 	for time.Since(start) < 20*time.Second {
@@ -157,85 +156,14 @@ func balNode(port int) int {
 	return 0
 }
 
-// tunnel is a TCP relay to one server that can delay what the server
-// sends: each chunk read from the server waits delay before it is passed
-// on.
-type tunnel struct {
-	ln    net.Listener
-	delay atomic.Int64 // ns
-	done  chan struct{}
-	wg    sync.WaitGroup
-	mu    struct {
-		sync.Mutex
-		conns []net.Conn
-	}
-}
-
-func (tu *tunnel) port() int { return tu.ln.Addr().(*net.TCPAddr).Port }
-
 // balTunnel starts a tunnel to target on a free loopback port; it is
-// closed, with its connections, when the test ends.
-func balTunnel(t *testing.T, target string) *tunnel {
+// closed when the test ends.
+func balTunnel(t *testing.T, target string) *tunnel.Tunnel {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	tu, err := tunnel.Start(target)
 	require.NoError(t, err)
-	tu := &tunnel{ln: ln, done: make(chan struct{})}
-	tu.wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", target)
-			if err != nil {
-				_ = c.Close()
-				continue
-			}
-			tu.mu.Lock()
-			tu.mu.conns = append(tu.mu.conns, c, s)
-			tu.mu.Unlock()
-			tu.wg.Go(func() { tu.copy(s, c, false) })
-			tu.wg.Go(func() { tu.copy(c, s, true) })
-		}
-	})
-	t.Cleanup(func() {
-		close(tu.done)
-		_ = ln.Close()
-		tu.mu.Lock()
-		for _, c := range tu.mu.conns {
-			_ = c.Close()
-		}
-		tu.mu.Unlock()
-		tu.wg.Wait()
-	})
+	t.Cleanup(tu.Close)
 	return tu
-}
-
-// copy relays src to dst until either side closes; delayed marks the
-// server-to-client direction.
-func (tu *tunnel) copy(dst, src net.Conn, delayed bool) {
-	defer func() { _ = dst.Close(); _ = src.Close() }()
-	buf := make([]byte, 64<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			if d := time.Duration(tu.delay.Load()); delayed && d > 0 {
-				tm := time.NewTimer(d)
-				select {
-				case <-tm.C:
-				case <-tu.done:
-					tm.Stop()
-					return
-				}
-			}
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil { // EOF or a closed connection: either side is done
-			return
-		}
-	}
 }
 
 // balCheckVisible checks that the admin interface and /metrics show the

@@ -7,10 +7,7 @@ package integration
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 
 	"github.com/rwproxy/rwproxy/internal/testkit"
@@ -43,7 +40,7 @@ var sb *testkit.Sandbox
 func TestMain(m *testing.M) { os.Exit(runMain(m)) }
 
 func runMain(m *testing.M) int {
-	if missing := missingTools(sandboxTools...); len(missing) > 0 {
+	if missing := testkit.MissingTools(sandboxTools...); len(missing) > 0 {
 		// Run the tests anyway: needSandbox makes each one skip, or fail
 		// when CI=true (the sandbox tier is never skipped in CI).
 		fmt.Fprintf(os.Stderr, "integration: sandbox tools missing: %v\n", missing)
@@ -60,7 +57,7 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	sb = s
-	disarm := stopOnExit(s)
+	disarm := s.StopOnExit()
 	defer func() {
 		if err := s.Stop(); err != nil {
 			fmt.Fprintf(os.Stderr, "integration: stopping the sandbox: %v\n", err)
@@ -68,41 +65,6 @@ func runMain(m *testing.M) int {
 		disarm()
 	}()
 	return m.Run()
-}
-
-// stopOnExit starts a watchdog process that runs `sandbox down` if this test
-// binary dies without stopping the sandbox itself: a panicking test, a
-// -timeout, or a signal end the process without running TestMain's defers.
-// The watchdog holds the read end of a pipe whose write end only this
-// process has; when the process ends, however it ends, the read returns.
-// disarm tells the watchdog the sandbox is already down.
-func stopOnExit(s *testkit.Sandbox) (disarm func()) {
-	script, err := filepath.Abs(filepath.Join("..", "..", "scripts", "sandbox"))
-	if err != nil {
-		return func() {}
-	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		return func() {}
-	}
-	defer r.Close()
-	cmd := exec.Command("/bin/sh", "-c", `read x; [ "$x" = stopped ] || exec "$0" down`, script)
-	cmd.Stdin = r
-	cmd.Env = append(os.Environ(), s.Env()...)
-	// Own session: a ^C to go test's process group must not kill the
-	// watchdog before it has stopped the servers. No stdout/stderr is
-	// inherited, so go test does not wait for it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		fmt.Fprintf(os.Stderr, "integration: no sandbox watchdog: %v\n", err)
-		_ = w.Close()
-		return func() {}
-	}
-	return func() {
-		_, _ = w.WriteString("stopped\n")
-		_ = w.Close()
-		_ = cmd.Wait()
-	}
 }
 
 // needSandbox skips (or fails under CI=true) a test when the sandbox could
@@ -113,24 +75,4 @@ func needSandbox(t *testing.T, tools ...string) {
 	if sb == nil {
 		t.Fatal("sandbox not running")
 	}
-}
-
-func missingTools(tools ...string) []string {
-	var missing []string
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err == nil {
-			continue
-		}
-		found := false
-		for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/local/sbin"} {
-			if fi, err := os.Stat(filepath.Join(dir, tool)); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
-				found = true
-				break
-			}
-		}
-		if !found {
-			missing = append(missing, tool)
-		}
-	}
-	return missing
 }

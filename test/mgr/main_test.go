@@ -15,11 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -65,7 +62,7 @@ func runMain(m *testing.M) int {
 	}
 	grp = g
 	fmt.Printf("mgr: %s: 3 members ONLINE in %.1fs (ports %v)\n", g.Version, time.Since(start).Seconds(), g.Ports)
-	disarm := stopOnExit(g)
+	disarm := g.StopOnExit()
 	defer func() {
 		t0 := time.Now()
 		if err := g.Stop(); err != nil {
@@ -85,36 +82,6 @@ func runMain(m *testing.M) int {
 const schema = `CREATE TABLE app.rw (id BIGINT AUTO_INCREMENT PRIMARY KEY, port INT NOT NULL, uuid CHAR(36) NOT NULL);
 CREATE TABLE app.failover (seq INT PRIMARY KEY, port INT NOT NULL);
 CREATE TABLE app.lag (id BIGINT AUTO_INCREMENT PRIMARY KEY, v INT NOT NULL)`
-
-// stopOnExit starts a watchdog process that runs `sandbox mgr-down` if this
-// test binary dies without stopping the group itself (a panic, -timeout, a
-// signal): three members hold about 2 GB. The watchdog reads a pipe whose
-// write end only this process holds; disarm tells it the group is down.
-func stopOnExit(g *testkit.MGR) (disarm func()) {
-	script, err := filepath.Abs(filepath.Join("..", "..", "scripts", "sandbox"))
-	if err != nil {
-		return func() {}
-	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		return func() {}
-	}
-	defer r.Close()
-	cmd := exec.Command("/bin/sh", "-c", `read x; [ "$x" = stopped ] || exec "$0" mgr-down`, script)
-	cmd.Stdin = r
-	cmd.Env = append(os.Environ(), g.Env()...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		fmt.Fprintf(os.Stderr, "mgr: no watchdog: %v\n", err)
-		_ = w.Close()
-		return func() {}
-	}
-	return func() {
-		_, _ = w.WriteString("stopped\n")
-		_ = w.Close()
-		_ = cmd.Wait()
-	}
-}
 
 // needGroup skips the test when the group could not be built here.
 func needGroup(t *testing.T) {

@@ -1,4 +1,7 @@
-package main
+// Package tunnel is a TCP relay in front of one server that can delay what
+// the server sends: the balancing experiment (sysbench/balance) and its
+// integration test slow one replica down with it.
+package tunnel
 
 import (
 	"net"
@@ -7,12 +10,11 @@ import (
 	"time"
 )
 
-// tunnel is a TCP relay in front of one replica that can delay what the
-// replica sends: each chunk read from it waits delay before it is passed
-// on, so every response arrives that much later, whatever else the
-// machine is doing. Both replicas sit behind one, so that they pay the
-// same extra hop.
-type tunnel struct {
+// Tunnel is a TCP relay in front of one server that can delay what the
+// server sends: each chunk read from it waits the delay before it is
+// passed on, so every response arrives that much later, whatever else the
+// machine is doing.
+type Tunnel struct {
 	ln     net.Listener
 	target string
 	delay  atomic.Int64 // ns
@@ -24,20 +26,21 @@ type tunnel struct {
 	}
 }
 
-// startTunnel listens on a free loopback port and relays to target.
-func startTunnel(target string) (*tunnel, error) {
+// Start listens on a free loopback port and relays to target.
+func Start(target string) (*Tunnel, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	tu := &tunnel{ln: ln, target: target, done: make(chan struct{})}
+	tu := &Tunnel{ln: ln, target: target, done: make(chan struct{})}
 	tu.wg.Go(tu.accept)
 	return tu, nil
 }
 
-func (tu *tunnel) port() int { return tu.ln.Addr().(*net.TCPAddr).Port }
+// Port is the loopback port the tunnel listens on.
+func (tu *Tunnel) Port() int { return tu.ln.Addr().(*net.TCPAddr).Port }
 
-func (tu *tunnel) accept() {
+func (tu *Tunnel) accept() {
 	for {
 		c, err := tu.ln.Accept()
 		if err != nil {
@@ -57,8 +60,8 @@ func (tu *tunnel) accept() {
 }
 
 // copy relays src to dst until either side closes; delayed marks the
-// replica-to-proxy direction.
-func (tu *tunnel) copy(dst, src net.Conn, delayed bool) {
+// server-to-client direction.
+func (tu *Tunnel) copy(dst, src net.Conn, delayed bool) {
 	defer func() { _ = dst.Close(); _ = src.Close() }()
 	buf := make([]byte, 64<<10)
 	for {
@@ -83,8 +86,11 @@ func (tu *tunnel) copy(dst, src net.Conn, delayed bool) {
 	}
 }
 
-// close stops the tunnel and its connections and waits for them.
-func (tu *tunnel) close() {
+// SetDelay makes every later chunk from the server wait d (0: none).
+func (tu *Tunnel) SetDelay(d time.Duration) { tu.delay.Store(int64(d)) }
+
+// Close stops the tunnel and its connections and waits for them.
+func (tu *Tunnel) Close() {
 	if tu == nil {
 		return
 	}
