@@ -16,8 +16,8 @@ func TestIdleVerdicts(t *testing.T) {
 	}{
 		{name: "not made", idle: nil},
 		{name: "12 KiB each, full speed",
-			idle:     &Idle{Conns: 10000, RSSBeforeKB: 30000, RSSOpenKB: 30000 + 120000, Run: run, BaselineQPS: 9500},
-			memMet:   true, speedMet: true, measured: [2]bool{true, true}, perConn: "12.0 KiB"},
+			idle:   &Idle{Conns: 10000, RSSBeforeKB: 30000, RSSOpenKB: 30000 + 120000, Run: run, BaselineQPS: 9500},
+			memMet: true, speedMet: true, measured: [2]bool{true, true}, perConn: "12.0 KiB"},
 		{name: "failed logins are not counted; 20 KiB each is too much; slowed down",
 			idle:     &Idle{Conns: 10000, Failed: 5000, RSSBeforeKB: 30000, RSSOpenKB: 30000 + 100000, Run: run, BaselineQPS: 12000},
 			measured: [2]bool{true, true}, perConn: "20.0 KiB"},
