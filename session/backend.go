@@ -151,7 +151,7 @@ func (s *Session) send(c *pool.Conn, pkt []byte, fwd relayFunc) (protocol.Respon
 	st.InFlight.Add(1)
 	s.running.Store(c)
 	res, err := fwd(&s.relay, s.cl, c.Reader())
-	s.running.Store(nil)
+	s.endRunning()
 	st.InFlight.Add(-1)
 	return res, err
 }

@@ -100,13 +100,35 @@ func (r *Registry) kill(id uint32, query bool) bool {
 	if s == nil {
 		return false
 	}
-	if c := s.running.Load(); c != nil {
-		_ = killBackendQuery(s, c)
-	}
+	_ = s.killRunning(killBackendQuery)
 	if !query {
 		_ = s.nc.Close()
 	}
 	return true
+}
+
+// killRunning runs kill for the statement the session is running, if
+// any. It holds killMu while it does, so that endRunning, which the
+// session calls before it can put the connection back in the pool, waits
+// for the KILL to be over: a KILL meant for this session's statement can
+// then never reach a statement of another session that got the
+// connection from the pool. (A KILL QUERY that reaches a thread after its
+// statement ended is cleared by the server before its next command.)
+func (s *Session) killRunning(kill func(*Session, *pool.Conn) error) error {
+	s.killMu.Lock()
+	defer s.killMu.Unlock()
+	if c := s.running.Load(); c != nil {
+		return kill(s, c)
+	}
+	return nil
+}
+
+// endRunning records that the statement running on a backend is over; it
+// waits for a client KILL in progress (see killRunning).
+func (s *Session) endRunning() {
+	s.killMu.Lock()
+	s.running.Store(nil)
+	s.killMu.Unlock()
 }
 
 // killBackendQuery runs KILL QUERY for c's thread on c's server, over

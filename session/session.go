@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -107,6 +108,7 @@ type Session struct {
 	// running is the connection a statement is running on, for KILL from
 	// another session; inTxnFlag mirrors inTxn for Registry.Drain.
 	running   atomic.Pointer[pool.Conn]
+	killMu    sync.Mutex // see killRunning
 	inTxnFlag atomic.Bool
 	stmts     map[uint32]*prepared
 	// curTimeout is the statement timeout of the statement being run (0 =
