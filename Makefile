@@ -49,3 +49,12 @@ sandbox-down:
 .PHONY: bench-balance
 bench-balance:
 	$(GO) run ./sysbench/balance $(BALANCE_FLAGS)
+
+# The whole architecture on this machine: HAProxy -> 3 rwproxy nodes sharing their configuration
+# by gossip (given to one node through its admin interface) -> a real MySQL 9.7 Group
+# Replication group; a short sysbench through HAProxy and where the statements went. Installs
+# haproxy, sysbench and mariadb-client when missing (root). KEEP=1 leaves it running; ports and
+# settings: scripts/demo-cluster -h.
+.PHONY: demo-cluster
+demo-cluster:
+	GO="$(GO)" scripts/demo-cluster
