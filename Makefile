@@ -58,3 +58,14 @@ bench-balance:
 .PHONY: demo-cluster
 demo-cluster:
 	GO="$(GO)" scripts/demo-cluster
+
+# The architecture study (~15 minutes, needs root for the group): sysbench through HAProxy ->
+# 3 rwproxy -> Group Replication, one rwproxy, and directly against the primary; CPU per query
+# of every tier; 1 vs 2 secondaries; faults (rwproxy node killed, primary killed with the
+# acknowledged writes checked, configuration change). Results in sysbench/results/architecture-*,
+# charts in docs/img/architecture-*.png; docs/architecture-study.md. Flags via ARCH_FLAGS
+# (go run ./sysbench/architecture -h).
+.PHONY: bench-architecture
+bench-architecture:
+	$(GO) build -o bin/architecture ./sysbench/architecture
+	bin/architecture $(ARCH_FLAGS)
