@@ -102,7 +102,9 @@ func AnalyzeTimeline(ivs []harness.Interval, at float64) Timeline {
 }
 
 func (s *study) faults(ctx context.Context) error {
-	for _, f := range []func(context.Context) (Fault, error){s.configChange, s.proxyKill, s.primaryKill} {
+	killHealthz := func(ctx context.Context) (Fault, error) { return s.primaryKill(ctx, "primary_kill", "/healthz") }
+	killReadyz := func(ctx context.Context) (Fault, error) { return s.primaryKill(ctx, "primary_kill_readyz", "/readyz") }
+	for _, f := range []func(context.Context) (Fault, error){s.configChange, s.proxyKill, killHealthz, killReadyz} {
 		fl, err := f(ctx)
 		if fl.Name != "" {
 			fl.Timeline = AnalyzeTimeline(fl.Run.Intervals, fl.Timeline.At)
@@ -194,16 +196,28 @@ func (s *study) proxyKill(ctx context.Context) (Fault, error) {
 // oltp_read_write through the chain, while a writer records every
 // acknowledged insert; afterwards every acknowledged insert must be on the
 // new primary, and the killed member rejoins.
-func (s *study) primaryKill(ctx context.Context) (Fault, error) {
+//
+// check is the path HAProxy's health check GETs during the run: /healthz
+// (the node runs) or /readyz (it has a usable writer, which no node has
+// during the election).
+func (s *study) primaryKill(ctx context.Context, name, check string) (Fault, error) {
 	ms, err := s.chain.members(ctx)
 	if err != nil {
 		return Fault{}, err
 	}
+	if err := s.lbCheck(ctx, check); err != nil {
+		return Fault{}, err
+	}
+	defer func() { _ = s.lbCheck(context.WithoutCancel(ctx), "/healthz") }()
 	old := primary(ms)
-	f := Fault{Name: "primary_kill", Title: fmt.Sprintf("the group's primary (member%d) killed (SIGKILL) during read/write transactions and a write-log client", old)}
+	f := Fault{Name: name, Title: fmt.Sprintf("the group's primary (member%d) killed (SIGKILL) during read/write transactions and a write-log client; HAProxy checks GET %s", old, check)}
 	w := &Writer{OldPrimary: old}
 	f.Writer = w
-	acksPath := filepath.Join(s.work, "acks.txt")
+	acksPath := filepath.Join(s.work, "acks-"+name+".txt")
+	schema := "arch_" + name // a table of its own: ids start at 1 in every run
+	if err := s.createSchema(ctx, primary(ms), schema); err != nil {
+		return Fault{}, err
+	}
 	var wres writelog.Result
 	st := harness.Step{Workload: "read_write (fault client)", Threads: 8, Rep: 1, Target: cfgChain}
 	r, err := s.measure(ctx, st, s.loadWork(st, loadReadWrite, s.o.faultSec), func(ctx context.Context, t0 time.Time) error {
@@ -217,7 +231,7 @@ func (s *study) primaryKill(ctx context.Context) (Fault, error) {
 				return
 			}
 			defer af.Close()
-			wres, err = writelog.Write(wctx, "app:app@tcp("+s.chain.lbAddr()+")/arch", af, 5*time.Millisecond)
+			wres, err = writelog.Write(wctx, "app:app@tcp("+s.chain.lbAddr()+")/"+schema, af, 5*time.Millisecond)
 			done <- err
 		}()
 		if err := at(ctx, t0, float64(s.o.faultAt)); err != nil {
@@ -235,7 +249,7 @@ func (s *study) primaryKill(ctx context.Context) (Fault, error) {
 	if err != nil {
 		return f, err
 	}
-	if err := s.checkWrites(ctx, &f, acksPath); err != nil {
+	if err := s.checkWrites(ctx, &f, schema, acksPath); err != nil {
 		return f, err
 	}
 	t0 := time.Now()
@@ -248,8 +262,34 @@ func (s *study) primaryKill(ctx context.Context) (Fault, error) {
 	return f, s.chain.waitApplied(ctx)
 }
 
+// createSchema creates a database on member n (the primary) and waits
+// until the secondaries have it.
+func (s *study) createSchema(ctx context.Context, n int, schema string) error {
+	db, err := s.chain.memberDB(n, "")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS "+schema); err != nil {
+		return err
+	}
+	return s.chain.waitApplied(ctx)
+}
+
+// lbCheck makes HAProxy check GET path on the nodes (a restart of HAProxy,
+// between runs), unless it does already.
+func (s *study) lbCheck(ctx context.Context, path string) error {
+	if s.chain.state["LB_CHECK"] == path {
+		return nil
+	}
+	if _, err := s.chain.demo(ctx, "lb-check", path); err != nil {
+		return err
+	}
+	return s.chain.reload(ctx)
+}
+
 // checkWrites finds the new primary and checks every acknowledged insert on it.
-func (s *study) checkWrites(ctx context.Context, f *Fault, acksPath string) error {
+func (s *study) checkWrites(ctx context.Context, f *Fault, schema, acksPath string) error {
 	w := f.Writer
 	var ms []Member
 	for deadline := time.Now().Add(time.Minute); ; {
@@ -265,7 +305,7 @@ func (s *study) checkWrites(ctx context.Context, f *Fault, acksPath string) erro
 		}
 	}
 	w.NewPrimary = primary(ms)
-	v, err := writelog.Verify(ctx, "app:app@tcp("+s.chain.memberAddr(w.NewPrimary)+")/arch", acksPath)
+	v, err := writelog.Verify(ctx, "app:app@tcp("+s.chain.memberAddr(w.NewPrimary)+")/"+schema, acksPath)
 	if err != nil {
 		return err
 	}

@@ -39,7 +39,7 @@ type options struct {
 	tables, rows               int
 	results, img               string
 	render                     string
-	skipFaults                 bool
+	skipFaults, faultsOnly     bool
 }
 
 func parseOptions(args []string) (*options, error) {
@@ -51,7 +51,7 @@ func parseOptions(args []string) (*options, error) {
 	fs.IntVar(&o.faultSec, "fault-time", envInt("ARCH_FAULT_TIME", 40), "seconds of each fault run (ARCH_FAULT_TIME)")
 	fs.IntVar(&o.faultAt, "fault-at", 10, "second of the fault run at which the fault happens")
 	fs.IntVar(&o.warmupSec, "warmup", 3, "seconds of unrecorded point selects per configuration first")
-	fs.IntVar(&o.reps, "reps", envInt("ARCH_REPS", 1), "repetitions of every cell (ARCH_REPS)")
+	fs.IntVar(&o.reps, "reps", envInt("ARCH_REPS", 2), "repetitions of every cell (ARCH_REPS)")
 	fs.IntVar(&o.basePort, "base-port", envInt("ARCH_BASE_PORT", 6140), "CLUSTER_BASE_PORT of scripts/demo-cluster (ARCH_BASE_PORT)")
 	fs.IntVar(&o.mgrBasePort, "mgr-base-port", envInt("ARCH_MGR_BASE_PORT", 3376), "MGR_BASE_PORT of the group (ARCH_MGR_BASE_PORT); group ports +10")
 	fs.IntVar(&o.tables, "tables", 4, "sysbench tables")
@@ -60,6 +60,7 @@ func parseOptions(args []string) (*options, error) {
 	fs.StringVar(&o.img, "img", "docs/img", "directory of the charts")
 	fs.StringVar(&o.render, "render", "", "only redraw the charts and the report from this JSON result")
 	fs.BoolVar(&o.skipFaults, "skip-faults", false, "leave out the fault runs")
+	fs.BoolVar(&o.faultsOnly, "faults-only", false, "only the fault runs (no matrix, no secondaries runs)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

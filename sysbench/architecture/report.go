@@ -41,6 +41,38 @@ func cells(r *Result) []harness.Cell {
 	return harness.Aggregate(runs)
 }
 
+// cellCPU is the median over a cell's repetitions of each role's CPU µs
+// per query (and of the QPS and the other users' cores).
+type cellCPU struct {
+	us          map[string]float64
+	qps, other  float64
+	secondaries int
+}
+
+func medianCPU(r *Result, workload string, threads int, config string) (cellCPU, bool) {
+	vals := map[string][]float64{}
+	var qps, other []float64
+	c := cellCPU{us: map[string]float64{}}
+	for _, x := range r.Runs {
+		if x.Workload != workload || x.Threads != threads || x.Target != config || !x.OK {
+			continue
+		}
+		for k, v := range x.TierMicros() {
+			vals[k] = append(vals[k], v)
+		}
+		qps, other = append(qps, x.QPS), append(other, x.OtherCores)
+		c.secondaries = CostsOf(x).Secondaries
+	}
+	if len(qps) == 0 {
+		return c, false
+	}
+	for k, v := range vals {
+		c.us[k] = harness.Median(v)
+	}
+	c.qps, c.other = harness.Median(qps), harness.Median(other)
+	return c, true
+}
+
 // runOf returns the first matrix run of a cell (its tier accounting).
 func runOf(r *Result, workload string, threads int, config string) (Run, bool) {
 	for _, x := range r.Runs {
@@ -152,7 +184,7 @@ func qpsTable(p printer, r *Result) {
 func cpuTable(p printer, r *Result) {
 	p("## CPU per query, by tier (µs of CPU per query, from /proc/<pid>/stat)")
 	p("")
-	p("Each tier's processes summed (proxies: all three; secondaries: both). The rwproxy nodes and members")
+	p("Medians over the repetitions. Each tier's processes summed (proxies: all three; secondaries: both). The rwproxy nodes and members")
 	p("that a configuration does not use still spend their monitor and group communication CPU, counted here.")
 	p("\"other\" is the machine's busy cores not used by these processes or sysbench: other users of the machine.")
 	p("")
@@ -161,14 +193,14 @@ func cpuTable(p printer, r *Result) {
 	for _, w := range r.Settings.Workloads {
 		for _, t := range r.Settings.Threads {
 			for _, c := range configs {
-				x, ok := runOf(r, w, t, c)
+				x, ok := medianCPU(r, w, t, c)
 				if !ok {
 					continue
 				}
-				us := x.TierMicros()
+				us := x.us
 				total := us[roleLB] + us[roleProxy] + us[rolePrimary] + us[roleSecondary]
-				p("| %s | %d | %s | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f |", w, t, c, x.QPS,
-					us[roleLB], us[roleProxy], us[rolePrimary], us[roleSecondary], us["sysbench"], total, x.OtherCores)
+				p("| %s | %d | %s | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f |", w, t, c, x.qps,
+					us[roleLB], us[roleProxy], us[rolePrimary], us[roleSecondary], us["sysbench"], total, x.other)
 			}
 		}
 	}
@@ -271,15 +303,20 @@ func faultTable(p printer, r *Result) {
 	p("")
 }
 
-// modelCosts picks, per workload, the chain run with the highest QPS.
+// modelCosts picks, per workload, the chain cell with the highest median
+// QPS, and its median costs.
 func modelCosts(r *Result) map[string]Costs {
 	out := map[string]Costs{}
-	for _, x := range r.Runs {
-		if x.Target != cfgChain || !x.OK {
-			continue
-		}
-		if c, ok := out[x.Workload]; !ok || x.QPS > c.QPS {
-			out[x.Workload] = CostsOf(x)
+	for _, w := range r.Settings.Workloads {
+		for _, t := range r.Settings.Threads {
+			x, ok := medianCPU(r, w, t, cfgChain)
+			if !ok {
+				continue
+			}
+			if c, seen := out[w]; !seen || x.qps > c.QPS {
+				out[w] = Costs{Workload: w, Threads: t, QPS: x.qps, LB: x.us[roleLB], Proxy: x.us[roleProxy],
+					Primary: x.us[rolePrimary], Secondary: x.us[roleSecondary], Secondaries: x.secondaries}
+			}
 		}
 	}
 	return out

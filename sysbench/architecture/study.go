@@ -89,8 +89,15 @@ func (s *study) run(ctx context.Context) error {
 		{"bringing up the chain (scripts/demo-cluster up)", s.up},
 		{"preparing the data on the primary", s.prepare},
 		{"warming up every configuration", s.warmup},
-		{"the configuration × workload × threads matrix", s.matrix},
-		{"reads served by 2, then 1 secondary", s.secondaryRuns},
+	}
+	if !s.o.faultsOnly {
+		steps = append(steps, []struct {
+			what string
+			fn   func(context.Context) error
+		}{
+			{"the configuration × workload × threads matrix", s.matrix},
+			{"reads served by 2, then 1 secondary", s.secondaryRuns},
+		}...)
 	}
 	if !s.o.skipFaults {
 		steps = append(steps, struct {
@@ -129,9 +136,6 @@ func (s *study) prepare(ctx context.Context) error {
 		return err
 	}
 	defer db.Close()
-	if _, err := db.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS arch"); err != nil {
-		return err
-	}
 	host, port, _ := strings.Cut(s.chain.memberAddr(s.primary), ":")
 	argv := []string{"sysbench", "--db-driver=mysql", "--mysql-host=" + host, "--mysql-port=" + port,
 		"--mysql-user=app", "--mysql-password=app", "--mysql-db=sbtest",
