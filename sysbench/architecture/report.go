@@ -322,50 +322,87 @@ func modelCosts(r *Result) map[string]Costs {
 	return out
 }
 
-func modelSection(p printer, r *Result) {
-	costs := modelCosts(r)
-	if len(costs) == 0 {
-		return
-	}
-	p("## Model constants (chain run with the highest QPS per workload)")
-	p("")
-	p("| workload | threads | QPS | c_lb µs | c_proxy µs | c_primary µs | c_secondaries µs (sum of %s) |", "the secondaries")
-	p("|---|---:|---:|---:|---:|---:|---:|")
-	ws := make([]string, 0, len(costs))
-	for w := range costs {
-		ws = append(ws, w)
-	}
-	sort.Strings(ws)
-	for _, w := range ws {
-		c := costs[w]
-		p("| %s | %d | %.0f | %.1f | %.1f | %.1f | %.1f (%d) |", w, c.Threads, c.QPS, c.LB, c.Proxy, c.Primary, c.Secondary, c.Secondaries)
-	}
-	p("")
-	rd, okR := costs["oltp_point_select"]
-	wr, okW := costs["oltp_read_write"]
-	if !okR {
-		return
-	}
-	p("### Projection: point selects (f = 1), one machine of 2 cores per process")
-	p("")
-	p("| secondaries | 1 proxy | 2 proxies | 3 proxies | 4 proxies |")
-	p("|---:|---|---|---|---|")
-	for _, n := range []int{1, 2, 3, 4, 6, 8, 12} {
-		row := fmt.Sprintf("| %d |", n)
-		for pn := 1; pn <= 4; pn++ {
-			pr := Project(rd, Costs{}, 1, Shape{L: 1, P: pn, N: n, Cores: 2})
-			row += fmt.Sprintf(" %.0f (%s) |", pr.QPS, pr.Bottleneck)
+// modelVariant is one set of model constants.
+type modelVariant struct {
+	name  string
+	costs map[string]Costs
+}
+
+// modelVariants: the costs measured through the chain, and lower bounds
+// from the same thread count: rwproxy's cost when one node carries the whole
+// load, and the servers' cost of a statement sysbench sends them directly.
+func modelVariants(r *Result) []modelVariant {
+	chain := modelCosts(r)
+	low := map[string]Costs{}
+	for w, c := range chain {
+		px, ok1 := medianCPU(r, w, c.Threads, cfgProxy)
+		dir, ok2 := medianCPU(r, w, c.Threads, cfgDirect)
+		if !ok1 || !ok2 {
+			continue
 		}
-		p("%s", row)
+		l := c
+		l.Proxy = px.us[roleProxy]
+		if w == "oltp_read_write" {
+			l.Primary, l.Secondary = dir.us[rolePrimary], dir.us[roleSecondary]
+		} else {
+			l.Secondary = dir.us[rolePrimary] // a read served directly, by the member that runs it
+		}
+		low[w] = l
+	}
+	return []modelVariant{{"as measured through the chain", chain}, {"lower bounds (one rwproxy carrying the load; servers' cost of a direct statement)", low}}
+}
+
+func modelSection(p printer, r *Result) {
+	vs := modelVariants(r)
+	if len(vs[0].costs) == 0 {
+		return
+	}
+	p("## Model constants (per workload, the chain cell with the highest QPS; µs of CPU per query)")
+	p("")
+	p("c_secondaries is the secondaries' CPU per query (each read runs on one of them; for oltp_read_write it is what")
+	p("they spend applying the primary's changes, summed over the %d).", vs[0].costs["oltp_read_write"].Secondaries)
+	p("")
+	p("| constants | workload | threads | QPS | c_lb | c_proxy | c_primary | c_secondaries |")
+	p("|---|---|---:|---:|---:|---:|---:|---:|")
+	for _, v := range vs {
+		ws := make([]string, 0, len(v.costs))
+		for w := range v.costs {
+			ws = append(ws, w)
+		}
+		sort.Strings(ws)
+		for _, w := range ws {
+			c := v.costs[w]
+			p("| %s | %s | %d | %.0f | %.1f | %.1f | %.1f | %.1f |", v.name, w, c.Threads, c.QPS, c.LB, c.Proxy, c.Primary, c.Secondary)
+		}
 	}
 	p("")
-	if okW {
-		p("### Projection: oltp_read_write (every statement in a transaction, f = 0)")
+	for _, v := range vs {
+		rd, okR := v.costs["oltp_point_select"]
+		wr, okW := v.costs["oltp_read_write"]
+		if !okR {
+			continue
+		}
+		p("### Projection, %s: point selects (f = 1), one 2-core machine per process", v.name)
 		p("")
-		pr := Project(rd, wr, 0, Shape{L: 1, P: 3, N: 2, Cores: 2})
-		p("%.0f QPS, bound by the %s whatever the number of secondaries and proxies (capacities: %s).",
-			pr.QPS, pr.Bottleneck, capacities(pr))
+		p("QPS (bottleneck) by secondaries (rows) and rwproxy nodes (columns), one HAProxy:")
 		p("")
+		p("| secondaries | 1 proxy | 2 proxies | 3 proxies | 4 proxies |")
+		p("|---:|---|---|---|---|")
+		for _, n := range []int{1, 2, 3, 4, 6, 8} {
+			row := fmt.Sprintf("| %d |", n)
+			for pn := 1; pn <= 4; pn++ {
+				pr := Project(rd, Costs{}, 1, Shape{L: 1, P: pn, N: n, Cores: 2})
+				row += fmt.Sprintf(" %.0f (%s) |", pr.QPS, pr.Bottleneck)
+			}
+			p("%s", row)
+		}
+		p("")
+		if okW {
+			pr := Project(rd, wr, 0, Shape{L: 1, P: 3, N: 2, Cores: 2})
+			p("oltp_read_write (every statement in a transaction, f = 0): %.0f QPS, bound by the %s whatever the number "+
+				"of secondaries and proxies (capacities: %s).", pr.QPS, pr.Bottleneck, capacities(pr))
+			p("")
+		}
 	}
 }
 

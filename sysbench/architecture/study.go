@@ -73,10 +73,13 @@ func newStudy(repo, work string, o *options) *study {
 	s.res = &Result{Started: time.Now().UTC(), Command: strings.Join(os.Args, " "), RWProxy: gitDescribe(repo),
 		Machine: machine(), Settings: Settings{TimeSeconds: o.timeSec, FaultSeconds: o.faultSec, FaultAt: o.faultAt,
 			Threads: o.threads, Workloads: o.workloads, Reps: o.reps, Tables: o.tables, Rows: o.rows,
-			HAProxyCheck:     "GET /readyz every 500 ms, down after 2 failures, up after 2 successes, on-marked-down shutdown-sessions",
+			HAProxyCheck:     haproxyCheck,
 			SecondaryThreads: secondaryThreads}}
 	return s
 }
+
+// haproxyCheck describes HAProxy's health check in the study.
+const haproxyCheck = "GET /healthz every 500 ms (GET /readyz in primary_kill_readyz), down after 2 failures, up after 2 successes, on-marked-down shutdown-sessions"
 
 // secondaryThreads is the thread count of the 1-vs-2-secondaries runs.
 const secondaryThreads = 8
