@@ -49,3 +49,23 @@ sandbox-down:
 .PHONY: bench-balance
 bench-balance:
 	$(GO) run ./sysbench/balance $(BALANCE_FLAGS)
+
+# The whole architecture on this machine: HAProxy -> 3 rwproxy nodes sharing their configuration
+# by gossip (given to one node through its admin interface) -> a real MySQL 9.7 Group
+# Replication group; a short sysbench through HAProxy and where the statements went. Installs
+# haproxy, sysbench and mariadb-client when missing (root). KEEP=1 leaves it running; ports and
+# settings: scripts/demo-cluster -h.
+.PHONY: demo-cluster
+demo-cluster:
+	GO="$(GO)" scripts/demo-cluster
+
+# The architecture study (~15 minutes, needs root for the group): sysbench through HAProxy ->
+# 3 rwproxy -> Group Replication, one rwproxy, and directly against the primary; CPU per query
+# of every tier; 1 vs 2 secondaries; faults (rwproxy node killed, primary killed with the
+# acknowledged writes checked, configuration change). Results in sysbench/results/architecture-*,
+# charts in docs/img/architecture-*.png; docs/architecture-study.md. Flags via ARCH_FLAGS
+# (go run ./sysbench/architecture -h).
+.PHONY: bench-architecture
+bench-architecture:
+	$(GO) build -o bin/architecture ./sysbench/architecture
+	bin/architecture $(ARCH_FLAGS)

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/rwproxy/rwproxy/sysbench/harness"
@@ -103,16 +100,7 @@ func (b *bench) account(r *harness.Run, before, after sample, sbCPU float64, pid
 // sysbench runs one command and returns its combined output, exit code
 // (-1 when it could not start or died by a signal) and CPU seconds.
 func (b *bench) sysbench(ctx context.Context, argv []string) (string, int, float64) {
-	var buf bytes.Buffer
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Stdout, cmd.Stderr = &buf, &buf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	err := cmd.Run()
-	if cmd.ProcessState == nil {
-		return buf.String() + "\n" + err.Error(), -1, 0
-	}
-	ps := cmd.ProcessState
-	return buf.String(), ps.ExitCode(), (ps.UserTime() + ps.SystemTime()).Seconds()
+	return harness.RunSysbench(ctx, argv)
 }
 
 func (b *bench) saveRaw(n int, s harness.Step, out string) string {
