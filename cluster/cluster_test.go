@@ -273,6 +273,49 @@ func TestInvalidConfigRefused(t *testing.T) {
 	}
 }
 
+// TestRefusedModuleRetriedAfterOtherModule: a version refused because it
+// needs another module's change (a user whose default hostgroup has no
+// servers yet) is adopted once that change arrives, without a new version
+// of its own.
+func TestRefusedModuleRetriedAfterOtherModule(t *testing.T) {
+	c := newCluster(t, 500*time.Millisecond)
+	nodes := c.startN(2)
+
+	origin := &looseStore{}
+	origin.cur.Store(&config.Versioned{Version: 1, Origin: "n9", Config: testConfig(t)})
+	n9, err := New(Options{Cluster: config.Cluster{Bind: "127.0.0.1:0", NodeName: "n9", Join: []string{nodes[0].node.Addr()},
+		Secret: "test cluster passphrase"}, Store: origin, Log: c.lg, Tune: fastTune(c.pushPull),
+		ReconnectInterval: 200 * time.Millisecond})
+	require.NoError(t, err)
+	origin.pub = n9
+	t.Cleanup(func() { _ = n9.Close() })
+	c.waitMembers(nodes, 3)
+
+	// First the users, naming hostgroup 30, which no node has servers for.
+	step1 := testConfig(t)
+	step1.Users[0].DefaultHostgroup = 30
+	origin.set(step1)
+	for _, n := range nodes {
+		require.Eventually(t, func() bool { return moduleRow(t, n.node, ModuleUsers).Status == StatusRejected },
+			5*time.Second, 10*time.Millisecond, n.name)
+		require.Contains(t, moduleRow(t, n.node, ModuleUsers).Reason, "default_hostgroup")
+	}
+
+	// Then the servers of hostgroup 30: the users version refused above
+	// now validates, and is adopted with them.
+	step2 := step1.Clone()
+	step2.Servers = append(step2.Servers, config.Server{Hostgroup: 30, Host: "127.0.0.1", Port: 3309, Weight: 1})
+	step2.FillDefaults()
+	origin.set(step2)
+	waitConverged(t, nodes, 5*time.Second, func(c *config.Config) bool {
+		return c.Users[0].DefaultHostgroup == 30 && len(c.Servers) == 4
+	})
+	for _, n := range nodes {
+		waitRow(t, n.node, ModuleUsers, func(r ModuleState) bool { return r.Status == StatusApplied && r.Version > 0 })
+		waitRow(t, n.node, ModuleServers, func(r ModuleState) bool { return r.Status == StatusApplied && r.Version > 0 })
+	}
+}
+
 // TestCorruptStateFileIsSetAside: an unreadable cluster.json does not stop
 // the node; it is kept as cluster.json.bad and the node starts afresh.
 func TestCorruptStateFileIsSetAside(t *testing.T) {

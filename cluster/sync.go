@@ -27,9 +27,11 @@ type modState struct {
 	pendingAt time.Time
 }
 
-// rejection is the newest version of a module this node refused.
+// rejection is the newest version of a module this node refused, kept
+// with its payload: it is tried again when another module changes
+// (retryRefused).
 type rejection struct {
-	rec    Record // without payload
+	rec    Record
 	from   string
 	reason string
 }
@@ -141,6 +143,7 @@ func (n *Node) merge(remote []Record, from string) {
 			return
 		}
 		if err := n.adopt(winners, from); !errors.Is(err, errLocalChange) {
+			n.retryRefused()
 			return
 		}
 		n.reconcile() // publish the local change, then decide again
@@ -222,11 +225,38 @@ func (n *Node) tryAdopt(ws []Record, from string) error {
 	return nil
 }
 
+// retryRefused tries again the refused versions that still win over what
+// this node runs, after another module changed. Modules are validated
+// against the running configuration, so a version refused for lack of
+// another module's change (a user whose default_hostgroup only a newer
+// servers version fills; a server removed once no user names its
+// hostgroup) is adopted once that change is. Versions that still fail
+// stay refused, without a new log line.
+func (n *Node) retryRefused() {
+	for progress := true; progress && n.ctx.Err() == nil; {
+		progress = false
+		for _, name := range moduleNames {
+			ms := n.own.mods[name]
+			rj := ms.rejected
+			if rj == nil || rj.rec.Payload == nil || !wins(rj.rec, ms.rec) {
+				continue
+			}
+			err := n.tryAdopt([]Record{rj.rec}, rj.from)
+			if err == nil {
+				n.lg.Info("adopted a configuration module refused earlier, now that other modules changed",
+					zap.String("module", name), zap.Uint64("version", rj.rec.Version))
+				progress = true
+			} else if errors.Is(err, errLocalChange) {
+				return
+			}
+		}
+	}
+}
+
 // reject records that w was refused and why; the running configuration
 // is unchanged.
 func (n *Node) reject(w Record, from string, err error) {
 	ms := n.own.mods[w.Module]
-	w.Payload = nil
 	ms.rejected = &rejection{rec: w, from: from, reason: err.Error()}
 	if ms.pending != nil && compareRecords(*ms.pending, w) <= 0 {
 		ms.pending = nil
