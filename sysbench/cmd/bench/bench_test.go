@@ -18,12 +18,12 @@ func TestOptionsDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.timeSec != 10 || o.tables != 4 || o.rows != 10000 || o.reps != 1 || o.psMode != "auto" ||
+	if o.timeSec != 10 || o.idle != 10000 || o.tables != 4 || o.rows != 10000 || o.reps != 1 || o.psMode != "auto" ||
 		!reflect.DeepEqual(o.threads, []int{1, 8, 32}) || strings.Join(o.workloads, ",") != defaultWorkloads ||
 		o.basePort != 3416 || o.outDir != "sysbench/results" {
 		t.Fatalf("defaults: %+v", o)
 	}
-	if p := o.ports(); p != (ports{primary: 3416, proxy: 3516, admin: 3517, relay: 3518}) {
+	if p := o.ports(); p != (ports{primary: 3416, proxy: 3516, admin: 3517, relay: 3518, http: 3519}) {
 		t.Fatalf("ports %+v", p)
 	}
 }

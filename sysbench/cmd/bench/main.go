@@ -106,6 +106,9 @@ func (b *bench) runAll(ctx context.Context) error {
 	b.say("%d runs of %d s; first ETA %s", len(steps), b.o.timeSec, harness.ETA(0, len(steps), 0, guess))
 	t0 := time.Now()
 	for i, s := range steps {
+		if err := b.procsAlive(); err != nil {
+			return err
+		}
 		r, err := b.runStep(ctx, i+1, s, addr[s.Target])
 		if err != nil {
 			return err
@@ -116,6 +119,17 @@ func (b *bench) runAll(ctx context.Context) error {
 		}
 		eta := harness.ETA(i+1, len(steps), time.Since(t0), guess)
 		fmt.Println(harness.ProgressLine(i+1, len(steps), s, r, eta))
+	}
+	return nil
+}
+
+// procsAlive reports rwproxy or the relay gone: the runs through it would
+// only measure connection errors.
+func (b *bench) procsAlive() error {
+	for _, p := range []*proc{b.proxy, b.relay} {
+		if p != nil && !p.alive() {
+			return fmt.Errorf("%s exited; see %s", p.name, p.log)
+		}
 	}
 	return nil
 }

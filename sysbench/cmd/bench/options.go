@@ -76,7 +76,7 @@ func (o *options) define(fs *flag.FlagSet, getenv func(string) string) listFlags
 	num(&o.rows, "rows", "BENCH_ROWS", 10000, "rows per table")
 	num(&o.reps, "reps", "BENCH_REPS", 1, "repetitions of every cell")
 	num(&o.idle, "idle", "BENCH_IDLE", 10000, "idle client connections opened through rwproxy after the runs to measure their memory; 0 = skip")
-	num(&o.basePort, "base-port", "BENCH_BASE_PORT", 3416, "sandbox primary port; replicas +1 +2, rwproxy +100, its admin +101, relay +102")
+	num(&o.basePort, "base-port", "BENCH_BASE_PORT", 3416, "sandbox primary port; replicas +1 +2, rwproxy +100, its admin +101, relay +102, rwproxy's HTTP +103")
 	fs.StringVar(&o.psMode, "ps-mode", env("BENCH_PS_MODE", "auto"), "sysbench --db-ps-mode: auto (prepared statements) or disable (BENCH_PS_MODE)")
 	fs.StringVar(&o.outDir, "out", env("BENCH_OUT", "sysbench/results"), "results directory (BENCH_OUT)")
 	fs.StringVar(&o.rwproxyBin, "rwproxy-bin", getenv("BENCH_RWPROXY_BIN"), "use this rwproxy binary instead of building bin/rwproxy (BENCH_RWPROXY_BIN)")
@@ -163,10 +163,10 @@ func splitList(s, sep string) []string {
 }
 
 // ports are the loopback ports the harness itself uses.
-type ports struct{ primary, proxy, admin, relay int }
+type ports struct{ primary, proxy, admin, relay, http int }
 
 func (o *options) ports() ports {
-	return ports{primary: o.basePort, proxy: o.basePort + 100, admin: o.basePort + 101, relay: o.basePort + 102}
+	return ports{primary: o.basePort, proxy: o.basePort + 100, admin: o.basePort + 101, relay: o.basePort + 102, http: o.basePort + 103}
 }
 
 // command renders how the run was asked for, for the report.

@@ -16,6 +16,7 @@ import (
 // it in order.
 type proc struct {
 	name string
+	log  string
 	cmd  *exec.Cmd
 	done chan struct{}
 }
@@ -32,7 +33,7 @@ func startProc(name, logPath, dir string, argv ...string) (*proc, error) {
 		logf.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
+	p := &proc{name: name, log: logPath, cmd: cmd, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); logf.Close(); close(p.done) }()
 	return p, nil
 }

@@ -18,11 +18,12 @@ max_connections: 50000
 limits: { login_rate: 0, login_burst: 0 }
 log: { level: warn, format: json }
 admin: { listen: 127.0.0.1:%d, username: admin, password: admin, datadir: %q }
+http: { listen: 127.0.0.1:%d }
 monitor: { username: monitor, password: monitor, interval: 1s }
 users:
   - { username: app, password: app, default_hostgroup: 10 }
 servers:
-`, p.proxy, p.admin, datadir)
+`, p.proxy, p.admin, datadir, p.http)
 	fmt.Fprintf(&b, "  - { hostgroup: 10, host: 127.0.0.1, port: %d }\n", p.primary)
 	for i := 1; i <= 2; i++ {
 		fmt.Fprintf(&b, "  - { hostgroup: 20, host: 127.0.0.1, port: %d }\n", p.primary+i)

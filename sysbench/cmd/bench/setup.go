@@ -67,7 +67,7 @@ func (b *bench) setup(ctx context.Context) error {
 
 func (b *bench) ensureTools(ctx context.Context) error {
 	p := b.ports
-	if err := portsFree(p.primary, p.primary+1, p.primary+2, p.proxy, p.admin, p.relay); err != nil {
+	if err := portsFree(p.primary, p.primary+1, p.primary+2, p.proxy, p.admin, p.relay, p.http); err != nil {
 		return err
 	}
 	_, e1 := exec.LookPath("sysbench")
