@@ -156,6 +156,7 @@ func (a *App) Start() {
 			}
 		}
 	})
+	a.wg.Go(func() { a.trimMemory(ctx) })
 	a.lg.Info("rwproxy listening", zap.String("listen", a.Addr()))
 }
 
