@@ -152,7 +152,7 @@ func runStudy(repo string, o *options) error {
 	s.res.Interrupted = runErr != nil
 	stamp := s.res.Started.Format("20060102-150405")
 	path := filepath.Join(under(repo, o.results), "architecture-"+stamp+".json")
-	if err := writeJSON(path, s.res); err != nil {
+	if err := harness.WriteJSONFile(path, s.res); err != nil {
 		return err
 	}
 	say("results: %s", path)
@@ -163,7 +163,7 @@ func runStudy(repo string, o *options) error {
 }
 
 func render(repo string, o *options, path string) error {
-	r, err := readJSON(path)
+	r, err := harness.ReadJSONFile[Result](path)
 	if err != nil {
 		return err
 	}

@@ -141,8 +141,15 @@ func (r *Report) TargetNames() []string {
 }
 
 // WriteJSON writes the report, indented, through a temporary file.
-func WriteJSON(path string, r *Report) error {
-	b, err := json.MarshalIndent(r, "", "  ")
+func WriteJSON(path string, r *Report) error { return WriteJSONFile(path, r) }
+
+// ReadJSON loads a report written by WriteJSON.
+func ReadJSON(path string) (*Report, error) { return ReadJSONFile[Report](path) }
+
+// WriteJSONFile writes v as indented JSON through a temporary file, so a
+// reader never sees half a file (every study's result file).
+func WriteJSONFile(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -153,15 +160,15 @@ func WriteJSON(path string, r *Report) error {
 	return os.Rename(tmp, path)
 }
 
-// ReadJSON loads a report written by WriteJSON.
-func ReadJSON(path string) (*Report, error) {
+// ReadJSONFile loads a T written by WriteJSONFile.
+func ReadJSONFile[T any](path string) (*T, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	var r Report
-	if err := json.Unmarshal(b, &r); err != nil {
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return &r, nil
+	return &v, nil
 }
