@@ -24,10 +24,11 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/rwproxy/rwproxy/sysbench/harness"
 )
 
 // options are the experiment's settings.
@@ -110,7 +111,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "balance:", err)
 		os.Exit(2)
 	}
-	repo, err := repoRoot()
+	repo, err := harness.RepoRoot()
 	if err == nil {
 		if o.render != "" {
 			err = renderFile(o, repo)
@@ -153,22 +154,4 @@ func run(o *options, repo string) error {
 
 func say(format string, a ...any) {
 	fmt.Printf("balance: "+format+"\n", a...)
-}
-
-// repoRoot walks up from the working directory to go.mod.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }

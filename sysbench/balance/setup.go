@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	_ "github.com/go-sql-driver/mysql" // the nodes' counters and the CPU load
@@ -22,6 +21,7 @@ import (
 	"github.com/rwproxy/rwproxy/config"
 	"github.com/rwproxy/rwproxy/internal/app"
 	"github.com/rwproxy/rwproxy/internal/tunnel"
+	"github.com/rwproxy/rwproxy/sysbench/harness"
 )
 
 // experiment is one run of the program: what it started.
@@ -93,7 +93,7 @@ func (e *experiment) sandboxEnv() []string {
 
 func (e *experiment) sandbox(ctx context.Context, args ...string) error {
 	argv := append([]string{filepath.Join(e.repo, "scripts", "sandbox")}, args...)
-	return runLogged(ctx, e.repo, filepath.Join(e.work, "sandbox.log"), e.sandboxEnv(), argv...)
+	return harness.RunLogged(ctx, e.repo, filepath.Join(e.work, "sandbox.log"), e.sandboxEnv(), argv...)
 }
 
 func (e *experiment) startSandbox(ctx context.Context) error {
@@ -145,7 +145,7 @@ func (e *experiment) pin3(ctx context.Context, cpus string) error {
 		return err
 	}
 	argv := []string{"taskset", "-a", "-p", "-c", cpus, strconv.Itoa(pid)}
-	return runLogged(ctx, e.work, filepath.Join(e.work, "taskset.log"), nil, argv...)
+	return harness.RunLogged(ctx, e.work, filepath.Join(e.work, "taskset.log"), nil, argv...)
 }
 
 func (e *experiment) pid(node int) (int, error) {
@@ -159,7 +159,7 @@ func (e *experiment) pid(node int) (int, error) {
 func (e *experiment) prepare(ctx context.Context) error {
 	args := e.sysbenchArgs(e.nodeAddr(1), "point", e.o.tables, 0)
 	args[len(args)-1] = "prepare"
-	if err := runLogged(ctx, e.work, filepath.Join(e.work, "prepare.log"), nil, args...); err != nil {
+	if err := harness.RunLogged(ctx, e.work, filepath.Join(e.work, "prepare.log"), nil, args...); err != nil {
 		return err
 	}
 	return e.sandbox(ctx, "sync") // the replicas must have the tables
@@ -273,24 +273,4 @@ func (e *experiment) cleanup() {
 		return
 	}
 	say("stopped the proxies and the sandbox")
-}
-
-// runLogged runs a command to completion with its output appended to
-// logPath, in its own process group (a Ctrl-C reaches only this program,
-// which then stops things in order).
-func runLogged(ctx context.Context, dir, logPath string, env []string, argv ...string) error {
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	defer logf.Close()
-	fmt.Fprintf(logf, "\n$ %v\n", argv)
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, logf, logf
-	cmd.Env = append(os.Environ(), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("%v: %w (log: %s)", argv, err, logPath)
-	}
-	return nil
 }

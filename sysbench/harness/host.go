@@ -80,6 +80,27 @@ func RepoRoot() (string, error) {
 	}
 }
 
+// RunLogged runs a command to completion in dir, with env added, its
+// output appended to logPath and in its own process group (a Ctrl-C at the
+// terminal reaches only the caller, which then stops things in order); on
+// failure the error carries the log's path.
+func RunLogged(ctx context.Context, dir, logPath string, env []string, argv ...string) error {
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	fmt.Fprintf(logf, "\n$ %v\n", argv)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, logf, logf
+	cmd.Env = append(os.Environ(), env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%v: %w (log: %s)", argv, err, logPath)
+	}
+	return nil
+}
+
 // RunSysbench runs one command (sysbench) to completion in its own process
 // group, so that a Ctrl-C at the terminal reaches only the caller, and
 // returns its combined output, exit code (-1 when it could not start or

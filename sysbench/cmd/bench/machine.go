@@ -24,9 +24,6 @@ func (b *bench) machine() harness.Machine {
 	return m
 }
 
-// repoRoot walks up from the working directory to the rwproxy go.mod.
-func repoRoot() (string, error) { return harness.RepoRoot() }
-
 // mariadbVersion shortens "/usr/sbin/mariadbd  Ver 10.11.19-MariaDB-0+deb12u1 for ..."
 // to "MariaDB 10.11.19-MariaDB-0+deb12u1".
 func mariadbVersion(line string) string {

@@ -44,7 +44,7 @@ func main() {
 }
 
 func run(o *options) error {
-	repo, err := repoRoot()
+	repo, err := harness.RepoRoot()
 	if err != nil {
 		return err
 	}

@@ -95,22 +95,3 @@ func portsFree(ps ...int) error {
 	}
 	return nil
 }
-
-// runQuiet runs a command to completion with its output appended to
-// logPath; on failure the error carries the log's path.
-func runQuiet(ctx context.Context, dir, logPath string, env []string, argv ...string) error {
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	defer logf.Close()
-	fmt.Fprintf(logf, "\n$ %v\n", argv)
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, logf, logf
-	cmd.Env = append(os.Environ(), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("%v: %w (log: %s)", argv, err, logPath)
-	}
-	return nil
-}

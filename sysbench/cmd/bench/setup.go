@@ -40,7 +40,7 @@ func (b *bench) sandboxEnv() []string {
 
 func (b *bench) sandbox(ctx context.Context, args ...string) error {
 	argv := append([]string{filepath.Join(b.repo, "scripts", "sandbox")}, args...)
-	return runQuiet(ctx, b.repo, filepath.Join(b.work, "sandbox.log"), b.sandboxEnv(), argv...)
+	return harness.RunLogged(ctx, b.repo, filepath.Join(b.work, "sandbox.log"), b.sandboxEnv(), argv...)
 }
 
 // setup brings up everything the runs need, in order; cleanup undoes it.
@@ -95,7 +95,7 @@ func (b *bench) build(ctx context.Context) error {
 	log := filepath.Join(b.work, "build.log")
 	for _, pkg := range pkgs {
 		argv := []string{gocmd, "build", "-o", filepath.Join(b.repo, pkg[0]), pkg[1]}
-		if err := runQuiet(ctx, b.repo, log, nil, argv...); err != nil {
+		if err := harness.RunLogged(ctx, b.repo, log, nil, argv...); err != nil {
 			return err
 		}
 	}
@@ -136,7 +136,7 @@ func (b *bench) prepare(ctx context.Context) error {
 	args := b.sysbenchArgs(b.directAddr(), "oltp_read_write", min(b.o.tables, 4), 0)
 	args[len(args)-1] = "prepare"
 	log := filepath.Join(b.work, "prepare.log")
-	if err := runQuiet(ctx, b.work, log, nil, args...); err != nil {
+	if err := harness.RunLogged(ctx, b.work, log, nil, args...); err != nil {
 		return err
 	}
 	return b.sandbox(ctx, "sync") // the replicas must have the tables before reads go there
