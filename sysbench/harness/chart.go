@@ -51,24 +51,35 @@ func SeriesFor(cells []Cell, targets []string, workload string, threads []int, m
 // WriteChart draws the series against threads (log scale) into a PNG
 // (or any format gonum/plot knows from the extension).
 func WriteChart(path, title string, m Metric, series []Series, threads []int) error {
+	p := newPlot(title, "sysbench threads (log scale)", m.Label)
+	if err := plotutil.AddLinePoints(p, lineArgs(series)...); err != nil {
+		return err
+	}
+	threadAxis(p, threads)
+	valueAxis(p, m.LogY)
+	return p.Save(7*vg.Inch, 4.5*vg.Inch, path)
+}
+
+// newPlot is an empty chart with a grid and the legend top left.
+func newPlot(title, xLabel, yLabel string) *plot.Plot {
 	p := plot.New()
 	p.Title.Text = title
-	p.X.Label.Text = "sysbench threads (log scale)"
-	p.Y.Label.Text = m.Label
+	p.X.Label.Text = xLabel
+	p.Y.Label.Text = yLabel
 	p.Legend.Top, p.Legend.Left = true, true
 	p.Add(plotter.NewGrid())
+	return p
+}
+
+// lineArgs are plotutil's (name, points) pairs for the series that have points.
+func lineArgs(series []Series) []any {
 	var args []any
 	for _, s := range series {
 		if len(s.Points) > 0 {
 			args = append(args, s.Name, s.Points)
 		}
 	}
-	if err := plotutil.AddLinePoints(p, args...); err != nil {
-		return err
-	}
-	threadAxis(p, threads)
-	valueAxis(p, m.LogY)
-	return p.Save(7*vg.Inch, 4.5*vg.Inch, path)
+	return args
 }
 
 // valueAxis starts a linear axis at 0; a log axis gets 1-2-5 ticks. Both

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"image/color"
 
-	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
@@ -21,19 +20,8 @@ type Mark struct {
 // with the marks as vertical lines, into a PNG (or any format gonum/plot
 // knows from the extension).
 func WriteTimeline(path, title, yLabel string, series []Series, marks []Mark) error {
-	p := plot.New()
-	p.Title.Text = title
-	p.X.Label.Text = "seconds since the run started"
-	p.Y.Label.Text = yLabel
-	p.Legend.Top, p.Legend.Left = true, true
-	p.Add(plotter.NewGrid())
-	var args []any
-	for _, s := range series {
-		if len(s.Points) > 0 {
-			args = append(args, s.Name, s.Points)
-		}
-	}
-	if err := plotutil.AddLines(p, args...); err != nil {
+	p := newPlot(title, "seconds since the run started", yLabel)
+	if err := plotutil.AddLines(p, lineArgs(series)...); err != nil {
 		return err
 	}
 	valueAxis(p, false)
