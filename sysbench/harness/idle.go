@@ -28,7 +28,8 @@ type Idle struct {
 	// Goroutines of rwproxy with the clients open (from /metrics; 0: unknown).
 	Goroutines int `json:"goroutines,omitempty"`
 	// Run is the point-select run made while the clients were open;
-	// BaselineQPS the mean rwproxy QPS of the same cell in the main runs.
+	// BaselineQPS rwproxy's QPS in the same cell of the main runs (the
+	// median of its repetitions, as in the report's table).
 	Run         *Run    `json:"run,omitempty"`
 	BaselineQPS float64 `json:"baseline_qps,omitempty"`
 }

@@ -78,7 +78,9 @@ func (b *bench) idlePhase(ctx context.Context) (*harness.Idle, error) {
 		return nil, err
 	}
 	res.Run = &r
-	res.BaselineQPS = meanQPS(b.report.Runs, s.Workload, s.Threads, harness.RWProxy)
+	if c, ok := harness.FindCell(harness.Aggregate(b.report.Runs), s.Workload, s.Threads, harness.RWProxy); ok {
+		res.BaselineQPS = c.QPS
+	}
 	b.say("with them open: %s", harness.ProgressLine(1, 1, s, r, 0))
 
 	for i, c := range conns {
@@ -91,20 +93,4 @@ func (b *bench) idlePhase(ctx context.Context) (*harness.Idle, error) {
 	// (internal/app/memtrim.go).
 	res.RSSAfterKB = settle(8 * time.Second)
 	return res, nil
-}
-
-// meanQPS is the mean QPS of the successful runs of one cell.
-func meanQPS(runs []harness.Run, workload string, threads int, target string) float64 {
-	var sum float64
-	n := 0
-	for _, r := range runs {
-		if r.Workload == workload && r.Threads == threads && r.Target == target && r.OK {
-			sum += r.QPS
-			n++
-		}
-	}
-	if n == 0 {
-		return 0
-	}
-	return sum / float64(n)
 }
