@@ -25,8 +25,6 @@ type Idle struct {
 	RSSBeforeKB int64   `json:"rss_before_kb"`
 	RSSOpenKB   int64   `json:"rss_open_kb"`
 	RSSAfterKB  int64   `json:"rss_after_kb"`
-	// Goroutines of rwproxy with the clients open (from /metrics; 0: unknown).
-	Goroutines int `json:"goroutines,omitempty"`
 	// Run is the point-select run made while the clients were open;
 	// BaselineQPS rwproxy's QPS in the same cell of the main runs (the
 	// median of its repetitions, as in the report's table).
@@ -73,18 +71,8 @@ func mdIdle(b *strings.Builder, r *Report) {
 	b.WriteString("## Idle client connections\n\n")
 	fmt.Fprintf(b, "%d clients logged in through rwproxy (go-sql-driver, no schema) in %.1f s and stayed idle (%d failed).\n\n",
 		i.Conns, i.OpenSeconds, i.Failed)
-	b.WriteString("| rwproxy RSS before | with them open | after they closed | per idle client |")
-	if i.Goroutines > 0 {
-		b.WriteString(" goroutines open |")
-	}
-	b.WriteString("\n| --- | --- | --- | --- |")
-	if i.Goroutines > 0 {
-		b.WriteString(" --- |")
-	}
+	b.WriteString("| rwproxy RSS before | with them open | after they closed | per idle client |\n| --- | --- | --- | --- |")
 	fmt.Fprintf(b, "\n| %s MiB | %s MiB | %s MiB | %.1f KiB |", mib(i.RSSBeforeKB), mib(i.RSSOpenKB), mib(i.RSSAfterKB), i.BytesPerConn()/1024)
-	if i.Goroutines > 0 {
-		fmt.Fprintf(b, " %d |", i.Goroutines)
-	}
 	b.WriteString("\n\n")
 	if i.Run != nil {
 		fmt.Fprintf(b, "With them open, %s at %d threads through rwproxy: %s QPS, p95 %.2f ms (main runs: %s QPS).\n\n",
