@@ -19,10 +19,10 @@ var ErrTooLarge = errors.New("request larger than max_allowed_packet")
 // hostile, and the connection is closed.
 var errSequence = errors.New("client packet out of sequence")
 
-// ClientReadBuffer is the read buffer of a client connection after its
+// clientReadBuffer is the read buffer of a client connection after its
 // handshake: it holds a typical request (a sysbench statement is 30-300
 // bytes); longer payloads are read straight into the request buffer.
-const ClientReadBuffer = 1024
+const clientReadBuffer = 1024
 
 // readChunk bounds how much request buffer is grown ahead of the bytes
 // that arrived: a header announcing 16 MiB costs memory only as the bytes
@@ -48,14 +48,11 @@ type ClientConn struct {
 // NewClientConn reads and writes packets on c, the connection the
 // handshake ended on (TLS already layered on it if the client asked).
 func NewClientConn(c net.Conn) *ClientConn {
-	return &ClientConn{conn: c, r: bufio.NewReaderSize(c, ClientReadBuffer)}
+	return &ClientConn{conn: c, r: bufio.NewReaderSize(c, clientReadBuffer)}
 }
 
 // ResetSequence starts a new command: the next packet read is number 0.
 func (c *ClientConn) ResetSequence() { c.Sequence = 0 }
-
-// Conn is the connection under c.
-func (c *ClientConn) Conn() net.Conn { return c.conn }
 
 // RemoteAddr is the client's address.
 func (c *ClientConn) RemoteAddr() net.Addr { return c.conn.RemoteAddr() }

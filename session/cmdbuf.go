@@ -1,12 +1,8 @@
 package session
 
 import (
-	"errors"
-
 	"github.com/rwproxy/rwproxy/protocol"
 )
-
-var errTooLarge = protocol.ErrTooLarge
 
 // cmdBuf receives one client request. Its first 4 bytes are a header
 // placeholder so the request can be written to a backend as it is. It is
@@ -26,8 +22,5 @@ func (w *cmdBuf) read(c *protocol.ClientConn) error {
 	}
 	b, err := c.ReadPacket(w.b[:4], w.max)
 	w.b = b
-	if errors.Is(err, protocol.ErrTooLarge) {
-		return errTooLarge
-	}
 	return err
 }

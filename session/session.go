@@ -237,7 +237,7 @@ func (s *Session) run() {
 		}
 		s.cl.ResetSequence()
 		if err := s.cmd.read(s.cl); err != nil {
-			if errors.Is(err, errTooLarge) {
+			if errors.Is(err, protocol.ErrTooLarge) {
 				s.writeErr(protocol.NewErrPacketTooLarge())
 			}
 			return
