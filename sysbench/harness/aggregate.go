@@ -5,23 +5,25 @@ import "sort"
 // Cell sums up the repetitions of one (workload, threads, target): medians
 // of the runs that finished, sums of errors, and every fatal message.
 type Cell struct {
-	Workload      string   `json:"workload"`
-	Threads       int      `json:"threads"`
-	Target        string   `json:"target"`
-	Runs          int      `json:"runs"`
-	Failed        int      `json:"failed"`
-	QPS           float64  `json:"qps"`
-	QPSMin        float64  `json:"qps_min"`
-	QPSMax        float64  `json:"qps_max"`
-	TPS           float64  `json:"tps"`
-	P95Ms         float64  `json:"p95_ms"`
-	P99Ms         float64  `json:"p99_ms"`
-	HasCPU        bool     `json:"has_cpu"`
-	CPUMicros     float64  `json:"cpu_us_per_query"`
-	PeakRSSKB     int64    `json:"peak_rss_kb"`
-	IgnoredErrors int64    `json:"ignored_errors"`
-	Reconnects    int64    `json:"reconnects"`
-	Fatal         []string `json:"fatal,omitempty"`
+	Workload  string  `json:"workload"`
+	Threads   int     `json:"threads"`
+	Target    string  `json:"target"`
+	Runs      int     `json:"runs"`
+	Failed    int     `json:"failed"`
+	QPS       float64 `json:"qps"`
+	QPSMin    float64 `json:"qps_min"`
+	QPSMax    float64 `json:"qps_max"`
+	TPS       float64 `json:"tps"`
+	P95Ms     float64 `json:"p95_ms"`
+	P99Ms     float64 `json:"p99_ms"`
+	HasCPU    bool    `json:"has_cpu"`
+	CPUMicros float64 `json:"cpu_us_per_query"`
+	// ServersCPUMicros is the median of the runs' ServersCPUMicros.
+	ServersCPUMicros float64  `json:"servers_cpu_us_per_query"`
+	PeakRSSKB        int64    `json:"peak_rss_kb"`
+	IgnoredErrors    int64    `json:"ignored_errors"`
+	Reconnects       int64    `json:"reconnects"`
+	Fatal            []string `json:"fatal,omitempty"`
 }
 
 // OK is true when at least one run of the cell finished.
@@ -53,7 +55,7 @@ func Aggregate(runs []Run) []Cell {
 
 func makeCell(k cellKey, runs []Run) Cell {
 	c := Cell{Workload: k.w, Threads: k.t, Target: k.g, Runs: len(runs)}
-	var qps, tps, p95, p99, cpu []float64
+	var qps, tps, p95, p99, cpu, servers []float64
 	for _, r := range runs {
 		c.IgnoredErrors += r.IgnoredErrors
 		c.Reconnects += r.Reconnects
@@ -64,6 +66,7 @@ func makeCell(k cellKey, runs []Run) Cell {
 		}
 		qps, tps = append(qps, r.QPS), append(tps, r.TPS)
 		p95, p99 = append(p95, r.P95Ms), append(p99, r.P99Ms)
+		servers = append(servers, r.ServersCPUMicros)
 		if r.Proc != nil {
 			cpu = append(cpu, r.Proc.CPUMicrosPerQuery)
 			c.PeakRSSKB = max(c.PeakRSSKB, r.Proc.PeakRSSKB)
@@ -72,6 +75,7 @@ func makeCell(k cellKey, runs []Run) Cell {
 	c.QPS, c.QPSMin, c.QPSMax = Median(qps), minOf(qps), maxOf(qps)
 	c.TPS, c.P95Ms, c.P99Ms = Median(tps), Median(p95), Median(p99)
 	c.HasCPU, c.CPUMicros = len(cpu) > 0, Median(cpu)
+	c.ServersCPUMicros = Median(servers)
 	return c
 }
 

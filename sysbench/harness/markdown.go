@@ -34,6 +34,9 @@ func mdHeader(b *strings.Builder, r *Report) {
 	fmt.Fprintf(b, "- Settings: %d s per run (warm-up %d s per target first), %d tables × %d rows, --db-ps-mode=%s, %d rep(s) per cell, threads %s\n",
 		c.TimeSeconds, c.WarmupSeconds, c.Tables, c.Rows, c.PSMode, c.Reps, joinInts(c.Threads))
 	fmt.Fprintf(b, "- Order: interleaved; every cell runs %s back to back\n", strings.Join(r.TargetNames(), ", "))
+	if c.PinnedReplicas {
+		b.WriteString("- Replicas pinned: each replica's mariadbd ran on a CPU of its own (`-pin-replicas`); the primary, sysbench and the proxies were not pinned\n")
+	}
 	fmt.Fprintf(b, "- Load: %s\n", loadSummary(r))
 	if r.RWProxy != "" {
 		fmt.Fprintf(b, "- rwproxy: %s\n", r.RWProxy)

@@ -12,9 +12,9 @@ func TestMarkdownTable(t *testing.T) {
 	md := Markdown(sampleReport(), map[string][]string{"oltp_point_select": {"latest-qps-oltp_point_select.png"}})
 	for _, want := range []string{
 		"# sysbench: direct vs relay vs rwproxy",
-		"| threads | QPS direct | QPS relay | QPS rwproxy | rwproxy/relay | p95 ms d/r/p | p99 ms d/r/p | CPU µs/q relay | CPU µs/q rwproxy | peak RSS MiB relay/rwproxy | errors d/r/p |",
-		// 8 threads, median of reps 1.01 and 1.02 = 1.015.
-		"| 8 | 40,600 | 22,330 | 21,823 | 0.98 | 0.200 / 0.300 / 0.330 | 0.300 / 0.450 / 0.495 | 40.0 | 47.0 | 20.0 / 20.0 | 0 / 0 / 0 |",
+		"| threads | QPS direct | QPS relay | QPS rwproxy | rwproxy/relay | p95 ms d/r/p | p99 ms d/r/p | CPU µs/q relay | CPU µs/q rwproxy | servers' CPU µs/q d/r/p | peak RSS MiB relay/rwproxy | errors d/r/p |",
+		// 8 threads, median of reps 1.01 and 1.02 = 1.015; servers' CPU the median of +1 and +2.
+		"| 8 | 40,600 | 22,330 | 21,823 | 0.98 | 0.200 / 0.300 / 0.330 | 0.300 / 0.450 / 0.495 | 40.0 | 47.0 | 23.5 / 41.5 / 55.5 | 20.0 / 20.0 | 0 / 0 / 0 |",
 		"| 1 | 5,075 | 2,791 | 2,728 | 0.98 |",
 		"## oltp_read_write",
 		"![latest-qps-oltp_point_select.png](latest-qps-oltp_point_select.png)",
@@ -28,6 +28,14 @@ func TestMarkdownTable(t *testing.T) {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q", want)
 		}
+	}
+	if strings.Contains(md, "Replicas pinned") {
+		t.Error("an unpinned run says its replicas were pinned")
+	}
+	r := sampleReport()
+	r.Config.PinnedReplicas = true
+	if want := "- Replicas pinned: each replica's mariadbd ran on a CPU of its own"; !strings.Contains(Markdown(r, nil), want) {
+		t.Errorf("markdown of a pinned run lacks %q", want)
 	}
 	if t.Failed() {
 		t.Log(md)
@@ -52,7 +60,7 @@ func TestMarkdownFailuresAndExtras(t *testing.T) {
 		"0 / 0 / 0 / 3+2r |",
 		"- oltp_point_select, 8 threads, proxysql (1 of 1 runs failed): `error 2013: Lost connection to 'server'`",
 		"(interrupted: partial results)",
-		"| 0.98 | 0.113 / 0.169 / 0.186 / – | 0.300 / 0.450 / 0.495 / – | 40.0 | 47.0 | – | 20.0 / 20.0 / – | 0 / 0 / 0 / – |", // no proxysql cells in oltp_read_write
+		"| 0.98 | 0.113 / 0.169 / 0.186 / – | 0.300 / 0.450 / 0.495 / – | 40.0 | 47.0 | – | 23.5 / 41.5 / 55.5 / – | 20.0 / 20.0 / – | 0 / 0 / 0 / – |", // no proxysql cells in oltp_read_write
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q", want)
@@ -109,5 +117,32 @@ func TestTicks125(t *testing.T) {
 	}
 	if strings.Join(got, " ") != "0.1 0.2 0.5 1 2 5 10 20" {
 		t.Fatalf("ticks %v", got)
+	}
+}
+
+func TestMarkdownReplicaRelay(t *testing.T) {
+	r := sampleReport()
+	r.Targets = append(r.Targets, Target{ReplicaRelay, "127.0.0.1:3520", ReplicaRelay})
+	for _, th := range []int{1, 8} {
+		r.Runs = append(r.Runs, Run{Workload: "oltp_point_select", Threads: th, Rep: 1, Target: ReplicaRelay, OK: true,
+			QPS: 2750 * float64(th), P95Ms: 0.2, P99Ms: 0.4, ServersCPUMicros: 50, Proc: &ProcUsage{CPUMicrosPerQuery: 33, PeakRSSKB: 4096}})
+	}
+	r.Finish()
+	md := Markdown(r, nil)
+	for _, want := range []string{
+		"| QPS relay-replicas | rwproxy/relay | rwproxy/relay-replicas | p95 ms d/r/p/rr |",
+		// rwproxy's 21,823 QPS at 8 threads against the replica relay's 22,000.
+		"| 8 | 40,600 | 22,330 | 21,823 | 22,000 | 0.98 | 0.99 |",
+		"| 23.5 / 41.5 / 55.5 / 50.0 |",
+		// oltp_read_write has no replica-relay cells: its ratio is a dash.
+		"| 8 | 40,600 | 22,330 | 21,823 | – | 0.98 | – |",
+		"rwproxy 21,823 vs relay 22,330 QPS = 97.7% (relay to the replicas 22,000 QPS: rwproxy = 99.2% of it)",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Log(md)
 	}
 }

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -15,11 +16,15 @@ func mdWorkload(b *strings.Builder, r *Report, w string, charts []string) {
 	if hasRatio(names) {
 		hdr = append(hdr, "rwproxy/relay")
 	}
+	if slices.Contains(names, ReplicaRelay) {
+		hdr = append(hdr, "rwproxy/relay-replicas")
+	}
 	all := strings.Join(initials(names), "/")
 	hdr = append(hdr, "p95 ms "+all, "p99 ms "+all)
 	for _, n := range procs {
 		hdr = append(hdr, "CPU µs/q "+n)
 	}
+	hdr = append(hdr, "servers' CPU µs/q "+all)
 	hdr = append(hdr, "peak RSS MiB "+strings.Join(procs, "/"), "errors "+all)
 	fmt.Fprintf(b, "## %s\n\n| %s |\n|%s\n", w, strings.Join(hdr, " | "), strings.Repeat(" ---: |", len(hdr)))
 	for _, t := range r.Config.Threads {
@@ -43,10 +48,14 @@ func mdRow(r *Report, w string, t int, names, procs []string) []string {
 	if hasRatio(names) {
 		row = append(row, ratio(cell(Relay))(cell(RWProxy)))
 	}
-	var p95, p99, cpu, rss, errs []string
+	if slices.Contains(names, ReplicaRelay) {
+		row = append(row, ratio(cell(ReplicaRelay))(cell(RWProxy)))
+	}
+	var p95, p99, cpu, servers, rss, errs []string
 	for _, n := range names {
 		c, ok := cell(n)
 		p95 = append(p95, show(c, ok)(func(c Cell) string { return ms3(c.P95Ms) }))
+		servers = append(servers, show(c, ok && c.ServersCPUMicros > 0)(func(c Cell) string { return fmt.Sprintf("%.1f", c.ServersCPUMicros) }))
 		p99 = append(p99, show(c, ok)(func(c Cell) string { return ms3(c.P99Ms) }))
 		errs = append(errs, errText(c, ok))
 	}
@@ -57,7 +66,7 @@ func mdRow(r *Report, w string, t int, names, procs []string) []string {
 	}
 	row = append(row, slash(p95), slash(p99))
 	row = append(row, cpu...)
-	return append(row, slash(rss), slash(errs))
+	return append(row, slash(servers), slash(rss), slash(errs))
 }
 
 // show renders a cell value, "–" when the cell is missing and FAIL when
@@ -118,7 +127,7 @@ func procTargets(r *Report) []string {
 
 // initials shortens the built-in names for slash-joined headers.
 func initials(names []string) []string {
-	short := map[string]string{Direct: "d", Relay: "r", RWProxy: "p"}
+	short := map[string]string{Direct: "d", Relay: "r", RWProxy: "p", ReplicaRelay: "rr"}
 	out := make([]string, len(names))
 	for i, n := range names {
 		out[i] = n

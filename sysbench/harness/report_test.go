@@ -25,12 +25,13 @@ func sampleReport() *Report {
 	}
 	qps := map[string]float64{Direct: 40000, Relay: 22000, RWProxy: 21500}
 	cpu := map[string]float64{Relay: 40, RWProxy: 47}
+	servers := map[string]float64{Direct: 22, Relay: 40, RWProxy: 54}
 	p95 := map[string]float64{Direct: 0.100, Relay: 0.150, RWProxy: 0.165}
 	for _, st := range Schedule(r.Config.Workloads, r.Config.Threads, r.Config.Reps, r.TargetNames()) {
 		f := float64(st.Threads) / 8
 		run := Run{Workload: st.Workload, Threads: st.Threads, Rep: st.Rep, Target: st.Target, OK: true,
 			QPS: qps[st.Target] * f * (1 + 0.01*float64(st.Rep)), P95Ms: p95[st.Target] * (1 + f),
-			P99Ms: p95[st.Target] * 3, LoadAvg1: 4, OtherCores: 0.2}
+			P99Ms: p95[st.Target] * 3, LoadAvg1: 4, OtherCores: 0.2, ServersCPUMicros: servers[st.Target] + float64(st.Rep)}
 		if c, ok := cpu[st.Target]; ok {
 			run.Proc = &ProcUsage{CPUMicrosPerQuery: c, PeakRSSKB: 20480}
 		}

@@ -54,8 +54,11 @@ type Run struct {
 	AvgMs         float64    `json:"avg_ms"`
 	MaxMs         float64    `json:"max_ms"`
 	Proc          *ProcUsage `json:"proc,omitempty"`
-	LoadAvg1      float64    `json:"loadavg_1m"`
-	BusyCores     float64    `json:"machine_busy_cores"`
+	// ServersCPUMicros is the CPU the sandbox's MariaDB servers (all of
+	// them) spent over the run, per query of the run.
+	ServersCPUMicros float64 `json:"servers_cpu_us_per_query"`
+	LoadAvg1         float64 `json:"loadavg_1m"`
+	BusyCores        float64 `json:"machine_busy_cores"`
 	// OtherCores is the busy cores not used by sysbench, the sandbox
 	// servers, the relay or rwproxy: other users of the machine.
 	OtherCores float64 `json:"other_busy_cores"`
@@ -103,6 +106,9 @@ type Config struct {
 	Reps          int                 `json:"reps"`
 	PSMode        string              `json:"db_ps_mode"`
 	SysbenchArgs  []string            `json:"sysbench_args,omitempty"`
+	// PinnedReplicas is true when each replica's mariadbd was pinned to
+	// a CPU of its own (-pin-replicas).
+	PinnedReplicas bool `json:"pinned_replicas,omitempty"`
 }
 
 // Report is the whole result file.

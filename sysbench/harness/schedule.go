@@ -11,7 +11,22 @@ const (
 	Direct  = "direct"
 	Relay   = "relay"
 	RWProxy = "rwproxy"
+	// ReplicaRelay is the same relay in front of the replicas, each client
+	// connection to the next replica in turn: the floor of reading from
+	// the replicas, where rwproxy sends its reads. It runs the read-only
+	// workloads only (a replica refuses writes).
+	ReplicaRelay = "relay-replicas"
 )
+
+// ReadOnlyWorkload is true for the sysbench workloads that never write
+// (oltp_read_only with --skip_trx=on, as the harness runs it).
+func ReadOnlyWorkload(w string) bool {
+	switch w {
+	case "oltp_point_select", "oltp_read_only", "select_random_points", "select_random_ranges":
+		return true
+	}
+	return false
+}
 
 // Step is one sysbench run in the schedule.
 type Step struct {
@@ -26,12 +41,16 @@ type Step struct {
 // (direct, relay, rwproxy, extras...). Targets of one cell run back to
 // back, so slow drift of the machine (other users, page cache, binlog
 // growth) hits them alike instead of favouring whichever ran first.
+// ReplicaRelay runs read-only workloads only.
 func Schedule(workloads []string, threads []int, reps int, targets []string) []Step {
 	var s []Step
 	for _, w := range workloads {
 		for _, t := range threads {
 			for r := 1; r <= reps; r++ {
 				for _, tg := range targets {
+					if tg == ReplicaRelay && !ReadOnlyWorkload(w) {
+						continue
+					}
 					s = append(s, Step{Workload: w, Threads: t, Rep: r, Target: tg})
 				}
 			}

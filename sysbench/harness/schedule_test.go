@@ -70,3 +70,18 @@ func TestProgressLine(t *testing.T) {
 		t.Fatalf("failed line: %q", got)
 	}
 }
+
+func TestScheduleReplicaRelayReadsOnly(t *testing.T) {
+	s := Schedule([]string{"oltp_point_select", "oltp_write_only", "oltp_read_only"}, []int{8}, 1,
+		[]string{Direct, Relay, RWProxy, ReplicaRelay})
+	var got []string
+	for _, st := range s {
+		got = append(got, st.Workload+"/"+st.Target)
+	}
+	want := "oltp_point_select/direct oltp_point_select/relay oltp_point_select/rwproxy oltp_point_select/relay-replicas " +
+		"oltp_write_only/direct oltp_write_only/relay oltp_write_only/rwproxy " +
+		"oltp_read_only/direct oltp_read_only/relay oltp_read_only/rwproxy oltp_read_only/relay-replicas"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("schedule:\n%s\nwant\n%s", strings.Join(got, " "), want)
+	}
+}

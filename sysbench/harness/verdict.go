@@ -46,6 +46,9 @@ func qpsVerdict(cells []Cell) Verdict {
 	ratio := proxy.QPS / relay.QPS
 	v.Measured, v.Met = true, ratio >= MinQPSRatio
 	v.Value = fmt.Sprintf("rwproxy %s vs relay %s QPS = %.1f%%", thousands(proxy.QPS), thousands(relay.QPS), ratio*100)
+	if rr, ok := FindCell(cells, TargetWorkload, QPSThreads, ReplicaRelay); ok && rr.OK() && rr.QPS > 0 {
+		v.Value += fmt.Sprintf(" (relay to the replicas %s QPS: rwproxy = %.1f%% of it)", thousands(rr.QPS), proxy.QPS/rr.QPS*100)
+	}
 	gap := (ratio - MinQPSRatio) * 100
 	if v.Met {
 		v.Detail = fmt.Sprintf("met, %.1f points above the %.0f%% line", gap, MinQPSRatio*100)

@@ -1,6 +1,10 @@
 // Command relay is the floor reference of the sysbench harness: a plain
 // TCP relay that copies bytes both ways and understands nothing. Every
 // proxy pays at least what it pays for the extra hop.
+//
+// With several targets (-target a,b) it hands each accepted connection to
+// the next one in turn, like a layer-4 balancer: the floor of reading from
+// the replicas rather than from the primary.
 package main
 
 import (
@@ -8,22 +12,24 @@ import (
 	"io"
 	"log"
 	"net"
+	"strings"
 )
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:6034", "address to accept clients on")
-	target := flag.String("target", "127.0.0.1:3316", "server to relay to")
+	target := flag.String("target", "127.0.0.1:3316", "server to relay to; several, comma-separated, take connections in turn")
 	flag.Parse()
+	targets := strings.Split(*target, ",")
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		log.Fatal(err)
 	}
-	for {
+	for n := 0; ; n++ {
 		c, err := ln.Accept()
 		if err != nil {
 			log.Fatal(err)
 		}
-		go relay(c, *target)
+		go relay(c, targets[n%len(targets)])
 	}
 }
 

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -20,23 +23,24 @@ func TestOptionsDefaults(t *testing.T) {
 	}
 	if o.timeSec != 10 || o.idle != 10000 || o.tables != 4 || o.rows != 10000 || o.reps != 1 || o.psMode != "auto" ||
 		!reflect.DeepEqual(o.threads, []int{1, 8, 32}) || strings.Join(o.workloads, ",") != defaultWorkloads ||
-		o.basePort != 3416 || o.outDir != "sysbench/results" {
+		o.basePort != 3416 || o.outDir != "sysbench/results" || o.pinReplicas {
 		t.Fatalf("defaults: %+v", o)
 	}
-	if p := o.ports(); p != (ports{primary: 3416, proxy: 3516, admin: 3517, relay: 3518, http: 3519}) {
+	if p := o.ports(); p != (ports{primary: 3416, proxy: 3516, admin: 3517, relay: 3518, http: 3519, replicaRelay: 3520}) {
 		t.Fatalf("ports %+v", p)
 	}
 }
 
 func TestOptionsEnvAndFlags(t *testing.T) {
 	env := envOf(map[string]string{"BENCH_TIME": "8", "BENCH_THREADS": "32, 1,8,8", "BENCH_REPS": "3",
-		"BENCH_TARGETS": "proxysql=127.0.0.1:6033", "BENCH_PS_MODE": "disable", "BENCH_SYSBENCH_ARGS": "--rand-type=uniform --skip_trx=off"})
+		"BENCH_TARGETS": "proxysql=127.0.0.1:6033", "BENCH_PS_MODE": "disable", "BENCH_SYSBENCH_ARGS": "--rand-type=uniform --skip_trx=off",
+		"BENCH_PIN_REPLICAS": "1"})
 	o, err := parseOptions([]string{"-time", "5", "-workloads", "oltp_point_select"}, env)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if o.timeSec != 5 || o.reps != 3 || !reflect.DeepEqual(o.threads, []int{1, 8, 32}) || o.psMode != "disable" ||
-		len(o.workloads) != 1 || len(o.sysbenchArgs) != 2 {
+		len(o.workloads) != 1 || len(o.sysbenchArgs) != 2 || !o.pinReplicas {
 		t.Fatalf("%+v", o)
 	}
 	if want := []harness.Target{{Name: "proxysql", Addr: "127.0.0.1:6033", Kind: "extra"}}; !reflect.DeepEqual(o.extra, want) {
@@ -139,5 +143,24 @@ func TestMariadbVersion(t *testing.T) {
 	}
 	if got := mariadbVersion("?"); got != "?" {
 		t.Fatal(got)
+	}
+}
+
+func TestPinProcess(t *testing.T) {
+	cmd := exec.Command("sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	cpu := runtime.NumCPU() - 1
+	if err := pinProcess(cmd.Process.Pid, cpu); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("Cpus_allowed_list:\t%d\n", cpu); !strings.Contains(string(raw), want) {
+		t.Fatalf("status lacks %q:\n%s", want, raw)
 	}
 }

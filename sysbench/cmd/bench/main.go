@@ -92,7 +92,7 @@ func newReport(o *options, m harness.Machine, args []string) *harness.Report {
 	return &harness.Report{Started: time.Now().UTC(), Command: o.command(args), Machine: m,
 		Config: harness.Config{TimeSeconds: o.timeSec, WarmupSeconds: o.warmupSec, Tables: o.tables,
 			Rows: o.rows, Threads: o.threads, Workloads: o.workloads, WorkloadArgs: wl, Reps: o.reps,
-			PSMode: o.psMode, SysbenchArgs: o.sysbenchArgs}}
+			PSMode: o.psMode, SysbenchArgs: o.sysbenchArgs, PinnedReplicas: o.pinReplicas}}
 }
 
 // runAll makes every scheduled run, printing one progress line each.
@@ -123,10 +123,10 @@ func (b *bench) runAll(ctx context.Context) error {
 	return nil
 }
 
-// procsAlive reports rwproxy or the relay gone: the runs through it would
+// procsAlive reports rwproxy or a relay gone: the runs through it would
 // only measure connection errors.
 func (b *bench) procsAlive() error {
-	for _, p := range []*proc{b.proxy, b.relay} {
+	for _, p := range []*proc{b.proxy, b.relay, b.repRelay} {
 		if p != nil && !p.alive() {
 			return fmt.Errorf("%s exited; see %s", p.name, p.log)
 		}

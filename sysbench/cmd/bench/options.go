@@ -27,6 +27,7 @@ type options struct {
 	render             string
 	rwproxyBin         string
 	idle               int
+	pinReplicas        bool
 }
 
 // workloadArgs are added to a workload's runs: oltp_read_only without
@@ -76,11 +77,13 @@ func (o *options) define(fs *flag.FlagSet, getenv func(string) string) listFlags
 	num(&o.rows, "rows", "BENCH_ROWS", 10000, "rows per table")
 	num(&o.reps, "reps", "BENCH_REPS", 1, "repetitions of every cell")
 	num(&o.idle, "idle", "BENCH_IDLE", 10000, "idle client connections opened through rwproxy after the runs to measure their memory; 0 = skip")
-	num(&o.basePort, "base-port", "BENCH_BASE_PORT", 3416, "sandbox primary port; replicas +1 +2, rwproxy +100, its admin +101, relay +102, rwproxy's HTTP +103")
+	num(&o.basePort, "base-port", "BENCH_BASE_PORT", 3416, "sandbox primary port; replicas +1 +2, rwproxy +100, its admin +101, relay +102, rwproxy's HTTP +103, relay to the replicas +104")
 	fs.StringVar(&o.psMode, "ps-mode", env("BENCH_PS_MODE", "auto"), "sysbench --db-ps-mode: auto (prepared statements) or disable (BENCH_PS_MODE)")
 	fs.StringVar(&o.outDir, "out", env("BENCH_OUT", "sysbench/results"), "results directory (BENCH_OUT)")
 	fs.StringVar(&o.rwproxyBin, "rwproxy-bin", getenv("BENCH_RWPROXY_BIN"), "use this rwproxy binary instead of building bin/rwproxy (BENCH_RWPROXY_BIN)")
 	fs.StringVar(&o.render, "render", "", "only re-render markdown and charts from this results JSON")
+	fs.BoolVar(&o.pinReplicas, "pin-replicas", envBool(getenv, "BENCH_PIN_REPLICAS"),
+		"pin each replica's mariadbd to a CPU of its own, as if on a machine of its own (BENCH_PIN_REPLICAS=1)")
 	return listFlags{
 		threads:      fs.String("threads", env("BENCH_THREADS", "1,8,32"), "thread counts (BENCH_THREADS)"),
 		workloads:    fs.String("workloads", env("BENCH_WORKLOADS", defaultWorkloads), "sysbench workloads (BENCH_WORKLOADS)"),
@@ -96,6 +99,11 @@ func envInt(getenv func(string) string, key string, def int) int {
 	return def
 }
 
+func envBool(getenv func(string) string, key string) bool {
+	b, _ := strconv.ParseBool(getenv(key))
+	return b
+}
+
 func (o *options) validate() error {
 	switch {
 	case o.timeSec < 1 || o.tables < 1 || o.rows < 1 || o.reps < 1 || o.warmupSec < 0 || o.idle < 0:
@@ -104,7 +112,7 @@ func (o *options) validate() error {
 		return fmt.Errorf("no workloads")
 	case o.psMode != "auto" && o.psMode != "disable":
 		return fmt.Errorf("-ps-mode must be auto or disable, not %q", o.psMode)
-	case o.basePort < 1024 || o.basePort > 65535-102:
+	case o.basePort < 1024 || o.basePort > 65535-104:
 		return fmt.Errorf("-base-port %d out of range", o.basePort)
 	}
 	return nil
@@ -163,10 +171,11 @@ func splitList(s, sep string) []string {
 }
 
 // ports are the loopback ports the harness itself uses.
-type ports struct{ primary, proxy, admin, relay, http int }
+type ports struct{ primary, proxy, admin, relay, http, replicaRelay int }
 
 func (o *options) ports() ports {
-	return ports{primary: o.basePort, proxy: o.basePort + 100, admin: o.basePort + 101, relay: o.basePort + 102, http: o.basePort + 103}
+	return ports{primary: o.basePort, proxy: o.basePort + 100, admin: o.basePort + 101, relay: o.basePort + 102, http: o.basePort + 103,
+		replicaRelay: o.basePort + 104}
 }
 
 // command renders how the run was asked for, for the report.

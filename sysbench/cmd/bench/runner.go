@@ -27,11 +27,12 @@ func (b *bench) sysbenchArgs(addr, workload string, threads, seconds int) []stri
 
 // sample is the accounting read just before and just after a run.
 type sample struct {
-	at     time.Time
-	busy   int64 // machine busy ticks
-	target int64 // ticks of the target's process
-	ours   int64 // ticks of the sandbox servers and the proxies
-	load   float64
+	at      time.Time
+	busy    int64 // machine busy ticks
+	target  int64 // ticks of the target's process
+	ours    int64 // ticks of the sandbox servers and the proxies
+	servers int64 // ticks of the sandbox servers
+	load    float64
 }
 
 func (b *bench) takeSample(pid int) sample {
@@ -41,6 +42,10 @@ func (b *bench) takeSample(pid int) sample {
 	for _, p := range b.ours {
 		t, _ := b.proc.CPUTicks(p)
 		s.ours += t
+	}
+	for _, p := range b.servers {
+		t, _ := b.proc.CPUTicks(p)
+		s.servers += t
 	}
 	if pid > 0 {
 		s.target, _ = b.proc.CPUTicks(pid)
@@ -86,6 +91,7 @@ func (b *bench) account(r *harness.Run, before, after sample, sbCPU float64, pid
 	r.BusyCores = harness.TicksToSeconds(after.busy-before.busy) / wall
 	ours := harness.TicksToSeconds(after.ours-before.ours) + sbCPU
 	r.OtherCores = max(0, r.BusyCores-ours/wall)
+	r.ServersCPUMicros = harness.MicrosPerQuery(harness.TicksToSeconds(after.servers-before.servers), r.Queries)
 	if pid <= 0 {
 		return
 	}

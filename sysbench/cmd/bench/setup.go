@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,11 +22,13 @@ type bench struct {
 	ports      ports
 	sandboxUp  bool
 	relay      *proc
+	repRelay   *proc // the relay in front of the replicas
 	proxy      *proc
 	proc       harness.Proc
 	targets    []harness.Target
 	pids       map[string]int // target name -> pid whose CPU is measured
 	ours       []int          // mariadbd, relay, rwproxy, extra targets
+	servers    []int          // mariadbd of the primary and the replicas
 	report     *harness.Report
 }
 
@@ -45,15 +48,19 @@ func (b *bench) sandbox(ctx context.Context, args ...string) error {
 
 // setup brings up everything the runs need, in order; cleanup undoes it.
 func (b *bench) setup(ctx context.Context) error {
-	steps := []struct {
+	type step struct {
 		what string
 		fn   func(context.Context) error
-	}{
+	}
+	steps := []step{
 		{"checking sysbench and MariaDB", b.ensureTools},
 		{"building bin/rwproxy and bin/relay", b.build},
 		{"starting the sandbox (primary :" + strconv.Itoa(b.ports.primary) + ")", b.startSandbox},
 		{fmt.Sprintf("preparing %d tables × %d rows on the primary", b.o.tables, b.o.rows), b.prepare},
 		{"starting the relay and rwproxy", b.startProxies},
+	}
+	if b.o.pinReplicas {
+		steps = slices.Insert(steps, 4, step{"pinning the replicas to CPUs of their own", b.pinReplicas})
 	}
 	for _, s := range steps {
 		t0 := time.Now()
@@ -67,7 +74,7 @@ func (b *bench) setup(ctx context.Context) error {
 
 func (b *bench) ensureTools(ctx context.Context) error {
 	p := b.ports
-	if err := portsFree(p.primary, p.primary+1, p.primary+2, p.proxy, p.admin, p.relay, p.http); err != nil {
+	if err := portsFree(p.primary, p.primary+1, p.primary+2, p.proxy, p.admin, p.relay, p.http, p.replicaRelay); err != nil {
 		return err
 	}
 	_, e1 := exec.LookPath("sysbench")
@@ -157,6 +164,16 @@ func (b *bench) startProxies(ctx context.Context) error {
 	if err := b.relay.waitListening(ctx, relayAddr); err != nil {
 		return err
 	}
+	repAddr := fmt.Sprintf("127.0.0.1:%d", b.ports.replicaRelay)
+	b.repRelay, err = startProc("relay-replicas", filepath.Join(b.work, "relay-replicas.log"), b.work,
+		filepath.Join(b.repo, "bin/relay"), "-listen", repAddr, "-target",
+		fmt.Sprintf("127.0.0.1:%d,127.0.0.1:%d", b.ports.primary+1, b.ports.primary+2))
+	if err != nil {
+		return err
+	}
+	if err := b.repRelay.waitListening(ctx, repAddr); err != nil {
+		return err
+	}
 	b.proxy, err = startProc("rwproxy", filepath.Join(b.work, "rwproxy.log"), b.work,
 		b.proxyBin(), "--config", conf)
 	if err != nil {
@@ -174,9 +191,12 @@ func (b *bench) findTargets() error {
 		{Name: harness.Direct, Addr: b.directAddr(), Kind: harness.Direct},
 		{Name: harness.Relay, Addr: fmt.Sprintf("127.0.0.1:%d", b.ports.relay), Kind: harness.Relay},
 		{Name: harness.RWProxy, Addr: b.proxyAddr(), Kind: harness.RWProxy},
+		{Name: harness.ReplicaRelay, Addr: fmt.Sprintf("127.0.0.1:%d", b.ports.replicaRelay), Kind: harness.ReplicaRelay},
 	}, b.o.extra...)
-	b.pids = map[string]int{harness.Relay: b.relay.pid(), harness.RWProxy: b.proxy.pid()}
-	b.ours = append(b.mariadbPIDs(), b.relay.pid(), b.proxy.pid())
+	b.pids = map[string]int{harness.Relay: b.relay.pid(), harness.RWProxy: b.proxy.pid(),
+		harness.ReplicaRelay: b.repRelay.pid()}
+	b.servers = b.mariadbPIDs()
+	b.ours = append(slices.Clone(b.servers), b.relay.pid(), b.repRelay.pid(), b.proxy.pid())
 	for _, t := range b.o.extra {
 		b.extraPID(t)
 	}
@@ -212,6 +232,7 @@ func (b *bench) mariadbPIDs() []int {
 func (b *bench) cleanup() {
 	b.proxy.stop(10 * time.Second)
 	b.relay.stop(5 * time.Second)
+	b.repRelay.stop(5 * time.Second)
 	if !b.sandboxUp {
 		return
 	}
@@ -221,5 +242,5 @@ func (b *bench) cleanup() {
 		fmt.Fprintln(os.Stderr, "bench: sandbox down:", err)
 		return
 	}
-	b.say("stopped rwproxy, the relay and the sandbox")
+	b.say("stopped rwproxy, the relays and the sandbox")
 }
