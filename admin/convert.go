@@ -154,7 +154,7 @@ var converters = map[*table]converter{
 		rows: func(c *config.Config) []row {
 			out := make([]row, 0, len(c.HostgroupAttributes))
 			for _, a := range c.HostgroupAttributes {
-				out = append(out, row{int64(a.HostgroupID), a.Balance})
+				out = append(out, row{int64(a.HostgroupID), a.Balance, a.Affinity})
 			}
 			return out
 		},
@@ -162,7 +162,7 @@ var converters = map[*table]converter{
 			c.HostgroupAttributes = c.HostgroupAttributes[:0] // keeps nil nil (Store.Apply compares with DeepEqual)
 			for _, r := range rows {
 				c.HostgroupAttributes = append(c.HostgroupAttributes, config.HostgroupAttributes{
-					HostgroupID: asInt(r[0]), Balance: asString(r[1])})
+					HostgroupID: asInt(r[0]), Balance: asString(r[1]), Affinity: asString(r[2])})
 			}
 			return nil
 		},

@@ -284,7 +284,7 @@ func TestLoadToRuntimeRefusesInvalidConfig(t *testing.T) {
 			"LOAD MYSQL SERVERS TO RUNTIME", []string{"mysql_users (username='app') default_hostgroup: hostgroup 10 has no servers"}},
 		{"rule to an unknown hostgroup", []string{"INSERT INTO mysql_query_rules (rule_id, active, destination_hostgroup) VALUES (9, 1, 77)"},
 			"LOAD MYSQL QUERY RULES TO RUNTIME", []string{"mysql_query_rules (rule_id=9) destination_hostgroup: 77 is not a known hostgroup"}},
-		{"attributes of an empty hostgroup", []string{"INSERT INTO mysql_hostgroup_attributes VALUES (55, 'least_outstanding')"},
+		{"attributes of an empty hostgroup", []string{"INSERT INTO mysql_hostgroup_attributes VALUES (55, 'least_outstanding', 'statement')"},
 			"LOAD MYSQL SERVERS TO RUNTIME", []string{"mysql_hostgroup_attributes (hostgroup_id=55) hostgroup_id: hostgroup 55 has no servers"}},
 		{"no users", []string{"DELETE FROM mysql_users"}, "LOAD MYSQL USERS TO RUNTIME", []string{"mysql_users: at least one user is required"}},
 		{"two problems at once", []string{"UPDATE mysql_users SET default_hostgroup=98"}, "LOAD MYSQL USERS TO RUNTIME",

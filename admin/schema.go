@@ -214,6 +214,8 @@ var (
 			{name: "hostgroup_id", typ: "INTEGER", notNull: true, check: "hostgroup_id >= 0"},
 			{name: "balance", typ: "TEXT", notNull: true, def: "'weighted_round_robin'",
 				check: "balance IN ('weighted_round_robin','least_outstanding','adaptive')"},
+			{name: "affinity", typ: "TEXT", notNull: true, def: "'statement'",
+				check: "affinity IN ('statement','session')"},
 		},
 		constraints: []string{"PRIMARY KEY (hostgroup_id)"},
 		key:         []string{"hostgroup_id"},

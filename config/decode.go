@@ -129,6 +129,7 @@ func applyItemDefaults(settings map[string]any) {
 	})
 	forEachItem(settings["hostgroup_attributes"], func(_ int, m map[string]any) {
 		setIfAbsent(m, "balance", DefaultBalance)
+		setIfAbsent(m, "affinity", DefaultAffinity)
 	})
 	// A rule written in the file is meant to be used unless it says
 	// "active: false"; ProxySQL's table default (0) would make a rule that

@@ -24,6 +24,8 @@ const (
 	DefaultReadYourWritesTimeout = time.Second
 	// DefaultBalance is a hostgroup's balance when the key is absent.
 	DefaultBalance = BalanceWeightedRoundRobin
+	// DefaultAffinity is a hostgroup's affinity when the key is absent.
+	DefaultAffinity = AffinityStatement
 	// DefaultReaderFallback is the top-level reader_fallback default.
 	DefaultReaderFallback = ReaderFallbackWriter
 	// DefaultMaxWriters is a group replication hostgroup's max_writers

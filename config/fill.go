@@ -46,6 +46,9 @@ func (c *Config) FillDefaults() {
 		if c.HostgroupAttributes[i].Balance == "" {
 			c.HostgroupAttributes[i].Balance = DefaultBalance
 		}
+		if c.HostgroupAttributes[i].Affinity == "" {
+			c.HostgroupAttributes[i].Affinity = DefaultAffinity
+		}
 	}
 }
 

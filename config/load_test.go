@@ -75,14 +75,14 @@ func TestLoad(t *testing.T) {
 		{
 			name: "read/write splitting keys",
 			yaml: "reader_fallback: error\n" +
-				"hostgroup_attributes:\n  - { hostgroup_id: 20 }\n  - { hostgroup_id: 10, balance: least_outstanding }\n" +
+				"hostgroup_attributes:\n  - { hostgroup_id: 20, affinity: session }\n  - { hostgroup_id: 10, balance: least_outstanding }\n" +
 				strings.Replace(minimalYAML, "default_hostgroup: 10 }",
 					"default_hostgroup: 10 }\n  - { username: rw, default_hostgroup: 10, consistency: read_your_writes, read_your_writes_timeout: 250ms }", 1),
 			check: func(t *testing.T, c *Config) {
 				require.Equal(t, ReaderFallbackError, c.ReaderFallback)
 				require.Equal(t, []HostgroupAttributes{
-					{HostgroupID: 20, Balance: BalanceWeightedRoundRobin},
-					{HostgroupID: 10, Balance: BalanceLeastOutstanding},
+					{HostgroupID: 20, Balance: BalanceWeightedRoundRobin, Affinity: AffinitySession},
+					{HostgroupID: 10, Balance: BalanceLeastOutstanding, Affinity: AffinityStatement},
 				}, c.HostgroupAttributes)
 				require.Equal(t, ConsistencyEventual, c.Users[0].Consistency)
 				require.Equal(t, DefaultReadYourWritesTimeout, c.Users[0].ReadYourWritesTimeout)
@@ -290,12 +290,17 @@ func TestLoadUnreadable(t *testing.T) {
 	}
 }
 
-// TestExampleConfigs loads and validates every example shipped in configs/.
+// TestExampleConfigs loads and validates every example shipped in configs/
+// and the benchmark's extra proxies in sysbench/.
 func TestExampleConfigs(t *testing.T) {
 	clearEnv(t)
 	paths, err := filepath.Glob("../configs/*.yaml")
 	require.NoError(t, err)
 	require.NotEmpty(t, paths)
+	bench, err := filepath.Glob("../sysbench/*.yaml")
+	require.NoError(t, err)
+	require.Len(t, bench, 2, "sysbench/rwproxy-primary-reads.yaml and rwproxy-session-affinity.yaml")
+	paths = append(paths, bench...)
 	for _, p := range paths {
 		t.Run(filepath.Base(p), func(t *testing.T) {
 			c, err := Load(p)

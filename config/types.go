@@ -72,7 +72,18 @@ type HostgroupAttributes struct {
 	// Balance is weighted_round_robin (default), least_outstanding or
 	// adaptive.
 	Balance string `mapstructure:"balance"`
+	// Affinity is statement (default: every statement picks a server) or
+	// session (a session keeps the server it was given while that server
+	// stays usable: monotonic reads, and warmer server threads, at the
+	// price of weights that apply to sessions rather than statements).
+	Affinity string `mapstructure:"affinity"`
 }
+
+// Hostgroup affinities for hostgroup_attributes[].affinity.
+const (
+	AffinityStatement = "statement"
+	AffinitySession   = "session"
+)
 
 // Read consistency levels for users[].consistency.
 const (

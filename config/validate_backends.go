@@ -18,6 +18,9 @@ var validConsistencies = []string{ConsistencyEventual, ConsistencyReadYourWrites
 // validBalances are the accepted hostgroup_attributes[].balance values.
 var validBalances = []string{BalanceWeightedRoundRobin, BalanceLeastOutstanding, BalanceAdaptive}
 
+// validAffinities are the accepted hostgroup_attributes[].affinity values.
+var validAffinities = []string{AffinityStatement, AffinitySession}
+
 // validCheckTypes are the accepted replication_hostgroups[].check_type values.
 var validCheckTypes = []string{CheckReadOnly, CheckSuperReadOnly, CheckInnodbReadOnly}
 
@@ -231,5 +234,8 @@ func (c *Config) validateHostgroupAttributes(p *problems, withServers map[int]bo
 			seen[a.HostgroupID] = i
 		}
 		p.oneOf(path+".balance", a.Balance, validBalances)
+		if a.Affinity != "" { // "": statement (configurations made before the key existed)
+			p.oneOf(path+".affinity", a.Affinity, validAffinities)
+		}
 	}
 }

@@ -256,7 +256,7 @@ func TestValidate(t *testing.T) {
 				c.HostgroupAttributes = []HostgroupAttributes{
 					{HostgroupID: 20, Balance: BalanceLeastOutstanding},
 					{HostgroupID: 20, Balance: BalanceWeightedRoundRobin},
-					{HostgroupID: 99, Balance: "random"},
+					{HostgroupID: 99, Balance: "random", Affinity: "sticky"},
 					{HostgroupID: -1, Balance: ""},
 				}
 			},
@@ -264,6 +264,7 @@ func TestValidate(t *testing.T) {
 				"hostgroup_attributes[1].hostgroup_id: hostgroup 20 is a duplicate of hostgroup_attributes[0]",
 				"hostgroup_attributes[2].hostgroup_id: hostgroup 99 has no servers",
 				`hostgroup_attributes[2].balance: "random" is not one of weighted_round_robin, least_outstanding, adaptive`,
+				`hostgroup_attributes[2].affinity: "sticky" is not one of statement, session`,
 				"hostgroup_attributes[3].hostgroup_id: hostgroup -1 has no servers",
 				`hostgroup_attributes[3].balance: "" is not one of weighted_round_robin, least_outstanding, adaptive`,
 			}},

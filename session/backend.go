@@ -31,11 +31,50 @@ func (s *Session) acquire(hg int) (*pool.Conn, *mysql.MyError) {
 	if s.pinned != nil {
 		return s.pinned, nil
 	}
+	ap, _ := s.d.Picker.(AffinityPicker)
+	slot, kept := s.affinity.slot(hg)
+	if ap != nil && kept {
+		if ap.Keep(hg, slot.addr) {
+			c, me := s.acquireAddr(slot.addr)
+			if me != nil {
+				slot.addr = "" // the next statement picks again
+			}
+			return c, me
+		}
+		slot.addr = ""
+	}
 	addr, err := s.d.Picker.Pick(hg)
 	if err != nil {
 		return nil, protocol.NewErrNoBackend(hg)
 	}
+	if ap != nil && ap.Keep(hg, addr) {
+		slot.hg, slot.addr = hg, addr
+	}
 	return s.acquireAddr(addr)
+}
+
+// affinity is the servers a session keeps in hostgroups with session
+// affinity: a reader and a writer hostgroup at most, in practice.
+type affinity [2]affinitySlot
+
+type affinitySlot struct {
+	hg   int
+	addr string // "": none
+}
+
+// slot returns hg's slot and true, or the slot a new server for hg goes
+// to (a free one, else the first) and false.
+func (a *affinity) slot(hg int) (*affinitySlot, bool) {
+	free := 0
+	for i := range a {
+		if a[i].addr != "" && a[i].hg == hg {
+			return &a[i], true
+		}
+		if a[i].addr == "" {
+			free = i
+		}
+	}
+	return &a[free], false
 }
 
 // acquireAddr returns a pooled connection to addr brought to the

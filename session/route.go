@@ -177,6 +177,14 @@ type LastResortPicker interface {
 	LastResort(hostgroup int) (addr string, err error)
 }
 
+// AffinityPicker is implemented by pickers that support session affinity
+// (hostgroup_attributes[].affinity: session).
+type AffinityPicker interface {
+	// Keep reports whether hostgroup hg has session affinity and the
+	// server at addr may go on serving a session that was given it.
+	Keep(hg int, addr string) bool
+}
+
 // LatencyObserver is implemented by pickers that balance by observed
 // latency (the adaptive balancer): they see every backend response's time.
 type LatencyObserver interface {

@@ -79,6 +79,8 @@ type Session struct {
 	cmd    cmdBuf
 	out    []byte
 	pinned *pool.Conn
+	// affinity holds the servers kept under session affinity (backend.go).
+	affinity affinity
 	// pins are the reasons (besides a transaction) to keep pinned;
 	// counted is what Stats.Pins already counted for this pinning.
 	pins    PinReason

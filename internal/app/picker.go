@@ -40,6 +40,7 @@ type pickState struct {
 // groupPick is one hostgroup's balancer and what Stats reports about it.
 type groupPick struct {
 	algorithm string // config.Balance*
+	session   bool   // affinity: session (Keep)
 	cands     []topology.Backend
 	bal       balancer
 	adaptive  *router.Adaptive // bal, when the algorithm is adaptive
@@ -81,6 +82,7 @@ type picker struct {
 var (
 	_ session.Picker           = (*picker)(nil)
 	_ session.LastResortPicker = (*picker)(nil)
+	_ session.AffinityPicker   = (*picker)(nil)
 )
 
 func newPicker() *picker {
@@ -99,8 +101,10 @@ func newPickerWith(clock func() int64, rnd func() uint64) *picker {
 // swaps them in.
 func (p *picker) update(c *config.Config, snap *topology.Snapshot, pools *pool.Manager) {
 	algo := make(map[int]string)
+	sticky := make(map[int]bool)
 	for _, a := range c.HostgroupAttributes {
 		algo[a.HostgroupID] = a.Balance
+		sticky[a.HostgroupID] = a.Affinity == config.AffinitySession
 	}
 	opts := router.AdaptiveOptions{NoLagFactor: c.Monitor.LagWeightDecay}
 	p.mu.Lock()
@@ -115,7 +119,7 @@ func (p *picker) update(c *config.Config, snap *topology.Snapshot, pools *pool.M
 	}
 	ps := &pickState{groups: make(map[int]*groupPick, len(snap.Hostgroups)), servers: make(map[string]*serverLoad)}
 	for hg, cands := range snap.Hostgroups {
-		g := &groupPick{algorithm: algo[hg], cands: cands, loads: make([]*serverLoad, len(cands))}
+		g := &groupPick{algorithm: algo[hg], session: sticky[hg], cands: cands, loads: make([]*serverLoad, len(cands))}
 		if g.algorithm == "" {
 			g.algorithm = config.DefaultBalance
 		}
@@ -193,6 +197,22 @@ func (p *picker) Pick(hg int) (string, error) {
 		return "", errNoBackend
 	}
 	return g.cands[i].Addr, nil
+}
+
+// Keep implements session.AffinityPicker: hostgroup hg has session
+// affinity and addr is one of its usable servers (ONLINE, weight above 0,
+// not shunned for lag or failed checks) in the current snapshot.
+func (p *picker) Keep(hg int, addr string) bool {
+	g := p.state.Load().groups[hg]
+	if g == nil || !g.session {
+		return false
+	}
+	for i := range g.cands {
+		if g.cands[i].Addr == addr {
+			return g.cands[i].Usable()
+		}
+	}
+	return false
 }
 
 // LastResort implements session.LastResortPicker: for a hostgroup with no

@@ -199,3 +199,20 @@ func BenchmarkObserve(b *testing.B) {
 		}
 	})
 }
+
+func TestPickerKeep(t *testing.T) {
+	f := newPickerFixture(t, config.BalanceWeightedRoundRobin, 1, 1, 0)
+	require.False(t, f.p.Keep(20, "a"), "affinity statement (the default): nothing is kept")
+	f.cfg.HostgroupAttributes[0].Affinity = config.AffinitySession
+	f.p.update(f.cfg, f.snap, f.pools)
+	require.True(t, f.p.Keep(20, "a"))
+	require.True(t, f.p.Keep(20, "b"))
+	require.False(t, f.p.Keep(20, "c"), "weight 0")
+	require.False(t, f.p.Keep(20, "x"), "not in the hostgroup")
+	require.False(t, f.p.Keep(10, "a"), "no such hostgroup")
+	hg := f.snap.Hostgroups[20]
+	hg[0].State, hg[1].State = topology.StateShunnedLag, topology.StateOfflineSoft
+	f.p.update(f.cfg, f.snap, f.pools)
+	require.False(t, f.p.Keep(20, "a"), "shunned for lag")
+	require.False(t, f.p.Keep(20, "b"), "OFFLINE_SOFT")
+}
