@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/rwproxy/rwproxy/internal/repo"
 )
 
 // ErrMGRUnavailable is returned (wrapped, with the script's reason) by
@@ -41,7 +43,7 @@ type MGR struct {
 // error wrapping ErrMGRUnavailable (with the reason) when the script says
 // the mirror refused; on any other failure whatever started is stopped.
 func StartMGR(basePort int) (*MGR, error) {
-	root, err := repoRoot()
+	root, err := repo.Root()
 	if err != nil {
 		return nil, err
 	}

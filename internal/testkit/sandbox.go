@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rwproxy/rwproxy/internal/repo"
 )
 
 // sandboxCmdTimeout bounds every scripts/sandbox invocation. The script bounds its own
@@ -32,7 +34,7 @@ type Sandbox struct {
 // the working directory to go.mod. Call Stop when done (t.Cleanup). If `up` fails,
 // whatever it started is stopped and the error carries the script's output.
 func StartSandbox(basePort int) (*Sandbox, error) {
-	root, err := repoRoot()
+	root, err := repo.Root()
 	if err != nil {
 		return nil, err
 	}
@@ -123,22 +125,4 @@ func haveTool(name string) bool {
 		}
 	}
 	return false
-}
-
-// repoRoot walks up from the working directory to the directory holding go.mod.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("sandbox: no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }

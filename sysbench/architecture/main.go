@@ -26,6 +26,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/rwproxy/rwproxy/internal/repo"
 	"github.com/rwproxy/rwproxy/sysbench/harness"
 )
 
@@ -114,15 +115,15 @@ func main() {
 		fmt.Fprintln(os.Stderr, "architecture:", err)
 		os.Exit(2)
 	}
-	repo, err := harness.RepoRoot()
+	root, err := repo.Root()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "architecture:", err)
 		os.Exit(1)
 	}
 	if o.render != "" {
-		err = render(repo, o, o.render)
+		err = render(root, o, o.render)
 	} else {
-		err = runStudy(repo, o)
+		err = runStudy(root, o)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "architecture:", err)

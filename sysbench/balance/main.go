@@ -28,7 +28,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/rwproxy/rwproxy/sysbench/harness"
+	"github.com/rwproxy/rwproxy/internal/repo"
 )
 
 // options are the experiment's settings.
@@ -111,12 +111,12 @@ func main() {
 		fmt.Fprintln(os.Stderr, "balance:", err)
 		os.Exit(2)
 	}
-	repo, err := harness.RepoRoot()
+	root, err := repo.Root()
 	if err == nil {
 		if o.render != "" {
-			err = renderFile(o, repo)
+			err = renderFile(o, root)
 		} else {
-			err = run(o, repo)
+			err = run(o, root)
 		}
 	}
 	if err != nil {

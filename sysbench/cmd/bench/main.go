@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rwproxy/rwproxy/internal/repo"
 	"github.com/rwproxy/rwproxy/sysbench/harness"
 )
 
@@ -44,7 +45,7 @@ func main() {
 }
 
 func run(o *options) error {
-	repo, err := harness.RepoRoot()
+	root, err := repo.Root()
 	if err != nil {
 		return err
 	}
@@ -52,7 +53,7 @@ func run(o *options) error {
 	if err != nil {
 		return err
 	}
-	b := &bench{o: o, repo: repo, work: work, ports: o.ports(), proc: harness.Proc{Root: "/proc"}}
+	b := &bench{o: o, repo: root, work: work, ports: o.ports(), proc: harness.Proc{Root: "/proc"}}
 	b.say("logs and raw sysbench output: %s", work)
 	// Signals cancel ctx; they stay caught until cleanup is over, so a
 	// second Ctrl-C cannot cut the cleanup short.
