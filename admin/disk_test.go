@@ -44,14 +44,21 @@ func TestBootstrapNewDatadirThenDiskWins(t *testing.T) {
 	require.Equal(t, "127.0.0.1:7002", got.Admin.Listen, "admin listen from YAML")
 }
 
-func TestSaveToDiskThenBootstrap(t *testing.T) {
-	yaml := testConfig()
-	dir := t.TempDir()
+// bootstrappedEngine bootstraps a disk file in a temporary datadir from
+// testConfig and starts an engine on it.
+func bootstrappedEngine(t *testing.T) (yaml *config.Config, dir string, e *engine, rt *fakeRuntime) {
+	t.Helper()
+	yaml, dir = testConfig(), t.TempDir()
 	_, err := Bootstrap(dir, yaml, false)
 	require.NoError(t, err)
 	cfg := yaml.Clone()
 	cfg.Admin.Datadir = dir
-	e, rt := newTestEngine(t, cfg)
+	e, rt = newTestEngine(t, cfg)
+	return yaml, dir, e, rt
+}
+
+func TestSaveToDiskThenBootstrap(t *testing.T) {
+	yaml, dir, e, rt := bootstrappedEngine(t)
 
 	exec(t, e, "UPDATE mysql_servers SET weight=4 WHERE port=3308")
 	exec(t, e, "INSERT INTO mysql_users (username, password, default_hostgroup) VALUES ('bob', 'pw', 20)")
@@ -390,13 +397,7 @@ func TestSaveConfigForOtherWriters(t *testing.T) {
 // and mysql-default_query_timeout reach the running configuration, the
 // DISK layer and back; negative values are refused at the table.
 func TestQueryTimeoutColumns(t *testing.T) {
-	yaml := testConfig()
-	dir := t.TempDir()
-	_, err := Bootstrap(dir, yaml, false)
-	require.NoError(t, err)
-	cfg := yaml.Clone()
-	cfg.Admin.Datadir = dir
-	e, rt := newTestEngine(t, cfg)
+	yaml, dir, e, rt := bootstrappedEngine(t)
 
 	exec(t, e, "UPDATE mysql_users SET query_timeout_ms=500 WHERE username='app'")
 	exec(t, e, "INSERT INTO mysql_query_rules (rule_id, active, match_digest, timeout) VALUES (9, 1, '^SELECT SLEEP', 1200)")

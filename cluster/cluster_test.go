@@ -228,6 +228,22 @@ func (s *looseStore) set(c *config.Config) {
 	s.pub.Publish(*s.cur.Load())
 }
 
+// startLoose starts node n9 on a looseStore (which publishes whatever it is
+// given, valid or not), joined to nodes, and waits until all see each other.
+func (c *cluster) startLoose(t *testing.T, nodes []*tnode) *looseStore {
+	t.Helper()
+	s := &looseStore{}
+	s.cur.Store(&config.Versioned{Version: 1, Origin: "n9", Config: testConfig(t)})
+	n9, err := New(Options{Cluster: config.Cluster{Bind: "127.0.0.1:0", NodeName: "n9", Join: []string{nodes[0].node.Addr()},
+		Secret: "test cluster passphrase"}, Store: s, Log: c.lg, Tune: fastTune(c.pushPull),
+		ReconnectInterval: 200 * time.Millisecond})
+	require.NoError(t, err)
+	s.pub = n9
+	t.Cleanup(func() { _ = n9.Close() })
+	c.waitMembers(nodes, len(nodes)+1)
+	return s
+}
+
 // TestInvalidConfigRefused: a module that fails validation on the
 // receiving nodes is refused and reported; they keep their configuration
 // and take the next valid version.
@@ -235,15 +251,7 @@ func TestInvalidConfigRefused(t *testing.T) {
 	c := newCluster(t, 500*time.Millisecond)
 	nodes := c.startN(2)
 
-	bad := &looseStore{}
-	bad.cur.Store(&config.Versioned{Version: 1, Origin: "n9", Config: testConfig(t)})
-	n9, err := New(Options{Cluster: config.Cluster{Bind: "127.0.0.1:0", NodeName: "n9", Join: []string{nodes[0].node.Addr()},
-		Secret: "test cluster passphrase"}, Store: bad, Log: c.lg, Tune: fastTune(c.pushPull),
-		ReconnectInterval: 200 * time.Millisecond})
-	require.NoError(t, err)
-	bad.pub = n9
-	t.Cleanup(func() { _ = n9.Close() })
-	c.waitMembers(nodes, 3)
+	bad := c.startLoose(t, nodes)
 
 	before := nodes[0].store.Versioned()
 	invalid := testConfig(t)
@@ -281,15 +289,7 @@ func TestRefusedModuleRetriedAfterOtherModule(t *testing.T) {
 	c := newCluster(t, 500*time.Millisecond)
 	nodes := c.startN(2)
 
-	origin := &looseStore{}
-	origin.cur.Store(&config.Versioned{Version: 1, Origin: "n9", Config: testConfig(t)})
-	n9, err := New(Options{Cluster: config.Cluster{Bind: "127.0.0.1:0", NodeName: "n9", Join: []string{nodes[0].node.Addr()},
-		Secret: "test cluster passphrase"}, Store: origin, Log: c.lg, Tune: fastTune(c.pushPull),
-		ReconnectInterval: 200 * time.Millisecond})
-	require.NoError(t, err)
-	origin.pub = n9
-	t.Cleanup(func() { _ = n9.Close() })
-	c.waitMembers(nodes, 3)
+	origin := c.startLoose(t, nodes)
 
 	// First the users, naming hostgroup 30, which no node has servers for.
 	step1 := testConfig(t)

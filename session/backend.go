@@ -43,11 +43,18 @@ func (s *Session) acquire(hg int) (*pool.Conn, *mysql.MyError) {
 		}
 		slot.addr = ""
 	}
-	addr, err := s.d.Picker.Pick(hg)
+	var addr string
+	var keep bool
+	var err error
+	if ap != nil {
+		addr, keep, err = ap.PickAffinity(hg)
+	} else {
+		addr, err = s.d.Picker.Pick(hg)
+	}
 	if err != nil {
 		return nil, protocol.NewErrNoBackend(hg)
 	}
-	if ap != nil && ap.Keep(hg, addr) {
+	if keep {
 		slot.hg, slot.addr = hg, addr
 	}
 	return s.acquireAddr(addr)

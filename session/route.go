@@ -180,6 +180,9 @@ type LastResortPicker interface {
 // AffinityPicker is implemented by pickers that support session affinity
 // (hostgroup_attributes[].affinity: session).
 type AffinityPicker interface {
+	// PickAffinity is Picker.Pick that also says whether hostgroup hg has
+	// session affinity (the session keeps the server it got).
+	PickAffinity(hg int) (addr string, keep bool, err error)
 	// Keep reports whether hostgroup hg has session affinity and the
 	// server at addr may go on serving a session that was given it.
 	Keep(hg int, addr string) bool

@@ -184,19 +184,26 @@ func (p *picker) counter(hg int) *router.Counter {
 
 // Pick implements session.Picker.
 func (p *picker) Pick(hg int) (string, error) {
+	addr, _, err := p.PickAffinity(hg)
+	return addr, err
+}
+
+// PickAffinity implements session.AffinityPicker: Pick, and whether
+// hostgroup hg has session affinity.
+func (p *picker) PickAffinity(hg int) (addr string, keep bool, err error) {
 	ps := p.state.Load()
 	g := ps.groups[hg]
 	if g == nil {
-		return "", errNoBackend
+		return "", false, errNoBackend
 	}
 	if g.adaptive != nil && !p.observed.Load() {
 		p.sample(ps)
 	}
 	i, ok := g.bal.Pick(p.rnd)
 	if !ok {
-		return "", errNoBackend
+		return "", false, errNoBackend
 	}
-	return g.cands[i].Addr, nil
+	return g.cands[i].Addr, g.session, nil
 }
 
 // Keep implements session.AffinityPicker: hostgroup hg has session

@@ -203,8 +203,14 @@ func BenchmarkObserve(b *testing.B) {
 func TestPickerKeep(t *testing.T) {
 	f := newPickerFixture(t, config.BalanceWeightedRoundRobin, 1, 1, 0)
 	require.False(t, f.p.Keep(20, "a"), "affinity statement (the default): nothing is kept")
+	_, keep, err := f.p.PickAffinity(20)
+	require.NoError(t, err)
+	require.False(t, keep)
 	f.cfg.HostgroupAttributes[0].Affinity = config.AffinitySession
 	f.p.update(f.cfg, f.snap, f.pools)
+	_, keep, err = f.p.PickAffinity(20)
+	require.NoError(t, err)
+	require.True(t, keep)
 	require.True(t, f.p.Keep(20, "a"))
 	require.True(t, f.p.Keep(20, "b"))
 	require.False(t, f.p.Keep(20, "c"), "weight 0")

@@ -39,13 +39,14 @@ func (b *bench) takeSample(pid int) sample {
 	s := sample{at: time.Now()}
 	s.busy, _, _ = b.proc.SystemCPU()
 	s.load, _ = b.proc.LoadAvg()
-	for _, p := range b.ours {
-		t, _ := b.proc.CPUTicks(p)
-		s.ours += t
-	}
 	for _, p := range b.servers {
 		t, _ := b.proc.CPUTicks(p)
 		s.servers += t
+	}
+	s.ours = s.servers
+	for _, p := range b.proxies {
+		t, _ := b.proc.CPUTicks(p)
+		s.ours += t
 	}
 	if pid > 0 {
 		s.target, _ = b.proc.CPUTicks(pid)

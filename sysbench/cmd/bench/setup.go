@@ -27,7 +27,7 @@ type bench struct {
 	proc       harness.Proc
 	targets    []harness.Target
 	pids       map[string]int // target name -> pid whose CPU is measured
-	ours       []int          // mariadbd, relay, rwproxy, extra targets
+	proxies    []int          // relays, rwproxy, extra targets
 	servers    []int          // mariadbd of the primary and the replicas
 	report     *harness.Report
 }
@@ -196,7 +196,7 @@ func (b *bench) findTargets() error {
 	b.pids = map[string]int{harness.Relay: b.relay.pid(), harness.RWProxy: b.proxy.pid(),
 		harness.ReplicaRelay: b.repRelay.pid()}
 	b.servers = b.mariadbPIDs()
-	b.ours = append(slices.Clone(b.servers), b.relay.pid(), b.repRelay.pid(), b.proxy.pid())
+	b.proxies = []int{b.relay.pid(), b.repRelay.pid(), b.proxy.pid()}
 	for _, t := range b.o.extra {
 		b.extraPID(t)
 	}
@@ -213,7 +213,7 @@ func (b *bench) extraPID(t harness.Target) {
 	}
 	b.say("target %s: measuring pid %d", t.Name, pid)
 	b.pids[t.Name] = pid
-	b.ours = append(b.ours, pid)
+	b.proxies = append(b.proxies, pid)
 }
 
 func (b *bench) mariadbPIDs() []int {
