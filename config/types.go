@@ -312,9 +312,16 @@ type Cluster struct {
 	Join []string `mapstructure:"join"`
 	// NodeName is this node's unique name; empty means "<hostname>-<bind port>".
 	NodeName string `mapstructure:"node_name" reload:"restart"`
-	// Secret, when set, encrypts gossip: the AES-256 key is its SHA-256.
+	// Secret, when set, encrypts and authenticates gossip: the AES-256
+	// key is derived from it with HKDF-SHA256 (see docs/cluster.md).
+	// Required unless Bind is a loopback address.
 	Secret  string `mapstructure:"secret" reload:"restart"`
 	Enabled bool   `mapstructure:"enabled" reload:"restart"`
+	// LegacyKeyPrimary encrypts gossip with the key earlier rwproxy
+	// versions derived (the bare SHA-256 of Secret) instead of the HKDF
+	// one; both are accepted either way. Set it while a cluster of the
+	// previous version is upgraded node by node, then turn it off.
+	LegacyKeyPrimary bool `mapstructure:"legacy_key_primary" reload:"restart"`
 	// Advertise is the host:port peers use to reach this node (an IP
 	// address); empty means the bound address (a private IP for 0.0.0.0).
 	Advertise string `mapstructure:"advertise" reload:"restart"`
