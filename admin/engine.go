@@ -172,6 +172,14 @@ func (e *engine) attachDisk(ctx context.Context) error {
 	if e.diskPath == "" {
 		return nil
 	}
+	old, err := ensurePrivate(e.diskPath)
+	if err != nil {
+		return err
+	}
+	if old != 0 {
+		e.lg.Warn("the disk file holds passwords and was readable by others: restricted it to its owner",
+			zap.String("path", e.diskPath), zap.String("was", old.String()), zap.String("now", (old&^0o077).String()))
+	}
 	c := e.mu.conn
 	if _, err := c.ExecContext(ctx, "ATTACH DATABASE ? AS "+schemaDisk, e.diskPath); err != nil {
 		return fmt.Errorf("admin: open %s: %w", e.diskPath, err)

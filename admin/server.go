@@ -73,6 +73,7 @@ func New(o Options) (*Server, error) {
 		_ = eng.Close()
 		return nil, err
 	}
+	warnWeakAdminPassword(cfg.Admin, o.Log)
 	s := &Server{eng: eng, srv: srv, lg: o.Log}
 	s.auth = &auth{rt: o.Runtime, lg: o.Log}
 	s.auth.Auth = protocol.NewAuth(s.auth.lookup)

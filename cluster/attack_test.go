@@ -247,3 +247,21 @@ func TestStateFileBeyondCeilingIsSetAside(t *testing.T) {
 	_, err := loadState(path)
 	require.ErrorContains(t, err, "beyond the ceiling")
 }
+
+// cluster.json holds every module's payload, passwords included: a file
+// left readable by others (by hand, or a backup restored) is rewritten
+// owner-only at start.
+func TestStateFileIsPrivate(t *testing.T) {
+	c := newCluster(t, time.Minute)
+	dir := t.TempDir()
+	n := c.start("n1", "127.0.0.1:0", dir, 0, testConfig(t))
+	apply(t, n, setWeight(3307, 7))
+	waitRow(t, n.node, ModuleServers, func(r ModuleState) bool { return r.Version == 1 })
+	c.stop("n1")
+	path := filepath.Join(dir, StateFile)
+	require.NoError(t, os.Chmod(path, 0o644))
+	c.start("n1", "127.0.0.1:0", dir, 0, testConfig(t))
+	st, err := os.Stat(path)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+}

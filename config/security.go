@@ -109,6 +109,9 @@ func (c *Config) validateSecurity(p *problems) {
 	c.Limits.validate(p)
 	for i, u := range c.Users {
 		path := fmt.Sprintf("users[%d]", i)
+		if u.Password == "" && !u.AllowEmptyPassword {
+			p.add(path+".password", "is empty: anyone who knows the user name %q would log in; set a password, or allow_empty_password: true for an account meant to have none", u.Username)
+		}
 		if u.RequireTLS && !t.Enabled() {
 			p.add(path+".require_tls", "needs tls.cert and tls.key: without TLS on the listener this user could never log in")
 		}

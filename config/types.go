@@ -212,6 +212,11 @@ type User struct {
 	// QueryTimeout is this user's statement timeout (see
 	// Config.QueryTimeout); 0 = the global query_timeout.
 	QueryTimeout time.Duration `mapstructure:"query_timeout"`
+	// AllowEmptyPassword accepts an empty Password (anyone who knows the
+	// user name logs in); without it an empty password is refused. It is
+	// left out of the cluster's JSON when false, so that nodes of the
+	// previous version still read the users module.
+	AllowEmptyPassword bool `mapstructure:"allow_empty_password" json:",omitempty"`
 }
 
 // IsActive reports whether the user may log in (default true).
