@@ -50,7 +50,15 @@ func maskStatement(st []token) string {
 	}
 	mask := make(map[int]bool)
 	maskNextToSecret(st, idx, mask)
+	maskSecretExpressions(st, idx, mask)
 	maskInsertColumns(st, idx, mask)
+	if opaqueSecretStatement(st, idx) {
+		for _, i := range idx {
+			if st[i].isLiteral() {
+				mask[i] = true
+			}
+		}
+	}
 	if namesSecretVariable(st, idx) {
 		for _, i := range idx {
 			v := strings.ToLower(unquote(st[i]))

@@ -29,6 +29,7 @@ func (e *engine) authorize(action sqlite.AuthorizerActionCode, arg1, arg2, db, _
 	case sqlite.AuthSelect, sqlite.AuthFunction, sqlite.AuthRecursive:
 		return sqlite.AuthorizerOK
 	case sqlite.AuthInsert, sqlite.AuthUpdate, sqlite.AuthDelete:
+		e.mu.wrote = true
 		if strings.EqualFold(db, schemaMain) && editable(arg1) {
 			return sqlite.AuthorizerOK
 		}
