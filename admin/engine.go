@@ -25,6 +25,8 @@ type adminSession struct {
 	User string // admin user name
 	Addr string // client address
 	DB   string // current schema (USE), "main" by default
+	// ReadOnly is the read-only account (admin.stats_username).
+	ReadOnly bool
 }
 
 // result is the outcome of one statement: a result set when Columns is not
@@ -73,8 +75,11 @@ type engine struct {
 	configFile string
 	// stmtTimeout bounds one operator statement (runSQL).
 	stmtTimeout time.Duration
-	diskPath    string
-	version     string
+	// statsNames are the stats and monitor tables (lower case), which the
+	// read-only account may read; set once by newEngine.
+	statsNames map[string]bool
+	diskPath   string
+	version    string
 
 	db *sql.DB
 
@@ -86,6 +91,9 @@ type engine struct {
 		reads map[string]bool
 		// denied says why the authorizer refused the statement.
 		denied string
+		// readOnly makes the authorizer apply the read-only account's
+		// rules to the statement being prepared.
+		readOnly bool
 		// wrote is set by the authorizer when the statement being
 		// prepared changes a table (whatever its first word: WITH ...
 		// UPDATE too), so that it is audited.
@@ -155,6 +163,10 @@ func newEngine(ctx context.Context, o engineOptions) (*engine, error) {
 	if err := e.init(ctx); err != nil {
 		_ = e.Close()
 		return nil, err
+	}
+	if err := e.loadStatsNames(ctx); err != nil {
+		_ = e.Close()
+		return nil, fmt.Errorf("admin: list the stats tables: %w", err)
 	}
 	return e, nil
 }
@@ -253,6 +265,9 @@ func (e *engine) Close() error {
 // Exec runs one query (possibly several statements separated by ";",
 // run in order until one fails) for sess and returns the last result.
 func (e *engine) Exec(ctx context.Context, sess *adminSession, query string) (*result, error) {
+	if sess.ReadOnly {
+		ctx = withReadOnly(ctx)
+	}
 	stmts := splitStatements(query)
 	if len(stmts) == 0 {
 		return nil, errEmptyQuery
@@ -273,6 +288,10 @@ func (e *engine) execOne(ctx context.Context, sess *adminSession, st []token) (*
 	s := sig(st)
 	cmd, isCmd, err := parseCommand(s)
 	switch {
+	case isCmd && sess.ReadOnly:
+		err := newError(erReadOnly, "the read-only admin account may not run LOAD or SAVE")
+		e.audit(sess, st, nil, err)
+		return nil, err
 	case isCmd && err != nil:
 		e.audit(sess, st, nil, err)
 		return nil, newError(erSyntax, err.Error())
@@ -339,8 +358,9 @@ func (e *engine) runStmt(ctx context.Context, q string, rows bool) (res *result,
 	defer e.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, e.stmtTimeout)
 	defer cancel()
-	e.mu.reads, e.mu.denied, e.mu.wrote = make(map[string]bool), "", false
+	e.mu.reads, e.mu.denied, e.mu.wrote, e.mu.readOnly = make(map[string]bool), "", false, isReadOnly(ctx)
 	stmt, err := e.mu.conn.PrepareContext(ctx, q)
+	e.mu.readOnly = false
 	reads, wrote := e.mu.reads, e.mu.wrote
 	e.mu.reads = nil
 	if err != nil {

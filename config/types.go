@@ -117,6 +117,16 @@ type Admin struct {
 	Username string `mapstructure:"username"`
 	Password string `mapstructure:"password"`
 	Datadir  string `mapstructure:"datadir" reload:"restart"`
+	// StatsUsername and StatsPassword are a read-only admin account
+	// (ProxySQL's admin-stats_credentials): it may SELECT the stats,
+	// monitor and runtime tables that hold no password, nothing else.
+	// An empty StatsUsername means no such account.
+	StatsUsername string `mapstructure:"stats_username"`
+	StatsPassword string `mapstructure:"stats_password"`
+	// TLSCert and TLSKey are PEM files; both set offers TLS on the admin
+	// listener, as tls.cert and tls.key do on the client one.
+	TLSCert string `mapstructure:"tls_cert" reload:"restart"`
+	TLSKey  string `mapstructure:"tls_key" reload:"restart"`
 }
 
 // Monitor configures the backend health checks.

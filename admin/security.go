@@ -1,14 +1,17 @@
 package admin
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 
+	"github.com/go-mysql-org/go-mysql/server"
 	"go.uber.org/zap"
 
 	"github.com/rwproxy/rwproxy/config"
+	"github.com/rwproxy/rwproxy/protocol"
 )
 
 // privateMode is the mode of files that hold passwords (rwproxy.db and its
@@ -57,4 +60,18 @@ func warnWeakAdminPassword(a config.Admin, lg *zap.Logger) {
 	}
 	lg.Warn("the admin interface accepts "+what+"; allowed on a loopback admin.listen only: set admin.password",
 		zap.String("admin_user", a.Username), zap.String("listen", a.Listen))
+}
+
+// newProtocolServer is the go-mysql server of the admin listener: with
+// TLS offered when admin.tls_cert and admin.tls_key are set (the files
+// are read once, at start).
+func newProtocolServer(a config.Admin, creds server.AuthenticationHandler) (*server.Server, error) {
+	if a.TLSCert == "" || a.TLSKey == "" {
+		return protocol.NewServer(Version)
+	}
+	cert, err := tls.LoadX509KeyPair(a.TLSCert, a.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("admin.tls_cert/admin.tls_key: %w", err)
+	}
+	return protocol.NewSecureServer(Version, protocol.ServerTLSConfig(cert), creds)
 }
