@@ -83,7 +83,8 @@ func maskStatement(st []token) string {
 
 // isSecretName reports whether an identifier names a secret.
 func isSecretName(t token) bool {
-	if t.kind != tkIdent && t.kind != tkQuoted {
+	// A double-quoted name is a column in SQLite when one matches.
+	if t.kind != tkIdent && t.kind != tkQuoted && t.kind != tkDQString {
 		return false
 	}
 	n := strings.ToLower(unquote(t))

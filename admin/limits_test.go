@@ -52,6 +52,8 @@ func TestMaskStructural(t *testing.T) {
 		"INSERT INTO mysql_users (username, password) VALUES ('bob', 'a') ON CONFLICT(username) DO UPDATE SET password = lower('S3cr3t')",
 		"UPDATE mysql_users SET password = replace(password, 'old', 'S3cr3t')",
 		"DELETE FROM mysql_users WHERE lower('S3cr3t') = password",
+		`UPDATE mysql_users SET "password" = 'S3cr3t'`,
+		"UPDATE mysql_users SET `password` = 'S3cr3t'",
 		"UPDATE global_variables SET variable_value = lower('S3cr3t') WHERE variable_name = 'mysql-monitor_password'",
 	} {
 		got := maskStatement(lex(q))
