@@ -154,7 +154,11 @@ func New(o Options) (*Node, error) {
 	n.wg.Go(n.run)
 	n.wg.Go(n.reconnectLoop)
 	n.lg.Info("cluster node started", zap.String("addr", n.addr), zap.Strings("join", n.seeds),
-		zap.Bool("encrypted", o.Cluster.Secret != ""))
+		zap.Bool("encrypted", o.Cluster.Secret != ""), zap.Bool("legacy_key_primary", o.Cluster.LegacyKeyPrimary))
+	if o.Cluster.Secret == "" {
+		n.lg.Warn("gossip is neither encrypted nor authenticated (no cluster.secret): any process that reaches " +
+			"the gossip port reads and changes the shared configuration; allowed on a loopback cluster.bind only")
+	}
 	return n, nil
 }
 
