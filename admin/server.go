@@ -14,12 +14,15 @@ import (
 	"github.com/go-mysql-org/go-mysql/server"
 	"go.uber.org/zap"
 
+	"github.com/rwproxy/rwproxy/internal/buildinfo"
 	"github.com/rwproxy/rwproxy/protocol"
 )
 
 // Version is announced in the admin listener's handshake and returned by
-// SELECT VERSION().
-const Version = "8.0.36-rwproxy-admin"
+// SELECT VERSION() and @@version: a MySQL-looking version (clients parse
+// it) that carries rwproxy's own, e.g. 8.0.36-rwproxy-v0.3.0-admin.
+// @@admin-version has the full build identity (commit, date, Go).
+var Version = "8.0.36-rwproxy-" + buildinfo.Get().Version + "-admin"
 
 // DefaultMaxConnections caps concurrent admin connections.
 const DefaultMaxConnections = 64
