@@ -97,6 +97,24 @@ func (s *Server) Start() {
 	s.lg.Info("admin interface listening", zap.String("listen", s.Addr()), zap.String("datadir_file", s.eng.diskPath))
 }
 
+// RefreshMemory rewrites the MEMORY tables of every module from the
+// running configuration, as SAVE <module> TO MEMORY would: with
+// config_source: file, after the file was applied, so that what the admin
+// interface shows is what runs.
+func (s *Server) RefreshMemory(ctx context.Context) error {
+	e := s.eng
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.internal.Store(true)
+	defer e.internal.Store(false)
+	for _, m := range modules {
+		if err := e.writeMemory(ctx, m, e.rt.Config()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Addr is the admin listener's address.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 

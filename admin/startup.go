@@ -81,20 +81,52 @@ func Startup(datadir string, fromFile *config.Config, initial bool) (*config.Con
 		return nil, rep, fmt.Errorf("the saved configuration with the environment overrides is invalid:\n%w", err)
 	}
 	rep.Seeded = !existed || initial
+	rep.Modules = CompareModules(cfg, fromFile)
+	for i := range rep.Modules {
+		if rep.Seeded {
+			rep.Modules[i].Source = SourceFile
+		}
+	}
+	return cfg, rep, nil
+}
+
+// CompareModules says, for each shared module, whether the file's
+// configuration differs from the one in use (Source is SourceDatabase).
+func CompareModules(inUse, fromFile *config.Config) []ModuleOrigin {
 	file := fromFile.Clone()
 	file.FillDefaults()
+	var out []ModuleOrigin
 	for _, m := range sharedModules() {
 		o := ModuleOrigin{Module: m.name, Source: SourceDatabase}
-		if rep.Seeded {
-			o.Source = SourceFile
-		}
-		for _, c := range diffModule(m, cfg, file) {
+		for _, c := range diffModule(m, inUse, file) {
 			o.Changes = append(o.Changes, c.table+": "+c.key+": "+c.what)
 		}
 		o.FileDiffers = len(o.Changes) > 0
-		rep.Modules = append(rep.Modules, o)
+		out = append(out, o)
 	}
-	return cfg, rep, nil
+	return out
+}
+
+// Resolve returns the configuration the next start would use (for
+// `rwproxy config dump`), without writing anything but a table upgrade:
+// the file's with config_source: file or when datadir holds no saved
+// configuration, else rwproxy.db's shared modules with the file's
+// node-local keys, the environment on top.
+func Resolve(datadir string, fromFile *config.Config) (*config.Config, error) {
+	if fromFile.FileIsAuthority() || !diskHasConfig(datadir) {
+		cfg := fromFile.Clone()
+		cfg.FillDefaults()
+		return cfg, nil
+	}
+	cfg, _, err := bootstrap(datadir, fromFile, false)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := config.ApplyEnv(cfg); err != nil {
+		return nil, err
+	}
+	cfg.FillDefaults()
+	return cfg, nil
 }
 
 // sharedModules are the modules that config_source governs: every module

@@ -166,3 +166,18 @@ func valueAt(c *Config, path string) any {
 	}
 	return v.Interface()
 }
+
+// WithNodeLocal returns a copy of c with every node-local key taken from
+// file (a SIGHUP with config_source: admin: the file owns those keys only).
+func WithNodeLocal(c, file *Config) *Config {
+	out := c.Clone()
+	src := file.Clone()
+	ov, sv := reflect.ValueOf(out).Elem(), reflect.ValueOf(src).Elem()
+	t := ov.Type()
+	for i := range t.NumField() {
+		if IsNodeLocal(strings.Split(t.Field(i).Tag.Get("mapstructure"), ",")[0]) {
+			ov.Field(i).Set(sv.Field(i))
+		}
+	}
+	return out
+}

@@ -268,3 +268,14 @@ func (a *App) globalCounters(pools []admin.PoolStats) []admin.Counter {
 	}
 	return out
 }
+
+// RefreshAdminMemory rewrites the admin interface's MEMORY tables from the
+// running configuration (config_source: file, after a file change), so
+// that MEMORY, RUNTIME and the file agree. It does nothing before
+// StartAdmin.
+func (a *App) RefreshAdminMemory(ctx context.Context) error {
+	if v, ok := admins.Load(a); ok {
+		return v.(*admin.Server).RefreshMemory(ctx)
+	}
+	return nil
+}
