@@ -238,7 +238,14 @@ func (a *App) globalCounters(pools []admin.PoolStats) []admin.Counter {
 	u := func(v uint64) int64 { return int64(v) }
 	out := []admin.Counter{
 		{Name: "Client_Connections_connected", Value: s.Sessions.Load()},
-		{Name: "Access_Denied_Wrong_Password", Value: u(s.AuthFailures.Load())},
+		{Name: "Access_Denied_Wrong_Password", Value: u(s.LoginFailureCount(session.LoginWrongPassword))},
+		{Name: "Access_Denied_Unknown_User", Value: u(s.LoginFailureCount(session.LoginUnknownUser))},
+		{Name: "Access_Denied_TLS_Required", Value: u(s.LoginFailureCount(session.LoginTLSRequired))},
+		{Name: "Access_Denied_Max_User_Connections", Value: u(s.LoginFailureCount(session.LoginLimitReached))},
+		{Name: "Login_Failures_Backend_Unavailable", Value: u(s.LoginFailureCount(session.LoginBackendUnavailable))},
+		{Name: "Login_Failures_Bad_Schema", Value: u(s.LoginFailureCount(session.LoginBadSchema))},
+		{Name: "Login_Failures_Protocol", Value: u(s.LoginFailureCount(session.LoginProtocol))},
+		{Name: "Login_Failures_Total", Value: u(s.AuthFailures.Load())},
 		{Name: "Questions", Value: u(s.Queries.Load())},
 		{Name: "Backend_Query_Errors", Value: u(s.BackendErrs.Load())},
 		{Name: "Session_Panics", Value: u(s.Panics.Load())},
