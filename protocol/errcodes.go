@@ -9,10 +9,12 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+	perrors "github.com/pingcap/errors"
 )
 
 // Proxy-originated error codes. They sit in the 9000 range, like ProxySQL's,
@@ -73,6 +75,12 @@ func NewErrBackendConnect(hg int, err error) *mysql.MyError {
 // ConnectReason names the condition behind a failed backend connection in
 // a few words, without the address or the Go error chain.
 func ConnectReason(err error) string {
+	if c := perrors.Cause(err); c != nil && c != err {
+		// go-mysql wraps with pingcap/errors, which errors.Is cannot see through.
+		if r := ConnectReason(c); r != "network error" {
+			return r
+		}
+	}
 	var (
 		nerr    net.Error
 		unknown x509.UnknownAuthorityError
@@ -92,6 +100,8 @@ func ConnectReason(err error) string {
 		return "connect timed out (pool.connect_timeout)"
 	case errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET):
 		return "connection closed by the server during the handshake"
+	case strings.Contains(err.Error(), "i/o timeout"):
+		return "connect timed out (pool.connect_timeout)"
 	}
 	return "network error"
 }

@@ -1,12 +1,17 @@
 package session
 
 import (
+	"errors"
+	"io"
 	"net"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/server"
+	perrors "github.com/pingcap/errors"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -100,6 +105,16 @@ func backendFailure(err error) LoginFailure {
 		}
 	}
 	return LoginBadSchema
+}
+
+// closedEarly reports a handshake that ended because the client closed the
+// connection before answering it (a TCP health check, a port scan).
+func closedEarly(err error) bool {
+	if c := perrors.Cause(err); c != nil {
+		err = c
+	}
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		strings.Contains(err.Error(), "EOF") || strings.Contains(err.Error(), "connection reset")
 }
 
 // recordingAuth notes the user name a client sent, for the accounting of a

@@ -196,6 +196,11 @@ func Serve(ctx context.Context, nc net.Conn, d *Deps) {
 			s.dropBackend()
 		}
 		f := at.reason(func(user string) bool { u, ok := findUser(d.Config(), user); return ok && u.IsActive() })
+		if f == LoginProtocol && closedEarly(err) {
+			// A TCP health check or port probe: no login was attempted.
+			d.Log.Debug("client closed the connection before logging in", zap.String("client_addr", nc.RemoteAddr().String()))
+			return
+		}
 		d.Stats.countLogin(f)
 		logLoginFailure(d, f, at.user, nc.RemoteAddr(), err)
 		return
