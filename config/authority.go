@@ -93,6 +93,7 @@ func EnvOverrides() (in []Override, unknown []string) {
 // read for other purposes: not typos.
 var nonKeyVars = []string{
 	"RWPROXY_IT_BASE_PORT", "RWPROXY_FAILOVER_BASE_PORT", "RWPROXY_OPS_BASE_PORT", "RWPROXY_MGR_BASE_PORT",
+	"RWPROXY_BIN", "RWPROXY_DASH_PNG", "RWPROXY_REQUIRE_CHROMIUM", "RWPROXY_UPDATE_SCREENSHOT",
 }
 
 // ApplyEnv sets every key overridden in the environment on c (a
@@ -129,8 +130,8 @@ func setPath(m map[string]any, path string, val any) {
 }
 
 // EnvPinned returns the keys of c whose values differ from what the
-// environment sets: a change that would undo an environment override.
-// It returns nil when no override is in effect or c agrees with all.
+// environment sets. It returns nil when no override is in effect or c
+// agrees with all.
 func EnvPinned(c *Config) []string {
 	want := c.Clone()
 	in, err := ApplyEnv(want)
@@ -141,6 +142,20 @@ func EnvPinned(c *Config) []string {
 	for _, o := range in {
 		if !reflect.DeepEqual(valueAt(c, o.Key), valueAt(want, o.Key)) {
 			out = append(out, o.Key)
+		}
+	}
+	return out
+}
+
+// envUndone returns the keys set by the environment that the change from
+// cur to next would move away from the environment's value (a key that
+// already differs, e.g. log.level given by --log-level, and is left as it
+// is, is not one).
+func envUndone(cur, next *Config) []string {
+	var out []string
+	for _, k := range EnvPinned(next) {
+		if !reflect.DeepEqual(valueAt(cur, k), valueAt(next, k)) {
+			out = append(out, k)
 		}
 	}
 	return out

@@ -150,7 +150,7 @@ func (s *Store) Apply(ctx context.Context, c *Config, src Source) error {
 	}
 	next := c.Clone()
 	if src == SourceAdmin && s.env.Load() {
-		if keys := EnvPinned(next); len(keys) > 0 {
+		if keys := envUndone(s.Current(), next); len(keys) > 0 {
 			return envRefusal(keys)
 		}
 	}

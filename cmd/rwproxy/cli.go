@@ -16,6 +16,9 @@ import (
 // DefaultConfigPath is the configuration file used without --config.
 const DefaultConfigPath = "/etc/rwproxy/rwproxy.yaml"
 
+// defaultConfig is DefaultConfigPath (tests point it elsewhere).
+var defaultConfig = DefaultConfigPath
+
 // options are the command line's flags.
 type options struct {
 	config    string
@@ -46,7 +49,7 @@ Flags:
 func newFlags(o *options, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("rwproxy", flag.ContinueOnError)
 	fs.SetOutput(out)
-	fs.StringVar(&o.config, "config", DefaultConfigPath, "configuration file (YAML)")
+	fs.StringVar(&o.config, "config", defaultConfig, "configuration file (YAML)")
 	fs.StringVar(&o.level, "log-level", "", "log level: debug, info, warn, error (overrides log.level)")
 	fs.StringVar(&o.pprof, "pprof", "", "serve /debug/pprof/ on this address (e.g. 127.0.0.1:6060); off when empty "+
 		"(http.pprof serves it on the HTTP listener instead)")
@@ -108,7 +111,7 @@ func parseArgs(args []string, stderr io.Writer) (string, options, error) {
 func loadConfig(o options) (*config.Config, error) {
 	if _, err := os.Stat(o.config); err != nil && !o.configSet && errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("no --config given and the default configuration file %s does not exist "+
-			"(write one, see configs/rwproxy.yaml, or pass --config <file>)", DefaultConfigPath)
+			"(write one, see configs/rwproxy.yaml, or pass --config <file>)", o.config)
 	}
 	return config.Load(o.config)
 }

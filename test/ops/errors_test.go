@@ -20,7 +20,9 @@ import (
 // netDialer dials with a short timeout.
 type netDialer struct{}
 
-func (netDialer) dial(addr string) (net.Conn, error) { return net.DialTimeout("tcp", addr, time.Second) }
+func (netDialer) dial(addr string) (net.Conn, error) {
+	return net.DialTimeout("tcp", addr, time.Second)
+}
 
 func httpGet(t *testing.T, url string) string {
 	t.Helper()
