@@ -125,6 +125,7 @@ func newLogger(c config.Log) (zap.AtomicLevel, *zap.Logger, error) {
 	zc.Level = atom
 	zc.Encoding = format
 	zc.DisableStacktrace = true
-	lg, err := zc.Build(zap.AddStacktrace(zapcore.DPanicLevel))
+	lg, err := zc.Build(zap.AddStacktrace(zapcore.DPanicLevel),
+		zap.WrapCore(func(c zapcore.Core) zapcore.Core { return plainErrors{c} }))
 	return atom, lg, err
 }

@@ -118,6 +118,7 @@ func TestWriterDownError(t *testing.T) {
 	require.Contains(t, log, `"msg":"no writer available: statement failed"`)
 	require.Contains(t, log, fmt.Sprintf("127.0.0.1:%d", port), "the detail is in the log")
 	require.NotContains(t, log, "stacktrace", "no stack trace for a backend that is down")
+	require.NotContains(t, log, "errorVerbose", "no Go stack of a wrapped error either")
 }
 
 // TestBlackHoledWriter: a writer that accepts and never answers gives a
