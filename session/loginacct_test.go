@@ -2,10 +2,14 @@ package session
 
 import (
 	"errors"
+	"net"
 	"testing"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/rwproxy/rwproxy/protocol"
 )
@@ -36,4 +40,23 @@ func TestLoginFailureReason(t *testing.T) {
 	require.Equal(t, uint64(1), st.LoginFailureCount(LoginWrongPassword))
 	require.Equal(t, uint64(1), st.LoginFailureCount(LoginBackendUnavailable))
 	require.Len(t, LoginFailureNames(), int(numLoginFailures))
+}
+
+// TestLoginLogIsSampled: a flood of refused logins logs a bounded number
+// of lines per second.
+func TestLoginLogIsSampled(t *testing.T) {
+	core, logs := observer.New(zapcore.DebugLevel)
+	d := &Deps{Log: zap.New(core), LoginLog: NewLoginLogger(zap.New(core))}
+	from := &net.TCPAddr{IP: net.IPv4(10, 0, 0, 5), Port: 40000}
+	for range 5000 {
+		logLoginFailure(d, LoginWrongPassword, "app", from, errors.New("access denied"))
+	}
+	n := logs.Len()
+	require.GreaterOrEqual(t, n, loginLogBurst)
+	require.Less(t, n, 500, "sampled (about 20 lines a second), not one line per attempt")
+	e := logs.All()[0]
+	require.Equal(t, zapcore.WarnLevel, e.Level)
+	require.Equal(t, "app", e.ContextMap()["user"])
+	require.Equal(t, "10.0.0.5:40000", e.ContextMap()["client_addr"])
+	require.Equal(t, "wrong_password", e.ContextMap()["reason"])
 }
