@@ -2,12 +2,22 @@
 # MariaDB sandbox tests (scripts/sandbox; install with `scripts/sandbox install`).
 GO ?= go
 
+# Build identity embedded by `make build` (and reused by other targets, e.g.
+# a release build): version from git describe, the commit and its commit
+# date. A plain `go build`/`go install` still reports the commit from the Go
+# toolchain's VCS stamp (internal/buildinfo).
+BUILDINFO := github.com/rwproxy/rwproxy/internal/buildinfo
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.0.0-dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+BUILD_DATE ?= $(shell TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ 2>/dev/null)
+LDFLAGS := -X $(BUILDINFO).Version=$(VERSION) -X $(BUILDINFO).Commit=$(COMMIT) -X $(BUILDINFO).Date=$(BUILD_DATE)
+
 .PHONY: all build test vet demo bench bench-go sandbox-up sandbox-down
 
 all: build
 
 build:
-	$(GO) build -o bin/rwproxy ./cmd/rwproxy
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/rwproxy ./cmd/rwproxy
 
 vet:
 	$(GO) vet ./...

@@ -3,6 +3,8 @@ package admin
 import (
 	"strconv"
 	"strings"
+
+	"github.com/rwproxy/rwproxy/internal/buildinfo"
 )
 
 // sysVars answer @@variables that MySQL clients and connectors read when
@@ -55,6 +57,8 @@ func (e *engine) sysVarLiteral(raw string, sess *adminSession) string {
 	switch name {
 	case "version":
 		return quoteString(e.version)
+	case "admin-version":
+		return quoteString(buildinfo.Get().String())
 	case "hostname":
 		return quoteString("rwproxy")
 	case "port":

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/rwproxy/rwproxy/config"
 )
@@ -15,51 +16,61 @@ import (
 //
 //   - When <datadir>/rwproxy.db holds a saved configuration, its tables
 //     (servers, users, query rules, hostgroup settings and global
-//     variables) replace the YAML file's. Node-local settings that need a
-//     restart (listen addresses, server_version, datadir, log, cluster)
-//     always come from the YAML file.
+//     variables) replace the YAML file's. Node-local settings (listen
+//     addresses, server_version, admin.*, log, http, tls, limits, cluster;
+//     config.IsNodeLocal) always come from the YAML file.
 //   - Otherwise the YAML configuration is used, and written to the file
 //     so that the DISK layer always holds a complete configuration.
 //   - initial starts from the YAML file whatever the disk holds (the
-//     --initial flag): the old file is kept as rwproxy.db.bak and a new one
-//     is written from the YAML file.
+//     --initial flag): the old file is kept as rwproxy.db.bak-<UTC time>
+//     (every backup under its own name) and a new one is written from the
+//     YAML file.
 //
 // fromYAML must be valid (config.Load's result); it is not modified. The
 // result is validated: a disk file whose configuration no longer
 // validates is reported, naming the problems (start with --initial to
 // discard it).
 func Bootstrap(datadir string, fromYAML *config.Config, initial bool) (*config.Config, error) {
+	cfg, _, err := bootstrap(datadir, fromYAML, initial)
+	return cfg, err
+}
+
+// bootstrap is Bootstrap that also returns where --initial moved the
+// previous database ("" when there was none or initial is false).
+func bootstrap(datadir string, fromYAML *config.Config, initial bool) (*config.Config, string, error) {
 	if datadir == "" {
-		return nil, errors.New("admin: bootstrap: no datadir")
+		return nil, "", errors.New("admin: bootstrap: no datadir")
 	}
 	if err := os.MkdirAll(datadir, 0o750); err != nil {
-		return nil, fmt.Errorf("admin: datadir: %w", err)
+		return nil, "", fmt.Errorf("admin: datadir: %w", err)
 	}
 	path := filepath.Join(datadir, DiskFile)
+	var backup string
 	if initial {
-		if err := backupDisk(path); err != nil {
-			return nil, err
+		var err error
+		if backup, err = backupDisk(path, time.Now()); err != nil {
+			return nil, "", err
 		}
 	}
 	if _, err := ensurePrivate(path); err != nil {
-		return nil, err
+		return nil, backup, err
 	}
 	db, err := sql.Open("sqlite", path)
 	if err != nil {
-		return nil, fmt.Errorf("admin: open %s: %w", path, err)
+		return nil, backup, fmt.Errorf("admin: open %s: %w", path, err)
 	}
 	defer func() { _ = db.Close() }()
 	ctx := context.Background()
 	conn, err := db.Conn(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("admin: open %s: %w", path, err)
+		return nil, backup, fmt.Errorf("admin: open %s: %w", path, err)
 	}
 	defer func() { _ = conn.Close() }()
 	cfg, err := bootstrapFrom(ctx, conn, fromYAML)
 	if err != nil {
-		return nil, fmt.Errorf("admin: %s: %w", path, err)
+		return nil, backup, fmt.Errorf("admin: %s: %w", path, err)
 	}
-	return cfg, nil
+	return cfg, backup, nil
 }
 
 // SaveConfig writes c's operator tables (servers, users, query rules,
@@ -163,23 +174,30 @@ func bootstrapFrom(ctx context.Context, c *sql.Conn, fromYAML *config.Config) (*
 }
 
 // backupDisk moves the disk file (with its journal, so that an interrupted
-// transaction stays with its database) to rwproxy.db.bak.
-func backupDisk(path string) error {
+// transaction stays with its database) to rwproxy.db.bak-<UTC time>, a new
+// name for every backup so that none is ever overwritten, and returns that
+// name ("" when there was no file).
+func backupDisk(path string, now time.Time) (string, error) {
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		return nil
+		return "", nil
+	}
+	stamp := now.UTC().Format("20060102T150405.000000000Z")
+	bak := path + ".bak-" + stamp
+	for i := 1; ; i++ { // two backups in the same nanosecond: a suffix
+		if _, err := os.Stat(bak); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		bak = fmt.Sprintf("%s.bak-%s-%d", path, stamp, i)
 	}
 	for _, suffix := range []string{"", "-journal", "-wal"} {
-		err := os.Rename(path+suffix, path+".bak"+suffix)
+		err := os.Rename(path+suffix, bak+suffix)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("admin: --initial: keep the old %s: %w", path+suffix, err)
+			return "", fmt.Errorf("admin: --initial: keep the old %s: %w", path+suffix, err)
 		}
 		if err == nil {
-			_ = os.Chmod(path+".bak"+suffix, privateMode) // a backup of a 0644 file of an older version
-		}
-		if errors.Is(err, os.ErrNotExist) {
-			_ = os.Remove(path + ".bak" + suffix) // an older backup's journal must not pair with the new one
+			_ = os.Chmod(bak+suffix, privateMode) // a backup of a 0644 file of an older version
 		}
 	}
 	_ = os.Remove(path + "-shm")
-	return nil
+	return bak, nil
 }

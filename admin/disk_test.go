@@ -82,9 +82,11 @@ func TestSaveToDiskThenBootstrap(t *testing.T) {
 	require.NoError(t, err)
 	want := rt.Config().Clone()
 	want.Admin.Datadir = yaml.Admin.Datadir
+	// admin.* is node-local: the file's, never the saved credentials.
+	want.Admin.Username, want.Admin.Password = yaml.Admin.Username, yaml.Admin.Password
 	require.Equal(t, normalized(want), normalized(got))
 	require.Equal(t, 77, got.MaxConnections)
-	require.Equal(t, "root", got.Admin.Username)
+	require.Equal(t, yaml.Admin.Username, got.Admin.Username, "admin.* comes from the file, not from rwproxy.db")
 	require.Equal(t, "bob", got.Users[2].Username)
 	require.Equal(t, 7, got.QueryRules[1].RuleID)
 
@@ -92,7 +94,8 @@ func TestSaveToDiskThenBootstrap(t *testing.T) {
 	got, err = Bootstrap(dir, yaml, true)
 	require.NoError(t, err)
 	require.Equal(t, normalized(yaml), normalized(got))
-	require.FileExists(t, filepath.Join(dir, DiskFile+".bak"))
+	baks, _ := filepath.Glob(filepath.Join(dir, DiskFile+".bak-*"))
+	require.Len(t, baks, 1)
 	got, err = Bootstrap(dir, yaml, false)
 	require.NoError(t, err)
 	require.Equal(t, normalized(yaml), normalized(got), "--initial rewrote the disk from the YAML file")

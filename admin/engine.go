@@ -286,6 +286,16 @@ func (e *engine) Exec(ctx context.Context, sess *adminSession, query string) (*r
 // transaction control are handled here; anything else goes to SQLite.
 func (e *engine) execOne(ctx context.Context, sess *adminSession, st []token) (*result, error) {
 	s := sig(st)
+	if path, ok, err := parseSaveConfigFile(s); ok {
+		var res *result
+		if err != nil {
+			err = newError(erSyntax, err.Error())
+		} else {
+			res, err = e.saveConfigFile(path)
+		}
+		e.audit(sess, st, res, err)
+		return res, err
+	}
 	cmd, isCmd, err := parseCommand(s)
 	switch {
 	case isCmd && sess.ReadOnly:

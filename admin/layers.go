@@ -17,6 +17,9 @@ func (e *engine) runCommand(ctx context.Context, cmd *command) (*result, error) 
 	defer e.mu.Unlock()
 	e.internal.Store(true)
 	defer e.internal.Store(false)
+	if err := e.fileOwns(cmd); err != nil {
+		return nil, err
+	}
 	switch cmd.act {
 	case actMemoryToRuntime:
 		return e.loadToRuntime(ctx, cmd)
@@ -38,6 +41,26 @@ func (e *engine) runCommand(ctx context.Context, cmd *command) (*result, error) 
 		return &result{}, e.copyDisk(ctx, cmd)
 	}
 	return nil, newError(erUnknown, "unsupported command "+cmd.String())
+}
+
+// fileOwns refuses, with config_source: file, the commands that would
+// change a shared module's runtime or saved configuration: the file is
+// its only authority then. Reading (LOAD ... FROM CONFIG/DISK into MEMORY,
+// SAVE ... TO MEMORY) stays allowed; MEMORY is a scratch copy.
+func (e *engine) fileOwns(cmd *command) error {
+	if !cmd.mod.isShared() || !e.rt.Config().FileIsAuthority() {
+		return nil
+	}
+	if cmd.act != actMemoryToRuntime && cmd.act != actMemoryToDisk {
+		return nil
+	}
+	file := e.configFile
+	if file == "" {
+		file = "the configuration file"
+	}
+	return newError(erUnknown, fmt.Sprintf("%s refused: config_source is file, so %s owns %s; edit the file "+
+		"instead (a changed file is applied within 2s, or at once on SIGHUP). The admin interface only reads "+
+		"this module", cmd, file, cmd.mod.name))
 }
 
 // writeMemory replaces the module's MEMORY tables with cfg's values. The
@@ -235,7 +258,7 @@ func readModule(ctx context.Context, q querier, schema string, m *module, cfg *c
 		if t == tVariables && skipRestart {
 			kept := rows[:0]
 			for _, r := range rows {
-				if v, ok := lookupVariable(asString(r[0])); !ok || !v.restart {
+				if v, ok := lookupVariable(asString(r[0])); !ok || !(v.restart || config.IsNodeLocal(v.path)) {
 					kept = append(kept, r)
 				}
 			}

@@ -43,7 +43,10 @@ func TestDiskFileIsPrivate(t *testing.T) {
 	require.NoError(t, os.Chmod(path, 0o644))
 	_, err = Bootstrap(dir, testConfig(), true)
 	require.NoError(t, err)
-	require.Equal(t, os.FileMode(0o600), modeOf(t, path+".bak"))
+	baks, err := filepath.Glob(path + ".bak-*")
+	require.NoError(t, err)
+	require.Len(t, baks, 1, "one timestamped backup")
+	require.Equal(t, os.FileMode(0o600), modeOf(t, baks[0]))
 	require.Equal(t, os.FileMode(0o600), modeOf(t, path))
 
 	// SaveConfig (a cluster node's writes) on a fresh datadir.

@@ -15,12 +15,15 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rwproxy/rwproxy/config"
+	"github.com/rwproxy/rwproxy/internal/buildinfo"
 	"github.com/rwproxy/rwproxy/protocol"
 )
 
 // Version is announced in the admin listener's handshake and returned by
-// SELECT VERSION().
-const Version = "8.0.36-rwproxy-admin"
+// SELECT VERSION() and @@version: a MySQL-looking version (clients parse
+// it) that carries rwproxy's own, e.g. 8.0.36-rwproxy-v0.3.0-admin.
+// @@admin-version has the full build identity (commit, date, Go).
+var Version = "8.0.36-rwproxy-" + buildinfo.Get().Version + "-admin"
 
 // DefaultMaxConnections caps concurrent admin connections.
 const DefaultMaxConnections = 64
@@ -109,6 +112,24 @@ func (s *Server) Start() {
 		}
 	})
 	s.lg.Info("admin interface listening", zap.String("listen", s.Addr()), zap.String("datadir_file", s.eng.diskPath))
+}
+
+// RefreshMemory rewrites the MEMORY tables of every module from the
+// running configuration, as SAVE <module> TO MEMORY would: with
+// config_source: file, after the file was applied, so that what the admin
+// interface shows is what runs.
+func (s *Server) RefreshMemory(ctx context.Context) error {
+	e := s.eng
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.internal.Store(true)
+	defer e.internal.Store(false)
+	for _, m := range modules {
+		if err := e.writeMemory(ctx, m, e.rt.Config()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Addr is the admin listener's address.

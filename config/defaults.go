@@ -96,6 +96,7 @@ const (
 // server to validate, so Defaults().Validate() fails on purpose.
 func Defaults() *Config {
 	return &Config{
+		ConfigSource:    ConfigSourceAdmin,
 		Listen:          "127.0.0.1:6033",
 		MaxConnections:  4096,
 		ServerVersion:   "",

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -56,7 +57,31 @@ type Store struct {
 		subs       map[chan *Versioned]struct{}
 		publisher  Publisher
 	}
+	// env makes the RWPROXY_* environment win over every source (see
+	// HonorEnv); off for Stores built by tests and library callers.
+	env atomic.Bool
 }
+
+// HonorEnv makes the environment overrides (RWPROXY_*) win on this node
+// whatever the source of a change: a file reload has them already (Load),
+// a configuration adopted or merged from a cluster peer gets them applied
+// on top, and an admin change (SourceAdmin) that would undo one is
+// refused, naming the variable. cmd/rwproxy turns it on.
+func (s *Store) HonorEnv() { s.env.Store(true) }
+
+// envRefusal is the error for an admin change to keys the environment sets.
+func envRefusal(keys []string) error {
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, k+" is set by "+EnvVar(k))
+	}
+	return fmt.Errorf("%w: %s on this node; the environment wins over the admin interface "+
+		"(unset the variable and restart to manage the key here)", ErrEnvPinned, strings.Join(parts, ", "))
+}
+
+// ErrEnvPinned is matched by an Apply error refusing an admin change to a
+// key an environment variable sets.
+var ErrEnvPinned = errors.New("config: key set by the environment")
 
 // NewStore returns a Store at version 1 holding a copy of initial, which the
 // caller has validated (Load does). origin names this node in Versioned.
@@ -124,6 +149,11 @@ func (s *Store) Apply(ctx context.Context, c *Config, src Source) error {
 		return fmt.Errorf("config from %s rejected:\n%w", src, err)
 	}
 	next := c.Clone()
+	if src == SourceAdmin && s.env.Load() {
+		if keys := envUndone(s.Current(), next); len(keys) > 0 {
+			return envRefusal(keys)
+		}
+	}
 
 	s.mu.Lock()
 	cur := s.cur.Load()
@@ -169,6 +199,7 @@ func (s *Store) Adopt(ctx context.Context, v Versioned) (bool, error) {
 		return false, nil
 	}
 	keepRestartFields(next, cur.Config)
+	s.applyEnv(next)
 	if err := next.Validate(); err != nil {
 		return false, fmt.Errorf("config version %d from %s rejected:\n%w", v.Version, v.Origin, err)
 	}
@@ -214,6 +245,7 @@ func (s *Store) Merge(ctx context.Context, origin string, build func(cur *Config
 		return cur, false, errors.New("config: Merge: build must return a new Config")
 	}
 	keepRestartFields(next, cur.Config)
+	s.applyEnv(next)
 	if err := next.Validate(); err != nil {
 		return cur, false, fmt.Errorf("config from cluster node %s rejected:\n%w", origin, err)
 	}
@@ -223,6 +255,15 @@ func (s *Store) Merge(ctx context.Context, origin string, build func(cur *Config
 	v := &Versioned{Version: cur.Version + 1, Origin: origin, Config: next}
 	s.swapLocked(v)
 	return v, true, nil
+}
+
+// applyEnv puts the environment overrides on a peer's configuration when
+// HonorEnv is on (a bad value cannot happen here: Load checked them at
+// start).
+func (s *Store) applyEnv(c *Config) {
+	if s.env.Load() {
+		_, _ = ApplyEnv(c)
+	}
 }
 
 // swapLocked stores v and hands it to every subscriber, replacing an unread

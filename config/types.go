@@ -5,6 +5,10 @@ import "time"
 // Config is the whole rwproxy configuration. A *Config reached through a
 // Store is immutable: build a new one with Clone and Apply it instead.
 type Config struct {
+	// ConfigSource says who owns the shared modules (servers, users, query
+	// rules, variables): "admin" (rwproxy.db, seeded from the file on the
+	// first start) or "file" (this file, watched); see authority.go.
+	ConfigSource string `mapstructure:"config_source" reload:"restart"`
 	// Listen is the client-facing MySQL address.
 	Listen string `mapstructure:"listen" reload:"restart"`
 	// MaxConnections caps concurrent client connections (error 1040 past it).

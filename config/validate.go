@@ -42,6 +42,9 @@ func (c *Config) Validate() error {
 		return &FieldError{Path: "config", Msg: "is nil"}
 	}
 	var p problems
+	if c.ConfigSource != "" { // "" (a Config built in code) means admin
+		p.oneOf("config_source", c.ConfigSource, validConfigSources)
+	}
 	p.listenAddr("listen", c.Listen)
 	if c.MaxConnections <= 0 {
 		p.add("max_connections", "%d must be > 0", c.MaxConnections)

@@ -36,6 +36,8 @@ var (
 
 	dClients         = desc("client_connections", "Client sessions currently open.", nil)
 	dAuthFailures    = desc("client_auth_failures_total", "Client logins refused.", nil)
+	dLoginFailures   = desc("client_login_failures_total", "Client logins refused, by reason (wrong_password, unknown_user, tls_required, limit_reached, backend_unavailable, bad_schema, protocol).", []string{"reason"})
+	dBuildInfo       = desc("build_info", "Always 1; the running rwproxy's version, commit and Go version.", []string{"version", "commit", "go_version"})
 	dPanics          = desc("session_panics_total", "Sessions closed after a recovered panic.", nil)
 	dQueries         = desc("queries_total", "Requests sent to backends by all sessions.", nil)
 	dSessionBackErrs = desc("session_backend_errors_total", "Backend connections that could not be obtained or were lost mid-request.", nil)
@@ -78,7 +80,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		dBackendQueries, dBackendQueryTime, dBackendSent, dBackendRecv, dBackendInFlight, dPoolConns,
 		dPoolCreated, dPoolFailed, dPingSeconds, dPingFailures,
 		dBackendState, dBackendUp, dBackendWeight, dBackendEffWeight, dBackendLatAvg, dBackendMaxConns, dBackendLag, dBackendReadOnly, dHostgroupInfo,
-		dClients, dAuthFailures, dPanics, dQueries, dSessionBackErrs, dRoutes, dDestinations,
+		dClients, dAuthFailures, dLoginFailures, dBuildInfo, dPanics, dQueries, dSessionBackErrs, dRoutes, dDestinations,
 		dReaderFallbacks, dRYWWaits, dRYWFallbacks, dFailoverWaits, dQueryTimeouts, dPins,
 		dCacheHits, dCacheMisses, dCacheEntries, dParseErrors, dConfigVersion, dMembers, dMemberVersion, dRejectedRecords, dReady,
 	} {
@@ -168,6 +170,10 @@ func collectProxy(ch chan<- prometheus.Metric, s *Sample) {
 	p := &s.Proxy
 	ch <- gauge(dClients, float64(p.ClientConnections))
 	ch <- counter(dAuthFailures, float64(p.AuthFailures))
+	for _, r := range s.LoginFailures {
+		ch <- counter(dLoginFailures, float64(r.Value), r.Name)
+	}
+	ch <- gauge(dBuildInfo, 1, s.Build.Version, s.Build.Commit, s.Build.GoVersion)
 	ch <- counter(dPanics, float64(p.Panics))
 	ch <- counter(dQueries, float64(p.Queries))
 	ch <- counter(dSessionBackErrs, float64(p.BackendErrors))

@@ -56,6 +56,11 @@ type Sample struct {
 	// reason.
 	Routes []Count `json:"routes"`
 	Pins   []Count `json:"pins"`
+	// LoginFailures counts refused client logins by reason
+	// (wrong_password, unknown_user, ...).
+	LoginFailures []Count `json:"login_failures"`
+	// Build identifies the running rwproxy.
+	Build Build `json:"build"`
 	// ConfigVersion and ConfigOrigin identify the running configuration.
 	ConfigVersion uint64 `json:"config_version"`
 	ConfigOrigin  string `json:"config_origin"`
@@ -115,6 +120,14 @@ type Server struct {
 	PingLatency  time.Duration `json:"ping_latency_ns"`
 	PingError    string        `json:"ping_error,omitempty"`
 	PingFailures int           `json:"ping_failures"`
+}
+
+// Build is the running binary's identity (internal/buildinfo).
+type Build struct {
+	Version   string `json:"version"`
+	Commit    string `json:"commit"`
+	Date      string `json:"date,omitempty"`
+	GoVersion string `json:"go_version"`
 }
 
 // Proxy holds the process-wide counters.

@@ -1,9 +1,20 @@
 package protocol
 
 import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+	perrors "github.com/pingcap/errors"
 )
 
 // Proxy-originated error codes. They sit in the 9000 range, like ProxySQL's,
@@ -19,22 +30,89 @@ const (
 	ErrCodeInternal uint16 = 9003
 )
 
-// NewErrNoBackend reports that hostgroup hg has no usable server.
+// Client-visible messages name the condition and the hostgroup, never a
+// backend address or a Go error: the detail goes to the proxy's log
+// (docs/errors.md lists every code).
+
+// NewErrNoBackend reports that hostgroup hg has no usable server (a
+// hostgroup that is neither a reader nor a writer one, e.g. a query rule's
+// destination).
 func NewErrNoBackend(hg int) *mysql.MyError {
 	return &mysql.MyError{Code: ErrCodeNoBackend, State: "HY000",
-		Message: fmt.Sprintf("rwproxy: no backend available in hostgroup %d", hg)}
+		Message: fmt.Sprintf("rwproxy: no server available in hostgroup %d", hg)}
 }
 
-// NewErrBackendConnect reports a failed backend connection.
-func NewErrBackendConnect(addr string, err error) *mysql.MyError {
+// NewErrNoReader reports a read whose reader hostgroup hg has no usable
+// server while reader_fallback is error.
+func NewErrNoReader(hg int) *mysql.MyError {
+	return &mysql.MyError{Code: ErrCodeNoBackend, State: "HY000",
+		Message: fmt.Sprintf("rwproxy: no reader available in hostgroup %d", hg)}
+}
+
+// NewErrNoWriter reports a statement for writer hostgroup hg that found no
+// usable writer, after waiting waited (the failover buffer; 0: it did not
+// wait). reason, if not empty, says what the last attempt met
+// ("connection refused", "connect timed out").
+func NewErrNoWriter(hg int, waited time.Duration, reason string) *mysql.MyError {
+	msg := fmt.Sprintf("rwproxy: no writer available in hostgroup %d", hg)
+	if waited > 0 {
+		msg += fmt.Sprintf(" after waiting %.1fs", waited.Seconds())
+	}
+	if reason != "" {
+		msg += " (last attempt: " + reason + ")"
+	}
+	return &mysql.MyError{Code: ErrCodeNoBackend, State: "HY000", Message: msg}
+}
+
+// NewErrBackendConnect reports that connecting to a server of hostgroup hg
+// failed; err (logged by the caller, not shown) is summarised by
+// ConnectReason.
+func NewErrBackendConnect(hg int, err error) *mysql.MyError {
 	return &mysql.MyError{Code: ErrCodeBackendConnect, State: "HY000",
-		Message: fmt.Sprintf("rwproxy: cannot connect to backend %s: %v", addr, err)}
+		Message: fmt.Sprintf("rwproxy: cannot connect to a server of hostgroup %d: %s", hg, ConnectReason(err))}
 }
 
-// NewErrBackendLost reports a backend connection that broke mid-statement.
+// ConnectReason names the condition behind a failed backend connection in
+// a few words, without the address or the Go error chain.
+func ConnectReason(err error) string {
+	if c := perrors.Cause(err); c != nil && c != err {
+		// go-mysql wraps with pingcap/errors, which errors.Is cannot see through.
+		if r := ConnectReason(c); r != "network error" {
+			return r
+		}
+	}
+	var (
+		nerr    net.Error
+		unknown x509.UnknownAuthorityError
+		host    x509.HostnameError
+		inval   x509.CertificateInvalidError
+		verify  *tls.CertificateVerificationError
+	)
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return "host unreachable"
+	case errors.As(err, &unknown), errors.As(err, &host), errors.As(err, &inval), errors.As(err, &verify):
+		return "TLS certificate verification failed"
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),
+		errors.As(err, &nerr) && nerr.Timeout():
+		return "connect timed out (pool.connect_timeout)"
+	case errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET):
+		return "connection closed by the server during the handshake"
+	case strings.Contains(err.Error(), "i/o timeout"):
+		return "connect timed out (pool.connect_timeout)"
+	}
+	return "network error"
+}
+
+// NewErrBackendLost reports a backend connection that broke mid-statement,
+// with the code and text of the client library's CR_SERVER_LOST, which
+// drivers know (the statement's outcome on the server is unknown).
 func NewErrBackendLost(addr string) *mysql.MyError {
+	_ = addr // logged by the caller
 	return &mysql.MyError{Code: ErrCodeBackendLost, State: "HY000",
-		Message: fmt.Sprintf("rwproxy: lost connection to backend %s during query", addr)}
+		Message: "Lost connection to MySQL server during query (rwproxy: the backend connection broke)"}
 }
 
 // NewErrUnknownCommand is error 1047 for an unsupported command byte.

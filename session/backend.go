@@ -35,7 +35,7 @@ func (s *Session) acquire(hg int) (*pool.Conn, *mysql.MyError) {
 	slot, kept := s.affinity.slot(hg)
 	if ap != nil && kept {
 		if ap.Keep(hg, slot.addr) {
-			c, me := s.acquireAddr(slot.addr)
+			c, me := s.acquireAddr(hg, slot.addr)
 			if me != nil {
 				slot.addr = "" // the next statement picks again
 			}
@@ -57,7 +57,7 @@ func (s *Session) acquire(hg int) (*pool.Conn, *mysql.MyError) {
 	if keep {
 		slot.hg, slot.addr = hg, addr
 	}
-	return s.acquireAddr(addr)
+	return s.acquireAddr(hg, addr)
 }
 
 // affinity is the servers a session keeps in hostgroups with session
@@ -84,9 +84,12 @@ func (a *affinity) slot(hg int) (*affinitySlot, bool) {
 	return &a[free], false
 }
 
-// acquireAddr returns a pooled connection to addr brought to the
-// session's state.
-func (s *Session) acquireAddr(addr string) (*pool.Conn, *mysql.MyError) {
+// acquireAddr returns a pooled connection to addr (a server of hostgroup
+// hg) brought to the session's state. A failed connect is logged here with
+// the address and the error; the client's error names only the hostgroup
+// and the condition. While a write waits for a failover (s.quietConnect)
+// the attempts are logged at Debug: bufferWrite logs the outcome once.
+func (s *Session) acquireAddr(hg int, addr string) (*pool.Conn, *mysql.MyError) {
 	key := pool.Key{Addr: addr, User: s.user.Username, FoundRows: s.caps&mysql.CLIENT_FOUND_ROWS != 0}
 	c, err := s.d.Pools.Get(s.ctx, key, s.user.Password)
 	if err != nil {
@@ -94,7 +97,16 @@ func (s *Session) acquireAddr(addr string) (*pool.Conn, *mysql.MyError) {
 		if me := asMyError(err); me != nil {
 			return nil, me
 		}
-		return nil, protocol.NewErrBackendConnect(addr, err)
+		s.lastConnErr = err
+		lvl := zap.WarnLevel
+		if s.quietConnect {
+			lvl = zap.DebugLevel
+		}
+		if ce := s.d.Log.Check(lvl, "cannot connect to backend"); ce != nil {
+			ce.Write(zap.Uint32("conn", s.id), zap.String("user", s.user.Username), zap.Int("hostgroup", hg),
+				zap.String("backend_addr", addr), zap.String("reason", protocol.ConnectReason(err)), zap.Error(err))
+		}
+		return nil, protocol.NewErrBackendConnect(hg, err)
 	}
 	if me := s.sync(c); me != nil {
 		return nil, me
@@ -124,6 +136,8 @@ func (s *Session) sync(c *pool.Conn) *mysql.MyError {
 			return me
 		}
 		c.Discard()
+		s.log().Warn("backend connection lost while preparing it for the session", zap.String("backend_addr", c.Addr()),
+			zap.Error(err))
 		return protocol.NewErrBackendLost(c.Addr())
 	}
 	if s.st.db != "" && c.DB != s.st.db {

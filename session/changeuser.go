@@ -79,9 +79,9 @@ func (s *Session) handleChangeUser(pkt []byte) error {
 		return err
 	}
 	u, found := findUser(s.d.Config(), cu.user)
-	if !found || !protocol.CheckNativeScramble(u.Password, reply, salt) || !u.IsActive() ||
-		requireTLS(s.tls, u, cu.user, s.cl.RemoteAddr()) != nil {
-		s.d.Stats.AuthFailures.Add(1)
+	if f, bad := changeUserFailure(u, found, reply, salt, s.tls); bad {
+		s.d.Stats.countLogin(f)
+		logLoginFailure(s.d, f, cu.user, s.cl.RemoteAddr(), nil)
 		s.writeErr(mysql.NewDefaultError(mysql.ER_ACCESS_DENIED_ERROR, cu.user, s.cl.RemoteAddr().String(), "YES"))
 		return errQuit
 	}

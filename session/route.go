@@ -5,6 +5,7 @@ import (
 	"unsafe"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+	"go.uber.org/zap"
 
 	"github.com/rwproxy/rwproxy/pool"
 	"github.com/rwproxy/rwproxy/protocol"
@@ -162,7 +163,7 @@ func (s *Session) acquireFor(t *target) (*pool.Conn, *mysql.MyError) {
 		return c, nil
 	}
 	if s.d.Routing().FallbackError && me.Code == protocol.ErrCodeNoBackend {
-		return nil, me
+		return nil, protocol.NewErrNoReader(t.hg)
 	}
 	s.d.Stats.ReaderFallbacks.Add(1)
 	s.d.Stats.ToWriter.Add(1)
@@ -213,7 +214,7 @@ func (s *Session) acquireWriter(hg int) (*pool.Conn, *mysql.MyError) {
 	// machine): try the shunned one before declaring the writer gone.
 	if lr, ok := s.d.Picker.(LastResortPicker); ok {
 		if addr, err := lr.LastResort(hg); err == nil {
-			c, me2 := s.acquireAddr(addr)
+			c, me2 := s.acquireAddr(hg, addr)
 			if me2 == nil {
 				return c, nil
 			}
@@ -236,9 +237,14 @@ func writerGone(me *mysql.MyError) bool {
 func (s *Session) bufferWrite(hg int, me *mysql.MyError) (*pool.Conn, *mysql.MyError) {
 	buf := s.d.Routing().FailoverBuffer
 	if buf <= 0 {
-		return nil, me
+		if me.Code == protocol.ErrCodeNoBackend {
+			return nil, protocol.NewErrNoWriter(hg, 0, "")
+		}
+		return nil, me // the connect error, logged by acquireAddr
 	}
 	s.d.Stats.FailoverWaits.Add(1)
+	s.quietConnect = true
+	defer func() { s.quietConnect = false }()
 	deadline := time.NewTimer(buf)
 	defer deadline.Stop()
 	tick := time.NewTicker(failoverPoll)
@@ -248,7 +254,7 @@ func (s *Session) bufferWrite(hg int, me *mysql.MyError) (*pool.Conn, *mysql.MyE
 		case <-s.ctx.Done():
 			return nil, me
 		case <-deadline.C:
-			return nil, me
+			return nil, s.noWriter(hg, buf, me)
 		case <-tick.C:
 			c, me2 := s.acquire(hg)
 			if me2 == nil || !writerGone(me2) {
@@ -259,6 +265,21 @@ func (s *Session) bufferWrite(hg int, me *mysql.MyError) (*pool.Conn, *mysql.MyE
 			}
 		}
 	}
+}
+
+// noWriter is the client's error for a write that found no usable writer
+// in hostgroup hg after waiting waited; me is the last attempt's error. It
+// is logged once, at Warn, with the last connect error's detail.
+func (s *Session) noWriter(hg int, waited time.Duration, me *mysql.MyError) *mysql.MyError {
+	var reason string
+	fields := []zap.Field{zap.Int("hostgroup", hg), zap.Duration("waited", waited)}
+	if me.Code == protocol.ErrCodeBackendConnect && s.lastConnErr != nil {
+		reason = protocol.ConnectReason(s.lastConnErr)
+		fields = append(fields, zap.NamedError("last_error", s.lastConnErr))
+	}
+	s.lastConnErr = nil
+	s.log().Warn("no writer available: statement failed", fields...)
+	return protocol.NewErrNoWriter(hg, waited, reason)
 }
 
 // op is how a request is sent and its response relayed.

@@ -53,6 +53,8 @@ type Deps struct {
 	QueryHook func(query []byte)
 	// Logins rate-limits new connections per source (limits.go); nil: no limit.
 	Logins *LoginLimiter
+	// LoginLog logs refused logins (NewLoginLogger: sampled); nil: Log.
+	LoginLog *zap.Logger
 	// Observer, when set, sees every request a backend answered (metrics).
 	Observer QueryObserver
 }
@@ -73,6 +75,11 @@ type Session struct {
 	tls     bool
 	user    config.User
 	caps    uint32
+	// lastConnErr is the last failed backend connect (for the log line of
+	// the error the client gets); quietConnect: a write waits for a
+	// failover, its connect attempts log at Debug (bufferWrite).
+	lastConnErr  error
+	quietConnect bool
 
 	st     state
 	relay  protocol.Relay
@@ -157,20 +164,28 @@ func Serve(ctx context.Context, nc net.Conn, d *Deps) {
 		_ = nc.SetDeadline(time.Now().Add(d.HandshakeTimeout))
 	}
 	hs := &handshake{}
-	auth := &authCheck{AuthenticationHandler: d.Auth, hs: hs, check: func(c *server.Conn, db string) error {
+	at := &loginAttempt{}
+	auth := &authCheck{AuthenticationHandler: recordingAuth{d.Auth, at}, hs: hs, check: func(c *server.Conn, db string) error {
 		u, ok := findUser(d.Config(), c.GetUser())
 		if !ok {
+			at.fail(LoginUnknownUser)
 			return protocol.NewErrInternal()
 		}
 		if err := requireTLS(protocol.IsTLS(c), u, c.GetUser(), c.RemoteAddr()); err != nil {
+			at.fail(LoginTLSRequired)
 			return err
 		}
 		if !d.Registry.admit(u.Username, u.MaxConnections) {
+			at.fail(LoginLimitReached)
 			return protocol.NewErrTooManyConnections()
 		}
 		s = newSession(ctx, c, d, nc, u)
 		if db != "" {
-			return s.checkDB(db)
+			err := s.checkDB(db)
+			if err != nil {
+				at.fail(backendFailure(err))
+			}
+			return err
 		}
 		return nil
 	}}
@@ -180,8 +195,14 @@ func Serve(ctx context.Context, nc net.Conn, d *Deps) {
 			d.Registry.release(s.user.Username)
 			s.dropBackend()
 		}
-		d.Stats.AuthFailures.Add(1)
-		d.Log.Debug("handshake failed", zap.String("client_addr", nc.RemoteAddr().String()), zap.Error(err))
+		f := at.reason(func(user string) bool { u, ok := findUser(d.Config(), user); return ok && u.IsActive() })
+		if f == LoginProtocol && closedEarly(err) {
+			// A TCP health check or port probe: no login was attempted.
+			d.Log.Debug("client closed the connection before logging in", zap.String("client_addr", nc.RemoteAddr().String()))
+			return
+		}
+		d.Stats.countLogin(f)
+		logLoginFailure(d, f, at.user, nc.RemoteAddr(), err)
 		return
 	}
 	_ = nc.SetDeadline(time.Time{})

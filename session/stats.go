@@ -59,6 +59,9 @@ type Stats struct {
 	Panics       atomic.Uint64
 	Queries      atomic.Uint64
 	BackendErrs  atomic.Uint64
+	// LoginFailures counts refused logins by reason (AuthFailures counts
+	// them all).
+	LoginFailures loginFailures
 	// Pins counts how often each pin reason was taken, by bit index.
 	Pins [numPinReasons]atomic.Uint64
 	// Routes counts routing decisions by reason.

@@ -4,7 +4,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net/http"
 	_ "net/http/pprof" //nolint:gosec // served only with --pprof
@@ -13,90 +12,99 @@ import (
 	"syscall"
 
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/rwproxy/rwproxy/admin"
-	"github.com/rwproxy/rwproxy/config"
 	"github.com/rwproxy/rwproxy/internal/app"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "0.1.0-dev"
-
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "version" {
-		fmt.Println("rwproxy", version)
+	cmd, o, err := parseArgs(os.Args[1:], os.Stderr)
+	switch {
+	case errors.Is(err, errUsage):
+		os.Exit(2)
+	case cmd == "help":
 		return
+	case cmd == "version":
+		printVersion(os.Stdout)
+		return
+	case cmd == "config dump":
+		err = dumpConfig(o, os.Stdout)
+	default:
+		err = run(o)
 	}
-	if err := run(); err != nil {
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "rwproxy:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
-	cfgPath := flag.String("config", "configs/rwproxy.yaml", "configuration file (YAML)")
-	level := flag.String("log-level", "", "log level: debug, info, warn, error (overrides log.level)")
-	pprofAddr := flag.String("pprof", "", "serve /debug/pprof/ on this address (e.g. 127.0.0.1:6060); off when empty "+
-		"(http.pprof serves it on the HTTP listener instead)")
-	initial := flag.Bool("initial", false, "start from the configuration file, not from the configuration saved in "+
-		"admin.datadir (which is kept as rwproxy.db.bak and rewritten from the file)")
-	flag.Parse()
+func run(o options) error {
 	// Signals are taken before any listener opens: a SIGTERM that arrives
 	// while rwproxy starts must drain, not kill, sessions it already has.
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
-	if *pprofAddr != "" {
-		go func() { _ = http.ListenAndServe(*pprofAddr, nil) }() //nolint:gosec // opt-in debug listener
-	}
-	cfg, err := config.Load(*cfgPath)
+	file, err := loadConfig(o)
 	if err != nil {
 		return err
 	}
-	if *level != "" {
-		cfg.Log.Level = *level
+	if o.level != "" {
+		file.Log.Level = o.level
 	}
-	// The admin interface's saved tables (servers, users, rules, variables)
-	// win over the file's, as in ProxySQL; --initial starts from the file.
-	if cfg, err = admin.Bootstrap(cfg.Admin.Datadir, cfg, *initial); err != nil {
-		return err
-	}
-	atom, lg, err := newLogger(cfg.Log)
+	atom, lg, err := newLogger(file.Log)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = lg.Sync() }()
+	logStart(lg, o.config, file)
+	// Ports and TLS files first: nothing is opened unless all of them are
+	// usable, and every problem is reported at once.
+	if err := app.Preflight(file); err != nil {
+		return err
+	}
+	cfg, rep, err := admin.Startup(file.Admin.Datadir, file, o.initial)
+	if err != nil {
+		return err
+	}
+	logSources(lg, cfg, rep)
+	if o.pprof != "" {
+		go func() { _ = http.ListenAndServe(o.pprof, nil) }() //nolint:gosec // opt-in debug listener
+	}
 	a, err := app.New(cfg, lg)
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
-	a.Start()
-	if err := a.StartAdmin(*cfgPath); err != nil {
+	a.Store.HonorEnv()
+	// Every listener is open before clients are served (App.Start).
+	if err := a.StartAdmin(o.config); err != nil {
 		_ = a.Close()
-		return fmt.Errorf("admin interface: %w", err)
+		return fmt.Errorf("admin interface (admin.listen): %w", err)
 	}
 	if err := a.StartHTTP(app.HTTPOptions{Cluster: a.ClusterView()}); err != nil {
 		_ = a.Close()
-		return fmt.Errorf("http listener: %w", err)
+		return fmt.Errorf("http listener (http.listen): %w", err)
 	}
 	if err := a.StartCluster(); err != nil {
 		_ = a.Close()
-		return fmt.Errorf("cluster: %w", err)
+		return fmt.Errorf("cluster (cluster.bind): %w", err)
 	}
-	return waitSignals(a, sig, *cfgPath, atom, lg)
+	a.Start()
+	return waitSignals(a, sig, o.config, atom, lg)
 }
 
-// waitSignals reloads the file on SIGHUP and drains on SIGTERM/SIGINT.
+// waitSignals reloads on SIGHUP (and, with config_source: file, when the
+// file changes) and drains on SIGTERM/SIGINT.
 func waitSignals(a *app.App, sig <-chan os.Signal, path string, atom zap.AtomicLevel, lg *zap.Logger) error {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	changed := make(chan struct{}, 1)
-	go watchFile(ctx, path, func() {
-		select {
-		case changed <- struct{}{}:
-		default:
-		}
-	})
+	if a.Store.Current().FileIsAuthority() {
+		go watchFile(ctx, path, func() {
+			select {
+			case changed <- struct{}{}:
+			default:
+			}
+		})
+	}
 	for {
 		var s os.Signal
 		select {
@@ -107,6 +115,7 @@ func waitSignals(a *app.App, sig <-chan os.Signal, path string, atom zap.AtomicL
 		case s = <-sig:
 		}
 		if s == syscall.SIGHUP {
+			lg.Info("SIGHUP: re-reading the configuration file", zap.String("file", path))
 			reload(a, path, atom, lg)
 			continue
 		}
@@ -120,46 +129,4 @@ func waitSignals(a *app.App, sig <-chan os.Signal, path string, atom zap.AtomicL
 		}
 		return err
 	}
-}
-
-func reload(a *app.App, path string, atom zap.AtomicLevel, lg *zap.Logger) {
-	cfg, err := config.Load(path)
-	if err == nil {
-		err = a.Store.Apply(context.Background(), cfg, config.SourceFile)
-	}
-	if err != nil {
-		lg.Error("reload refused; the running configuration is kept", zap.Error(err))
-		return
-	}
-	if l, err := zapcore.ParseLevel(cfg.Log.Level); err == nil {
-		atom.SetLevel(l)
-	}
-}
-
-// newLogger builds the root logger: console on a terminal, JSON otherwise.
-func newLogger(c config.Log) (zap.AtomicLevel, *zap.Logger, error) {
-	atom := zap.NewAtomicLevel()
-	if c.Level != "" {
-		l, err := zapcore.ParseLevel(c.Level)
-		if err != nil {
-			return atom, nil, fmt.Errorf("log level: %w", err)
-		}
-		atom.SetLevel(l)
-	}
-	format := c.Format
-	if format == "" || format == "auto" {
-		format = "json"
-		if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			format = "console"
-		}
-	}
-	zc := zap.NewProductionConfig()
-	if format == "console" {
-		zc = zap.NewDevelopmentConfig()
-		zc.Development = false
-	}
-	zc.Level = atom
-	zc.Encoding = format
-	lg, err := zc.Build()
-	return atom, lg, err
 }

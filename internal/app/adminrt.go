@@ -241,7 +241,14 @@ func (a *App) globalCounters(pools []admin.PoolStats) []admin.Counter {
 	u := func(v uint64) int64 { return int64(v) }
 	out := []admin.Counter{
 		{Name: "Client_Connections_connected", Value: s.Sessions.Load()},
-		{Name: "Access_Denied_Wrong_Password", Value: u(s.AuthFailures.Load())},
+		{Name: "Access_Denied_Wrong_Password", Value: u(s.LoginFailureCount(session.LoginWrongPassword))},
+		{Name: "Access_Denied_Unknown_User", Value: u(s.LoginFailureCount(session.LoginUnknownUser))},
+		{Name: "Access_Denied_TLS_Required", Value: u(s.LoginFailureCount(session.LoginTLSRequired))},
+		{Name: "Access_Denied_Max_User_Connections", Value: u(s.LoginFailureCount(session.LoginLimitReached))},
+		{Name: "Login_Failures_Backend_Unavailable", Value: u(s.LoginFailureCount(session.LoginBackendUnavailable))},
+		{Name: "Login_Failures_Bad_Schema", Value: u(s.LoginFailureCount(session.LoginBadSchema))},
+		{Name: "Login_Failures_Protocol", Value: u(s.LoginFailureCount(session.LoginProtocol))},
+		{Name: "Login_Failures_Total", Value: u(s.AuthFailures.Load())},
 		{Name: "Questions", Value: u(s.Queries.Load())},
 		{Name: "Backend_Query_Errors", Value: u(s.BackendErrs.Load())},
 		{Name: "Session_Panics", Value: u(s.Panics.Load())},
@@ -270,4 +277,15 @@ func (a *App) globalCounters(pools []admin.PoolStats) []admin.Counter {
 		out = append(out, admin.Counter{Name: "Route_" + router.Reason(i).String(), Value: u(s.Routes[i].Load())})
 	}
 	return out
+}
+
+// RefreshAdminMemory rewrites the admin interface's MEMORY tables from the
+// running configuration (config_source: file, after a file change), so
+// that MEMORY, RUNTIME and the file agree. It does nothing before
+// StartAdmin.
+func (a *App) RefreshAdminMemory(ctx context.Context) error {
+	if v, ok := admins.Load(a); ok {
+		return v.(*admin.Server).RefreshMemory(ctx)
+	}
+	return nil
 }

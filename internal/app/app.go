@@ -88,7 +88,7 @@ func New(cfg *config.Config, lg *zap.Logger) (*App, error) {
 		Config: a.Store.Current, Picker: a.picker, Log: lg.Named("session"), Stats: a.Stats,
 		Routing: a.routing.Load, Cache: a.Cache, Applied: session.NewApplied(), Digests: a.Digests,
 		MaxPacket: maxPacket, HandshakeTimeout: 10 * time.Second, Registry: a.Sessions,
-		Observer: a.Recorder(),
+		Observer: a.Recorder(), LoginLog: session.NewLoginLogger(lg.Named("auth")),
 	}
 	a.deps = deps
 	a.listener, err = protocol.Listen(cfg.Listen, cfg.MaxConnections, func(ctx context.Context, nc net.Conn) {

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/rwproxy/rwproxy/config"
+	"github.com/rwproxy/rwproxy/internal/buildinfo"
 	"github.com/rwproxy/rwproxy/metrics"
 	"github.com/rwproxy/rwproxy/monitor"
 	"github.com/rwproxy/rwproxy/router"
@@ -135,6 +136,12 @@ func (o *obsSource) Sample() metrics.Sample {
 	for i := range router.NumReasons {
 		s.Routes = append(s.Routes, metrics.Count{Name: router.Reason(i).String(), Value: a.Stats.Routes[i].Load()})
 	}
+	for i, name := range session.LoginFailureNames() {
+		s.LoginFailures = append(s.LoginFailures, metrics.Count{Name: name,
+			Value: a.Stats.LoginFailureCount(session.LoginFailure(i))})
+	}
+	bi := buildinfo.Get()
+	s.Build = metrics.Build{Version: bi.Version, Commit: bi.Commit, Date: bi.Date, GoVersion: bi.GoVersion}
 	for i, name := range session.PinReasonNames() {
 		s.Pins = append(s.Pins, metrics.Count{Name: name, Value: a.Stats.Pins[i].Load()})
 	}

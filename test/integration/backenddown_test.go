@@ -50,11 +50,12 @@ func TestBackendDown(t *testing.T) {
 	holePort := hole.Addr().(*net.TCPAddr).Port
 
 	for _, tc := range []struct {
-		name string
-		port int
+		name   string
+		port   int
+		reason string
 	}{
-		{"nothing listening", closedPort},
-		{"listener never answers", holePort},
+		{"nothing listening", closedPort, "connection refused"},
+		{"listener never answers", holePort, "connect timed out"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := startProxy(t, func(c *config.Config) {
@@ -86,7 +87,8 @@ func TestBackendDown(t *testing.T) {
 				me := myErr(t, err)
 				require.Equal(t, uint16(9002), me.Number, "%s: %v", q.name, me)
 				require.Equal(t, "HY000", string(me.SQLState[:]))
-				require.Contains(t, me.Message, backend)
+				require.NotContains(t, me.Message, backend, "no backend address in a client error")
+				require.Contains(t, me.Message, "cannot connect to a server of hostgroup 10: "+tc.reason)
 				require.Less(t, elapsed, 3*time.Second, "%s took %v", q.name, elapsed)
 			}
 

@@ -641,7 +641,7 @@ func TestQuorumLoss(t *testing.T) {
 		var me *mysql.MySQLError
 		require.True(t, errors.As(o.err, &me), "%s: not a server error: %v", o.what, o.err)
 		require.Equal(t, protocol.ErrCodeNoBackend, me.Number, "%s: %v", o.what, o.err)
-		require.Contains(t, me.Message, "no backend available in hostgroup 10")
+		require.Contains(t, me.Message, "no writer available in hostgroup 10 after waiting")
 		require.Less(t, o.took, 25*time.Second)
 		if o.took < 14*time.Second {
 			// session/query.go checkDB: the handshake's schema is checked

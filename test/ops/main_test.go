@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -58,27 +59,41 @@ func basePort() int {
 	return 24100
 }
 
+// nextPort hands out the ports of this package's proxies from its own
+// range (RWPROXY_OPS_BASE_PORT+10 ... +59), skipping ports in use.
+var nextPort atomic.Int32
+
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	base := basePort() + 10
+	for range 50 {
+		p := base + int(nextPort.Add(1)-1)%50
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		_ = l.Close()
+		return p
+	}
+	t.Fatal("no free port in the ops range")
+	return 0
 }
 
-// proxy is one rwproxy process.
+// proxy is one rwproxy process (and, across restarts, its files and ports).
 type proxy struct {
 	cmd                  *exec.Cmd
 	cfg                  string
 	addr                 string
 	admin, http, datadir string
 	logf                 string
-	exited               chan error
+	// extra is appended to the rendered configuration (config_source, ...).
+	extra  string
+	exited chan error
 }
 
 // render is the proxy's configuration with the replicas' weights w2, w3.
 func (p *proxy) render(w2, w3 int) string {
-	return yamlConfig(p.addr, p.admin, p.http, p.datadir, w2, w3, "")
+	return yamlConfig(p.addr, p.admin, p.http, p.datadir, w2, w3, p.extra)
 }
 
 // yaml renders the configuration with the replicas' weights w2, w3.
@@ -99,36 +114,88 @@ replication_hostgroups:
 %s`, listen, admin, datadir, httpAddr, sb.Ports[0], sb.Ports[1], w2, sb.Ports[2], w3, extra)
 }
 
-func startProxy(t *testing.T, w2, w3 int) *proxy {
+// newProxy allocates a proxy's ports and files (nothing runs yet).
+func newProxy(t *testing.T, extra string) *proxy {
 	t.Helper()
 	dir := t.TempDir()
 	p := &proxy{cfg: filepath.Join(dir, "rwproxy.yaml"), logf: filepath.Join(dir, "rwproxy.log"),
-		addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), exited: make(chan error, 1)}
+		addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), extra: extra}
 	p.admin, p.http = fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	p.datadir = filepath.Join(dir, "data")
+	return p
+}
+
+func startProxy(t *testing.T, w2, w3 int) *proxy {
+	t.Helper()
+	p := newProxy(t, "")
 	p.write(t, p.render(w2, w3))
-	logFile, err := os.Create(p.logf)
+	p.start(t, nil)
+	return p
+}
+
+// launch starts the binary with env added to the environment and args
+// after --config; its output is appended to p.logf.
+func (p *proxy) launch(t *testing.T, env []string, args ...string) {
+	t.Helper()
+	logFile, err := os.OpenFile(p.logf, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	require.NoError(t, err)
-	p.cmd = exec.Command(bin, "--config", p.cfg)
+	p.cmd = exec.Command(bin, append([]string{"--config", p.cfg}, args...)...)
+	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
 	require.NoError(t, p.cmd.Start())
-	go func() { p.exited <- p.cmd.Wait(); close(p.exited); _ = logFile.Close() }()
+	exited := make(chan error, 1)
+	p.exited = exited
+	cmd := p.cmd
+	go func() { exited <- cmd.Wait(); close(exited); _ = logFile.Close() }()
 	t.Cleanup(func() {
-		_ = p.cmd.Process.Kill()
-		<-p.exited // closed once the process is gone, even if a test read the result
+		_ = cmd.Process.Kill()
+		<-exited // closed once the process is gone, even if a test read the result
 		if t.Failed() {
 			b, _ := os.ReadFile(p.logf)
 			t.Logf("rwproxy log:\n%s", b)
 		}
 	})
+}
+
+// start launches the proxy and waits until it serves clients (the client
+// listener opens before the others but serves after them: the log line
+// "rwproxy listening" comes last).
+func (p *proxy) start(t *testing.T, env []string, args ...string) {
+	t.Helper()
+	before := len(p.logText())
+	p.launch(t, env, args...)
 	require.Eventually(t, func() bool {
-		c, err := net.Dial("tcp", p.addr)
-		if err == nil {
-			_ = c.Close()
-		}
-		return err == nil
-	}, 20*time.Second, 50*time.Millisecond, "rwproxy listens")
-	return p
+		return strings.Contains(p.logText()[before:], `"msg":"rwproxy listening"`)
+	}, 20*time.Second, 50*time.Millisecond, "rwproxy serves")
+}
+
+func (p *proxy) logText() string {
+	b, _ := os.ReadFile(p.logf)
+	return string(b)
+}
+
+// stop sends SIGTERM and waits for the process to exit.
+func (p *proxy) stop(t *testing.T) {
+	t.Helper()
+	p.signal(t, syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(20 * time.Second):
+		t.Fatal("rwproxy did not exit after SIGTERM")
+	}
+}
+
+// waitExit waits for a process expected to fail at start and returns its
+// exit error.
+func (p *proxy) waitExit(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-p.exited:
+		return err
+	case <-time.After(20 * time.Second):
+		t.Fatal("rwproxy did not exit")
+	}
+	return nil
 }
 
 func (p *proxy) write(t *testing.T, s string) {

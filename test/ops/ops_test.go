@@ -108,10 +108,13 @@ func TestSIGTERMDrain(t *testing.T) {
 	}
 }
 
-// TestReload: a broken file (by SIGHUP or by the file watch) keeps the
-// running configuration; a good one applies without dropping connections.
+// TestReload: with config_source: file, a broken file (by SIGHUP or by the
+// file watch) keeps the running configuration; a good one applies without
+// dropping connections.
 func TestReload(t *testing.T) {
-	p := startProxy(t, 1, 1)
+	p := newProxy(t, "config_source: file\n")
+	p.write(t, p.render(1, 1))
+	p.start(t, nil)
 	db := openDB(t, p.addr)
 	// A long-lived client connection, from its own pool.
 	keep, err := openDB(t, p.addr).Conn(context.Background())
