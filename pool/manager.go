@@ -48,8 +48,14 @@ func (s *server) tryAcquire() bool {
 	}
 }
 
+// release frees one slot. It never blocks: a release without a slot held
+// (a bug, made impossible by Conn's released flag) is ignored rather than
+// waiting for a slot some other connection holds.
 func (s *server) release() {
-	<-s.sem
+	select {
+	case <-s.sem:
+	default:
+	}
 	s.wake()
 }
 

@@ -49,6 +49,9 @@ type ServerStats struct {
 	LatencyUs atomic.Uint64 // total, for an average
 	// InFlight counts requests sent and not yet answered (balancing).
 	InFlight atomic.Int64
+	// DoubleReleases counts connections returned to the pool a second
+	// time for one checkout (a bug; the second release is ignored).
+	DoubleReleases atomic.Uint64
 }
 
 // Pool holds idle connections for one Key.
@@ -74,6 +77,7 @@ func (p *Pool) get(ctx context.Context) (*Conn, error) {
 	for {
 		if c := p.usableIdle(); c != nil {
 			p.srv.stats.ConnUsed.Add(1)
+			c.released.Store(false)
 			return c, nil
 		}
 		if p.srv.tryAcquire() {

@@ -3,6 +3,7 @@ package session
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -249,7 +250,10 @@ func (s *Session) finish(c *pool.Conn, res protocol.Response, err error, start t
 		// it can never commit. Roll it back there and fail the rest of the
 		// client's transaction until it ends it, so that no COMMIT can
 		// report success for writes that were lost.
-		s.abortTxn(c)
+		if !s.abortTxn(c) {
+			s.inTxnFlag.Store(false)
+			return nil // c was discarded: it must not be released again
+		}
 	} else if s.pinned == nil && !s.st.autocommit() {
 		// With autocommit off a failed statement may still have opened a
 		// transaction; keep the connection until a status says otherwise.
@@ -336,8 +340,11 @@ func (s *Session) dropConn(c *pool.Conn) {
 // a panic, their state is unknown).
 func (s *Session) dropBackend() {
 	s.timer.stop()
-	for _, c := range []*pool.Conn{s.cur, s.held, s.pinned} {
-		if c != nil {
+	// cur is usually pinned too, or held: each connection is discarded
+	// once.
+	conns := []*pool.Conn{s.cur, s.held, s.pinned}
+	for i, c := range conns {
+		if c != nil && slices.Index(conns, c) == i {
 			c.Discard()
 		}
 	}
@@ -426,13 +433,17 @@ func readOnlyRefusal(e *mysql.MyError) bool {
 }
 
 // abortTxn rolls back the session's transaction on c and marks it
-// aborted (see route).
-func (s *Session) abortTxn(c *pool.Conn) {
+// aborted (see route). It reports false when the ROLLBACK failed: c is
+// then discarded (the server rolls back when the connection closes), and
+// the caller no longer owns it.
+func (s *Session) abortTxn(c *pool.Conn) bool {
 	if _, err := c.Execute("ROLLBACK"); err != nil {
 		s.dropConn(c)
-		return
+		s.txnAborted = true
+		return false
 	}
 	s.inTxn, s.roTxn, s.txnAborted = false, false, true
+	return true
 }
 
 // errTxnAborted answers statements of a transaction rwproxy rolled back.
