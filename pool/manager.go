@@ -154,6 +154,10 @@ func (m *Manager) Stats(addr string) *ServerStats {
 	return nil
 }
 
+// WaitTimeout is how long Get waits for a free connection before it
+// fails with ErrWaitTimeout.
+func (m *Manager) WaitTimeout() time.Duration { return m.opts.WaitTimeout }
+
 // Get returns a connection for key, logging in with password when it has
 // to dial.
 func (m *Manager) Get(ctx context.Context, key Key, password string) (*Conn, error) {

@@ -36,7 +36,7 @@ func (s *Session) acquire(hg int) (*pool.Conn, *mysql.MyError) {
 	slot, kept := s.affinity.slot(hg)
 	if ap != nil && kept {
 		if ap.Keep(hg, slot.addr) {
-			c, me := s.acquireAddr(slot.addr)
+			c, me := s.acquireAddr(hg, slot.addr)
 			if me != nil {
 				slot.addr = "" // the next statement picks again
 			}
@@ -58,7 +58,7 @@ func (s *Session) acquire(hg int) (*pool.Conn, *mysql.MyError) {
 	if keep {
 		slot.hg, slot.addr = hg, addr
 	}
-	return s.acquireAddr(addr)
+	return s.acquireAddr(hg, addr)
 }
 
 // affinity is the servers a session keeps in hostgroups with session
@@ -85,12 +85,16 @@ func (a *affinity) slot(hg int) (*affinitySlot, bool) {
 	return &a[free], false
 }
 
-// acquireAddr returns a pooled connection to addr brought to the
-// session's state.
-func (s *Session) acquireAddr(addr string) (*pool.Conn, *mysql.MyError) {
+// acquireAddr returns a pooled connection to addr (of hostgroup hg)
+// brought to the session's state.
+func (s *Session) acquireAddr(hg int, addr string) (*pool.Conn, *mysql.MyError) {
 	key := pool.Key{Addr: addr, User: s.user.Username, FoundRows: s.caps&mysql.CLIENT_FOUND_ROWS != 0}
 	c, err := s.d.Pools.Get(s.ctx, key, s.user.Password)
 	if err != nil {
+		if errors.Is(err, pool.ErrWaitTimeout) {
+			// The server is busy, not gone: no failover wait (connLimit).
+			return nil, s.connLimit(hg, addr)
+		}
 		s.d.Stats.BackendErrs.Add(1)
 		if me := asMyError(err); me != nil {
 			return nil, me
@@ -450,3 +454,15 @@ func (s *Session) abortTxn(c *pool.Conn) bool {
 var errTxnAborted = &mysql.MyError{Code: mysql.ER_ERROR_DURING_COMMIT, State: "HY000",
 	Message: "rwproxy: this transaction was rolled back because its server became read-only (failover); " +
 		"ROLLBACK and retry it"}
+
+// connLimit is the error for a statement that found no free connection
+// to addr within pool.wait_timeout. Pool exhaustion is not a failover:
+// the error is not one writerGone matches, so it is never buffered for
+// failover_buffer on top of the pool's own wait.
+func (s *Session) connLimit(hg int, addr string) *mysql.MyError {
+	s.d.Stats.ConnLimitErrs.Add(1)
+	if ce := s.d.Log.Check(zap.DebugLevel, "backend connection limit reached"); ce != nil {
+		ce.Write(zap.Uint32("conn", s.id), zap.Int("hostgroup", hg), zap.String("backend_addr", addr))
+	}
+	return protocol.NewErrConnLimit(hg, s.d.Pools.WaitTimeout())
+}

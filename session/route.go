@@ -213,7 +213,7 @@ func (s *Session) acquireWriter(hg int) (*pool.Conn, *mysql.MyError) {
 	// machine): try the shunned one before declaring the writer gone.
 	if lr, ok := s.d.Picker.(LastResortPicker); ok {
 		if addr, err := lr.LastResort(hg); err == nil {
-			c, me2 := s.acquireAddr(addr)
+			c, me2 := s.acquireAddr(hg, addr)
 			if me2 == nil {
 				return c, nil
 			}
