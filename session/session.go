@@ -73,6 +73,9 @@ type Session struct {
 	tls     bool
 	user    config.User
 	caps    uint32
+	// owner is the user the Registry counts this session for; guarded by
+	// the Registry's lock (other sessions read it for KILL).
+	owner string
 
 	st     state
 	relay  protocol.Relay
@@ -192,7 +195,7 @@ func Serve(ctx context.Context, nc net.Conn, d *Deps) {
 	bc.DropReadBuffer()
 	cc = nil
 	d.Registry.add(s)
-	defer d.Registry.remove(s, s.user.Username)
+	defer d.Registry.remove(s)
 	d.Stats.Sessions.Add(1)
 	defer d.Stats.Sessions.Add(-1)
 	s.run()
