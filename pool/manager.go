@@ -81,6 +81,24 @@ type Manager struct {
 	wg     sync.WaitGroup
 	// tlsFor decides TLS for each dial (tls.go); nil: plain connections.
 	tlsFor atomic.Pointer[TLSFunc]
+	// refusalLogged (unix nanos) rate-limits the log of refused logins.
+	refusalLogged atomic.Int64
+}
+
+// refusalLogEvery bounds how often a refused backend login is logged: a
+// pool dials again for every statement that needs a connection.
+const refusalLogEvery = 10 * time.Second
+
+// logRefusal logs a backend login refused for its authentication plugin
+// (protocol.LoginGuard), at most once per refusalLogEvery.
+func (m *Manager) logRefusal(k Key, err error) {
+	now := time.Now().UnixNano()
+	last := m.refusalLogged.Load()
+	if now-last < int64(refusalLogEvery) || !m.refusalLogged.CompareAndSwap(last, now) {
+		return
+	}
+	m.lg.Error("backend login refused: the server asked for an authentication plugin that would send the password "+
+		"without TLS", zap.String("backend_addr", k.Addr), zap.String("user", k.User), zap.Error(err))
 }
 
 // NewManager starts a Manager and its idle-connection reaper.

@@ -44,11 +44,29 @@ func Start(t testing.TB, o Options) string {
 	if o.Handler == nil {
 		o.Handler = func(net.Conn) mysqlserver.Handler { return OK{} }
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
 	srv := mysqlserver.NewServer("8.4.0-fake", mysql.DEFAULT_COLLATION_ID, o.Plugin, nil, o.TLS)
 	creds := mysqlserver.NewInMemoryAuthenticationHandler(o.Plugin)
 	require.NoError(t, creds.AddUser("u", "pw"))
+	return listen(t, func(nc net.Conn) {
+		c, err := srv.NewCustomizedConn(nc, creds, o.Handler(nc))
+		if err != nil {
+			return
+		}
+		if o.OnLogin != nil {
+			o.OnLogin(c)
+		}
+		for c.HandleCommand() == nil {
+		}
+	})
+}
+
+// listen serves each connection on loopback with serve, on its own
+// goroutine, until the test ends; then it closes every connection and
+// waits for the goroutines.
+func listen(t testing.TB, serve func(nc net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var conns []net.Conn
@@ -61,17 +79,7 @@ func Start(t testing.TB, o Options) string {
 			mu.Lock()
 			conns = append(conns, nc)
 			mu.Unlock()
-			wg.Go(func() {
-				c, err := srv.NewCustomizedConn(nc, creds, o.Handler(nc))
-				if err != nil {
-					return
-				}
-				if o.OnLogin != nil {
-					o.OnLogin(c)
-				}
-				for c.HandleCommand() == nil {
-				}
-			})
+			wg.Go(func() { serve(nc) })
 		}
 	})
 	t.Cleanup(func() {
