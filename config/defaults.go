@@ -152,6 +152,8 @@ func Defaults() *Config {
 			MaxPreparedStatements: DefaultMaxPreparedStatements,
 			LoginRate:             DefaultLoginRate,
 			LoginBurst:            DefaultLoginBurst,
+			NetWriteTimeout:       DefaultNetWriteTimeout,
+			WaitTimeout:           DefaultWaitTimeout,
 		},
 	}
 }

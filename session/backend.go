@@ -293,7 +293,7 @@ func (s *Session) keepOrRelease(c *pool.Conn, hold bool) {
 	}
 	s.pinned = nil
 	if hold {
-		s.held = c
+		s.holdConn(c)
 		return
 	}
 	c.Recycle()
@@ -346,13 +346,13 @@ func (s *Session) dropBackend() {
 	s.timer.stop()
 	// cur is usually pinned too, or held: each connection is discarded
 	// once.
-	conns := []*pool.Conn{s.cur, s.held, s.pinned}
+	conns := []*pool.Conn{s.cur, s.held.Swap(nil), s.pinned}
 	for i, c := range conns {
 		if c != nil && slices.Index(conns, c) == i {
 			c.Discard()
 		}
 	}
-	s.cur, s.held, s.pinned = nil, nil, nil
+	s.cur, s.pinned = nil, nil
 }
 
 // resetAndRecycle returns a formerly pinned connection to the pool: as it

@@ -50,7 +50,8 @@ func TestDropBackendDiscardsEachConnOnce(t *testing.T) {
 	c := getConn(t, m, b.addr)
 	h := getConn(t, m, b.addr)
 	s := &Session{d: &Deps{Pools: m, Stats: &Stats{}}}
-	s.cur, s.pinned, s.held = c, c, h
+	s.cur, s.pinned = c, c
+	s.held.Store(h)
 	s.dropBackend()
 	st := m.Stats(b.addr)
 	require.Equal(t, int64(0), st.ConnUsed.Load())
