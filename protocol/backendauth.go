@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"syscall"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 )
@@ -75,6 +76,21 @@ func (g *LoginGuard) Refused() string { return g.refused }
 
 // NetConn is the guarded connection.
 func (g *LoginGuard) NetConn() net.Conn { return g.Conn }
+
+// errNoSyscallConn: the guarded connection has no file descriptor.
+var errNoSyscallConn = errors.New("protocol: guarded connection is not a syscall.Conn")
+
+// SyscallConn is the guarded socket's: a TLS backend connection keeps its
+// guard under the tls.Conn (which cannot be unwrapped), and checks that
+// look at the socket itself (pool's dead-connection check, through
+// tls.Conn.NetConn) must still reach it.
+func (g *LoginGuard) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := g.Conn.(syscall.Conn)
+	if !ok {
+		return nil, errNoSyscallConn
+	}
+	return sc.SyscallConn()
+}
 
 // Read reads from the connection; see LoginGuard.
 func (g *LoginGuard) Read(b []byte) (int, error) {

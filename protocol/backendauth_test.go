@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"syscall"
 	"testing"
 	"testing/iotest"
 
@@ -96,4 +97,21 @@ func TestLoginGuard(t *testing.T) {
 			require.Equal(t, tc.first, sc.wrote.Bytes(), "nothing written after the refusal")
 		})
 	}
+}
+
+// TestLoginGuardSyscallConn: the guard passes its socket on to checks
+// that need the file descriptor.
+func TestLoginGuardSyscallConn(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	defer nc.Close()
+	var sc syscall.Conn = NewLoginGuard(nc)
+	rc, err := sc.SyscallConn()
+	require.NoError(t, err)
+	require.NoError(t, rc.Control(func(uintptr) {}))
+	_, err = NewLoginGuard(&scriptConn{}).SyscallConn()
+	require.ErrorIs(t, err, errNoSyscallConn)
 }

@@ -79,7 +79,11 @@ func (s *Session) armIdle() {
 // the client was idle past limits.wait_timeout; the client is then told
 // why before the session ends.
 func (s *Session) idleRead(err error) bool {
-	if !errors.Is(err, os.ErrDeadlineExceeded) || s.d.Registry.draining.Load() {
+	// A read, not the flush of a previous response that timed out on a
+	// client that does not read (net_write_timeout).
+	var oe *net.OpError
+	if !errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &oe) && oe.Op != "read") ||
+		s.d.Registry.draining.Load() {
 		return false
 	}
 	if ce := s.d.Log.Check(zap.DebugLevel, "client idle past limits.wait_timeout: disconnected"); ce != nil {
