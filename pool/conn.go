@@ -6,6 +6,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/packet"
+	"go.uber.org/zap"
 
 	"github.com/rwproxy/rwproxy/protocol"
 )
@@ -80,6 +81,10 @@ func (c *Conn) Discard() {
 func (c *Conn) release() bool {
 	if c.released.Swap(true) {
 		c.pool.srv.stats.DoubleReleases.Add(1)
+		if lg := c.pool.m.lg; lg != nil {
+			lg.Error("backend connection released twice (a bug; the second release is ignored)",
+				zap.String("backend_addr", c.pool.key.Addr), zap.Stack("stack"))
+		}
 		return false
 	}
 	return true
