@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"syscall"
@@ -28,26 +29,10 @@ func TestStalledReaderReleasesBackend(t *testing.T) {
 	st := a.Pools.Stats(primary())
 	require.NotNil(t, st)
 
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		err := rc.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-		})
-		return errors.Join(err, serr)
-	}}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cc, err := client.ConnectWithDialer(ctx, "tcp", a.Addr(), "app", "app", "", d.DialContext)
+	cc, err := stalledReader(a.Addr(), 100000)
 	require.NoError(t, err)
 	defer cc.Close()
 	require.Equal(t, int64(1), a.Stats.Sessions.Load())
-
-	// About 800 MB of rows: far more than the socket buffers between the
-	// backend and this client hold.
-	cc.ResetSequence()
-	require.NoError(t, cc.WritePacket(append([]byte{0, 0, 0, 0, mysql.COM_QUERY},
-		"WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 100000) "+
-			"SELECT REPEAT('x', 8192) FROM r"...)))
 	require.Eventually(t, func() bool { return st.ConnOK.Load() >= 1 }, 30*time.Second, time.Millisecond,
 		"the statement never reached the backend")
 	require.Eventually(t, func() bool { return st.ConnUsed.Load() == 0 && a.Stats.Sessions.Load() == 0 },
@@ -112,4 +97,52 @@ func TestConnLimitIsNotAFailover(t *testing.T) {
 	_, err = holder.ExecContext(context.Background(), "COMMIT")
 	require.NoError(t, err)
 	require.NoError(t, other.QueryRowContext(context.Background(), "SELECT @@port").Scan(&p))
+}
+
+// stalledReader logs in to addr with a 4 KiB receive buffer and asks for
+// rows of 8 KiB (100000 rows: about 800 MB, far more than the socket
+// buffers between the backend and the client hold), and reads nothing.
+func stalledReader(addr string, rows int) (*client.Conn, error) {
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+		return errors.Join(err, serr)
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cc, err := client.ConnectWithDialer(ctx, "tcp", addr, "app", "app", "", d.DialContext)
+	if err != nil {
+		return nil, err
+	}
+	cc.ResetSequence()
+	q := fmt.Sprintf("WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < %d) "+
+		"SELECT REPEAT('x', 8192) FROM r", rows)
+	if err := cc.WritePacket(append([]byte{0, 0, 0, 0, mysql.COM_QUERY}, q...)); err != nil {
+		_ = cc.Close()
+		return nil, err
+	}
+	return cc, nil
+}
+
+// hostileStalledReaders starts n stalled readers (TestHostileClients)
+// and returns the function that closes them, at the end of the test: the
+// proxy must cut them itself.
+func hostileStalledReaders(t *testing.T, addr string, n int, c *hostileCounts) func() {
+	var conns []*client.Conn
+	for range n {
+		cc, err := stalledReader(addr, 20000)
+		if err != nil {
+			t.Errorf("stalled reader: %v", err)
+			continue
+		}
+		c.stalled.Add(1)
+		conns = append(conns, cc)
+	}
+	return func() {
+		for _, cc := range conns {
+			_ = cc.Close()
+		}
+	}
 }
