@@ -50,7 +50,15 @@ func maskStatement(st []token) string {
 	}
 	mask := make(map[int]bool)
 	maskNextToSecret(st, idx, mask)
+	maskSecretExpressions(st, idx, mask)
 	maskInsertColumns(st, idx, mask)
+	if opaqueSecretStatement(st, idx) {
+		for _, i := range idx {
+			if st[i].isLiteral() {
+				mask[i] = true
+			}
+		}
+	}
 	if namesSecretVariable(st, idx) {
 		for _, i := range idx {
 			v := strings.ToLower(unquote(st[i]))
@@ -75,7 +83,8 @@ func maskStatement(st []token) string {
 
 // isSecretName reports whether an identifier names a secret.
 func isSecretName(t token) bool {
-	if t.kind != tkIdent && t.kind != tkQuoted {
+	// A double-quoted name is a column in SQLite when one matches.
+	if t.kind != tkIdent && t.kind != tkQuoted && t.kind != tkDQString {
 		return false
 	}
 	n := strings.ToLower(unquote(t))

@@ -15,20 +15,20 @@ func (e *engine) authorize(action sqlite.AuthorizerActionCode, arg1, arg2, db, _
 	if e.internal.Load() {
 		return sqlite.AuthorizerOK
 	}
+	if e.mu.readOnly {
+		if action == sqlite.AuthInsert || action == sqlite.AuthUpdate || action == sqlite.AuthDelete {
+			e.mu.wrote = true
+		}
+		return e.authorizeReadOnly(action, arg1, arg2, db)
+	}
 	switch action {
 	case sqlite.AuthRead:
-		if e.mu.reads != nil {
-			// A table read without any column (SELECT COUNT(*) FROM t)
-			// comes with no schema name: anySchema stands for any.
-			if db == "" {
-				db = anySchema
-			}
-			e.mu.reads[strings.ToLower(db+"."+arg1)] = true
-		}
+		e.noteRead(db, arg1)
 		return sqlite.AuthorizerOK
 	case sqlite.AuthSelect, sqlite.AuthFunction, sqlite.AuthRecursive:
 		return sqlite.AuthorizerOK
 	case sqlite.AuthInsert, sqlite.AuthUpdate, sqlite.AuthDelete:
+		e.mu.wrote = true
 		if strings.EqualFold(db, schemaMain) && editable(arg1) {
 			return sqlite.AuthorizerOK
 		}
@@ -46,6 +46,20 @@ func (e *engine) authorize(action sqlite.AuthorizerActionCode, arg1, arg2, db, _
 	e.deny("this statement is not allowed on the admin interface: only SELECT, and INSERT, REPLACE, UPDATE " +
 		"and DELETE on the configuration tables (plus LOAD, SAVE, SET and SHOW) are")
 	return sqlite.AuthorizerDeny
+}
+
+// noteRead records that the statement being prepared reads table of db,
+// for the refresh of runtime and stats tables before it runs.
+func (e *engine) noteRead(db, table string) {
+	if e.mu.reads == nil {
+		return
+	}
+	// A table read without any column (SELECT COUNT(*) FROM t) comes with
+	// no schema name: anySchema stands for any.
+	if db == "" {
+		db = anySchema
+	}
+	e.mu.reads[strings.ToLower(db+"."+table)] = true
 }
 
 // deny records the first reason the authorizer refused the statement.

@@ -41,6 +41,9 @@ func Bootstrap(datadir string, fromYAML *config.Config, initial bool) (*config.C
 			return nil, err
 		}
 	}
+	if _, err := ensurePrivate(path); err != nil {
+		return nil, err
+	}
 	db, err := sql.Open("sqlite", path)
 	if err != nil {
 		return nil, fmt.Errorf("admin: open %s: %w", path, err)
@@ -70,6 +73,9 @@ func SaveConfig(datadir string, c *config.Config) error {
 		return fmt.Errorf("admin: datadir: %w", err)
 	}
 	path := filepath.Join(datadir, DiskFile)
+	if _, err := ensurePrivate(path); err != nil {
+		return err
+	}
 	db, err := sql.Open("sqlite", path)
 	if err != nil {
 		return fmt.Errorf("admin: open %s: %w", path, err)
@@ -166,6 +172,9 @@ func backupDisk(path string) error {
 		err := os.Rename(path+suffix, path+".bak"+suffix)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("admin: --initial: keep the old %s: %w", path+suffix, err)
+		}
+		if err == nil {
+			_ = os.Chmod(path+".bak"+suffix, privateMode) // a backup of a 0644 file of an older version
 		}
 		if errors.Is(err, os.ErrNotExist) {
 			_ = os.Remove(path + ".bak" + suffix) // an older backup's journal must not pair with the new one

@@ -464,3 +464,36 @@ func TestBootstrapUpgradesOlderDiskFile(t *testing.T) {
 	exec(t, e, "SAVE MYSQL USERS TO DISK")
 	require.Equal(t, "1500", one(t, e, "SELECT DISTINCT query_timeout_ms FROM disk.mysql_users"))
 }
+
+// A disk file of a version that accepted empty passwords keeps loading:
+// the allow_empty_password column is added set for the users that have
+// an empty password, and only for them. A new empty password without the
+// flag is refused at LOAD.
+func TestEmptyPasswordUpgradeAndRefusal(t *testing.T) {
+	dir := t.TempDir()
+	yaml := testConfig()
+	yaml.Users[1].Password, yaml.Users[1].AllowEmptyPassword = "", true
+	_, err := Bootstrap(dir, yaml, false)
+	require.NoError(t, err)
+	db, err := sql.Open("sqlite", filepath.Join(dir, DiskFile))
+	require.NoError(t, err)
+	_, err = db.Exec("ALTER TABLE mysql_users DROP COLUMN allow_empty_password")
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+
+	got, err := Bootstrap(dir, yaml, false)
+	require.NoError(t, err, "an older disk file with an empty password still loads")
+	require.False(t, got.Users[0].AllowEmptyPassword)
+	require.True(t, got.Users[1].AllowEmptyPassword)
+
+	cfg := got.Clone()
+	cfg.Admin.Datadir = dir
+	e, rt := newTestEngine(t, cfg)
+	exec(t, e, "UPDATE mysql_users SET password = '' WHERE username = 'app'")
+	msg := execErr(t, e, "LOAD MYSQL USERS TO RUNTIME", 1105)
+	require.Contains(t, msg, "allow_empty_password")
+	require.Equal(t, "app-secret", rt.Config().Users[0].Password)
+	exec(t, e, "UPDATE mysql_users SET allow_empty_password = 1 WHERE username = 'app'")
+	exec(t, e, "LOAD MYSQL USERS TO RUNTIME")
+	require.Empty(t, rt.Config().Users[0].Password)
+}

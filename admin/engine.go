@@ -10,9 +10,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // DiskFile is the name of the DISK layer's SQLite file in admin.datadir.
@@ -23,6 +25,8 @@ type adminSession struct {
 	User string // admin user name
 	Addr string // client address
 	DB   string // current schema (USE), "main" by default
+	// ReadOnly is the read-only account (admin.stats_username).
+	ReadOnly bool
 }
 
 // result is the outcome of one statement: a result set when Columns is not
@@ -45,7 +49,23 @@ type engineOptions struct {
 	Log        *zap.Logger
 	// Version is the admin server's version (SELECT VERSION(), @@version).
 	Version string
+	// StatementTimeout bounds one operator statement run by SQLite; 0
+	// means DefaultStatementTimeout.
+	StatementTimeout time.Duration
 }
+
+// Bounds of one operator statement: the engine runs one statement at a
+// time for every admin connection, so a runaway one (a recursive CTE, a
+// zeroblob) must not hold it, or the process's memory, for long.
+const (
+	// DefaultStatementTimeout interrupts a statement still running after it.
+	DefaultStatementTimeout = 10 * time.Second
+	// maxValueLen caps a string or blob value and a statement's text
+	// (SQLITE_LIMIT_LENGTH and SQLITE_LIMIT_SQL_LENGTH).
+	maxValueLen = 16 << 20
+	// maxResultBytes caps the rows of one result held for the client.
+	maxResultBytes = 64 << 20
+)
 
 // engine runs admin statements against the MEMORY, DISK, runtime and stats
 // tables. It owns one SQLite connection; Exec serialises statements.
@@ -53,6 +73,11 @@ type engine struct {
 	rt         Runtime
 	lg         *zap.Logger
 	configFile string
+	// stmtTimeout bounds one operator statement (runSQL).
+	stmtTimeout time.Duration
+	// statsNames are the stats and monitor tables (lower case), which the
+	// read-only account may read; set once by newEngine.
+	statsNames map[string]bool
 	diskPath   string
 	version    string
 
@@ -66,6 +91,13 @@ type engine struct {
 		reads map[string]bool
 		// denied says why the authorizer refused the statement.
 		denied string
+		// readOnly makes the authorizer apply the read-only account's
+		// rules to the statement being prepared.
+		readOnly bool
+		// wrote is set by the authorizer when the statement being
+		// prepared changes a table (whatever its first word: WITH ...
+		// UPDATE too), so that it is audited.
+		wrote bool
 	}
 	// internal lets the engine's own statements (refreshes, LOAD, SAVE)
 	// past the authorizer, which otherwise keeps operators to SELECT and
@@ -86,7 +118,10 @@ func newEngine(ctx context.Context, o engineOptions) (*engine, error) {
 	if o.Log == nil {
 		o.Log = zap.NewNop()
 	}
-	e := &engine{rt: o.Runtime, lg: o.Log, configFile: o.ConfigFile, version: o.Version}
+	e := &engine{rt: o.Runtime, lg: o.Log, configFile: o.ConfigFile, version: o.Version, stmtTimeout: o.StatementTimeout}
+	if e.stmtTimeout <= 0 {
+		e.stmtTimeout = DefaultStatementTimeout
+	}
 	if o.Datadir != "" {
 		if err := os.MkdirAll(o.Datadir, 0o750); err != nil {
 			return nil, fmt.Errorf("admin: datadir: %w", err)
@@ -114,6 +149,12 @@ func newEngine(ctx context.Context, o engineOptions) (*engine, error) {
 			return ar.RegisterAuthorizer(e.authorize)
 		})
 	}
+	if err == nil {
+		_, err = sqlite.Limit(conn, sqlite3.SQLITE_LIMIT_LENGTH, maxValueLen)
+	}
+	if err == nil {
+		_, err = sqlite.Limit(conn, sqlite3.SQLITE_LIMIT_SQL_LENGTH, maxValueLen)
+	}
 	if err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("admin: memory database: %w", err)
@@ -122,6 +163,10 @@ func newEngine(ctx context.Context, o engineOptions) (*engine, error) {
 	if err := e.init(ctx); err != nil {
 		_ = e.Close()
 		return nil, err
+	}
+	if err := e.loadStatsNames(ctx); err != nil {
+		_ = e.Close()
+		return nil, fmt.Errorf("admin: list the stats tables: %w", err)
 	}
 	return e, nil
 }
@@ -172,6 +217,14 @@ func (e *engine) attachDisk(ctx context.Context) error {
 	if e.diskPath == "" {
 		return nil
 	}
+	old, err := ensurePrivate(e.diskPath)
+	if err != nil {
+		return err
+	}
+	if old != 0 {
+		e.lg.Warn("the disk file holds passwords and was readable by others: restricted it to its owner",
+			zap.String("path", e.diskPath), zap.String("was", old.String()), zap.String("now", (old&^0o077).String()))
+	}
 	c := e.mu.conn
 	if _, err := c.ExecContext(ctx, "ATTACH DATABASE ? AS "+schemaDisk, e.diskPath); err != nil {
 		return fmt.Errorf("admin: open %s: %w", e.diskPath, err)
@@ -212,6 +265,9 @@ func (e *engine) Close() error {
 // Exec runs one query (possibly several statements separated by ";",
 // run in order until one fails) for sess and returns the last result.
 func (e *engine) Exec(ctx context.Context, sess *adminSession, query string) (*result, error) {
+	if sess.ReadOnly {
+		ctx = withReadOnly(ctx)
+	}
 	stmts := splitStatements(query)
 	if len(stmts) == 0 {
 		return nil, errEmptyQuery
@@ -232,6 +288,10 @@ func (e *engine) execOne(ctx context.Context, sess *adminSession, st []token) (*
 	s := sig(st)
 	cmd, isCmd, err := parseCommand(s)
 	switch {
+	case isCmd && sess.ReadOnly:
+		err := newError(erReadOnly, "the read-only admin account may not run LOAD or SAVE")
+		e.audit(sess, st, nil, err)
+		return nil, err
 	case isCmd && err != nil:
 		e.audit(sess, st, nil, err)
 		return nil, newError(erSyntax, err.Error())
@@ -260,7 +320,13 @@ func (e *engine) execOne(ctx context.Context, sess *adminSession, st []token) (*
 		e.audit(sess, st, res, err)
 		return res, err
 	}
-	return e.runSQL(ctx, join(rewrite(st, sess, e)), true)
+	// Any other statement may still change a table (WITH ... UPDATE):
+	// the authorizer says whether it does, and then it is audited.
+	res, wrote, err := e.runStmt(ctx, join(rewrite(st, sess, e)), true)
+	if wrote {
+		e.audit(sess, st, res, err)
+	}
+	return res, err
 }
 
 // useDB switches sess to schema db.
@@ -274,43 +340,65 @@ func useDB(sess *adminSession, db string) error {
 	return newError(erBadDB, fmt.Sprintf("Unknown database '%s' (the admin schemas are main, disk, stats and monitor)", db))
 }
 
-// runSQL prepares q (the authorizer notes which tables it reads), refreshes
-// the runtime and stats tables among them, then runs it: as a query when
-// rows is true, else as a change whose affected rows are reported.
+// runSQL is runStmt for statements whose writes need no audit of their own.
 func (e *engine) runSQL(ctx context.Context, q string, rows bool) (*result, error) {
+	res, _, err := e.runStmt(ctx, q, rows)
+	return res, err
+}
+
+// runStmt prepares q (the authorizer notes which tables it reads and
+// whether it writes any), refreshes the runtime and stats tables among
+// them, then runs it: as a query when rows is true and the statement
+// writes nothing, else as a change whose affected rows are reported.
+// wrote reports whether the statement changes (or tried to change) a
+// table. The statement is interrupted after the statement timeout or
+// when ctx (the connection's) ends.
+func (e *engine) runStmt(ctx context.Context, q string, rows bool) (res *result, wrote bool, err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.mu.reads, e.mu.denied = make(map[string]bool), ""
+	ctx, cancel := context.WithTimeout(ctx, e.stmtTimeout)
+	defer cancel()
+	e.mu.reads, e.mu.denied, e.mu.wrote, e.mu.readOnly = make(map[string]bool), "", false, isReadOnly(ctx)
 	stmt, err := e.mu.conn.PrepareContext(ctx, q)
-	reads := e.mu.reads
+	e.mu.readOnly = false
+	reads, wrote := e.mu.reads, e.mu.wrote
 	e.mu.reads = nil
 	if err != nil {
-		return nil, sqlError(err, e.mu.denied)
+		return nil, wrote, e.stmtError(ctx, err, e.mu.denied)
 	}
 	defer func() { _ = stmt.Close() }()
 	if err := e.refresh(ctx, reads); err != nil {
-		return nil, err
+		return nil, wrote, err
 	}
-	if !rows {
+	if !rows || wrote {
 		r, err := stmt.ExecContext(ctx)
 		if err != nil {
-			return nil, sqlError(err, e.mu.denied)
+			return nil, wrote, e.stmtError(ctx, err, e.mu.denied)
 		}
 		n, _ := r.RowsAffected()
-		return &result{Affected: n}, nil
+		return &result{Affected: n}, wrote, nil
 	}
 	rs, err := stmt.QueryContext(ctx)
 	if err != nil {
-		return nil, sqlError(err, e.mu.denied)
+		return nil, wrote, e.stmtError(ctx, err, e.mu.denied)
 	}
-	res, err := collect(rs)
+	res, err = collect(rs)
 	if err != nil {
-		return nil, sqlError(err, "")
+		return nil, wrote, e.stmtError(ctx, err, "")
 	}
 	if reads[schemaStats+"."+tDigestReset.name] || reads[anySchema+"."+tDigestReset.name] {
 		e.rt.ResetDigests()
 	}
-	return res, nil
+	return res, wrote, nil
+}
+
+// stmtError is sqlError, but a statement stopped by the timeout gets
+// MySQL's max_execution_time error.
+func (e *engine) stmtError(ctx context.Context, err error, denied string) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return newError(erQueryTimeout, fmt.Sprintf("Query execution was interrupted, the admin statement timeout (%s) was exceeded", e.stmtTimeout))
+	}
+	return sqlError(err, denied)
 }
 
 // collect reads every row of rs as strings (NULL stays nil), the way the
@@ -322,6 +410,7 @@ func collect(rs *sql.Rows) (*result, error) {
 		return nil, err
 	}
 	res := &result{Columns: cols}
+	size := 0
 	for rs.Next() {
 		vals := make([]any, len(cols))
 		ptrs := make([]any, len(cols))
@@ -333,6 +422,13 @@ func collect(rs *sql.Rows) (*result, error) {
 		}
 		for i, v := range vals {
 			vals[i] = textValue(v)
+			if b, ok := vals[i].(string); ok {
+				size += len(b)
+			}
+			size += 8
+		}
+		if size > maxResultBytes {
+			return nil, newError(erResultTooLarge, fmt.Sprintf("the result is larger than %d MiB; select fewer rows (LIMIT) or columns", maxResultBytes>>20))
 		}
 		res.Rows = append(res.Rows, vals)
 	}

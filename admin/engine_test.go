@@ -389,7 +389,7 @@ func TestCompatQueries(t *testing.T) {
 	require.Equal(t, []string{"Variable_name", "Value"}, res.Columns)
 	require.NotEmpty(t, res.Rows)
 	require.Equal(t, [][]any{{"mysql-max_connections", "4096"}}, exec(t, e, "SHOW VARIABLES WHERE Variable_name = 'mysql-max_connections'").Rows)
-	require.Equal(t, []string{"admin-admin_credentials", "admin-mysql_ifaces"}, firstColumn(t, e, "SHOW ADMIN VARIABLES"))
+	require.Equal(t, []string{"admin-admin_credentials", "admin-stats_credentials", "admin-mysql_ifaces"}, firstColumn(t, e, "SHOW ADMIN VARIABLES"))
 	require.Empty(t, exec(t, e, "SHOW WARNINGS").Rows)
 	require.Equal(t, []string{"Variable_name", "Value"}, exec(t, e, "SHOW GLOBAL STATUS LIKE 'Questions'").Columns)
 	require.Contains(t, firstColumn(t, e, "SHOW FULL TABLES FROM disk"), "mysql_users")

@@ -25,6 +25,8 @@ const (
 	erReadOnly       = mysql.ER_OPEN_AS_READONLY                // 1036
 	erUnsupportedPS  = mysql.ER_UNSUPPORTED_PS                  // 1295
 	erCheckViolation = 3819                                     // ER_CHECK_CONSTRAINT_VIOLATED (MySQL 8.0.16+)
+	erQueryTimeout   = 3024                                     // ER_QUERY_TIMEOUT (max_execution_time exceeded)
+	erResultTooLarge = mysql.ER_OUT_OF_RESOURCES                // 1041
 )
 
 var errEmptyQuery = newError(erEmptyQuery, "Query was empty")

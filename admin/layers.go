@@ -290,18 +290,20 @@ func upgradeTable(ctx context.Context, q querier, schema string, t *table) error
 	if slices.Equal(have, want) {
 		return nil
 	}
-	var common []string
-	for _, c := range want {
-		if slices.ContainsFunc(have, func(h string) bool { return strings.EqualFold(h, c) }) {
-			common = append(common, c)
+	var common, from []string
+	for _, c := range t.cols {
+		if slices.ContainsFunc(have, func(h string) bool { return strings.EqualFold(h, c.name) }) {
+			common, from = append(common, c.name), append(from, c.name)
+		} else if c.upgradeFrom != "" {
+			common, from = append(common, c.name), append(from, c.upgradeFrom)
 		}
 	}
-	cols := strings.Join(common, ", ")
+	cols, src := strings.Join(common, ", "), strings.Join(from, ", ")
 	tmp := t.name + "_upgrade"
 	for _, st := range []string{
 		"DROP TABLE IF EXISTS " + schema + "." + tmp,
 		t.ddl(schema, tmp, true, false),
-		fmt.Sprintf("INSERT INTO %s.%s (%s) SELECT %s FROM %s.%s ORDER BY rowid", schema, tmp, cols, cols, schema, t.name),
+		fmt.Sprintf("INSERT INTO %s.%s (%s) SELECT %s FROM %s.%s ORDER BY rowid", schema, tmp, cols, src, schema, t.name),
 		"DROP TABLE " + schema + "." + t.name,
 		fmt.Sprintf("ALTER TABLE %s.%s RENAME TO %s", schema, tmp, t.name),
 	} {

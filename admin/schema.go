@@ -14,6 +14,10 @@ type column struct {
 	notNull bool
 	def     string // DEFAULT expression, "" for none
 	check   string // column CHECK expression, "" for none
+	// upgradeFrom, if set, fills the column when a disk table written
+	// before it existed is upgraded (an expression over the old columns);
+	// otherwise the column takes its default.
+	upgradeFrom string
 }
 
 // row is one table row as SQLite returns it: int64, float64, string or nil.
@@ -141,6 +145,10 @@ var (
 			{name: "require_tls", typ: "INTEGER", notNull: true, def: "0", check: "require_tls IN (0,1)"},
 			{name: "backend_password", typ: "TEXT", notNull: true, def: "''"},
 			{name: "query_timeout_ms", typ: "INTEGER", notNull: true, def: "0", check: "query_timeout_ms >= 0"},
+			// A disk file of a version that accepted empty passwords keeps
+			// its users: the column is added set for those that have one.
+			{name: "allow_empty_password", typ: "INTEGER", notNull: true, def: "0", check: "allow_empty_password IN (0,1)",
+				upgradeFrom: "CASE WHEN password = '' THEN 1 ELSE 0 END"},
 		},
 		constraints: []string{"PRIMARY KEY (username)"},
 		key:         []string{"username"},

@@ -14,6 +14,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/server"
 	"go.uber.org/zap"
 
+	"github.com/rwproxy/rwproxy/config"
 	"github.com/rwproxy/rwproxy/protocol"
 )
 
@@ -35,18 +36,33 @@ type Options struct {
 	Log *zap.Logger
 	// MaxConnections caps admin connections (0: DefaultMaxConnections).
 	MaxConnections int
+	// Logins, if set, rate-limits new admin connections per source
+	// address under limits.login_rate and limits.login_burst (the wiring
+	// passes its own instance of the client listener's limiter).
+	Logins Admitter
+	// StatementTimeout bounds one operator statement (0:
+	// DefaultStatementTimeout).
+	StatementTimeout time.Duration
+}
+
+// Admitter admits or refuses a new connection before its greeting; a
+// refused one has been answered and closed.
+type Admitter interface {
+	Admit(nc net.Conn, current func() *config.Config) bool
 }
 
 // Server is the admin listener. The address, credentials and datadir come
 // from Runtime.Config().Admin: the address and datadir when New runs, the
 // credentials at each login (so admin-admin_credentials applies live).
 type Server struct {
-	eng  *engine
-	ln   *protocol.Listener
-	srv  *server.Server
-	auth *auth
-	lg   *zap.Logger
-	wg   sync.WaitGroup
+	eng    *engine
+	ln     *protocol.Listener
+	srv    *server.Server
+	auth   *auth
+	lg     *zap.Logger
+	logins Admitter
+	rt     Runtime
+	wg     sync.WaitGroup
 }
 
 // New opens the admin databases (MEMORY filled from the running
@@ -64,18 +80,19 @@ func New(o Options) (*Server, error) {
 	}
 	cfg := o.Runtime.Config()
 	eng, err := newEngine(context.Background(), engineOptions{Runtime: o.Runtime, Datadir: cfg.Admin.Datadir,
-		ConfigFile: o.ConfigFile, Log: o.Log, Version: Version})
+		ConfigFile: o.ConfigFile, Log: o.Log, Version: Version, StatementTimeout: o.StatementTimeout})
 	if err != nil {
 		return nil, err
 	}
-	srv, err := protocol.NewServer(Version)
+	warnWeakAdminPassword(cfg.Admin, o.Log)
+	s := &Server{eng: eng, lg: o.Log, logins: o.Logins, rt: o.Runtime}
+	s.auth = &auth{rt: o.Runtime, lg: o.Log}
+	s.auth.Auth = protocol.NewAuth(s.auth.lookup)
+	s.srv, err = newProtocolServer(cfg.Admin, s.auth)
 	if err != nil {
 		_ = eng.Close()
 		return nil, err
 	}
-	s := &Server{eng: eng, srv: srv, lg: o.Log}
-	s.auth = &auth{rt: o.Runtime, lg: o.Log}
-	s.auth.Auth = protocol.NewAuth(s.auth.lookup)
 	s.ln, err = protocol.Listen(cfg.Admin.Listen, o.MaxConnections, s.serve, o.Log.Named("listener"))
 	if err != nil {
 		_ = eng.Close()
@@ -114,10 +131,13 @@ type auth struct {
 
 func (a *auth) lookup(user string) (string, string, bool) {
 	c := a.rt.Config().Admin
-	if user != c.Username {
-		return "", "", false
+	switch {
+	case user == c.Username:
+		return c.Password, "", true
+	case c.StatsUsername != "" && user == c.StatsUsername:
+		return c.StatsPassword, "", true
 	}
-	return c.Password, "", true
+	return "", "", false
 }
 
 // OnAuthFailure logs a refused admin login.
@@ -132,6 +152,9 @@ const handshakeTimeout = 10 * time.Second
 // serve runs one admin connection: go-mysql's handshake and command loop
 // with conn as the handler. A panic closes this connection only.
 func (s *Server) serve(ctx context.Context, nc net.Conn) {
+	if s.logins != nil && !s.logins.Admit(nc, s.rt.Config) {
+		return
+	}
 	bc := protocol.NewBufConn(nc, 16<<10)
 	defer func() {
 		if r := recover(); r != nil {
@@ -148,6 +171,8 @@ func (s *Server) serve(ctx context.Context, nc net.Conn) {
 	_ = nc.SetDeadline(time.Time{})
 	cc.SetStatus(mysql.SERVER_STATUS_AUTOCOMMIT)
 	h.sess.User = cc.GetUser()
+	// Only the admin account writes; the one other login is the read-only one.
+	h.sess.ReadOnly = h.sess.User != s.rt.Config().Admin.Username
 	for !cc.Closed() {
 		if err := cc.HandleCommand(); err != nil {
 			return

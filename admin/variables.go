@@ -123,6 +123,27 @@ var variables = []variable{
 			return nil
 		},
 	},
+	{
+		name: "admin-stats_credentials", path: "admin.stats_username",
+		get: func(c *config.Config) string {
+			if c.Admin.StatsUsername == "" {
+				return ""
+			}
+			return c.Admin.StatsUsername + ":" + c.Admin.StatsPassword
+		},
+		set: func(c *config.Config, v string) error {
+			if v == "" {
+				c.Admin.StatsUsername, c.Admin.StatsPassword = "", ""
+				return nil
+			}
+			user, pass, ok := strings.Cut(v, ":")
+			if !ok || user == "" {
+				return fmt.Errorf("%s", "must be user:password, or empty for no read-only account")
+			}
+			c.Admin.StatsUsername, c.Admin.StatsPassword = user, pass
+			return nil
+		},
+	},
 	strVar("admin-mysql_ifaces", "admin.listen", true, func(c *config.Config) *string { return &c.Admin.Listen }),
 }
 
@@ -139,8 +160,11 @@ func lookupVariable(name string) (*variable, bool) {
 // variableOfPath returns the variable that sets the configuration key
 // path ("monitor.interval"), or "".
 func variableOfPath(path string) string {
-	if path == "admin.password" {
+	switch path {
+	case "admin.password":
 		path = "admin.username"
+	case "admin.stats_password":
+		path = "admin.stats_username"
 	}
 	for _, v := range variables {
 		if v.path == path {

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -103,6 +102,8 @@ type Node struct {
 		modules []ModuleState // this node's rows, rebuilt by the owner
 	}
 	warnedSaver atomic.Bool
+	// rejectedVersions counts records refused for a version out of bounds.
+	rejectedVersions atomic.Uint64
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -153,7 +154,11 @@ func New(o Options) (*Node, error) {
 	n.wg.Go(n.run)
 	n.wg.Go(n.reconnectLoop)
 	n.lg.Info("cluster node started", zap.String("addr", n.addr), zap.Strings("join", n.seeds),
-		zap.Bool("encrypted", o.Cluster.Secret != ""))
+		zap.Bool("encrypted", o.Cluster.Secret != ""), zap.Bool("legacy_key_primary", o.Cluster.LegacyKeyPrimary))
+	if o.Cluster.Secret == "" {
+		n.lg.Warn("gossip is neither encrypted nor authenticated (no cluster.secret): any process that reaches " +
+			"the gossip port reads and changes the shared configuration; allowed on a loopback cluster.bind only")
+	}
 	return n, nil
 }
 
@@ -230,8 +235,11 @@ func (n *Node) startMemberlist(o Options, t memberlist.NodeAwareTransport) error
 	// (a rescheduled container) once it has been dead this long.
 	conf.DeadNodeReclaimTime = 30 * time.Second
 	if o.Cluster.Secret != "" {
-		key := sha256.Sum256([]byte(o.Cluster.Secret))
-		conf.SecretKey = key[:]
+		kr, err := keyring(o.Cluster.Secret, o.Cluster.LegacyKeyPrimary)
+		if err != nil {
+			return err
+		}
+		conf.Keyring = kr
 	}
 	if o.Cluster.Advertise != "" {
 		host, port, err := net.SplitHostPort(o.Cluster.Advertise)

@@ -22,6 +22,27 @@ type Record struct {
 	Payload json.RawMessage `json:"payload,omitempty"`
 }
 
+// Version bounds. A version is a Lamport counter that grows by one per
+// local change, so a peer's version is never far above what this node has
+// seen. One far above (2^64-1 from a faulty or hostile peer) would win
+// every merge forever and make the next local change wrap the clock to 0,
+// freezing the module cluster-wide (and, through cluster.json, across
+// restarts). Such records are refused, logged and counted.
+const (
+	// maxVersionSkew is how far above this node's clock a version may be:
+	// 2^40 changes, decades of one change per millisecond, so a new node
+	// (clock 0) still joins any real cluster.
+	maxVersionSkew = 1 << 40
+	// maxVersion is the absolute ceiling: the clock never gets near a wrap
+	// (2^62 leaves room for 2^63 more local changes).
+	maxVersion = 1 << 62
+)
+
+// versionOK reports whether v may be adopted by a node whose clock is clock.
+func versionOK(v, clock uint64) bool {
+	return v <= maxVersion && v <= clock+maxVersionSkew
+}
+
 // compareRecords orders two versions of one module cluster-wide: by
 // Version, then Origin, then Checksum. The checksum only decides if a node
 // ever stamped two different contents with one (version, origin) - it lost

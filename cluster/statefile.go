@@ -50,8 +50,14 @@ func loadState(path string) (*savedState, error) {
 	if st.Format != stateFileVersion {
 		return nil, fmt.Errorf("%s: format %d, this rwproxy reads %d", path, st.Format, stateFileVersion)
 	}
+	if st.Clock > maxVersion {
+		return nil, fmt.Errorf("%s: clock %d is beyond the ceiling %d", path, st.Clock, uint64(maxVersion))
+	}
 	for i := range st.Modules {
 		m := &st.Modules[i]
+		if m.Version > maxVersion {
+			return nil, fmt.Errorf("%s: module %q: version %d is beyond the ceiling %d", path, m.Module, m.Version, uint64(maxVersion))
+		}
 		// The file is indented for people; payloads are checksummed
 		// compact, as json.Marshal wrote them.
 		var buf bytes.Buffer

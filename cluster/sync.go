@@ -39,8 +39,9 @@ type rejection struct {
 // ownerState is touched by the owner goroutine only (and by New before it
 // starts).
 type ownerState struct {
-	clock uint64 // highest version seen of any module
-	mods  map[string]*modState
+	clock      uint64 // highest version seen of any module
+	mods       map[string]*modState
+	warnedSkew map[string]bool // senders logged by boundedVersion
 }
 
 // state returns the versions this node runs.
@@ -81,15 +82,51 @@ func (n *Node) handle(buf []byte) {
 	}
 	switch b := body.(type) {
 	case *announce:
+		if !n.boundedVersion(b.record(), b.From) {
+			return
+		}
 		n.onAnnounce(*b)
 	case *fetch:
 		n.onFetch(*b)
 	case *records:
+		recs := b.Records[:0:0]
+		for _, r := range b.Records {
+			if n.boundedVersion(r, b.From) {
+				recs = append(recs, r)
+			}
+		}
 		n.touch(b.From)
-		n.observeRecords(b.From, b.Records)
-		n.merge(b.Records, b.From)
+		n.observeRecords(b.From, recs)
+		n.merge(recs, b.From)
 	}
 }
+
+// boundedVersion reports whether r's version is within bounds of this
+// node's clock (versionOK); a record that is not is refused: logged (once
+// per sender) and counted, and it never moves the clock.
+func (n *Node) boundedVersion(r Record, from string) bool {
+	if versionOK(r.Version, n.own.clock) {
+		return true
+	}
+	n.rejectedVersions.Add(1)
+	if n.own.warnedSkew == nil {
+		n.own.warnedSkew = make(map[string]bool)
+	}
+	if !n.own.warnedSkew[from] && len(n.own.warnedSkew) < maxWarnedSenders {
+		n.own.warnedSkew[from] = true
+		n.lg.Warn("refused a configuration record whose version is far above this node's clock (a faulty or hostile peer?); further ones from this sender are only counted",
+			zap.String("module", r.Module), zap.Uint64("version", r.Version), zap.String("origin", r.Origin),
+			zap.String("via", from), zap.Uint64("clock", n.own.clock), zap.Uint64("max_skew", maxVersionSkew))
+	}
+	return false
+}
+
+// maxWarnedSenders bounds the senders remembered for boundedVersion's log.
+const maxWarnedSenders = 64
+
+// RejectedVersions is how many records this node refused because their
+// version was far above its clock (see versionOK).
+func (n *Node) RejectedVersions() uint64 { return n.rejectedVersions.Load() }
 
 // observe advances the Lamport clock past a version seen anywhere.
 func (n *Node) observe(v uint64) { n.own.clock = max(n.own.clock, v) }

@@ -27,6 +27,6 @@ func ptr[T any](v T) *T { return &v }
 
 // user returns a valid user of hostgroup 10 with the per-item defaults.
 func user(name string) User {
-	return User{Username: name, DefaultHostgroup: 10,
+	return User{Username: name, Password: name + "-pw", DefaultHostgroup: 10,
 		Consistency: DefaultConsistency, ReadYourWritesTimeout: DefaultReadYourWritesTimeout}
 }

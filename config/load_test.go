@@ -77,7 +77,7 @@ func TestLoad(t *testing.T) {
 			yaml: "reader_fallback: error\n" +
 				"hostgroup_attributes:\n  - { hostgroup_id: 20, affinity: session }\n  - { hostgroup_id: 10, balance: least_outstanding }\n" +
 				strings.Replace(minimalYAML, "default_hostgroup: 10 }",
-					"default_hostgroup: 10 }\n  - { username: rw, default_hostgroup: 10, consistency: read_your_writes, read_your_writes_timeout: 250ms }", 1),
+					"default_hostgroup: 10 }\n  - { username: rw, password: rw-pw, default_hostgroup: 10, consistency: read_your_writes, read_your_writes_timeout: 250ms }", 1),
 			check: func(t *testing.T, c *Config) {
 				require.Equal(t, ReaderFallbackError, c.ReaderFallback)
 				require.Equal(t, []HostgroupAttributes{
@@ -230,7 +230,7 @@ func TestLoad(t *testing.T) {
 		{
 			name: "hostgroups must be written out",
 			yaml: `
-users: [ { username: app } ]
+users: [ { username: app, password: x } ]
 servers: [ { hostgroup: 0, host: h, port: 1 } ]
 replication_hostgroups: [ { reader_hostgroup: 20 } ]
 `,

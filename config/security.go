@@ -86,6 +86,9 @@ const (
 	// DefaultAdminPassword is admin.password's default, refused on an
 	// admin.listen that is not loopback.
 	DefaultAdminPassword = "admin"
+	// DefaultStatsPassword is ProxySQL's stats account password, refused
+	// like DefaultAdminPassword.
+	DefaultStatsPassword = "stats"
 )
 
 // BackendSecret is the password rwproxy logs into the backends with:
@@ -121,6 +124,9 @@ func (c *Config) validateSecurity(p *problems) {
 	c.Limits.validate(p)
 	for i, u := range c.Users {
 		path := fmt.Sprintf("users[%d]", i)
+		if u.Password == "" && !u.AllowEmptyPassword {
+			p.add(path+".password", "is empty: anyone who knows the user name %q would log in; set a password, or allow_empty_password: true for an account meant to have none", u.Username)
+		}
 		if u.RequireTLS && !t.Enabled() {
 			p.add(path+".require_tls", "needs tls.cert and tls.key: without TLS on the listener this user could never log in")
 		}
@@ -145,6 +151,23 @@ func (c *Config) validateSecurity(p *problems) {
 	}
 	if (c.Admin.Password == DefaultAdminPassword || c.Admin.Password == "") && !IsLoopbackListen(c.Admin.Listen) {
 		p.add("admin.password", "the default or an empty password is refused on a non-loopback admin.listen (%q): set a password or listen on 127.0.0.1", c.Admin.Listen)
+	}
+	c.Admin.validateSecurity(p)
+}
+
+// validateSecurity checks the read-only account and the admin TLS files.
+func (a Admin) validateSecurity(p *problems) {
+	if (a.TLSCert == "") != (a.TLSKey == "") {
+		p.add("admin.tls_cert", "admin.tls_cert and admin.tls_key must be set together (got cert %q, key %q)", a.TLSCert, a.TLSKey)
+	}
+	if a.StatsUsername == "" {
+		return
+	}
+	if a.StatsUsername == a.Username {
+		p.add("admin.stats_username", "%q is also admin.username: the read-only account needs its own name", a.StatsUsername)
+	}
+	if (a.StatsPassword == DefaultStatsPassword || a.StatsPassword == "") && !IsLoopbackListen(a.Listen) {
+		p.add("admin.stats_password", "the default or an empty password is refused on a non-loopback admin.listen (%q)", a.Listen)
 	}
 }
 

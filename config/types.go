@@ -117,6 +117,16 @@ type Admin struct {
 	Username string `mapstructure:"username"`
 	Password string `mapstructure:"password"`
 	Datadir  string `mapstructure:"datadir" reload:"restart"`
+	// StatsUsername and StatsPassword are a read-only admin account
+	// (ProxySQL's admin-stats_credentials): it may SELECT the stats,
+	// monitor and runtime tables that hold no password, nothing else.
+	// An empty StatsUsername means no such account.
+	StatsUsername string `mapstructure:"stats_username"`
+	StatsPassword string `mapstructure:"stats_password"`
+	// TLSCert and TLSKey are PEM files; both set offers TLS on the admin
+	// listener, as tls.cert and tls.key do on the client one.
+	TLSCert string `mapstructure:"tls_cert" reload:"restart"`
+	TLSKey  string `mapstructure:"tls_key" reload:"restart"`
 }
 
 // Monitor configures the backend health checks.
@@ -212,6 +222,11 @@ type User struct {
 	// QueryTimeout is this user's statement timeout (see
 	// Config.QueryTimeout); 0 = the global query_timeout.
 	QueryTimeout time.Duration `mapstructure:"query_timeout"`
+	// AllowEmptyPassword accepts an empty Password (anyone who knows the
+	// user name logs in); without it an empty password is refused. It is
+	// left out of the cluster's JSON when false, so that nodes of the
+	// previous version still read the users module.
+	AllowEmptyPassword bool `mapstructure:"allow_empty_password" json:",omitempty"`
 }
 
 // IsActive reports whether the user may log in (default true).
@@ -312,9 +327,16 @@ type Cluster struct {
 	Join []string `mapstructure:"join"`
 	// NodeName is this node's unique name; empty means "<hostname>-<bind port>".
 	NodeName string `mapstructure:"node_name" reload:"restart"`
-	// Secret, when set, encrypts gossip: the AES-256 key is its SHA-256.
+	// Secret, when set, encrypts and authenticates gossip: the AES-256
+	// key is derived from it with HKDF-SHA256 (see docs/cluster.md).
+	// Required unless Bind is a loopback address.
 	Secret  string `mapstructure:"secret" reload:"restart"`
 	Enabled bool   `mapstructure:"enabled" reload:"restart"`
+	// LegacyKeyPrimary encrypts gossip with the key earlier rwproxy
+	// versions derived (the bare SHA-256 of Secret) instead of the HKDF
+	// one; both are accepted either way. Set it while a cluster of the
+	// previous version is upgraded node by node, then turn it off.
+	LegacyKeyPrimary bool `mapstructure:"legacy_key_primary" reload:"restart"`
 	// Advertise is the host:port peers use to reach this node (an IP
 	// address); empty means the bound address (a private IP for 0.0.0.0).
 	Advertise string `mapstructure:"advertise" reload:"restart"`

@@ -170,10 +170,21 @@ func (cl Cluster) validate(p *problems) {
 	for i, addr := range cl.Join {
 		p.dialAddr(fmt.Sprintf("cluster.join[%d]", i), addr)
 	}
-	// The secret is a passphrase (the key is its SHA-256), so any length
-	// works for AES; a floor keeps it from being guessable.
+	// Peers to join with the cluster off would silently run a lone node.
+	if !cl.Enabled && len(cl.Join) > 0 {
+		p.add("cluster.join", "lists %d peer(s) but cluster.enabled is false: set cluster.enabled: true to join them, or empty the list",
+			len(cl.Join))
+	}
+	// Unencrypted gossip lets anyone who reaches the port read every
+	// password in the shared modules and inject users: only loopback.
+	if cl.Enabled && cl.Secret == "" && !IsLoopbackListen(cl.Bind) {
+		p.add("cluster.secret", "is required when cluster.bind (%q) is not a loopback address: without it any host that reaches the gossip port reads and changes the shared configuration",
+			cl.Bind)
+	}
+	// The secret is a passphrase (the key is derived from it), so any
+	// length works for AES; a floor keeps it from being guessable.
 	if cl.Enabled && len(cl.Secret) > 0 && len(cl.Secret) < MinSecretLen {
-		p.add("cluster.secret", "must be at least %d bytes long (a passphrase; the AES-256 key is its SHA-256), got %d",
+		p.add("cluster.secret", "must be at least %d bytes long (a passphrase; the AES-256 key is derived from it), got %d",
 			MinSecretLen, len(cl.Secret))
 	}
 	if len(cl.NodeName) > MaxNodeNameLen {

@@ -178,7 +178,7 @@ func TestValidate(t *testing.T) {
 				`cluster.bind: "nope": not a host:port address (missing port in address)`,
 				`cluster.join[1]: ":7946": host must not be empty`,
 				`cluster.join[2]: "h:0": port "0" is not a valid port (1-65535)`,
-				"cluster.secret: must be at least 16 bytes long (a passphrase; the AES-256 key is its SHA-256), got 5",
+				"cluster.secret: must be at least 16 bytes long (a passphrase; the AES-256 key is derived from it), got 5",
 			}},
 		{name: "cluster identity and intervals",
 			mutate: func(c *Config) {
@@ -198,6 +198,32 @@ func TestValidate(t *testing.T) {
 				c.Cluster = Cluster{Enabled: true, Bind: ":7946", Advertise: "10.0.0.5:7946", Secret: "0123456789abcdef"}
 			}},
 		{name: "disabled cluster may have no bind", mutate: func(c *Config) { c.Cluster.Bind = "" }},
+		{name: "cluster without secret on every interface",
+			mutate: func(c *Config) { c.Cluster = Cluster{Enabled: true, Bind: ":7946"} },
+			want:   []string{`cluster.secret: is required when cluster.bind (":7946") is not a loopback address: without it any host that reaches the gossip port reads and changes the shared configuration`}},
+		{name: "cluster without secret on a private address",
+			mutate: func(c *Config) { c.Cluster = Cluster{Enabled: true, Bind: "10.0.0.5:7946"} },
+			want:   []string{`cluster.secret: is required when cluster.bind ("10.0.0.5:7946") is not a loopback address: without it any host that reaches the gossip port reads and changes the shared configuration`}},
+		{name: "cluster without secret on loopback", mutate: func(c *Config) { c.Cluster = Cluster{Enabled: true, Bind: "127.0.0.1:7946"} }},
+		{name: "empty app password",
+			mutate: func(c *Config) { c.Users[0].Password = "" },
+			want:   []string{`users[0].password: is empty: anyone who knows the user name "app" would log in; set a password, or allow_empty_password: true for an account meant to have none`}},
+		{name: "empty app password allowed", mutate: func(c *Config) { c.Users[0].Password, c.Users[0].AllowEmptyPassword = "", true }},
+		{name: "read-only admin account",
+			mutate: func(c *Config) {
+				c.Admin.Listen, c.Admin.Password = "0.0.0.0:6032", "a-real-password"
+				c.Admin.StatsUsername, c.Admin.StatsPassword = "admin", "stats"
+				c.Admin.TLSCert = "/etc/cert.pem"
+			},
+			want: []string{
+				`admin.tls_cert: admin.tls_cert and admin.tls_key must be set together (got cert "/etc/cert.pem", key "")`,
+				`admin.stats_username: "admin" is also admin.username: the read-only account needs its own name`,
+				`admin.stats_password: the default or an empty password is refused on a non-loopback admin.listen ("0.0.0.0:6032")`,
+			}},
+		{name: "read-only admin account on loopback", mutate: func(c *Config) { c.Admin.StatsUsername = "stats" }},
+		{name: "join without enabled",
+			mutate: func(c *Config) { c.Cluster.Join = []string{"10.0.0.1:7946"} },
+			want:   []string{"cluster.join: lists 1 peer(s) but cluster.enabled is false: set cluster.enabled: true to join them, or empty the list"}},
 		{name: "reader_fallback error", mutate: func(c *Config) { c.ReaderFallback = ReaderFallbackError }},
 		{name: "reader_fallback unknown or empty",
 			mutate: func(c *Config) { c.ReaderFallback = "reader" },

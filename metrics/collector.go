@@ -54,6 +54,7 @@ var (
 	dConfigVersion   = desc("config_version", "Version of the running configuration.", nil)
 	dMembers         = desc("cluster_members", "Cluster members by state.", []string{"state"})
 	dMemberVersion   = desc("cluster_member_config_version", "Configuration version each cluster member runs.", []string{"member"})
+	dRejectedRecords = desc("cluster_records_rejected_total", "Configuration records refused for a version far above this node's clock.", nil)
 	dReady           = desc("ready", "1 when some writer (or default) hostgroup has an ONLINE backend (/readyz).", nil)
 )
 
@@ -79,7 +80,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		dBackendState, dBackendUp, dBackendWeight, dBackendEffWeight, dBackendLatAvg, dBackendMaxConns, dBackendLag, dBackendReadOnly, dHostgroupInfo,
 		dClients, dAuthFailures, dPanics, dQueries, dSessionBackErrs, dRoutes, dDestinations,
 		dReaderFallbacks, dRYWWaits, dRYWFallbacks, dFailoverWaits, dQueryTimeouts, dPins,
-		dCacheHits, dCacheMisses, dCacheEntries, dParseErrors, dConfigVersion, dMembers, dMemberVersion, dReady,
+		dCacheHits, dCacheMisses, dCacheEntries, dParseErrors, dConfigVersion, dMembers, dMemberVersion, dRejectedRecords, dReady,
 	} {
 		ch <- d
 	}
@@ -92,6 +93,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	collectPlacements(ch, s.Hostgroups, s.Backends)
 	collectProxy(ch, &s)
 	collectCluster(ch, s.ConfigVersion, s.Members)
+	if s.Members != nil {
+		ch <- counter(dRejectedRecords, float64(s.ClusterRejectedRecords))
+	}
 	ready, _ := s.Ready()
 	ch <- gauge(dReady, b2f(ready))
 }

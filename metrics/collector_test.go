@@ -129,6 +129,7 @@ func TestCollectorRegistered(t *testing.T) {
 	s.Backends = append(s.Backends, Backend{Hostgroup: 30, Addr: "db3:3306", State: "DRAINING", LagSeconds: -1})
 	s.Members = []Member{{Name: "a", State: "alive", ConfigVersion: 3}, {Name: "b", State: "alive", ConfigVersion: 2},
 		{Name: "c", State: "suspect", ConfigVersion: 3}, {Name: "c", State: "suspect", ConfigVersion: 3}}
+	s.ClusterRejectedRecords = 3
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(NewCollector(fixedSource{s}), NewRecorder(RecorderOptions{}))
 	mfs, err := reg.Gather()
@@ -149,6 +150,12 @@ rwproxy_cluster_members{state="alive"} 2
 rwproxy_cluster_members{state="suspect"} 2
 `
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(want), "rwproxy_cluster_members"))
+	want = `
+# HELP rwproxy_cluster_records_rejected_total Configuration records refused for a version far above this node's clock.
+# TYPE rwproxy_cluster_records_rejected_total counter
+rwproxy_cluster_records_rejected_total 3
+`
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(want), "rwproxy_cluster_records_rejected_total"))
 }
 
 func TestReady(t *testing.T) {

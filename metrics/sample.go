@@ -17,6 +17,9 @@ type Source interface {
 // it (through a small adapter). A nil ClusterView means "not clustered".
 type ClusterView interface {
 	Members() []Member
+	// RejectedRecords counts configuration records this node refused
+	// because their version was far above its clock (docs/cluster.md).
+	RejectedRecords() uint64
 }
 
 // Hostgroup roles, from replication_hostgroups and
@@ -58,6 +61,9 @@ type Sample struct {
 	ConfigOrigin  string `json:"config_origin"`
 	// Members are the cluster's members; nil when not clustered.
 	Members []Member `json:"members"`
+	// ClusterRejectedRecords is ClusterView.RejectedRecords (0 when not
+	// clustered).
+	ClusterRejectedRecords uint64 `json:"cluster_rejected_records"`
 }
 
 // Hostgroup is one hostgroup and what it is for.

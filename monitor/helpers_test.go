@@ -39,7 +39,7 @@ func status(st string) func(*config.Server) {
 // with max_replication_lag 10.
 func asyncCfg() *config.Config {
 	c := config.Defaults()
-	c.Users = []config.User{{Username: "app", DefaultHostgroup: 10}}
+	c.Users = []config.User{{Username: "app", Password: "app", DefaultHostgroup: 10}}
 	c.Servers = []config.Server{srv(10, 1), srv(20, 2, maxLag(10)), srv(20, 3, maxLag(10))}
 	c.ReplicationHostgroups = []config.ReplicationHostgroup{{WriterHostgroup: 10, ReaderHostgroup: 20}}
 	c.FillDefaults()
@@ -50,7 +50,7 @@ func asyncCfg() *config.Config {
 // all configured in the writer hostgroup.
 func grCfg(mod func(*config.GroupReplicationHostgroup)) *config.Config {
 	c := config.Defaults()
-	c.Users = []config.User{{Username: "app", DefaultHostgroup: 30}}
+	c.Users = []config.User{{Username: "app", Password: "app", DefaultHostgroup: 30}}
 	c.Servers = []config.Server{srv(30, 1, maxLag(10)), srv(30, 2, maxLag(10)), srv(30, 3, maxLag(10))}
 	g := config.GroupReplicationHostgroup{WriterHostgroup: 30, BackupWriterHostgroup: 31,
 		ReaderHostgroup: 32, OfflineHostgroup: 33, MaxWriters: 1}

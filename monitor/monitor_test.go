@@ -38,7 +38,7 @@ func fastMonitorCfg(c *config.Config) {
 // hostgroup 20 (the others, max_replication_lag 10).
 func pairCfg(fs ...*fakeMember) *config.Config {
 	c := config.Defaults()
-	c.Users = []config.User{{Username: "app", DefaultHostgroup: 10}}
+	c.Users = []config.User{{Username: "app", Password: "app", DefaultHostgroup: 10}}
 	for i, f := range fs {
 		s := config.Server{Hostgroup: 20, Host: "127.0.0.1", Port: f.port(), MaxReplicationLag: 10}
 		if i == 0 {
@@ -309,7 +309,7 @@ func TestMonitorGroupReplicationWithFakes(t *testing.T) {
 	f3 := newFakeMember(t, gr(grSecondary))
 	f3.set(func(s *memberState) { s.applyLag = -1 }) // an older server: no apply timestamps
 	c := config.Defaults()
-	c.Users = []config.User{{Username: "app", DefaultHostgroup: 30}}
+	c.Users = []config.User{{Username: "app", Password: "app", DefaultHostgroup: 30}}
 	for _, f := range []*fakeMember{f1, f2, f3} {
 		c.Servers = append(c.Servers, config.Server{Hostgroup: 30, Host: "127.0.0.1", Port: f.port(), MaxReplicationLag: 5})
 	}

@@ -29,7 +29,10 @@ func (a *App) StartAdmin(configFile string) error {
 	if _, ok := admins.Load(a); ok {
 		return nil
 	}
-	s, err := admin.New(admin.Options{Runtime: adminRuntime{a}, ConfigFile: configFile, Log: a.lg.Named("admin")})
+	// The admin port has its own instance of the client listener's login
+	// limiter (limits.login_rate and login_burst, separate buckets).
+	s, err := admin.New(admin.Options{Runtime: adminRuntime{a}, ConfigFile: configFile, Log: a.lg.Named("admin"),
+		Logins: session.NewLoginLimiter()})
 	if err != nil {
 		return err
 	}

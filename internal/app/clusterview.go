@@ -32,3 +32,11 @@ func (v clusterView) Members() []metrics.Member {
 	}
 	return out
 }
+
+// RejectedRecords implements metrics.ClusterView.
+func (v clusterView) RejectedRecords() uint64 {
+	if n := v.a.Cluster(); n != nil {
+		return n.RejectedVersions()
+	}
+	return 0
+}

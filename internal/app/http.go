@@ -140,6 +140,7 @@ func (o *obsSource) Sample() metrics.Sample {
 	}
 	if o.cluster != nil {
 		s.Members = o.cluster.Members()
+		s.ClusterRejectedRecords = o.cluster.RejectedRecords()
 		if s.Members == nil {
 			s.Members = []metrics.Member{}
 		}
