@@ -153,6 +153,8 @@ func Defaults() *Config {
 			MaxPreparedStatements: DefaultMaxPreparedStatements,
 			LoginRate:             DefaultLoginRate,
 			LoginBurst:            DefaultLoginBurst,
+			NetWriteTimeout:       DefaultNetWriteTimeout,
+			WaitTimeout:           DefaultWaitTimeout,
 		},
 	}
 }

@@ -75,7 +75,7 @@ func TestScalarDefaultsCoverEveryKey(t *testing.T) {
 		"reader_fallback", "config_source",
 		"tls.cert", "tls.key", "tls.backend_ca", "tls.backend_verify_hostname", "tls.backend_insecure_skip_verify",
 		"limits.max_allowed_packet", "limits.max_query_length", "limits.max_prepared_statements",
-		"limits.login_rate", "limits.login_burst",
+		"limits.login_rate", "limits.login_burst", "limits.net_write_timeout", "limits.wait_timeout",
 	} {
 		require.Contains(t, keys, k)
 	}
@@ -83,6 +83,6 @@ func TestScalarDefaultsCoverEveryKey(t *testing.T) {
 	require.NotContains(t, keys, "servers")
 	require.NotContains(t, keys, "hostgroup_attributes")
 	require.NotContains(t, keys, "group_replication_hostgroups")
-	require.Len(t, keys, 60, "a field was added to Config: update this test and docs/configuration.md")
+	require.Len(t, keys, 62, "a field was added to Config: update this test and docs/configuration.md")
 	require.Equal(t, reflect.TypeFor[time.Duration](), reflect.TypeOf(keys["pool.ping_after"]))
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 )
 
 // TLS configures TLS towards clients and towards backends (see
@@ -46,6 +47,13 @@ type Limits struct {
 	// LoginBurst is how many may arrive at once. 0 turns the limit off.
 	LoginRate  float64 `mapstructure:"login_rate"`
 	LoginBurst int     `mapstructure:"login_burst"`
+	// NetWriteTimeout bounds each write to a client, as MySQL's
+	// net_write_timeout: a client that stops reading a result is
+	// disconnected and its backend connection closed. 0: no bound.
+	NetWriteTimeout time.Duration `mapstructure:"net_write_timeout"`
+	// WaitTimeout closes a client connection idle this long between
+	// commands, as MySQL's wait_timeout. 0: never.
+	WaitTimeout time.Duration `mapstructure:"wait_timeout"`
 }
 
 // QueryLimit returns the effective max_query_length.
@@ -71,6 +79,10 @@ const (
 	// application needs, far below a flood.
 	DefaultLoginRate  = 1000
 	DefaultLoginBurst = 2000
+	// DefaultNetWriteTimeout and DefaultWaitTimeout are MySQL's
+	// net_write_timeout and wait_timeout defaults.
+	DefaultNetWriteTimeout = 60 * time.Second
+	DefaultWaitTimeout     = 28800 * time.Second
 	// DefaultAdminPassword is admin.password's default, refused on an
 	// admin.listen that is not loopback.
 	DefaultAdminPassword = "admin"
@@ -174,6 +186,12 @@ func (l Limits) validate(p *problems) {
 	}
 	if l.LoginRate > 0 && l.LoginBurst < 1 {
 		p.add("limits.login_burst", "%d must be >= 1 when limits.login_rate is set", l.LoginBurst)
+	}
+	if l.NetWriteTimeout < 0 {
+		p.add("limits.net_write_timeout", "%s must be >= 0 (0: no bound)", l.NetWriteTimeout)
+	}
+	if l.WaitTimeout < 0 {
+		p.add("limits.wait_timeout", "%s must be >= 0 (0: never)", l.WaitTimeout)
 	}
 }
 

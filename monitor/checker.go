@@ -9,6 +9,8 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/client"
 	"go.uber.org/zap"
+
+	"github.com/rwproxy/rwproxy/protocol"
 )
 
 // Replica status statements: the MySQL 8.0.22+/MariaDB 10.5+ one first,
@@ -120,8 +122,9 @@ func (c *checker) ensureConn(ctx context.Context) error {
 	dctx, cancel := context.WithTimeout(ctx, c.spec.timeout)
 	defer cancel()
 	var (
-		raw  net.Conn
-		stop func() bool
+		raw   net.Conn
+		guard *protocol.LoginGuard
+		stop  func() bool
 	)
 	dial := func(dctx context.Context, network, addr string) (net.Conn, error) {
 		d := net.Dialer{Timeout: c.spec.timeout}
@@ -131,7 +134,10 @@ func (c *checker) ensureConn(ctx context.Context) error {
 		}
 		raw = conn
 		stop = context.AfterFunc(ctx, func() { _ = conn.Close() })
-		return conn, nil
+		// Never answer a plugin that would expose the password without
+		// TLS (mysql_clear_password, ...): see protocol.LoginGuard.
+		guard = protocol.NewLoginGuard(conn)
+		return guard, nil
 	}
 	timeouts := func(cc *client.Conn) error {
 		cc.ReadTimeout, cc.WriteTimeout = c.spec.timeout, c.spec.timeout
@@ -142,6 +148,11 @@ func (c *checker) ensureConn(ctx context.Context) error {
 		if raw != nil { // the library does not close it after every failure
 			stop()
 			_ = raw.Close()
+		}
+		if guard != nil && guard.Refused() != "" {
+			err = &protocol.PluginRefusedError{Plugin: guard.Refused()}
+			c.note("plugin-refused", "monitor login refused: the server asked for an authentication plugin that "+
+				"would send the password without TLS", zap.Error(err))
 		}
 		return fmt.Errorf("connect: %w", err)
 	}

@@ -1,10 +1,12 @@
 package pool
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/packet"
+	"go.uber.org/zap"
 
 	"github.com/rwproxy/rwproxy/protocol"
 )
@@ -31,6 +33,12 @@ type Conn struct {
 	Stmts *StmtCache
 	// reader reads responses for the relay (Reader); nil until then.
 	reader *protocol.BackendReader
+	// released is set when the connection goes back to its pool (Recycle)
+	// or is closed (Discard), and cleared when the pool hands it out
+	// again: a second release of the same checkout is a no-op, so that a
+	// caller's double release can never count a connection twice, put a
+	// closed connection on the idle list or free a slot twice.
+	released atomic.Bool
 }
 
 // Packet returns the raw packet connection for relaying.
@@ -52,11 +60,35 @@ func (c *Conn) Addr() string { return c.pool.key.Addr }
 // Key is the pool key this connection belongs to.
 func (c *Conn) Key() Key { return c.pool.key }
 
-// Recycle returns a connection in a known state to its pool.
-func (c *Conn) Recycle() { c.pool.put(c) }
+// Recycle returns a connection in a known state to its pool. Only the
+// first release (Recycle or Discard) of a checkout counts.
+func (c *Conn) Recycle() {
+	if c.release() {
+		c.pool.put(c)
+	}
+}
 
-// Discard closes a connection whose state is unknown or broken.
-func (c *Conn) Discard() { c.pool.discard(c) }
+// Discard closes a connection whose state is unknown or broken. Only the
+// first release (Recycle or Discard) of a checkout counts.
+func (c *Conn) Discard() {
+	if c.release() {
+		c.pool.discard(c)
+	}
+}
+
+// release marks the checkout over and reports whether it was still open;
+// a repeated release is a caller's bug, counted and otherwise ignored.
+func (c *Conn) release() bool {
+	if c.released.Swap(true) {
+		c.pool.srv.stats.DoubleReleases.Add(1)
+		if lg := c.pool.m.lg; lg != nil {
+			lg.Error("backend connection released twice (a bug; the second release is ignored)",
+				zap.String("backend_addr", c.pool.key.Addr), zap.Stack("stack"))
+		}
+		return false
+	}
+	return true
+}
 
 // Stats is the server's shared counter block.
 func (c *Conn) Stats() *ServerStats { return c.pool.srv.stats }

@@ -48,8 +48,14 @@ func (s *server) tryAcquire() bool {
 	}
 }
 
+// release frees one slot. It never blocks: a release without a slot held
+// (a bug, made impossible by Conn's released flag) is ignored rather than
+// waiting for a slot some other connection holds.
 func (s *server) release() {
-	<-s.sem
+	select {
+	case <-s.sem:
+	default:
+	}
 	s.wake()
 }
 
@@ -75,6 +81,24 @@ type Manager struct {
 	wg     sync.WaitGroup
 	// tlsFor decides TLS for each dial (tls.go); nil: plain connections.
 	tlsFor atomic.Pointer[TLSFunc]
+	// refusalLogged (unix nanos) rate-limits the log of refused logins.
+	refusalLogged atomic.Int64
+}
+
+// refusalLogEvery bounds how often a refused backend login is logged: a
+// pool dials again for every statement that needs a connection.
+const refusalLogEvery = 10 * time.Second
+
+// logRefusal logs a backend login refused for its authentication plugin
+// (protocol.LoginGuard), at most once per refusalLogEvery.
+func (m *Manager) logRefusal(k Key, err error) {
+	now := time.Now().UnixNano()
+	last := m.refusalLogged.Load()
+	if now-last < int64(refusalLogEvery) || !m.refusalLogged.CompareAndSwap(last, now) {
+		return
+	}
+	m.lg.Error("backend login refused: the server asked for an authentication plugin that would send the password "+
+		"without TLS", zap.String("backend_addr", k.Addr), zap.String("user", k.User), zap.Error(err))
 }
 
 // NewManager starts a Manager and its idle-connection reaper.
@@ -147,6 +171,10 @@ func (m *Manager) Stats(addr string) *ServerStats {
 	}
 	return nil
 }
+
+// WaitTimeout is how long Get waits for a free connection before it
+// fails with ErrWaitTimeout.
+func (m *Manager) WaitTimeout() time.Duration { return m.opts.WaitTimeout }
 
 // Get returns a connection for key, logging in with password when it has
 // to dial.

@@ -11,6 +11,8 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/rwproxy/rwproxy/protocol"
 )
 
 // Sentinel errors.
@@ -49,6 +51,9 @@ type ServerStats struct {
 	LatencyUs atomic.Uint64 // total, for an average
 	// InFlight counts requests sent and not yet answered (balancing).
 	InFlight atomic.Int64
+	// DoubleReleases counts connections returned to the pool a second
+	// time for one checkout (a bug; the second release is ignored).
+	DoubleReleases atomic.Uint64
 }
 
 // Pool holds idle connections for one Key.
@@ -74,6 +79,7 @@ func (p *Pool) get(ctx context.Context) (*Conn, error) {
 	for {
 		if c := p.usableIdle(); c != nil {
 			p.srv.stats.ConnUsed.Add(1)
+			c.released.Store(false)
 			return c, nil
 		}
 		if p.srv.tryAcquire() {
@@ -185,6 +191,9 @@ func (p *Pool) dial(ctx context.Context) (*Conn, error) {
 		return c.SetCollation(BaselineCollation)
 	})
 	if err != nil {
+		if errors.Is(err, protocol.ErrPluginRefused) {
+			p.m.logRefusal(k, err)
+		}
 		return nil, fmt.Errorf("pool %s: dial: %w", k.Addr, err)
 	}
 	if _, err := bc.Execute(InitSQL); err != nil {
@@ -279,14 +288,36 @@ func (p *Pool) close() {
 // Connect logs in to a backend with go-mysql's client. go-mysql v1.16's
 // client dereferences nil when a server asks for full caching_sha2_password
 // authentication without TLS and sends no usable public key; that panic
-// becomes an error here.
+// becomes an error here. The login runs through a protocol.LoginGuard:
+// without TLS, a server asking for a plugin that would expose the password
+// (mysql_clear_password, sha256_password, ...) gets no answer, and the
+// error wraps protocol.ErrPluginRefused.
 func Connect(ctx context.Context, addr, user, password string, dialer client.Dialer, opts ...client.Option) (c *client.Conn, err error) {
+	var g *protocol.LoginGuard
+	guarded := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := dialer(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		g = protocol.NewLoginGuard(nc)
+		return g, nil
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			c, err = nil, fmt.Errorf("pool %s: login failed inside the MySQL client library: %v", addr, r)
 		}
+		if err != nil && g != nil && g.Refused() != "" {
+			_ = g.NetConn().Close()
+			c, err = nil, fmt.Errorf("pool %s: %w", addr, &protocol.PluginRefusedError{Plugin: g.Refused()})
+		}
 	}()
-	return client.ConnectWithDialer(ctx, "tcp", addr, user, password, "", dialer, opts...)
+	c, err = client.ConnectWithDialer(ctx, "tcp", addr, user, password, "", guarded, opts...)
+	if err == nil && c.Conn.Conn == net.Conn(g) {
+		// Plain connection: drop the guard (its work is done, and the
+		// dead-connection check needs the socket itself).
+		c.Conn.Conn = g.NetConn()
+	}
+	return c, err
 }
 
 // DeadlineDialer dials with ctx and bounds everything that follows on the

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,12 +15,8 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/rwproxy/rwproxy/internal/testkit/certs"
+	"github.com/rwproxy/rwproxy/internal/testkit/fakebackend"
 )
-
-// okHandler answers every query with OK (the pool's init SQL included).
-type okHandler struct{ mysqlserver.EmptyHandler }
-
-func (okHandler) HandleQuery(string) (*mysql.Result, error) { return nil, nil }
 
 // tlsBackend is a go-mysql server on loopback standing in for a MySQL
 // backend. tlsSeen counts logins that came over TLS, plain the others.
@@ -35,48 +30,14 @@ type tlsBackend struct {
 // until the test ends; tlsConf nil means no TLS offered.
 func startBackend(t *testing.T, tlsConf *tls.Config, plugin string) *tlsBackend {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	srv := mysqlserver.NewServer("8.4.0-fake", mysql.DEFAULT_COLLATION_ID, plugin, nil, tlsConf)
-	creds := mysqlserver.NewInMemoryAuthenticationHandler(plugin)
-	require.NoError(t, creds.AddUser("u", "pw"))
-	b := &tlsBackend{addr: ln.Addr().String()}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Go(func() {
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, nc)
-			mu.Unlock()
-			wg.Go(func() {
-				c, err := srv.NewCustomizedConn(nc, creds, okHandler{})
-				if err != nil {
-					return
-				}
-				if _, ok := c.Conn.Conn.(*tls.Conn); ok {
-					b.tlsSeen.Add(1)
-				} else {
-					b.plain.Add(1)
-				}
-				for c.HandleCommand() == nil {
-				}
-			})
+	b := &tlsBackend{}
+	b.addr = fakebackend.Start(t, fakebackend.Options{Plugin: plugin, TLS: tlsConf, OnLogin: func(c *mysqlserver.Conn) {
+		if _, ok := c.Conn.Conn.(*tls.Conn); ok {
+			b.tlsSeen.Add(1)
+		} else {
+			b.plain.Add(1)
 		}
-	})
-	t.Cleanup(func() {
-		_ = ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
+	}})
 	return b
 }
 

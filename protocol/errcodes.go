@@ -154,3 +154,17 @@ func NewErrInternal() *mysql.MyError {
 	return &mysql.MyError{Code: ErrCodeInternal, State: "HY000",
 		Message: "rwproxy: internal error, session closed (see proxy log)"}
 }
+
+// ErrCodeConnLimit: the statement waited pool.wait_timeout for a backend
+// connection and none freed (the server's max_connections in
+// mysql_servers is reached). It is not a failover: it is never buffered.
+const ErrCodeConnLimit uint16 = 9010
+
+// NewErrConnLimit reports that hostgroup hg's server had no free
+// connection within waited. SQLSTATE HY000, not 08004: the client's own
+// connection is fine and the statement may be retried on it, while class
+// 08 makes drivers (Connector/J, HikariCP) throw the connection away.
+func NewErrConnLimit(hg int, waited time.Duration) *mysql.MyError {
+	return &mysql.MyError{Code: ErrCodeConnLimit, State: "HY000",
+		Message: fmt.Sprintf("rwproxy: backend connection limit reached for hostgroup %d (waited %.1fs)", hg, waited.Seconds())}
+}

@@ -3,6 +3,7 @@ package session
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -93,6 +94,10 @@ func (s *Session) acquireAddr(hg int, addr string) (*pool.Conn, *mysql.MyError) 
 	key := pool.Key{Addr: addr, User: s.user.Username, FoundRows: s.caps&mysql.CLIENT_FOUND_ROWS != 0}
 	c, err := s.d.Pools.Get(s.ctx, key, s.user.Password)
 	if err != nil {
+		if errors.Is(err, pool.ErrWaitTimeout) {
+			// The server is busy, not gone: no failover wait (connLimit).
+			return nil, s.connLimit(hg, addr)
+		}
 		s.d.Stats.BackendErrs.Add(1)
 		if me := asMyError(err); me != nil {
 			return nil, me
@@ -263,7 +268,10 @@ func (s *Session) finish(c *pool.Conn, res protocol.Response, err error, start t
 		// it can never commit. Roll it back there and fail the rest of the
 		// client's transaction until it ends it, so that no COMMIT can
 		// report success for writes that were lost.
-		s.abortTxn(c)
+		if !s.abortTxn(c) {
+			s.inTxnFlag.Store(false)
+			return nil // c was discarded: it must not be released again
+		}
 	} else if s.pinned == nil && !s.st.autocommit() {
 		// With autocommit off a failed statement may still have opened a
 		// transaction; keep the connection until a status says otherwise.
@@ -299,7 +307,7 @@ func (s *Session) keepOrRelease(c *pool.Conn, hold bool) {
 	}
 	s.pinned = nil
 	if hold {
-		s.held = c
+		s.holdConn(c)
 		return
 	}
 	c.Recycle()
@@ -350,12 +358,15 @@ func (s *Session) dropConn(c *pool.Conn) {
 // a panic, their state is unknown).
 func (s *Session) dropBackend() {
 	s.timer.stop()
-	for _, c := range []*pool.Conn{s.cur, s.held, s.pinned} {
-		if c != nil {
+	// cur is usually pinned too, or held: each connection is discarded
+	// once.
+	conns := []*pool.Conn{s.cur, s.held.Swap(nil), s.pinned}
+	for i, c := range conns {
+		if c != nil && slices.Index(conns, c) == i {
 			c.Discard()
 		}
 	}
-	s.cur, s.held, s.pinned = nil, nil, nil
+	s.cur, s.pinned = nil, nil
 }
 
 // resetAndRecycle returns a formerly pinned connection to the pool: as it
@@ -440,16 +451,32 @@ func readOnlyRefusal(e *mysql.MyError) bool {
 }
 
 // abortTxn rolls back the session's transaction on c and marks it
-// aborted (see route).
-func (s *Session) abortTxn(c *pool.Conn) {
+// aborted (see route). It reports false when the ROLLBACK failed: c is
+// then discarded (the server rolls back when the connection closes), and
+// the caller no longer owns it.
+func (s *Session) abortTxn(c *pool.Conn) bool {
 	if _, err := c.Execute("ROLLBACK"); err != nil {
 		s.dropConn(c)
-		return
+		s.txnAborted = true
+		return false
 	}
 	s.inTxn, s.roTxn, s.txnAborted = false, false, true
+	return true
 }
 
 // errTxnAborted answers statements of a transaction rwproxy rolled back.
 var errTxnAborted = &mysql.MyError{Code: mysql.ER_ERROR_DURING_COMMIT, State: "HY000",
 	Message: "rwproxy: this transaction was rolled back because its server became read-only (failover); " +
 		"ROLLBACK and retry it"}
+
+// connLimit is the error for a statement that found no free connection
+// to addr within pool.wait_timeout. Pool exhaustion is not a failover:
+// the error is not one writerGone matches, so it is never buffered for
+// failover_buffer on top of the pool's own wait.
+func (s *Session) connLimit(hg int, addr string) *mysql.MyError {
+	s.d.Stats.ConnLimitErrs.Add(1)
+	if ce := s.d.Log.Check(zap.DebugLevel, "backend connection limit reached"); ce != nil {
+		ce.Write(zap.Uint32("conn", s.id), zap.Int("hostgroup", hg), zap.String("backend_addr", addr))
+	}
+	return protocol.NewErrConnLimit(hg, s.d.Pools.WaitTimeout())
+}

@@ -85,6 +85,11 @@ func (s *Session) handleChangeUser(pkt []byte) error {
 		s.writeErr(mysql.NewDefaultError(mysql.ER_ACCESS_DENIED_ERROR, cu.user, s.cl.RemoteAddr().String(), "YES"))
 		return errQuit
 	}
+	if !s.d.Registry.switchUser(s, u.Username, u.MaxConnections) {
+		// As the server: the user's max_user_connections is reached.
+		s.writeErr(mysql.NewDefaultError(mysql.ER_TOO_MANY_USER_CONNECTIONS, cu.user))
+		return errQuit
+	}
 	if cu.collation == 0 {
 		cu.collation = s.charset
 	}

@@ -36,11 +36,11 @@ func (s *Session) handleKill(sql string) error {
 		return s.writeErr(&mysql.MyError{Code: mysql.ER_PARSE_ERROR, State: "42000",
 			Message: "rwproxy: cannot parse KILL; use KILL [CONNECTION|QUERY] <id>"})
 	}
-	target := s.d.Registry.get(uint32(id))
+	target, owner := s.d.Registry.lookup(uint32(id))
 	if target == nil {
 		return s.writeErr(mysql.NewDefaultError(mysql.ER_NO_SUCH_THREAD, id))
 	}
-	if target.user.Username != s.user.Username {
+	if owner != s.user.Username {
 		return s.writeErr(mysql.NewDefaultError(mysql.ER_KILL_DENIED_ERROR, id))
 	}
 	if target == s {

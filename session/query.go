@@ -116,10 +116,7 @@ func (s *Session) resetState(collation int) {
 		s.pinned = nil
 		s.resetAndRecycle(c)
 	}
-	if s.held != nil {
-		s.held.Recycle()
-		s.held = nil
-	}
+	s.releaseHeld()
 	s.pins, s.counted = 0, 0
 	s.inTxn, s.roTxn, s.txnAborted = false, false, false
 	s.st.unreplayable = false

@@ -44,21 +44,59 @@ func (r *Registry) admit(user string, max int) bool {
 	return true
 }
 
+// add registers s, admitted for its user.
 func (r *Registry) add(s *Session) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.mu.byID[s.id] = s
+	s.owner = s.user.Username
 }
 
-func (r *Registry) remove(s *Session, user string) {
+// remove unregisters s and frees its user's slot (the user it was
+// admitted for last: COM_CHANGE_USER moves it).
+func (r *Registry) remove(s *Session) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.mu.byID[s.id] == s {
 		delete(r.mu.byID, s.id)
 	}
+	user := s.owner
 	if r.mu.byUser[user]--; r.mu.byUser[user] <= 0 {
 		delete(r.mu.byUser, user)
 	}
+}
+
+// switchUser moves registered session s to user to (COM_CHANGE_USER),
+// unless to is at its connection limit max (max <= 0: no limit): then it
+// reports false and s stays counted for its user.
+func (r *Registry) switchUser(s *Session, to string, max int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	from := s.owner
+	if from == to {
+		return true
+	}
+	if max > 0 && r.mu.byUser[to] >= max {
+		return false
+	}
+	r.mu.byUser[to]++
+	if r.mu.byUser[from]--; r.mu.byUser[from] <= 0 {
+		delete(r.mu.byUser, from)
+	}
+	s.owner = to
+	return true
+}
+
+// lookup returns session id and the user it belongs to, read under the
+// registry's lock: another session's user field is its own goroutine's.
+func (r *Registry) lookup(id uint32) (*Session, string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.mu.byID[id]
+	if s == nil {
+		return nil, ""
+	}
+	return s, s.owner
 }
 
 func (r *Registry) release(user string) {

@@ -125,11 +125,10 @@ func nextTxnOnly(st *router.Stmt) bool {
 // previous one (SHOW WARNINGS, FOUND_ROWS()), and returns it to the pool
 // otherwise.
 func (s *Session) takeHeld(st *router.Stmt) {
-	if s.held == nil {
+	c := s.takeHeldConn()
+	if c == nil {
 		return
 	}
-	c := s.held
-	s.held = nil
 	if s.pinned == nil && st.Flags&(router.FlagPrevStmtInfo|router.FlagFoundRows) != 0 {
 		s.pinned = c
 		s.pins |= PinNextStatement

@@ -80,6 +80,9 @@ type Session struct {
 	// failover, its connect attempts log at Debug (bufferWrite).
 	lastConnErr  error
 	quietConnect bool
+	// owner is the user the Registry counts this session for; guarded by
+	// the Registry's lock (other sessions read it for KILL).
+	owner string
 
 	st     state
 	relay  protocol.Relay
@@ -93,9 +96,11 @@ type Session struct {
 	pins    PinReason
 	counted PinReason
 	// held is the previous statement's connection, kept for the next
-	// statement only (see keepOrRelease).
-	held  *pool.Conn
-	inTxn bool
+	// statement only (see keepOrRelease), for heldIdleTimeout at most:
+	// heldTimer's goroutine may take it (clientio.go).
+	held      atomic.Pointer[pool.Conn]
+	heldTimer *time.Timer
+	inTxn     bool
 	// roTxn: the open transaction is READ ONLY (it may run on a replica).
 	roTxn bool
 	// txnAborted: rwproxy rolled the client's transaction back (its server
@@ -146,7 +151,8 @@ func Serve(ctx context.Context, nc net.Conn, d *Deps) {
 	if !d.Logins.Admit(nc, d.Config) {
 		return
 	}
-	bc := protocol.NewBufConn(protocol.ReadBuffered(nc, d.Server), 16*1024)
+	wc := &writeDeadlineConn{Conn: nc}
+	bc := protocol.NewBufConn(protocol.ReadBuffered(wc, d.Server), 16*1024)
 	bc.AdvertiseCaps(mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_FOUND_ROWS)
 	var s *Session
 	defer func() {
@@ -206,6 +212,7 @@ func Serve(ctx context.Context, nc net.Conn, d *Deps) {
 		return
 	}
 	_ = nc.SetDeadline(time.Time{})
+	wc.timeout = d.Config().Limits.NetWriteTimeout
 	// go-mysql's connection (with its 80 KiB of buffers) is dropped here:
 	// the session reads and writes through its own small ClientConn.
 	s.tls = protocol.IsTLS(cc)
@@ -213,7 +220,7 @@ func Serve(ctx context.Context, nc net.Conn, d *Deps) {
 	bc.DropReadBuffer()
 	cc = nil
 	d.Registry.add(s)
-	defer d.Registry.remove(s, s.user.Username)
+	defer d.Registry.remove(s)
 	d.Stats.Sessions.Add(1)
 	defer d.Stats.Sessions.Add(-1)
 	s.run()
@@ -255,6 +262,7 @@ func findUser(c *config.Config, name string) (config.User, bool) {
 func (s *Session) run() {
 	defer s.close()
 	for {
+		s.armIdle()
 		if !s.d.Registry.drainWait(s.nc, s.inTxn) {
 			return
 		}
@@ -262,6 +270,8 @@ func (s *Session) run() {
 		if err := s.cmd.read(s.cl); err != nil {
 			if errors.Is(err, protocol.ErrTooLarge) {
 				s.writeErr(protocol.NewErrPacketTooLarge())
+			} else {
+				s.idleRead(err)
 			}
 			return
 		}
@@ -277,10 +287,7 @@ func (s *Session) run() {
 // close returns or discards the backend connections the session holds.
 func (s *Session) close() {
 	s.timer.stop()
-	if s.held != nil {
-		s.held.Recycle()
-		s.held = nil
-	}
+	s.releaseHeld()
 	if s.pinned == nil {
 		return
 	}

@@ -78,6 +78,9 @@ type Stats struct {
 	RYWFallbacks atomic.Uint64
 	// FailoverWaits counts statements that waited for a writer to appear.
 	FailoverWaits atomic.Uint64
+	// ConnLimitErrs counts statements that found no free backend
+	// connection within pool.wait_timeout (error 9010).
+	ConnLimitErrs atomic.Uint64
 	// QueryTimeouts counts statements whose query_timeout expired while
 	// they ran (rwproxy sent KILL QUERY for them).
 	QueryTimeouts atomic.Uint64

@@ -258,6 +258,7 @@ func (a *App) globalCounters(pools []admin.PoolStats) []admin.Counter {
 		{Name: "Read_Your_Writes_Waits", Value: u(s.RYWWaits.Load())},
 		{Name: "Read_Your_Writes_Fallbacks", Value: u(s.RYWFallbacks.Load())},
 		{Name: "Failover_Waits", Value: u(s.FailoverWaits.Load())},
+		{Name: "Backend_Connection_Limit_Errors", Value: u(s.ConnLimitErrs.Load())},
 		{Name: "Query_Timeouts", Value: u(s.QueryTimeouts.Load())},
 	}
 	var used, free, ok, errs int64

@@ -30,12 +30,13 @@ const (
 	hostileMidPacket   = 1000 // a packet header promising more than is sent
 	hostileMidSession  = 200  // logged in, then a request cut short
 	hostileMidResult   = 100  // logged in, a 10 MB result abandoned after 4 KB
+	hostileStalled     = 8    // logged in, a large result never read, the connection left open
 	hostileConcurrency = 16   // workers per attack kind
 )
 
 // hostileCounts records what the attackers saw.
 type hostileCounts struct {
-	halfOpen, garbage, wrongPass, denied, midPacket, midSession, midResult atomic.Int64
+	halfOpen, garbage, wrongPass, denied, midPacket, midSession, midResult, stalled atomic.Int64
 }
 
 // TestHostileClients runs sysbench oltp_point_select through the proxy
@@ -50,6 +51,9 @@ func TestHostileClients(t *testing.T) {
 	// Every attack reaches the handshake code: the per-source login rate
 	// limit (all of this comes from 127.0.0.1) would refuse most of it.
 	cfg.Limits.LoginRate = 0
+	// Stalled readers must let their backend connections go in time for
+	// the baseline check (limits.net_write_timeout).
+	cfg.Limits.NetWriteTimeout = 2 * time.Second
 	a := testkit.StartProxy(t, cfg)
 	hostilePrepare(t)
 
@@ -98,6 +102,8 @@ func TestHostileClients(t *testing.T) {
 	wg.Go(func() { hostileRun(hostileMidPacket, func(i int) { hostileCutPacket(a.Addr(), i, &c) }) })
 	wg.Go(func() { hostileRun(hostileMidSession, func(i int) { hostileCutSession(a.Addr(), i, &c) }) })
 	wg.Go(func() { hostileRun(hostileMidResult, func(int) { hostileCutResult(a.Addr(), &c) }) })
+	stalled := hostileStalledReaders(t, a.Addr(), hostileStalled, &c)
+	defer stalled()
 	wg.Wait()
 	attack := time.Since(start)
 	close(stopSampling)
@@ -117,10 +123,12 @@ func TestHostileClients(t *testing.T) {
 		float64(peak.heapInuse)/(1<<20), float64(peak.rss)/(1<<20))
 	require.Equal(t, int64(hostileHalfOpen), c.halfOpen.Load(), "half-open connections accepted")
 	require.Equal(t, int64(hostileWrongPass), c.denied.Load(), "wrong passwords answered with 1045")
+	require.Equal(t, int64(hostileStalled), c.stalled.Load(), "stalled readers logged in and sent their query")
 	require.Zero(t, a.Stats.Panics.Load(), "proxy panics")
 
 	// Back to the baseline: no session, no busy backend connection, the
-	// goroutines and the heap of an idle proxy.
+	// goroutines and the heap of an idle proxy (the stalled readers are
+	// still connected: the proxy must have cut them).
 	var last memSample
 	var lastG int
 	require.Eventually(t, func() bool {
