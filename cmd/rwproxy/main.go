@@ -28,6 +28,9 @@ func main() {
 		fmt.Println("rwproxy", version)
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
+		os.Exit(healthcheck(os.Args[2:]))
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "rwproxy:", err)
 		os.Exit(1)
