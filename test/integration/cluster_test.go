@@ -32,7 +32,7 @@ type clNode struct {
 	name       string
 	clientAddr string
 	adminAddr  string
-	adminPass  string // "" means the default, admin
+	adminPass  string   // "" means the default, admin
 	app        *app.App // nil for a separate process
 	admin      *sql.DB
 }

@@ -159,4 +159,3 @@ func k8sStart(t *testing.T, cfg *config.Config) *clNode {
 	require.NoError(t, n.admin.Ping())
 	return n
 }
-
