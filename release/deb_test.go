@@ -12,21 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// buildHost builds the host platform's tarball and/or .deb into a
-// temporary directory, versioned from git as make dist does.
-func buildHost(t *testing.T, tarballs, debs bool) (Options, Artifacts) {
-	t.Helper()
-	root, err := filepath.Abs("..")
-	require.NoError(t, err)
-	version, commit, date, err := Describe(root)
-	require.NoError(t, err)
-	o := Options{Root: root, Out: t.TempDir(), Version: version, Commit: commit, Date: date,
-		Platforms: []string{"linux/" + runtime.GOARCH}, Tarballs: tarballs, Debs: debs, Go: goCmd(t)}
-	arts, err := Build(o)
-	require.NoError(t, err)
-	return o, arts
-}
-
 // TestDebInstallsInBookwormChroot builds the host platform's .deb and runs
 // scripts/deb-test on it: dpkg -i in a fresh Debian bookworm chroot,
 // `rwproxy version`, the rwproxy user, owners and modes, the conffile,
@@ -40,9 +25,11 @@ func TestDebInstallsInBookwormChroot(t *testing.T) {
 		}
 		t.Skip("the .deb install test needs root (debootstrap, chroot)")
 	}
-	o, arts := buildHost(t, false, true)
-	require.Len(t, arts, 1)
-	cmd := exec.Command(filepath.Join(o.Root, "scripts", "deb-test"), filepath.Join(o.Out, arts[0]))
+	d := sharedDist(t)
+	o := d.opts
+	deb := "rwproxy_" + debVersion(o.Version) + "_" + runtime.GOARCH + ".deb"
+	require.Contains(t, d.arts, deb)
+	cmd := exec.Command(filepath.Join(o.Root, "scripts", "deb-test"), filepath.Join(o.Out, deb))
 	b, err := cmd.CombinedOutput()
 	t.Logf("scripts/deb-test:\n%s", b)
 	var ee *exec.ExitError

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -85,24 +86,19 @@ func TestPackagedConfig(t *testing.T) {
 // byte-identical artifacts; it then checks the tarball's contents and
 // runs the host platform's binary, which must report the embedded version.
 func TestDistReproducible(t *testing.T) {
-	root, err := filepath.Abs("..")
-	require.NoError(t, err)
-	version, commit, date, err := Describe(root)
-	require.NoError(t, err)
-	build := func(out string) Artifacts {
-		arts, err := Build(Options{Root: root, Out: out, Version: version, Commit: commit, Date: date,
-			Tarballs: true, Debs: true, Go: goCmd(t)})
-		require.NoError(t, err)
-		return arts
-	}
-	d1, d2 := t.TempDir(), t.TempDir()
-	a1 := build(d1)
+	first := sharedDist(t)
+	o := first.opts
+	version, root := o.Version, o.Root
+	d1, a1 := o.Out, first.arts
+	d2 := t.TempDir()
 	// The inputs' file times must not matter: touch them between the runs.
 	now := time.Now()
 	for _, f := range []string{"LICENSE", "README.md", "CHANGELOG.md"} {
 		require.NoError(t, os.Chtimes(filepath.Join(root, f), now, now))
 	}
-	a2 := build(d2)
+	o.Out = d2
+	a2, err := Build(o)
+	require.NoError(t, err)
 	require.Equal(t, a1, a2)
 	require.Len(t, a1, 4, "a tarball and a .deb per platform: %v", a1)
 	for _, name := range append(slices.Clone(a1), "SHA256SUMS") {
@@ -172,6 +168,59 @@ func debVersion(v string) string {
 		return main + "+" + meta
 	}
 	return main
+}
+
+// distRun is one release build of every platform, tarballs and debs.
+type distRun struct {
+	opts Options
+	arts Artifacts
+	err  error
+}
+
+var (
+	sharedOnce sync.Once
+	shared     distRun
+)
+
+// sharedDist builds every artifact once for the package's tests (the
+// reproducibility test compares a second build with it; the .deb and
+// image tests use its host-platform files), in a directory removed by
+// TestMain.
+func sharedDist(t *testing.T) distRun {
+	t.Helper()
+	sharedOnce.Do(func() {
+		root, err := filepath.Abs("..")
+		if err != nil {
+			shared.err = err
+			return
+		}
+		version, commit, date, err := Describe(root)
+		if err != nil {
+			shared.err = err
+			return
+		}
+		out, err := os.MkdirTemp("", "rwproxy-dist-test-")
+		if err != nil {
+			shared.err = err
+			return
+		}
+		sharedDir = out
+		shared.opts = Options{Root: root, Out: out, Version: version, Commit: commit, Date: date,
+			Tarballs: true, Debs: true, Go: goCmd(t)}
+		shared.arts, shared.err = Build(shared.opts)
+	})
+	require.NoError(t, shared.err)
+	return shared
+}
+
+var sharedDir string
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if sharedDir != "" {
+		_ = os.RemoveAll(sharedDir)
+	}
+	os.Exit(code)
 }
 
 func goCmd(t *testing.T) string {

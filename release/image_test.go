@@ -24,7 +24,7 @@ func TestContainerImage(t *testing.T) {
 		}
 		t.Skip("neither podman nor buildah is installed: the container image is not built here")
 	}
-	o, _ := buildHost(t, true, false)
+	o := sharedDist(t).opts
 	version, commit := o.Version, o.Commit
 	tag := "localhost/rwproxy-test:" + strings.NewReplacer("+", "_").Replace(version)
 	var log strings.Builder
