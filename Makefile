@@ -49,6 +49,9 @@ soak:
 sandbox-up:
 	scripts/sandbox up
 
+# make dist, make deb, make image, make test-packaging
+include release/release.mk
+
 sandbox-down:
 	scripts/sandbox down
 

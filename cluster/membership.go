@@ -171,6 +171,9 @@ func (n *Node) reconnectLoop() {
 }
 
 func (n *Node) join(addrs []string, seeds bool) {
+	if seeds {
+		addrs = n.resolveSeeds(addrs) // names resolved afresh each time (resolve.go)
+	}
 	addrs = slices.DeleteFunc(slices.Clone(addrs), func(a string) bool { return a == n.addr })
 	if len(addrs) == 0 || n.ctx.Err() != nil {
 		return

@@ -41,6 +41,8 @@ Usage:
                                    (the file, rwproxy.db per config_source, the environment);
                                    it loads back unchanged with --config
   rwproxy version                  print the version, commit and build date (also --version, -v)
+  rwproxy healthcheck [URL]        GET URL (default http://127.0.0.1:6070/healthz); exit 0 on 2xx
+                                   (for container HEALTHCHECKs: the image has no curl)
   rwproxy help                     print this help
 
 Flags:

@@ -18,6 +18,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
+		os.Exit(healthcheck(os.Args[2:]))
+	}
 	cmd, o, err := parseArgs(os.Args[1:], os.Stderr)
 	switch {
 	case errors.Is(err, errUsage):

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"cmp"
 	"database/sql"
 	"fmt"
 	"net"
@@ -31,6 +32,7 @@ type clNode struct {
 	name       string
 	clientAddr string
 	adminAddr  string
+	adminPass  string   // "" means the default, admin
 	app        *app.App // nil for a separate process
 	admin      *sql.DB
 }
@@ -201,7 +203,8 @@ func clCheckPropagation(t *testing.T, nodes []*clNode) {
 		t.Logf("%s, weights 1:1 -> Com_select deltas %v", n.name, even)
 	}
 
-	res := runCLI(t, nodes[0].adminAddr, "admin", "admin",
+	pass := cmp.Or(nodes[0].adminPass, "admin")
+	res := runCLI(t, nodes[0].adminAddr, "admin", pass,
 		fmt.Sprintf("UPDATE mysql_servers SET weight=9 WHERE port=%d;\nLOAD MYSQL SERVERS TO RUNTIME;\n", replica3))
 	require.NoError(t, res.err, "mariadb CLI: %s", res.stderr)
 	start := time.Now()
