@@ -48,8 +48,8 @@ func triggerWord(w string) bool {
 // and HANDLER accept any tail. It is one flat dispatch on the first
 // keyword (by length, then by word), which is longer than our usual
 // function but keeps every fast-path entry point in one place.
-func classifyFast(sql string, start int, st *Stmt, rescue bool) bool {
-	l := lexer{s: sql, pos: start}
+func classifyFast(sql string, start int, st *Stmt, rescue bool, m SQLMode) bool {
+	l := newLexer(sql, start, m)
 	t := l.next()
 	if t.kind == tokEOF {
 		if l.sawExec {
@@ -298,11 +298,13 @@ func fastUse(l *lexer, st *Stmt) bool {
 	return true
 }
 
-// unquoteBacktick returns the name inside a `quoted identifier` (a new string).
+// unquoteBacktick returns the name inside a `quoted identifier` (or an
+// ANSI_QUOTES "quoted identifier") as a new string.
 func unquoteBacktick(q string) string {
+	quote := q[:1]
 	q = q[1 : len(q)-1]
-	if !strings.Contains(q, "``") {
+	if !strings.Contains(q, quote+quote) {
 		return strings.Clone(q)
 	}
-	return strings.ReplaceAll(q, "``", "`")
+	return strings.ReplaceAll(q, quote+quote, quote)
 }

@@ -249,7 +249,8 @@ func TestClassifyExtraction(t *testing.T) {
 		{name: "first hint wins", sql: "/* rwproxy:writer */ /* rwproxy:reader */ SELECT 1", kind: KindRead, hint: Hint{Target: HintWriter}, ac: -1},
 		{name: "hint on parsed statement", sql: "/* rwproxy:hostgroup=3 */ SELECT * FROM t FOR UPDATE", kind: KindRead, hint: Hint{Target: HintHostgroup, Hostgroup: 3}, ac: -1},
 		{name: "bad hint", sql: "/* rwproxy:hostgroup=x */ SELECT 1", kind: KindRead, ac: -1},
-		{name: "hint not leading", sql: "SELECT /* rwproxy:writer */ 1", kind: KindRead, ac: -1},
+		{name: "hint after the first keyword", sql: "SELECT /* rwproxy:writer */ 1", kind: KindRead, hint: Hint{Target: HintWriter}, ac: -1},
+		{name: "hint mid-statement", sql: "SELECT 1, /* rwproxy:writer */ 2", kind: KindRead, ac: -1},
 	}
 	cache := NewCache(100)
 	for _, fast := range []bool{true, false} {

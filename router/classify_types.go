@@ -133,7 +133,7 @@ const (
 	FlagSetTransaction
 	// FlagSystemVar: SET of another session system variable.
 	FlagSystemVar
-	// FlagHasHint: a leading /* rwproxy:... */ hint is present; see Stmt.Hint.
+	// FlagHasHint: a /* rwproxy:... */ hint is present; see Stmt.Hint.
 	FlagHasHint
 	// FlagSystemVarRead: a system variable (@@x) is read.
 	FlagSystemVarRead
@@ -226,10 +226,11 @@ func (t HintTarget) String() string {
 	return "hint(" + itoa(int(t)) + ")"
 }
 
-// Hint is a routing hint parsed from the comments before the first token
-// of a statement: /* rwproxy:writer */, /* rwproxy:reader */ or
-// /* rwproxy:hostgroup=N */ (case-insensitive). The first valid hint wins;
-// hints elsewhere in the statement are ignored.
+// Hint is a routing hint parsed from a comment at statement level (before
+// the first keyword, right after it, or at the end; see statementHint):
+// /* rwproxy:writer */, /* rwproxy:reader */, /* rwproxy:hostgroup=N */
+// or the sqlcommenter form /*rwproxy='writer'*/ (case-insensitive). The
+// first valid hint wins; hints elsewhere in the statement are ignored.
 type Hint struct {
 	Target    HintTarget
 	Hostgroup int // for HintHostgroup

@@ -19,6 +19,7 @@ func (s *Session) handleQuery(pkt []byte) error {
 		s.d.QueryHook(pkt[5:])
 	}
 	sql := bytesToString(pkt[5:])
+	s.cls.SetSQLMode(s.st.vars["sql_mode"])
 	st := s.cls.Classify(sql)
 	if st.Flags&router.FlagKill != 0 {
 		return s.handleKill(sql)
