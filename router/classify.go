@@ -23,6 +23,34 @@ func ParseErrors() uint64 { return parseErrors.Load() }
 // errParserPanic reports a panic inside the TiDB parser.
 var errParserPanic = errors.New("router: parser panicked")
 
+// errModeMismatch reports a statement the TiDB parser split differently
+// from the server under the session's sql_mode.
+var errModeMismatch = errors.New("router: parser and lexer disagree under sql_mode")
+
+// countStatements counts the non-empty statements of sql from start as
+// the server splits them under mode m (an unterminated token ends the
+// count).
+func countStatements(sql string, start int, m SQLMode) int {
+	l := newLexer(sql, start, m)
+	n, inStmt := 0, false
+	for {
+		switch l.next().kind {
+		case tokEOF, tokError:
+			if inStmt {
+				n++
+			}
+			return n
+		case tokSemi:
+			if inStmt {
+				n++
+			}
+			inStmt = false
+		default:
+			inStmt = true
+		}
+	}
+}
+
 // Classifier classifies the statements of one session. It is NOT safe for
 // concurrent use: it reuses one TiDB parser and its buffers between calls.
 // Create one per session; share one Cache between all of them.
@@ -115,6 +143,12 @@ func (c *Classifier) classifySlow(sql string, start int, st *Stmt) {
 func (c *Classifier) parse(sql string, start int, st *Stmt) (rejected, perCall bool) {
 	text := mysqlComments(sql)
 	stmts, err := c.parseSQL(text)
+	if err == nil && c.mode.lex != 0 && len(stmts) < countStatements(text, start, c.mode.lex) {
+		// The TiDB lexer reads "..." under ANSI_QUOTES with backslash
+		// escapes, as the server does not: where it sees fewer statements
+		// than the server will run, its classification cannot be trusted.
+		err = errModeMismatch
+	}
 	if err == nil {
 		return false, c.fromAST(text, start, stmts, st)
 	}
@@ -128,6 +162,9 @@ func (c *Classifier) parse(sql string, start int, st *Stmt) (rejected, perCall b
 	}
 	st.Kind = KindWrite
 	st.Flags |= FlagParseError
+	if noConnState(sql, start, c.mode.lex) {
+		st.Flags |= FlagNoConnState
+	}
 	return true, false
 }
 

@@ -61,6 +61,10 @@ func (w *flagWalker) Enter(n ast.Node) (ast.Node, bool) {
 		if x.ReadLock {
 			w.flags |= FlagLockTables
 		}
+	case *ast.LoadDataStmt:
+		if x.FileLocRef == ast.FileLocClient {
+			w.flags |= FlagLoadLocal
+		}
 	case *ast.PrepareStmt:
 		w.flags |= FlagPrepareSQL
 	case *ast.ExecuteStmt:

@@ -311,9 +311,21 @@ func (s *Session) notePins() {
 	add(router.FlagHandler, PinHandler)
 	add(router.FlagSequence, PinSequence)
 	add(router.FlagSetOther, PinUnreplayable) // SET ROLE and the like
-	if f&router.FlagUnlockTables != 0 {
-		s.pins &^= PinLockTables
+	add(router.FlagBackupLock, PinBackupLock)
+	add(router.FlagBackupStage, PinBackupStage)
+	add(router.FlagInstanceLock, PinInstanceLock)
+	if f&(router.FlagParseError|router.FlagNoConnState) == router.FlagParseError {
+		s.pins |= PinUnparsed
 	}
+	release := func(flag router.Flags, r PinReason) {
+		if f&flag != 0 {
+			s.pins &^= r
+		}
+	}
+	release(router.FlagUnlockTables, PinLockTables)
+	release(router.FlagBackupUnlock, PinBackupLock)
+	release(router.FlagBackupStageEnd, PinBackupStage)
+	release(router.FlagInstanceUnlock, PinInstanceLock)
 	if s.curNextTxn {
 		s.pins |= PinNextStatement
 	}
