@@ -196,7 +196,9 @@ func (s *Session) send(c *pool.Conn, pkt []byte, fwd relayFunc) (protocol.Respon
 	st.BytesSent.Add(uint64(len(pkt) - 4))
 	st.InFlight.Add(1)
 	s.running.Store(c)
+	s.infile.Backend = bp
 	res, err := fwd(&s.relay, s.cl, c.Reader())
+	s.infile.Backend = nil
 	s.endRunning()
 	st.InFlight.Add(-1)
 	return res, err

@@ -24,6 +24,12 @@ func (s *Session) handleQuery(pkt []byte) error {
 	if st.Flags&router.FlagKill != 0 {
 		return s.handleKill(sql)
 	}
+	if st.Flags&router.FlagLoadLocal != 0 && s.caps&mysql.CLIENT_LOCAL_FILES == 0 {
+		// As a server does: the client cannot send a file it did not
+		// offer to send. (Should the classifier miss a form, the relay
+		// refuses the server's file request the same way.)
+		return s.writeErr(protocol.NewErrLoadInfileDisabled())
+	}
 	t, me := s.route(&st, sql)
 	if me != nil {
 		return s.writeErr(me)

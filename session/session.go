@@ -74,8 +74,11 @@ type Session struct {
 	user    config.User
 	caps    uint32
 
-	st     state
-	relay  protocol.Relay
+	st    state
+	relay protocol.Relay
+	// infile is the relay's LOAD DATA LOCAL INFILE state; its Backend is
+	// set while a COM_QUERY runs.
+	infile protocol.InfileRelay
 	cmd    cmdBuf
 	out    []byte
 	pinned *pool.Conn
@@ -140,7 +143,7 @@ func Serve(ctx context.Context, nc net.Conn, d *Deps) {
 		return
 	}
 	bc := protocol.NewBufConn(protocol.ReadBuffered(nc, d.Server), 16*1024)
-	bc.AdvertiseCaps(mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_FOUND_ROWS)
+	bc.AdvertiseCaps(mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_FOUND_ROWS | mysql.CLIENT_LOCAL_FILES)
 	var s *Session
 	defer func() {
 		if r := recover(); r != nil {
@@ -210,6 +213,9 @@ func newSession(ctx context.Context, cc *server.Conn, d *Deps, nc net.Conn, u co
 	s.relay.ClientTrack = s.caps&mysql.CLIENT_SESSION_TRACK != 0
 	s.relay.OnOK = s.onOK
 	s.relay.OnErr = s.onErr
+	s.infile.Allowed = s.caps&mysql.CLIENT_LOCAL_FILES != 0
+	s.infile.MaxPacket = maxPacket(d)
+	s.relay.Infile = &s.infile
 	s.timer.init(s)
 	s.cmd.max = maxPacket(d)
 	return s
