@@ -132,12 +132,28 @@ func rescueLoad(l *lexer, st *Stmt) bool {
 
 // noConnState reports whether the statement at start is one statement of
 // a shape that leaves no state on its connection: it starts with a DML or
-// DDL keyword and holds no variable and no word that could create
+// DDL keyword (or is SET STATEMENT ... FOR such a statement) and holds no variable and no word that could create
 // connection state (temporary tables, locks, sequences, prepared
 // statements, LAST_INSERT_ID(expr), ...).
 func noConnState(sql string, start int, m SQLMode) bool {
 	l := newLexer(sql, start, m)
 	t := l.next()
+	if t.kind != tokWord {
+		return false
+	}
+	if l.isWord(t, "set") {
+		// MariaDB's SET STATEMENT var=value [, ...] FOR stmt: the
+		// variables hold for stmt only; stmt must be a safe shape.
+		if !l.word("statement") {
+			return false
+		}
+		for t = l.next(); !l.isWord(t, "for"); t = l.next() {
+			if t.kind == tokEOF || t.kind == tokError || t.kind == tokSemi || t.kind == tokUserVar {
+				return false
+			}
+		}
+		t = l.next()
+	}
 	if t.kind != tokWord || !safeFirstWord(l.text(t)) {
 		return false
 	}
@@ -163,9 +179,10 @@ func noConnState(sql string, start int, m SQLMode) bool {
 }
 
 // safeFirstWord lists the statements whose rejected forms (MariaDB
-// RETURNING, CREATE OR REPLACE, CHECK TABLE, ...) are plain DML or DDL.
+// RETURNING, FOR SYSTEM_TIME, CREATE OR REPLACE, CHECK TABLE, ...) are
+// plain queries, DML or DDL.
 func safeFirstWord(w string) bool {
-	for _, k := range [...]string{"insert", "update", "delete", "replace", "create", "alter", "drop",
+	for _, k := range [...]string{"select", "with", "insert", "update", "delete", "replace", "create", "alter", "drop",
 		"rename", "truncate", "analyze", "optimize", "check", "checksum", "repair", "grant", "revoke", "load"} {
 		if eqFold(w, k) {
 			return true
