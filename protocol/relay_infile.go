@@ -73,9 +73,11 @@ func (r *Relay) relayInfile(client *ClientConn, backend PacketSource, p []byte, 
 	for {
 		p, err := client.ReadPacket(r.buf[:4], in.MaxPacket)
 		if err != nil {
-			// The server waits for the rest of the file: the backend
-			// connection is mid-protocol and must be discarded.
-			return true, fmt.Errorf("%w: reading LOAD DATA LOCAL file: %v", ErrBackendIO, err)
+			// The client is gone or broke the protocol (a packet over
+			// MaxPacket): the session ends, and the server, waiting for
+			// the rest of the file, leaves the backend connection
+			// mid-protocol: the session discards it on any error.
+			return true, fmt.Errorf("%w: reading LOAD DATA LOCAL file: %v", ErrClientIO, err)
 		}
 		r.buf = p
 		res.Bytes += len(p) - 4

@@ -72,15 +72,16 @@ func TestRelayInfileRefused(t *testing.T) {
 	require.Equal(t, want.b, toClient)
 }
 
-// TestRelayInfileClientGone: a client that stops mid-file leaves the
-// server waiting for the rest: a backend error, so the connection is
-// discarded rather than pooled mid-protocol.
+// TestRelayInfileClientGone: a client that stops mid-file is a client
+// error (the session ends and, as on every relay error, discards the
+// backend connection the server left waiting for the rest of the file).
 func TestRelayInfileClientGone(t *testing.T) {
 	backend := newWire()
 	backend.packet([]byte{mysql.LocalInFile_HEADER, '/', 'x'})
 	file := newWire()
 	file.seq = 2
 	file.packet([]byte("1,a\n"))
-	_, _, _, err := infileRun(t, backend.b, file.b, true)
-	require.ErrorIs(t, err, protocol.ErrBackendIO)
+	_, _, toBackend, err := infileRun(t, backend.b, file.b, true)
+	require.ErrorIs(t, err, protocol.ErrClientIO)
+	require.Equal(t, file.b, toBackend, "what arrived was passed on")
 }
