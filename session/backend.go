@@ -366,6 +366,13 @@ func (s *Session) resetAndRecycle(c *pool.Conn) {
 		c.Recycle()
 		return
 	}
+	if s.reasons()&discardPins != 0 {
+		// COM_RESET_CONNECTION is not known to release every backup or
+		// instance lock, nor whatever an unparsed statement did: such a
+		// connection never goes back to the pool.
+		c.Discard()
+		return
+	}
 	if err := resetConn(c); err != nil {
 		c.Discard()
 		return

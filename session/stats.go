@@ -43,6 +43,10 @@ const (
 	numPinReasons = iota
 )
 
+// discardPins are the reasons whose connection is closed, not reset and
+// pooled, when the session lets it go.
+const discardPins = PinBackupLock | PinBackupStage | PinInstanceLock | PinUnparsed
+
 var pinNames = [numPinReasons]string{"transaction", "unreplayable_state", "temporary_table", "named_lock",
 	"lock_tables", "sql_prepare", "user_variable", "handler", "sequence", "next_statement",
 	"backup_lock", "backup_stage", "instance_lock", "unparsed_statement"}

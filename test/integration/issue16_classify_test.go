@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/stretchr/testify/require"
@@ -83,7 +84,8 @@ func TestLocksNeverLeak(t *testing.T) {
 			for _, r := range []string{"lock_tables", "backup_lock", "backup_stage", "unparsed_statement"} {
 				pinsBefore[r] = spPins(a, r)
 			}
-			locker := c16Sess(t, a.Addr(), "multiStatements=true")
+			ldb := openDB(t, dsn(a.Addr(), "app", c16Schema, "multiStatements=true"))
+			locker := conn(t, ldb)
 			_, err := locker.ExecContext(context.Background(), tc.lock)
 			require.NoError(t, err, tc.lock)
 			lockID := c16ConnID(t, locker)
@@ -111,6 +113,20 @@ func TestLocksNeverLeak(t *testing.T) {
 			}
 			require.Equal(t, lockID, c16ConnID(t, locker), "the locker lost its connection")
 			spExec(t, locker, tc.unlock)
+			if tc.reason == "unparsed_statement" {
+				// Still pinned (rwproxy cannot know what the statement
+				// left behind): when the client goes, the backend
+				// connection is closed, not reset and pooled.
+				require.NoError(t, locker.Close())
+				require.NoError(t, ldb.Close())
+				id := strings.Split(lockID, "@")[0]
+				direct := openDB(t, dsn(primary(), "app", ""))
+				require.Eventually(t, func() bool {
+					var n int
+					err := direct.QueryRow("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = " + id).Scan(&n)
+					return err == nil && n == 0
+				}, 20*time.Second, 20*time.Millisecond, "backend connection %s still open", lockID)
+			}
 		})
 	}
 }
