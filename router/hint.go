@@ -5,7 +5,8 @@ import "strings"
 // Routing hints are read from plain block comments at statement level:
 //   - before the first keyword: /* rwproxy:writer */ SELECT ...
 //   - right after the first keyword: SELECT /* rwproxy:writer */ ...
-//   - at the end, before or after a final ';': SELECT ... /* rwproxy:writer */
+//   - at the end, before or after a final ';' (nothing but blanks and ';'
+//     after it): SELECT ... /* rwproxy:writer */
 //
 // in two spellings: rwproxy:writer | rwproxy:reader | rwproxy:hostgroup=N,
 // and the sqlcommenter form, a comma-separated list of key='value' pairs
@@ -21,9 +22,10 @@ import "strings"
 
 // statementHint returns the hint of a comment right after the first
 // keyword or at the end of sql, whose first token is at start. It costs
-// one substring search when sql has no block comment after start.
+// one substring search when sql has no block comment after start, and
+// lexes the statement only when a block comment ends it.
 func statementHint(sql string, start int, m SQLMode) Hint {
-	if strings.Index(sql[start:], "/*") < 0 {
+	if !strings.Contains(sql[start:], "/*") {
 		return Hint{}
 	}
 	l := newLexer(sql, start, m)
@@ -31,15 +33,17 @@ func statementHint(sql string, start int, m SQLMode) Hint {
 		return Hint{}
 	}
 	l.hints = true
-	first := true // the comments between the first and second token
+	t := l.next() // the comments before it follow the first keyword
+	if l.hint.Target != HintNone {
+		return l.hint
+	}
+	if !strings.HasSuffix(strings.TrimRight(sql, " \t\r\n;"), "*/") {
+		return Hint{} // no comment at the end
+	}
+	// Find the comments after the last token (before or after a final
+	// ';'): lexing the whole statement keeps string contents out.
 	var beforeSemi Hint
 	for {
-		l.hint = Hint{}
-		t := l.next()
-		if first && l.hint.Target != HintNone {
-			return l.hint
-		}
-		first = false
 		switch t.kind {
 		case tokEOF:
 			if l.hint.Target != HintNone {
@@ -53,6 +57,8 @@ func statementHint(sql string, start int, m SQLMode) Hint {
 		default:
 			beforeSemi = Hint{}
 		}
+		l.hint = Hint{}
+		t = l.next()
 	}
 }
 
