@@ -173,8 +173,11 @@ func (p *Pool) dial(ctx context.Context) (*Conn, error) {
 	bc, err := Connect(dctx, k.Addr, k.User, p.password, dialer, func(c *client.Conn) error {
 		c.UnsetCapability(mysql.CLIENT_DEPRECATE_EOF)
 		c.UnsetCapability(mysql.CLIENT_QUERY_ATTRIBUTES)
+		// CLIENT_LOCAL_FILES lets the server ask for a LOAD DATA LOCAL
+		// file; the relay passes the request to the client, or refuses it
+		// for a client that did not enable local files (protocol.InfileRelay).
 		for _, f := range []uint32{mysql.CLIENT_MULTI_STATEMENTS, mysql.CLIENT_MULTI_RESULTS,
-			mysql.CLIENT_PS_MULTI_RESULTS, mysql.CLIENT_SESSION_TRACK} {
+			mysql.CLIENT_PS_MULTI_RESULTS, mysql.CLIENT_SESSION_TRACK, mysql.CLIENT_LOCAL_FILES} {
 			if err := c.SetCapability(f); err != nil {
 				return err
 			}

@@ -49,6 +49,9 @@ type Relay struct {
 	// its place (nil: relay the packet unchanged). It runs only on errors,
 	// so it costs nothing on the rows' path.
 	OnErr func(*mysql.MyError) *mysql.MyError
+	// Infile, when set, relays LOAD DATA LOCAL INFILE file requests
+	// (relay_infile.go); without it a file request is a protocol error.
+	Infile *InfileRelay
 }
 
 // Response summarises one relayed response.
@@ -132,9 +135,10 @@ func (r *Relay) Forward(client *ClientConn, backend PacketSource) (Response, err
 				return res, err
 			}
 		case pl[0] == mysql.LocalInFile_HEADER:
-			// Backends are connected without CLIENT_LOCAL_FILES, so a
-			// server must not ask for a file.
-			return res, ErrProtocol
+			done, err := r.relayInfile(client, backend, p, &res)
+			if err != nil || done {
+				return res, err
+			}
 		default:
 			more, err := r.forwardResultset(client, backend, &res)
 			if err != nil || !more {

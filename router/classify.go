@@ -23,6 +23,34 @@ func ParseErrors() uint64 { return parseErrors.Load() }
 // errParserPanic reports a panic inside the TiDB parser.
 var errParserPanic = errors.New("router: parser panicked")
 
+// errModeMismatch reports a statement the TiDB parser split differently
+// from the server under the session's sql_mode.
+var errModeMismatch = errors.New("router: parser and lexer disagree under sql_mode")
+
+// countStatements counts the non-empty statements of sql from start as
+// the server splits them under mode m (an unterminated token ends the
+// count).
+func countStatements(sql string, start int, m SQLMode) int {
+	l := newLexer(sql, start, m)
+	n, inStmt := 0, false
+	for {
+		switch l.next().kind {
+		case tokEOF, tokError:
+			if inStmt {
+				n++
+			}
+			return n
+		case tokSemi:
+			if inStmt {
+				n++
+			}
+			inStmt = false
+		default:
+			inStmt = true
+		}
+	}
+}
+
 // Classifier classifies the statements of one session. It is NOT safe for
 // concurrent use: it reuses one TiDB parser and its buffers between calls.
 // Create one per session; share one Cache between all of them.
@@ -31,6 +59,7 @@ type Classifier struct {
 	p      *parser.Parser // created on first use: most sessions only hit the fast path and the cache
 	dg     digester
 	walker flagWalker
+	mode   modeState
 	noFast bool // tests: classify everything with the parser
 }
 
@@ -46,18 +75,21 @@ func NewClassifier(cache *Cache) *Classifier {
 // the lexer cannot classify is KindWrite with FlagParseError. The returned
 // Stmt does not alias sql.
 //
-// Pipeline: leading comments (hint) → lexer fast path (no digest, no
+// Pipeline: comments at statement level (hint, see statementHint) → lexer fast path (no digest, no
 // allocation) → digest → Cache → TiDB parser + AST walk → lexer rescue for
 // statements the parser rejects.
 func (c *Classifier) Classify(sql string) Stmt {
 	start, hint := scanLeading(sql)
+	if hint.Target == HintNone && start < len(sql) {
+		hint = statementHint(sql, start, c.mode.lex)
+	}
 	st := Stmt{Hint: hint, AutocommitValue: -1}
 	if hint.Target != HintNone {
 		st.Flags |= FlagHasHint
 	}
 	if !c.noFast {
 		tmp := st
-		if classifyFast(sql, start, &tmp, false) {
+		if classifyFast(sql, start, &tmp, false, c.mode.lex) {
 			tmp.Flags |= FlagFastPath
 			return tmp
 		}
@@ -69,7 +101,7 @@ func (c *Classifier) Classify(sql string) Stmt {
 // Digest returns the normalized digest of sql (see Normalize), reusing the
 // Classifier's buffer. Use it for statements the fast path classified.
 func (c *Classifier) Digest(sql string) string {
-	c.dg.normalize(sql)
+	c.dg.normalize(sql, c.mode.lex)
 	d := c.dg.text()
 	c.dg.shrink()
 	return d
@@ -77,9 +109,9 @@ func (c *Classifier) Digest(sql string) string {
 
 // classifySlow classifies with the cache and the parser.
 func (c *Classifier) classifySlow(sql string, start int, st *Stmt) {
-	lexed := c.dg.normalize(sql)
+	lexed := c.dg.normalize(sql, c.mode.lex)
 	// SET and USE results hold per-call values; they are never cached.
-	cacheable := lexed && c.dg.complete() && c.cache != nil && !perCallStatement(sql, start)
+	cacheable := lexed && c.dg.complete() && c.cache != nil && !perCallStatement(sql, start, c.mode.lex) && c.mode.lex == 0
 	if cacheable {
 		if e := c.cache.get(c.dg.buf); e != nil {
 			st.Kind, st.Digest = e.kind, e.digest
@@ -111,11 +143,17 @@ func (c *Classifier) classifySlow(sql string, start int, st *Stmt) {
 func (c *Classifier) parse(sql string, start int, st *Stmt) (rejected, perCall bool) {
 	text := mysqlComments(sql)
 	stmts, err := c.parseSQL(text)
+	if err == nil && c.mode.lex != 0 && len(stmts) < countStatements(text, start, c.mode.lex) {
+		// The TiDB lexer reads "..." under ANSI_QUOTES with backslash
+		// escapes, as the server does not: where it sees fewer statements
+		// than the server will run, its classification cannot be trusted.
+		err = errModeMismatch
+	}
 	if err == nil {
 		return false, c.fromAST(text, start, stmts, st)
 	}
 	tmp := *st
-	if classifyFast(sql, start, &tmp, true) {
+	if classifyFast(sql, start, &tmp, true, c.mode.lex) {
 		*st = tmp
 		return true, st.Kind == KindSet || st.Kind == KindUse || len(st.SetVars) > 0
 	}
@@ -124,6 +162,9 @@ func (c *Classifier) parse(sql string, start int, st *Stmt) (rejected, perCall b
 	}
 	st.Kind = KindWrite
 	st.Flags |= FlagParseError
+	if noConnState(sql, start, c.mode.lex) {
+		st.Flags |= FlagNoConnState
+	}
 	return true, false
 }
 
@@ -136,6 +177,7 @@ func (c *Classifier) parseSQL(sql string) (stmts []ast.StmtNode, err error) {
 	if c.p == nil {
 		c.p = parser.New()
 		c.p.SetMariaDB(true)
+		c.p.SetSQLMode(c.mode.tidb)
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -207,8 +249,8 @@ func blankDigits(b []byte, p int) {
 
 // perCallStatement reports whether the statement at start is a SET or
 // USE, whose results hold per-call values.
-func perCallStatement(sql string, start int) bool {
-	l := lexer{s: sql, pos: start}
+func perCallStatement(sql string, start int, m SQLMode) bool {
+	l := newLexer(sql, start, m)
 	t := l.next()
 	return l.isWord(t, "set") || l.isWord(t, "use")
 }

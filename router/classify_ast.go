@@ -61,6 +61,10 @@ func (w *flagWalker) Enter(n ast.Node) (ast.Node, bool) {
 		if x.ReadLock {
 			w.flags |= FlagLockTables
 		}
+	case *ast.LoadDataStmt:
+		if x.FileLocRef == ast.FileLocClient {
+			w.flags |= FlagLoadLocal
+		}
 	case *ast.PrepareStmt:
 		w.flags |= FlagPrepareSQL
 	case *ast.ExecuteStmt:
@@ -188,9 +192,9 @@ func (c *Classifier) fromAST(text string, start int, stmts []ast.StmtNode, st *S
 		case *ast.BeginStmt:
 			// The AST does not record WITH CONSISTENT SNAPSHOT.
 			var b Stmt
-			if classifyFast(stext, 0, &b, true) && b.Kind == KindBegin {
+			if classifyFast(stext, 0, &b, true, c.mode.lex) && b.Kind == KindBegin {
 				st.Flags |= b.Flags & FlagConsistentSnapshot
-			} else if hasWord(stext, "consistent") {
+			} else if hasWord(stext, "consistent", c.mode.lex) {
 				st.Flags |= FlagConsistentSnapshot
 			}
 		case *ast.SetPwdStmt, *ast.SetDefaultRoleStmt, *ast.SetConfigStmt, *ast.SetBindingStmt:
@@ -212,7 +216,7 @@ func (c *Classifier) fromAST(text string, start int, stmts []ast.StmtNode, st *S
 // write with FlagSetOther.
 func (c *Classifier) setFromAST(stext string, st *Stmt) Kind {
 	tmp := Stmt{AutocommitValue: st.AutocommitValue}
-	kind, ok := setFromText(stext, &tmp)
+	kind, ok := setFromText(stext, &tmp, c.mode.lex)
 	if !ok {
 		st.Flags |= FlagSetOther
 		return KindWrite
@@ -224,8 +228,8 @@ func (c *Classifier) setFromAST(stext string, st *Stmt) Kind {
 }
 
 // hasWord reports whether text contains the unquoted word w (lower case).
-func hasWord(text, w string) bool {
-	l := lexer{s: text}
+func hasWord(text, w string, m SQLMode) bool {
+	l := newLexer(text, 0, m)
 	for {
 		t := l.next()
 		switch t.kind {

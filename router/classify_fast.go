@@ -48,8 +48,8 @@ func triggerWord(w string) bool {
 // and HANDLER accept any tail. It is one flat dispatch on the first
 // keyword (by length, then by word), which is longer than our usual
 // function but keeps every fast-path entry point in one place.
-func classifyFast(sql string, start int, st *Stmt, rescue bool) bool {
-	l := lexer{s: sql, pos: start}
+func classifyFast(sql string, start int, st *Stmt, rescue bool, m SQLMode) bool {
+	l := newLexer(sql, start, m)
 	t := l.next()
 	if t.kind == tokEOF {
 		if l.sawExec {
@@ -84,6 +84,12 @@ func classifyFast(sql string, start int, st *Stmt, rescue bool) bool {
 			st.Flags |= FlagKill
 			return l.restIsClean(!rescue)
 		}
+		if rescue && eqFold(w, "lock") {
+			return rescueLock(&l, st)
+		}
+		if rescue && eqFold(w, "load") {
+			return rescueLoad(&l, st)
+		}
 	case 5:
 		if eqFold(w, "begin") {
 			st.Kind = KindBegin
@@ -91,6 +97,9 @@ func classifyFast(sql string, start int, st *Stmt, rescue bool) bool {
 		}
 		if eqFold(w, "start") {
 			return fastStart(&l, st)
+		}
+		if rescue && eqFold(w, "flush") {
+			return rescueFlush(&l, st)
 		}
 	case 6:
 		if eqFold(w, "select") {
@@ -100,6 +109,12 @@ func classifyFast(sql string, start int, st *Stmt, rescue bool) bool {
 		if eqFold(w, "commit") {
 			st.Kind = KindCommit
 			return l.optWord("work").completion().atEnd()
+		}
+		if rescue && eqFold(w, "unlock") {
+			return rescueUnlock(&l, st)
+		}
+		if rescue && eqFold(w, "backup") {
+			return rescueBackup(&l, st)
 		}
 	case 7:
 		if eqFold(w, "release") {
@@ -174,11 +189,16 @@ func (l *lexer) optWord(w string) *lexer {
 // word consumes the next token and reports whether it is the word w.
 func (l *lexer) word(w string) bool { return l.isWord(l.next(), w) }
 
-// ident consumes an identifier (word, `quoted` or "quoted").
+// ident consumes a non-empty identifier (word, `quoted` or "quoted"). An
+// empty quoted name (“) is left to the parser, which reads ROLLBACK TO “
+// as a plain ROLLBACK.
 func (l *lexer) ident() bool {
-	switch l.next().kind {
-	case tokWord, tokQuoted, tokString:
+	t := l.next()
+	switch t.kind {
+	case tokWord:
 		return true
+	case tokQuoted, tokString:
+		return t.end-t.start > 2
 	}
 	return false
 }
@@ -298,11 +318,13 @@ func fastUse(l *lexer, st *Stmt) bool {
 	return true
 }
 
-// unquoteBacktick returns the name inside a `quoted identifier` (a new string).
+// unquoteBacktick returns the name inside a `quoted identifier` (or an
+// ANSI_QUOTES "quoted identifier") as a new string.
 func unquoteBacktick(q string) string {
+	quote := q[:1]
 	q = q[1 : len(q)-1]
-	if !strings.Contains(q, "``") {
+	if !strings.Contains(q, quote+quote) {
 		return strings.Clone(q)
 	}
-	return strings.ReplaceAll(q, "``", "`")
+	return strings.ReplaceAll(q, quote+quote, quote)
 }

@@ -20,8 +20,8 @@ func endsIntoClause(w string) bool {
 
 // findInto returns the span of the top-level INTO clause of a SELECT and
 // whether it assigns variables.
-func findInto(sql string, start int) (from, to int, vars, ok bool) {
-	l := lexer{s: sql, pos: start}
+func findInto(sql string, start int, m SQLMode) (from, to int, vars, ok bool) {
+	l := newLexer(sql, start, m)
 	t := l.next()
 	for l.isPunct(t, "(") {
 		t = l.next()
@@ -91,7 +91,7 @@ func intoTail(l *lexer) (end int, vars, ok bool) {
 // rescueSelectInto classifies a SELECT with an INTO clause the parser
 // rejected. It reports false when that is not the problem.
 func (c *Classifier) rescueSelectInto(sql string, start int, st *Stmt) bool {
-	from, to, vars, ok := findInto(sql, start)
+	from, to, vars, ok := findInto(sql, start, c.mode.lex)
 	if !ok {
 		return false
 	}

@@ -22,9 +22,9 @@ func fastSet(l *lexer, st *Stmt, _ bool) bool {
 }
 
 // setFromText parses text (one SET statement) into st and returns its kind.
-func setFromText(text string, st *Stmt) (kind Kind, ok bool) {
+func setFromText(text string, st *Stmt, m SQLMode) (kind Kind, ok bool) {
 	start, _ := scanLeading(text)
-	l := lexer{s: text, pos: start}
+	l := newLexer(text, start, m)
 	if !l.word("set") {
 		return KindWrite, false
 	}

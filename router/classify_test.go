@@ -249,7 +249,8 @@ func TestClassifyExtraction(t *testing.T) {
 		{name: "first hint wins", sql: "/* rwproxy:writer */ /* rwproxy:reader */ SELECT 1", kind: KindRead, hint: Hint{Target: HintWriter}, ac: -1},
 		{name: "hint on parsed statement", sql: "/* rwproxy:hostgroup=3 */ SELECT * FROM t FOR UPDATE", kind: KindRead, hint: Hint{Target: HintHostgroup, Hostgroup: 3}, ac: -1},
 		{name: "bad hint", sql: "/* rwproxy:hostgroup=x */ SELECT 1", kind: KindRead, ac: -1},
-		{name: "hint not leading", sql: "SELECT /* rwproxy:writer */ 1", kind: KindRead, ac: -1},
+		{name: "hint after the first keyword", sql: "SELECT /* rwproxy:writer */ 1", kind: KindRead, hint: Hint{Target: HintWriter}, ac: -1},
+		{name: "hint mid-statement", sql: "SELECT 1, /* rwproxy:writer */ 2", kind: KindRead, ac: -1},
 	}
 	cache := NewCache(100)
 	for _, fast := range []bool{true, false} {
@@ -369,13 +370,13 @@ func TestKindAndFlagsString(t *testing.T) {
 	require.Equal(t, "kind(200)", Kind(200).String())
 	require.Equal(t, "-", Flags(0).String())
 	require.Equal(t, "LockingRead,Multi", (FlagLockingRead | FlagMulti).String())
-	require.Equal(t, "FastPath,0x80000000", (FlagFastPath | 1<<31).String())
+	require.Equal(t, "FastPath,0x8000000000000000", (FlagFastPath | 1<<63).String())
 	require.Equal(t, "hostgroup", HintHostgroup.String())
 	require.Equal(t, "next_txn", ScopeNextTxn.String())
 	require.True(t, (FlagLockingRead | FlagMulti).Has(FlagMulti))
 	require.False(t, FlagMulti.Has(FlagMulti|FlagLockingRead))
 	require.Len(t, flagNames, numFlags)
-	require.LessOrEqual(t, numFlags, 32)
+	require.LessOrEqual(t, numFlags, 64)
 }
 
 func TestCacheBoundedAndConcurrent(t *testing.T) {
@@ -435,18 +436,26 @@ func TestNewCacheSizes(t *testing.T) {
 	}
 }
 
+// fuzzModes are the sql_mode values FuzzClassify's mode byte selects.
+var fuzzModes = [...]string{"", "NO_BACKSLASH_ESCAPES", "ANSI_QUOTES", "ANSI_QUOTES,NO_BACKSLASH_ESCAPES"}
+
 // FuzzClassify checks that Classify never panics, that a parse error is
 // always a write, that the cache reproduces the uncached result, and that
-// whenever the fast path decides, the parser agrees.
+// whenever the fast path decides, the parser agrees, under each SQL mode
+// that changes tokenization.
 func FuzzClassify(f *testing.F) {
 	for _, cl := range loadCorpus(f) {
-		f.Add(cl.sql)
+		f.Add(cl.sql, uint8(0))
 	}
 	cache := NewCache(1000)
 	fastc := newTestClassifier(cache, true)
 	cached := newTestClassifier(cache, false)
 	slow := newTestClassifier(nil, false)
-	f.Fuzz(func(t *testing.T, sql string) {
+	f.Fuzz(func(t *testing.T, sql string, mode uint8) {
+		m := fuzzModes[int(mode)%len(fuzzModes)]
+		fastc.SetSQLMode(m)
+		cached.SetSQLMode(m)
+		slow.SetSQLMode(m)
 		a := fastc.Classify(sql)
 		b := slow.Classify(sql)
 		c := cached.Classify(sql)
@@ -470,8 +479,8 @@ func FuzzClassify(f *testing.F) {
 		if !c.Flags.Has(FlagParseError) && !b.Flags.Has(FlagParseError) && (c.Kind != b.Kind || c.Flags != b.Flags) {
 			t.Fatalf("%q: cached %s %s, uncached %s %s", sql, c.Kind, c.Flags, b.Kind, b.Flags)
 		}
-		if a.Flags.Has(FlagFastPath) && (a.Kind != b.Kind || a.Flags&^FlagFastPath != b.Flags) {
-			t.Fatalf("%q: fast path %s %s, parser %s %s", sql, a.Kind, a.Flags, b.Kind, b.Flags)
+		if a.Flags.Has(FlagFastPath) && (a.Kind != b.Kind || a.Flags&^FlagFastPath != b.Flags || a.Hint != b.Hint) {
+			t.Fatalf("%q (%s): fast path %s %s, parser %s %s", sql, m, a.Kind, a.Flags, b.Kind, b.Flags)
 		}
 	})
 }

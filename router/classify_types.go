@@ -76,7 +76,7 @@ func (k Kind) String() string {
 
 // Flags is a set of facts about a statement that matter for routing and
 // session-state tracking. The classifier reports facts; the router decides.
-type Flags uint32
+type Flags uint64
 
 // Statement flags.
 const (
@@ -100,7 +100,9 @@ const (
 	FlagCreateTempTable
 	// FlagDropTempTable: DROP TEMPORARY TABLE.
 	FlagDropTempTable
-	// FlagLockTables: LOCK TABLES, FLUSH TABLES WITH READ LOCK.
+	// FlagLockTables: LOCK TABLES (also MariaDB's NOWAIT / WAIT n forms),
+	// FLUSH TABLES [t] WITH READ LOCK, FLUSH TABLES t FOR EXPORT: all
+	// released by UNLOCK TABLES.
 	FlagLockTables
 	// FlagUnlockTables: UNLOCK TABLES.
 	FlagUnlockTables
@@ -133,7 +135,7 @@ const (
 	FlagSetTransaction
 	// FlagSystemVar: SET of another session system variable.
 	FlagSystemVar
-	// FlagHasHint: a leading /* rwproxy:... */ hint is present; see Stmt.Hint.
+	// FlagHasHint: a /* rwproxy:... */ hint is present; see Stmt.Hint.
 	FlagHasHint
 	// FlagSystemVarRead: a system variable (@@x) is read.
 	FlagSystemVarRead
@@ -153,6 +155,29 @@ const (
 	// FlagFastPath: classified by the lexer alone. Digest is empty; use
 	// Classifier.Digest to compute it when needed.
 	FlagFastPath
+	// FlagBackupLock: MariaDB BACKUP LOCK t (released by BACKUP UNLOCK).
+	FlagBackupLock
+	// FlagBackupUnlock: MariaDB BACKUP UNLOCK.
+	FlagBackupUnlock
+	// FlagBackupStage: MariaDB BACKUP STAGE START|FLUSH|BLOCK_DDL|
+	// BLOCK_COMMIT (released by BACKUP STAGE END).
+	FlagBackupStage
+	// FlagBackupStageEnd: MariaDB BACKUP STAGE END.
+	FlagBackupStageEnd
+	// FlagInstanceLock: MySQL LOCK INSTANCE FOR BACKUP (released by
+	// UNLOCK INSTANCE).
+	FlagInstanceLock
+	// FlagInstanceUnlock: MySQL UNLOCK INSTANCE.
+	FlagInstanceUnlock
+	// FlagNoConnState: with FlagParseError, the statement is of a shape
+	// known to leave no state on its connection (DML or DDL without
+	// variables, temporary tables, locks or sequences), so it need not pin
+	// the session. A rejected statement without it may have taken a lock
+	// or set state rwproxy cannot see.
+	FlagNoConnState
+	// FlagLoadLocal: LOAD DATA|XML LOCAL INFILE (the server asks the
+	// client for the file).
+	FlagLoadLocal
 
 	numFlags = iota
 )
@@ -164,6 +189,8 @@ var flagNames = [numFlags]string{
 	"Call", "ReadOnlyTxn", "ConsistentSnapshot", "Multi", "ParseError",
 	"SetAutocommit", "SetNames", "SetTransaction", "SystemVar", "HasHint",
 	"SystemVarRead", "PrevStmtInfo", "SetOther", "Kill", "Handler", "FastPath",
+	"BackupLock", "BackupUnlock", "BackupStage", "BackupStageEnd", "InstanceLock", "InstanceUnlock",
+	"NoConnState", "LoadLocal",
 }
 
 // perCallFlags are recomputed on every call and never stored in the Cache.
@@ -193,7 +220,7 @@ func (f Flags) String() string {
 		}
 		b.WriteString("0x")
 		const hex = "0123456789abcdef"
-		for s := 28; s >= 0; s -= 4 {
+		for s := 60; s >= 0; s -= 4 {
 			b.WriteByte(hex[(rest>>s)&0xf])
 		}
 	}
@@ -226,10 +253,11 @@ func (t HintTarget) String() string {
 	return "hint(" + itoa(int(t)) + ")"
 }
 
-// Hint is a routing hint parsed from the comments before the first token
-// of a statement: /* rwproxy:writer */, /* rwproxy:reader */ or
-// /* rwproxy:hostgroup=N */ (case-insensitive). The first valid hint wins;
-// hints elsewhere in the statement are ignored.
+// Hint is a routing hint parsed from a comment at statement level (before
+// the first keyword, right after it, or at the end; see statementHint):
+// /* rwproxy:writer */, /* rwproxy:reader */, /* rwproxy:hostgroup=N */
+// or the sqlcommenter form /*rwproxy='writer'*/ (case-insensitive). The
+// first valid hint wins; hints elsewhere in the statement are ignored.
 type Hint struct {
 	Target    HintTarget
 	Hostgroup int // for HintHostgroup

@@ -59,10 +59,10 @@ type digester struct {
 // normalize writes the digest of sql into d.buf and reports whether the
 // lexer could tokenize all of it (an unterminated string, quoted identifier
 // or comment makes the digest unsuitable as a cache key).
-func (d *digester) normalize(sql string) (ok bool) {
+func (d *digester) normalize(sql string, m SQLMode) (ok bool) {
 	d.buf = d.buf[:0]
 	d.elems = d.elems[:0]
-	l := lexer{s: sql}
+	l := newLexer(sql, 0, m)
 	pendingSemi := false
 	var pushed token
 	havePushed := false
@@ -228,6 +228,6 @@ func (d *digester) shrink() {
 // a Classifier's Digest method reuses its buffers.
 func Normalize(sql string) string {
 	var d digester
-	d.normalize(sql)
+	d.normalize(sql, 0)
 	return d.text()
 }

@@ -6,7 +6,8 @@
 // (read, write, begin, commit, set, show, ...), Flags (facts that matter
 // for routing and session-state tracking: locking reads, user variables,
 // GET_LOCK, LAST_INSERT_ID, temporary tables, SQL-level PREPARE, ...), the
-// normalized Digest, a leading /* rwproxy:... */ Hint, the database of USE
+// normalized Digest, a /* rwproxy:... */ Hint (from a comment before the
+// first keyword, right after it or at the end; hint.go), the database of USE
 // and the assignments of SET. The classifier reports facts; the router
 // decides what they mean.
 //
@@ -25,9 +26,15 @@
 //     call).
 //  4. If the parser rejects the statement (MariaDB syntax), the lexer
 //     classifies what it can recognize by its leading keywords (SHOW, XA,
-//     KILL, BEGIN WORK, ...), and SELECT ... INTO is re-parsed without its
-//     INTO clause. Everything else is KindWrite with FlagParseError:
-//     when unsure, go to the primary.
+//     KILL, BEGIN WORK, connection-scoped locks such as LOCK TABLES ...
+//     NOWAIT, BACKUP STAGE, FLUSH ... FOR EXPORT: classify_lock.go), and
+//     SELECT ... INTO is re-parsed without its INTO clause. Everything else
+//     is KindWrite with FlagParseError: when unsure, go to the primary
+//     (and, unless FlagNoConnState says the shape is stateless, the
+//     session pins its connection).
+//
+// Every stage tokenizes under the session's SQL mode (SetSQLMode:
+// NO_BACKSLASH_ESCAPES, ANSI_QUOTES), and the TiDB parser is given it too.
 //
 // # Concurrency
 //
@@ -47,8 +54,12 @@
 //     cannot know that the function writes. Use a /* rwproxy:writer */ hint.
 //   - Executable comments are classified as if executed, whatever their
 //     version number.
-//   - Strings are lexed with backslash escapes (the default sql_mode), as
-//     the TiDB parser does.
+//   - The SQL mode is the one the session's tracker reported; a server's
+//     global NO_BACKSLASH_ESCAPES or ANSI_QUOTES is not known until the
+//     client sets its own sql_mode. Under a non-default mode the shared
+//     Cache is bypassed, and a statement the TiDB parser splits into fewer
+//     statements than the server does (its lexer reads "..." under
+//     ANSI_QUOTES with escapes) counts as rejected.
 //   - MariaDB syntax the TiDB parser rejects is classified KindWrite with
 //     FlagParseError unless the lexer recognizes it (see the corpus in
 //     testdata/classify.tsv).

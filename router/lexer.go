@@ -30,12 +30,17 @@ type token struct {
 // /*M! ... */) as ordinary tokens, because the server executes them; sawExec
 // records that one was seen so the fast path can defer to the parser.
 //
-// Strings are lexed with backslash escapes (the default sql_mode). With
-// NO_BACKSLASH_ESCAPES a string ending in a backslash is lexed differently
-// by the server; the TiDB parser has the same limitation.
+// Strings are lexed with backslash escapes and "..." is a string (the
+// default sql_mode) unless mode says NO_BACKSLASH_ESCAPES or ANSI_QUOTES,
+// as the server does for the session (Classifier.SetSQLMode).
 type lexer struct {
-	s       string
-	pos     int
+	s    string
+	pos  int
+	mode SQLMode
+	// hints: parse the body of every plain block comment skipped into
+	// hint while hint is empty (statementHint).
+	hints   bool
+	hint    Hint
 	inExec  bool // inside an executable comment
 	sawExec bool // an executable comment was seen
 	sawM    bool // a MariaDB /*M! comment was seen
@@ -153,6 +158,9 @@ func (l *lexer) skipBlockComment() bool {
 		l.pos = len(s)
 		return false
 	}
+	if l.hints && l.hint.Target == HintNone {
+		l.hint = parseHint(s[p : p+i])
+	}
 	l.pos = p + i + 2
 	return true
 }
@@ -173,10 +181,17 @@ func (l *lexer) scan() token {
 	start := l.pos
 	c := s[start]
 	switch {
+	case c == '"' && l.mode&ModeANSIQuotes != 0:
+		end, ok := scanQuotedIdent(s, start)
+		l.pos = end
+		if !ok {
+			return token{kind: tokError, start: start, end: end}
+		}
+		return token{kind: tokQuoted, start: start, end: end}
 	case c == '\'' || c == '"':
 		return l.scanString(start, start)
 	case c == '`':
-		end, ok := scanBacktick(s, start)
+		end, ok := scanQuotedIdent(s, start)
 		l.pos = end
 		if !ok {
 			return token{kind: tokError, start: start, end: end}
@@ -234,7 +249,7 @@ func (l *lexer) scanString(start, q int) token {
 		if i < 0 {
 			break
 		}
-		if j := strings.IndexByte(s[p:p+i], '\\'); j >= 0 {
+		if j := strings.IndexByte(s[p:p+i], '\\'); j >= 0 && l.mode&ModeNoBackslashEscapes == 0 {
 			p += j + 2
 			continue
 		}
@@ -250,11 +265,14 @@ func (l *lexer) scanString(start, q int) token {
 	return token{kind: tokError, start: start, end: len(s)}
 }
 
-// scanBacktick returns the end of the `quoted identifier` at start.
-func scanBacktick(s string, start int) (end int, ok bool) {
+// scanQuotedIdent returns the end of the `quoted identifier` (or, under
+// ANSI_QUOTES, "quoted identifier") at start; a doubled quote is part of
+// the name.
+func scanQuotedIdent(s string, start int) (end int, ok bool) {
+	q := s[start]
 	for p := start + 1; p < len(s); p++ {
-		if s[p] == '`' {
-			if p+1 < len(s) && s[p+1] == '`' {
+		if s[p] == q {
+			if p+1 < len(s) && s[p+1] == q {
 				p++
 				continue
 			}
@@ -281,7 +299,7 @@ func (l *lexer) scanVar(start int) token {
 	}
 	if p < len(s) && (s[p] == '`' || (kind == tokUserVar && (s[p] == '\'' || s[p] == '"'))) {
 		if s[p] == '`' {
-			end, ok := scanBacktick(s, p)
+			end, ok := scanQuotedIdent(s, p)
 			l.pos = end
 			if !ok {
 				return token{kind: tokError, start: start, end: end}
@@ -395,40 +413,4 @@ func scanLeading(s string) (pos int, h Hint) {
 		}
 	}
 	return pos, h
-}
-
-// parseHint parses the body of a comment as "rwproxy:writer",
-// "rwproxy:reader" or "rwproxy:hostgroup=N" (case-insensitive, surrounding
-// blanks allowed). Anything else is not a hint.
-func parseHint(body string) Hint {
-	body = strings.TrimSpace(body)
-	const prefix = "rwproxy:"
-	if len(body) < len(prefix) || !eqFold(body[:len(prefix)], prefix) {
-		return Hint{}
-	}
-	v := strings.TrimSpace(body[len(prefix):])
-	switch {
-	case eqFold(v, "writer"):
-		return Hint{Target: HintWriter}
-	case eqFold(v, "reader"):
-		return Hint{Target: HintReader}
-	case len(v) > 9 && eqFold(v[:9], "hostgroup"):
-		v = strings.TrimSpace(v[9:])
-		if len(v) < 2 || v[0] != '=' {
-			return Hint{}
-		}
-		v = strings.TrimSpace(v[1:])
-		n := 0
-		for i := 0; i < len(v); i++ {
-			if !isDigit(v[i]) || n > (1<<31-1)/10-1 {
-				return Hint{}
-			}
-			n = n*10 + int(v[i]-'0')
-		}
-		if v == "" {
-			return Hint{}
-		}
-		return Hint{Target: HintHostgroup, Hostgroup: n}
-	}
-	return Hint{}
 }

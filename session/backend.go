@@ -215,7 +215,9 @@ func (s *Session) send(c *pool.Conn, pkt []byte, fwd relayFunc) (protocol.Respon
 	st.BytesSent.Add(uint64(len(pkt) - 4))
 	st.InFlight.Add(1)
 	s.running.Store(c)
+	s.infile.Backend = bp
 	res, err := fwd(&s.relay, s.cl, c.Reader())
+	s.infile.Backend = nil
 	s.endRunning()
 	st.InFlight.Add(-1)
 	return res, err
@@ -333,9 +335,21 @@ func (s *Session) notePins() {
 	add(router.FlagHandler, PinHandler)
 	add(router.FlagSequence, PinSequence)
 	add(router.FlagSetOther, PinUnreplayable) // SET ROLE and the like
-	if f&router.FlagUnlockTables != 0 {
-		s.pins &^= PinLockTables
+	add(router.FlagBackupLock, PinBackupLock)
+	add(router.FlagBackupStage, PinBackupStage)
+	add(router.FlagInstanceLock, PinInstanceLock)
+	if f&(router.FlagParseError|router.FlagNoConnState) == router.FlagParseError {
+		s.pins |= PinUnparsed
 	}
+	release := func(flag router.Flags, r PinReason) {
+		if f&flag != 0 {
+			s.pins &^= r
+		}
+	}
+	release(router.FlagUnlockTables, PinLockTables)
+	release(router.FlagBackupUnlock, PinBackupLock)
+	release(router.FlagBackupStageEnd, PinBackupStage)
+	release(router.FlagInstanceUnlock, PinInstanceLock)
 	if s.curNextTxn {
 		s.pins |= PinNextStatement
 	}
@@ -375,6 +389,13 @@ func (s *Session) dropBackend() {
 func (s *Session) resetAndRecycle(c *pool.Conn) {
 	if s.reasons()&^PinNextStatement == 0 {
 		c.Recycle()
+		return
+	}
+	if s.reasons()&discardPins != 0 {
+		// COM_RESET_CONNECTION is not known to release every backup or
+		// instance lock, nor whatever an unparsed statement did: such a
+		// connection never goes back to the pool.
+		c.Discard()
 		return
 	}
 	if err := resetConn(c); err != nil {

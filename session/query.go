@@ -19,9 +19,16 @@ func (s *Session) handleQuery(pkt []byte) error {
 		s.d.QueryHook(pkt[5:])
 	}
 	sql := bytesToString(pkt[5:])
+	s.cls.SetSQLMode(s.st.vars["sql_mode"])
 	st := s.cls.Classify(sql)
 	if st.Flags&router.FlagKill != 0 {
 		return s.handleKill(sql)
+	}
+	if st.Flags&router.FlagLoadLocal != 0 && s.caps&mysql.CLIENT_LOCAL_FILES == 0 {
+		// As a server does: the client cannot send a file it did not
+		// offer to send. (Should the classifier miss a form, the relay
+		// refuses the server's file request the same way.)
+		return s.writeErr(protocol.NewErrLoadInfileDisabled())
 	}
 	t, me := s.route(&st, sql)
 	if me != nil {

@@ -84,8 +84,11 @@ type Session struct {
 	// the Registry's lock (other sessions read it for KILL).
 	owner string
 
-	st     state
-	relay  protocol.Relay
+	st    state
+	relay protocol.Relay
+	// infile is the relay's LOAD DATA LOCAL INFILE state; its Backend is
+	// set while a COM_QUERY runs.
+	infile protocol.InfileRelay
 	cmd    cmdBuf
 	out    []byte
 	pinned *pool.Conn
@@ -153,7 +156,7 @@ func Serve(ctx context.Context, nc net.Conn, d *Deps) {
 	}
 	wc := &writeDeadlineConn{Conn: nc}
 	bc := protocol.NewBufConn(protocol.ReadBuffered(wc, d.Server), 16*1024)
-	bc.AdvertiseCaps(mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_FOUND_ROWS)
+	bc.AdvertiseCaps(mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_FOUND_ROWS | mysql.CLIENT_LOCAL_FILES)
 	var s *Session
 	defer func() {
 		if r := recover(); r != nil {
@@ -238,6 +241,9 @@ func newSession(ctx context.Context, cc *server.Conn, d *Deps, nc net.Conn, u co
 	s.relay.ClientTrack = s.caps&mysql.CLIENT_SESSION_TRACK != 0
 	s.relay.OnOK = s.onOK
 	s.relay.OnErr = s.onErr
+	s.infile.Allowed = s.caps&mysql.CLIENT_LOCAL_FILES != 0
+	s.infile.MaxPacket = maxPacket(d)
+	s.relay.Infile = &s.infile
 	s.timer.init(s)
 	s.cmd.max = maxPacket(d)
 	return s

@@ -29,11 +29,27 @@ const (
 	// PinNextStatement keeps the connection for the next statement only
 	// (SET TRANSACTION for the next transaction, SHOW WARNINGS, FOUND_ROWS()).
 	PinNextStatement
+	// PinBackupLock: MariaDB BACKUP LOCK, until BACKUP UNLOCK.
+	PinBackupLock
+	// PinBackupStage: MariaDB BACKUP STAGE, until BACKUP STAGE END.
+	PinBackupStage
+	// PinInstanceLock: MySQL LOCK INSTANCE FOR BACKUP, until UNLOCK INSTANCE.
+	PinInstanceLock
+	// PinUnparsed: the server ran a statement the classifier could not
+	// parse and whose shape is not known to be stateless; it may have
+	// taken a lock or set state, so the connection stays with the session
+	// until it ends (or resets the connection).
+	PinUnparsed
 	numPinReasons = iota
 )
 
+// discardPins are the reasons whose connection is closed, not reset and
+// pooled, when the session lets it go.
+const discardPins = PinBackupLock | PinBackupStage | PinInstanceLock | PinUnparsed
+
 var pinNames = [numPinReasons]string{"transaction", "unreplayable_state", "temporary_table", "named_lock",
-	"lock_tables", "sql_prepare", "user_variable", "handler", "sequence", "next_statement"}
+	"lock_tables", "sql_prepare", "user_variable", "handler", "sequence", "next_statement",
+	"backup_lock", "backup_stage", "instance_lock", "unparsed_statement"}
 
 // PinReasonNames lists every reason's name, in bit order.
 func PinReasonNames() []string { return pinNames[:] }
