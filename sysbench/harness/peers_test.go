@@ -24,6 +24,9 @@ func peerReport() *Report {
 		if st.Target == RWProxy {
 			run.Wire.FromServersPerQuery = 227
 		}
+		if st.Target == ProxySQL {
+			run.P95Ms = 0.25
+		}
 		if c, ok := cpu[st.Target]; ok {
 			run.Proc = &ProcUsage{CPUMicrosPerQuery: c, PeakRSSKB: 20480,
 				Stmt: &PerStatement{UserMicros: c * 0.4, SysMicros: c * 0.6, VolCSPerQuery: 1.25, InvCSPerQuery: 0.125}}
@@ -60,6 +63,13 @@ func TestMarkdownPeers(t *testing.T) {
 		"| rwproxy | 1000 | 3000 | 0 | 24 | 12 | 0.024 |",
 		"| proxysql | 1000 | 3000 | 1 | 50 | 40 | 0.050 |",
 		"- proxysql / haproxy: ProxySQL started by the harness",
+		// Targets against ProxySQL: QPS 0.88×, CPU 1.20× at 8 threads; p95 200 vs 250 µs at 1 thread;
+		// idle memory 10.2 vs 8.2 KiB; 24 vs 50 backend connections.
+		"| vs ProxySQL: oltp_point_select at 8 threads | rwproxy QPS >= ProxySQL's and CPU per query <= ProxySQL's | " +
+			"QPS 21,000 vs 24,000 (0.88×), CPU 60.0 vs 50.0 µs/q (1.20×) | **MISSED**: missed: QPS -12.5%, CPU per query +10.0 µs |",
+		"| vs ProxySQL: oltp_read_write at 1 threads | rwproxy p95 <= ProxySQL's | p95 200 vs 250 µs | **MET**: met, 50.0 µs to spare |",
+		"| vs ProxySQL: memory per idle client connection | rwproxy <= ProxySQL | 10.2 vs 8.2 KiB (1000 clients) | **MISSED**: missed by 2.0 KiB |",
+		"| vs ProxySQL: backend connections for mostly idle clients | rwproxy <= ProxySQL (peak) | 24 vs 50 for 1000 clients | **MET**: met, 26.0 connections to spare |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q", want)
@@ -70,7 +80,7 @@ func TestMarkdownPeers(t *testing.T) {
 	}
 	// Without the peers, no peer column and no per-peer section appears.
 	plain := Markdown(sampleReport(), nil)
-	for _, no := range []string{"| rwproxy/proxysql |", "## Multiplexing", ": per statement", "rwproxy and its peers"} {
+	for _, no := range []string{"| rwproxy/proxysql |", "## Multiplexing", ": per statement", "rwproxy and its peers", "vs ProxySQL"} {
 		if strings.Contains(plain, no) {
 			t.Errorf("report without peers shows %q", no)
 		}

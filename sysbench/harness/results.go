@@ -146,6 +146,7 @@ func (r *Report) Finish() {
 	if r.Idle != nil {
 		r.Verdicts = append(r.Verdicts, IdleVerdicts(r.Idle)...)
 	}
+	r.Verdicts = append(r.Verdicts, PeerVerdicts(r)...)
 }
 
 // TargetNames lists the target names in run order.
