@@ -31,6 +31,8 @@ demo:
 
 # sysbench on a fresh sandbox: direct vs relay vs rwproxy, interleaved; results in
 # sysbench/results. Settings via BENCH_* or BENCH_FLAGS, see sysbench/README.md.
+# BENCH_PROXYSQL=/path/to/proxysql and BENCH_HAPROXY=/usr/sbin/haproxy add ProxySQL
+# (an equivalent configuration) and HAProxy (mode tcp) as targets; off when unset.
 bench:
 	$(GO) build -o bin/bench ./sysbench/cmd/bench
 	GO="$(GO)" bin/bench $(BENCH_FLAGS)

@@ -24,6 +24,13 @@ type Cell struct {
 	IgnoredErrors    int64    `json:"ignored_errors"`
 	Reconnects       int64    `json:"reconnects"`
 	Fatal            []string `json:"fatal,omitempty"`
+	// Stmt is the median per-statement counters of the target's process
+	// (HasStmt false when none was read); Wire the median of the runs'
+	// server traffic per query (HasWire).
+	HasStmt bool         `json:"has_per_statement,omitempty"`
+	Stmt    PerStatement `json:"per_statement"`
+	HasWire bool         `json:"has_wire,omitempty"`
+	Wire    Wire         `json:"wire"`
 }
 
 // OK is true when at least one run of the cell finished.
@@ -76,6 +83,8 @@ func makeCell(k cellKey, runs []Run) Cell {
 	c.TPS, c.P95Ms, c.P99Ms = Median(tps), Median(p95), Median(p99)
 	c.HasCPU, c.CPUMicros = len(cpu) > 0, Median(cpu)
 	c.ServersCPUMicros = Median(servers)
+	c.HasStmt, c.Stmt = medianStmt(runs)
+	c.HasWire, c.Wire = medianWire(runs)
 	return c
 }
 
@@ -133,4 +142,26 @@ func appendNew(list []string, items ...string) []string {
 		}
 	}
 	return list
+}
+
+func medianStmt(runs []Run) (bool, PerStatement) {
+	var u, s, v, n []float64
+	for _, r := range runs {
+		if r.OK && r.Proc != nil && r.Proc.Stmt != nil {
+			st := r.Proc.Stmt
+			u, s = append(u, st.UserMicros), append(s, st.SysMicros)
+			v, n = append(v, st.VolCSPerQuery), append(n, st.InvCSPerQuery)
+		}
+	}
+	return len(u) > 0, PerStatement{UserMicros: Median(u), SysMicros: Median(s), VolCSPerQuery: Median(v), InvCSPerQuery: Median(n)}
+}
+
+func medianWire(runs []Run) (bool, Wire) {
+	var to, from []float64
+	for _, r := range runs {
+		if r.OK && r.Wire != nil {
+			to, from = append(to, r.Wire.ToServersPerQuery), append(from, r.Wire.FromServersPerQuery)
+		}
+	}
+	return len(to) > 0, Wire{ToServersPerQuery: Median(to), FromServersPerQuery: Median(from)}
 }

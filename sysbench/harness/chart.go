@@ -24,12 +24,16 @@ type Metric struct {
 	Label string // y axis
 	Value func(Cell) float64
 	LogY  bool // latencies span orders of magnitude across thread counts
+	// Has, when set, leaves out cells without the value (CPU of direct).
+	Has func(Cell) bool
 }
 
 // Metrics are the two charts drawn per workload.
 var Metrics = []Metric{
 	{Key: "qps", Label: "queries per second", Value: func(c Cell) float64 { return c.QPS }},
 	{Key: "p95", Label: "p95 latency (ms, log scale)", Value: func(c Cell) float64 { return c.P95Ms }, LogY: true},
+	{Key: "cpu", Label: "proxy CPU per query (µs)", Value: func(c Cell) float64 { return c.CPUMicros },
+		Has: func(c Cell) bool { return c.HasCPU }},
 }
 
 // SeriesFor builds one series per target for a workload, in thread order,
@@ -39,7 +43,7 @@ func SeriesFor(cells []Cell, targets []string, workload string, threads []int, m
 	for _, tg := range targets {
 		s := Series{Name: tg}
 		for _, t := range threads {
-			if c, ok := FindCell(cells, workload, t, tg); ok && c.OK() {
+			if c, ok := FindCell(cells, workload, t, tg); ok && c.OK() && (m.Has == nil || m.Has(c)) {
 				s.Points = append(s.Points, plotter.XY{X: float64(t), Y: m.Value(c)})
 			}
 		}

@@ -19,6 +19,8 @@ const (
 // they opened, with them open, and after they closed; then sysbench point
 // selects through rwproxy while they stay open.
 type Idle struct {
+	// Target is the proxy measured; empty means rwproxy.
+	Target      string  `json:"target,omitempty"`
 	Conns       int     `json:"conns"`
 	Failed      int     `json:"failed"`
 	OpenSeconds float64 `json:"open_seconds"`

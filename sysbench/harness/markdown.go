@@ -13,8 +13,11 @@ func Markdown(r *Report, charts map[string][]string) string {
 	mdVerdicts(&b, r)
 	for _, w := range r.Config.Workloads {
 		mdWorkload(&b, r, w, charts[w])
+		mdPerStatement(&b, r, w)
 	}
 	mdIdle(&b, r)
+	mdIdlePeers(&b, r)
+	mdMux(&b, r)
 	mdErrors(&b, r)
 	mdMethod(&b, r)
 	return b.String()

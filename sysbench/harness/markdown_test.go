@@ -78,8 +78,8 @@ func TestCharts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"latest-qps-oltp_point_select.png", "latest-p95-oltp_point_select.png"}
-	if strings.Join(files["oltp_point_select"], ",") != strings.Join(want, ",") || len(files["oltp_read_write"]) != 2 {
+	want := []string{"latest-qps-oltp_point_select.png", "latest-p95-oltp_point_select.png", "latest-cpu-oltp_point_select.png"}
+	if strings.Join(files["oltp_point_select"], ",") != strings.Join(want, ",") || len(files["oltp_read_write"]) != 3 {
 		t.Fatalf("files %v", files)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, want[0]))

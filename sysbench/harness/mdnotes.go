@@ -43,4 +43,4 @@ const methodText = `## How the numbers are made
   within a row (they ran back to back) rather than rows or runs taken at different times.
 `
 
-func mdMethod(b *strings.Builder, _ *Report) { b.WriteString(methodText) }
+func mdMethod(b *strings.Builder, _ *Report) { b.WriteString(methodText + peersMethodText) }

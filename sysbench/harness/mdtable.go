@@ -19,11 +19,14 @@ func mdWorkload(b *strings.Builder, r *Report, w string, charts []string) {
 	if slices.Contains(names, ReplicaRelay) {
 		hdr = append(hdr, "rwproxy/relay-replicas")
 	}
+	peerQPS, peerCPU := ratioHeaders(r)
+	hdr = append(hdr, peerQPS...)
 	all := strings.Join(initials(names), "/")
 	hdr = append(hdr, "p95 ms "+all, "p99 ms "+all)
 	for _, n := range procs {
 		hdr = append(hdr, "CPU µs/q "+n)
 	}
+	hdr = append(hdr, peerCPU...)
 	hdr = append(hdr, "servers' CPU µs/q "+all)
 	hdr = append(hdr, "peak RSS MiB "+strings.Join(procs, "/"), "errors "+all)
 	fmt.Fprintf(b, "## %s\n\n| %s |\n|%s\n", w, strings.Join(hdr, " | "), strings.Repeat(" ---: |", len(hdr)))
@@ -51,6 +54,8 @@ func mdRow(r *Report, w string, t int, names, procs []string) []string {
 	if slices.Contains(names, ReplicaRelay) {
 		row = append(row, ratio(cell(ReplicaRelay))(cell(RWProxy)))
 	}
+	peerQPS, peerCPU := peerRatioCells(r, w, t)
+	row = append(row, peerQPS...)
 	var p95, p99, cpu, servers, rss, errs []string
 	for _, n := range names {
 		c, ok := cell(n)
@@ -66,6 +71,7 @@ func mdRow(r *Report, w string, t int, names, procs []string) []string {
 	}
 	row = append(row, slash(p95), slash(p99))
 	row = append(row, cpu...)
+	row = append(row, peerCPU...)
 	return append(row, slash(servers), slash(rss), slash(errs))
 }
 

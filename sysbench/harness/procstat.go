@@ -21,21 +21,8 @@ type Proc struct{ Root string }
 // process) from the text of /proc/<pid>/stat. The command name in field 2
 // may hold spaces and parentheses, so fields are counted from the last ')'.
 func ParseStatTicks(stat string) (int64, error) {
-	i := strings.LastIndexByte(stat, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("stat: no ')' in %.60q", stat)
-	}
-	f := strings.Fields(stat[i+1:])
-	// f[0] is field 3 (state); utime is field 14, stime field 15.
-	if len(f) < 13 {
-		return 0, fmt.Errorf("stat: %d fields after the name, want >= 13", len(f))
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("stat: utime %q stime %q", f[11], f[12])
-	}
-	return ut + st, nil
+	user, sys, err := ParseStatUserSys(stat)
+	return user + sys, err
 }
 
 // ParseStatusKB returns a "Key:   N kB" line of /proc/<pid>/status in kB

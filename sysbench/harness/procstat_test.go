@@ -141,3 +141,19 @@ func mkfd(t *testing.T, root, pid, fd, target string) {
 		t.Fatal(err)
 	}
 }
+
+func TestConnectedLocalPorts(t *testing.T) {
+	// sl local rem st ... inode: two connections to :25800 (0x64C8), one
+	// listening, one to another port, one of another process (inode 99).
+	tcp := `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:64C8 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 10 1 0 100 0 0 10 0
+   1: 0100007F:D431 0100007F:64C8 01 00000000:00000000 00:00000000 00000000     0        0 11 1 0 20 4 30 10 -1
+   2: 0100007F:D432 0100007F:64C9 01 00000000:00000000 00:00000000 00000000     0        0 12 1 0 20 4 30 10 -1
+   3: 0100007F:D433 0100007F:64C8 01 00000000:00000000 00:00000000 00000000     0        0 99 1 0 20 4 30 10 -1
+   4: 0100007F:D434 0100007F:1F90 01 00000000:00000000 00:00000000 00000000     0        0 13 1 0 20 4 30 10 -1
+`
+	got := ConnectedLocalPorts(tcp, map[int]bool{25800: true, 25801: true}, map[string]bool{"10": true, "11": true, "12": true, "13": true})
+	if len(got) != 2 || !got[0xD431] || !got[0xD432] {
+		t.Fatalf("%v", got)
+	}
+}

@@ -26,6 +26,9 @@ type ProcUsage struct {
 	CPUSecondsPer1kQueries float64 `json:"cpu_seconds_per_1k_queries"`
 	PeakRSSKB              int64   `json:"peak_rss_kb"`
 	PeakRSSScope           string  `json:"peak_rss_scope"`
+	// Stmt splits the CPU into user and system time and adds the context
+	// switches, per query (Counters); nil in results from before it.
+	Stmt *PerStatement `json:"per_statement,omitempty"`
 }
 
 // Run is the result of one sysbench run.
@@ -63,6 +66,9 @@ type Run struct {
 	// servers, the relay or rwproxy: other users of the machine.
 	OtherCores float64 `json:"other_busy_cores"`
 	RawFile    string  `json:"raw_output_file,omitempty"`
+	// Wire is the servers' traffic per query over the run; nil when the
+	// servers' status could not be read.
+	Wire *Wire `json:"wire,omitempty"`
 }
 
 // NewRun fills a Run from a step, sysbench's exit code and its output;
@@ -126,6 +132,11 @@ type Report struct {
 	Verdicts    []Verdict `json:"verdicts"`
 	// Idle is the idle-connection measurement; nil when not made.
 	Idle *Idle `json:"idle,omitempty"`
+	// IdlePeers is the same measurement through the peers (ProxySQL).
+	IdlePeers []Idle `json:"idle_peers,omitempty"`
+	// Mux is the multiplexing measurement: backend connections each proxy
+	// holds for many mostly idle clients; nil when not made.
+	Mux *Mux `json:"multiplexing,omitempty"`
 }
 
 // Finish derives the cells and the verdicts from the runs.
@@ -135,6 +146,7 @@ func (r *Report) Finish() {
 	if r.Idle != nil {
 		r.Verdicts = append(r.Verdicts, IdleVerdicts(r.Idle)...)
 	}
+	r.Verdicts = append(r.Verdicts, PeerVerdicts(r)...)
 }
 
 // TargetNames lists the target names in run order.

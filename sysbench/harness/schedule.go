@@ -16,6 +16,11 @@ const (
 	// the replicas, where rwproxy sends its reads. It runs the read-only
 	// workloads only (a replica refuses writes).
 	ReplicaRelay = "relay-replicas"
+	// ProxySQL is ProxySQL started by the harness with an equivalent
+	// configuration (-proxysql); HAProxy is HAProxy in mode tcp to the
+	// primary (-haproxy), a second floor beside the relay.
+	ProxySQL = "proxysql"
+	HAProxy  = "haproxy"
 )
 
 // ReadOnlyWorkload is true for the sysbench workloads that never write

@@ -26,7 +26,8 @@ func TestOptionsDefaults(t *testing.T) {
 		o.basePort != 3416 || o.outDir != "sysbench/results" || o.pinReplicas {
 		t.Fatalf("defaults: %+v", o)
 	}
-	if p := o.ports(); p != (ports{primary: 3416, proxy: 3516, admin: 3517, relay: 3518, http: 3519, replicaRelay: 3520}) {
+	if p := o.ports(); p != (ports{primary: 3416, proxy: 3516, admin: 3517, relay: 3518, http: 3519, replicaRelay: 3520,
+		proxysql: 3521, proxysqlAdmin: 3522, haproxy: 3523}) {
 		t.Fatalf("ports %+v", p)
 	}
 }

@@ -27,44 +27,12 @@ func (b *bench) idlePhase(ctx context.Context) (*harness.Idle, error) {
 	}
 	res.RSSBeforeKB = settle(3 * time.Second)
 	b.say("opening %d idle client connections through rwproxy (RSS %d MiB)", b.o.idle, res.RSSBeforeKB/1024)
-	cfg := mysql.NewConfig()
-	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr = "app", "app", "tcp", b.proxyAddr()
-	cfg.Timeout = 30 * time.Second
-	conn, err := mysql.NewConnector(cfg)
+	conns, failed, secs, err := openClients(ctx, b.proxyAddr(), b.o.idle, "")
+	defer closeClients(conns)
 	if err != nil {
 		return nil, err
 	}
-	conns := make([]driver.Conn, b.o.idle)
-	var failed atomic.Int64
-	var next atomic.Int64
-	t0 := time.Now()
-	var wg sync.WaitGroup
-	for range 16 {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(conns) || ctx.Err() != nil {
-					return
-				}
-				c, err := conn.Connect(ctx)
-				if err != nil {
-					failed.Add(1)
-					continue
-				}
-				conns[i] = c
-			}
-		})
-	}
-	wg.Wait()
-	res.OpenSeconds = time.Since(t0).Seconds()
-	res.Failed = int(failed.Load())
-	defer func() {
-		for _, c := range conns {
-			if c != nil {
-				_ = c.Close()
-			}
-		}
-	}()
+	res.OpenSeconds, res.Failed = secs, failed
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
@@ -83,14 +51,61 @@ func (b *bench) idlePhase(ctx context.Context) (*harness.Idle, error) {
 	}
 	b.say("with them open: %s", harness.ProgressLine(1, 1, s, r, 0))
 
+	closeClients(conns)
+	// rwproxy gives the memory back within 5 s of a large drop in sessions
+	// (internal/app/memtrim.go).
+	res.RSSAfterKB = settle(8 * time.Second)
+	return res, nil
+}
+
+// openClients logs n clients in through addr, 16 at a time, and returns
+// them (nil where the login failed), the failures and the seconds it took.
+func openClients(ctx context.Context, addr string, n int, schema string) ([]driver.Conn, int, float64, error) {
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr, cfg.DBName = "app", "app", "tcp", addr, schema
+	cfg.Timeout = 30 * time.Second
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	conns := make([]driver.Conn, n)
+	var failed atomic.Int64
+	t0 := time.Now()
+	inParallel(ctx, n, func(i int) {
+		c, err := conn.Connect(ctx)
+		if err != nil {
+			failed.Add(1)
+			return
+		}
+		conns[i] = c
+	})
+	return conns, int(failed.Load()), time.Since(t0).Seconds(), ctx.Err()
+}
+
+// inParallel calls fn(0) ... fn(n-1), 16 at a time, until ctx ends.
+func inParallel(ctx context.Context, n int, fn func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				fn(i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// closeClients closes every open client of conns.
+func closeClients(conns []driver.Conn) {
 	for i, c := range conns {
 		if c != nil {
 			_ = c.Close()
 			conns[i] = nil
 		}
 	}
-	// rwproxy gives the memory back within 5 s of a large drop in sessions
-	// (internal/app/memtrim.go).
-	res.RSSAfterKB = settle(8 * time.Second)
-	return res, nil
 }

@@ -74,6 +74,12 @@ func run(o *options) error {
 		}
 		b.report.Idle = idle
 	}
+	if runErr == nil {
+		b.idlePeers(ctx)
+		if b.o.mux > 0 {
+			b.report.Mux = b.muxPhase(ctx)
+		}
+	}
 	if len(b.report.Runs) == 0 {
 		return runErr
 	}
@@ -127,7 +133,7 @@ func (b *bench) runAll(ctx context.Context) error {
 // procsAlive reports rwproxy or a relay gone: the runs through it would
 // only measure connection errors.
 func (b *bench) procsAlive() error {
-	for _, p := range []*proc{b.proxy, b.relay, b.repRelay} {
+	for _, p := range []*proc{b.proxy, b.relay, b.repRelay, b.peers.proxysql, b.peers.haproxy} {
 		if p != nil && !p.alive() {
 			return fmt.Errorf("%s exited; see %s", p.name, p.log)
 		}

@@ -28,6 +28,10 @@ type options struct {
 	rwproxyBin         string
 	idle               int
 	pinReplicas        bool
+	// proxysqlBin and haproxyBin start ProxySQL and HAProxy as targets
+	// (empty: not run); mux is the clients of the multiplexing measurement.
+	proxysqlBin, haproxyBin string
+	mux                     int
 }
 
 // workloadArgs are added to a workload's runs: oltp_read_only without
@@ -77,11 +81,14 @@ func (o *options) define(fs *flag.FlagSet, getenv func(string) string) listFlags
 	num(&o.rows, "rows", "BENCH_ROWS", 10000, "rows per table")
 	num(&o.reps, "reps", "BENCH_REPS", 1, "repetitions of every cell")
 	num(&o.idle, "idle", "BENCH_IDLE", 10000, "idle client connections opened through rwproxy after the runs to measure their memory; 0 = skip")
-	num(&o.basePort, "base-port", "BENCH_BASE_PORT", 3416, "sandbox primary port; replicas +1 +2, rwproxy +100, its admin +101, relay +102, rwproxy's HTTP +103, relay to the replicas +104")
+	num(&o.basePort, "base-port", "BENCH_BASE_PORT", 3416, "sandbox primary port; replicas +1 +2, rwproxy +100, its admin +101, relay +102, rwproxy's HTTP +103, relay to the replicas +104, ProxySQL +105, its admin +106, HAProxy +107")
 	fs.StringVar(&o.psMode, "ps-mode", env("BENCH_PS_MODE", "auto"), "sysbench --db-ps-mode: auto (prepared statements) or disable (BENCH_PS_MODE)")
 	fs.StringVar(&o.outDir, "out", env("BENCH_OUT", "sysbench/results"), "results directory (BENCH_OUT)")
 	fs.StringVar(&o.rwproxyBin, "rwproxy-bin", getenv("BENCH_RWPROXY_BIN"), "use this rwproxy binary instead of building bin/rwproxy (BENCH_RWPROXY_BIN)")
 	fs.StringVar(&o.render, "render", "", "only re-render markdown and charts from this results JSON")
+	fs.StringVar(&o.proxysqlBin, "proxysql", getenv("BENCH_PROXYSQL"), "start this ProxySQL binary with an equivalent configuration as target proxysql (BENCH_PROXYSQL; off when empty)")
+	fs.StringVar(&o.haproxyBin, "haproxy", getenv("BENCH_HAPROXY"), "start this HAProxy binary in mode tcp to the primary as target haproxy (BENCH_HAPROXY, e.g. /usr/sbin/haproxy; off when empty)")
+	num(&o.mux, "mux", "BENCH_MUX", 1000, "mostly idle clients opened through each proxy to count the backend connections it holds; 0 = skip")
 	fs.BoolVar(&o.pinReplicas, "pin-replicas", envBool(getenv, "BENCH_PIN_REPLICAS"),
 		"pin each replica's mariadbd to a CPU of its own, as if on a machine of its own (BENCH_PIN_REPLICAS=1)")
 	return listFlags{
@@ -106,14 +113,19 @@ func envBool(getenv func(string) string, key string) bool {
 
 func (o *options) validate() error {
 	switch {
-	case o.timeSec < 1 || o.tables < 1 || o.rows < 1 || o.reps < 1 || o.warmupSec < 0 || o.idle < 0:
-		return fmt.Errorf("time, tables, rows and reps must be >= 1, warmup and idle >= 0")
+	case o.timeSec < 1 || o.tables < 1 || o.rows < 1 || o.reps < 1 || o.warmupSec < 0 || o.idle < 0 || o.mux < 0:
+		return fmt.Errorf("time, tables, rows and reps must be >= 1, warmup, idle and mux >= 0")
 	case len(o.workloads) == 0:
 		return fmt.Errorf("no workloads")
 	case o.psMode != "auto" && o.psMode != "disable":
 		return fmt.Errorf("-ps-mode must be auto or disable, not %q", o.psMode)
-	case o.basePort < 1024 || o.basePort > 65535-104:
+	case o.basePort < 1024 || o.basePort > 65535-107:
 		return fmt.Errorf("-base-port %d out of range", o.basePort)
+	}
+	for _, t := range o.extra {
+		if (t.Name == harness.ProxySQL && o.proxysqlBin != "") || (t.Name == harness.HAProxy && o.haproxyBin != "") {
+			return fmt.Errorf("-targets: %q is the name of the target -%s starts", t.Name, t.Name)
+		}
 	}
 	return nil
 }
@@ -171,11 +183,14 @@ func splitList(s, sep string) []string {
 }
 
 // ports are the loopback ports the harness itself uses.
-type ports struct{ primary, proxy, admin, relay, http, replicaRelay int }
+type ports struct {
+	primary, proxy, admin, relay, http, replicaRelay int
+	proxysql, proxysqlAdmin, haproxy                 int
+}
 
 func (o *options) ports() ports {
 	return ports{primary: o.basePort, proxy: o.basePort + 100, admin: o.basePort + 101, relay: o.basePort + 102, http: o.basePort + 103,
-		replicaRelay: o.basePort + 104}
+		replicaRelay: o.basePort + 104, proxysql: o.basePort + 105, proxysqlAdmin: o.basePort + 106, haproxy: o.basePort + 107}
 }
 
 // command renders how the run was asked for, for the report.

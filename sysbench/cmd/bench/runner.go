@@ -33,6 +33,11 @@ type sample struct {
 	ours    int64 // ticks of the sandbox servers and the proxies
 	servers int64 // ticks of the sandbox servers
 	load    float64
+	ctr     harness.Counters // the target's process
+	ctrOK   bool
+	// bytes received and sent by the servers
+	srvRecv, srvSent int64
+	srvOK            bool
 }
 
 func (b *bench) takeSample(pid int) sample {
@@ -50,7 +55,10 @@ func (b *bench) takeSample(pid int) sample {
 	}
 	if pid > 0 {
 		s.target, _ = b.proc.CPUTicks(pid)
+		c, err := b.proc.Counters(pid)
+		s.ctr, s.ctrOK = c, err == nil
 	}
+	s.srvRecv, s.srvSent, s.srvOK = b.serverBytes(context.Background())
 	return s
 }
 
@@ -93,6 +101,11 @@ func (b *bench) account(r *harness.Run, before, after sample, sbCPU float64, pid
 	ours := harness.TicksToSeconds(after.ours-before.ours) + sbCPU
 	r.OtherCores = max(0, r.BusyCores-ours/wall)
 	r.ServersCPUMicros = harness.MicrosPerQuery(harness.TicksToSeconds(after.servers-before.servers), r.Queries)
+	if before.srvOK && after.srvOK && r.Queries > 0 {
+		q := float64(r.Queries)
+		r.Wire = &harness.Wire{ToServersPerQuery: float64(after.srvRecv-before.srvRecv) / q,
+			FromServersPerQuery: float64(after.srvSent-before.srvSent) / q}
+	}
 	if pid <= 0 {
 		return
 	}
@@ -101,6 +114,10 @@ func (b *bench) account(r *harness.Run, before, after sample, sbCPU float64, pid
 		CPUMicrosPerQuery: harness.MicrosPerQuery(cpu, r.Queries)}
 	u.CPUSecondsPer1kQueries = u.CPUMicrosPerQuery / 1000
 	u.PeakRSSKB, _ = b.proc.PeakRSSKB(pid)
+	if before.ctrOK && after.ctrOK {
+		st := harness.CountersPerQuery(after.ctr.Sub(before.ctr), r.Queries)
+		u.Stmt = &st
+	}
 	r.Proc = u
 }
 

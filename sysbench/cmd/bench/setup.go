@@ -30,6 +30,7 @@ type bench struct {
 	proxies    []int          // relays, rwproxy, extra targets
 	servers    []int          // mariadbd of the primary and the replicas
 	report     *harness.Report
+	peers      peers // ProxySQL, HAProxy, the servers' status connections
 }
 
 func (b *bench) say(format string, a ...any) {
@@ -61,6 +62,10 @@ func (b *bench) setup(ctx context.Context) error {
 	}
 	if b.o.pinReplicas {
 		steps = slices.Insert(steps, 4, step{"pinning the replicas to CPUs of their own", b.pinReplicas})
+	}
+	steps = append(steps, step{"connecting to the servers for their counters", b.openServers})
+	if b.o.proxysqlBin != "" || b.o.haproxyBin != "" {
+		steps = append(steps, step{"starting ProxySQL / HAProxy", b.startPeers})
 	}
 	for _, s := range steps {
 		t0 := time.Now()
@@ -200,6 +205,7 @@ func (b *bench) findTargets() error {
 	for _, t := range b.o.extra {
 		b.extraPID(t)
 	}
+	b.addPeerTargets()
 	return nil
 }
 
@@ -230,6 +236,7 @@ func (b *bench) mariadbPIDs() []int {
 // cleanup stops what setup started, in reverse order; it runs on every
 // exit path, Ctrl-C included, with its own deadline.
 func (b *bench) cleanup() {
+	b.stopPeers()
 	b.proxy.stop(10 * time.Second)
 	b.relay.stop(5 * time.Second)
 	b.repRelay.stop(5 * time.Second)

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"database/sql/driver"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rwproxy/rwproxy/sysbench/harness"
+)
+
+// muxRounds is how many statements each client of the multiplexing
+// measurement runs, one per round.
+const muxRounds = 3
+
+// idlePeer measures a peer's memory per idle client as idlePhase does
+// rwproxy's: RSS before, with o.idle clients logged in and idle, and after
+// they closed.
+func (b *bench) idlePeer(ctx context.Context, target, addr string) (*harness.Idle, error) {
+	pid := b.pids[target]
+	res := &harness.Idle{Target: target, Conns: b.o.idle}
+	rss := func() int64 {
+		time.Sleep(3 * time.Second) // let the process settle after the logins
+		kb, _ := b.proc.RSSKB(pid)
+		return kb
+	}
+	res.RSSBeforeKB = rss()
+	conns, failed, secs, err := openClients(ctx, addr, b.o.idle, "")
+	defer closeClients(conns)
+	if err != nil {
+		return nil, err
+	}
+	res.OpenSeconds, res.Failed = secs, failed
+	res.RSSOpenKB = rss()
+	closeClients(conns)
+	res.RSSAfterKB = rss()
+	b.say("%s: %d idle clients open (%d failed): RSS %d → %d MiB, %.1f KiB per connection", target,
+		res.Conns-res.Failed, res.Failed, res.RSSBeforeKB/1024, res.RSSOpenKB/1024, res.BytesPerConn()/1024)
+	return res, nil
+}
+
+// idlePeers runs idlePeer for every peer that multiplexes (ProxySQL).
+func (b *bench) idlePeers(ctx context.Context) {
+	if b.peers.proxysql == nil || b.o.idle == 0 {
+		return
+	}
+	i, err := b.idlePeer(ctx, harness.ProxySQL, b.proxysqlAddr())
+	if err != nil {
+		b.say("idle-connection measurement through proxysql failed: %v", err)
+		return
+	}
+	b.report.IdlePeers = append(b.report.IdlePeers, *i)
+}
+
+// muxPhase is the multiplexing measurement through rwproxy and each peer.
+func (b *bench) muxPhase(ctx context.Context) *harness.Mux {
+	m := &harness.Mux{Clients: b.o.mux, Rounds: muxRounds}
+	for _, t := range b.targets {
+		if t.Kind != harness.RWProxy && t.Kind != harness.ProxySQL && t.Kind != harness.HAProxy {
+			continue
+		}
+		p, err := b.muxThrough(ctx, t)
+		if err != nil {
+			b.say("multiplexing measurement through %s failed: %v", t.Name, err)
+			continue
+		}
+		b.say("%s: %d clients, %d statements (%d errors): %d backend connections at most, %d after the last round",
+			t.Name, p.Opened, p.Statements, p.Errors, p.BackendPeak, p.BackendIdle)
+		m.Proxies = append(m.Proxies, p)
+	}
+	return m
+}
+
+// muxThrough opens o.mux clients through t; in each round every client
+// runs one statement (16 at a time) while a sampler counts t's backend
+// connections on the servers every 250 ms.
+func (b *bench) muxThrough(ctx context.Context, t harness.Target) (harness.MuxProxy, error) {
+	res := harness.MuxProxy{Target: t.Name}
+	pid := b.pids[t.Name]
+	if pid <= 0 {
+		return res, fmt.Errorf("no process to attribute backend connections to")
+	}
+	conns, failed, _, err := openClients(ctx, t.Addr, b.o.mux, "sbtest")
+	defer closeClients(conns)
+	if err != nil {
+		return res, err
+	}
+	res.Opened = len(conns) - failed
+	var peak atomic.Int64
+	sample := func() {
+		if n, err := b.backendConns(ctx, pid); err == nil {
+			peak.Store(max(peak.Load(), int64(n)))
+		}
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			sample()
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	})
+	var stmts, errs atomic.Int64
+	for round := range muxRounds {
+		inParallel(ctx, len(conns), func(i int) {
+			if conns[i] == nil {
+				return
+			}
+			stmts.Add(1)
+			if muxStatement(ctx, conns[i], i, round) != nil {
+				errs.Add(1)
+			}
+		})
+	}
+	close(stop)
+	wg.Wait()
+	sample()
+	res.Statements, res.Errors, res.BackendPeak = stmts.Load(), errs.Load(), int(peak.Load())
+	n, err := b.backendConns(ctx, pid)
+	if err != nil {
+		return res, err
+	}
+	res.BackendIdle = n
+	return res, ctx.Err()
+}
+
+// muxStatement is one client's statement of a round: a point select, or
+// for every tenth client an autocommit UPDATE (a write through the
+// writer, as applications mix them).
+func muxStatement(ctx context.Context, c driver.Conn, i, round int) error {
+	id := 1 + (i*7+round)%100
+	if i%10 == 0 {
+		ex, ok := c.(driver.ExecerContext)
+		if !ok {
+			return fmt.Errorf("driver connection cannot Exec")
+		}
+		_, err := ex.ExecContext(ctx, fmt.Sprintf("UPDATE sbtest1 SET k = k + 1 WHERE id = %d", id), nil)
+		return err
+	}
+	q, ok := c.(driver.QueryerContext)
+	if !ok {
+		return fmt.Errorf("driver connection cannot Query")
+	}
+	rows, err := q.QueryContext(ctx, fmt.Sprintf("SELECT c FROM sbtest1 WHERE id = %d", id), nil)
+	if err != nil {
+		return err
+	}
+	dest := make([]driver.Value, len(rows.Columns()))
+	for rows.Next(dest) == nil {
+	}
+	return rows.Close()
+}
