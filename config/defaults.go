@@ -152,6 +152,11 @@ func Defaults() *Config {
 			MaxPreparedStatements: DefaultMaxPreparedStatements,
 			LoginRate:             DefaultLoginRate,
 			LoginBurst:            DefaultLoginBurst,
+
+			MaxQueryLength:              DefaultMaxQueryLength,
+			MaxUnauthenticated:          DefaultMaxUnauthenticated,
+			MaxUnauthenticatedPerSource: DefaultMaxUnauthenticatedPerSource,
+			FullParseMaxLength:          DefaultFullParseMaxLength,
 		},
 	}
 }

@@ -46,6 +46,28 @@ type Limits struct {
 	// LoginBurst is how many may arrive at once. 0 turns the limit off.
 	LoginRate  float64 `mapstructure:"login_rate"`
 	LoginBurst int     `mapstructure:"login_burst"`
+	// MaxUnauthenticated caps the client connections that have not
+	// finished logging in, in total; MaxUnauthenticatedPerSource per
+	// source address (IPv4 address or IPv6 /64). Past either, error 1040
+	// in place of the greeting. 0 turns a cap off.
+	MaxUnauthenticated          int `mapstructure:"max_unauthenticated"`
+	MaxUnauthenticatedPerSource int `mapstructure:"max_unauthenticated_per_source"`
+	// MaxLongData caps the COM_STMT_SEND_LONG_DATA bytes one session holds
+	// for executes still to come, all statements and parameters together;
+	// 0 means MaxAllowedPacket. One parameter is bounded by MaxAllowedPacket.
+	MaxLongData int `mapstructure:"max_long_data"`
+	// FullParseMaxLength is the longest statement classified by the full
+	// SQL parser; a longer one is classified from its tokens alone, and
+	// goes to the primary unless it is provably a plain read.
+	FullParseMaxLength int `mapstructure:"full_parse_max_length"`
+}
+
+// LongDataLimit returns the effective max_long_data.
+func (l Limits) LongDataLimit() int {
+	if l.MaxLongData > 0 {
+		return l.MaxLongData
+	}
+	return l.MaxAllowedPacket
 }
 
 // QueryLimit returns the effective max_query_length.
@@ -71,6 +93,18 @@ const (
 	// application needs, far below a flood.
 	DefaultLoginRate  = 1000
 	DefaultLoginBurst = 2000
+	// DefaultMaxQueryLength is limits.max_query_length: MySQL 8's default
+	// max_allowed_packet, so a statement a default server accepts passes.
+	DefaultMaxQueryLength = 64 << 20
+	// DefaultMaxUnauthenticated and DefaultMaxUnauthenticatedPerSource
+	// are limits.max_unauthenticated and
+	// limits.max_unauthenticated_per_source (docs/security.md has the
+	// memory a half-open connection costs).
+	DefaultMaxUnauthenticated          = 1024
+	DefaultMaxUnauthenticatedPerSource = 256
+	// DefaultFullParseMaxLength is limits.full_parse_max_length (1 MiB):
+	// the parser costs 150-250 times a statement's size.
+	DefaultFullParseMaxLength = 1 << 20
 	// DefaultAdminPassword is admin.password's default, refused on an
 	// admin.listen that is not loopback.
 	DefaultAdminPassword = "admin"
@@ -151,6 +185,19 @@ func (l Limits) validate(p *problems) {
 	}
 	if l.LoginRate > 0 && l.LoginBurst < 1 {
 		p.add("limits.login_burst", "%d must be >= 1 when limits.login_rate is set", l.LoginBurst)
+	}
+	for _, k := range []struct {
+		key string
+		v   int
+	}{
+		{"limits.max_unauthenticated", l.MaxUnauthenticated},
+		{"limits.max_unauthenticated_per_source", l.MaxUnauthenticatedPerSource},
+		{"limits.max_long_data", l.MaxLongData},
+		{"limits.full_parse_max_length", l.FullParseMaxLength},
+	} {
+		if k.v < 0 {
+			p.add(k.key, "%d must be >= 0", k.v)
+		}
 	}
 }
 

@@ -147,7 +147,9 @@ limits: { max_query_length: 65536, login_rate: 50, login_burst: 10 }
 	require.True(t, c.Servers[0].UseTLS)
 	require.Equal(t, TLS{Cert: "c.pem", Key: "k.pem", BackendCA: "ca.pem", BackendVerifyHostname: true}, c.TLS)
 	require.Equal(t, Limits{MaxAllowedPacket: DefaultMaxAllowedPacket, MaxQueryLength: 65536,
-		MaxPreparedStatements: DefaultMaxPreparedStatements, LoginRate: 50, LoginBurst: 10}, c.Limits)
+		MaxPreparedStatements: DefaultMaxPreparedStatements, LoginRate: 50, LoginBurst: 10,
+		MaxUnauthenticated: DefaultMaxUnauthenticated, MaxUnauthenticatedPerSource: DefaultMaxUnauthenticatedPerSource,
+		FullParseMaxLength: DefaultFullParseMaxLength}, c.Limits)
 
 	// tls.cert is a restart key, the backend settings and limits are not.
 	d := c.Clone()

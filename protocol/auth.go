@@ -3,8 +3,11 @@ package protocol
 import (
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/tls"
 	"encoding/hex"
 	"net"
+	"reflect"
+	"unsafe"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/server"
@@ -69,7 +72,13 @@ const utf8mb4GeneralCI uint8 = 45
 // attributes, auth data lengths); such a panic is turned into error 1043
 // (ER_HANDSHAKE_ERROR) sent to the client, so that an unauthenticated peer
 // can neither crash nor spam the proxy's error log.
+//
+// Every packet the client sends before it is authenticated is read through
+// a HandshakeConn (bounded by MaxHandshakePacket, TLS set up there); the
+// returned connection's Conn is that HandshakeConn, passing bytes through
+// unchanged from now on (its Transport is the socket or the TLS layer).
 func Handshake(srv *server.Server, nc net.Conn, auth server.AuthenticationHandler, h server.Handler) (c *server.Conn, err error) {
+	hc := NewHandshakeConn(nc, serverTLS(srv))
 	defer func() {
 		if r := recover(); r != nil {
 			c, err = nil, mysql.NewDefaultError(mysql.ER_HANDSHAKE_ERROR)
@@ -77,9 +86,26 @@ func Handshake(srv *server.Server, nc net.Conn, auth server.AuthenticationHandle
 			n := len(p) - 4
 			// The client's response was packet 1; the reply is packet 2.
 			p[0], p[1], p[2], p[3] = byte(n), byte(n>>8), byte(n>>16), 2
-			_, _ = nc.Write(p)
-			_ = nc.Close()
+			_, _ = hc.Write(p)
+			_ = hc.Close()
 		}
 	}()
-	return srv.NewCustomizedConn(nc, auth, h)
+	c, err = srv.NewCustomizedConn(hc, auth, h)
+	if err == nil {
+		hc.finish()
+	}
+	return c, err
+}
+
+// serverTLS returns the TLS configuration srv offers clients (nil: none).
+// go-mysql v1.16 keeps it unexported and would run the TLS upgrade itself,
+// above the bounded HandshakeConn; the pointer is read by reflection
+// (TestServerTLSField pins the field).
+func serverTLS(srv *server.Server) *tls.Config {
+	v := reflect.ValueOf(srv).Elem().FieldByName("tlsConfig")
+	if !v.IsValid() || v.Type() != reflect.TypeFor[*tls.Config]() {
+		return nil
+	}
+	//nolint:gosec // a read-only copy of a pointer field of go-mysql's server, type checked above
+	return *(**tls.Config)(unsafe.Pointer(v.UnsafeAddr()))
 }

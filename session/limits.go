@@ -197,11 +197,6 @@ func (l *LoginLimiter) Admit(nc net.Conn, current func() *config.Config) bool {
 	}
 	e := &mysql.MyError{Code: mysql.ER_HOST_IS_BLOCKED, State: "HY000",
 		Message: fmt.Sprintf("Host '%s' is blocked: too many connection attempts (rwproxy limits.login_rate); retry later", host)}
-	p := protocol.AppendErr([]byte{0, 0, 0, 0}, e)
-	n := len(p) - 4
-	p[0], p[1], p[2], p[3] = byte(n), byte(n>>8), byte(n>>16), 0
-	_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
-	_, _ = nc.Write(p)
-	_ = nc.Close()
+	protocol.RefuseGreeting(nc, e)
 	return false
 }

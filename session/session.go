@@ -53,6 +53,8 @@ type Deps struct {
 	QueryHook func(query []byte)
 	// Logins rate-limits new connections per source (limits.go); nil: no limit.
 	Logins *LoginLimiter
+	// PreLogin caps the connections logging in (prelogin.go); nil: no cap.
+	PreLogin *PreLogin
 	// Observer, when set, sees every request a backend answered (metrics).
 	Observer QueryObserver
 }
@@ -139,6 +141,11 @@ func Serve(ctx context.Context, nc net.Conn, d *Deps) {
 	if !d.Logins.Admit(nc, d.Config) {
 		return
 	}
+	loggingIn, ok := d.PreLogin.admit(nc, d.Config)
+	if !ok {
+		return
+	}
+	defer loggingIn() // a panic or a failed login gives the slot back too
 	bc := protocol.NewBufConn(protocol.ReadBuffered(nc, d.Server), 16*1024)
 	bc.AdvertiseCaps(mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_FOUND_ROWS)
 	var s *Session
@@ -185,10 +192,11 @@ func Serve(ctx context.Context, nc net.Conn, d *Deps) {
 		return
 	}
 	_ = nc.SetDeadline(time.Time{})
+	loggingIn()
 	// go-mysql's connection (with its 80 KiB of buffers) is dropped here:
 	// the session reads and writes through its own small ClientConn.
 	s.tls = protocol.IsTLS(cc)
-	s.cl = protocol.NewClientConn(cc.Conn.Conn)
+	s.cl = protocol.NewClientConn(protocol.Transport(cc))
 	bc.DropReadBuffer()
 	cc = nil
 	d.Registry.add(s)

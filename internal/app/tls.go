@@ -111,3 +111,7 @@ var errNoCerts = errors.New("no PEM certificate found")
 // LoginsRefused counts the client connections refused by the per-source
 // login rate limit (limits.login_rate).
 func (a *App) LoginsRefused() uint64 { return a.deps.Logins.Refused() }
+
+// PreLoginRefused counts the client connections refused by the caps on
+// connections still logging in (limits.max_unauthenticated*).
+func (a *App) PreLoginRefused() uint64 { return a.deps.PreLogin.Refused() }

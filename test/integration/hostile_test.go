@@ -50,6 +50,8 @@ func TestHostileClients(t *testing.T) {
 	// Every attack reaches the handshake code: the per-source login rate
 	// limit (all of this comes from 127.0.0.1) would refuse most of it.
 	cfg.Limits.LoginRate = 0
+	// The 2000 half-open connections are held together from one source.
+	cfg.Limits.MaxUnauthenticated, cfg.Limits.MaxUnauthenticatedPerSource = 0, 0
 	a := testkit.StartProxy(t, cfg)
 	hostilePrepare(t)
 
