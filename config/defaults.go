@@ -156,6 +156,7 @@ func Defaults() *Config {
 			MaxQueryLength:              DefaultMaxQueryLength,
 			MaxUnauthenticated:          DefaultMaxUnauthenticated,
 			MaxUnauthenticatedPerSource: DefaultMaxUnauthenticatedPerSource,
+			MaxLongData:                 DefaultMaxLongData,
 			FullParseMaxLength:          DefaultFullParseMaxLength,
 		},
 	}

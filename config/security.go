@@ -102,6 +102,9 @@ const (
 	// memory a half-open connection costs).
 	DefaultMaxUnauthenticated          = 1024
 	DefaultMaxUnauthenticatedPerSource = 256
+	// DefaultMaxLongData is limits.max_long_data: MySQL 8's default
+	// max_allowed_packet, which bounds one parameter there.
+	DefaultMaxLongData = 64 << 20
 	// DefaultFullParseMaxLength is limits.full_parse_max_length (1 MiB):
 	// the parser costs 150-250 times a statement's size.
 	DefaultFullParseMaxLength = 1 << 20

@@ -121,6 +121,8 @@ type Session struct {
 	timer      stmtTimer
 	// nextStmt numbers the statements this session prepared.
 	nextStmt uint32
+	// longHeld is the long data bytes the session's statements hold.
+	longHeld int
 }
 
 // handshake is the go-mysql Handler used during login only: rwproxy runs
