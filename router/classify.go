@@ -32,6 +32,9 @@ type Classifier struct {
 	dg     digester
 	walker flagWalker
 	noFast bool // tests: classify everything with the parser
+	// parseLimit is the longest statement given to the parser (0: no
+	// limit); see classify_huge.go.
+	parseLimit int
 }
 
 // NewClassifier returns a Classifier that stores parse results in cache,
@@ -92,6 +95,10 @@ func (c *Classifier) classifySlow(sql string, start int, st *Stmt) {
 	}
 	st.Digest = c.dg.text()
 	c.dg.shrink()
+	if c.tooLong(sql) {
+		classifyLong(sql, start, st)
+		return
+	}
 	rejected, perCall := c.parse(sql, start, st)
 	if rejected {
 		parseErrors.Add(1)

@@ -215,6 +215,7 @@ func newSession(ctx context.Context, cc *server.Conn, d *Deps, nc net.Conn, u co
 	s := &Session{id: cc.ConnectionID(), d: d, ctx: ctx, nc: nc, user: u,
 		caps: cc.Capability(), charset: int(cc.Charset()), stmts: make(map[uint32]*prepared)}
 	s.cls = router.NewClassifier(d.Cache)
+	s.cls.SetParseLimit(d.Config().Limits.FullParseMaxLength)
 	s.st.initCharset(s.charset)
 	s.st.multiStatements = s.caps&mysql.CLIENT_MULTI_STATEMENTS != 0
 	s.relay.ClientTrack = s.caps&mysql.CLIENT_SESSION_TRACK != 0
