@@ -39,6 +39,8 @@ func run() error {
 	level := flag.String("log-level", "", "log level: debug, info, warn, error (overrides log.level)")
 	pprofAddr := flag.String("pprof", "", "serve /debug/pprof/ on this address (e.g. 127.0.0.1:6060); off when empty "+
 		"(http.pprof serves it on the HTTP listener instead)")
+	pprofAny := flag.Bool("pprof-any-address", false, "allow --pprof on an address that is not loopback (profiles and "+
+		"goroutine dumps expose internals to whoever reaches it)")
 	initial := flag.Bool("initial", false, "start from the configuration file, not from the configuration saved in "+
 		"admin.datadir (which is kept as rwproxy.db.bak and rewritten from the file)")
 	flag.Parse()
@@ -46,6 +48,9 @@ func run() error {
 	// while rwproxy starts must drain, not kill, sessions it already has.
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	if *pprofAddr != "" && !*pprofAny && !config.IsLoopbackListen(*pprofAddr) {
+		return fmt.Errorf("--pprof %s is not a loopback address: use 127.0.0.1:PORT, or add --pprof-any-address", *pprofAddr)
+	}
 	if *pprofAddr != "" {
 		go func() { _ = http.ListenAndServe(*pprofAddr, nil) }() //nolint:gosec // opt-in debug listener
 	}
