@@ -1,9 +1,12 @@
 package protocol
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/binary"
 	"encoding/hex"
 	"net"
 	"reflect"
@@ -24,20 +27,56 @@ type Auth struct {
 	// then fails with 1045 exactly as for a wrong password, and the reply
 	// does not reveal which user names exist.
 	decoy string
+	// mix and key choose the plugin of a user that does not exist (see
+	// decoyPlugin); mix is nil until SetPluginMix.
+	mix PluginMix
+	key []byte
 }
+
+// PluginMix returns how many configured users authenticate with
+// mysql_native_password and with caching_sha2_password.
+type PluginMix func() (native, sha2 int)
 
 var _ server.AuthenticationHandler = (*Auth)(nil)
 
 // NewAuth returns an authentication handler reading users through lookup.
 func NewAuth(lookup UserLookup) *Auth {
-	return &Auth{lookup: lookup, decoy: hex.EncodeToString(mysql.RandomBuf(24))}
+	return &Auth{lookup: lookup, decoy: hex.EncodeToString(mysql.RandomBuf(24)), key: mysql.RandomBuf(32)}
+}
+
+// SetPluginMix makes users that do not exist authenticate with the plugins
+// of the configured users, in the same proportions. Call it before the
+// first login.
+func (a *Auth) SetPluginMix(m PluginMix) { a.mix = m }
+
+// decoyPlugin is the plugin a user that does not exist is asked to use.
+// Without it, a client offering mysql_native_password would get an auth
+// switch for an existing caching_sha2_password user and 1045 at once for an
+// unknown name: a user enumeration. Each unknown name gets one plugin, the
+// same at every attempt (a keyed hash of the name, weighted by the
+// configured users' plugins), so probing a name twice shows nothing more,
+// and an unknown name behaves as an existing one does.
+func (a *Auth) decoyPlugin(user string) string {
+	if a.mix == nil {
+		return mysql.AUTH_NATIVE_PASSWORD
+	}
+	native, sha2 := a.mix()
+	if sha2 == 0 {
+		return mysql.AUTH_NATIVE_PASSWORD
+	}
+	h := hmac.New(sha256.New, a.key)
+	h.Write([]byte(user))
+	if binary.LittleEndian.Uint64(h.Sum(nil))%uint64(native+sha2) < uint64(sha2) {
+		return mysql.AUTH_CACHING_SHA2_PASSWORD
+	}
+	return mysql.AUTH_NATIVE_PASSWORD
 }
 
 // GetCredential implements server.AuthenticationHandler.
 func (a *Auth) GetCredential(user string) (server.Credential, bool, error) {
 	pw, plugin, ok := a.lookup(user)
 	if !ok {
-		return server.Credential{Passwords: []string{a.decoy}, AuthPluginName: mysql.AUTH_NATIVE_PASSWORD}, true, nil
+		return server.Credential{Passwords: []string{a.decoy}, AuthPluginName: a.decoyPlugin(user)}, true, nil
 	}
 	if plugin == "" {
 		plugin = mysql.AUTH_NATIVE_PASSWORD

@@ -78,6 +78,7 @@ func New(cfg *config.Config, lg *zap.Logger) (*App, error) {
 		return nil, err
 	}
 	auth := protocol.NewAuth(a.lookupUser)
+	auth.SetPluginMix(a.pluginMix)
 	srv, err := a.secure(cfg, auth) // tls.go: client TLS, hashed passwords
 	if err != nil {
 		_ = a.Pools.Close()
@@ -197,6 +198,20 @@ func (a *App) lookupUser(name string) (string, string, bool) {
 		}
 	}
 	return "", "", false
+}
+
+// pluginMix counts the active users by frontend plugin (protocol.PluginMix).
+func (a *App) pluginMix() (native, sha2 int) {
+	for _, u := range a.Store.Current().Users {
+		switch {
+		case !u.IsActive():
+		case u.AuthPlugin == config.AuthCachingSha2:
+			sha2++
+		default:
+			native++
+		}
+	}
+	return native, sha2
 }
 
 // applyConfig publishes c's routing rules to the sessions, its servers to
