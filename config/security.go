@@ -25,6 +25,11 @@ type TLS struct {
 	// BackendInsecureSkipVerify accepts any backend certificate: the link
 	// is encrypted but not authenticated. Not allowed with BackendCA.
 	BackendInsecureSkipVerify bool `mapstructure:"backend_insecure_skip_verify"`
+	// RSAKey is a PEM file holding the RSA private key of
+	// caching_sha2_password's full authentication without TLS (PKCS#1 or
+	// PKCS#8); empty: a new 2048-bit key at every start, so clients that
+	// pinned the public key (MySQL's --server-public-key-path) break.
+	RSAKey string `mapstructure:"rsa_key" reload:"restart"`
 }
 
 // Enabled reports whether the client listener offers TLS.

@@ -30,7 +30,14 @@ func (a *App) secure(cfg *config.Config, auth server.AuthenticationHandler) (*se
 		}
 		tlsConf = protocol.ServerTLSConfig(cert)
 	}
-	return protocol.NewSecureServer(a.version, tlsConf, auth)
+	if cfg.TLS.RSAKey == "" {
+		return protocol.NewSecureServer(a.version, tlsConf, auth)
+	}
+	key, err := protocol.LoadRSAKey(cfg.TLS.RSAKey)
+	if err != nil {
+		return nil, fmt.Errorf("tls.rsa_key: %w", err)
+	}
+	return protocol.NewSecureServerKey(a.version, tlsConf, auth, key)
 }
 
 // backendTLS decides TLS for each new backend connection from the current
