@@ -158,6 +158,7 @@ func Defaults() *Config {
 			MaxUnauthenticatedPerSource: DefaultMaxUnauthenticatedPerSource,
 			MaxLongData:                 DefaultMaxLongData,
 			FullParseMaxLength:          DefaultFullParseMaxLength,
+			LoginLockTime:               DefaultLoginLockTime,
 		},
 	}
 }

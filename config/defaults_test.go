@@ -77,6 +77,7 @@ func TestScalarDefaultsCoverEveryKey(t *testing.T) {
 		"limits.max_allowed_packet", "limits.max_query_length", "limits.max_prepared_statements",
 		"limits.login_rate", "limits.login_burst", "limits.max_unauthenticated",
 		"limits.max_unauthenticated_per_source", "limits.max_long_data", "limits.full_parse_max_length",
+		"limits.max_login_failures", "limits.login_lock_time",
 	} {
 		require.Contains(t, keys, k)
 	}
@@ -84,6 +85,6 @@ func TestScalarDefaultsCoverEveryKey(t *testing.T) {
 	require.NotContains(t, keys, "servers")
 	require.NotContains(t, keys, "hostgroup_attributes")
 	require.NotContains(t, keys, "group_replication_hostgroups")
-	require.Len(t, keys, 43+16, "a field was added to Config: update this test and docs/configuration.md")
+	require.Len(t, keys, 43+18, "a field was added to Config: update this test and docs/configuration.md")
 	require.Equal(t, reflect.TypeFor[time.Duration](), reflect.TypeOf(keys["pool.ping_after"]))
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 )
 
 // TLS configures TLS towards clients and towards backends (see
@@ -65,6 +66,10 @@ type Limits struct {
 	// SQL parser; a longer one is classified from its tokens alone, and
 	// goes to the primary unless it is provably a plain read.
 	FullParseMaxLength int `mapstructure:"full_parse_max_length"`
+	// MaxLoginFailures locks a user name for LoginLockTime after that many
+	// consecutive failed logins (0 = off, as MySQL's FAILED_LOGIN_ATTEMPTS).
+	MaxLoginFailures int           `mapstructure:"max_login_failures"`
+	LoginLockTime    time.Duration `mapstructure:"login_lock_time"`
 }
 
 // LongDataLimit returns the effective max_long_data.
@@ -113,6 +118,8 @@ const (
 	// DefaultFullParseMaxLength is limits.full_parse_max_length (1 MiB):
 	// the parser costs 150-250 times a statement's size.
 	DefaultFullParseMaxLength = 1 << 20
+	// DefaultLoginLockTime is limits.login_lock_time.
+	DefaultLoginLockTime = time.Minute
 	// DefaultAdminPassword is admin.password's default, refused on an
 	// admin.listen that is not loopback.
 	DefaultAdminPassword = "admin"
@@ -194,6 +201,9 @@ func (l Limits) validate(p *problems) {
 	if l.LoginRate > 0 && l.LoginBurst < 1 {
 		p.add("limits.login_burst", "%d must be >= 1 when limits.login_rate is set", l.LoginBurst)
 	}
+	if l.MaxLoginFailures > 0 && l.LoginLockTime <= 0 {
+		p.add("limits.login_lock_time", "%s must be > 0 when limits.max_login_failures is set", l.LoginLockTime)
+	}
 	for _, k := range []struct {
 		key string
 		v   int
@@ -202,6 +212,7 @@ func (l Limits) validate(p *problems) {
 		{"limits.max_unauthenticated_per_source", l.MaxUnauthenticatedPerSource},
 		{"limits.max_long_data", l.MaxLongData},
 		{"limits.full_parse_max_length", l.FullParseMaxLength},
+		{"limits.max_login_failures", l.MaxLoginFailures},
 	} {
 		if k.v < 0 {
 			p.add(k.key, "%d must be >= 0", k.v)

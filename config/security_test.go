@@ -149,7 +149,7 @@ limits: { max_query_length: 65536, login_rate: 50, login_burst: 10 }
 	require.Equal(t, Limits{MaxAllowedPacket: DefaultMaxAllowedPacket, MaxQueryLength: 65536,
 		MaxPreparedStatements: DefaultMaxPreparedStatements, LoginRate: 50, LoginBurst: 10,
 		MaxUnauthenticated: DefaultMaxUnauthenticated, MaxUnauthenticatedPerSource: DefaultMaxUnauthenticatedPerSource,
-		MaxLongData: DefaultMaxLongData, FullParseMaxLength: DefaultFullParseMaxLength}, c.Limits)
+		MaxLongData: DefaultMaxLongData, FullParseMaxLength: DefaultFullParseMaxLength, LoginLockTime: DefaultLoginLockTime}, c.Limits)
 
 	// tls.cert is a restart key, the backend settings and limits are not.
 	d := c.Clone()

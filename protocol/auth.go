@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"net"
 	"reflect"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -31,6 +32,11 @@ type Auth struct {
 	// decoyPlugin); mix is nil until SetPluginMix.
 	mix PluginMix
 	key []byte
+	// policy, locks and lockedRefusals are the per-user lockout
+	// (lockout.go); policy is nil while it is off.
+	policy         LockoutPolicy
+	locks          lockout
+	lockedRefusals atomic.Uint64
 }
 
 // PluginMix returns how many configured users authenticate with
@@ -81,14 +87,13 @@ func (a *Auth) GetCredential(user string) (server.Credential, bool, error) {
 	if plugin == "" {
 		plugin = mysql.AUTH_NATIVE_PASSWORD
 	}
+	if a.lockedNow(user) {
+		// The user's own exchange, a password nobody knows.
+		return server.Credential{Passwords: []string{a.decoy}, AuthPluginName: plugin}, true, nil
+	}
 	return server.Credential{Passwords: []string{pw}, AuthPluginName: plugin}, true, nil
 }
 
-// OnAuthSuccess implements server.AuthenticationHandler.
-func (a *Auth) OnAuthSuccess(*server.Conn) error { return nil }
-
-// OnAuthFailure implements server.AuthenticationHandler.
-func (a *Auth) OnAuthFailure(*server.Conn, error) {}
 
 // NewServer builds the go-mysql server configuration: the announced
 // version, mysql_native_password by default (caching_sha2_password users

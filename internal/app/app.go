@@ -79,6 +79,10 @@ func New(cfg *config.Config, lg *zap.Logger) (*App, error) {
 	}
 	auth := protocol.NewAuth(a.lookupUser)
 	auth.SetPluginMix(a.pluginMix)
+	auth.SetLockout(func() (int, time.Duration) {
+		l := a.Store.Current().Limits
+		return l.MaxLoginFailures, l.LoginLockTime
+	})
 	srv, err := a.secure(cfg, auth) // tls.go: client TLS, hashed passwords
 	if err != nil {
 		_ = a.Pools.Close()
