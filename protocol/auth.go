@@ -94,7 +94,6 @@ func (a *Auth) GetCredential(user string) (server.Credential, bool, error) {
 	return server.Credential{Passwords: []string{pw}, AuthPluginName: plugin}, true, nil
 }
 
-
 // NewServer builds the go-mysql server configuration: the announced
 // version, mysql_native_password by default (caching_sha2_password users
 // are switched to it by the protocol's auth switch), and an RSA key so

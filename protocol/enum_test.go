@@ -19,6 +19,20 @@ import (
 // (0xFE + plugin name) or an error.
 func firstReply(t *testing.T, srv *server.Server, auth *protocol.Auth, user string) []byte {
 	t.Helper()
+	pc, finish := dialHandshake(t, srv, auth)
+	defer finish()
+	resp := handshakeResponse(handshakeCaps, user, bytes.Repeat([]byte{7}, 20), "", mysql.AUTH_NATIVE_PASSWORD, attrsBlock())
+	require.NoError(t, pc.WritePacket(append([]byte{0, 0, 0, 0}, resp...)))
+	p, err := pc.ReadPacket()
+	require.NoError(t, err)
+	return p
+}
+
+// dialHandshake runs protocol.Handshake for srv and auth on one end of a
+// pipe (deadlines 5 s) and returns the client's end, past the greeting, as
+// a packet connection; finish closes it and waits for the server side.
+func dialHandshake(t *testing.T, srv *server.Server, auth *protocol.Auth) (pc *packet.Conn, finish func()) {
+	t.Helper()
 	sEnd, cEnd := net.Pipe()
 	deadline := time.Now().Add(5 * time.Second)
 	require.NoError(t, sEnd.SetDeadline(deadline))
@@ -31,16 +45,10 @@ func firstReply(t *testing.T, srv *server.Server, auth *protocol.Auth, user stri
 		}
 		_ = sEnd.Close()
 	}()
-	pc := packet.NewConn(cEnd)
+	pc = packet.NewConn(cEnd)
 	_, err := pc.ReadPacket()
-	require.NoError(t, err)
-	resp := handshakeResponse(handshakeCaps, user, bytes.Repeat([]byte{7}, 20), "", mysql.AUTH_NATIVE_PASSWORD, attrsBlock())
-	require.NoError(t, pc.WritePacket(append([]byte{0, 0, 0, 0}, resp...)))
-	p, err := pc.ReadPacket()
-	require.NoError(t, err)
-	_ = cEnd.Close()
-	<-done
-	return p
+	require.NoError(t, err, "greeting")
+	return pc, func() { _ = cEnd.Close(); <-done }
 }
 
 // TestUnknownUserLooksLikeKnown: with caching_sha2_password users only, a

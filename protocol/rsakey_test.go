@@ -6,14 +6,11 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
-	"github.com/go-mysql-org/go-mysql/packet"
 	"github.com/go-mysql-org/go-mysql/server"
 	"github.com/stretchr/testify/require"
 
@@ -24,22 +21,8 @@ import (
 // server's public key and returns it (PEM).
 func publicKeyOf(t *testing.T, srv *server.Server, auth *protocol.Auth) []byte {
 	t.Helper()
-	sEnd, cEnd := net.Pipe()
-	deadline := time.Now().Add(5 * time.Second)
-	require.NoError(t, sEnd.SetDeadline(deadline))
-	require.NoError(t, cEnd.SetDeadline(deadline))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if c, err := protocol.Handshake(srv, sEnd, auth, quietHandler{}); err == nil {
-			c.Close()
-		}
-		_ = sEnd.Close()
-	}()
-	defer func() { _ = cEnd.Close(); <-done }()
-	pc := packet.NewConn(cEnd)
-	_, err := pc.ReadPacket()
-	require.NoError(t, err)
+	pc, finish := dialHandshake(t, srv, auth)
+	defer finish()
 	resp := handshakeResponse(handshakeCaps, "app", bytes.Repeat([]byte{7}, 32), "", mysql.AUTH_CACHING_SHA2_PASSWORD, attrsBlock())
 	require.NoError(t, pc.WritePacket(append([]byte{0, 0, 0, 0}, resp...)))
 	p, err := pc.ReadPacket()
