@@ -12,7 +12,7 @@ COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
 BUILD_DATE ?= $(shell TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ 2>/dev/null)
 LDFLAGS := -X $(BUILDINFO).Version=$(VERSION) -X $(BUILDINFO).Commit=$(COMMIT) -X $(BUILDINFO).Date=$(BUILD_DATE)
 
-.PHONY: all build test vet demo bench bench-go sandbox-up sandbox-down
+.PHONY: all build test vet fuzz-short demo bench bench-go sandbox-up sandbox-down
 
 all: build
 
@@ -22,8 +22,23 @@ build:
 vet:
 	$(GO) vet ./...
 
-test: vet
+test: vet fuzz-short
 	$(GO) test -race -count=1 -timeout 25m ./...
+
+# Every fuzz target explores for FUZZTIME (default 5s) beyond its seed corpus
+# (testdata/fuzz/<target>, run by every `go test`). Targets are found by name,
+# so a new Fuzz function is included without editing this file. A failure
+# leaves its input in testdata/fuzz/<target>: commit it with the fix.
+FUZZTIME ?= 5s
+.PHONY: fuzz-short
+fuzz-short:
+	@set -e; grep -rlE '^func Fuzz[A-Za-z0-9_]+\(f \*testing\.F\)' --include='*_test.go' . | xargs -n1 dirname | sort -u | \
+	while read -r pkg; do \
+		for fn in $$(grep -hoE '^func Fuzz[A-Za-z0-9_]+' $$pkg/*_test.go | cut -d' ' -f2); do \
+			echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime=$(FUZZTIME) $$pkg; \
+		done; \
+	done
 
 # Sandbox + rwproxy + sysbench through the proxy; KEEP=1 leaves it all running.
 demo:

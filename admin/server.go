@@ -185,7 +185,7 @@ func (s *Server) serve(ctx context.Context, nc net.Conn) {
 	}()
 	h := &conn{ctx: ctx, eng: s.eng, sess: adminSession{Addr: nc.RemoteAddr().String(), DB: schemaMain}}
 	_ = nc.SetDeadline(time.Now().Add(handshakeTimeout))
-	cc, err := s.srv.NewCustomizedConn(bc, s.auth, h)
+	cc, err := protocol.Handshake(s.srv, bc, s.auth, h) // bounded pre-login reads
 	if err != nil {
 		return
 	}

@@ -155,6 +155,13 @@ func Defaults() *Config {
 			LoginBurst:            DefaultLoginBurst,
 			NetWriteTimeout:       DefaultNetWriteTimeout,
 			WaitTimeout:           DefaultWaitTimeout,
+
+			MaxQueryLength:              DefaultMaxQueryLength,
+			MaxUnauthenticated:          DefaultMaxUnauthenticated,
+			MaxUnauthenticatedPerSource: DefaultMaxUnauthenticatedPerSource,
+			MaxLongData:                 DefaultMaxLongData,
+			FullParseMaxLength:          DefaultFullParseMaxLength,
+			LoginLockTime:               DefaultLoginLockTime,
 		},
 	}
 }

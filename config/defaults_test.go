@@ -73,9 +73,11 @@ func TestScalarDefaultsCoverEveryKey(t *testing.T) {
 		"cluster.bind", "cluster.join", "cluster.node_name", "cluster.secret", "cluster.enabled",
 		"cluster.advertise", "cluster.save_to_disk", "cluster.gossip_interval", "cluster.push_pull_interval",
 		"reader_fallback", "config_source",
-		"tls.cert", "tls.key", "tls.backend_ca", "tls.backend_verify_hostname", "tls.backend_insecure_skip_verify",
+		"tls.cert", "tls.key", "tls.backend_ca", "tls.backend_verify_hostname", "tls.backend_insecure_skip_verify", "tls.rsa_key",
 		"limits.max_allowed_packet", "limits.max_query_length", "limits.max_prepared_statements",
-		"limits.login_rate", "limits.login_burst", "limits.net_write_timeout", "limits.wait_timeout",
+		"limits.login_rate", "limits.login_burst", "limits.net_write_timeout", "limits.wait_timeout", "limits.max_unauthenticated",
+		"limits.max_unauthenticated_per_source", "limits.max_long_data", "limits.full_parse_max_length",
+		"limits.max_login_failures", "limits.login_lock_time",
 	} {
 		require.Contains(t, keys, k)
 	}
@@ -83,6 +85,6 @@ func TestScalarDefaultsCoverEveryKey(t *testing.T) {
 	require.NotContains(t, keys, "servers")
 	require.NotContains(t, keys, "hostgroup_attributes")
 	require.NotContains(t, keys, "group_replication_hostgroups")
-	require.Len(t, keys, 62, "a field was added to Config: update this test and docs/configuration.md")
+	require.Len(t, keys, 69, "a field was added to Config: update this test and docs/configuration.md")
 	require.Equal(t, reflect.TypeFor[time.Duration](), reflect.TypeOf(keys["pool.ping_after"]))
 }

@@ -26,6 +26,11 @@ type TLS struct {
 	// BackendInsecureSkipVerify accepts any backend certificate: the link
 	// is encrypted but not authenticated. Not allowed with BackendCA.
 	BackendInsecureSkipVerify bool `mapstructure:"backend_insecure_skip_verify"`
+	// RSAKey is a PEM file holding the RSA private key of
+	// caching_sha2_password's full authentication without TLS (PKCS#1 or
+	// PKCS#8); empty: a new 2048-bit key at every start, so clients that
+	// pinned the public key (MySQL's --server-public-key-path) break.
+	RSAKey string `mapstructure:"rsa_key" reload:"restart"`
 }
 
 // Enabled reports whether the client listener offers TLS.
@@ -54,6 +59,32 @@ type Limits struct {
 	// WaitTimeout closes a client connection idle this long between
 	// commands, as MySQL's wait_timeout. 0: never.
 	WaitTimeout time.Duration `mapstructure:"wait_timeout"`
+	// MaxUnauthenticated caps the client connections that have not
+	// finished logging in, in total; MaxUnauthenticatedPerSource per
+	// source address (IPv4 address or IPv6 /64). Past either, error 1040
+	// in place of the greeting. 0 turns a cap off.
+	MaxUnauthenticated          int `mapstructure:"max_unauthenticated"`
+	MaxUnauthenticatedPerSource int `mapstructure:"max_unauthenticated_per_source"`
+	// MaxLongData caps the COM_STMT_SEND_LONG_DATA bytes one session holds
+	// for executes still to come, all statements and parameters together;
+	// 0 means MaxAllowedPacket. One parameter is bounded by MaxAllowedPacket.
+	MaxLongData int `mapstructure:"max_long_data"`
+	// FullParseMaxLength is the longest statement classified by the full
+	// SQL parser; a longer one is classified from its tokens alone, and
+	// goes to the primary unless it is provably a plain read.
+	FullParseMaxLength int `mapstructure:"full_parse_max_length"`
+	// MaxLoginFailures locks a user name for LoginLockTime after that many
+	// consecutive failed logins (0 = off, as MySQL's FAILED_LOGIN_ATTEMPTS).
+	MaxLoginFailures int           `mapstructure:"max_login_failures"`
+	LoginLockTime    time.Duration `mapstructure:"login_lock_time"`
+}
+
+// LongDataLimit returns the effective max_long_data.
+func (l Limits) LongDataLimit() int {
+	if l.MaxLongData > 0 {
+		return l.MaxLongData
+	}
+	return l.MaxAllowedPacket
 }
 
 // QueryLimit returns the effective max_query_length.
@@ -83,6 +114,23 @@ const (
 	// net_write_timeout and wait_timeout defaults.
 	DefaultNetWriteTimeout = 60 * time.Second
 	DefaultWaitTimeout     = 28800 * time.Second
+	// DefaultMaxQueryLength is limits.max_query_length: MySQL 8's default
+	// max_allowed_packet, so a statement a default server accepts passes.
+	DefaultMaxQueryLength = 64 << 20
+	// DefaultMaxUnauthenticated and DefaultMaxUnauthenticatedPerSource
+	// are limits.max_unauthenticated and
+	// limits.max_unauthenticated_per_source (docs/security.md has the
+	// memory a half-open connection costs).
+	DefaultMaxUnauthenticated          = 1024
+	DefaultMaxUnauthenticatedPerSource = 256
+	// DefaultMaxLongData is limits.max_long_data: MySQL 8's default
+	// max_allowed_packet, which bounds one parameter there.
+	DefaultMaxLongData = 64 << 20
+	// DefaultFullParseMaxLength is limits.full_parse_max_length (1 MiB):
+	// the parser costs 150-250 times a statement's size.
+	DefaultFullParseMaxLength = 1 << 20
+	// DefaultLoginLockTime is limits.login_lock_time.
+	DefaultLoginLockTime = time.Minute
 	// DefaultAdminPassword is admin.password's default, refused on an
 	// admin.listen that is not loopback.
 	DefaultAdminPassword = "admin"
@@ -192,6 +240,23 @@ func (l Limits) validate(p *problems) {
 	}
 	if l.WaitTimeout < 0 {
 		p.add("limits.wait_timeout", "%s must be >= 0 (0: never)", l.WaitTimeout)
+	}
+	if l.MaxLoginFailures > 0 && l.LoginLockTime <= 0 {
+		p.add("limits.login_lock_time", "%s must be > 0 when limits.max_login_failures is set", l.LoginLockTime)
+	}
+	for _, k := range []struct {
+		key string
+		v   int
+	}{
+		{"limits.max_unauthenticated", l.MaxUnauthenticated},
+		{"limits.max_unauthenticated_per_source", l.MaxUnauthenticatedPerSource},
+		{"limits.max_long_data", l.MaxLongData},
+		{"limits.full_parse_max_length", l.FullParseMaxLength},
+		{"limits.max_login_failures", l.MaxLoginFailures},
+	} {
+		if k.v < 0 {
+			p.add(k.key, "%d must be >= 0", k.v)
+		}
 	}
 }
 

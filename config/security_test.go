@@ -148,7 +148,9 @@ limits: { max_query_length: 65536, login_rate: 50, login_burst: 10 }
 	require.Equal(t, TLS{Cert: "c.pem", Key: "k.pem", BackendCA: "ca.pem", BackendVerifyHostname: true}, c.TLS)
 	require.Equal(t, Limits{MaxAllowedPacket: DefaultMaxAllowedPacket, MaxQueryLength: 65536,
 		MaxPreparedStatements: DefaultMaxPreparedStatements, LoginRate: 50, LoginBurst: 10,
-		NetWriteTimeout: DefaultNetWriteTimeout, WaitTimeout: DefaultWaitTimeout}, c.Limits)
+		NetWriteTimeout: DefaultNetWriteTimeout, WaitTimeout: DefaultWaitTimeout,
+		MaxUnauthenticated: DefaultMaxUnauthenticated, MaxUnauthenticatedPerSource: DefaultMaxUnauthenticatedPerSource,
+		MaxLongData: DefaultMaxLongData, FullParseMaxLength: DefaultFullParseMaxLength, LoginLockTime: DefaultLoginLockTime}, c.Limits)
 
 	// tls.cert is a restart key, the backend settings and limits are not.
 	d := c.Clone()

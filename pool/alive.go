@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
 	"syscall"
@@ -13,9 +14,19 @@ import (
 const aliveCheckAfter = 10 * time.Millisecond
 
 // alive reports whether the server has not closed nc. A MySQL server sends
-// nothing on an idle connection, so anything readable — EOF, a reset, or
-// stray bytes — means the connection cannot be used.
+// nothing on an idle connection, so on a plain connection anything readable
+// — EOF, a reset, or stray bytes — means the connection cannot be used.
+//
+// Over TLS the check looks at the socket under the TLS layer, peeking so
+// that no byte of the TLS stream is consumed: bytes waiting there may be a
+// TLS record the client has not read yet (a TLS 1.3 session ticket after
+// the handshake), or the server's close_notify alert followed by its FIN;
+// the kernel's TCP state tells the two apart (peerClosed).
 func alive(nc net.Conn) bool {
+	overTLS := false
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc, overTLS = tc.NetConn(), true
+	}
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
 		return true
@@ -27,12 +38,14 @@ func alive(nc net.Conn) bool {
 	ok = true
 	var buf [1]byte
 	rerr := rc.Read(func(fd uintptr) bool {
-		n, err := syscall.Read(int(fd), buf[:])
+		n, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		switch {
 		case errors.Is(err, syscall.EAGAIN), errors.Is(err, syscall.EWOULDBLOCK):
 			ok = true
-		default: // EOF (n == 0), data, or an error
-			ok = n < 0 && err == nil
+		case err != nil || n == 0: // an error, or EOF
+			ok = false
+		default: // bytes waiting
+			ok = overTLS && !peerClosed(fd)
 		}
 		return true // never wait for readiness
 	})

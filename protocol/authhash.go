@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
+	"net"
 	"reflect"
 	"sync"
 
@@ -231,7 +232,7 @@ func (p *AuthProvider) fullAuthPassword(c *server.Conn, salt []byte) ([]byte, er
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := c.Conn.Conn.(*tls.Conn); ok {
+	if IsTLS(c) {
 		return bytes.TrimSuffix(data, []byte{0}), nil
 	}
 	if len(data) == 1 && data[0] == sha2RequestPubK {
@@ -267,6 +268,20 @@ func Scramble(c *server.Conn) ([]byte, bool) {
 
 // IsTLS reports whether c's client upgraded the connection to TLS.
 func IsTLS(c *server.Conn) bool {
-	_, ok := c.Conn.Conn.(*tls.Conn)
-	return ok
+	switch t := c.Conn.Conn.(type) {
+	case *HandshakeConn:
+		return t.IsTLS()
+	case *tls.Conn:
+		return true
+	}
+	return false
+}
+
+// Transport is the connection a logged-in client goes on with: the socket,
+// or the TLS layer over it.
+func Transport(c *server.Conn) net.Conn {
+	if h, ok := c.Conn.Conn.(*HandshakeConn); ok {
+		return h.Transport()
+	}
+	return c.Conn.Conn
 }

@@ -74,6 +74,12 @@ func greetingSalt(g []byte) []byte {
 // the client side follows script. Deadlines bound everything.
 func runLogin(t *testing.T, script clientScript) loginOutcome {
 	t.Helper()
+	return runLoginWith(t, testAuth(), script)
+}
+
+// runLoginWith is runLogin against the given authentication handler.
+func runLoginWith(t *testing.T, auth *protocol.Auth, script clientScript) loginOutcome {
+	t.Helper()
 	srv, err := testServer()
 	require.NoError(t, err)
 	sEnd, cEnd := net.Pipe()
@@ -91,7 +97,7 @@ func runLogin(t *testing.T, script clientScript) loginOutcome {
 				_ = sEnd.Close()
 			}
 		}()
-		conn, err := protocol.Handshake(srv, sEnd, testAuth(), quietHandler{})
+		conn, err := protocol.Handshake(srv, sEnd, auth, quietHandler{})
 		out.serverErr = err
 		if conn != nil {
 			conn.Close()

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-mysql-org/go-mysql/mysql"
 	"go.uber.org/zap"
 )
 
@@ -98,9 +99,13 @@ func (l *Listener) Serve() error {
 }
 
 // refuse sends error 1040 in place of the handshake, as a full server does.
-func refuse(nc net.Conn) {
+func refuse(nc net.Conn) { RefuseGreeting(nc, NewErrTooManyConnections()) }
+
+// RefuseGreeting sends e to a new client in place of the server greeting
+// (packet 0) and closes nc.
+func RefuseGreeting(nc net.Conn, e *mysql.MyError) {
 	_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
-	p := AppendErr([]byte{0, 0, 0, 0}, NewErrTooManyConnections())
+	p := AppendErr([]byte{0, 0, 0, 0}, e)
 	n := len(p) - 4
 	p[0], p[1], p[2], p[3] = byte(n), byte(n>>8), byte(n>>16), 0
 	_, _ = nc.Write(p)

@@ -29,6 +29,13 @@ func NewSecureServer(version string, tlsConf *tls.Config, creds server.Authentic
 	if err != nil {
 		return nil, err
 	}
+	return NewSecureServerKey(version, tlsConf, creds, key)
+}
+
+// NewSecureServerKey is NewSecureServer with a given RSA key (tls.rsa_key,
+// LoadRSAKey): the public key clients fetch, or pin, stays the same across
+// restarts.
+func NewSecureServerKey(version string, tlsConf *tls.Config, creds server.AuthenticationHandler, key *rsa.PrivateKey) (*server.Server, error) {
 	prov, err := NewAuthProvider(creds, key)
 	if err != nil {
 		return nil, err

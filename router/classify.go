@@ -61,6 +61,9 @@ type Classifier struct {
 	walker flagWalker
 	mode   modeState
 	noFast bool // tests: classify everything with the parser
+	// parseLimit is the longest statement given to the parser (0: no
+	// limit); see classify_huge.go.
+	parseLimit int
 }
 
 // NewClassifier returns a Classifier that stores parse results in cache,
@@ -124,6 +127,10 @@ func (c *Classifier) classifySlow(sql string, start int, st *Stmt) {
 	}
 	st.Digest = c.dg.text()
 	c.dg.shrink()
+	if c.tooLong(sql) {
+		classifyLong(sql, start, st)
+		return
+	}
 	rejected, perCall := c.parse(sql, start, st)
 	if rejected {
 		parseErrors.Add(1)

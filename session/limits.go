@@ -73,6 +73,10 @@ type LoginLimiter struct {
 		sync.Mutex
 		buckets map[netip.Addr]*bucket
 		swept   time.Time
+		// overflow is the one bucket shared by every source that finds
+		// the table full: past maxSources busy sources, new ones are
+		// limited together as one source instead of not at all.
+		overflow bucket
 	}
 }
 
@@ -82,9 +86,11 @@ type bucket struct {
 }
 
 // maxSources bounds the sources tracked: a source whose bucket is full
-// again is forgotten, and beyond this many busy sources new ones pass
-// unlimited (the proxy's max_connections still applies) rather than
-// letting the table grow without bound.
+// again is forgotten (a full bucket is what a new source gets, so
+// forgetting it gives nothing away), a busy one is never evicted (that
+// would hand it a full bucket), and beyond this many busy sources new ones
+// share one overflow bucket: the table cannot grow without bound, and a
+// flood from more addresses than that is still limited, as one source.
 const maxSources = 1 << 16
 
 // NewLoginLimiter returns an empty limiter.
@@ -119,12 +125,16 @@ func (l *LoginLimiter) Allow(addr net.Addr, rate float64, burst int) bool {
 	if b == nil {
 		if len(l.mu.buckets) >= l.max {
 			l.sweepLocked(now, rate, burst)
-			if len(l.mu.buckets) >= l.max {
-				return true
-			}
 		}
-		b = &bucket{tokens: float64(burst), last: now}
-		l.mu.buckets[key] = b
+		if len(l.mu.buckets) >= l.max {
+			b = &l.mu.overflow
+			if b.last.IsZero() {
+				b.tokens, b.last = float64(burst), now
+			}
+		} else {
+			b = &bucket{tokens: float64(burst), last: now}
+			l.mu.buckets[key] = b
+		}
 	}
 	b.tokens = min(float64(burst), b.tokens+now.Sub(b.last).Seconds()*rate)
 	b.last = now
@@ -197,11 +207,6 @@ func (l *LoginLimiter) Admit(nc net.Conn, current func() *config.Config) bool {
 	}
 	e := &mysql.MyError{Code: mysql.ER_HOST_IS_BLOCKED, State: "HY000",
 		Message: fmt.Sprintf("Host '%s' is blocked: too many connection attempts (rwproxy limits.login_rate); retry later", host)}
-	p := protocol.AppendErr([]byte{0, 0, 0, 0}, e)
-	n := len(p) - 4
-	p[0], p[1], p[2], p[3] = byte(n), byte(n>>8), byte(n>>16), 0
-	_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
-	_, _ = nc.Write(p)
-	_ = nc.Close()
+	protocol.RefuseGreeting(nc, e)
 	return false
 }

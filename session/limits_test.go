@@ -98,7 +98,8 @@ func TestLoginLimiterSources(t *testing.T) {
 	require.False(t, ok)
 
 	// The table is bounded: full buckets are forgotten, and past the
-	// bound new sources pass untracked.
+	// bound new sources share one overflow bucket: they are still limited
+	// (issue #17: past 65,536 sources they passed unlimited).
 	l := NewLoginLimiter()
 	l.max = 3
 	now := time.Unix(1000, 0)
@@ -106,7 +107,9 @@ func TestLoginLimiterSources(t *testing.T) {
 	for i := range 3 {
 		require.True(t, l.Allow(&net.TCPAddr{IP: net.IPv4(10, 0, 1, byte(i))}, 1, 2))
 	}
-	require.True(t, l.Allow(&net.TCPAddr{IP: net.IPv4(10, 0, 2, 1)}, 1, 2), "over the bound: untracked")
+	require.True(t, l.Allow(&net.TCPAddr{IP: net.IPv4(10, 0, 2, 1)}, 1, 2), "over the bound: the overflow bucket")
+	require.True(t, l.Allow(&net.TCPAddr{IP: net.IPv4(10, 0, 2, 2)}, 1, 2), "another source, same bucket")
+	require.False(t, l.Allow(&net.TCPAddr{IP: net.IPv4(10, 0, 2, 3)}, 1, 2), "the overflow bucket is empty")
 	require.Equal(t, 3, l.Sources())
 	now = now.Add(10 * time.Second)
 	require.True(t, l.Allow(&net.TCPAddr{IP: net.IPv4(10, 0, 2, 1)}, 1, 2))

@@ -129,6 +129,7 @@ func (s *Session) resetState(collation int) {
 	s.st.unreplayable = false
 	s.st.initCharset(collation)
 	clear(s.stmts)
+	s.longHeld = 0 // the statements held it
 }
 
 // authCheck wraps the shared authentication handler for one connection:

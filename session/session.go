@@ -55,6 +55,8 @@ type Deps struct {
 	Logins *LoginLimiter
 	// LoginLog logs refused logins (NewLoginLogger: sampled); nil: Log.
 	LoginLog *zap.Logger
+	// PreLogin caps the connections logging in (prelogin.go); nil: no cap.
+	PreLogin *PreLogin
 	// Observer, when set, sees every request a backend answered (metrics).
 	Observer QueryObserver
 }
@@ -134,6 +136,8 @@ type Session struct {
 	timer      stmtTimer
 	// nextStmt numbers the statements this session prepared.
 	nextStmt uint32
+	// longHeld is the long data bytes the session's statements hold.
+	longHeld int
 }
 
 // handshake is the go-mysql Handler used during login only: rwproxy runs
@@ -154,6 +158,11 @@ func Serve(ctx context.Context, nc net.Conn, d *Deps) {
 	if !d.Logins.Admit(nc, d.Config) {
 		return
 	}
+	loggingIn, ok := d.PreLogin.admit(nc, d.Config)
+	if !ok {
+		return
+	}
+	defer loggingIn() // a panic or a failed login gives the slot back too
 	wc := &writeDeadlineConn{Conn: nc}
 	bc := protocol.NewBufConn(protocol.ReadBuffered(wc, d.Server), 16*1024)
 	bc.AdvertiseCaps(mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_FOUND_ROWS | mysql.CLIENT_LOCAL_FILES)
@@ -216,10 +225,11 @@ func Serve(ctx context.Context, nc net.Conn, d *Deps) {
 	}
 	_ = nc.SetDeadline(time.Time{})
 	wc.timeout = d.Config().Limits.NetWriteTimeout
+	loggingIn()
 	// go-mysql's connection (with its 80 KiB of buffers) is dropped here:
 	// the session reads and writes through its own small ClientConn.
 	s.tls = protocol.IsTLS(cc)
-	s.cl = protocol.NewClientConn(cc.Conn.Conn)
+	s.cl = protocol.NewClientConn(protocol.Transport(cc))
 	bc.DropReadBuffer()
 	cc = nil
 	d.Registry.add(s)
@@ -236,6 +246,7 @@ func newSession(ctx context.Context, cc *server.Conn, d *Deps, nc net.Conn, u co
 	s := &Session{id: cc.ConnectionID(), d: d, ctx: ctx, nc: nc, user: u,
 		caps: cc.Capability(), charset: int(cc.Charset()), stmts: make(map[uint32]*prepared)}
 	s.cls = router.NewClassifier(d.Cache)
+	s.cls.SetParseLimit(d.Config().Limits.FullParseMaxLength)
 	s.st.initCharset(s.charset)
 	s.st.multiStatements = s.caps&mysql.CLIENT_MULTI_STATEMENTS != 0
 	s.relay.ClientTrack = s.caps&mysql.CLIENT_SESSION_TRACK != 0

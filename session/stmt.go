@@ -26,8 +26,9 @@ type prepared struct {
 	// that do not resend them get them inserted when the backend statement
 	// has other types bound.
 	types []byte
-	// long holds COM_STMT_SEND_LONG_DATA packets until the next execute.
-	long [][]byte
+	// long holds COM_STMT_SEND_LONG_DATA packets until the next execute
+	// (longdata.go).
+	long longData
 }
 
 // cursorFlags are COM_STMT_EXECUTE cursor types. rwproxy clears them: the
@@ -132,6 +133,10 @@ func (s *Session) handleExecute(pkt []byte) error {
 	if ps == nil {
 		return s.writeErr(errUnknownStmt(id, "mysqld_stmt_execute"))
 	}
+	if me := ps.long.err; me != nil {
+		s.clearLongData(ps)
+		return s.writeErr(me)
+	}
 	pl[5] &^= cursorFlags
 	typesAt, bound, ok := paramLayout(pl, ps.params)
 	if !ok {
@@ -194,14 +199,14 @@ func (s *Session) execute(c *pool.Conn, pkt []byte) (protocol.Response, error) {
 		bs.Types = ps.types
 	}
 	bp := c.Packet()
-	for _, ld := range ps.long {
+	for _, ld := range ps.long.chunks {
 		binary.LittleEndian.PutUint32(ld[5:9], bs.ID)
 		bp.ResetSequence()
 		if err := bp.WritePacket(ld); err != nil {
 			return protocol.Response{}, fmt.Errorf("%w: %v", protocol.ErrBackendIO, err)
 		}
 	}
-	ps.long = nil
+	s.clearLongData(ps)
 	binary.LittleEndian.PutUint32(pkt[5:9], bs.ID)
 	return s.send(c, pkt, fwdResult)
 }
@@ -226,12 +231,16 @@ func (s *Session) handleLongData(pkt []byte) {
 	if ps == nil {
 		return
 	}
-	ps.long = append(ps.long, append([]byte(nil), pkt...))
+	s.addLongData(ps, pkt)
 }
 
 func (s *Session) handleStmtClose(pkt []byte) {
 	if len(pkt) >= 9 {
-		delete(s.stmts, binary.LittleEndian.Uint32(pkt[5:9]))
+		id := binary.LittleEndian.Uint32(pkt[5:9])
+		if ps := s.stmts[id]; ps != nil {
+			s.clearLongData(ps)
+		}
+		delete(s.stmts, id)
 	}
 }
 
@@ -244,6 +253,6 @@ func (s *Session) handleStmtReset(pkt []byte) error {
 	if ps == nil {
 		return s.writeErr(errUnknownStmt(id, "mysqld_stmt_reset"))
 	}
-	ps.long = nil
+	s.clearLongData(ps)
 	return s.writeOK()
 }

@@ -57,6 +57,18 @@ type Server struct {
 // profile, say) finish before it closes their connections.
 const shutdownWait = 2 * time.Second
 
+// Timeouts of the HTTP listener: a client that stalls while sending its
+// request, while reading the response or between requests on a kept-alive
+// connection cannot hold a connection (and its goroutine) for ever. The
+// write timeout leaves room for a 60 s CPU profile (/debug/pprof/profile
+// refuses a duration over it).
+const (
+	readTimeout    = 30 * time.Second
+	writeTimeout   = 90 * time.Second
+	idleTimeout    = 60 * time.Second
+	maxHeaderBytes = 64 << 10
+)
+
 // New binds the listener; Start serves it.
 func New(o Options) (*Server, error) {
 	if o.Source == nil || o.Gatherer == nil {
@@ -73,6 +85,10 @@ func New(o Options) (*Server, error) {
 	s.srv = &http.Server{
 		Handler:           s.routes(o),
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          zap.NewStdLog(o.Log.Named("http")),
 	}
 	return s, nil

@@ -244,3 +244,16 @@ func TestHistoryRing(t *testing.T) {
 	require.Equal(t, uint64(10), ps[0].Queries["a"])
 	require.Equal(t, uint64(historyLen+9), ps[len(ps)-1].Queries["a"])
 }
+
+// TestServerTimeouts: every phase of an HTTP connection is bounded (issue
+// #17: a client stalled while sending a body, while reading a response or
+// idle between requests held its connection for ever), and headers are
+// capped well below net/http's 1 MiB default.
+func TestServerTimeouts(t *testing.T) {
+	s := newTestServer(t, &fakeSource{}, nil)
+	require.Positive(t, s.srv.ReadHeaderTimeout)
+	require.Positive(t, s.srv.ReadTimeout)
+	require.Positive(t, s.srv.IdleTimeout)
+	require.Greater(t, s.srv.WriteTimeout, 60*time.Second, "room for a 60 s CPU profile")
+	require.Equal(t, 64<<10, s.srv.MaxHeaderBytes)
+}

@@ -24,6 +24,7 @@ type options struct {
 	config    string
 	level     string
 	pprof     string
+	pprofAny  bool // --pprof-any-address
 	initial   bool
 	version   bool
 	configSet bool // --config was given
@@ -55,6 +56,8 @@ func newFlags(o *options, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.level, "log-level", "", "log level: debug, info, warn, error (overrides log.level)")
 	fs.StringVar(&o.pprof, "pprof", "", "serve /debug/pprof/ on this address (e.g. 127.0.0.1:6060); off when empty "+
 		"(http.pprof serves it on the HTTP listener instead)")
+	fs.BoolVar(&o.pprofAny, "pprof-any-address", false, "allow --pprof on an address that is not loopback (profiles and "+
+		"goroutine dumps expose internals to whoever reaches it)")
 	fs.BoolVar(&o.initial, "initial", false, "start from the configuration file, not from the configuration saved in "+
 		"admin.datadir (which is kept as rwproxy.db.bak-<time> and rewritten from the file)")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rwproxy/rwproxy/admin"
+	"github.com/rwproxy/rwproxy/config"
 	"github.com/rwproxy/rwproxy/internal/app"
 )
 
@@ -46,6 +47,9 @@ func run(o options) error {
 	// while rwproxy starts must drain, not kill, sessions it already has.
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	if o.pprof != "" && !o.pprofAny && !config.IsLoopbackListen(o.pprof) {
+		return fmt.Errorf("--pprof %s is not a loopback address: use 127.0.0.1:PORT, or add --pprof-any-address", o.pprof)
+	}
 	file, err := loadConfig(o)
 	if err != nil {
 		return err

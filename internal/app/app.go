@@ -78,13 +78,18 @@ func New(cfg *config.Config, lg *zap.Logger) (*App, error) {
 		return nil, err
 	}
 	auth := protocol.NewAuth(a.lookupUser)
+	auth.SetPluginMix(a.pluginMix)
+	auth.SetLockout(func() (int, time.Duration) {
+		l := a.Store.Current().Limits
+		return l.MaxLoginFailures, l.LoginLockTime
+	})
 	srv, err := a.secure(cfg, auth) // tls.go: client TLS, hashed passwords
 	if err != nil {
 		_ = a.Pools.Close()
 		return nil, err
 	}
 	deps := &session.Deps{
-		Pools: a.Pools, Server: srv, Auth: auth, Logins: session.NewLoginLimiter(),
+		Pools: a.Pools, Server: srv, Auth: auth, Logins: session.NewLoginLimiter(), PreLogin: session.NewPreLogin(),
 		Config: a.Store.Current, Picker: a.picker, Log: lg.Named("session"), Stats: a.Stats,
 		Routing: a.routing.Load, Cache: a.Cache, Applied: session.NewApplied(), Digests: a.Digests,
 		MaxPacket: maxPacket, HandshakeTimeout: 10 * time.Second, Registry: a.Sessions,
@@ -197,6 +202,20 @@ func (a *App) lookupUser(name string) (string, string, bool) {
 		}
 	}
 	return "", "", false
+}
+
+// pluginMix counts the active users by frontend plugin (protocol.PluginMix).
+func (a *App) pluginMix() (native, sha2 int) {
+	for _, u := range a.Store.Current().Users {
+		switch {
+		case !u.IsActive():
+		case u.AuthPlugin == config.AuthCachingSha2:
+			sha2++
+		default:
+			native++
+		}
+	}
+	return native, sha2
 }
 
 // applyConfig publishes c's routing rules to the sessions, its servers to

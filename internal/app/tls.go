@@ -30,7 +30,14 @@ func (a *App) secure(cfg *config.Config, auth server.AuthenticationHandler) (*se
 		}
 		tlsConf = protocol.ServerTLSConfig(cert)
 	}
-	return protocol.NewSecureServer(a.version, tlsConf, auth)
+	if cfg.TLS.RSAKey == "" {
+		return protocol.NewSecureServer(a.version, tlsConf, auth)
+	}
+	key, err := protocol.LoadRSAKey(cfg.TLS.RSAKey)
+	if err != nil {
+		return nil, fmt.Errorf("tls.rsa_key: %w", err)
+	}
+	return protocol.NewSecureServerKey(a.version, tlsConf, auth, key)
 }
 
 // backendTLS decides TLS for each new backend connection from the current
@@ -111,3 +118,7 @@ var errNoCerts = errors.New("no PEM certificate found")
 // LoginsRefused counts the client connections refused by the per-source
 // login rate limit (limits.login_rate).
 func (a *App) LoginsRefused() uint64 { return a.deps.Logins.Refused() }
+
+// PreLoginRefused counts the client connections refused by the caps on
+// connections still logging in (limits.max_unauthenticated*).
+func (a *App) PreLoginRefused() uint64 { return a.deps.PreLogin.Refused() }

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/rwproxy/rwproxy/config"
 )
 
 // randomBytes returns n reproducible pseudo-random bytes.
@@ -25,7 +27,9 @@ func randomBytes(n int, seed uint64) []byte {
 // INSERT with a 128 MiB hex literal) and reads it back through the proxy.
 func TestLargeRow64MiB(t *testing.T) {
 	needSandbox(t)
-	a := startProxy(t, nil)
+	// The hex literal makes a 128 MiB statement: over max_query_length's
+	// default (64 MiB), within max_allowed_packet (256 MiB) when it is 0.
+	a := startProxy(t, func(c *config.Config) { c.Limits.MaxQueryLength = 0 })
 	direct := openDB(t, dsn(primary(), "app", "app"))
 	proxied := openDB(t, dsn(a.Addr(), "app", "app"))
 	_, err := direct.Exec("DROP TABLE IF EXISTS app.bigrow")
