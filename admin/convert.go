@@ -55,7 +55,7 @@ var converters = map[*table]converter{
 				}
 				out = append(out, row{u.Username, u.Password, boolInt(u.IsActive()), int64(u.DefaultHostgroup), int64(1),
 					int64(u.MaxConnections), u.Consistency, u.ReadYourWritesTimeout.Milliseconds(), plugin,
-					boolInt(u.RequireTLS), u.BackendPassword, u.QueryTimeout.Milliseconds()})
+					boolInt(u.RequireTLS), u.BackendPassword, u.QueryTimeout.Milliseconds(), u.ConsistencyScope})
 			}
 			return out
 		},
@@ -66,7 +66,7 @@ var converters = map[*table]converter{
 					DefaultHostgroup: asInt(r[3]), MaxConnections: asInt(r[5]), Consistency: asString(r[6]),
 					ReadYourWritesTimeout: time.Duration(asInt(r[7])) * time.Millisecond, AuthPlugin: asString(r[8]),
 					RequireTLS: asInt(r[9]) == 1, BackendPassword: asString(r[10]),
-					QueryTimeout: time.Duration(asInt(r[11])) * time.Millisecond}
+					QueryTimeout: time.Duration(asInt(r[11])) * time.Millisecond, ConsistencyScope: asString(r[12])}
 				if u.AuthPlugin == config.AuthNativePassword {
 					u.AuthPlugin = "" // the default
 				}

@@ -132,7 +132,7 @@ var (
 			// rwproxy always keeps a transaction on one backend.
 			{name: "transaction_persistent", typ: "INTEGER", notNull: true, def: "1", check: "transaction_persistent = 1"},
 			{name: "max_connections", typ: "INTEGER", notNull: true, def: "0", check: "max_connections >= 0"},
-			{name: "consistency", typ: "TEXT", notNull: true, def: "'eventual'",
+			{name: "consistency", typ: "TEXT", notNull: true, def: "'read_your_writes'",
 				check: "consistency IN ('eventual','read_your_writes')"},
 			{name: "read_your_writes_timeout_ms", typ: "INTEGER", notNull: true, def: "1000",
 				check: "read_your_writes_timeout_ms BETWEEN 1 AND 60000"},
@@ -141,6 +141,8 @@ var (
 			{name: "require_tls", typ: "INTEGER", notNull: true, def: "0", check: "require_tls IN (0,1)"},
 			{name: "backend_password", typ: "TEXT", notNull: true, def: "''"},
 			{name: "query_timeout_ms", typ: "INTEGER", notNull: true, def: "0", check: "query_timeout_ms >= 0"},
+			{name: "consistency_scope", typ: "TEXT", notNull: true, def: "'user'",
+				check: "consistency_scope IN ('user','session')"},
 		},
 		constraints: []string{"PRIMARY KEY (username)"},
 		key:         []string{"username"},

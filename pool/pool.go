@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,19 @@ const BaselineCollation = "utf8mb4_general_ci"
 // its OK packets, which is how rwproxy tracks session state exactly.
 const InitSQL = "SET SESSION session_track_system_variables='*', session_track_schema=ON, session_track_state_change=ON"
 
+// mysqlGTIDTracker makes MySQL report the GTID of each transaction the
+// session commits in its OK packet (read-your-writes); MariaDB reports
+// last_gtid as a system variable instead, and has no session_track_gtids.
+const mysqlGTIDTracker = ", session_track_gtids=OWN_GTID"
+
+// InitSQLFor is InitSQL for a server of the given version string.
+func InitSQLFor(serverVersion string) string {
+	if strings.Contains(strings.ToLower(serverVersion), "mariadb") {
+		return InitSQL
+	}
+	return InitSQL + mysqlGTIDTracker
+}
+
 // Key identifies a pool: connections in one pool are interchangeable.
 type Key struct {
 	Addr string
@@ -35,6 +49,10 @@ type Key struct {
 	// FoundRows is CLIENT_FOUND_ROWS, which changes affected-row counts
 	// and can only be chosen at connect time.
 	FoundRows bool
+	// NoSchema: for sessions without a current schema. A server cannot
+	// unselect a schema, so these connections never keep one: one that got
+	// a schema (its session ran USE) is closed when it is returned.
+	NoSchema bool
 }
 
 // ServerStats are counters per backend server, shared by its pools.
@@ -187,7 +205,7 @@ func (p *Pool) dial(ctx context.Context) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pool %s: dial: %w", k.Addr, err)
 	}
-	if _, err := bc.Execute(InitSQL); err != nil {
+	if _, err := bc.Execute(InitSQLFor(bc.GetServerVersion())); err != nil {
 		_ = bc.Close()
 		return nil, fmt.Errorf("pool %s: init: %w", k.Addr, err)
 	}
@@ -215,7 +233,7 @@ func (p *Pool) put(c *Conn) {
 		return
 	}
 	p.mu.Lock()
-	if p.mu.closed || p.srv.draining.Load() || len(p.mu.idle) >= p.m.opts.MaxIdle {
+	if p.mu.closed || p.srv.draining.Load() || len(p.mu.idle) >= p.m.opts.MaxIdle || (p.key.NoSchema && c.DB != "") {
 		p.mu.Unlock()
 		p.closeConn(c)
 		return

@@ -87,10 +87,18 @@ type Session struct {
 	counted PinReason
 	// held is the previous statement's connection, kept for the next
 	// statement only (see keepOrRelease).
-	held  *pool.Conn
-	inTxn bool
+	held *pool.Conn
+	// ryw: the user reads its writes (consistency.go); userPos is its
+	// user's shared position (scope user), else sessPos the session's own.
+	ryw     bool
+	userPos *posCell
+	sessPos *gtidPos
+	inTxn   bool
 	// roTxn: the open transaction is READ ONLY (it may run on a replica).
 	roTxn bool
+	// stateLost: the backend connection holding the session's transaction
+	// or pinned state broke; the session ends after the current command.
+	stateLost bool
 	// txnAborted: rwproxy rolled the client's transaction back (its server
 	// turned read-only); statements fail until the client ends it.
 	txnAborted bool
@@ -212,6 +220,7 @@ func newSession(ctx context.Context, cc *server.Conn, d *Deps, nc net.Conn, u co
 	s.relay.OnErr = s.onErr
 	s.timer.init(s)
 	s.cmd.max = maxPacket(d)
+	s.rywSetup()
 	return s
 }
 
@@ -248,6 +257,13 @@ func (s *Session) run() {
 			if !errors.Is(err, errQuit) && !errors.Is(err, protocol.ErrClientIO) {
 				s.log().Debug("session ended", zap.Error(err))
 			}
+			return
+		}
+		if s.stateLost {
+			// The backend connection holding the session's transaction or
+			// pinned state broke (errStateLost told the client): close the
+			// client connection as that server would have.
+			s.d.Stats.StateLost.Add(1)
 			return
 		}
 	}
