@@ -50,8 +50,9 @@ type Key struct {
 	// and can only be chosen at connect time.
 	FoundRows bool
 	// NoSchema: for sessions without a current schema. A server cannot
-	// unselect a schema, so these connections never keep one: one that got
-	// a schema (its session ran USE) is closed when it is returned.
+	// unselect a schema, so these connections never have one: one that got
+	// a schema (its session ran USE) is returned to the pool of the same
+	// key with a schema (and one that lost its schema, to this one).
 	NoSchema bool
 }
 
@@ -225,6 +226,15 @@ func (c *Conn) pingWithDeadline(d time.Duration) error {
 // put returns c to the idle list, or closes it when the pool is closed or
 // full, or the connection is past its lifetime.
 func (p *Pool) put(c *Conn) {
+	if noSchema := c.DB == ""; noSchema != p.key.NoSchema {
+		if q := p.m.sibling(p, noSchema); q != nil {
+			c.pool = q
+			q.put(c)
+			return
+		}
+		p.discard(c)
+		return
+	}
 	p.srv.stats.ConnUsed.Add(-1)
 	now := time.Now()
 	c.lastUsed = now
@@ -233,7 +243,7 @@ func (p *Pool) put(c *Conn) {
 		return
 	}
 	p.mu.Lock()
-	if p.mu.closed || p.srv.draining.Load() || len(p.mu.idle) >= p.m.opts.MaxIdle || (p.key.NoSchema && c.DB != "") {
+	if p.mu.closed || p.srv.draining.Load() || len(p.mu.idle) >= p.m.opts.MaxIdle {
 		p.mu.Unlock()
 		p.closeConn(c)
 		return

@@ -75,6 +75,13 @@ func TestReadYourWritesUserScope(t *testing.T) {
 		require.Equal(t, 1, node, "the delayed replicas cannot have it: the read belongs on the writer")
 	}
 	require.Greater(t, a.Stats.RYWWaits.Load(), waits, "no replica was waited on")
+	counts, sum := a.Stats.RYWWait.Snapshot()
+	var n uint64
+	for _, c := range counts {
+		n += c
+	}
+	require.Equal(t, a.Stats.RYWWaits.Load(), n, "every wait is in the wait-time histogram")
+	require.Positive(t, sum)
 	require.GreaterOrEqual(t, a.Stats.RYWFallbacks.Load()-fallbacks, uint64(5), "reads sent to the writer for consistency")
 
 	// Scope session: the writing session reads its own write, the other

@@ -22,12 +22,16 @@ type options struct {
 	psMode             string
 	sysbenchArgs       []string
 	basePort           int
+	portOffset         int // rwproxy, relays: basePort + portOffset onwards
 	extra              []harness.Target
 	outDir             string
 	render             string
 	rwproxyBin         string
 	idle               int
 	pinReplicas        bool
+	// consistency lists extra rwproxy targets by users[].consistency
+	// variant (consistency.go): eventual, session, user.
+	consistency []string
 }
 
 // workloadArgs are added to a workload's runs: oltp_read_only without
@@ -37,7 +41,7 @@ var workloadArgs = map[string][]string{"oltp_read_only": {"--skip_trx=on"}}
 const defaultWorkloads = "oltp_point_select,oltp_read_only,oltp_read_write,oltp_write_only"
 
 // listFlags are the flags parsed further after flag.Parse.
-type listFlags struct{ threads, workloads, sysbenchArgs, targets *string }
+type listFlags struct{ threads, workloads, sysbenchArgs, targets, consistency *string }
 
 func parseOptions(args []string, getenv func(string) string) (*options, error) {
 	o := &options{}
@@ -57,6 +61,9 @@ func parseOptions(args []string, getenv func(string) string) (*options, error) {
 		return nil, fmt.Errorf("-targets: %w", err)
 	}
 	o.workloads, o.sysbenchArgs = splitList(*lf.workloads, ","), strings.Fields(*lf.sysbenchArgs)
+	if o.consistency, err = parseConsistency(*lf.consistency); err != nil {
+		return nil, fmt.Errorf("-consistency: %w", err)
+	}
 	return o, o.validate()
 }
 
@@ -77,6 +84,7 @@ func (o *options) define(fs *flag.FlagSet, getenv func(string) string) listFlags
 	num(&o.rows, "rows", "BENCH_ROWS", 10000, "rows per table")
 	num(&o.reps, "reps", "BENCH_REPS", 1, "repetitions of every cell")
 	num(&o.idle, "idle", "BENCH_IDLE", 10000, "idle client connections opened through rwproxy after the runs to measure their memory; 0 = skip")
+	num(&o.portOffset, "port-offset", "BENCH_PORT_OFFSET", 100, "offset of rwproxy's port from -base-port (the other proxy ports follow it)")
 	num(&o.basePort, "base-port", "BENCH_BASE_PORT", 3416, "sandbox primary port; replicas +1 +2, rwproxy +100, its admin +101, relay +102, rwproxy's HTTP +103, relay to the replicas +104")
 	fs.StringVar(&o.psMode, "ps-mode", env("BENCH_PS_MODE", "auto"), "sysbench --db-ps-mode: auto (prepared statements) or disable (BENCH_PS_MODE)")
 	fs.StringVar(&o.outDir, "out", env("BENCH_OUT", "sysbench/results"), "results directory (BENCH_OUT)")
@@ -89,6 +97,8 @@ func (o *options) define(fs *flag.FlagSet, getenv func(string) string) listFlags
 		workloads:    fs.String("workloads", env("BENCH_WORKLOADS", defaultWorkloads), "sysbench workloads (BENCH_WORKLOADS)"),
 		sysbenchArgs: fs.String("sysbench-args", getenv("BENCH_SYSBENCH_ARGS"), "extra arguments for every sysbench run, space-separated (BENCH_SYSBENCH_ARGS)"),
 		targets:      fs.String("targets", getenv("BENCH_TARGETS"), "extra targets name=host:port,... run like the others (BENCH_TARGETS)"),
+		consistency: fs.String("consistency", getenv("BENCH_CONSISTENCY"),
+			"extra rwproxy targets, one per users[].consistency variant: eventual, session (read_your_writes, scope session), user (read_your_writes, scope user) (BENCH_CONSISTENCY)"),
 	}
 }
 
@@ -112,7 +122,9 @@ func (o *options) validate() error {
 		return fmt.Errorf("no workloads")
 	case o.psMode != "auto" && o.psMode != "disable":
 		return fmt.Errorf("-ps-mode must be auto or disable, not %q", o.psMode)
-	case o.basePort < 1024 || o.basePort > 65535-104:
+	case o.portOffset < 3 || o.portOffset > 1000:
+		return fmt.Errorf("-port-offset must be 3..1000")
+	case o.basePort < 1024 || o.basePort > 65535-o.portOffset-20:
 		return fmt.Errorf("-base-port %d out of range", o.basePort)
 	}
 	return nil
@@ -174,8 +186,8 @@ func splitList(s, sep string) []string {
 type ports struct{ primary, proxy, admin, relay, http, replicaRelay int }
 
 func (o *options) ports() ports {
-	return ports{primary: o.basePort, proxy: o.basePort + 100, admin: o.basePort + 101, relay: o.basePort + 102, http: o.basePort + 103,
-		replicaRelay: o.basePort + 104}
+	b := o.basePort + o.portOffset
+	return ports{primary: o.basePort, proxy: b, admin: b + 1, relay: b + 2, http: b + 3, replicaRelay: b + 4}
 }
 
 // command renders how the run was asked for, for the report.

@@ -24,12 +24,15 @@ type bench struct {
 	relay      *proc
 	repRelay   *proc // the relay in front of the replicas
 	proxy      *proc
-	proc       harness.Proc
-	targets    []harness.Target
-	pids       map[string]int // target name -> pid whose CPU is measured
-	proxies    []int          // relays, rwproxy, extra targets
-	servers    []int          // mariadbd of the primary and the replicas
-	report     *harness.Report
+	// variants are the -consistency rwproxy targets (consistency.go).
+	variants       []*proc
+	variantTargets []harness.Target
+	proc           harness.Proc
+	targets        []harness.Target
+	pids           map[string]int // target name -> pid whose CPU is measured
+	proxies        []int          // relays, rwproxy, extra targets
+	servers        []int          // mariadbd of the primary and the replicas
+	report         *harness.Report
 }
 
 func (b *bench) say(format string, a ...any) {
@@ -59,6 +62,9 @@ func (b *bench) setup(ctx context.Context) error {
 		{fmt.Sprintf("preparing %d tables × %d rows on the primary", b.o.tables, b.o.rows), b.prepare},
 		{"starting the relay and rwproxy", b.startProxies},
 	}
+	if len(b.o.consistency) > 0 {
+		steps = append(steps, step{"starting the -consistency rwproxy targets", b.startVariants})
+	}
 	if b.o.pinReplicas {
 		steps = slices.Insert(steps, 4, step{"pinning the replicas to CPUs of their own", b.pinReplicas})
 	}
@@ -74,7 +80,8 @@ func (b *bench) setup(ctx context.Context) error {
 
 func (b *bench) ensureTools(ctx context.Context) error {
 	p := b.ports
-	if err := portsFree(p.primary, p.primary+1, p.primary+2, p.proxy, p.admin, p.relay, p.http, p.replicaRelay); err != nil {
+	if err := portsFree(append([]int{p.primary, p.primary + 1, p.primary + 2, p.proxy, p.admin, p.relay, p.http, p.replicaRelay},
+		b.o.variantPortList()...)...); err != nil {
 		return err
 	}
 	_, e1 := exec.LookPath("sysbench")
@@ -192,11 +199,12 @@ func (b *bench) findTargets() error {
 		{Name: harness.Relay, Addr: fmt.Sprintf("127.0.0.1:%d", b.ports.relay), Kind: harness.Relay},
 		{Name: harness.RWProxy, Addr: b.proxyAddr(), Kind: harness.RWProxy},
 		{Name: harness.ReplicaRelay, Addr: fmt.Sprintf("127.0.0.1:%d", b.ports.replicaRelay), Kind: harness.ReplicaRelay},
-	}, b.o.extra...)
+	}, append(slices.Clone(b.variantTargets), b.o.extra...)...)
 	b.pids = map[string]int{harness.Relay: b.relay.pid(), harness.RWProxy: b.proxy.pid(),
 		harness.ReplicaRelay: b.repRelay.pid()}
 	b.servers = b.mariadbPIDs()
 	b.proxies = []int{b.relay.pid(), b.repRelay.pid(), b.proxy.pid()}
+	b.variantPIDs()
 	for _, t := range b.o.extra {
 		b.extraPID(t)
 	}
@@ -230,6 +238,7 @@ func (b *bench) mariadbPIDs() []int {
 // cleanup stops what setup started, in reverse order; it runs on every
 // exit path, Ctrl-C included, with its own deadline.
 func (b *bench) cleanup() {
+	b.stopVariants()
 	b.proxy.stop(10 * time.Second)
 	b.relay.stop(5 * time.Second)
 	b.repRelay.stop(5 * time.Second)
