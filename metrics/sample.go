@@ -124,13 +124,13 @@ type Proxy struct {
 	RYWWaits          uint64 `json:"ryw_waits"`
 	RYWFallbacks      uint64 `json:"ryw_fallbacks"`
 	// RYWWait is the histogram of read-your-writes wait times.
-	RYWWait Histogram `json:"ryw_wait"`
-	FailoverWaits     uint64 `json:"failover_waits"`
-	QueryTimeouts     uint64 `json:"query_timeouts"`
-	CacheHits         uint64 `json:"cache_hits"`
-	CacheMisses       uint64 `json:"cache_misses"`
-	CacheEntries      int    `json:"cache_entries"`
-	ParseErrors       uint64 `json:"parse_errors"`
+	RYWWait       Histogram `json:"ryw_wait"`
+	FailoverWaits uint64    `json:"failover_waits"`
+	QueryTimeouts uint64    `json:"query_timeouts"`
+	CacheHits     uint64    `json:"cache_hits"`
+	CacheMisses   uint64    `json:"cache_misses"`
+	CacheEntries  int       `json:"cache_entries"`
+	ParseErrors   uint64    `json:"parse_errors"`
 }
 
 // Count is one named counter.

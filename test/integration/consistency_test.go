@@ -226,4 +226,3 @@ func TestInitDBLatencyFromRequest(t *testing.T) {
 	require.Equal(t, uint64(n), st.Queries.Load()-q0)
 	require.GreaterOrEqual(t, st.LatencyUs.Load()-lat0, uint64(n), "COM_INIT_DB recorded as taking no time")
 }
-
