@@ -53,9 +53,13 @@ var converters = map[*table]converter{
 				if plugin == "" {
 					plugin = config.AuthNativePassword
 				}
+				scope := u.ConsistencyScope
+				if scope == "" {
+					scope = config.DefaultConsistencyScope // a config from an older rwproxy
+				}
 				out = append(out, row{u.Username, u.Password, boolInt(u.IsActive()), int64(u.DefaultHostgroup), int64(1),
 					int64(u.MaxConnections), u.Consistency, u.ReadYourWritesTimeout.Milliseconds(), plugin,
-					boolInt(u.RequireTLS), u.BackendPassword, u.QueryTimeout.Milliseconds(), u.ConsistencyScope})
+					boolInt(u.RequireTLS), u.BackendPassword, u.QueryTimeout.Milliseconds(), scope})
 			}
 			return out
 		},

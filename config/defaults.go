@@ -7,7 +7,8 @@ import "time"
 // They are exported so that other writers of Config (the admin interface)
 // fill in missing columns the same way: Validate does not apply them, and
 // rejects the zero value where it is not legal (an empty status,
-// consistency, consistency_scope or balance, a read_your_writes_timeout of 0).
+// consistency or balance, a read_your_writes_timeout of 0; an empty
+// consistency_scope means user).
 const (
 	// DefaultServerWeight is a server's weight when the key is absent.
 	DefaultServerWeight = 1

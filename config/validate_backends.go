@@ -93,7 +93,9 @@ func (c *Config) validateUsers(p *problems, withServers map[int]bool) {
 			p.oneOf(path+".auth_plugin", u.AuthPlugin, validAuthPlugins)
 		}
 		p.oneOf(path+".consistency", u.Consistency, validConsistencies)
-		p.oneOf(path+".consistency_scope", u.ConsistencyScope, validScopes)
+		if u.ConsistencyScope != "" { // empty means user: configs from older versions (cluster peers) lack it
+			p.oneOf(path+".consistency_scope", u.ConsistencyScope, validScopes)
+		}
 		// Checked whatever the consistency, so that switching a user to
 		// read_your_writes at runtime cannot expose an unchecked value.
 		switch t := u.ReadYourWritesTimeout; {
