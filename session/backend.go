@@ -91,8 +91,9 @@ func (s *Session) acquireAddr(addr string) (*pool.Conn, *mysql.MyError) {
 		NoSchema: s.st.db == ""}
 	c, err := s.d.Pools.Get(s.ctx, key, s.user.Password)
 	if err == nil && key.NoSchema && c.DB != "" {
-		// Not expected (such connections are closed when returned), but a
-		// session without a schema must never run on one that has one.
+		// Not expected (the pool moves a connection that got a schema to
+		// its sibling pool when it is returned), but a session without a
+		// schema must never run on one that has one.
 		c.Discard()
 		c, err = s.d.Pools.Get(s.ctx, key, s.user.Password)
 		if err == nil && c.DB != "" {
