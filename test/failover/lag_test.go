@@ -1,7 +1,6 @@
 package failover
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"sync"
@@ -42,15 +41,14 @@ func TestLagMovesReads(t *testing.T) {
 	_, err := sb.Run("sync")
 	require.NoError(t, err)
 
-	a := startProxy(t, sb)
 	// Eventual: the test counts each server's Com_select against the
 	// proxy's statements, which read-your-writes waits would add to (the
 	// write load and the reads are sessions of one user).
-	c := a.Store.Current().Clone()
-	for i := range c.Users {
-		c.Users[i].Consistency = config.ConsistencyEventual
-	}
-	require.NoError(t, a.Store.Apply(context.Background(), c, config.SourceLocal))
+	a := startProxyWith(t, sb, func(c *config.Config) {
+		for i := range c.Users {
+			c.Users[i].Consistency = config.ConsistencyEventual
+		}
+	})
 	n2, n3 := sb.Addr(2), sb.Addr(3)
 	queries := func(addr string) uint64 { return a.Pools.Stats(addr).Queries.Load() }
 
