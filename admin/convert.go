@@ -53,9 +53,13 @@ var converters = map[*table]converter{
 				if plugin == "" {
 					plugin = config.AuthNativePassword
 				}
+				scope := u.ConsistencyScope
+				if scope == "" {
+					scope = config.DefaultConsistencyScope // a config from an older rwproxy
+				}
 				out = append(out, row{u.Username, u.Password, boolInt(u.IsActive()), int64(u.DefaultHostgroup), int64(1),
 					int64(u.MaxConnections), u.Consistency, u.ReadYourWritesTimeout.Milliseconds(), plugin,
-					boolInt(u.RequireTLS), u.BackendPassword, u.QueryTimeout.Milliseconds(), boolInt(u.AllowEmptyPassword)})
+					boolInt(u.RequireTLS), u.BackendPassword, u.QueryTimeout.Milliseconds(), boolInt(u.AllowEmptyPassword), scope})
 			}
 			return out
 		},
@@ -67,7 +71,7 @@ var converters = map[*table]converter{
 					ReadYourWritesTimeout: time.Duration(asInt(r[7])) * time.Millisecond, AuthPlugin: asString(r[8]),
 					RequireTLS: asInt(r[9]) == 1, BackendPassword: asString(r[10]),
 					QueryTimeout:       time.Duration(asInt(r[11])) * time.Millisecond,
-					AllowEmptyPassword: asInt(r[12]) == 1}
+					AllowEmptyPassword: asInt(r[12]) == 1, ConsistencyScope: asString(r[13])}
 				if u.AuthPlugin == config.AuthNativePassword {
 					u.AuthPlugin = "" // the default
 				}

@@ -35,9 +35,9 @@ func TestTablesRoundTrip(t *testing.T) {
 	cfg := testConfig()
 	f := false
 	cfg.Users = append(cfg.Users, config.User{Username: "off", Password: "x", DefaultHostgroup: 10, Active: &f,
-		Consistency: config.ConsistencyEventual, ReadYourWritesTimeout: time.Second},
+		Consistency: config.ConsistencyEventual, ConsistencyScope: config.ScopeUser, ReadYourWritesTimeout: time.Second},
 		config.User{Username: "tls", Password: "*" + strings.Repeat("AB", 20), BackendPassword: "plain",
-			DefaultHostgroup: 10, Consistency: config.ConsistencyEventual, ReadYourWritesTimeout: time.Second,
+			DefaultHostgroup: 10, Consistency: config.ConsistencyEventual, ConsistencyScope: config.ScopeSession, ReadYourWritesTimeout: time.Second,
 			QueryTimeout: 750 * time.Millisecond})
 	cfg.Servers[0].UseTLS = true
 	cfg.QueryTimeout = 30 * time.Second
@@ -120,8 +120,8 @@ func TestLoadToRuntimeBuildsConfig(t *testing.T) {
 	exec(t, e, "INSERT INTO mysql_users (username, password, default_hostgroup) VALUES ('bob', 'pw', 20)")
 	exec(t, e, "LOAD MYSQL USERS TO RUNTIME")
 	require.Len(t, rt.Config().Users, 3)
-	require.Equal(t, config.User{Username: "bob", Password: "pw", DefaultHostgroup: 20, Consistency: "eventual",
-		ReadYourWritesTimeout: time.Second}, rt.Config().Users[2])
+	require.Equal(t, config.User{Username: "bob", Password: "pw", DefaultHostgroup: 20, Consistency: "read_your_writes",
+		ConsistencyScope: "user", ReadYourWritesTimeout: time.Second}, rt.Config().Users[2])
 
 	exec(t, e, "INSERT INTO mysql_query_rules (active, match_digest, destination_hostgroup, apply) VALUES (1, 'FOR SHARE', 10, 1)")
 	exec(t, e, "LOAD MYSQL QUERY RULES TO RUNTIME")

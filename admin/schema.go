@@ -136,7 +136,7 @@ var (
 			// rwproxy always keeps a transaction on one backend.
 			{name: "transaction_persistent", typ: "INTEGER", notNull: true, def: "1", check: "transaction_persistent = 1"},
 			{name: "max_connections", typ: "INTEGER", notNull: true, def: "0", check: "max_connections >= 0"},
-			{name: "consistency", typ: "TEXT", notNull: true, def: "'eventual'",
+			{name: "consistency", typ: "TEXT", notNull: true, def: "'read_your_writes'",
 				check: "consistency IN ('eventual','read_your_writes')"},
 			{name: "read_your_writes_timeout_ms", typ: "INTEGER", notNull: true, def: "1000",
 				check: "read_your_writes_timeout_ms BETWEEN 1 AND 60000"},
@@ -149,6 +149,8 @@ var (
 			// its users: the column is added set for those that have one.
 			{name: "allow_empty_password", typ: "INTEGER", notNull: true, def: "0", check: "allow_empty_password IN (0,1)",
 				upgradeFrom: "CASE WHEN password = '' THEN 1 ELSE 0 END"},
+			{name: "consistency_scope", typ: "TEXT", notNull: true, def: "'user'",
+				check: "consistency_scope IN ('user','session')"},
 		},
 		constraints: []string{"PRIMARY KEY (username)"},
 		key:         []string{"username"},

@@ -122,6 +122,7 @@ func applyItemDefaults(settings map[string]any) {
 	})
 	forEachItem(settings["users"], func(_ int, m map[string]any) {
 		setIfAbsent(m, "consistency", DefaultConsistency)
+		setIfAbsent(m, "consistency_scope", DefaultConsistencyScope)
 		setIfAbsent(m, "read_your_writes_timeout", DefaultReadYourWritesTimeout)
 	})
 	forEachItem(settings["group_replication_hostgroups"], func(_ int, m map[string]any) {

@@ -7,7 +7,8 @@ import "time"
 // They are exported so that other writers of Config (the admin interface)
 // fill in missing columns the same way: Validate does not apply them, and
 // rejects the zero value where it is not legal (an empty status,
-// consistency or balance, a read_your_writes_timeout of 0).
+// consistency or balance, a read_your_writes_timeout of 0; an empty
+// consistency_scope means user).
 const (
 	// DefaultServerWeight is a server's weight when the key is absent.
 	DefaultServerWeight = 1
@@ -18,7 +19,9 @@ const (
 	// DefaultCheckType is a replication hostgroup's check_type when it is empty.
 	DefaultCheckType = CheckReadOnly
 	// DefaultConsistency is a user's consistency when the key is absent.
-	DefaultConsistency = ConsistencyEventual
+	DefaultConsistency = ConsistencyReadYourWrites
+	// DefaultConsistencyScope is a user's consistency_scope when the key is absent.
+	DefaultConsistencyScope = ScopeUser
 	// DefaultReadYourWritesTimeout is a user's read_your_writes_timeout
 	// when the key is absent.
 	DefaultReadYourWritesTimeout = time.Second

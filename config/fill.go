@@ -27,6 +27,9 @@ func (c *Config) FillDefaults() {
 		if u.Consistency == "" {
 			u.Consistency = DefaultConsistency
 		}
+		if u.ConsistencyScope == "" {
+			u.ConsistencyScope = DefaultConsistencyScope
+		}
 		if u.ReadYourWritesTimeout == 0 {
 			u.ReadYourWritesTimeout = DefaultReadYourWritesTimeout
 		}

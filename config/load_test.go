@@ -66,7 +66,8 @@ func TestLoad(t *testing.T) {
 				require.True(t, c.QueryRules[0].Active, "active defaults to true")
 				require.False(t, c.QueryRules[1].Active)
 				require.True(t, c.Users[0].IsActive())
-				require.Equal(t, ConsistencyEventual, c.Users[0].Consistency)
+				require.Equal(t, ConsistencyReadYourWrites, c.Users[0].Consistency)
+				require.Equal(t, ScopeUser, c.Users[0].ConsistencyScope)
 				require.Equal(t, time.Second, c.Users[0].ReadYourWritesTimeout)
 				require.Equal(t, ReaderFallbackWriter, c.ReaderFallback)
 				require.Nil(t, c.HostgroupAttributes)
@@ -77,16 +78,17 @@ func TestLoad(t *testing.T) {
 			yaml: "reader_fallback: error\n" +
 				"hostgroup_attributes:\n  - { hostgroup_id: 20, affinity: session }\n  - { hostgroup_id: 10, balance: least_outstanding }\n" +
 				strings.Replace(minimalYAML, "default_hostgroup: 10 }",
-					"default_hostgroup: 10 }\n  - { username: rw, password: rw-pw, default_hostgroup: 10, consistency: read_your_writes, read_your_writes_timeout: 250ms }", 1),
+					"default_hostgroup: 10 }\n  - { username: rw, password: rw-pw, default_hostgroup: 10, consistency: eventual, consistency_scope: session, read_your_writes_timeout: 250ms }", 1),
 			check: func(t *testing.T, c *Config) {
 				require.Equal(t, ReaderFallbackError, c.ReaderFallback)
 				require.Equal(t, []HostgroupAttributes{
 					{HostgroupID: 20, Balance: BalanceWeightedRoundRobin, Affinity: AffinitySession},
 					{HostgroupID: 10, Balance: BalanceLeastOutstanding, Affinity: AffinityStatement},
 				}, c.HostgroupAttributes)
-				require.Equal(t, ConsistencyEventual, c.Users[0].Consistency)
+				require.Equal(t, ConsistencyReadYourWrites, c.Users[0].Consistency)
 				require.Equal(t, DefaultReadYourWritesTimeout, c.Users[0].ReadYourWritesTimeout)
-				require.Equal(t, ConsistencyReadYourWrites, c.Users[1].Consistency)
+				require.Equal(t, ConsistencyEventual, c.Users[1].Consistency)
+				require.Equal(t, ScopeSession, c.Users[1].ConsistencyScope)
 				require.Equal(t, 250*time.Millisecond, c.Users[1].ReadYourWritesTimeout)
 			},
 		},
@@ -320,6 +322,7 @@ func TestDocumentedExample(t *testing.T) {
 	want := validConfig(t)
 	want.Servers[0].MaxConnections = 200
 	want.Users[0].Active = nil
+	want.Users[0].Consistency = ConsistencyReadYourWrites
 	require.Equal(t, want, c)
 }
 

@@ -95,6 +95,16 @@ const (
 	ConsistencyReadYourWrites = "read_your_writes"
 )
 
+// Read-your-writes scopes for users[].consistency_scope: whose writes a
+// read must see.
+const (
+	// ScopeSession: the session's own writes.
+	ScopeSession = "session"
+	// ScopeUser: every write any session of the user acknowledged on this
+	// node (an application's connection pool).
+	ScopeUser = "user"
+)
+
 // Log configures the root zap logger.
 type Log struct {
 	// Level is debug, info, warn or error; hot-reloadable.
@@ -210,10 +220,14 @@ type User struct {
 	// AuthPlugin is the frontend authentication plugin for this user:
 	// mysql_native_password (default) or caching_sha2_password.
 	AuthPlugin string `mapstructure:"auth_plugin"`
-	// Consistency is eventual (default: reads go to any eligible replica)
-	// or read_your_writes (after a write, reads go where that write has
-	// been applied, waiting up to ReadYourWritesTimeout, else the writer).
+	// Consistency is read_your_writes (default: after a write, reads go
+	// where that write has been applied, waiting up to
+	// ReadYourWritesTimeout, else the writer) or eventual (reads go to any
+	// eligible replica, as ProxySQL and MaxScale do by default).
 	Consistency string `mapstructure:"consistency"`
+	// ConsistencyScope is whose writes a read_your_writes read sees: user
+	// (default: any session of the user on this node) or session.
+	ConsistencyScope string `mapstructure:"consistency_scope"`
 	// ReadYourWritesTimeout bounds the wait on a replica (default 1s).
 	ReadYourWritesTimeout time.Duration `mapstructure:"read_your_writes_timeout"`
 	// RequireTLS refuses this user's logins without TLS (error 1045, as a

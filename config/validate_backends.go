@@ -15,6 +15,9 @@ var validAuthPlugins = []string{AuthNativePassword, AuthCachingSha2}
 // validConsistencies are the accepted users[].consistency values.
 var validConsistencies = []string{ConsistencyEventual, ConsistencyReadYourWrites}
 
+// validScopes are the accepted users[].consistency_scope values.
+var validScopes = []string{ScopeUser, ScopeSession}
+
 // validBalances are the accepted hostgroup_attributes[].balance values.
 var validBalances = []string{BalanceWeightedRoundRobin, BalanceLeastOutstanding, BalanceAdaptive}
 
@@ -90,6 +93,9 @@ func (c *Config) validateUsers(p *problems, withServers map[int]bool) {
 			p.oneOf(path+".auth_plugin", u.AuthPlugin, validAuthPlugins)
 		}
 		p.oneOf(path+".consistency", u.Consistency, validConsistencies)
+		if u.ConsistencyScope != "" { // empty means user: configs from older versions (cluster peers) lack it
+			p.oneOf(path+".consistency_scope", u.ConsistencyScope, validScopes)
+		}
 		// Checked whatever the consistency, so that switching a user to
 		// read_your_writes at runtime cannot expose an unchecked value.
 		switch t := u.ReadYourWritesTimeout; {

@@ -45,7 +45,8 @@ var (
 	dDestinations    = desc("route_destinations_total", "Statements by the role of the hostgroup they ran on (reader or writer).", []string{"role"})
 	dReaderFallbacks = desc("reader_fallbacks_total", "Reads sent to the writer because no reader could take them.", nil)
 	dRYWWaits        = desc("read_your_writes_waits_total", "Read-your-writes waits on a replica.", nil)
-	dRYWFallbacks    = desc("read_your_writes_fallbacks_total", "Reads sent to the writer after a read-your-writes wait timed out.", nil)
+	dRYWFallbacks    = desc("read_your_writes_fallbacks_total", "Reads sent to the writer for read-your-writes (no replica had applied the user's writes in time).", nil)
+	dRYWWait         = desc("read_your_writes_wait_seconds", "Time reads waited for a replica to apply the user's writes.", nil)
 	dFailoverWaits   = desc("failover_waits_total", "Writes that waited for a writer to appear.", nil)
 	dQueryTimeouts   = desc("query_timeouts_total", "Statements whose query_timeout expired while they ran (rwproxy sent KILL QUERY).", nil)
 	dPins            = desc("session_pins_total", "Times a session pinned its backend connection, by reason.", []string{"reason"})
@@ -81,7 +82,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		dPoolCreated, dPoolFailed, dPingSeconds, dPingFailures,
 		dBackendState, dBackendUp, dBackendWeight, dBackendEffWeight, dBackendLatAvg, dBackendMaxConns, dBackendLag, dBackendReadOnly, dHostgroupInfo,
 		dClients, dAuthFailures, dLoginFailures, dBuildInfo, dPanics, dQueries, dSessionBackErrs, dRoutes, dDestinations,
-		dReaderFallbacks, dRYWWaits, dRYWFallbacks, dFailoverWaits, dQueryTimeouts, dPins,
+		dReaderFallbacks, dRYWWaits, dRYWFallbacks, dRYWWait, dFailoverWaits, dQueryTimeouts, dPins,
 		dCacheHits, dCacheMisses, dCacheEntries, dParseErrors, dConfigVersion, dMembers, dMemberVersion, dRejectedRecords, dReady,
 	} {
 		ch <- d
@@ -185,6 +186,16 @@ func collectProxy(ch chan<- prometheus.Metric, s *Sample) {
 	ch <- counter(dReaderFallbacks, float64(p.ReaderFallbacks))
 	ch <- counter(dRYWWaits, float64(p.RYWWaits))
 	ch <- counter(dRYWFallbacks, float64(p.RYWFallbacks))
+	if h := p.RYWWait; len(h.Counts) == len(h.Bounds)+1 {
+		cum := make(map[float64]uint64, len(h.Bounds))
+		var n uint64
+		for i, b := range h.Bounds {
+			n += h.Counts[i]
+			cum[b] = n
+		}
+		n += h.Counts[len(h.Bounds)]
+		ch <- prometheus.MustNewConstHistogram(dRYWWait, n, h.SumSeconds, cum)
+	}
 	ch <- counter(dFailoverWaits, float64(p.FailoverWaits))
 	ch <- counter(dQueryTimeouts, float64(p.QueryTimeouts))
 	for _, r := range s.Pins {

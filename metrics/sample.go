@@ -142,12 +142,14 @@ type Proxy struct {
 	ReaderFallbacks   uint64 `json:"reader_fallbacks"`
 	RYWWaits          uint64 `json:"ryw_waits"`
 	RYWFallbacks      uint64 `json:"ryw_fallbacks"`
-	FailoverWaits     uint64 `json:"failover_waits"`
-	QueryTimeouts     uint64 `json:"query_timeouts"`
-	CacheHits         uint64 `json:"cache_hits"`
-	CacheMisses       uint64 `json:"cache_misses"`
-	CacheEntries      int    `json:"cache_entries"`
-	ParseErrors       uint64 `json:"parse_errors"`
+	// RYWWait is the histogram of read-your-writes wait times.
+	RYWWait       Histogram `json:"ryw_wait"`
+	FailoverWaits uint64    `json:"failover_waits"`
+	QueryTimeouts uint64    `json:"query_timeouts"`
+	CacheHits     uint64    `json:"cache_hits"`
+	CacheMisses   uint64    `json:"cache_misses"`
+	CacheEntries  int       `json:"cache_entries"`
+	ParseErrors   uint64    `json:"parse_errors"`
 }
 
 // Count is one named counter.
@@ -185,4 +187,13 @@ func (s *Sample) Ready() (ok bool, reason string) {
 		}
 	}
 	return false, fmt.Sprintf("no ONLINE server in writer hostgroups %v", writers)
+}
+
+// Histogram is a cumulative-free histogram: Counts[i] observations at most
+// Bounds[i] seconds (and above Bounds[i-1]); the last count is beyond the
+// last bound.
+type Histogram struct {
+	Bounds     []float64 `json:"bounds"`
+	Counts     []uint64  `json:"counts"`
+	SumSeconds float64   `json:"sum_seconds"`
 }

@@ -209,6 +209,18 @@ func (m *Manager) pool(key Key, password string) (*Pool, error) {
 	return p, nil
 }
 
+// sibling returns the pool of p's key with NoSchema set to noSchema (the
+// same server, user and options), or nil when the manager is closed.
+func (m *Manager) sibling(p *Pool, noSchema bool) *Pool {
+	k := p.key
+	k.NoSchema = noSchema
+	q, err := m.pool(k, p.password)
+	if err != nil {
+		return nil
+	}
+	return q
+}
+
 // closeIdleElsewhere closes one idle connection that another pool (another
 // user) keeps on p's server, freeing a slot of the server's limit.
 func (m *Manager) closeIdleElsewhere(p *Pool) bool {

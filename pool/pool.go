@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +31,19 @@ const BaselineCollation = "utf8mb4_general_ci"
 // its OK packets, which is how rwproxy tracks session state exactly.
 const InitSQL = "SET SESSION session_track_system_variables='*', session_track_schema=ON, session_track_state_change=ON"
 
+// mysqlGTIDTracker makes MySQL report the GTID of each transaction the
+// session commits in its OK packet (read-your-writes); MariaDB reports
+// last_gtid as a system variable instead, and has no session_track_gtids.
+const mysqlGTIDTracker = ", session_track_gtids=OWN_GTID"
+
+// InitSQLFor is InitSQL for a server of the given version string.
+func InitSQLFor(serverVersion string) string {
+	if strings.Contains(strings.ToLower(serverVersion), "mariadb") {
+		return InitSQL
+	}
+	return InitSQL + mysqlGTIDTracker
+}
+
 // Key identifies a pool: connections in one pool are interchangeable.
 type Key struct {
 	Addr string
@@ -37,6 +51,11 @@ type Key struct {
 	// FoundRows is CLIENT_FOUND_ROWS, which changes affected-row counts
 	// and can only be chosen at connect time.
 	FoundRows bool
+	// NoSchema: for sessions without a current schema. A server cannot
+	// unselect a schema, so these connections never have one: one that got
+	// a schema (its session ran USE) is returned to the pool of the same
+	// key with a schema (and one that lost its schema, to this one).
+	NoSchema bool
 }
 
 // ServerStats are counters per backend server, shared by its pools.
@@ -199,7 +218,7 @@ func (p *Pool) dial(ctx context.Context) (*Conn, error) {
 		}
 		return nil, fmt.Errorf("pool %s: dial: %w", k.Addr, err)
 	}
-	if _, err := bc.Execute(InitSQL); err != nil {
+	if _, err := bc.Execute(InitSQLFor(bc.GetServerVersion())); err != nil {
 		_ = bc.Close()
 		return nil, fmt.Errorf("pool %s: init: %w", k.Addr, err)
 	}
@@ -219,6 +238,15 @@ func (c *Conn) pingWithDeadline(d time.Duration) error {
 // put returns c to the idle list, or closes it when the pool is closed or
 // full, or the connection is past its lifetime.
 func (p *Pool) put(c *Conn) {
+	if noSchema := c.DB == ""; noSchema != p.key.NoSchema {
+		if q := p.m.sibling(p, noSchema); q != nil {
+			c.pool = q
+			q.put(c)
+			return
+		}
+		p.discard(c)
+		return
+	}
 	p.srv.stats.ConnUsed.Add(-1)
 	now := time.Now()
 	c.lastUsed = now

@@ -91,8 +91,20 @@ func (a *affinity) slot(hg int) (*affinitySlot, bool) {
 // and the condition. While a write waits for a failover (s.quietConnect)
 // the attempts are logged at Debug: bufferWrite logs the outcome once.
 func (s *Session) acquireAddr(hg int, addr string) (*pool.Conn, *mysql.MyError) {
-	key := pool.Key{Addr: addr, User: s.user.Username, FoundRows: s.caps&mysql.CLIENT_FOUND_ROWS != 0}
+	key := pool.Key{Addr: addr, User: s.user.Username, FoundRows: s.caps&mysql.CLIENT_FOUND_ROWS != 0,
+		NoSchema: s.st.db == ""}
 	c, err := s.d.Pools.Get(s.ctx, key, s.user.Password)
+	if err == nil && key.NoSchema && c.DB != "" {
+		// Not expected (the pool moves a connection that got a schema to
+		// its sibling pool when it is returned), but a session without a
+		// schema must never run on one that has one.
+		c.Discard()
+		c, err = s.d.Pools.Get(s.ctx, key, s.user.Password)
+		if err == nil && c.DB != "" {
+			c.Discard()
+			err = errors.New("session: pooled connection has a schema")
+		}
+	}
 	if err != nil {
 		if errors.Is(err, pool.ErrWaitTimeout) {
 			// The server is busy, not gone: no failover wait (connLimit).
@@ -192,6 +204,10 @@ func (s *Session) onOK(ok *protocol.OK) {
 	if s.cur != nil && observe(ok, &s.st, s.cur) {
 		s.st.unreplayable = true
 	}
+	if s.st.lastGTID != "" {
+		s.noteWrite(s.st.lastGTID, s.cur)
+		s.st.lastGTID = ""
+	}
 }
 
 // relayFunc relays one response from a backend to the client; the
@@ -249,7 +265,11 @@ func (s *Session) finish(c *pool.Conn, res protocol.Response, err error, start t
 			return err
 		}
 		s.d.Stats.BackendErrs.Add(1)
-		s.log().Warn("backend connection lost", zap.String("backend_addr", c.Addr()), zap.Error(err))
+		s.log().Warn("backend connection lost", zap.String("backend_addr", c.Addr()), zap.Error(err),
+			zap.Bool("session_state_lost", s.stateLost))
+		if s.stateLost {
+			return s.writeErr(errStateLost) // the command loop then closes the connection
+		}
 		return s.writeErr(protocol.NewErrBackendLost(c.Addr()))
 	}
 	if s.st.collationUnknown {
@@ -358,6 +378,9 @@ func (s *Session) notePins() {
 // dropConn discards a broken connection; whatever state the session had
 // on it (an open transaction, pinned state) is gone.
 func (s *Session) dropConn(c *pool.Conn) {
+	if s.pinned == c && s.reasons()&^PinNextStatement != 0 {
+		s.stateLost = true
+	}
 	c.Discard()
 	if s.pinned == c {
 		s.pinned = nil
@@ -426,7 +449,11 @@ func resetConn(c *pool.Conn) error {
 	c.Stmts.Clear()
 	clear(c.Vars)
 	c.DB = unknownDB
-	if _, err := c.Execute(resetSQL); err != nil {
+	q := resetSQL
+	if pool.InitSQLFor(c.GetServerVersion()) != pool.InitSQL {
+		q += ", session_track_gtids=OWN_GTID"
+	}
+	if _, err := c.Execute(q); err != nil {
 		return err
 	}
 	return setOption(c, true)
@@ -501,3 +528,14 @@ func (s *Session) connLimit(hg int, addr string) *mysql.MyError {
 	}
 	return protocol.NewErrConnLimit(hg, s.d.Pools.WaitTimeout())
 }
+
+// errStateLost answers the statement during which rwproxy lost the backend
+// connection that held the session's transaction or other pinned state
+// (temporary tables, LOCK TABLES, GET_LOCK, user variables...). The client
+// connection is then closed, as a dead server's would be: carrying on would
+// let later statements autocommit, or a COMMIT answer OK, for a
+// transaction that is gone.
+var errStateLost = &mysql.MyError{Code: protocol.ErrCodeBackendLost, State: "HY000",
+	Message: "rwproxy: lost the backend connection that held this session's transaction or session state " +
+		"(temporary tables, locks, variables); the connection is closed. Reconnect and retry the transaction " +
+		"(a COMMIT that was in flight may or may not have committed)"}

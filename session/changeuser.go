@@ -96,6 +96,7 @@ func (s *Session) handleChangeUser(pkt []byte) error {
 	s.resetState(cu.collation)
 	u.Password = u.BackendSecret() // backends are logged into with the plaintext
 	s.user = u
+	s.rywSetup()
 	s.st.db = ""
 	if cu.db != "" {
 		if err := s.checkDB(cu.db); err != nil {

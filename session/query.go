@@ -1,8 +1,6 @@
 package session
 
 import (
-	"time"
-
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/server"
 
@@ -48,31 +46,26 @@ func (s *Session) handleInitDB(pkt []byte) error {
 		return s.writeErr(me)
 	}
 	s.cur = c
+	start := timeNow() // latency from the request, as for statements
 	res, err := s.send(c, pkt, fwdResult)
 	s.cur = nil
 	if err == nil && res.Err == nil {
 		s.st.db, c.DB = db, db
 	}
-	return s.finish(c, res, err, time.Now())
+	return s.finish(c, res, err, start)
 }
 
 // checkDB verifies on a backend that db exists, for a schema named in the
-// handshake. It runs before the handshake's OK packet.
+// handshake. It runs before the handshake's OK packet. The connection is
+// taken for the schema (sync runs USE db unless it is there already), so
+// that it goes back to the pool of connections with a schema.
 func (s *Session) checkDB(db string) error {
+	s.st.db = db
 	c, me := s.acquireWriter(s.hostgroup())
 	if me != nil {
+		s.st.db = ""
 		return me
 	}
-	if err := c.UseDB(db); err != nil {
-		if me := asMyError(err); me != nil {
-			c.Recycle()
-			return me
-		}
-		c.Discard()
-		return protocol.NewErrBackendLost(c.Addr())
-	}
-	c.DB = db
-	s.st.db = db
 	c.Recycle()
 	return nil
 }

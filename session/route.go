@@ -150,12 +150,20 @@ func (s *Session) acquireFor(t *target) (*pool.Conn, *mysql.MyError) {
 		return s.acquireWriter(t.hg)
 	}
 	c, me := s.acquire(t.hg)
-	if me == nil && s.user.Consistency == "read_your_writes" && s.st.lastGTID != "" && !s.caughtUp(c) {
-		c.Recycle()
-		s.d.Stats.RYWFallbacks.Add(1)
-		t.hg, t.reader = t.writer, false
-		s.d.Stats.ToWriter.Add(1)
-		return s.acquire(t.hg)
+	if me == nil {
+		if want := s.rywWant(); want != nil {
+			if ok, broken := s.caughtUp(c, want); !ok {
+				if broken {
+					c.Discard() // a failed wait leaves the connection in an unknown state
+				} else {
+					c.Recycle()
+				}
+				s.d.Stats.RYWFallbacks.Add(1)
+				t.hg, t.reader = t.writer, false
+				s.d.Stats.ToWriter.Add(1)
+				return s.acquire(t.hg)
+			}
+		}
 	}
 	if me == nil {
 		s.d.Stats.ToReader.Add(1)

@@ -105,9 +105,17 @@ type Session struct {
 	// heldTimer's goroutine may take it (clientio.go).
 	held      atomic.Pointer[pool.Conn]
 	heldTimer *time.Timer
-	inTxn     bool
+	// ryw: the user reads its writes (consistency.go); userPos is its
+	// user's shared position (scope user), else sessPos the session's own.
+	ryw     bool
+	userPos *posCell
+	sessPos *gtidPos
+	inTxn   bool
 	// roTxn: the open transaction is READ ONLY (it may run on a replica).
 	roTxn bool
+	// stateLost: the backend connection holding the session's transaction
+	// or pinned state broke; the session ends after the current command.
+	stateLost bool
 	// txnAborted: rwproxy rolled the client's transaction back (its server
 	// turned read-only); statements fail until the client ends it.
 	txnAborted bool
@@ -257,6 +265,7 @@ func newSession(ctx context.Context, cc *server.Conn, d *Deps, nc net.Conn, u co
 	s.relay.Infile = &s.infile
 	s.timer.init(s)
 	s.cmd.max = maxPacket(d)
+	s.rywSetup()
 	return s
 }
 
@@ -296,6 +305,13 @@ func (s *Session) run() {
 			if !errors.Is(err, errQuit) && !errors.Is(err, protocol.ErrClientIO) {
 				s.log().Debug("session ended", zap.Error(err))
 			}
+			return
+		}
+		if s.stateLost {
+			// The backend connection holding the session's transaction or
+			// pinned state broke (errStateLost told the client): close the
+			// client connection as that server would have.
+			s.d.Stats.StateLost.Add(1)
 			return
 		}
 	}

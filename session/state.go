@@ -45,8 +45,8 @@ type state struct {
 	// did not report collation_connection (MariaDB omits it after
 	// SET NAMES ... COLLATE); it is read back before the connection is let go.
 	collationUnknown bool
-	// lastGTID is the GTID of the session's last write (MariaDB last_gtid,
-	// MySQL session_track_gtids), for read-your-writes.
+	// lastGTID is the GTID set the last OK packet reported for a write
+	// (MariaDB last_gtid, MySQL session_track_gtids); onOK consumes it.
 	lastGTID string
 	// lastInsertID is what LAST_INSERT_ID() returns for the session.
 	lastInsertID uint64

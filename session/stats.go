@@ -3,6 +3,7 @@ package session
 import (
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/rwproxy/rwproxy/router"
 )
@@ -92,6 +93,11 @@ type Stats struct {
 	// the reads that went to the writer after the wait timed out.
 	RYWWaits     atomic.Uint64
 	RYWFallbacks atomic.Uint64
+	// RYWWait is the time of those waits.
+	RYWWait WaitHistogram
+	// StateLost counts client connections closed because the backend
+	// connection holding their transaction or pinned state broke.
+	StateLost atomic.Uint64
 	// FailoverWaits counts statements that waited for a writer to appear.
 	FailoverWaits atomic.Uint64
 	// ConnLimitErrs counts statements that found no free backend
@@ -109,4 +115,35 @@ func (st *Stats) countPins(added PinReason) {
 			st.Pins[i].Add(1)
 		}
 	}
+}
+
+// RYWWaitBounds are the upper bounds of WaitHistogram's buckets; a last
+// bucket counts the waits beyond them.
+var RYWWaitBounds = [...]time.Duration{time.Millisecond, 5 * time.Millisecond, 10 * time.Millisecond,
+	50 * time.Millisecond, 100 * time.Millisecond, 500 * time.Millisecond, time.Second, 5 * time.Second}
+
+// WaitHistogram is a fixed-bucket histogram of wait times, safe for
+// concurrent use.
+type WaitHistogram struct {
+	buckets [len(RYWWaitBounds) + 1]atomic.Uint64
+	sumNs   atomic.Uint64
+}
+
+func (h *WaitHistogram) observe(d time.Duration) {
+	i := 0
+	for i < len(RYWWaitBounds) && d > RYWWaitBounds[i] {
+		i++
+	}
+	h.buckets[i].Add(1)
+	h.sumNs.Add(uint64(max(d, 0)))
+}
+
+// Snapshot returns the count in each bucket (the last one beyond
+// RYWWaitBounds) and the sum of the observed waits.
+func (h *WaitHistogram) Snapshot() (counts []uint64, sum time.Duration) {
+	counts = make([]uint64, len(h.buckets))
+	for i := range h.buckets {
+		counts[i] = h.buckets[i].Load()
+	}
+	return counts, time.Duration(h.sumNs.Load())
 }

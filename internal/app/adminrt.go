@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -257,8 +258,10 @@ func (a *App) globalCounters(pools []admin.PoolStats) []admin.Counter {
 		{Name: "Reader_Fallbacks", Value: u(s.ReaderFallbacks.Load())},
 		{Name: "Read_Your_Writes_Waits", Value: u(s.RYWWaits.Load())},
 		{Name: "Read_Your_Writes_Fallbacks", Value: u(s.RYWFallbacks.Load())},
+		{Name: "Read_Your_Writes_Wait_Time_us", Value: rywWaitTotal(s).Microseconds()},
 		{Name: "Failover_Waits", Value: u(s.FailoverWaits.Load())},
 		{Name: "Backend_Connection_Limit_Errors", Value: u(s.ConnLimitErrs.Load())},
+		{Name: "Sessions_Closed_State_Lost", Value: u(s.StateLost.Load())},
 		{Name: "Query_Timeouts", Value: u(s.QueryTimeouts.Load())},
 	}
 	var used, free, ok, errs int64
@@ -274,6 +277,7 @@ func (a *App) globalCounters(pools []admin.PoolStats) []admin.Counter {
 		admin.Counter{Name: "Server_Connections_aborted", Value: errs},
 		admin.Counter{Name: "Config_Version", Value: int64(a.Store.Versioned().Version)},
 	)
+	out = append(out, rywWaitCounters(s)...)
 	for i := range router.NumReasons {
 		out = append(out, admin.Counter{Name: "Route_" + router.Reason(i).String(), Value: u(s.Routes[i].Load())})
 	}
@@ -289,4 +293,26 @@ func (a *App) RefreshAdminMemory(ctx context.Context) error {
 		return v.(*admin.Server).RefreshMemory(ctx)
 	}
 	return nil
+}
+
+// rywWaitTotal is the total time reads waited for read-your-writes.
+func rywWaitTotal(s *session.Stats) time.Duration {
+	_, sum := s.RYWWait.Snapshot()
+	return sum
+}
+
+// rywWaitCounters are the read-your-writes wait histogram's buckets as
+// stats_mysql_global rows: Read_Your_Writes_Wait_le_<ms>ms (non-cumulative
+// counts) and Read_Your_Writes_Wait_gt_<ms>ms for the waits beyond the
+// last bound.
+func rywWaitCounters(s *session.Stats) []admin.Counter {
+	counts, _ := s.RYWWait.Snapshot()
+	out := make([]admin.Counter, 0, len(counts))
+	for i, b := range session.RYWWaitBounds {
+		out = append(out, admin.Counter{Name: "Read_Your_Writes_Wait_le_" + strconv.FormatInt(b.Milliseconds(), 10) + "ms",
+			Value: int64(counts[i])})
+	}
+	last := session.RYWWaitBounds[len(session.RYWWaitBounds)-1]
+	return append(out, admin.Counter{Name: "Read_Your_Writes_Wait_gt_" + strconv.FormatInt(last.Milliseconds(), 10) + "ms",
+		Value: int64(counts[len(counts)-1])})
 }

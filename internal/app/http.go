@@ -164,6 +164,7 @@ func (o *obsSource) proxyCounters() metrics.Proxy {
 		RYWWaits: st.RYWWaits.Load(), RYWFallbacks: st.RYWFallbacks.Load(), FailoverWaits: st.FailoverWaits.Load(),
 		QueryTimeouts: st.QueryTimeouts.Load(),
 		ParseErrors:   router.ParseErrors(),
+		RYWWait:       rywWaitHistogram(st),
 	}
 	if c := o.a.Cache; c != nil {
 		p.CacheHits, p.CacheMisses = c.Stats()
@@ -296,4 +297,14 @@ func (o *obsSource) TopDigests(n int) []web.Digest {
 			Count: d.Count, SumTimeUs: d.SumTimeUs, MinTimeUs: d.MinTimeUs, MaxTimeUs: d.MaxTimeUs, LastSeen: d.LastSeen})
 	}
 	return out
+}
+
+// rywWaitHistogram copies the read-your-writes wait histogram.
+func rywWaitHistogram(st *session.Stats) metrics.Histogram {
+	counts, sum := st.RYWWait.Snapshot()
+	h := metrics.Histogram{Counts: counts, SumSeconds: sum.Seconds()}
+	for _, b := range session.RYWWaitBounds {
+		h.Bounds = append(h.Bounds, b.Seconds())
+	}
+	return h
 }

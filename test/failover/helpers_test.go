@@ -65,7 +65,18 @@ func proxyConfig(s *testkit.Sandbox) *config.Config {
 // with a measured lag.
 func startProxy(t *testing.T, s *testkit.Sandbox) *app.App {
 	t.Helper()
-	a := testkit.StartProxy(t, proxyConfig(s))
+	return startProxyWith(t, s, nil)
+}
+
+// startProxyWith is startProxy with the configuration changed by edit
+// first (when not nil).
+func startProxyWith(t *testing.T, s *testkit.Sandbox, edit func(*config.Config)) *app.App {
+	t.Helper()
+	cfg := proxyConfig(s)
+	if edit != nil {
+		edit(cfg)
+	}
+	a := testkit.StartProxy(t, cfg)
 	require.Eventually(t, func() bool {
 		snap := a.Monitor.Snapshot()
 		b1, ok1 := findBackend(snap, 10, s.Addr(1))

@@ -84,7 +84,9 @@ func TestSessionIsolationOnePooledConn(t *testing.T) {
 	}
 	// Two separate database/sql pools, one connection each.
 	open := func() *sql.Conn {
-		db := openDB(t, dsn(a.Addr(), "app", ""))
+		// Logged in with a schema: a session without one needs a backend
+		// connection that never had one (TestNoSchemaNotInherited).
+		db := openDB(t, dsn(a.Addr(), "app", "app"))
 		db.SetMaxOpenConns(1)
 		return conn(t, db)
 	}

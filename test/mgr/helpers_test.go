@@ -38,7 +38,12 @@ const interval = 500 * time.Millisecond
 func mgrConfig(primary int) *config.Config {
 	c := config.Defaults()
 	c.Listen = "127.0.0.1:0"
-	c.Users = []config.User{{Username: "app", Password: "app", DefaultHostgroup: hgWriter}}
+	// Eventual consistency: these tests assert where reads go right after
+	// writes of other sessions of the same user, which read-your-writes
+	// (the default, scope user) would send to the primary whenever a
+	// secondary is slow to apply. TestReadYourWritesGroup covers the default.
+	c.Users = []config.User{{Username: "app", Password: "app", DefaultHostgroup: hgWriter,
+		Consistency: config.ConsistencyEventual}}
 	for n, port := range grp.Ports {
 		hg := hgReader
 		if n+1 == primary {

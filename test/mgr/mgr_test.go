@@ -653,3 +653,58 @@ func TestQuorumLoss(t *testing.T) {
 	require.NoError(t, memberDB(t, p).QueryRow("SELECT COUNT(*) FROM app.rw").Scan(&after))
 	require.Equal(t, before, after, "a row reached the survivor")
 }
+
+// TestReadYourWritesGroup: with the default read_your_writes (scope user)
+// a row one connection inserted is read by another connection of the same
+// user while both secondaries apply nothing: the GTID comes from MySQL's
+// session_track_gtids (OWN_GTID), WAIT_FOR_EXECUTED_GTID_SET times out on
+// the secondaries, and the read runs on the primary.
+func TestReadYourWritesGroup(t *testing.T) {
+	needGroup(t)
+	healthyWithPrimary(t, 1)
+	a, rdb := startProxy(t, 1, func(c *config.Config) {
+		c.Users[0].Consistency = config.ConsistencyReadYourWrites
+		c.Users[0].ConsistencyScope = config.ScopeUser
+		c.Users[0].ReadYourWritesTimeout = 300 * time.Millisecond
+	})
+	waitLayout(t, a, 1)
+	wdb := writerDB(t, a)
+	const lockSecs = 8
+	for _, n := range []string{"2", "3"} {
+		_, err := grp.Run("mgr-lag", n, strconv.Itoa(lockSecs))
+		require.NoError(t, err)
+	}
+	locked := time.Now()
+	ctx := context.Background()
+	for i := range 3 {
+		res, err := wdb.ExecContext(ctx, "INSERT INTO app.lag (v) VALUES (?)", 7000+i)
+		require.NoError(t, err)
+		id, err := res.LastInsertId()
+		require.NoError(t, err)
+		var n, port int
+		require.NoError(t, rdb.QueryRowContext(ctx, "SELECT COUNT(*), @@port FROM app.lag WHERE id = ?", id).Scan(&n, &port))
+		require.Equal(t, 1, n, "insert %d not seen by another connection of the user (port %d)", id, port)
+		if time.Since(locked) < (lockSecs-2)*time.Second {
+			require.Equal(t, grp.Ports[0], port, "the locked secondaries cannot have applied it")
+		}
+	}
+	require.Positive(t, a.Stats.RYWWaits.Load(), "no WAIT_FOR_EXECUTED_GTID_SET")
+	require.GreaterOrEqual(t, a.Stats.RYWFallbacks.Load(), uint64(1))
+	waitFor(t, a, "the secondaries caught up", (lockSecs+20)*time.Second, func() bool {
+		for _, m := range []int{2, 3} {
+			sh := health(a, m)
+			if !onlineIn(sh, hgReader) || sh.GroupReplication == nil || sh.GroupReplication.TransactionsBehind != 0 {
+				return false
+			}
+		}
+		return true
+	})
+	// Caught up: the next read after a write is served by a secondary.
+	_, err := wdb.ExecContext(ctx, "INSERT INTO app.lag (v) VALUES (7100)")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		var port int
+		require.NoError(t, rdb.QueryRowContext(ctx, "SELECT @@port").Scan(&port))
+		return port != grp.Ports[0]
+	}, 10*time.Second, 50*time.Millisecond, "reads never went back to the secondaries")
+}

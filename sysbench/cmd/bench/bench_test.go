@@ -165,3 +165,42 @@ func TestPinProcess(t *testing.T) {
 		t.Fatalf("status lacks %q:\n%s", want, raw)
 	}
 }
+
+// -consistency starts one rwproxy per variant, each with a configuration
+// rwproxy loads and the user's consistency set, on ports of its own.
+func TestConsistencyVariants(t *testing.T) {
+	o, err := parseOptions([]string{"-consistency", "eventual,session,user", "-port-offset", "10"}, envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.consistency) != 3 || o.ports().proxy != 3426 {
+		t.Fatalf("parsed %v, proxy port %d", o.consistency, o.ports().proxy)
+	}
+	want := map[string][2]string{"eventual": {"eventual", "user"}, "session": {"read_your_writes", "session"},
+		"user": {"read_your_writes", "user"}}
+	seen := map[int]bool{}
+	for i, v := range o.consistency {
+		p := o.variantPorts(i)
+		for _, port := range []int{p.proxy, p.admin, p.http} {
+			if seen[port] || port == o.ports().proxy || port == o.ports().replicaRelay {
+				t.Fatalf("port %d used twice", port)
+			}
+			seen[port] = true
+		}
+		dir := t.TempDir()
+		path := filepath.Join(dir, "v.yaml")
+		if err := os.WriteFile(path, []byte(proxyConfigUser(p, dir, consistencyVariants[v].userKeys)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c, err := config.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := [2]string{c.Users[0].Consistency, c.Users[0].ConsistencyScope}; got != want[v] {
+			t.Fatalf("%s: user has %v", v, got)
+		}
+	}
+	if _, err := parseOptions([]string{"-consistency", "strong"}, envOf(nil)); err == nil {
+		t.Fatal("-consistency strong accepted")
+	}
+}

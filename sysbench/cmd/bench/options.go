@@ -22,6 +22,7 @@ type options struct {
 	psMode             string
 	sysbenchArgs       []string
 	basePort           int
+	portOffset         int // rwproxy, relays: basePort + portOffset onwards
 	extra              []harness.Target
 	outDir             string
 	render             string
@@ -32,6 +33,9 @@ type options struct {
 	// (empty: not run); mux is the clients of the multiplexing measurement.
 	proxysqlBin, haproxyBin string
 	mux                     int
+	// consistency lists extra rwproxy targets by users[].consistency
+	// variant (consistency.go): eventual, session, user.
+	consistency []string
 }
 
 // workloadArgs are added to a workload's runs: oltp_read_only without
@@ -41,7 +45,7 @@ var workloadArgs = map[string][]string{"oltp_read_only": {"--skip_trx=on"}}
 const defaultWorkloads = "oltp_point_select,oltp_read_only,oltp_read_write,oltp_write_only"
 
 // listFlags are the flags parsed further after flag.Parse.
-type listFlags struct{ threads, workloads, sysbenchArgs, targets *string }
+type listFlags struct{ threads, workloads, sysbenchArgs, targets, consistency *string }
 
 func parseOptions(args []string, getenv func(string) string) (*options, error) {
 	o := &options{}
@@ -61,6 +65,9 @@ func parseOptions(args []string, getenv func(string) string) (*options, error) {
 		return nil, fmt.Errorf("-targets: %w", err)
 	}
 	o.workloads, o.sysbenchArgs = splitList(*lf.workloads, ","), strings.Fields(*lf.sysbenchArgs)
+	if o.consistency, err = parseConsistency(*lf.consistency); err != nil {
+		return nil, fmt.Errorf("-consistency: %w", err)
+	}
 	return o, o.validate()
 }
 
@@ -81,7 +88,8 @@ func (o *options) define(fs *flag.FlagSet, getenv func(string) string) listFlags
 	num(&o.rows, "rows", "BENCH_ROWS", 10000, "rows per table")
 	num(&o.reps, "reps", "BENCH_REPS", 1, "repetitions of every cell")
 	num(&o.idle, "idle", "BENCH_IDLE", 10000, "idle client connections opened through rwproxy after the runs to measure their memory; 0 = skip")
-	num(&o.basePort, "base-port", "BENCH_BASE_PORT", 3416, "sandbox primary port; replicas +1 +2, rwproxy +100, its admin +101, relay +102, rwproxy's HTTP +103, relay to the replicas +104, ProxySQL +105, its admin +106, HAProxy +107")
+	num(&o.portOffset, "port-offset", "BENCH_PORT_OFFSET", 100, "offset of rwproxy's port from -base-port (the other proxy ports follow it)")
+	num(&o.basePort, "base-port", "BENCH_BASE_PORT", 3416, "sandbox primary port; replicas +1 +2; rwproxy at +port-offset (100), then its admin +1, relay +2, rwproxy's HTTP +3, relay to the replicas +4, ProxySQL +5, its admin +6, HAProxy +7, -consistency variants +10 onwards")
 	fs.StringVar(&o.psMode, "ps-mode", env("BENCH_PS_MODE", "auto"), "sysbench --db-ps-mode: auto (prepared statements) or disable (BENCH_PS_MODE)")
 	fs.StringVar(&o.outDir, "out", env("BENCH_OUT", "sysbench/results"), "results directory (BENCH_OUT)")
 	fs.StringVar(&o.rwproxyBin, "rwproxy-bin", getenv("BENCH_RWPROXY_BIN"), "use this rwproxy binary instead of building bin/rwproxy (BENCH_RWPROXY_BIN)")
@@ -96,6 +104,8 @@ func (o *options) define(fs *flag.FlagSet, getenv func(string) string) listFlags
 		workloads:    fs.String("workloads", env("BENCH_WORKLOADS", defaultWorkloads), "sysbench workloads (BENCH_WORKLOADS)"),
 		sysbenchArgs: fs.String("sysbench-args", getenv("BENCH_SYSBENCH_ARGS"), "extra arguments for every sysbench run, space-separated (BENCH_SYSBENCH_ARGS)"),
 		targets:      fs.String("targets", getenv("BENCH_TARGETS"), "extra targets name=host:port,... run like the others (BENCH_TARGETS)"),
+		consistency: fs.String("consistency", getenv("BENCH_CONSISTENCY"),
+			"extra rwproxy targets, one per users[].consistency variant: eventual, session (read_your_writes, scope session), user (read_your_writes, scope user) (BENCH_CONSISTENCY)"),
 	}
 }
 
@@ -119,7 +129,9 @@ func (o *options) validate() error {
 		return fmt.Errorf("no workloads")
 	case o.psMode != "auto" && o.psMode != "disable":
 		return fmt.Errorf("-ps-mode must be auto or disable, not %q", o.psMode)
-	case o.basePort < 1024 || o.basePort > 65535-107:
+	case o.portOffset < 3 || o.portOffset > 1000:
+		return fmt.Errorf("-port-offset must be 3..1000")
+	case o.basePort < 1024 || o.basePort > 65535-o.portOffset-20:
 		return fmt.Errorf("-base-port %d out of range", o.basePort)
 	}
 	for _, t := range o.extra {
@@ -189,8 +201,9 @@ type ports struct {
 }
 
 func (o *options) ports() ports {
-	return ports{primary: o.basePort, proxy: o.basePort + 100, admin: o.basePort + 101, relay: o.basePort + 102, http: o.basePort + 103,
-		replicaRelay: o.basePort + 104, proxysql: o.basePort + 105, proxysqlAdmin: o.basePort + 106, haproxy: o.basePort + 107}
+	b := o.basePort + o.portOffset
+	return ports{primary: o.basePort, proxy: b, admin: b + 1, relay: b + 2, http: b + 3, replicaRelay: b + 4,
+		proxysql: b + 5, proxysqlAdmin: b + 6, haproxy: b + 7}
 }
 
 // command renders how the run was asked for, for the report.

@@ -24,13 +24,16 @@ type bench struct {
 	relay      *proc
 	repRelay   *proc // the relay in front of the replicas
 	proxy      *proc
-	proc       harness.Proc
-	targets    []harness.Target
-	pids       map[string]int // target name -> pid whose CPU is measured
-	proxies    []int          // relays, rwproxy, extra targets
-	servers    []int          // mariadbd of the primary and the replicas
-	report     *harness.Report
-	peers      peers // ProxySQL, HAProxy, the servers' status connections
+	// variants are the -consistency rwproxy targets (consistency.go).
+	variants       []*proc
+	variantTargets []harness.Target
+	proc           harness.Proc
+	targets        []harness.Target
+	pids           map[string]int // target name -> pid whose CPU is measured
+	proxies        []int          // relays, rwproxy, extra targets
+	servers        []int          // mariadbd of the primary and the replicas
+	report         *harness.Report
+	peers          peers // ProxySQL, HAProxy, the servers' status connections
 }
 
 func (b *bench) say(format string, a ...any) {
@@ -60,6 +63,9 @@ func (b *bench) setup(ctx context.Context) error {
 		{fmt.Sprintf("preparing %d tables × %d rows on the primary", b.o.tables, b.o.rows), b.prepare},
 		{"starting the relay and rwproxy", b.startProxies},
 	}
+	if len(b.o.consistency) > 0 {
+		steps = append(steps, step{"starting the -consistency rwproxy targets", b.startVariants})
+	}
 	if b.o.pinReplicas {
 		steps = slices.Insert(steps, 4, step{"pinning the replicas to CPUs of their own", b.pinReplicas})
 	}
@@ -79,7 +85,8 @@ func (b *bench) setup(ctx context.Context) error {
 
 func (b *bench) ensureTools(ctx context.Context) error {
 	p := b.ports
-	if err := portsFree(p.primary, p.primary+1, p.primary+2, p.proxy, p.admin, p.relay, p.http, p.replicaRelay); err != nil {
+	if err := portsFree(append([]int{p.primary, p.primary + 1, p.primary + 2, p.proxy, p.admin, p.relay, p.http, p.replicaRelay},
+		b.o.variantPortList()...)...); err != nil {
 		return err
 	}
 	_, e1 := exec.LookPath("sysbench")
@@ -197,11 +204,12 @@ func (b *bench) findTargets() error {
 		{Name: harness.Relay, Addr: fmt.Sprintf("127.0.0.1:%d", b.ports.relay), Kind: harness.Relay},
 		{Name: harness.RWProxy, Addr: b.proxyAddr(), Kind: harness.RWProxy},
 		{Name: harness.ReplicaRelay, Addr: fmt.Sprintf("127.0.0.1:%d", b.ports.replicaRelay), Kind: harness.ReplicaRelay},
-	}, b.o.extra...)
+	}, append(slices.Clone(b.variantTargets), b.o.extra...)...)
 	b.pids = map[string]int{harness.Relay: b.relay.pid(), harness.RWProxy: b.proxy.pid(),
 		harness.ReplicaRelay: b.repRelay.pid()}
 	b.servers = b.mariadbPIDs()
 	b.proxies = []int{b.relay.pid(), b.repRelay.pid(), b.proxy.pid()}
+	b.variantPIDs()
 	for _, t := range b.o.extra {
 		b.extraPID(t)
 	}
@@ -237,6 +245,7 @@ func (b *bench) mariadbPIDs() []int {
 // exit path, Ctrl-C included, with its own deadline.
 func (b *bench) cleanup() {
 	b.stopPeers()
+	b.stopVariants()
 	b.proxy.stop(10 * time.Second)
 	b.relay.stop(5 * time.Second)
 	b.repRelay.stop(5 * time.Second)
