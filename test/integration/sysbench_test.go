@@ -110,7 +110,12 @@ func TestSysbenchReadWrite(t *testing.T) {
 	require.Positive(t, r.transactions, "transactions")
 	require.Greater(t, r.queries, r.transactions, "queries")
 	require.Zero(t, r.reconnects, "reconnects")
-	require.Zero(t, r.ignoredErrors, "ignored errors (deadlocks, lock wait timeouts)")
+	// oltp_read_write's DELETE + INSERT of random ids can deadlock on InnoDB's
+	// gap locks against a server directly too (sysbench retries them): how
+	// many depends on the scheduling of the 8 threads, so a few are not a
+	// proxy fault. A statement of a transaction sent on another connection
+	// would block on its own locks until 1205 on every such transaction.
+	require.LessOrEqual(t, r.ignoredErrors, r.transactions/100+1, "ignored errors (deadlocks, lock wait timeouts)")
 
 	// The load kept the data consistent: oltp_read_write deletes and
 	// re-inserts the same ids, so every table still has 10000 rows.
