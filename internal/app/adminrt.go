@@ -75,34 +75,30 @@ func (r adminRuntime) Config() *config.Config { return r.a.Store.Current() }
 // connections. Apply returns once that loop has applied it (bounded by
 // applyWait), so that LOAD ... TO RUNTIME means "in effect".
 func (r adminRuntime) Apply(ctx context.Context, c *config.Config) error {
-	before, routing := r.a.Store.Versioned().Version, r.a.routing.Load()
+	before := r.a.Store.Versioned().Version
 	if err := r.a.Store.Apply(ctx, c, config.SourceAdmin); err != nil {
 		return err
 	}
-	if r.a.Store.Versioned().Version == before {
+	after := r.a.Store.Versioned().Version
+	if after == before {
 		return nil // nothing changed
 	}
-	r.a.waitApplied(ctx, routing)
+	r.a.waitApplied(ctx, after)
 	return nil
 }
 
 // applyWait bounds how long Apply waits for the configuration loop.
 const applyWait = 5 * time.Second
 
-// waitApplied waits until the configuration loop has applied a new
-// version: applyConfig stores a new routing table, then places the servers
-// (Monitor.Update) and publishes the monitor's snapshot as a.topo.
-// TODO(lead): an applied-version counter set at the end of the loop's
-// iteration would make this exact; this watches applyConfig's effects.
-func (a *App) waitApplied(ctx context.Context, routing *session.Routing) {
+// waitApplied waits until the configuration loop has applied version v
+// (or a later one) in full: routing, pools, the monitor's placement and the
+// snapshot the picker and the runtime tables read.
+func (a *App) waitApplied(ctx context.Context, v uint64) {
 	ctx, cancel := context.WithTimeout(ctx, applyWait)
 	defer cancel()
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
-	for {
-		if a.routing.Load() != routing && (a.Monitor == nil || a.topo.Load() == a.Monitor.Snapshot()) {
-			return
-		}
+	for a.applied.Load() < v {
 		select {
 		case <-ctx.Done():
 			a.lg.Warn("admin: the new configuration is accepted but not applied yet", zap.Duration("waited", applyWait))

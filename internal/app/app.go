@@ -36,6 +36,10 @@ type App struct {
 	listener *protocol.Listener
 	lg       *zap.Logger
 	topo     atomic.Pointer[topology.Snapshot]
+	// applied is the configuration version the configuration loop has
+	// applied in full (routing, pools, monitor, picker); waitApplied waits
+	// on it.
+	applied atomic.Uint64
 	// Monitor watches the backends and places them in hostgroups.
 	Monitor *monitor.Monitor
 	mu      struct {
@@ -153,10 +157,12 @@ func (a *App) Start() {
 				return
 			case v := <-ch:
 				if err := a.applyConfig(v.Config); err != nil {
+					a.applied.Store(v.Version) // refused: nobody waits for it
 					a.lg.Error("configuration not applied", zap.Error(err))
 					continue
 				}
 				a.listener.SetMaxConnections(v.Config.MaxConnections)
+				a.applied.Store(v.Version)
 				a.lg.Info("configuration applied", zap.Uint64("version", v.Version), zap.String("origin", v.Origin))
 			}
 		}
