@@ -116,14 +116,24 @@ var (
 			{name: "hostname", typ: "TEXT", notNull: true, check: "hostname <> ''"},
 			{name: "port", typ: "INTEGER", notNull: true, def: "3306", check: "port BETWEEN 1 AND 65535"},
 			{name: "status", typ: "TEXT", notNull: true, def: "'ONLINE'",
-				check: "UPPER(status) IN ('ONLINE','OFFLINE_SOFT','OFFLINE_HARD')"},
+				check: "UPPER(status) IN ('ONLINE','SHUNNED','OFFLINE_SOFT','OFFLINE_HARD')"},
 			{name: "weight", typ: "INTEGER", notNull: true, def: "1", check: "weight >= 0"},
 			{name: "max_connections", typ: "INTEGER", notNull: true, def: "1000", check: "max_connections > 0"},
 			{name: "max_replication_lag", typ: "INTEGER", notNull: true, def: "0", check: "max_replication_lag >= 0"},
 			{name: "comment", typ: "TEXT", notNull: true, def: "''"},
 			{name: "use_tls", typ: "INTEGER", notNull: true, def: "0", check: "use_tls IN (0,1)"},
+			// ProxySQL's columns (see docs/admin.md, compatibility).
+			// use_ssl is use_tls under ProxySQL's name: either set means TLS.
+			{name: "use_ssl", typ: "INTEGER", notNull: true, def: "0", check: "use_ssl IN (0,1)", upgradeFrom: "use_tls"},
+			{name: "gtid_port", typ: "INTEGER", notNull: true, def: "0", check: "gtid_port BETWEEN 0 AND 65535"},
+			{name: "compression", typ: "INTEGER", notNull: true, def: "0", check: "compression >= 0"},
+			{name: "max_latency_ms", typ: "INTEGER", notNull: true, def: "0", check: "max_latency_ms >= 0"},
 		},
 		constraints: []string{"PRIMARY KEY (hostgroup_id, hostname, port)"},
+		memChecks: []string{
+			fnCheckUnsupported + "('compression', compression, " +
+				"'client protocol compression to the backends is not supported: set 0 (docs/admin.md, compatibility)')",
+		},
 		key:         []string{"hostgroup_id", "hostname", "port"},
 	}
 	tUsers = &table{
@@ -133,8 +143,9 @@ var (
 			{name: "password", typ: "TEXT", notNull: true, def: "''"},
 			{name: "active", typ: "INTEGER", notNull: true, def: "1", check: "active IN (0,1)"},
 			{name: "default_hostgroup", typ: "INTEGER", notNull: true, def: "0", check: "default_hostgroup >= 0"},
-			// rwproxy always keeps a transaction on one backend.
-			{name: "transaction_persistent", typ: "INTEGER", notNull: true, def: "1", check: "transaction_persistent = 1"},
+			// rwproxy always keeps a transaction on one backend; 0 is kept
+			// for ProxySQL's tools (docs/admin.md, compatibility).
+			{name: "transaction_persistent", typ: "INTEGER", notNull: true, def: "1", check: "transaction_persistent IN (0,1)"},
 			{name: "max_connections", typ: "INTEGER", notNull: true, def: "0", check: "max_connections >= 0"},
 			{name: "consistency", typ: "TEXT", notNull: true, def: "'eventual'",
 				check: "consistency IN ('eventual','read_your_writes')"},
@@ -149,9 +160,29 @@ var (
 			// its users: the column is added set for those that have one.
 			{name: "allow_empty_password", typ: "INTEGER", notNull: true, def: "0", check: "allow_empty_password IN (0,1)",
 				upgradeFrom: "CASE WHEN password = '' THEN 1 ELSE 0 END"},
+			// ProxySQL's columns (see docs/admin.md, compatibility). A
+			// user is one row with backend=1 and frontend=1, or a pair: a
+			// frontend=1 row (what clients log in with, and the settings)
+			// and a backend=1 row (the password rwproxy logs into the
+			// backends with).
+			{name: "backend", typ: "INTEGER", notNull: true, def: "1", check: "backend IN (0,1)"},
+			{name: "frontend", typ: "INTEGER", notNull: true, def: "1", check: "frontend IN (0,1)"},
+			{name: "fast_forward", typ: "INTEGER", notNull: true, def: "0", check: "fast_forward IN (0,1)"},
+			{name: "default_schema", typ: "TEXT", notNull: true, def: "''"},
+			{name: "schema_locked", typ: "INTEGER", notNull: true, def: "0", check: "schema_locked IN (0,1)"},
+			// use_ssl is require_tls under ProxySQL's name: either set
+			// means the user must log in over TLS.
+			{name: "use_ssl", typ: "INTEGER", notNull: true, def: "0", check: "use_ssl IN (0,1)", upgradeFrom: "require_tls"},
+			{name: "attributes", typ: "TEXT", notNull: true, def: "''",
+				check: "attributes = '' OR (json_valid(attributes) AND json_type(attributes) = 'object')"},
+			{name: "comment", typ: "TEXT", notNull: true, def: "''"},
 		},
-		constraints: []string{"PRIMARY KEY (username)"},
-		key:         []string{"username"},
+		constraints: []string{
+			"PRIMARY KEY (username, backend)",
+			"UNIQUE (username, frontend)",
+			"CHECK (backend = 1 OR frontend = 1)",
+		},
+		key: []string{"username", "backend"},
 	}
 	tRules = &table{
 		name: "mysql_query_rules", strict: true,
@@ -183,7 +214,7 @@ var (
 			{name: "writer_hostgroup", typ: "INTEGER", notNull: true, check: "writer_hostgroup >= 0"},
 			{name: "reader_hostgroup", typ: "INTEGER", notNull: true, check: "reader_hostgroup >= 0"},
 			{name: "check_type", typ: "TEXT", notNull: true, def: "'read_only'",
-				check: "check_type IN ('read_only','super_read_only','innodb_read_only')"},
+				check: "check_type IN (" + checkTypesSQL + ")"},
 			{name: "comment", typ: "TEXT", notNull: true, def: "''"},
 		},
 		constraints: []string{

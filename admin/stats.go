@@ -118,24 +118,28 @@ func backendRows(snap *topology.Snapshot, c *config.Config) []topology.Backend {
 // status is the monitor's (SHUNNED, ...) and a server the monitor moved
 // shows in its current hostgroup.
 func runtimeServers(s *Stats, c *config.Config) []row {
-	comments := make(map[string]string)
+	// The configured entry of each backend: the one of its hostgroup,
+	// else (a server the monitor moved) the first with its address.
+	items := make(map[string]config.Server)
 	useTLS := make(map[string]bool)
 	for _, sv := range c.Servers {
 		useTLS[topology.Addr(sv.Host, sv.Port)] = useTLS[topology.Addr(sv.Host, sv.Port)] || sv.UseTLS
-		comments[strconv.Itoa(sv.Hostgroup)+"/"+topology.Addr(sv.Host, sv.Port)] = sv.Comment
-		if _, ok := comments[topology.Addr(sv.Host, sv.Port)]; !ok {
-			comments[topology.Addr(sv.Host, sv.Port)] = sv.Comment
+		items[strconv.Itoa(sv.Hostgroup)+"/"+topology.Addr(sv.Host, sv.Port)] = sv
+		if _, ok := items[topology.Addr(sv.Host, sv.Port)]; !ok {
+			items[topology.Addr(sv.Host, sv.Port)] = sv
 		}
 	}
 	var out []row
 	for _, b := range backendRows(s.Topology, c) {
 		host, port := splitAddr(b.Addr)
-		comment, ok := comments[strconv.Itoa(b.Hostgroup)+"/"+b.Addr]
+		item, ok := items[strconv.Itoa(b.Hostgroup)+"/"+b.Addr]
 		if !ok {
-			comment = comments[b.Addr]
+			item = items[b.Addr]
 		}
+		tls := boolInt(useTLS[b.Addr])
 		out = append(out, row{int64(b.Hostgroup), host, port, string(b.State), int64(b.Weight),
-			int64(b.MaxConnections), int64(b.MaxReplicationLag), comment, boolInt(useTLS[b.Addr])})
+			int64(b.MaxConnections), int64(b.MaxReplicationLag), item.Comment, tls,
+			tls, int64(item.GTIDPort), int64(0), item.MaxLatency.Milliseconds()})
 	}
 	return out
 }

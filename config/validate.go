@@ -69,6 +69,7 @@ func (c *Config) Validate() error {
 	c.validateGroupReplication(&p, known)
 	c.validateQueryRules(&p, known)
 	c.validateHostgroupAttributes(&p, withServers)
+	c.validateProxySQLFields(&p)
 	return errors.Join(p...)
 }
 

@@ -79,7 +79,7 @@ func (s *Session) handleChangeUser(pkt []byte) error {
 		return err
 	}
 	u, found := findUser(s.d.Config(), cu.user)
-	if !found || !protocol.CheckNativeScramble(u.Password, reply, salt) || !u.IsActive() ||
+	if !found || !protocol.CheckNativeScramble(u.Password, reply, salt) || !u.CanLogin() ||
 		requireTLS(s.tls, u, cu.user, s.cl.RemoteAddr()) != nil {
 		s.d.Stats.AuthFailures.Add(1)
 		s.writeErr(mysql.NewDefaultError(mysql.ER_ACCESS_DENIED_ERROR, cu.user, s.cl.RemoteAddr().String(), "YES"))

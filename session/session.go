@@ -169,6 +169,12 @@ func Serve(ctx context.Context, nc net.Conn, d *Deps) {
 			return protocol.NewErrTooManyConnections()
 		}
 		s = newSession(ctx, c, d, nc, u)
+		if db == "" {
+			db = u.DefaultSchema // ProxySQL's mysql_users.default_schema
+		}
+		if err := schemaLocked(u, db); err != nil {
+			return err
+		}
 		if db != "" {
 			return s.checkDB(db)
 		}

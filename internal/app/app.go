@@ -192,7 +192,7 @@ func (a *App) Close() error {
 
 func (a *App) lookupUser(name string) (string, string, bool) {
 	for _, u := range a.Store.Current().Users {
-		if u.Username == name && u.IsActive() {
+		if u.Username == name && u.CanLogin() {
 			return u.Password, u.AuthPlugin, true
 		}
 	}

@@ -1,0 +1,147 @@
+package admin
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/rwproxy/rwproxy/config"
+)
+
+// statusShunned is ProxySQL's SHUNNED, accepted in mysql_servers.status:
+// it loads as ONLINE (shunning is the monitor's call, as in ProxySQL).
+const statusShunned = "SHUNNED"
+
+// checkTypesSQL lists mysql_replication_hostgroups.check_type's values
+// for its CHECK: ProxySQL's, combinations included.
+var checkTypesSQL = func() string {
+	vals := []string{config.CheckReadOnly, config.CheckSuperReadOnly, config.CheckInnodbReadOnly,
+		config.CheckReadOnlyOrInnodb, config.CheckReadOnlyAndInnodb}
+	for i, v := range vals {
+		vals[i] = quoteString(v)
+	}
+	return strings.Join(vals, ",")
+}()
+
+// Column positions in mysql_users (see tUsers).
+const (
+	ucUsername = iota
+	ucPassword
+	ucActive
+	ucDefaultHostgroup
+	ucTransactionPersistent
+	ucMaxConnections
+	ucConsistency
+	ucRYWTimeout
+	ucAuthPlugin
+	ucRequireTLS
+	ucBackendPassword
+	ucQueryTimeout
+	ucAllowEmptyPassword
+	ucBackend
+	ucFrontend
+	ucFastForward
+	ucDefaultSchema
+	ucSchemaLocked
+	ucUseSSL
+	ucAttributes
+	ucComment
+)
+
+// userRow is u's mysql_users row: one row, backend=1, frontend=1 unless
+// the user is backend-only.
+func userRow(u config.User) row {
+	plugin := u.AuthPlugin
+	if plugin == "" {
+		plugin = config.AuthNativePassword
+	}
+	return row{u.Username, u.Password, boolInt(u.IsActive()), int64(u.DefaultHostgroup),
+		boolInt(u.IsTransactionPersistent()), int64(u.MaxConnections), u.Consistency,
+		u.ReadYourWritesTimeout.Milliseconds(), plugin, boolInt(u.RequireTLS), u.BackendPassword,
+		u.QueryTimeout.Milliseconds(), boolInt(u.AllowEmptyPassword),
+		int64(1), boolInt(u.IsFrontend()), boolInt(u.FastForward), u.DefaultSchema, boolInt(u.SchemaLocked),
+		boolInt(u.RequireTLS), u.Attributes, u.Comment}
+}
+
+// userFromRow is the user a mysql_users row describes on its own.
+func userFromRow(r row) config.User {
+	u := config.User{Username: asString(r[ucUsername]), Password: asString(r[ucPassword]), Active: activePtr(r[ucActive]),
+		DefaultHostgroup: asInt(r[ucDefaultHostgroup]), MaxConnections: asInt(r[ucMaxConnections]),
+		Consistency:           asString(r[ucConsistency]),
+		ReadYourWritesTimeout: time.Duration(asInt(r[ucRYWTimeout])) * time.Millisecond, AuthPlugin: asString(r[ucAuthPlugin]),
+		RequireTLS:         asInt(r[ucRequireTLS]) == 1 || asInt(r[ucUseSSL]) == 1,
+		BackendPassword:    asString(r[ucBackendPassword]),
+		QueryTimeout:       time.Duration(asInt(r[ucQueryTimeout])) * time.Millisecond,
+		AllowEmptyPassword: asInt(r[ucAllowEmptyPassword]) == 1,
+		FastForward:        asInt(r[ucFastForward]) == 1, DefaultSchema: asString(r[ucDefaultSchema]),
+		SchemaLocked: asInt(r[ucSchemaLocked]) == 1, Attributes: asString(r[ucAttributes]), Comment: asString(r[ucComment])}
+	if u.AuthPlugin == config.AuthNativePassword {
+		u.AuthPlugin = "" // the default
+	}
+	if asInt(r[ucTransactionPersistent]) == 0 {
+		f := false
+		u.TransactionPersistent = &f
+	}
+	if asInt(r[ucFrontend]) == 0 {
+		f := false
+		u.Frontend = &f
+	}
+	return u
+}
+
+// setUsers replaces c's users with rows. A username has one row
+// (backend=1, frontend=1: clients and backends use the same credentials),
+// or ProxySQL's pair: the frontend=1 row clients log in with, which holds
+// the settings, and the backend=1 row whose password rwproxy logs into the
+// backends with. A lone backend=1 row is a backend-only user no client
+// may log in as; a lone frontend=1, backend=0 row has no credentials for
+// the backends and is refused.
+func setUsers(c *config.Config, rows []row) error {
+	type pair struct{ front, back row }
+	var order []string
+	byName := make(map[string]*pair)
+	for _, r := range rows {
+		name := asString(r[ucUsername])
+		p := byName[name]
+		if p == nil {
+			p = &pair{}
+			byName[name] = p
+			order = append(order, name)
+		}
+		if asInt(r[ucFrontend]) == 1 {
+			p.front = r
+		}
+		if asInt(r[ucBackend]) == 1 {
+			p.back = r
+		}
+	}
+	c.Users = c.Users[:0] // keeps nil nil (Store.Apply compares with DeepEqual)
+	for _, name := range order {
+		p := byName[name]
+		switch {
+		case p.front == nil:
+			c.Users = append(c.Users, userFromRow(p.back))
+		case p.back == nil:
+			return fmt.Errorf("mysql_users: %q has a frontend=1, backend=0 row but no backend=1 row: "+
+				"add one with the password rwproxy logs into the backends with", name)
+		case asInt(p.front[ucBackend]) == 1:
+			c.Users = append(c.Users, userFromRow(p.front))
+		default:
+			u := userFromRow(p.front)
+			back := asString(p.back[ucPassword])
+			if config.IsNativeHash(back) {
+				return fmt.Errorf("mysql_users: %q: the backend=1 row's password must be plain text "+
+					"(rwproxy logs into the backends with it)", name)
+			}
+			if u.BackendPassword != "" && u.BackendPassword != back {
+				return fmt.Errorf("mysql_users: %q: backend_password of the frontend row differs from "+
+					"the backend=1 row's password: keep one", name)
+			}
+			if back != u.Password {
+				u.BackendPassword = back
+			}
+			c.Users = append(c.Users, u)
+		}
+	}
+	return nil
+}
