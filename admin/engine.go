@@ -311,6 +311,10 @@ func (e *engine) execOne(ctx context.Context, sess *adminSession, st []token) (*
 			return nil, newError(erSyntax, "USE needs one schema name")
 		}
 		return &result{}, useDB(sess, unquote(s[1]))
+	case "KILL":
+		res, err := e.kill(sess, s)
+		e.audit(sess, st, res, err)
+		return res, err
 	case "BEGIN", "START", "COMMIT", "ROLLBACK":
 		// Every statement applies at once; clients that wrap their work in
 		// a transaction get OK rather than an error.

@@ -17,6 +17,7 @@ const (
 	erSyntax         = mysql.ER_PARSE_ERROR                     // 1064
 	erEmptyQuery     = mysql.ER_EMPTY_QUERY                     // 1065
 	erBadDB          = mysql.ER_BAD_DB_ERROR                    // 1049
+	erNoSuchThread   = mysql.ER_NO_SUCH_THREAD                  // 1094
 	erNoSuchTable    = mysql.ER_NO_SUCH_TABLE                   // 1146
 	erBadField       = mysql.ER_BAD_FIELD_ERROR                 // 1054
 	erDupEntry       = mysql.ER_DUP_ENTRY                       // 1062

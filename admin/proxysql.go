@@ -145,3 +145,30 @@ func setUsers(c *config.Config, rows []row) error {
 	}
 	return nil
 }
+
+// processRows fills stats_mysql_processlist: one row per client session,
+// ThreadID and SessionID both the connection id KILL takes.
+func processRows(s *Stats, _ *config.Config) []row {
+	out := make([]row, 0, len(s.Processes))
+	for _, p := range s.Processes {
+		host, port := splitAddr(p.Backend)
+		var info any
+		if p.Info != "" {
+			info = p.Info
+		}
+		out = append(out, row{int64(p.ID), int64(p.ID), p.User, p.DB, p.ClientHost, int64(p.ClientPort),
+			int64(p.Hostgroup), "", int64(0), host, port, p.Command, p.Time.Milliseconds(), info,
+			boolInt(p.InTxn), ""})
+	}
+	return out
+}
+
+// statsUserRows fills stats_mysql_users: every configured user with its
+// client sessions and its max_connections (0 = no cap).
+func statsUserRows(s *Stats, c *config.Config) []row {
+	out := make([]row, 0, len(c.Users))
+	for _, u := range c.Users {
+		out = append(out, row{u.Username, int64(s.UserConns[u.Username]), int64(u.MaxConnections)})
+	}
+	return out
+}

@@ -25,7 +25,7 @@ type Runtime interface {
 }
 
 // Want selects the parts of Stats a Snapshot must fill.
-type Want uint8
+type Want uint16
 
 // Parts of Stats.
 const (
@@ -37,6 +37,10 @@ const (
 	WantLogs
 	WantCluster
 	WantBalance
+	// WantSessions: the client sessions (processlist, per-user counts).
+	WantSessions
+	// WantMemory: the process's memory figures.
+	WantMemory
 )
 
 // Stats is a point-in-time copy of the proxy's live state.
@@ -61,6 +65,12 @@ type Stats struct {
 	ClusterModules []ClusterModule
 	// Balance is what the balancers see of each server of each hostgroup.
 	Balance []BalanceStat
+	// Processes are the client sessions (stats_mysql_processlist).
+	Processes []Process
+	// UserConns are the client sessions per user (stats_mysql_users).
+	UserConns map[string]int
+	// Memory are stats_memory_metrics' rows.
+	Memory []Counter
 }
 
 // BalanceStat is one row of stats_mysql_balance.
@@ -95,6 +105,27 @@ type Counter struct {
 }
 
 // PoolStats are the counters of one backend server's connection pools.
+// Process is one client session (stats_mysql_processlist, SHOW
+// PROCESSLIST on the admin port).
+type Process struct {
+	ID         uint32
+	User, DB   string
+	ClientHost string
+	ClientPort int
+	Hostgroup  int // -1 before the first statement
+	Backend    string
+	Command    string // Query or Sleep
+	Time       time.Duration
+	Info       string
+	InTxn      bool
+}
+
+// Killer is implemented by a Runtime whose client sessions KILL on the
+// admin port can end (KILL QUERY: the running statement only).
+type Killer interface {
+	Kill(id uint32, query bool) bool
+}
+
 type PoolStats struct {
 	Addr      string // host:port
 	ConnUsed  int64
@@ -106,6 +137,8 @@ type PoolStats struct {
 	BytesRecv uint64
 	// LatencyUs is the total time spent in queries, in microseconds.
 	LatencyUs uint64
+	// MaxConnUsed is the highest ConnUsed seen.
+	MaxConnUsed int64
 }
 
 // DigestStat is one row of stats_mysql_query_digest.

@@ -283,6 +283,7 @@ var (
 		{name: "ConnOK", typ: "INTEGER"}, {name: "ConnERR", typ: "INTEGER"}, {name: "Queries", typ: "INTEGER"},
 		{name: "Bytes_data_sent", typ: "INTEGER"}, {name: "Bytes_data_recv", typ: "INTEGER"},
 		{name: "Latency_us", typ: "INTEGER"},
+		{name: "MaxConnUsed", typ: "INTEGER"}, {name: "Queries_GTID_sync", typ: "INTEGER"},
 	}}
 	tDigest      = &table{name: "stats_mysql_query_digest", cols: digestCols}
 	tDigestReset = &table{name: "stats_mysql_query_digest_reset", cols: digestCols}
@@ -296,6 +297,21 @@ var (
 		{name: "hostgroup", typ: "INTEGER"}, {name: "srv_host", typ: "TEXT"}, {name: "srv_port", typ: "INTEGER"},
 		{name: "algorithm", typ: "TEXT"}, {name: "weight", typ: "INTEGER"}, {name: "effective_weight", typ: "REAL"},
 		{name: "outstanding", typ: "INTEGER"}, {name: "latency_avg_us", typ: "REAL"},
+	}}
+	tProcesslist = &table{name: "stats_mysql_processlist", cols: []column{
+		{name: "ThreadID", typ: "INTEGER"}, {name: "SessionID", typ: "INTEGER"}, {name: "user", typ: "TEXT"},
+		{name: "db", typ: "TEXT"}, {name: "cli_host", typ: "TEXT"}, {name: "cli_port", typ: "INTEGER"},
+		{name: "hostgroup", typ: "INTEGER"}, {name: "l_srv_host", typ: "TEXT"}, {name: "l_srv_port", typ: "INTEGER"},
+		{name: "srv_host", typ: "TEXT"}, {name: "srv_port", typ: "INTEGER"}, {name: "command", typ: "TEXT"},
+		{name: "time_ms", typ: "INTEGER"}, {name: "info", typ: "TEXT"}, {name: "status_flags", typ: "INTEGER"},
+		{name: "extended_info", typ: "TEXT"},
+	}}
+	tStatsUsers = &table{name: "stats_mysql_users", cols: []column{
+		{name: "username", typ: "TEXT"}, {name: "frontend_connections", typ: "INTEGER"},
+		{name: "frontend_max_connections", typ: "INTEGER"},
+	}}
+	tMemory = &table{name: "stats_memory_metrics", cols: []column{
+		{name: "Variable_Name", typ: "TEXT"}, {name: "Variable_Value", typ: "TEXT"},
 	}}
 	tClusterNodes = &table{name: "cluster_nodes", cols: []column{
 		{name: "name", typ: "TEXT"}, {name: "address", typ: "TEXT"}, {name: "state", typ: "TEXT"},

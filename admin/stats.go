@@ -47,6 +47,9 @@ func buildDynamicTables() []dynamicTable {
 		{t: tPins, want: WantPins, fill: func(s *Stats, _ *config.Config) []row { return counterRows(s.Pins, false) }},
 		{t: tBalance, want: WantBalance, fill: balanceRows},
 		{t: tClusterNodes, want: WantCluster, fill: clusterNodeRows},
+		{t: tProcesslist, want: WantSessions, fill: processRows},
+		{t: tStatsUsers, want: WantSessions, fill: statsUserRows},
+		{t: tMemory, want: WantMemory, fill: func(s *Stats, _ *config.Config) []row { return counterRows(s.Memory, true) }},
 		{t: tClusterChecksums, want: WantCluster, fill: clusterModuleRows},
 	}
 	for _, d := range stats {
@@ -160,8 +163,11 @@ func connPoolRows(s *Stats, c *config.Config) []row {
 		if p.Queries > 0 {
 			lat = p.LatencyUs / p.Queries
 		}
+		// Queries_GTID_sync: rwproxy's read-your-writes waits are counted
+		// globally (Read_Your_Writes_Waits), not per server.
 		out = append(out, row{int64(b.Hostgroup), host, port, string(b.State), p.ConnUsed, p.ConnFree,
-			int64(p.ConnOK), int64(p.ConnERR), int64(p.Queries), int64(p.BytesSent), int64(p.BytesRecv), int64(lat)})
+			int64(p.ConnOK), int64(p.ConnERR), int64(p.Queries), int64(p.BytesSent), int64(p.BytesRecv), int64(lat),
+			p.MaxConnUsed, int64(0)})
 	}
 	return out
 }

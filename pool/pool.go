@@ -49,6 +49,19 @@ type ServerStats struct {
 	LatencyUs atomic.Uint64 // total, for an average
 	// InFlight counts requests sent and not yet answered (balancing).
 	InFlight atomic.Int64
+	// MaxConnUsed is the highest ConnUsed seen (ProxySQL's MaxConnUsed).
+	MaxConnUsed atomic.Int64
+}
+
+// addUsed counts one more connection in use and keeps MaxConnUsed.
+func (s *ServerStats) addUsed() {
+	n := s.ConnUsed.Add(1)
+	for {
+		m := s.MaxConnUsed.Load()
+		if n <= m || s.MaxConnUsed.CompareAndSwap(m, n) {
+			return
+		}
+	}
 }
 
 // Pool holds idle connections for one Key.
@@ -73,7 +86,7 @@ func (p *Pool) get(ctx context.Context) (*Conn, error) {
 	var timeout <-chan time.Time
 	for {
 		if c := p.usableIdle(); c != nil {
-			p.srv.stats.ConnUsed.Add(1)
+			p.srv.stats.addUsed()
 			return c, nil
 		}
 		if p.srv.tryAcquire() {
@@ -137,7 +150,7 @@ func (p *Pool) dialCounted(ctx context.Context) (*Conn, error) {
 		return nil, err
 	}
 	p.srv.stats.ConnOK.Add(1)
-	p.srv.stats.ConnUsed.Add(1)
+	p.srv.stats.addUsed()
 	return c, nil
 }
 

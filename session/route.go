@@ -107,6 +107,7 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 	s.curFlags = st.Flags
 	s.curNextTxn = nextTxnOnly(st)
 	s.curHG = t.hg
+	s.publishProc(t.hg, sql)
 	s.curDigest = ""
 	if s.d.Digests != nil {
 		if s.curDigest = st.Digest; s.curDigest == "" {

@@ -112,7 +112,10 @@ type Session struct {
 	running   atomic.Pointer[pool.Conn]
 	killMu    sync.Mutex // see killRunning
 	inTxnFlag atomic.Bool
-	stmts     map[uint32]*prepared
+	// proc is what the admin processlist shows of the last statement
+	// (see processlist.go).
+	proc  atomic.Pointer[procState]
+	stmts map[uint32]*prepared
 	// curTimeout is the statement timeout of the statement being run (0 =
 	// none); timer enforces it.
 	curTimeout time.Duration
@@ -199,6 +202,8 @@ func Serve(ctx context.Context, nc net.Conn, d *Deps) {
 	cc = nil
 	d.Registry.add(s)
 	defer d.Registry.remove(s, s.user.Username)
+	d.Stats.SessionsCreated.Add(1)
+	s.proc.Store(&procState{db: s.st.db, hg: -1, start: time.Now()})
 	d.Stats.Sessions.Add(1)
 	defer d.Stats.Sessions.Add(-1)
 	s.run()

@@ -54,7 +54,9 @@ func (r PinReason) String() string {
 
 // Stats are process-wide session counters.
 type Stats struct {
-	Sessions     atomic.Int64
+	Sessions atomic.Int64
+	// SessionsCreated counts client sessions that logged in.
+	SessionsCreated atomic.Uint64
 	AuthFailures atomic.Uint64
 	Panics       atomic.Uint64
 	Queries      atomic.Uint64

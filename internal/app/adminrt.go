@@ -167,6 +167,7 @@ func (r adminRuntime) Snapshot(want admin.Want) admin.Stats {
 				AppliedAt: m.AppliedAt})
 		}
 	}
+	a.proxysqlSnapshot(want, &st)
 	return st
 }
 
@@ -228,6 +229,7 @@ func (a *App) poolStats(snap *topology.Snapshot) []admin.PoolStats {
 			p.ConnUsed, p.ConnFree = s.ConnUsed.Load(), s.ConnFree.Load()
 			p.ConnOK, p.ConnERR, p.Queries = s.ConnOK.Load(), s.ConnERR.Load(), s.Queries.Load()
 			p.BytesSent, p.BytesRecv, p.LatencyUs = s.BytesSent.Load(), s.BytesRecv.Load(), s.LatencyUs.Load()
+			p.MaxConnUsed = s.MaxConnUsed.Load()
 		}
 		out = append(out, p)
 	}
@@ -266,6 +268,7 @@ func (a *App) globalCounters(pools []admin.PoolStats) []admin.Counter {
 		admin.Counter{Name: "Server_Connections_aborted", Value: errs},
 		admin.Counter{Name: "Config_Version", Value: int64(a.Store.Versioned().Version)},
 	)
+	out = append(out, a.proxysqlGlobals()...)
 	for i := range router.NumReasons {
 		out = append(out, admin.Counter{Name: "Route_" + router.Reason(i).String(), Value: u(s.Routes[i].Load())})
 	}

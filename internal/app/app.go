@@ -31,6 +31,8 @@ type App struct {
 	Stats *session.Stats
 	// Sessions knows every live client session.
 	Sessions *session.Registry
+	// created is when New made the App (stats_mysql_global.ProxySQL_Uptime).
+	created time.Time
 	deps     *session.Deps
 	version  string
 	listener *protocol.Listener
@@ -55,7 +57,8 @@ type App struct {
 
 // New builds a proxy for cfg (already validated) and opens its listener.
 func New(cfg *config.Config, lg *zap.Logger) (*App, error) {
-	a := &App{Store: config.NewStore(cfg, "local"), Stats: &session.Stats{}, Sessions: session.NewRegistry(), lg: lg}
+	a := &App{Store: config.NewStore(cfg, "local"), Stats: &session.Stats{}, Sessions: session.NewRegistry(), lg: lg,
+		created: time.Now()}
 	// One TLS decision for every connection to a backend: pools, monitor
 	// and the version probe (tls.go).
 	bt := &backendTLS{current: a.Store.Current}

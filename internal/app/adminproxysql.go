@@ -1,0 +1,63 @@
+package app
+
+import (
+	"runtime"
+	"time"
+
+	"github.com/rwproxy/rwproxy/admin"
+)
+
+// Kill ends a client session (or only its running statement): KILL on
+// the admin port.
+func (r adminRuntime) Kill(id uint32, query bool) bool { return r.a.Sessions.Kill(id, query) }
+
+// proxysqlSnapshot fills the parts of st that ProxySQL's stats tables
+// show: the client sessions and the memory figures.
+func (a *App) proxysqlSnapshot(want admin.Want, st *admin.Stats) {
+	if want&admin.WantSessions != 0 {
+		for _, p := range a.Sessions.Processlist() {
+			st.Processes = append(st.Processes, admin.Process{ID: p.ID, User: p.User, DB: p.DB,
+				ClientHost: p.ClientHost, ClientPort: p.ClientPort, Hostgroup: p.Hostgroup, Backend: p.Backend,
+				Command: p.Command, Time: p.Time, Info: p.Info, InTxn: p.InTxn})
+		}
+		st.UserConns = a.Sessions.UserConnections()
+	}
+	if want&admin.WantMemory != 0 {
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		st.Memory = []admin.Counter{
+			{Name: "go_heap_alloc_bytes", Value: int64(m.HeapAlloc)},
+			{Name: "go_heap_inuse_bytes", Value: int64(m.HeapInuse)},
+			{Name: "go_heap_sys_bytes", Value: int64(m.HeapSys)},
+			{Name: "go_stack_inuse_bytes", Value: int64(m.StackInuse)},
+			{Name: "go_sys_bytes", Value: int64(m.Sys)},
+			{Name: "go_goroutines", Value: int64(runtime.NumGoroutine())},
+		}
+	}
+}
+
+// proxysqlGlobals are stats_mysql_global rows under ProxySQL's names
+// that its exporters and dashboards read.
+func (a *App) proxysqlGlobals() []admin.Counter {
+	var active, nonIdle int64
+	for _, p := range a.Sessions.Processlist() {
+		if p.InTxn {
+			active++
+		}
+		if p.Command != "Sleep" {
+			nonIdle++
+		}
+	}
+	var slow uint64
+	if r := a.Recorder(); r != nil {
+		slow = r.SlowQueries()
+	}
+	return []admin.Counter{
+		{Name: "ProxySQL_Uptime", Value: int64(time.Since(a.created) / time.Second)},
+		{Name: "Client_Connections_created", Value: int64(a.Stats.SessionsCreated.Load())},
+		{Name: "Client_Connections_aborted", Value: int64(a.Stats.AuthFailures.Load())},
+		{Name: "Client_Connections_non_idle", Value: nonIdle},
+		{Name: "Active_Transactions", Value: active},
+		{Name: "Slow_queries", Value: int64(slow)},
+	}
+}
