@@ -3,6 +3,8 @@ package admin
 import (
 	"strconv"
 	"strings"
+
+	"github.com/rwproxy/rwproxy/internal/buildinfo"
 )
 
 // sysVars answer @@variables that MySQL clients and connectors read when
@@ -59,6 +61,9 @@ func (e *engine) sysVarLiteral(raw string, sess *adminSession) string {
 		return quoteString("rwproxy")
 	case "port":
 		return "0"
+	case "admin-version":
+		// ProxySQL's @@admin-version: which rwproxy answers.
+		return quoteString(buildinfo.Get().Version)
 	}
 	if v, ok := lookupVariable(name); ok {
 		if isSecretVariable(v.name) {

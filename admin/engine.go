@@ -311,6 +311,8 @@ func (e *engine) execOne(ctx context.Context, sess *adminSession, st []token) (*
 			return nil, newError(erSyntax, "USE needs one schema name")
 		}
 		return &result{}, useDB(sess, unquote(s[1]))
+	case "PROXYSQL":
+		return nil, proxysqlCommand(s)
 	case "KILL":
 		res, err := e.kill(sess, s)
 		e.audit(sess, st, res, err)

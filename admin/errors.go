@@ -25,6 +25,7 @@ const (
 	erWrongValue     = mysql.ER_TRUNCATED_WRONG_VALUE_FOR_FIELD // 1366
 	erReadOnly       = mysql.ER_OPEN_AS_READONLY                // 1036
 	erUnsupportedPS  = mysql.ER_UNSUPPORTED_PS                  // 1295
+	erNotSupported   = mysql.ER_NOT_SUPPORTED_YET               // 1235
 	erCheckViolation = 3819                                     // ER_CHECK_CONSTRAINT_VIOLATED (MySQL 8.0.16+)
 	erQueryTimeout   = 3024                                     // ER_QUERY_TIMEOUT (max_execution_time exceeded)
 	erResultTooLarge = mysql.ER_OUT_OF_RESOURCES                // 1041

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rwproxy/rwproxy/config"
+	"github.com/rwproxy/rwproxy/internal/buildinfo"
 )
 
 // ProxySQL's frontend/backend split of mysql_users: a frontend row and a
@@ -148,4 +149,17 @@ func TestProxySQLFieldsOmittedFromClusterJSON(t *testing.T) {
 	b, err := json.Marshal(c.Users)
 	require.NoError(t, err)
 	require.NotContains(t, string(b), `"Comment"`)
+}
+
+// SELECT @@admin-version names the build; PROXYSQL commands are refused
+// with the reason and the documentation's place.
+func TestAdminVersionAndProxySQLCommands(t *testing.T) {
+	e, _ := newTestEngine(t, nil)
+	require.Equal(t, buildinfo.Get().Version, one(t, e, "SELECT @@admin-version"))
+	for _, q := range []string{"PROXYSQL PAUSE", "PROXYSQL FLUSH LOGS", "PROXYSQL READONLY", "PROXYSQL CHECKSUM DISK MYSQL SERVERS"} {
+		msg := execErr(t, e, q, 1235)
+		require.Contains(t, msg, "not supported by rwproxy")
+		require.Contains(t, msg, "docs/admin.md")
+	}
+	require.Contains(t, execErr(t, e, "KILL 12345", 1094), "Unknown thread id: 12345")
 }
