@@ -18,12 +18,16 @@ import (
 	"github.com/rwproxy/rwproxy/admin"
 	"github.com/rwproxy/rwproxy/config"
 	"github.com/rwproxy/rwproxy/internal/app"
+	"github.com/rwproxy/rwproxy/internal/importproxysql"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "0.1.0-dev"
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "import-proxysql" {
+		os.Exit(importproxysql.Main(os.Args[2:], os.Stdout, os.Stderr, os.ReadFile))
+	}
 	if len(os.Args) > 1 && os.Args[1] == "version" {
 		fmt.Println("rwproxy", version)
 		return
