@@ -134,7 +134,7 @@ var (
 			fnCheckUnsupported + "('compression', compression, " +
 				"'client protocol compression to the backends is not supported: set 0 (docs/admin.md, compatibility)')",
 		},
-		key:         []string{"hostgroup_id", "hostname", "port"},
+		key: []string{"hostgroup_id", "hostname", "port"},
 	}
 	tUsers = &table{
 		name: "mysql_users", strict: true,

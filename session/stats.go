@@ -54,9 +54,7 @@ func (r PinReason) String() string {
 
 // Stats are process-wide session counters.
 type Stats struct {
-	Sessions atomic.Int64
-	// SessionsCreated counts client sessions that logged in.
-	SessionsCreated atomic.Uint64
+	Sessions     atomic.Int64
 	AuthFailures atomic.Uint64
 	Panics       atomic.Uint64
 	Queries      atomic.Uint64
@@ -80,6 +78,9 @@ type Stats struct {
 	// QueryTimeouts counts statements whose query_timeout expired while
 	// they ran (rwproxy sent KILL QUERY for them).
 	QueryTimeouts atomic.Uint64
+
+	// SessionsCreated counts client sessions that logged in.
+	SessionsCreated atomic.Uint64
 }
 
 // countPins records newly taken reasons.

@@ -31,8 +31,6 @@ type App struct {
 	Stats *session.Stats
 	// Sessions knows every live client session.
 	Sessions *session.Registry
-	// created is when New made the App (stats_mysql_global.ProxySQL_Uptime).
-	created time.Time
 	deps     *session.Deps
 	version  string
 	listener *protocol.Listener
@@ -53,6 +51,9 @@ type App struct {
 	Digests *session.Digests
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
+
+	// created is when New made the App (stats_mysql_global.ProxySQL_Uptime).
+	created time.Time
 }
 
 // New builds a proxy for cfg (already validated) and opens its listener.
