@@ -155,6 +155,44 @@ var converters = map[*table]converter{
 			return nil
 		},
 	},
+	tScheduler: {
+		cfgKey: "scheduler", fields: map[string]string{"interval": "interval_ms"},
+		rows: func(c *config.Config) []row {
+			out := make([]row, 0, len(c.Scheduler))
+			for _, j := range c.Scheduler {
+				r := row{int64(j.ID), boolInt(j.IsActive()), j.Interval.Milliseconds(), j.Filename}
+				for i := range config.MaxSchedulerArgs {
+					var a any
+					if i < len(j.Args) {
+						a = j.Args[i]
+					}
+					r = append(r, a)
+				}
+				out = append(out, append(r, j.Comment))
+			}
+			return out
+		},
+		set: func(c *config.Config, rows []row) error {
+			c.Scheduler = c.Scheduler[:0] // keeps nil nil (Store.Apply compares with DeepEqual)
+			for _, r := range rows {
+				j := config.SchedulerJob{ID: asInt(r[0]), Active: activePtr(r[1]),
+					Interval: time.Duration(asInt(r[2])) * time.Millisecond, Filename: asString(r[3]),
+					Comment: asString(r[4+config.MaxSchedulerArgs])}
+				// ProxySQL passes arg1..argN up to the last non-NULL one.
+				last := -1
+				for i := range config.MaxSchedulerArgs {
+					if r[4+i] != nil {
+						last = i
+					}
+				}
+				for i := 0; i <= last; i++ {
+					j.Args = append(j.Args, asString(r[4+i]))
+				}
+				c.Scheduler = append(c.Scheduler, j)
+			}
+			return nil
+		},
+	},
 	tVariables: {
 		rows: func(c *config.Config) []row {
 			out := make([]row, 0, len(variables))

@@ -271,8 +271,25 @@ var (
 	}
 )
 
+// tScheduler is ProxySQL's scheduler: scripts run every interval_ms.
+var tScheduler = &table{
+	name: "scheduler", strict: true,
+	cols: []column{
+		{name: "id", typ: "INTEGER", notNull: true, check: "id > 0"},
+		{name: "active", typ: "INTEGER", notNull: true, def: "1", check: "active IN (0,1)"},
+		{name: "interval_ms", typ: "INTEGER", notNull: true, def: "10000", check: "interval_ms BETWEEN 100 AND 100000000"},
+		{name: "filename", typ: "TEXT", notNull: true, check: "substr(filename, 1, 1) = '/'"},
+		{name: "arg1", typ: "TEXT"}, {name: "arg2", typ: "TEXT"}, {name: "arg3", typ: "TEXT"},
+		{name: "arg4", typ: "TEXT"}, {name: "arg5", typ: "TEXT"},
+		{name: "comment", typ: "TEXT", notNull: true, def: "''"},
+	},
+	// INTEGER PRIMARY KEY: an INSERT without id gets the next one.
+	constraints: []string{"PRIMARY KEY (id)"},
+	key:         []string{"id"},
+}
+
 // configTables are the editable tables, in the order they are created.
-var configTables = []*table{tServers, tUsers, tRules, tReplication, tGroupReplication, tAttributes, tVariables}
+var configTables = []*table{tServers, tUsers, tRules, tReplication, tGroupReplication, tAttributes, tVariables, tScheduler}
 
 // The stats tables (schema stats) and the monitor logs (schema monitor).
 // They are rebuilt from Runtime.Snapshot before a statement reads them.

@@ -47,6 +47,10 @@ type Config struct {
 	// QUERY on its backend and the client gets error 3024. A user's or a
 	// matching query rule's own timeout takes precedence; 0 = none.
 	QueryTimeout time.Duration `mapstructure:"query_timeout"`
+
+	// Scheduler are external scripts run every interval (ProxySQL's
+	// scheduler table); node-local, left out of the cluster's JSON when empty.
+	Scheduler []SchedulerJob `mapstructure:"scheduler" json:",omitempty"`
 }
 
 // Reader fallback policies.
@@ -393,3 +397,20 @@ type Cluster struct {
 	// peer (anti-entropy); 0 means 10s.
 	PushPullInterval time.Duration `mapstructure:"push_pull_interval" reload:"restart"`
 }
+
+// SchedulerJob runs Filename with Args every Interval (ProxySQL's
+// scheduler): a run still going when the next is due makes that one skip.
+type SchedulerJob struct {
+	ID int `mapstructure:"id"`
+	// Active false keeps the job without running it. Nil means true.
+	Active   *bool         `mapstructure:"active"`
+	Interval time.Duration `mapstructure:"interval"`
+	// Filename is the executable's absolute path.
+	Filename string `mapstructure:"filename"`
+	// Args are its arguments (ProxySQL's arg1 .. arg5).
+	Args    []string `mapstructure:"args"`
+	Comment string   `mapstructure:"comment"`
+}
+
+// IsActive reports whether the job runs (default true).
+func (j SchedulerJob) IsActive() bool { return j.Active == nil || *j.Active }

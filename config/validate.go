@@ -70,6 +70,7 @@ func (c *Config) Validate() error {
 	c.validateQueryRules(&p, known)
 	c.validateHostgroupAttributes(&p, withServers)
 	c.validateProxySQLFields(&p)
+	c.validateScheduler(&p)
 	return errors.Join(p...)
 }
 

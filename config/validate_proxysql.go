@@ -37,3 +37,34 @@ func (c *Config) validateProxySQLFields(p *problems) {
 		}
 	}
 }
+
+// MinSchedulerInterval is the shortest scheduler[].interval.
+const MinSchedulerInterval = 100 * time.Millisecond
+
+// MaxSchedulerArgs is how many arguments a scheduler job takes (ProxySQL's arg1..arg5).
+const MaxSchedulerArgs = 5
+
+func (c *Config) validateScheduler(p *problems) {
+	seen := make(map[int]int)
+	for i, j := range c.Scheduler {
+		path := fmt.Sprintf("scheduler[%d]", i)
+		if j.ID <= 0 {
+			p.add(path+".id", "%d must be > 0", j.ID)
+		} else if k, dup := seen[j.ID]; dup {
+			p.add(path+".id", "%d is a duplicate of scheduler[%d]", j.ID, k)
+		} else {
+			seen[j.ID] = i
+		}
+		if j.Interval < MinSchedulerInterval {
+			p.add(path+".interval", "%s must be >= %s", j.Interval, MinSchedulerInterval)
+		} else if j.Interval%time.Millisecond != 0 {
+			p.add(path+".interval", "%s must be whole milliseconds", j.Interval)
+		}
+		if !strings.HasPrefix(j.Filename, "/") {
+			p.add(path+".filename", "%q must be an absolute path", j.Filename)
+		}
+		if len(j.Args) > MaxSchedulerArgs {
+			p.add(path+".args", "%d arguments, at most %d", len(j.Args), MaxSchedulerArgs)
+		}
+	}
+}

@@ -54,6 +54,8 @@ type App struct {
 
 	// created is when New made the App (stats_mysql_global.ProxySQL_Uptime).
 	created time.Time
+	// sched runs the scheduler jobs.
+	sched scheduler
 }
 
 // New builds a proxy for cfg (already validated) and opens its listener.
@@ -190,6 +192,7 @@ func (a *App) Close() error {
 		a.cancel()
 	}
 	merr := a.Monitor.Close()
+	a.sched.stop()
 	a.wg.Wait()
 	return errors.Join(aerr, cerr, herr, err, merr, a.Pools.Close())
 }
@@ -241,6 +244,7 @@ func (a *App) applyConfig(c *config.Config) error {
 	a.routing.Store(rt)
 	a.Monitor.Update(c)
 	a.applySnapshot(a.Monitor.Snapshot())
+	a.sched.apply(a.lg, c.Scheduler)
 	return nil
 }
 

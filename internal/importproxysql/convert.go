@@ -58,7 +58,7 @@ func Convert(doc *Value) *Result {
 		case "proxysql_servers":
 			r.unmapped(s.Name, "ProxySQL Cluster peers: set cluster.join (memberlist gossip) and cluster.secret instead")
 		case "scheduler":
-			r.unmapped(s.Name, "rwproxy has no scheduler; run the scripts from cron or a systemd timer")
+			r.scheduler(s.Value)
 		case "mysql_galera_hostgroups", "mysql_aws_aurora_hostgroups":
 			r.unmapped(s.Name, "Galera and Aurora topologies are not supported")
 		case "mysql_query_rules_fast_routing":
@@ -444,5 +444,38 @@ func (r *Result) groupReplication(l *Value) {
 			return true
 		})
 		r.Config.GroupReplicationHostgroups = append(r.Config.GroupReplicationHostgroups, h)
+	}
+}
+
+func (r *Result) scheduler(l *Value) {
+	for i, g := range r.items("scheduler", l) {
+		j := config.SchedulerJob{Interval: 10 * time.Second}
+		args := make([]string, config.MaxSchedulerArgs)
+		last := -1
+		r.fields(fmt.Sprintf("scheduler[%d]", i), g, func(name string, v *Value) bool {
+			switch name {
+			case "id":
+				j.ID = int(v.Int)
+			case "active":
+				if v.Int == 0 && !v.Bool {
+					f := false
+					j.Active = &f
+				}
+			case "interval_ms":
+				j.Interval = ms(v)
+			case "filename":
+				j.Filename = v.String()
+			case "arg1", "arg2", "arg3", "arg4", "arg5":
+				n := int(name[3] - '1')
+				args[n], last = v.String(), max(last, n)
+			case "comment":
+				j.Comment = v.String()
+			default:
+				return false
+			}
+			return true
+		})
+		j.Args = args[:last+1]
+		r.Config.Scheduler = append(r.Config.Scheduler, j)
 	}
 }

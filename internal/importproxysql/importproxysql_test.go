@@ -88,7 +88,6 @@ func TestConvertRealisticCnf(t *testing.T) {
 		"rule 4 left out: flagIN=5",
 		"rule 5 left out: query rewriting",
 		"cache_ttl: rwproxy has no query cache",
-		"scheduler: rwproxy has no scheduler",
 		"radmin: rwproxy has one admin account",
 	} {
 		require.Contains(t, all, want)
@@ -104,7 +103,6 @@ func TestMainRoundTrip(t *testing.T) {
 	rc := Main([]string{"testdata/proxysql.cnf"}, &out, &errOut, os.ReadFile)
 	require.Equal(t, 1, rc, errOut.String())
 	require.Contains(t, errOut.String(), "admin.password")
-	require.Contains(t, errOut.String(), "not carried over: scheduler")
 	require.NotContains(t, out.String(), "not carried over")
 
 	yaml := strings.Replace(out.String(), `listen: "0.0.0.0:6032"`, `listen: "127.0.0.1:6032"`, 1)
@@ -117,6 +115,11 @@ func TestMainRoundTrip(t *testing.T) {
 	require.Equal(t, "back-pw", c.Users[2].BackendPassword)
 	require.Len(t, c.QueryRules, 3)
 	require.Equal(t, 10, *c.QueryRules[2].DestinationHostgroup)
+	require.Len(t, c.Scheduler, 1)
+	require.False(t, c.Scheduler[0].IsActive())
+	require.Equal(t, 10*time.Second, c.Scheduler[0].Interval)
+	require.Equal(t, "/var/lib/proxysql/proxysql_galera_checker.sh", c.Scheduler[0].Filename)
+	require.Equal(t, []string{"10", "20"}, c.Scheduler[0].Args)
 
 	require.Equal(t, 2, Main(nil, &out, &errOut, os.ReadFile))
 	require.Equal(t, 2, Main([]string{"/nonexistent.cnf"}, &out, &errOut, os.ReadFile))

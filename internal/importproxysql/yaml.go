@@ -152,6 +152,23 @@ func WriteYAML(out io.Writer, source string, c *config.Config) error {
 			}
 		}
 	}
+	if len(c.Scheduler) > 0 {
+		w.line(0, "scheduler:")
+		for _, j := range c.Scheduler {
+			w.line(1, "- id: %d", j.ID)
+			w.line(2, "active: %t", j.IsActive())
+			w.line(2, "interval: %s", dur(j.Interval))
+			w.line(2, "filename: %s", str(j.Filename))
+			if len(j.Args) > 0 {
+				quoted := make([]string, len(j.Args))
+				for i, a := range j.Args {
+					quoted[i] = str(a)
+				}
+				w.line(2, "args: [%s]", strings.Join(quoted, ", "))
+			}
+			w.line(2, "comment: %s", str(j.Comment))
+		}
+	}
 	_, err := io.WriteString(out, w.b.String())
 	return err
 }

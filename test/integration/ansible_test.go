@@ -9,7 +9,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -63,10 +65,15 @@ func TestAnsibleProxySQLModules(t *testing.T) {
 	_, adminPort := splitHostPortT(t, p.app.AdminAddr())
 	replica := sb.Ports[1]
 
+	// The scheduler job appends its first argument to the file its second names.
+	script, schedOut := filepath.Join(dir, "job.sh"), filepath.Join(dir, "job.out")
+	require.NoError(t, os.WriteFile(script, []byte("#!/bin/sh\necho \"$1\" >> \"$2\"\n"), 0o700))
 	play, err := filepath.Abs("testdata/proxysql-playbook.yml")
 	require.NoError(t, err)
-	cmd := exec.Command("ansible-playbook", "-i", "localhost,", "-c", "local", play,
-		"--extra-vars", fmt.Sprintf(`{"admin_port": %d, "replica_port": %d}`, adminPort, replica))
+	vars, err := json.Marshal(map[string]any{"admin_port": adminPort, "replica_port": replica,
+		"sched_script": script, "sched_out": schedOut})
+	require.NoError(t, err)
+	cmd := exec.Command("ansible-playbook", "-i", "localhost,", "-c", "local", play, "--extra-vars", string(vars))
 	cmd.Env = append(os.Environ(), "ANSIBLE_STDOUT_CALLBACK=json", "ANSIBLE_NOCOLOR=1",
 		"ANSIBLE_HOME="+filepath.Join(dir, "ansible"), "ANSIBLE_LOCAL_TEMP="+filepath.Join(dir, "ansible-tmp"),
 		"ANSIBLE_PYTHON_INTERPRETER="+ansiblePython, "ANSIBLE_RETRY_FILES_ENABLED=0")
@@ -83,7 +90,7 @@ func TestAnsibleProxySQLModules(t *testing.T) {
 	require.NoError(t, json.Unmarshal(out, &report), "ansible-playbook output (run error %v):\n%s", runErr, out)
 	require.Len(t, report.Plays, 1)
 	tasks := report.Plays[0].Tasks
-	require.Len(t, tasks, 9, "%s", out)
+	require.Len(t, tasks, 10, "%s", out)
 	results := make(map[string]ansibleResult)
 	for _, task := range tasks {
 		r := task.Hosts["localhost"]
@@ -109,6 +116,13 @@ func TestAnsibleProxySQLModules(t *testing.T) {
 	// The ProxySQL check_type combination is live.
 	require.Equal(t, [][]string{{"read_only|innodb_read_only", "ansible"}},
 		p.rows(t, "SELECT check_type, comment FROM runtime_mysql_replication_hostgroups WHERE writer_hostgroup = 10"))
+	// The scheduler job is live: it runs the script with its arguments.
+	require.Equal(t, [][]string{{"1", "100", script, "scheduled", schedOut, "ansible"}}, p.rows(t,
+		"SELECT active, interval_ms, filename, arg1, arg2, comment FROM runtime_scheduler"))
+	require.Eventually(t, func() bool {
+		b, err := os.ReadFile(schedOut)
+		return err == nil && strings.HasPrefix(string(b), "scheduled\n")
+	}, time.Minute, 50*time.Millisecond, "the scheduler never ran %s", script)
 	// The global variable is live.
 	require.Equal(t, 777, p.app.Store.Current().MaxConnections)
 	// The users were saved to disk: ans_user as ProxySQL's pair of rows.
