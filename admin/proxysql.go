@@ -172,3 +172,13 @@ func statsUserRows(s *Stats, c *config.Config) []row {
 	}
 	return out
 }
+
+// ruleHitRows fills stats_mysql_query_rules: rule_id and hits of every
+// active rule of the running configuration.
+func ruleHitRows(s *Stats, _ *config.Config) []row {
+	out := make([]row, 0, len(s.RuleHits))
+	for _, h := range s.RuleHits {
+		out = append(out, row{int64(h.RuleID), int64(h.Hits)})
+	}
+	return out
+}

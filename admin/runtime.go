@@ -41,6 +41,8 @@ const (
 	WantSessions
 	// WantMemory: the process's memory figures.
 	WantMemory
+	// WantRuleHits: the query rules' hit counts.
+	WantRuleHits
 )
 
 // Stats is a point-in-time copy of the proxy's live state.
@@ -71,6 +73,9 @@ type Stats struct {
 	UserConns map[string]int
 	// Memory are stats_memory_metrics' rows.
 	Memory []Counter
+	// RuleHits are the running query rules' hits by rule_id
+	// (stats_mysql_query_rules), in rule_id order.
+	RuleHits []RuleHit
 }
 
 // BalanceStat is one row of stats_mysql_balance.
@@ -118,6 +123,12 @@ type Process struct {
 	Time       time.Duration
 	Info       string
 	InTxn      bool
+}
+
+// RuleHit is how many statements one query rule matched.
+type RuleHit struct {
+	RuleID int
+	Hits   uint64
 }
 
 // Killer is implemented by a Runtime whose client sessions KILL on the

@@ -327,6 +327,9 @@ var (
 		{name: "username", typ: "TEXT"}, {name: "frontend_connections", typ: "INTEGER"},
 		{name: "frontend_max_connections", typ: "INTEGER"},
 	}}
+	tRuleHits = &table{name: "stats_mysql_query_rules", cols: []column{
+		{name: "rule_id", typ: "INTEGER"}, {name: "hits", typ: "INTEGER"},
+	}}
 	tMemory = &table{name: "stats_memory_metrics", cols: []column{
 		{name: "Variable_Name", typ: "TEXT"}, {name: "Variable_Value", typ: "TEXT"},
 	}}

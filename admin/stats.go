@@ -49,6 +49,7 @@ func buildDynamicTables() []dynamicTable {
 		{t: tClusterNodes, want: WantCluster, fill: clusterNodeRows},
 		{t: tProcesslist, want: WantSessions, fill: processRows},
 		{t: tStatsUsers, want: WantSessions, fill: statsUserRows},
+		{t: tRuleHits, want: WantRuleHits, fill: ruleHitRows},
 		{t: tMemory, want: WantMemory, fill: func(s *Stats, _ *config.Config) []row { return counterRows(s.Memory, true) }},
 		{t: tClusterChecksums, want: WantCluster, fill: clusterModuleRows},
 	}

@@ -22,6 +22,11 @@ func (a *App) proxysqlSnapshot(want admin.Want, st *admin.Stats) {
 		}
 		st.UserConns = a.Sessions.UserConnections()
 	}
+	if rt := a.routing.Load(); want&admin.WantRuleHits != 0 && rt != nil {
+		for _, h := range rt.Rules.Hits() {
+			st.RuleHits = append(st.RuleHits, admin.RuleHit{RuleID: h.RuleID, Hits: h.Hits})
+		}
+	}
 	if want&admin.WantMemory != 0 {
 		var m runtime.MemStats
 		runtime.ReadMemStats(&m)

@@ -214,6 +214,9 @@ func (a *App) applyConfig(c *config.Config) error {
 	if err != nil {
 		return err
 	}
+	if old := a.routing.Load(); old != nil {
+		rules.KeepHits(old.Rules)
+	}
 	rt := &session.Routing{Rules: rules, ReaderOf: make(map[int]int),
 		FallbackError: c.ReaderFallback == config.ReaderFallbackError, FailoverBuffer: c.FailoverBuffer,
 		QueryTimeout: c.QueryTimeout}

@@ -160,6 +160,8 @@ func TestAnsibleProxySQLModules(t *testing.T) {
 	require.Equal(t, sb.Ports[0], port)
 	require.NoError(t, app.QueryRow("SELECT @@port").Scan(&port))
 	require.NotEqual(t, sb.Ports[0], port)
+	// stats_mysql_query_rules counts the rule's one hit.
+	require.Equal(t, [][]string{{"1"}}, p.rows(t, "SELECT hits FROM stats_mysql_query_rules WHERE rule_id = 50"))
 }
 
 func splitHostPortT(t *testing.T, addr string) (string, int) {
