@@ -182,3 +182,23 @@ func ruleHitRows(s *Stats, _ *config.Config) []row {
 	}
 	return out
 }
+
+// commandBuckets is how many latency columns stats_mysql_commands_counters has.
+const commandBuckets = 12
+
+// commandRows fills stats_mysql_commands_counters, one row per command class.
+func commandRows(s *Stats, _ *config.Config) []row {
+	out := make([]row, 0, len(s.Commands))
+	for _, c := range s.Commands {
+		r := row{c.Command, int64(c.TotalTimeUs), int64(c.Count)}
+		for i := range commandBuckets {
+			var n uint64
+			if i < len(c.Buckets) {
+				n = c.Buckets[i]
+			}
+			r = append(r, int64(n))
+		}
+		out = append(out, r)
+	}
+	return out
+}

@@ -43,6 +43,8 @@ const (
 	WantMemory
 	// WantRuleHits: the query rules' hit counts.
 	WantRuleHits
+	// WantCommands: the statement counters by command.
+	WantCommands
 )
 
 // Stats is a point-in-time copy of the proxy's live state.
@@ -76,6 +78,8 @@ type Stats struct {
 	// RuleHits are the running query rules' hits by rule_id
 	// (stats_mysql_query_rules), in rule_id order.
 	RuleHits []RuleHit
+	// Commands are stats_mysql_commands_counters' rows.
+	Commands []CommandCount
 }
 
 // BalanceStat is one row of stats_mysql_balance.
@@ -123,6 +127,16 @@ type Process struct {
 	Time       time.Duration
 	Info       string
 	InTxn      bool
+}
+
+// CommandCount counts the statements of one command class: their number,
+// total time, and how many took at most 100us, 500us, 1ms, 5ms, 10ms,
+// 50ms, 100ms, 500ms, 1s, 5s, 10s, and longer (Buckets, 12 of them).
+type CommandCount struct {
+	Command     string
+	TotalTimeUs uint64
+	Count       uint64
+	Buckets     []uint64
 }
 
 // RuleHit is how many statements one query rule matched.

@@ -327,6 +327,13 @@ var (
 		{name: "username", typ: "TEXT"}, {name: "frontend_connections", typ: "INTEGER"},
 		{name: "frontend_max_connections", typ: "INTEGER"},
 	}}
+	tCommands = &table{name: "stats_mysql_commands_counters", cols: []column{
+		{name: "Command", typ: "TEXT"}, {name: "Total_Time_us", typ: "INTEGER"}, {name: "Total_cnt", typ: "INTEGER"},
+		{name: "cnt_100us", typ: "INTEGER"}, {name: "cnt_500us", typ: "INTEGER"}, {name: "cnt_1ms", typ: "INTEGER"},
+		{name: "cnt_5ms", typ: "INTEGER"}, {name: "cnt_10ms", typ: "INTEGER"}, {name: "cnt_50ms", typ: "INTEGER"},
+		{name: "cnt_100ms", typ: "INTEGER"}, {name: "cnt_500ms", typ: "INTEGER"}, {name: "cnt_1s", typ: "INTEGER"},
+		{name: "cnt_5s", typ: "INTEGER"}, {name: "cnt_10s", typ: "INTEGER"}, {name: "cnt_INFs", typ: "INTEGER"},
+	}}
 	tRuleHits = &table{name: "stats_mysql_query_rules", cols: []column{
 		{name: "rule_id", typ: "INTEGER"}, {name: "hits", typ: "INTEGER"},
 	}}

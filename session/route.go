@@ -108,6 +108,7 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 	s.curNextTxn = nextTxnOnly(st)
 	s.curHG = t.hg
 	s.publishProc(t.hg, sql)
+	s.curCmd = commandOf(sql, st.Flags&router.FlagLockingRead != 0)
 	s.curDigest = ""
 	if s.d.Digests != nil {
 		if s.curDigest = st.Digest; s.curDigest == "" {

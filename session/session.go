@@ -103,6 +103,9 @@ type Session struct {
 	curDigest string
 	curHG     int
 	keyBuf    []byte
+	// curCmd is the statement's stats_mysql_commands_counters class (-1:
+	// none, the request is not a statement).
+	curCmd int
 	exec      execState
 	// cur is the backend connection serving the current command; the
 	// relay's OnOK callback updates its state.
@@ -222,6 +225,7 @@ func newSession(ctx context.Context, cc *server.Conn, d *Deps, nc net.Conn, u co
 	s.relay.OnOK = s.onOK
 	s.relay.OnErr = s.onErr
 	s.timer.init(s)
+	s.curCmd = -1
 	s.cmd.max = maxPacket(d)
 	return s
 }

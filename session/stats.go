@@ -81,6 +81,8 @@ type Stats struct {
 
 	// SessionsCreated counts client sessions that logged in.
 	SessionsCreated atomic.Uint64
+	// Commands counts statements by class (stats_mysql_commands_counters).
+	Commands CommandCounters
 }
 
 // countPins records newly taken reasons.

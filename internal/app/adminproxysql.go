@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/rwproxy/rwproxy/admin"
+	"github.com/rwproxy/rwproxy/session"
 )
 
 // Kill ends a client session (or only its running statement): KILL on
@@ -25,6 +26,16 @@ func (a *App) proxysqlSnapshot(want admin.Want, st *admin.Stats) {
 	if rt := a.routing.Load(); want&admin.WantRuleHits != 0 && rt != nil {
 		for _, h := range rt.Rules.Hits() {
 			st.RuleHits = append(st.RuleHits, admin.RuleHit{RuleID: h.RuleID, Hits: h.Hits})
+		}
+	}
+	if want&admin.WantCommands != 0 {
+		for i, name := range session.CommandNames() {
+			c := &a.Stats.Commands[i]
+			cc := admin.CommandCount{Command: name, TotalTimeUs: c.TotalTimeUs.Load(), Count: c.Count.Load()}
+			for j := range c.Buckets {
+				cc.Buckets = append(cc.Buckets, c.Buckets[j].Load())
+			}
+			st.Commands = append(st.Commands, cc)
 		}
 	}
 	if want&admin.WantMemory != 0 {

@@ -128,6 +128,27 @@ func TestProxySQLExporterStatements(t *testing.T) {
 			require.NoError(t, err, r[0])
 		}
 	}
+	// stats_mysql_commands_counters (PMM's dashboards): the statements run
+	// above, by class, with their latency buckets adding up.
+	cols, rows = scanAll(t, p.admin, "SELECT * FROM stats_mysql_commands_counters WHERE Command IN ('SELECT', 'BEGIN', 'SELECT_FOR_UPDATE') ORDER BY Command")
+	require.Equal(t, []string{"Command", "Total_Time_us", "Total_cnt", "cnt_100us", "cnt_500us", "cnt_1ms", "cnt_5ms",
+		"cnt_10ms", "cnt_50ms", "cnt_100ms", "cnt_500ms", "cnt_1s", "cnt_5s", "cnt_10s", "cnt_INFs"}, cols)
+	counts := map[string]int{}
+	for _, r := range rows {
+		total, err := strconv.Atoi(r[2])
+		require.NoError(t, err)
+		sum := 0
+		for _, b := range r[3:] {
+			n, err := strconv.Atoi(b)
+			require.NoError(t, err)
+			sum += n
+		}
+		require.Equal(t, total, sum, "buckets of %s", r[0])
+		counts[r[0]] = total
+	}
+	require.Equal(t, 1, counts["BEGIN"])
+	require.Equal(t, 1, counts["SELECT_FOR_UPDATE"])
+	require.GreaterOrEqual(t, counts["SELECT"], 1, "SELECT @@port (and the driver's own queries)")
 	// runtime_mysql_servers, read by ProxySQL dashboards beside the exporter.
 	_, rows = scanAll(t, p.admin, "SELECT hostgroup_id, hostname, port, status, weight, max_connections, use_ssl, max_latency_ms FROM runtime_mysql_servers")
 	require.Len(t, rows, 3)

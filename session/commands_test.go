@@ -1,0 +1,46 @@
+package session
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestCommandOf(t *testing.T) {
+	for sql, want := range map[string]string{
+		"select 1":                       "SELECT",
+		"/* app */ SELECT * FROM t":      "SELECT",
+		"(SELECT 1) UNION (SELECT 2)":    "SELECT",
+		"with x as (select 1) select 1":  "SELECT",
+		"insert into t values (1)":       "INSERT",
+		"  -- note\nUPDATE t SET a = 1":  "UPDATE",
+		"start transaction read only":    "START_TRANSACTION",
+		"create unique index i on t (a)": "CREATE_INDEX",
+		"CREATE TABLE t (a int)":         "CREATE_TABLE",
+		"drop schema s":                  "DROP_DATABASE",
+		"alter table t add column b int": "ALTER_TABLE",
+		"desc t":                         "DESCRIBE",
+		"frobnicate":                     "UNKNOWN",
+		"":                               "UNKNOWN",
+		"create procedure p() begin end": "UNKNOWN",
+	} {
+		require.Equal(t, want, commandNames[commandOf(sql, false)], sql)
+	}
+	require.Equal(t, "SELECT_FOR_UPDATE", commandNames[commandOf("select * from t for update", true)])
+	allocs := testing.AllocsPerRun(100, func() { commandOf("select a from t where id = 1", false) })
+	require.Zero(t, allocs, "classifying a statement allocates nothing")
+}
+
+func TestCommandCountersBuckets(t *testing.T) {
+	var cc CommandCounters
+	cc.record(1, 50*time.Microsecond)
+	cc.record(1, 2*time.Millisecond)
+	cc.record(1, time.Minute)
+	cc.record(-1, time.Second) // not a statement: ignored
+	require.Equal(t, uint64(3), cc[1].Count.Load())
+	require.Equal(t, uint64(1), cc[1].Buckets[0].Load(), "<= 100us")
+	require.Equal(t, uint64(1), cc[1].Buckets[3].Load(), "<= 5ms")
+	require.Equal(t, uint64(1), cc[1].Buckets[len(CommandBucketsUs)].Load(), "INF")
+	require.Equal(t, uint64(60_002_050), cc[1].TotalTimeUs.Load())
+}
