@@ -103,10 +103,11 @@ type Session struct {
 	curDigest string
 	curHG     int
 	keyBuf    []byte
+	exec      execState
+
 	// curCmd is the statement's stats_mysql_commands_counters class (-1:
 	// none, the request is not a statement).
 	curCmd int
-	exec      execState
 	// cur is the backend connection serving the current command; the
 	// relay's OnOK callback updates its state.
 	cur *pool.Conn
