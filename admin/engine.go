@@ -187,7 +187,7 @@ func (e *engine) init(ctx context.Context) error {
 		stmts = append(stmts, t.ddl(schemaMain, t.name, true, true), t.ddl(schemaMain, runtimePrefix+t.name, false, false))
 	}
 	for _, d := range dynamicTables {
-		if d.schema != schemaMain {
+		if d.schema != schemaMain || d.name == d.t.name { // the runtime_ twins are made above
 			stmts = append(stmts, d.t.ddl(d.schema, d.t.name, false, false))
 		}
 	}

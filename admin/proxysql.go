@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pingcap/tidb/pkg/parser/charset"
+
 	"github.com/rwproxy/rwproxy/config"
 )
 
@@ -199,6 +201,27 @@ func commandRows(s *Stats, _ *config.Config) []row {
 			r = append(r, int64(n))
 		}
 		out = append(out, r)
+	}
+	return out
+}
+
+// maxCollationID bounds the collation ids mysql_collations lists.
+const maxCollationID = 512
+
+// collationRows fills mysql_collations: the MySQL collations the SQL
+// parser knows, by id ("Yes" in Default for a charset's default).
+func collationRows(*Stats, *config.Config) []row {
+	var out []row
+	for id := 1; id < maxCollationID; id++ {
+		c, err := charset.GetCollationByID(id)
+		if err != nil || c.ID != id {
+			continue
+		}
+		def := ""
+		if c.IsDefault {
+			def = "Yes"
+		}
+		out = append(out, row{int64(c.ID), c.Name, c.CharsetName, def})
 	}
 	return out
 }

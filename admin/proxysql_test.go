@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -162,4 +163,14 @@ func TestAdminVersionAndProxySQLCommands(t *testing.T) {
 		require.Contains(t, msg, "docs/admin.md")
 	}
 	require.Contains(t, execErr(t, e, "KILL 12345", 1094), "Unknown thread id: 12345")
+}
+
+// mysql_collations lists MySQL's collations by id.
+func TestMySQLCollations(t *testing.T) {
+	e, _ := newTestEngine(t, nil)
+	res := exec(t, e, "SELECT Collation, Charset FROM mysql_collations WHERE Id IN (8, 45, 63) ORDER BY Id")
+	require.Equal(t, []row{{"latin1_swedish_ci", "latin1"}, {"utf8mb4_general_ci", "utf8mb4"}, {"binary", "binary"}}, res.Rows)
+	n, err := strconv.Atoi(asString(one(t, e, "SELECT COUNT(*) FROM mysql_collations")))
+	require.NoError(t, err)
+	require.Greater(t, n, 200)
 }

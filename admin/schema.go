@@ -334,6 +334,10 @@ var (
 		{name: "cnt_100ms", typ: "INTEGER"}, {name: "cnt_500ms", typ: "INTEGER"}, {name: "cnt_1s", typ: "INTEGER"},
 		{name: "cnt_5s", typ: "INTEGER"}, {name: "cnt_10s", typ: "INTEGER"}, {name: "cnt_INFs", typ: "INTEGER"},
 	}}
+	tCollations = &table{name: "mysql_collations", cols: []column{
+		{name: "Id", typ: "INTEGER"}, {name: "Collation", typ: "TEXT"}, {name: "Charset", typ: "TEXT"},
+		{name: `"Default"`, typ: "TEXT"}, // a keyword: quoted
+	}}
 	tRuleHits = &table{name: "stats_mysql_query_rules", cols: []column{
 		{name: "rule_id", typ: "INTEGER"}, {name: "hits", typ: "INTEGER"},
 	}}

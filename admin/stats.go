@@ -39,6 +39,7 @@ func buildDynamicTables() []dynamicTable {
 		}
 		out = append(out, d)
 	}
+	out = append(out, dynamicTable{t: tCollations, schema: schemaMain, name: tCollations.name, fill: collationRows})
 	stats := []dynamicTable{
 		{t: tConnPool, want: WantTopology | WantPools, fill: connPoolRows},
 		{t: tDigest, want: WantDigests, fill: digestRows},
