@@ -225,3 +225,17 @@ func collationRows(*Stats, *config.Config) []row {
 	}
 	return out
 }
+
+// checksumRows fills runtime_checksums_values: ProxySQL's checksum 0x + 16
+// hex digits (the first 64 bits of the module's SHA-256, as peers compare).
+func checksumRows(s *Stats, _ *config.Config) []row {
+	out := make([]row, 0, len(s.Checksums))
+	for _, m := range s.Checksums {
+		sum := m.Checksum
+		if len(sum) > 16 {
+			sum = sum[:16]
+		}
+		out = append(out, row{m.Name, int64(m.Version), m.Epoch.Unix(), "0x" + strings.ToUpper(sum)})
+	}
+	return out
+}

@@ -45,6 +45,8 @@ const (
 	WantRuleHits
 	// WantCommands: the statement counters by command.
 	WantCommands
+	// WantChecksums: the running configuration's module checksums.
+	WantChecksums
 )
 
 // Stats is a point-in-time copy of the proxy's live state.
@@ -80,6 +82,8 @@ type Stats struct {
 	RuleHits []RuleHit
 	// Commands are stats_mysql_commands_counters' rows.
 	Commands []CommandCount
+	// Checksums are runtime_checksums_values' rows.
+	Checksums []ModuleChecksum
 }
 
 // BalanceStat is one row of stats_mysql_balance.
@@ -137,6 +141,15 @@ type CommandCount struct {
 	TotalTimeUs uint64
 	Count       uint64
 	Buckets     []uint64
+}
+
+// ModuleChecksum is the running configuration's checksum of one module
+// under ProxySQL's name (mysql_servers, mysql_users, ...).
+type ModuleChecksum struct {
+	Name     string
+	Version  uint64
+	Epoch    time.Time // when that configuration version was applied
+	Checksum string
 }
 
 // RuleHit is how many statements one query rule matched.

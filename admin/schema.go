@@ -338,6 +338,10 @@ var (
 		{name: "Id", typ: "INTEGER"}, {name: "Collation", typ: "TEXT"}, {name: "Charset", typ: "TEXT"},
 		{name: `"Default"`, typ: "TEXT"}, // a keyword: quoted
 	}}
+	tChecksums = &table{name: "runtime_checksums_values", cols: []column{
+		{name: "name", typ: "TEXT"}, {name: "version", typ: "INTEGER"}, {name: "epoch", typ: "INTEGER"},
+		{name: "checksum", typ: "TEXT"},
+	}}
 	tRuleHits = &table{name: "stats_mysql_query_rules", cols: []column{
 		{name: "rule_id", typ: "INTEGER"}, {name: "hits", typ: "INTEGER"},
 	}}

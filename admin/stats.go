@@ -39,7 +39,8 @@ func buildDynamicTables() []dynamicTable {
 		}
 		out = append(out, d)
 	}
-	out = append(out, dynamicTable{t: tCollations, schema: schemaMain, name: tCollations.name, fill: collationRows})
+	out = append(out, dynamicTable{t: tCollations, schema: schemaMain, name: tCollations.name, fill: collationRows},
+		dynamicTable{t: tChecksums, schema: schemaMain, name: tChecksums.name, want: WantChecksums, fill: checksumRows})
 	stats := []dynamicTable{
 		{t: tConnPool, want: WantTopology | WantPools, fill: connPoolRows},
 		{t: tDigest, want: WantDigests, fill: digestRows},

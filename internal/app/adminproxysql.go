@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/rwproxy/rwproxy/admin"
+	"github.com/rwproxy/rwproxy/cluster"
 	"github.com/rwproxy/rwproxy/session"
 )
 
@@ -36,6 +37,20 @@ func (a *App) proxysqlSnapshot(want admin.Want, st *admin.Stats) {
 				cc.Buckets = append(cc.Buckets, c.Buckets[j].Load())
 			}
 			st.Commands = append(st.Commands, cc)
+		}
+	}
+	if want&admin.WantChecksums != 0 {
+		v := a.Store.Versioned()
+		at := a.created
+		if t, ok := a.appliedAt.Load().(time.Time); ok {
+			at = t
+		}
+		sums := cluster.ModuleChecksums(v.Config)
+		for _, m := range []struct{ proxysql, module string }{{"mysql_query_rules", cluster.ModuleQueryRules},
+			{"mysql_servers", cluster.ModuleServers}, {"mysql_users", cluster.ModuleUsers},
+			{"mysql_variables", cluster.ModuleVariables}} {
+			st.Checksums = append(st.Checksums, admin.ModuleChecksum{Name: m.proxysql, Version: v.Version,
+				Epoch: at, Checksum: sums[m.module]})
 		}
 	}
 	if want&admin.WantMemory != 0 {

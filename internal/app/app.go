@@ -56,6 +56,9 @@ type App struct {
 	created time.Time
 	// sched runs the scheduler jobs.
 	sched scheduler
+	// appliedAt is when the running configuration was applied (a
+	// time.Time; runtime_checksums_values.epoch).
+	appliedAt atomic.Value
 }
 
 // New builds a proxy for cfg (already validated) and opens its listener.
@@ -248,6 +251,7 @@ func (a *App) applyConfig(c *config.Config) error {
 	a.Monitor.Update(c)
 	a.applySnapshot(a.Monitor.Snapshot())
 	a.sched.apply(a.lg, c.Scheduler)
+	a.appliedAt.Store(time.Now())
 	return nil
 }
 

@@ -153,6 +153,23 @@ func TestProxySQLExporterStatements(t *testing.T) {
 	_, rows = scanAll(t, p.admin, "SELECT hostgroup_id, hostname, port, status, weight, max_connections, use_ssl, max_latency_ms FROM runtime_mysql_servers")
 	require.Len(t, rows, 3)
 
+	// runtime_checksums_values: one checksum per module; a LOAD changes
+	// only its own module's.
+	sums := func() map[string]string {
+		out := map[string]string{}
+		for _, r := range p.rows(t, "SELECT name, checksum FROM runtime_checksums_values") {
+			require.Regexp(t, `^0x[0-9A-F]{16}$`, r[1])
+			out[r[0]] = r[1]
+		}
+		return out
+	}
+	before := sums()
+	require.Len(t, before, 4)
+	p.run(t, "UPDATE mysql_servers SET weight = 9 WHERE hostgroup_id = 20", "LOAD MYSQL SERVERS TO RUNTIME")
+	after := sums()
+	require.NotEqual(t, before["mysql_servers"], after["mysql_servers"])
+	require.Equal(t, before["mysql_users"], after["mysql_users"])
+
 	// SHOW PROCESSLIST lists both sessions, the one in a transaction says so.
 	rows = p.rows(t, "SHOW FULL PROCESSLIST")
 	require.Len(t, rows, 2)
