@@ -1,6 +1,7 @@
 package session
 
 import (
+	"sort"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -55,13 +56,27 @@ func (cc *CommandCounters) record(i int, d time.Duration) {
 	c.Buckets[b].Add(1)
 }
 
-// commandIndex maps a statement's first word, or for CREATE, ALTER and
-// DROP its first two joined by "_", to its class; the aliases map other
-// spellings onto ProxySQL's class names.
-var commandIndex = func() map[string]int {
-	m := make(map[string]int, numCommands)
+// commandKey is one entry of commandKeys: a statement's first word, or
+// for CREATE, ALTER and DROP its first two joined by "_", and its class.
+type commandKey struct {
+	key string
+	idx int
+}
+
+// commandKeys are ProxySQL's class names and the other spellings of
+// them, sorted by key for a binary search (no map on the query path).
+var commandKeys = func() []commandKey {
+	var out []commandKey
 	for i, n := range commandNames {
-		m[n] = i
+		out = append(out, commandKey{n, i})
+	}
+	byName := func(n string) int {
+		for i, c := range commandNames {
+			if c == n {
+				return i
+			}
+		}
+		panic("session: no command class " + n)
 	}
 	for alias, name := range map[string]string{
 		"WITH": "SELECT", "START": "START_TRANSACTION", "DESC": "DESCRIBE", "LOCK": "LOCK_TABLE",
@@ -70,10 +85,26 @@ var commandIndex = func() map[string]int {
 		"CREATE_SPATIAL": "CREATE_INDEX", "CREATE_SCHEMA": "CREATE_DATABASE", "DROP_SCHEMA": "DROP_DATABASE",
 		"CREATE_OR": "CREATE_VIEW",
 	} {
-		m[alias] = m[name]
+		out = append(out, commandKey{alias, byName(name)})
 	}
-	return m
+	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
+	return out
 }()
+
+// lookupCommand returns key's class, 0 (UNKNOWN) when it has none.
+func lookupCommand(key []byte) int {
+	i := sort.Search(len(commandKeys), func(i int) bool { return commandKeys[i].key >= string(key) })
+	if i < len(commandKeys) && commandKeys[i].key == string(key) {
+		return commandKeys[i].idx
+	}
+	return 0
+}
+
+// Classes commandOf names directly.
+var (
+	cmdSelect          = lookupCommand([]byte("SELECT"))
+	cmdSelectForUpdate = lookupCommand([]byte("SELECT_FOR_UPDATE"))
+)
 
 // maxCommandKey bounds the words commandOf reads.
 const maxCommandKey = 32
@@ -124,16 +155,14 @@ func appendWord(key []byte, sql string) ([]byte, string) {
 func commandOf(sql string, locking bool) int {
 	var buf [maxCommandKey + 1]byte
 	key, rest := appendWord(buf[:0], skipSpaceAndComments(sql))
-	i := commandIndex[string(key)]
-	switch string(key) {
-	case "SELECT", "WITH":
-		if locking {
-			return commandIndex["SELECT_FOR_UPDATE"]
-		}
-	case "CREATE", "ALTER", "DROP":
+	i := lookupCommand(key)
+	switch {
+	case i == cmdSelect && locking:
+		return cmdSelectForUpdate
+	case string(key) == "CREATE" || string(key) == "ALTER" || string(key) == "DROP":
 		key = append(key, '_')
 		key, _ = appendWord(key, skipSpaceAndComments(rest))
-		i = commandIndex[string(key)]
+		i = lookupCommand(key)
 	}
 	return i
 }

@@ -44,3 +44,18 @@ func TestCommandCountersBuckets(t *testing.T) {
 	require.Equal(t, uint64(1), cc[1].Buckets[len(CommandBucketsUs)].Load(), "INF")
 	require.Equal(t, uint64(60_002_050), cc[1].TotalTimeUs.Load())
 }
+
+// Recording a statement for the processlist allocates nothing.
+func TestPublishProcAllocatesNothing(t *testing.T) {
+	s := &Session{}
+	sql := "SELECT * FROM t WHERE id = 1"
+	allocs := testing.AllocsPerRun(100, func() { s.publishProc(20, sql) })
+	require.Zero(t, allocs)
+	require.Equal(t, sql, string(s.proc.info[:s.proc.infoLen]))
+	long := make([]byte, 1000)
+	for i := range long {
+		long[i] = 'x'
+	}
+	s.publishProc(10, string(long))
+	require.Equal(t, maxProcInfo, s.proc.infoLen, "cut to maxProcInfo")
+}

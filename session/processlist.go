@@ -4,28 +4,34 @@ import (
 	"net"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 )
 
 // maxProcInfo bounds the statement text the processlist keeps per session.
-const maxProcInfo = 512
+const maxProcInfo = 256
 
 // procState is what the admin processlist shows of a session's last
-// routed statement; published by the session's goroutine, read by others.
+// routed statement: written by the session's goroutine (publishProc, no
+// allocation: info is copied into a fixed buffer), read by the admin
+// under mu.
 type procState struct {
-	db    string
-	hg    int
-	info  string
-	start time.Time
+	mu      sync.Mutex
+	db      string
+	hg      int
+	start   time.Time
+	info    [maxProcInfo]byte
+	infoLen int
 }
 
 // publishProc records the statement being routed (its text cut to
 // maxProcInfo and copied: sql may alias the packet buffer).
 func (s *Session) publishProc(hg int, sql string) {
-	if len(sql) > maxProcInfo {
-		sql = sql[:maxProcInfo]
-	}
-	s.proc.Store(&procState{db: s.st.db, hg: hg, info: string([]byte(sql)), start: time.Now()})
+	p := &s.proc
+	p.mu.Lock()
+	p.db, p.hg, p.start = s.st.db, hg, time.Now()
+	p.infoLen = copy(p.info[:], sql)
+	p.mu.Unlock()
 }
 
 // Process is one client session as the admin processlist shows it
@@ -59,12 +65,13 @@ func (r *Registry) Processlist() []Process {
 			p.ClientHost = host
 			p.ClientPort, _ = strconv.Atoi(port)
 		}
-		if st := s.proc.Load(); st != nil {
-			p.DB, p.Hostgroup, p.Time = st.db, st.hg, time.Since(st.start)
-			if c := s.running.Load(); c != nil {
-				p.Command, p.Info, p.Backend = "Query", st.info, c.Addr()
-			}
+		st := &s.proc
+		st.mu.Lock()
+		p.DB, p.Hostgroup, p.Time = st.db, st.hg, time.Since(st.start)
+		if c := s.running.Load(); c != nil {
+			p.Command, p.Info, p.Backend = "Query", string(st.info[:st.infoLen]), c.Addr()
 		}
+		st.mu.Unlock()
 		out = append(out, p)
 	}
 	r.mu.Unlock()

@@ -118,7 +118,7 @@ type Session struct {
 	inTxnFlag atomic.Bool
 	// proc is what the admin processlist shows of the last statement
 	// (see processlist.go).
-	proc  atomic.Pointer[procState]
+	proc  procState
 	stmts map[uint32]*prepared
 	// curTimeout is the statement timeout of the statement being run (0 =
 	// none); timer enforces it.
@@ -207,7 +207,9 @@ func Serve(ctx context.Context, nc net.Conn, d *Deps) {
 	d.Registry.add(s)
 	defer d.Registry.remove(s, s.user.Username)
 	d.Stats.SessionsCreated.Add(1)
-	s.proc.Store(&procState{db: s.st.db, hg: -1, start: time.Now()})
+	s.proc.mu.Lock()
+	s.proc.db, s.proc.hg, s.proc.start = s.st.db, -1, time.Now()
+	s.proc.mu.Unlock()
 	d.Stats.Sessions.Add(1)
 	defer d.Stats.Sessions.Add(-1)
 	s.run()
