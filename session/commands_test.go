@@ -59,3 +59,20 @@ func TestPublishProcAllocatesNothing(t *testing.T) {
 	s.publishProc(10, string(long))
 	require.Equal(t, maxProcInfo, s.proc.infoLen, "cut to maxProcInfo")
 }
+
+// The per-statement cost of stats_mysql_commands_counters and the
+// processlist (allocs/op must stay 0).
+func BenchmarkCommandOf(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		commandOf("/* app */ select c from sbtest1 where id = 42", false)
+	}
+}
+
+func BenchmarkPublishProc(b *testing.B) {
+	s := &Session{}
+	b.ReportAllocs()
+	for b.Loop() {
+		s.publishProc(20, "select c from sbtest1 where id = 42")
+	}
+}
