@@ -91,6 +91,9 @@ type engine struct {
 		reads map[string]bool
 		// denied says why the authorizer refused the statement.
 		denied string
+		// poolBase are the pool counters at the previous read of
+		// stats_mysql_connection_pool_reset, by hostgroup/host/port.
+		poolBase map[string]row
 		// readOnly makes the authorizer apply the read-only account's
 		// rules to the statement being prepared.
 		readOnly bool

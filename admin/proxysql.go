@@ -239,3 +239,33 @@ func checksumRows(s *Stats, _ *config.Config) []row {
 	}
 	return out
 }
+
+// poolResetCounters are the stats_mysql_connection_pool columns that
+// stats_mysql_connection_pool_reset shows as a change since its previous
+// read: ConnOK, ConnERR, Queries, Bytes_data_sent, Bytes_data_recv.
+var poolResetCounters = []int{6, 7, 8, 9, 10}
+
+// poolSinceLastReset turns connection pool rows into their change since
+// the previous read of stats_mysql_connection_pool_reset, and remembers
+// them for the next. rwproxy's counters themselves never go back (they are
+// also Prometheus counters). Called with e.mu held.
+func (e *engine) poolSinceLastReset(rows []row) []row {
+	base := make(map[string]row, len(rows))
+	out := make([]row, 0, len(rows))
+	for _, r := range rows {
+		key := fmt.Sprint(r[0], "/", r[1], "/", r[2])
+		base[key] = r
+		prev := e.mu.poolBase[key]
+		d := append(row(nil), r...)
+		for _, i := range poolResetCounters {
+			if prev != nil {
+				if n, p := d[i].(int64), prev[i].(int64); n >= p {
+					d[i] = n - p
+				}
+			}
+		}
+		out = append(out, d)
+	}
+	e.mu.poolBase = base
+	return out
+}

@@ -342,7 +342,9 @@ var (
 		{name: "name", typ: "TEXT"}, {name: "version", typ: "INTEGER"}, {name: "epoch", typ: "INTEGER"},
 		{name: "checksum", typ: "TEXT"},
 	}}
-	tRuleHits = &table{name: "stats_mysql_query_rules", cols: []column{
+	// tConnPoolReset shows the pool counters' change since its previous read.
+	tConnPoolReset = &table{name: "stats_mysql_connection_pool_reset", cols: tConnPool.cols}
+	tRuleHits      = &table{name: "stats_mysql_query_rules", cols: []column{
 		{name: "rule_id", typ: "INTEGER"}, {name: "hits", typ: "INTEGER"},
 	}}
 	tMemory = &table{name: "stats_memory_metrics", cols: []column{

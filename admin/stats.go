@@ -43,6 +43,7 @@ func buildDynamicTables() []dynamicTable {
 		dynamicTable{t: tChecksums, schema: schemaMain, name: tChecksums.name, want: WantChecksums, fill: checksumRows})
 	stats := []dynamicTable{
 		{t: tConnPool, want: WantTopology | WantPools, fill: connPoolRows},
+		{t: tConnPoolReset, want: WantTopology | WantPools, fill: connPoolRows},
 		{t: tDigest, want: WantDigests, fill: digestRows},
 		{t: tDigestReset, want: WantDigests, fill: digestRows},
 		{t: tGlobal, want: WantGlobal, fill: func(s *Stats, _ *config.Config) []row { return counterRows(s.Global, true) }},
@@ -95,7 +96,11 @@ func (e *engine) refresh(ctx context.Context, reads map[string]bool) error {
 	defer e.internal.Store(false)
 	return inTx(ctx, e.mu.conn, func(tx *sql.Tx) error {
 		for _, d := range todo {
-			if err := replaceRows(ctx, tx, d.schema, d.name, "", len(d.t.cols), d.fill(&st, cfg)); err != nil {
+			rows := d.fill(&st, cfg)
+			if d.t == tConnPoolReset {
+				rows = e.poolSinceLastReset(rows)
+			}
+			if err := replaceRows(ctx, tx, d.schema, d.name, "", len(d.t.cols), rows); err != nil {
 				return fmt.Errorf("refresh %s: %w", d.name, err)
 			}
 		}

@@ -76,6 +76,7 @@ func TestAnsibleProxySQLModules(t *testing.T) {
 	cmd := exec.Command("ansible-playbook", "-i", "localhost,", "-c", "local", play, "--extra-vars", string(vars))
 	cmd.Env = append(os.Environ(), "ANSIBLE_STDOUT_CALLBACK=json", "ANSIBLE_NOCOLOR=1",
 		"ANSIBLE_HOME="+filepath.Join(dir, "ansible"), "ANSIBLE_LOCAL_TEMP="+filepath.Join(dir, "ansible-tmp"),
+		"ANSIBLE_REMOTE_TEMP="+filepath.Join(dir, "ansible-remote-tmp"),
 		"ANSIBLE_PYTHON_INTERPRETER="+ansiblePython, "ANSIBLE_RETRY_FILES_ENABLED=0")
 	cmd.Dir = dir // no ansible.cfg of the working directory
 	out, runErr := cmd.Output()

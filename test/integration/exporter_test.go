@@ -153,6 +153,21 @@ func TestProxySQLExporterStatements(t *testing.T) {
 	_, rows = scanAll(t, p.admin, "SELECT hostgroup_id, hostname, port, status, weight, max_connections, use_ssl, max_latency_ms FROM runtime_mysql_servers")
 	require.Len(t, rows, 3)
 
+	// stats_mysql_connection_pool_reset: the change since its last read.
+	resetQueries := func() int {
+		n := 0
+		for _, r := range p.rows(t, "SELECT Queries FROM stats_mysql_connection_pool_reset") {
+			q, err := strconv.Atoi(r[0])
+			require.NoError(t, err)
+			n += q
+		}
+		return n
+	}
+	require.Positive(t, resetQueries())
+	require.Zero(t, resetQueries(), "nothing ran since the previous read")
+	require.NoError(t, c1.QueryRowContext(ctx, "SELECT @@port").Scan(&port))
+	require.Equal(t, 1, resetQueries())
+
 	// runtime_checksums_values: one checksum per module; a LOAD changes
 	// only its own module's.
 	sums := func() map[string]string {
