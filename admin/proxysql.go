@@ -269,3 +269,15 @@ func (e *engine) poolSinceLastReset(rows []row) []row {
 	e.mu.poolBase = base
 	return out
 }
+
+// errorRows fills stats_mysql_errors; first_seen and last_seen are Unix
+// seconds, as in ProxySQL.
+func errorRows(s *Stats, _ *config.Config) []row {
+	out := make([]row, 0, len(s.Errors))
+	for _, e := range s.Errors {
+		host, port := splitAddr(e.Addr)
+		out = append(out, row{int64(e.Hostgroup), host, port, e.User, e.Client, e.Schema, int64(e.Errno),
+			int64(e.Count), e.FirstSeen.Unix(), e.LastSeen.Unix(), e.LastError})
+	}
+	return out
+}

@@ -47,6 +47,8 @@ const (
 	WantCommands
 	// WantChecksums: the running configuration's module checksums.
 	WantChecksums
+	// WantErrors: the backends' errors by origin.
+	WantErrors
 )
 
 // Stats is a point-in-time copy of the proxy's live state.
@@ -84,6 +86,8 @@ type Stats struct {
 	Commands []CommandCount
 	// Checksums are runtime_checksums_values' rows.
 	Checksums []ModuleChecksum
+	// Errors are stats_mysql_errors' rows.
+	Errors []ErrorStat
 }
 
 // BalanceStat is one row of stats_mysql_balance.
@@ -150,6 +154,18 @@ type ModuleChecksum struct {
 	Version  uint64
 	Epoch    time.Time // when that configuration version was applied
 	Checksum string
+}
+
+// ErrorStat counts one kind of backend error relayed to clients.
+type ErrorStat struct {
+	Hostgroup           int
+	Addr                string // host:port
+	User, Client        string
+	Schema              string
+	Errno               uint16
+	Count               uint64
+	FirstSeen, LastSeen time.Time
+	LastError           string
 }
 
 // RuleHit is how many statements one query rule matched.

@@ -344,7 +344,13 @@ var (
 	}}
 	// tConnPoolReset shows the pool counters' change since its previous read.
 	tConnPoolReset = &table{name: "stats_mysql_connection_pool_reset", cols: tConnPool.cols}
-	tRuleHits      = &table{name: "stats_mysql_query_rules", cols: []column{
+	tErrors        = &table{name: "stats_mysql_errors", cols: []column{
+		{name: "hostgroup", typ: "INTEGER"}, {name: "hostname", typ: "TEXT"}, {name: "port", typ: "INTEGER"},
+		{name: "username", typ: "TEXT"}, {name: "client_address", typ: "TEXT"}, {name: "schemaname", typ: "TEXT"},
+		{name: "errno", typ: "INTEGER"}, {name: "count_star", typ: "INTEGER"}, {name: "first_seen", typ: "INTEGER"},
+		{name: "last_seen", typ: "INTEGER"}, {name: "last_error", typ: "TEXT"},
+	}}
+	tRuleHits = &table{name: "stats_mysql_query_rules", cols: []column{
 		{name: "rule_id", typ: "INTEGER"}, {name: "hits", typ: "INTEGER"},
 	}}
 	tMemory = &table{name: "stats_memory_metrics", cols: []column{

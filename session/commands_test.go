@@ -1,9 +1,11 @@
 package session
 
 import (
+	"net"
 	"testing"
 	"time"
 
+	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/stretchr/testify/require"
 )
 
@@ -75,4 +77,22 @@ func BenchmarkPublishProc(b *testing.B) {
 	for b.Loop() {
 		s.publishProc(20, "select c from sbtest1 where id = 42")
 	}
+}
+
+// stats_mysql_errors keeps at most maxErrorKeys combinations and counts
+// the errors of further ones as dropped.
+func TestErrorStatsBounded(t *testing.T) {
+	e := NewErrorStats()
+	client := &net.TCPAddr{IP: net.IPv4(10, 0, 0, 1), Port: 5000}
+	me := &mysql.MyError{Code: 1146, Message: "Table 'x' doesn't exist"}
+	e.record(10, "127.0.0.1:3306", "app", client, "db", me)
+	e.record(10, "127.0.0.1:3306", "app", client, "db", me)
+	for i := range maxErrorKeys + 5 {
+		e.record(i, "127.0.0.1:3306", "app", client, "db", me)
+	}
+	got, dropped := e.Snapshot()
+	require.Len(t, got, maxErrorKeys)
+	require.Equal(t, uint64(5), dropped, "hostgroup 10 was already kept")
+	require.Equal(t, uint64(3), got[0].Count, "most frequent first")
+	require.Equal(t, "10.0.0.1", got[0].Client)
 }

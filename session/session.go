@@ -55,6 +55,8 @@ type Deps struct {
 	Logins *LoginLimiter
 	// Observer, when set, sees every request a backend answered (metrics).
 	Observer QueryObserver
+	// Errors, when set, aggregates the backends' errors (stats_mysql_errors).
+	Errors *ErrorStats
 }
 
 // errQuit ends a session normally.

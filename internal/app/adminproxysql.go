@@ -29,6 +29,14 @@ func (a *App) proxysqlSnapshot(want admin.Want, st *admin.Stats) {
 			st.RuleHits = append(st.RuleHits, admin.RuleHit{RuleID: h.RuleID, Hits: h.Hits})
 		}
 	}
+	if want&admin.WantErrors != 0 && a.deps != nil && a.deps.Errors != nil {
+		errs, _ := a.deps.Errors.Snapshot()
+		for _, e := range errs {
+			st.Errors = append(st.Errors, admin.ErrorStat{Hostgroup: e.Hostgroup, Addr: e.Backend, User: e.User,
+				Client: e.Client, Schema: e.Schema, Errno: e.Errno, Count: e.Count, FirstSeen: e.FirstSeen,
+				LastSeen: e.LastSeen, LastError: e.LastError})
+		}
+	}
 	if want&admin.WantCommands != 0 {
 		for i, name := range session.CommandNames() {
 			c := &a.Stats.Commands[i]

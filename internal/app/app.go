@@ -93,7 +93,7 @@ func New(cfg *config.Config, lg *zap.Logger) (*App, error) {
 		return nil, err
 	}
 	deps := &session.Deps{
-		Pools: a.Pools, Server: srv, Auth: auth, Logins: session.NewLoginLimiter(),
+		Pools: a.Pools, Server: srv, Auth: auth, Logins: session.NewLoginLimiter(), Errors: session.NewErrorStats(),
 		Config: a.Store.Current, Picker: a.picker, Log: lg.Named("session"), Stats: a.Stats,
 		Routing: a.routing.Load, Cache: a.Cache, Applied: session.NewApplied(), Digests: a.Digests,
 		MaxPacket: maxPacket, HandshakeTimeout: 10 * time.Second, Registry: a.Sessions,

@@ -168,6 +168,13 @@ func TestProxySQLExporterStatements(t *testing.T) {
 	require.NoError(t, c1.QueryRowContext(ctx, "SELECT @@port").Scan(&port))
 	require.Equal(t, 1, resetQueries())
 
+	// stats_mysql_errors: a backend error, by where it came from.
+	_, err = c1.ExecContext(ctx, "SELECT * FROM mysql.rwproxy_no_such_table")
+	require.Equal(t, uint16(1146), myErr(t, err).Number)
+	rows = p.rows(t, "SELECT username, client_address, errno, count_star, hostname FROM stats_mysql_errors")
+	require.Len(t, rows, 1)
+	require.Equal(t, []string{"app", "127.0.0.1", "1146", "1", "127.0.0.1"}, rows[0])
+
 	// runtime_checksums_values: one checksum per module; a LOAD changes
 	// only its own module's.
 	sums := func() map[string]string {
