@@ -207,6 +207,9 @@ type DigestStat struct {
 	SumTimeUs  uint64
 	MinTimeUs  uint64
 	MaxTimeUs  uint64
+	// SumRowsAffected / SumRowsSent: affected rows and rows sent, summed.
+	SumRowsAffected uint64
+	SumRowsSent     uint64
 }
 
 // Monitor log kinds (Stats.Logs keys).

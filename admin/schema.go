@@ -389,6 +389,7 @@ var digestCols = []column{
 	{name: "digest", typ: "TEXT"}, {name: "digest_text", typ: "TEXT"}, {name: "count_star", typ: "INTEGER"},
 	{name: "first_seen", typ: "INTEGER"}, {name: "last_seen", typ: "INTEGER"}, {name: "sum_time", typ: "INTEGER"},
 	{name: "min_time", typ: "INTEGER"}, {name: "max_time", typ: "INTEGER"},
+	{name: "sum_rows_affected", typ: "INTEGER"}, {name: "sum_rows_sent", typ: "INTEGER"},
 }
 
 // Schemas (SQLite databases) of the admin connection.

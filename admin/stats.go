@@ -188,7 +188,8 @@ func digestRows(s *Stats, _ *config.Config) []row {
 	out := make([]row, 0, len(s.Digests))
 	for _, d := range s.Digests {
 		out = append(out, row{int64(d.Hostgroup), d.Schema, d.User, digestHash(d.DigestText), d.DigestText,
-			int64(d.Count), d.FirstSeen.Unix(), d.LastSeen.Unix(), int64(d.SumTimeUs), int64(d.MinTimeUs), int64(d.MaxTimeUs)})
+			int64(d.Count), d.FirstSeen.Unix(), d.LastSeen.Unix(), int64(d.SumTimeUs), int64(d.MinTimeUs), int64(d.MaxTimeUs),
+			int64(d.SumRowsAffected), int64(d.SumRowsSent)})
 	}
 	return out
 }

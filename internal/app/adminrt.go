@@ -144,7 +144,8 @@ func (r adminRuntime) Snapshot(want admin.Want) admin.Stats {
 		for _, d := range a.Digests.Snapshot() {
 			st.Digests = append(st.Digests, admin.DigestStat{Hostgroup: d.Hostgroup, Schema: d.Schema, User: d.User,
 				DigestText: d.Digest, Count: d.Count, FirstSeen: d.FirstSeen, LastSeen: d.LastSeen,
-				SumTimeUs: d.SumTimeUs, MinTimeUs: d.MinTimeUs, MaxTimeUs: d.MaxTimeUs})
+				SumTimeUs: d.SumTimeUs, MinTimeUs: d.MinTimeUs, MaxTimeUs: d.MaxTimeUs,
+				SumRowsAffected: d.SumRowsAffected, SumRowsSent: d.SumRowsSent})
 		}
 	}
 	if want&admin.WantLogs != 0 {

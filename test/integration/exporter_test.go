@@ -42,6 +42,7 @@ func scanAll(t *testing.T, db *sql.DB, q string) ([]string, [][]string) {
 // SHOW PROCESSLIST and KILL on the admin port act on the same sessions.
 func TestProxySQLExporterStatements(t *testing.T) {
 	needSandbox(t)
+	admSetupSchema(t)
 	dir := t.TempDir()
 	p := admStart(t, admYAML(filepath.Join(dir, "data")), filepath.Join(dir, "data"))
 	addr := p.app.Addr()
@@ -167,6 +168,18 @@ func TestProxySQLExporterStatements(t *testing.T) {
 	require.Zero(t, resetQueries(), "nothing ran since the previous read")
 	require.NoError(t, c1.QueryRowContext(ctx, "SELECT @@port").Scan(&port))
 	require.Equal(t, 1, resetQueries())
+
+	// stats_mysql_query_digest: rows sent and affected, summed per digest.
+	_, err = c1.ExecContext(ctx, "CREATE TEMPORARY TABLE "+admSchema+".exp_tmp (a INT)")
+	require.NoError(t, err)
+	_, err = c1.ExecContext(ctx, "INSERT INTO "+admSchema+".exp_tmp VALUES (1), (2), (3)")
+	require.NoError(t, err)
+	var one int
+	require.NoError(t, c1.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+admSchema+".exp_tmp").Scan(&one))
+	rows = p.rows(t, "SELECT sum_rows_affected, sum_rows_sent FROM stats_mysql_query_digest "+
+		"WHERE digest_text LIKE '%exp_tmp%' ORDER BY digest_text")
+	require.Equal(t, [][]string{{"0", "0"}, {"3", "0"}, {"0", "1"}}, rows, // CREATE, INSERT, SELECT
+		"%v", p.rows(t, "SELECT digest_text FROM stats_mysql_query_digest"))
 
 	// stats_mysql_errors: a backend error, by where it came from.
 	_, err = c1.ExecContext(ctx, "SELECT * FROM mysql.rwproxy_no_such_table")
