@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -75,4 +76,40 @@ func TestImportProxySQLStartsAndRoutes(t *testing.T) {
 	var user string
 	require.NoError(t, split.QueryRow("SELECT CURRENT_USER()").Scan(&user))
 	require.Equal(t, "imp_split@127.0.0.1", user, "the backend row's password logs into the backends")
+}
+
+// mysql_users.default_schema and schema_locked through the proxy: a login
+// without a schema starts in default_schema; another schema, at login or
+// by USE, is refused with 1044 (a user with transaction_persistent=0 and
+// no lock logs in and moves freely).
+func TestDefaultSchemaAndSchemaLocked(t *testing.T) {
+	needSandbox(t)
+	admSetupSchema(t)
+	f := false
+	a := startProxy(t, func(c *config.Config) {
+		c.Users[0].DefaultSchema, c.Users[0].SchemaLocked = admSchema, true
+		c.Users[1].DefaultSchema, c.Users[1].TransactionPersistent = admSchema, &f
+	})
+	db := openDB(t, dsn(a.Addr(), "app", ""))
+	var schema string
+	require.NoError(t, db.QueryRow("SELECT DATABASE()").Scan(&schema))
+	require.Equal(t, admSchema, schema)
+	c := conn(t, db)
+	_, err := c.ExecContext(t.Context(), "USE mysql")
+	require.Equal(t, uint16(1044), myErr(t, err).Number)
+	_, err = c.ExecContext(t.Context(), "USE "+admSchema)
+	require.NoError(t, err)
+
+	other, err := sql.Open("mysql", dsn(a.Addr(), "app", "mysql"))
+	require.NoError(t, err)
+	defer other.Close()
+	require.Equal(t, uint16(1044), myErr(t, other.Ping()).Number)
+
+	// app2 is not locked: it starts in its default schema and may leave it.
+	db2 := openDB(t, dsn(a.Addr(), "app2", ""))
+	c2 := conn(t, db2)
+	require.NoError(t, c2.QueryRowContext(t.Context(), "SELECT DATABASE()").Scan(&schema))
+	require.Equal(t, admSchema, schema)
+	_, err = c2.ExecContext(t.Context(), "USE mysql")
+	require.NoError(t, err)
 }
