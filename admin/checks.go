@@ -14,11 +14,24 @@ import (
 const (
 	fnCheckRegexp   = "rwproxy_check_regexp"
 	fnCheckVariable = "rwproxy_check_variable"
+	// fnCheckUnsupported(column, value, reason) refuses a non-zero value
+	// of a ProxySQL column rwproxy has no equivalent for.
+	fnCheckUnsupported = "rwproxy_check_unsupported"
 )
 
 func init() {
 	sqlite.MustRegisterDeterministicScalarFunction(fnCheckRegexp, 2, checkRegexpFunc)
 	sqlite.MustRegisterDeterministicScalarFunction(fnCheckVariable, 2, checkVariableFunc)
+	sqlite.MustRegisterDeterministicScalarFunction(fnCheckUnsupported, 3, checkUnsupportedFunc)
+}
+
+// checkUnsupportedFunc(column, value, reason) is 1 when value is 0 or
+// NULL, else an error naming the column and saying why.
+func checkUnsupportedFunc(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+	if args[1] == nil || asInt(args[1]) == 0 {
+		return int64(1), nil
+	}
+	return nil, fmt.Errorf("%s%v: %v", checkFailed, args[0], args[2])
 }
 
 // checkRegexpFunc(column, pattern) is 1 when pattern is NULL, empty or a

@@ -21,6 +21,7 @@ var modules = []*module{
 	{name: "MYSQL QUERY RULES", tables: []*table{tRules}},
 	{name: "MYSQL VARIABLES", tables: []*table{tVariables}, prefix: prefixMySQL},
 	{name: "ADMIN VARIABLES", tables: []*table{tVariables}, prefix: prefixAdmin},
+	{name: "SCHEDULER", tables: []*table{tScheduler}},
 }
 
 // where is the SQL condition selecting the module's rows of t ("" for all).
@@ -87,7 +88,7 @@ var commandActions = map[string]action{
 
 // commandHelp lists the accepted forms, for error messages.
 const commandHelp = "LOAD <module> TO RUNTIME | FROM DISK | FROM CONFIG, SAVE <module> TO DISK | FROM RUNTIME " +
-	"(<module>: MYSQL SERVERS, MYSQL USERS, MYSQL QUERY RULES, MYSQL VARIABLES, ADMIN VARIABLES)"
+	"(<module>: MYSQL SERVERS, MYSQL USERS, MYSQL QUERY RULES, MYSQL VARIABLES, ADMIN VARIABLES, SCHEDULER)"
 
 // parseCommand parses a LOAD or SAVE statement (significant tokens). ok is
 // false when st is not one; err says what is wrong with one that is.

@@ -57,12 +57,14 @@ func (e *engine) sysVarLiteral(raw string, sess *adminSession) string {
 	switch name {
 	case "version":
 		return quoteString(e.version)
-	case "admin-version":
-		return quoteString(buildinfo.Get().String())
 	case "hostname":
 		return quoteString("rwproxy")
 	case "port":
 		return "0"
+	case "admin-version":
+		// ProxySQL's @@admin-version: the version alone, as ProxySQL
+		// answers it (tools compare it); @@version has the rest.
+		return quoteString(buildinfo.Get().Version)
 	}
 	if v, ok := lookupVariable(name); ok {
 		if isSecretVariable(v.name) {

@@ -28,17 +28,25 @@ var converters = map[*table]converter{
 			out := make([]row, 0, len(c.Servers))
 			for _, s := range c.Servers {
 				out = append(out, row{int64(s.Hostgroup), s.Host, int64(s.Port), s.Status, int64(s.Weight),
-					int64(s.MaxConnections), int64(s.MaxReplicationLag), s.Comment, boolInt(s.UseTLS)})
+					int64(s.MaxConnections), int64(s.MaxReplicationLag), s.Comment, boolInt(s.UseTLS),
+					boolInt(s.UseTLS), int64(s.GTIDPort), int64(0), s.MaxLatency.Milliseconds()})
 			}
 			return out
 		},
 		set: func(c *config.Config, rows []row) error {
 			c.Servers = c.Servers[:0] // keeps nil nil (Store.Apply compares with DeepEqual)
 			for _, r := range rows {
+				status := strings.ToUpper(asString(r[3]))
+				if status == statusShunned {
+					// ProxySQL loads a SHUNNED server as ONLINE: shunning
+					// is the monitor's decision, not configuration.
+					status = config.StatusOnline
+				}
 				c.Servers = append(c.Servers, config.Server{Hostgroup: asInt(r[0]), Host: asString(r[1]),
-					Port: asInt(r[2]), Status: strings.ToUpper(asString(r[3])), Weight: asInt(r[4]),
+					Port: asInt(r[2]), Status: status, Weight: asInt(r[4]),
 					MaxConnections: asInt(r[5]), MaxReplicationLag: asInt(r[6]), Comment: asString(r[7]),
-					UseTLS: asInt(r[8]) == 1})
+					UseTLS: asInt(r[8]) == 1 || asInt(r[9]) == 1, GTIDPort: asInt(r[10]),
+					MaxLatency: time.Duration(asInt(r[12])) * time.Millisecond})
 			}
 			return nil
 		},
@@ -49,36 +57,11 @@ var converters = map[*table]converter{
 		rows: func(c *config.Config) []row {
 			out := make([]row, 0, len(c.Users))
 			for _, u := range c.Users {
-				plugin := u.AuthPlugin
-				if plugin == "" {
-					plugin = config.AuthNativePassword
-				}
-				scope := u.ConsistencyScope
-				if scope == "" {
-					scope = config.DefaultConsistencyScope // a config from an older rwproxy
-				}
-				out = append(out, row{u.Username, u.Password, boolInt(u.IsActive()), int64(u.DefaultHostgroup), int64(1),
-					int64(u.MaxConnections), u.Consistency, u.ReadYourWritesTimeout.Milliseconds(), plugin,
-					boolInt(u.RequireTLS), u.BackendPassword, u.QueryTimeout.Milliseconds(), boolInt(u.AllowEmptyPassword), scope})
+				out = append(out, userRow(u))
 			}
 			return out
 		},
-		set: func(c *config.Config, rows []row) error {
-			c.Users = c.Users[:0] // keeps nil nil (Store.Apply compares with DeepEqual)
-			for _, r := range rows {
-				u := config.User{Username: asString(r[0]), Password: asString(r[1]), Active: activePtr(r[2]),
-					DefaultHostgroup: asInt(r[3]), MaxConnections: asInt(r[5]), Consistency: asString(r[6]),
-					ReadYourWritesTimeout: time.Duration(asInt(r[7])) * time.Millisecond, AuthPlugin: asString(r[8]),
-					RequireTLS: asInt(r[9]) == 1, BackendPassword: asString(r[10]),
-					QueryTimeout:       time.Duration(asInt(r[11])) * time.Millisecond,
-					AllowEmptyPassword: asInt(r[12]) == 1, ConsistencyScope: asString(r[13])}
-				if u.AuthPlugin == config.AuthNativePassword {
-					u.AuthPlugin = "" // the default
-				}
-				c.Users = append(c.Users, u)
-			}
-			return nil
-		},
+		set: setUsers,
 	},
 	tRules: {
 		cfgKey: "query_rules",
@@ -168,6 +151,44 @@ var converters = map[*table]converter{
 			for _, r := range rows {
 				c.HostgroupAttributes = append(c.HostgroupAttributes, config.HostgroupAttributes{
 					HostgroupID: asInt(r[0]), Balance: asString(r[1]), Affinity: asString(r[2])})
+			}
+			return nil
+		},
+	},
+	tScheduler: {
+		cfgKey: "scheduler", fields: map[string]string{"interval": "interval_ms"},
+		rows: func(c *config.Config) []row {
+			out := make([]row, 0, len(c.Scheduler))
+			for _, j := range c.Scheduler {
+				r := row{int64(j.ID), boolInt(j.IsActive()), j.Interval.Milliseconds(), j.Filename}
+				for i := range config.MaxSchedulerArgs {
+					var a any
+					if i < len(j.Args) {
+						a = j.Args[i]
+					}
+					r = append(r, a)
+				}
+				out = append(out, append(r, j.Comment))
+			}
+			return out
+		},
+		set: func(c *config.Config, rows []row) error {
+			c.Scheduler = c.Scheduler[:0] // keeps nil nil (Store.Apply compares with DeepEqual)
+			for _, r := range rows {
+				j := config.SchedulerJob{ID: asInt(r[0]), Active: activePtr(r[1]),
+					Interval: time.Duration(asInt(r[2])) * time.Millisecond, Filename: asString(r[3]),
+					Comment: asString(r[4+config.MaxSchedulerArgs])}
+				// ProxySQL passes arg1..argN up to the last non-NULL one.
+				last := -1
+				for i := range config.MaxSchedulerArgs {
+					if r[4+i] != nil {
+						last = i
+					}
+				}
+				for i := 0; i <= last; i++ {
+					j.Args = append(j.Args, asString(r[4+i]))
+				}
+				c.Scheduler = append(c.Scheduler, j)
 			}
 			return nil
 		},

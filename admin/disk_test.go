@@ -134,7 +134,7 @@ func TestBootstrapReportsInvalidDisk(t *testing.T) {
 	exec(t, e, "SAVE MYSQL USERS TO DISK")
 	require.NoError(t, e.Close())
 	_, err := Bootstrap(dir, yaml, false)
-	require.ErrorContains(t, err, "mysql_users (username='app') default_hostgroup: hostgroup 99 has no servers")
+	require.ErrorContains(t, err, "mysql_users (username='app', backend=1) default_hostgroup: hostgroup 99 has no servers")
 	require.ErrorContains(t, err, "--initial")
 	got, err := Bootstrap(dir, yaml, true)
 	require.NoError(t, err)

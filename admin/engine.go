@@ -91,6 +91,9 @@ type engine struct {
 		reads map[string]bool
 		// denied says why the authorizer refused the statement.
 		denied string
+		// poolBase are the pool counters at the previous read of
+		// stats_mysql_connection_pool_reset, by hostgroup/host/port.
+		poolBase map[string]row
 		// readOnly makes the authorizer apply the read-only account's
 		// rules to the statement being prepared.
 		readOnly bool
@@ -187,7 +190,7 @@ func (e *engine) init(ctx context.Context) error {
 		stmts = append(stmts, t.ddl(schemaMain, t.name, true, true), t.ddl(schemaMain, runtimePrefix+t.name, false, false))
 	}
 	for _, d := range dynamicTables {
-		if d.schema != schemaMain {
+		if d.schema != schemaMain || d.name == d.t.name { // the runtime_ twins are made above
 			stmts = append(stmts, d.t.ddl(d.schema, d.t.name, false, false))
 		}
 	}
@@ -321,6 +324,12 @@ func (e *engine) execOne(ctx context.Context, sess *adminSession, st []token) (*
 			return nil, newError(erSyntax, "USE needs one schema name")
 		}
 		return &result{}, useDB(sess, unquote(s[1]))
+	case "PROXYSQL":
+		return nil, proxysqlCommand(s)
+	case "KILL":
+		res, err := e.kill(sess, s)
+		e.audit(sess, st, res, err)
+		return res, err
 	case "BEGIN", "START", "COMMIT", "ROLLBACK":
 		// Every statement applies at once; clients that wrap their work in
 		// a transaction get OK rather than an error.

@@ -17,6 +17,7 @@ const (
 	erSyntax         = mysql.ER_PARSE_ERROR                     // 1064
 	erEmptyQuery     = mysql.ER_EMPTY_QUERY                     // 1065
 	erBadDB          = mysql.ER_BAD_DB_ERROR                    // 1049
+	erNoSuchThread   = mysql.ER_NO_SUCH_THREAD                  // 1094
 	erNoSuchTable    = mysql.ER_NO_SUCH_TABLE                   // 1146
 	erBadField       = mysql.ER_BAD_FIELD_ERROR                 // 1054
 	erDupEntry       = mysql.ER_DUP_ENTRY                       // 1062
@@ -24,6 +25,7 @@ const (
 	erWrongValue     = mysql.ER_TRUNCATED_WRONG_VALUE_FOR_FIELD // 1366
 	erReadOnly       = mysql.ER_OPEN_AS_READONLY                // 1036
 	erUnsupportedPS  = mysql.ER_UNSUPPORTED_PS                  // 1295
+	erNotSupported   = mysql.ER_NOT_SUPPORTED_YET               // 1235
 	erCheckViolation = 3819                                     // ER_CHECK_CONSTRAINT_VIOLATED (MySQL 8.0.16+)
 	erQueryTimeout   = 3024                                     // ER_QUERY_TIMEOUT (max_execution_time exceeded)
 	erResultTooLarge = mysql.ER_OUT_OF_RESOURCES                // 1041

@@ -25,7 +25,7 @@ type Runtime interface {
 }
 
 // Want selects the parts of Stats a Snapshot must fill.
-type Want uint8
+type Want uint16
 
 // Parts of Stats.
 const (
@@ -37,6 +37,18 @@ const (
 	WantLogs
 	WantCluster
 	WantBalance
+	// WantSessions: the client sessions (processlist, per-user counts).
+	WantSessions
+	// WantMemory: the process's memory figures.
+	WantMemory
+	// WantRuleHits: the query rules' hit counts.
+	WantRuleHits
+	// WantCommands: the statement counters by command.
+	WantCommands
+	// WantChecksums: the running configuration's module checksums.
+	WantChecksums
+	// WantErrors: the backends' errors by origin.
+	WantErrors
 )
 
 // Stats is a point-in-time copy of the proxy's live state.
@@ -61,6 +73,21 @@ type Stats struct {
 	ClusterModules []ClusterModule
 	// Balance is what the balancers see of each server of each hostgroup.
 	Balance []BalanceStat
+	// Processes are the client sessions (stats_mysql_processlist).
+	Processes []Process
+	// UserConns are the client sessions per user (stats_mysql_users).
+	UserConns map[string]int
+	// Memory are stats_memory_metrics' rows.
+	Memory []Counter
+	// RuleHits are the running query rules' hits by rule_id
+	// (stats_mysql_query_rules), in rule_id order.
+	RuleHits []RuleHit
+	// Commands are stats_mysql_commands_counters' rows.
+	Commands []CommandCount
+	// Checksums are runtime_checksums_values' rows.
+	Checksums []ModuleChecksum
+	// Errors are stats_mysql_errors' rows.
+	Errors []ErrorStat
 }
 
 // BalanceStat is one row of stats_mysql_balance.
@@ -95,6 +122,64 @@ type Counter struct {
 }
 
 // PoolStats are the counters of one backend server's connection pools.
+// Process is one client session (stats_mysql_processlist, SHOW
+// PROCESSLIST on the admin port).
+type Process struct {
+	ID         uint32
+	User, DB   string
+	ClientHost string
+	ClientPort int
+	Hostgroup  int // -1 before the first statement
+	Backend    string
+	Command    string // Query or Sleep
+	Time       time.Duration
+	Info       string
+	InTxn      bool
+}
+
+// CommandCount counts the statements of one command class: their number,
+// total time, and how many took at most 100us, 500us, 1ms, 5ms, 10ms,
+// 50ms, 100ms, 500ms, 1s, 5s, 10s, and longer (Buckets, 12 of them).
+type CommandCount struct {
+	Command     string
+	TotalTimeUs uint64
+	Count       uint64
+	Buckets     []uint64
+}
+
+// ModuleChecksum is the running configuration's checksum of one module
+// under ProxySQL's name (mysql_servers, mysql_users, ...).
+type ModuleChecksum struct {
+	Name     string
+	Version  uint64
+	Epoch    time.Time // when that configuration version was applied
+	Checksum string
+}
+
+// ErrorStat counts one kind of backend error relayed to clients.
+type ErrorStat struct {
+	Hostgroup           int
+	Addr                string // host:port
+	User, Client        string
+	Schema              string
+	Errno               uint16
+	Count               uint64
+	FirstSeen, LastSeen time.Time
+	LastError           string
+}
+
+// RuleHit is how many statements one query rule matched.
+type RuleHit struct {
+	RuleID int
+	Hits   uint64
+}
+
+// Killer is implemented by a Runtime whose client sessions KILL on the
+// admin port can end (KILL QUERY: the running statement only).
+type Killer interface {
+	Kill(id uint32, query bool) bool
+}
+
 type PoolStats struct {
 	Addr      string // host:port
 	ConnUsed  int64
@@ -106,6 +191,8 @@ type PoolStats struct {
 	BytesRecv uint64
 	// LatencyUs is the total time spent in queries, in microseconds.
 	LatencyUs uint64
+	// MaxConnUsed is the highest ConnUsed seen.
+	MaxConnUsed int64
 }
 
 // DigestStat is one row of stats_mysql_query_digest.
@@ -120,6 +207,9 @@ type DigestStat struct {
 	SumTimeUs  uint64
 	MinTimeUs  uint64
 	MaxTimeUs  uint64
+	// SumRowsAffected / SumRowsSent: affected rows and rows sent, summed.
+	SumRowsAffected uint64
+	SumRowsSent     uint64
 }
 
 // Monitor log kinds (Stats.Logs keys).

@@ -116,15 +116,25 @@ var (
 			{name: "hostname", typ: "TEXT", notNull: true, check: "hostname <> ''"},
 			{name: "port", typ: "INTEGER", notNull: true, def: "3306", check: "port BETWEEN 1 AND 65535"},
 			{name: "status", typ: "TEXT", notNull: true, def: "'ONLINE'",
-				check: "UPPER(status) IN ('ONLINE','OFFLINE_SOFT','OFFLINE_HARD')"},
+				check: "UPPER(status) IN ('ONLINE','SHUNNED','OFFLINE_SOFT','OFFLINE_HARD')"},
 			{name: "weight", typ: "INTEGER", notNull: true, def: "1", check: "weight >= 0"},
 			{name: "max_connections", typ: "INTEGER", notNull: true, def: "1000", check: "max_connections > 0"},
 			{name: "max_replication_lag", typ: "INTEGER", notNull: true, def: "0", check: "max_replication_lag >= 0"},
 			{name: "comment", typ: "TEXT", notNull: true, def: "''"},
 			{name: "use_tls", typ: "INTEGER", notNull: true, def: "0", check: "use_tls IN (0,1)"},
+			// ProxySQL's columns (see docs/admin.md, compatibility).
+			// use_ssl is use_tls under ProxySQL's name: either set means TLS.
+			{name: "use_ssl", typ: "INTEGER", notNull: true, def: "0", check: "use_ssl IN (0,1)", upgradeFrom: "use_tls"},
+			{name: "gtid_port", typ: "INTEGER", notNull: true, def: "0", check: "gtid_port BETWEEN 0 AND 65535"},
+			{name: "compression", typ: "INTEGER", notNull: true, def: "0", check: "compression >= 0"},
+			{name: "max_latency_ms", typ: "INTEGER", notNull: true, def: "0", check: "max_latency_ms >= 0"},
 		},
 		constraints: []string{"PRIMARY KEY (hostgroup_id, hostname, port)"},
-		key:         []string{"hostgroup_id", "hostname", "port"},
+		memChecks: []string{
+			fnCheckUnsupported + "('compression', compression, " +
+				"'client protocol compression to the backends is not supported: set 0 (docs/admin.md, compatibility)')",
+		},
+		key: []string{"hostgroup_id", "hostname", "port"},
 	}
 	tUsers = &table{
 		name: "mysql_users", strict: true,
@@ -133,8 +143,9 @@ var (
 			{name: "password", typ: "TEXT", notNull: true, def: "''"},
 			{name: "active", typ: "INTEGER", notNull: true, def: "1", check: "active IN (0,1)"},
 			{name: "default_hostgroup", typ: "INTEGER", notNull: true, def: "0", check: "default_hostgroup >= 0"},
-			// rwproxy always keeps a transaction on one backend.
-			{name: "transaction_persistent", typ: "INTEGER", notNull: true, def: "1", check: "transaction_persistent = 1"},
+			// rwproxy always keeps a transaction on one backend; 0 is kept
+			// for ProxySQL's tools (docs/admin.md, compatibility).
+			{name: "transaction_persistent", typ: "INTEGER", notNull: true, def: "1", check: "transaction_persistent IN (0,1)"},
 			{name: "max_connections", typ: "INTEGER", notNull: true, def: "0", check: "max_connections >= 0"},
 			{name: "consistency", typ: "TEXT", notNull: true, def: "'read_your_writes'",
 				check: "consistency IN ('eventual','read_your_writes')"},
@@ -149,11 +160,32 @@ var (
 			// its users: the column is added set for those that have one.
 			{name: "allow_empty_password", typ: "INTEGER", notNull: true, def: "0", check: "allow_empty_password IN (0,1)",
 				upgradeFrom: "CASE WHEN password = '' THEN 1 ELSE 0 END"},
+			// ProxySQL's columns (see docs/admin.md, compatibility). A
+			// user is one row with backend=1 and frontend=1, or a pair: a
+			// frontend=1 row (what clients log in with, and the settings)
+			// and a backend=1 row (the password rwproxy logs into the
+			// backends with).
+			{name: "backend", typ: "INTEGER", notNull: true, def: "1", check: "backend IN (0,1)"},
+			{name: "frontend", typ: "INTEGER", notNull: true, def: "1", check: "frontend IN (0,1)"},
+			{name: "fast_forward", typ: "INTEGER", notNull: true, def: "0", check: "fast_forward IN (0,1)"},
+			{name: "default_schema", typ: "TEXT", notNull: true, def: "''"},
+			{name: "schema_locked", typ: "INTEGER", notNull: true, def: "0", check: "schema_locked IN (0,1)"},
+			// use_ssl is require_tls under ProxySQL's name: either set
+			// means the user must log in over TLS.
+			{name: "use_ssl", typ: "INTEGER", notNull: true, def: "0", check: "use_ssl IN (0,1)", upgradeFrom: "require_tls"},
+			{name: "attributes", typ: "TEXT", notNull: true, def: "''",
+				check: "attributes = '' OR (json_valid(attributes) AND json_type(attributes) = 'object')"},
+			{name: "comment", typ: "TEXT", notNull: true, def: "''"},
+			// rwproxy: whose writes a read_your_writes read waits for.
 			{name: "consistency_scope", typ: "TEXT", notNull: true, def: "'user'",
 				check: "consistency_scope IN ('user','session')"},
 		},
-		constraints: []string{"PRIMARY KEY (username)"},
-		key:         []string{"username"},
+		constraints: []string{
+			"PRIMARY KEY (username, backend)",
+			"UNIQUE (username, frontend)",
+			"CHECK (backend = 1 OR frontend = 1)",
+		},
+		key: []string{"username", "backend"},
 	}
 	tRules = &table{
 		name: "mysql_query_rules", strict: true,
@@ -185,7 +217,7 @@ var (
 			{name: "writer_hostgroup", typ: "INTEGER", notNull: true, check: "writer_hostgroup >= 0"},
 			{name: "reader_hostgroup", typ: "INTEGER", notNull: true, check: "reader_hostgroup >= 0"},
 			{name: "check_type", typ: "TEXT", notNull: true, def: "'read_only'",
-				check: "check_type IN ('read_only','super_read_only','innodb_read_only')"},
+				check: "check_type IN (" + checkTypesSQL + ")"},
 			{name: "comment", typ: "TEXT", notNull: true, def: "''"},
 		},
 		constraints: []string{
@@ -242,8 +274,25 @@ var (
 	}
 )
 
+// tScheduler is ProxySQL's scheduler: scripts run every interval_ms.
+var tScheduler = &table{
+	name: "scheduler", strict: true,
+	cols: []column{
+		{name: "id", typ: "INTEGER", notNull: true, check: "id > 0"},
+		{name: "active", typ: "INTEGER", notNull: true, def: "1", check: "active IN (0,1)"},
+		{name: "interval_ms", typ: "INTEGER", notNull: true, def: "10000", check: "interval_ms BETWEEN 100 AND 100000000"},
+		{name: "filename", typ: "TEXT", notNull: true, check: "substr(filename, 1, 1) = '/'"},
+		{name: "arg1", typ: "TEXT"}, {name: "arg2", typ: "TEXT"}, {name: "arg3", typ: "TEXT"},
+		{name: "arg4", typ: "TEXT"}, {name: "arg5", typ: "TEXT"},
+		{name: "comment", typ: "TEXT", notNull: true, def: "''"},
+	},
+	// INTEGER PRIMARY KEY: an INSERT without id gets the next one.
+	constraints: []string{"PRIMARY KEY (id)"},
+	key:         []string{"id"},
+}
+
 // configTables are the editable tables, in the order they are created.
-var configTables = []*table{tServers, tUsers, tRules, tReplication, tGroupReplication, tAttributes, tVariables}
+var configTables = []*table{tServers, tUsers, tRules, tReplication, tGroupReplication, tAttributes, tVariables, tScheduler}
 
 // The stats tables (schema stats) and the monitor logs (schema monitor).
 // They are rebuilt from Runtime.Snapshot before a statement reads them.
@@ -254,6 +303,7 @@ var (
 		{name: "ConnOK", typ: "INTEGER"}, {name: "ConnERR", typ: "INTEGER"}, {name: "Queries", typ: "INTEGER"},
 		{name: "Bytes_data_sent", typ: "INTEGER"}, {name: "Bytes_data_recv", typ: "INTEGER"},
 		{name: "Latency_us", typ: "INTEGER"},
+		{name: "MaxConnUsed", typ: "INTEGER"}, {name: "Queries_GTID_sync", typ: "INTEGER"},
 	}}
 	tDigest      = &table{name: "stats_mysql_query_digest", cols: digestCols}
 	tDigestReset = &table{name: "stats_mysql_query_digest_reset", cols: digestCols}
@@ -267,6 +317,47 @@ var (
 		{name: "hostgroup", typ: "INTEGER"}, {name: "srv_host", typ: "TEXT"}, {name: "srv_port", typ: "INTEGER"},
 		{name: "algorithm", typ: "TEXT"}, {name: "weight", typ: "INTEGER"}, {name: "effective_weight", typ: "REAL"},
 		{name: "outstanding", typ: "INTEGER"}, {name: "latency_avg_us", typ: "REAL"},
+	}}
+	tProcesslist = &table{name: "stats_mysql_processlist", cols: []column{
+		{name: "ThreadID", typ: "INTEGER"}, {name: "SessionID", typ: "INTEGER"}, {name: "user", typ: "TEXT"},
+		{name: "db", typ: "TEXT"}, {name: "cli_host", typ: "TEXT"}, {name: "cli_port", typ: "INTEGER"},
+		{name: "hostgroup", typ: "INTEGER"}, {name: "l_srv_host", typ: "TEXT"}, {name: "l_srv_port", typ: "INTEGER"},
+		{name: "srv_host", typ: "TEXT"}, {name: "srv_port", typ: "INTEGER"}, {name: "command", typ: "TEXT"},
+		{name: "time_ms", typ: "INTEGER"}, {name: "info", typ: "TEXT"}, {name: "status_flags", typ: "INTEGER"},
+		{name: "extended_info", typ: "TEXT"},
+	}}
+	tStatsUsers = &table{name: "stats_mysql_users", cols: []column{
+		{name: "username", typ: "TEXT"}, {name: "frontend_connections", typ: "INTEGER"},
+		{name: "frontend_max_connections", typ: "INTEGER"},
+	}}
+	tCommands = &table{name: "stats_mysql_commands_counters", cols: []column{
+		{name: "Command", typ: "TEXT"}, {name: "Total_Time_us", typ: "INTEGER"}, {name: "Total_cnt", typ: "INTEGER"},
+		{name: "cnt_100us", typ: "INTEGER"}, {name: "cnt_500us", typ: "INTEGER"}, {name: "cnt_1ms", typ: "INTEGER"},
+		{name: "cnt_5ms", typ: "INTEGER"}, {name: "cnt_10ms", typ: "INTEGER"}, {name: "cnt_50ms", typ: "INTEGER"},
+		{name: "cnt_100ms", typ: "INTEGER"}, {name: "cnt_500ms", typ: "INTEGER"}, {name: "cnt_1s", typ: "INTEGER"},
+		{name: "cnt_5s", typ: "INTEGER"}, {name: "cnt_10s", typ: "INTEGER"}, {name: "cnt_INFs", typ: "INTEGER"},
+	}}
+	tCollations = &table{name: "mysql_collations", cols: []column{
+		{name: "Id", typ: "INTEGER"}, {name: "Collation", typ: "TEXT"}, {name: "Charset", typ: "TEXT"},
+		{name: `"Default"`, typ: "TEXT"}, // a keyword: quoted
+	}}
+	tChecksums = &table{name: "runtime_checksums_values", cols: []column{
+		{name: "name", typ: "TEXT"}, {name: "version", typ: "INTEGER"}, {name: "epoch", typ: "INTEGER"},
+		{name: "checksum", typ: "TEXT"},
+	}}
+	// tConnPoolReset shows the pool counters' change since its previous read.
+	tConnPoolReset = &table{name: "stats_mysql_connection_pool_reset", cols: tConnPool.cols}
+	tErrors        = &table{name: "stats_mysql_errors", cols: []column{
+		{name: "hostgroup", typ: "INTEGER"}, {name: "hostname", typ: "TEXT"}, {name: "port", typ: "INTEGER"},
+		{name: "username", typ: "TEXT"}, {name: "client_address", typ: "TEXT"}, {name: "schemaname", typ: "TEXT"},
+		{name: "errno", typ: "INTEGER"}, {name: "count_star", typ: "INTEGER"}, {name: "first_seen", typ: "INTEGER"},
+		{name: "last_seen", typ: "INTEGER"}, {name: "last_error", typ: "TEXT"},
+	}}
+	tRuleHits = &table{name: "stats_mysql_query_rules", cols: []column{
+		{name: "rule_id", typ: "INTEGER"}, {name: "hits", typ: "INTEGER"},
+	}}
+	tMemory = &table{name: "stats_memory_metrics", cols: []column{
+		{name: "Variable_Name", typ: "TEXT"}, {name: "Variable_Value", typ: "TEXT"},
 	}}
 	tClusterNodes = &table{name: "cluster_nodes", cols: []column{
 		{name: "name", typ: "TEXT"}, {name: "address", typ: "TEXT"}, {name: "state", typ: "TEXT"},
@@ -301,6 +392,7 @@ var digestCols = []column{
 	{name: "digest", typ: "TEXT"}, {name: "digest_text", typ: "TEXT"}, {name: "count_star", typ: "INTEGER"},
 	{name: "first_seen", typ: "INTEGER"}, {name: "last_seen", typ: "INTEGER"}, {name: "sum_time", typ: "INTEGER"},
 	{name: "min_time", typ: "INTEGER"}, {name: "max_time", typ: "INTEGER"},
+	{name: "sum_rows_affected", typ: "INTEGER"}, {name: "sum_rows_sent", typ: "INTEGER"},
 }
 
 // Schemas (SQLite databases) of the admin connection.

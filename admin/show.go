@@ -24,7 +24,8 @@ func (e *engine) show(ctx context.Context, sess *adminSession, s []token) (*resu
 		}
 		return ""
 	}
-	if word(0) == "FULL" {
+	full := word(0) == "FULL"
+	if full {
 		w = w[1:]
 	}
 	scope := word(0)
@@ -57,6 +58,8 @@ func (e *engine) show(ctx context.Context, sess *adminSession, s []token) (*resu
 			q += " WHERE variable_name LIKE 'admin-%'"
 		}
 		return e.filtered(ctx, q, "Variable_name", w[1:])
+	case "PROCESSLIST":
+		return e.showProcesslist(ctx, full)
 	case "STATUS":
 		return e.filtered(ctx, "SELECT Variable_Name AS Variable_name, Variable_Value AS Value FROM stats.stats_mysql_global",
 			"Variable_name", w[1:])
@@ -72,7 +75,6 @@ func (e *engine) show(ctx context.Context, sess *adminSession, s []token) (*resu
 var emptyShows = map[string][]string{
 	"WARNINGS":      {"Level", "Code", "Message"},
 	"ERRORS":        {"Level", "Code", "Message"},
-	"PROCESSLIST":   {"Id", "User", "Host", "db", "Command", "Time", "State", "Info"},
 	"ENGINES":       {"Engine", "Support", "Comment", "Transactions", "XA", "Savepoints"},
 	"CHARSET":       {"Charset", "Description", "Default collation", "Maxlen"},
 	"CHARACTER SET": {"Charset", "Description", "Default collation", "Maxlen"},

@@ -39,14 +39,23 @@ func buildDynamicTables() []dynamicTable {
 		}
 		out = append(out, d)
 	}
+	out = append(out, dynamicTable{t: tCollations, schema: schemaMain, name: tCollations.name, fill: collationRows},
+		dynamicTable{t: tChecksums, schema: schemaMain, name: tChecksums.name, want: WantChecksums, fill: checksumRows})
 	stats := []dynamicTable{
 		{t: tConnPool, want: WantTopology | WantPools, fill: connPoolRows},
+		{t: tConnPoolReset, want: WantTopology | WantPools, fill: connPoolRows},
 		{t: tDigest, want: WantDigests, fill: digestRows},
 		{t: tDigestReset, want: WantDigests, fill: digestRows},
 		{t: tGlobal, want: WantGlobal, fill: func(s *Stats, _ *config.Config) []row { return counterRows(s.Global, true) }},
 		{t: tPins, want: WantPins, fill: func(s *Stats, _ *config.Config) []row { return counterRows(s.Pins, false) }},
 		{t: tBalance, want: WantBalance, fill: balanceRows},
 		{t: tClusterNodes, want: WantCluster, fill: clusterNodeRows},
+		{t: tProcesslist, want: WantSessions, fill: processRows},
+		{t: tStatsUsers, want: WantSessions, fill: statsUserRows},
+		{t: tRuleHits, want: WantRuleHits, fill: ruleHitRows},
+		{t: tErrors, want: WantErrors, fill: errorRows},
+		{t: tCommands, want: WantCommands, fill: commandRows},
+		{t: tMemory, want: WantMemory, fill: func(s *Stats, _ *config.Config) []row { return counterRows(s.Memory, true) }},
 		{t: tClusterChecksums, want: WantCluster, fill: clusterModuleRows},
 	}
 	for _, d := range stats {
@@ -88,7 +97,11 @@ func (e *engine) refresh(ctx context.Context, reads map[string]bool) error {
 	defer e.internal.Store(false)
 	return inTx(ctx, e.mu.conn, func(tx *sql.Tx) error {
 		for _, d := range todo {
-			if err := replaceRows(ctx, tx, d.schema, d.name, "", len(d.t.cols), d.fill(&st, cfg)); err != nil {
+			rows := d.fill(&st, cfg)
+			if d.t == tConnPoolReset {
+				rows = e.poolSinceLastReset(rows)
+			}
+			if err := replaceRows(ctx, tx, d.schema, d.name, "", len(d.t.cols), rows); err != nil {
 				return fmt.Errorf("refresh %s: %w", d.name, err)
 			}
 		}
@@ -118,24 +131,28 @@ func backendRows(snap *topology.Snapshot, c *config.Config) []topology.Backend {
 // status is the monitor's (SHUNNED, ...) and a server the monitor moved
 // shows in its current hostgroup.
 func runtimeServers(s *Stats, c *config.Config) []row {
-	comments := make(map[string]string)
+	// The configured entry of each backend: the one of its hostgroup,
+	// else (a server the monitor moved) the first with its address.
+	items := make(map[string]config.Server)
 	useTLS := make(map[string]bool)
 	for _, sv := range c.Servers {
 		useTLS[topology.Addr(sv.Host, sv.Port)] = useTLS[topology.Addr(sv.Host, sv.Port)] || sv.UseTLS
-		comments[strconv.Itoa(sv.Hostgroup)+"/"+topology.Addr(sv.Host, sv.Port)] = sv.Comment
-		if _, ok := comments[topology.Addr(sv.Host, sv.Port)]; !ok {
-			comments[topology.Addr(sv.Host, sv.Port)] = sv.Comment
+		items[strconv.Itoa(sv.Hostgroup)+"/"+topology.Addr(sv.Host, sv.Port)] = sv
+		if _, ok := items[topology.Addr(sv.Host, sv.Port)]; !ok {
+			items[topology.Addr(sv.Host, sv.Port)] = sv
 		}
 	}
 	var out []row
 	for _, b := range backendRows(s.Topology, c) {
 		host, port := splitAddr(b.Addr)
-		comment, ok := comments[strconv.Itoa(b.Hostgroup)+"/"+b.Addr]
+		item, ok := items[strconv.Itoa(b.Hostgroup)+"/"+b.Addr]
 		if !ok {
-			comment = comments[b.Addr]
+			item = items[b.Addr]
 		}
+		tls := boolInt(useTLS[b.Addr])
 		out = append(out, row{int64(b.Hostgroup), host, port, string(b.State), int64(b.Weight),
-			int64(b.MaxConnections), int64(b.MaxReplicationLag), comment, boolInt(useTLS[b.Addr])})
+			int64(b.MaxConnections), int64(b.MaxReplicationLag), item.Comment, tls,
+			tls, int64(item.GTIDPort), int64(0), item.MaxLatency.Milliseconds()})
 	}
 	return out
 }
@@ -156,8 +173,11 @@ func connPoolRows(s *Stats, c *config.Config) []row {
 		if p.Queries > 0 {
 			lat = p.LatencyUs / p.Queries
 		}
+		// Queries_GTID_sync: rwproxy's read-your-writes waits are counted
+		// globally (Read_Your_Writes_Waits), not per server.
 		out = append(out, row{int64(b.Hostgroup), host, port, string(b.State), p.ConnUsed, p.ConnFree,
-			int64(p.ConnOK), int64(p.ConnERR), int64(p.Queries), int64(p.BytesSent), int64(p.BytesRecv), int64(lat)})
+			int64(p.ConnOK), int64(p.ConnERR), int64(p.Queries), int64(p.BytesSent), int64(p.BytesRecv), int64(lat),
+			p.MaxConnUsed, int64(0)})
 	}
 	return out
 }
@@ -168,7 +188,8 @@ func digestRows(s *Stats, _ *config.Config) []row {
 	out := make([]row, 0, len(s.Digests))
 	for _, d := range s.Digests {
 		out = append(out, row{int64(d.Hostgroup), d.Schema, d.User, digestHash(d.DigestText), d.DigestText,
-			int64(d.Count), d.FirstSeen.Unix(), d.LastSeen.Unix(), int64(d.SumTimeUs), int64(d.MinTimeUs), int64(d.MaxTimeUs)})
+			int64(d.Count), d.FirstSeen.Unix(), d.LastSeen.Unix(), int64(d.SumTimeUs), int64(d.MinTimeUs), int64(d.MaxTimeUs),
+			int64(d.SumRowsAffected), int64(d.SumRowsSent)})
 	}
 	return out
 }

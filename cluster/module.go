@@ -215,3 +215,13 @@ func withModules(cur *config.Config, recs []Record) (*config.Config, error) {
 	}
 	return next, nil
 }
+
+// ModuleChecksums returns the checksum of each module of c, as peers
+// compare them (hex SHA-256 of the canonical JSON), by module name.
+func ModuleChecksums(c *config.Config) map[string]string {
+	out := make(map[string]string, len(moduleNames))
+	for m, e := range encodeModules(c) {
+		out[m] = e.checksum
+	}
+	return out
+}

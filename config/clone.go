@@ -8,7 +8,10 @@ func (c *Config) Clone() *Config {
 		return nil
 	}
 	out := *c
-	out.Users = cloneSlice(c.Users, func(u *User) { u.Active = clonePtr(u.Active) })
+	out.Users = cloneSlice(c.Users, func(u *User) {
+		u.Active, u.Frontend = clonePtr(u.Active), clonePtr(u.Frontend)
+		u.TransactionPersistent = clonePtr(u.TransactionPersistent)
+	})
 	out.Servers = cloneSlice(c.Servers, nil)
 	out.ReplicationHostgroups = cloneSlice(c.ReplicationHostgroups, nil)
 	out.GroupReplicationHostgroups = cloneSlice(c.GroupReplicationHostgroups, func(g *GroupReplicationHostgroup) {
@@ -18,6 +21,10 @@ func (c *Config) Clone() *Config {
 		r.DestinationHostgroup = clonePtr(r.DestinationHostgroup)
 	})
 	out.HostgroupAttributes = cloneSlice(c.HostgroupAttributes, nil)
+	out.Scheduler = cloneSlice(c.Scheduler, func(j *SchedulerJob) {
+		j.Active = clonePtr(j.Active)
+		j.Args = cloneSlice(j.Args, nil)
+	})
 	out.Cluster.Join = cloneSlice(c.Cluster.Join, nil)
 	return &out
 }

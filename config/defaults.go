@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Per-item defaults, applied by Load when a key is absent from a list item
 // (a user, a server, a replication hostgroup or a hostgroup's attributes).
@@ -73,7 +76,24 @@ const (
 	CheckReadOnly       = "read_only"
 	CheckSuperReadOnly  = "super_read_only"
 	CheckInnodbReadOnly = "innodb_read_only"
+	// ProxySQL's combinations: read-only when either variable is ON, or
+	// only when both are.
+	CheckReadOnlyOrInnodb  = "read_only|innodb_read_only"
+	CheckReadOnlyAndInnodb = "read_only&innodb_read_only"
 )
+
+// CheckTypeVars returns the server variables check type ct reads and
+// whether the server is read-only when all of them are ON (ProxySQL's
+// "&") rather than when any is ("|", or a single variable).
+func CheckTypeVars(ct string) (vars []string, all bool) {
+	if ct == "" {
+		ct = DefaultCheckType
+	}
+	if strings.Contains(ct, "&") {
+		return strings.Split(ct, "&"), true
+	}
+	return strings.Split(ct, "|"), false
+}
 
 // Frontend authentication plugins accepted in users[].auth_plugin; empty
 // means AuthNativePassword.

@@ -51,6 +51,10 @@ type Config struct {
 	// QUERY on its backend and the client gets error 3024. A user's or a
 	// matching query rule's own timeout takes precedence; 0 = none.
 	QueryTimeout time.Duration `mapstructure:"query_timeout"`
+
+	// Scheduler are external scripts run every interval (ProxySQL's
+	// scheduler table); node-local, left out of the cluster's JSON when empty.
+	Scheduler []SchedulerJob `mapstructure:"scheduler" json:",omitempty"`
 }
 
 // Reader fallback policies.
@@ -245,6 +249,43 @@ type User struct {
 	// left out of the cluster's JSON when false, so that nodes of the
 	// previous version still read the users module.
 	AllowEmptyPassword bool `mapstructure:"allow_empty_password" json:",omitempty"`
+	// The fields below come from ProxySQL's mysql_users; each is left out
+	// of the cluster's JSON at its default, so that nodes of the previous
+	// version still read the users module.
+	//
+	// Frontend false makes this a backend-only user (ProxySQL's
+	// frontend=0): its credentials log into the backends but no client
+	// may log in with them. Nil means true.
+	Frontend *bool `mapstructure:"frontend" json:",omitempty"`
+	// DefaultSchema is the schema a client that names none at login
+	// starts in ("" = none).
+	DefaultSchema string `mapstructure:"default_schema" json:",omitempty"`
+	// SchemaLocked refuses a change of schema (USE, COM_INIT_DB) away
+	// from DefaultSchema.
+	SchemaLocked bool `mapstructure:"schema_locked" json:",omitempty"`
+	// TransactionPersistent false is accepted for ProxySQL's tools; rwproxy
+	// keeps every transaction on one backend whatever it says. Nil means true.
+	TransactionPersistent *bool `mapstructure:"transaction_persistent" json:",omitempty"`
+	// FastForward sends every statement of this user's sessions to
+	// DefaultHostgroup: no read/write split, no query rules (replication
+	// clients, bulk loaders).
+	FastForward bool `mapstructure:"fast_forward" json:",omitempty"`
+	// Attributes is free JSON kept for the operator (ProxySQL's
+	// mysql_users.attributes); "" or a JSON object.
+	Attributes string `mapstructure:"attributes" json:",omitempty"`
+	Comment    string `mapstructure:"comment" json:",omitempty"`
+}
+
+// IsFrontend reports whether clients may log in as the user (default true).
+func (u User) IsFrontend() bool { return u.Frontend == nil || *u.Frontend }
+
+// CanLogin reports whether a client may log in as the user: active and
+// not backend-only.
+func (u User) CanLogin() bool { return u.IsActive() && u.IsFrontend() }
+
+// IsTransactionPersistent reports the transaction_persistent setting (default true).
+func (u User) IsTransactionPersistent() bool {
+	return u.TransactionPersistent == nil || *u.TransactionPersistent
 }
 
 // IsActive reports whether the user may log in (default true).
@@ -273,6 +314,12 @@ type Server struct {
 	// UseTLS makes rwproxy's connections to this server (pools, monitor,
 	// start-up version probe) use TLS, verified as tls.backend_* say.
 	UseTLS bool `mapstructure:"use_tls"`
+	// GTIDPort is ProxySQL's port of a binlog reader on the server; kept
+	// for its tools, unused (rwproxy reads GTIDs over the MySQL protocol).
+	GTIDPort int `mapstructure:"gtid_port" json:",omitempty"`
+	// MaxLatency shuns the server (no new reads) while the monitor's ping
+	// takes longer; 0 disables the check.
+	MaxLatency time.Duration `mapstructure:"max_latency" json:",omitempty"`
 }
 
 // ReplicationHostgroup pairs a writer and a reader hostgroup.
@@ -368,3 +415,20 @@ type Cluster struct {
 	// peer (anti-entropy); 0 means 10s.
 	PushPullInterval time.Duration `mapstructure:"push_pull_interval" reload:"restart"`
 }
+
+// SchedulerJob runs Filename with Args every Interval (ProxySQL's
+// scheduler): a run still going when the next is due makes that one skip.
+type SchedulerJob struct {
+	ID int `mapstructure:"id"`
+	// Active false keeps the job without running it. Nil means true.
+	Active   *bool         `mapstructure:"active"`
+	Interval time.Duration `mapstructure:"interval"`
+	// Filename is the executable's absolute path.
+	Filename string `mapstructure:"filename"`
+	// Args are its arguments (ProxySQL's arg1 .. arg5).
+	Args    []string `mapstructure:"args"`
+	Comment string   `mapstructure:"comment"`
+}
+
+// IsActive reports whether the job runs (default true).
+func (j SchedulerJob) IsActive() bool { return j.Active == nil || *j.Active }

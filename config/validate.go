@@ -72,6 +72,8 @@ func (c *Config) Validate() error {
 	c.validateGroupReplication(&p, known)
 	c.validateQueryRules(&p, known)
 	c.validateHostgroupAttributes(&p, withServers)
+	c.validateProxySQLFields(&p)
+	c.validateScheduler(&p)
 	return errors.Join(p...)
 }
 

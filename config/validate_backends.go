@@ -25,7 +25,8 @@ var validBalances = []string{BalanceWeightedRoundRobin, BalanceLeastOutstanding,
 var validAffinities = []string{AffinityStatement, AffinitySession}
 
 // validCheckTypes are the accepted replication_hostgroups[].check_type values.
-var validCheckTypes = []string{CheckReadOnly, CheckSuperReadOnly, CheckInnodbReadOnly}
+var validCheckTypes = []string{CheckReadOnly, CheckSuperReadOnly, CheckInnodbReadOnly,
+	CheckReadOnlyOrInnodb, CheckReadOnlyAndInnodb}
 
 // validateServers checks every server and returns the set of hostgroups
 // that hold at least one server.

@@ -125,7 +125,7 @@ func TestValidate(t *testing.T) {
 			},
 			want: []string{
 				"replication_hostgroups[0].writer_hostgroup: -1 must be >= 0",
-				`replication_hostgroups[0].check_type: "gtid" is not one of read_only, super_read_only, innodb_read_only`,
+				`replication_hostgroups[0].check_type: "gtid" is not one of read_only, super_read_only, innodb_read_only, read_only|innodb_read_only, read_only&innodb_read_only`,
 			}},
 		{name: "hostgroup in two pairs",
 			mutate: func(c *Config) {

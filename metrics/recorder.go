@@ -206,6 +206,10 @@ func (r *Recorder) logSlow(hg int, addr, user, digest string, d time.Duration, o
 }
 
 // Describe implements prometheus.Collector.
+// SlowQueries is how many requests were slower than the slow query
+// threshold (stats_mysql_global.Slow_queries).
+func (r *Recorder) SlowQueries() uint64 { return r.slow.Load() }
+
 func (r *Recorder) Describe(ch chan<- *prometheus.Desc) {
 	ch <- dDuration
 	ch <- dErrors

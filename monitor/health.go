@@ -3,6 +3,8 @@ package monitor
 import (
 	"fmt"
 	"time"
+
+	"github.com/rwproxy/rwproxy/config"
 )
 
 // lagSample is one replication lag measurement of a replica.
@@ -130,12 +132,24 @@ func (h *health) observeReadOnly(vals map[string]bool, err error) {
 }
 
 // readOnly returns the last seen value of variable v and whether one was seen.
+// v may be one of ProxySQL's combinations (read_only|innodb_read_only:
+// ON when either is; read_only&innodb_read_only: ON when both are); a
+// combination is known once every variable in it was seen.
 func (h *health) readOnly(v string) (bool, bool) {
-	if v == "" {
-		v = "read_only"
+	vars, all := config.CheckTypeVars(v)
+	res := all
+	for _, name := range vars {
+		val, ok := h.ro[name]
+		if !ok {
+			return false, false
+		}
+		if all {
+			res = res && val
+		} else {
+			res = res || val
+		}
 	}
-	val, ok := h.ro[v]
-	return val, ok
+	return res, true
 }
 
 // anyReadOnly returns the first known read-only value (for display).

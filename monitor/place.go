@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"time"
 
 	"github.com/rwproxy/rwproxy/config"
 	"github.com/rwproxy/rwproxy/topology"
@@ -128,6 +129,11 @@ func stateOf(h *health, e config.Server, hg, limit int, reader bool) (topology.S
 		return topology.StateShunned, fmt.Sprintf("group replication applier queue: %d transactions behind", h.grMember.txBehind)
 	case limit > 0 && h.lagShunned(hg):
 		return topology.StateShunnedLag, h.lagText(limit)
+	case reader && e.MaxLatency > 0 && h.pingLatency > e.MaxLatency:
+		// ProxySQL's mysql_servers.max_latency_ms, for reads only: a slow
+		// writer is still the writer.
+		return topology.StateShunned, fmt.Sprintf("ping %s above max_latency_ms %d",
+			h.pingLatency.Round(time.Microsecond), e.MaxLatency.Milliseconds())
 	}
 	return topology.StateOnline, ""
 }

@@ -145,12 +145,11 @@ func (p *plan) fillLimits(sp *serverPlan) {
 	for _, pi := range sp.pairs {
 		rh := p.pairs[pi]
 		add(rh.ReaderHostgroup, sp.entryFor(rh.ReaderHostgroup, rh.WriterHostgroup, rh.ReaderHostgroup))
-		v := rh.CheckType
-		if v == "" {
-			v = config.DefaultCheckType
-		}
-		if !slices.Contains(sp.roVars, v) {
-			sp.roVars = append(sp.roVars, v)
+		vars, _ := config.CheckTypeVars(rh.CheckType)
+		for _, v := range vars {
+			if !slices.Contains(sp.roVars, v) {
+				sp.roVars = append(sp.roVars, v)
+			}
 		}
 	}
 	for _, gi := range sp.grs {

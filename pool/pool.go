@@ -73,6 +73,19 @@ type ServerStats struct {
 	// DoubleReleases counts connections returned to the pool a second
 	// time for one checkout (a bug; the second release is ignored).
 	DoubleReleases atomic.Uint64
+	// MaxConnUsed is the highest ConnUsed seen (ProxySQL's MaxConnUsed).
+	MaxConnUsed atomic.Int64
+}
+
+// addUsed counts one more connection in use and keeps MaxConnUsed.
+func (s *ServerStats) addUsed() {
+	n := s.ConnUsed.Add(1)
+	for {
+		m := s.MaxConnUsed.Load()
+		if n <= m || s.MaxConnUsed.CompareAndSwap(m, n) {
+			return
+		}
+	}
 }
 
 // Pool holds idle connections for one Key.
@@ -97,7 +110,7 @@ func (p *Pool) get(ctx context.Context) (*Conn, error) {
 	var timeout <-chan time.Time
 	for {
 		if c := p.usableIdle(); c != nil {
-			p.srv.stats.ConnUsed.Add(1)
+			p.srv.stats.addUsed()
 			c.released.Store(false)
 			return c, nil
 		}
@@ -162,7 +175,7 @@ func (p *Pool) dialCounted(ctx context.Context) (*Conn, error) {
 		return nil, err
 	}
 	p.srv.stats.ConnOK.Add(1)
-	p.srv.stats.ConnUsed.Add(1)
+	p.srv.stats.addUsed()
 	return c, nil
 }
 

@@ -71,6 +71,8 @@ type Response struct {
 	Bytes int
 	// Rows counts row packets.
 	Rows int
+	// Affected sums the affected rows of the OK packets relayed.
+	Affected uint64
 }
 
 func (r *Relay) read(b PacketSource) ([]byte, error) {
@@ -169,6 +171,7 @@ func (r *Relay) forwardOK(client *ClientConn, p []byte, res *Response) (bool, er
 	}
 	res.Status, res.HasStatus = ok.Status, true
 	res.Warnings = ok.Warnings
+	res.Affected += ok.AffectedRows
 	if r.OnOK != nil {
 		r.OnOK(&ok)
 	}

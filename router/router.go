@@ -32,11 +32,14 @@ const (
 	ReasonHint
 	ReasonRule
 	ReasonShow
+	// ReasonFastForward: the user is fast_forward (everything to its
+	// default hostgroup).
+	ReasonFastForward
 	NumReasons
 )
 
 var reasonNames = [NumReasons]string{"write", "read", "pinned", "transaction", "autocommit_off",
-	"read_only_transaction", "locking_read", "session_state", "parse_error", "hint", "rule", "show"}
+	"read_only_transaction", "locking_read", "session_state", "parse_error", "hint", "rule", "show", "fast_forward"}
 
 // String names the reason.
 func (r Reason) String() string {

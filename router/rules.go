@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/rwproxy/rwproxy/config"
@@ -30,6 +31,8 @@ type rule struct {
 	apply    bool
 	errMsg   string
 	timeout  time.Duration
+	// hits counts the statements the rule matched (stats_mysql_query_rules).
+	hits *atomic.Uint64
 }
 
 // RuleMatch is the outcome of evaluating the rules for one statement.
@@ -55,7 +58,7 @@ func CompileRules(qrs []config.QueryRule) (*Rules, error) {
 			continue
 		}
 		cr := rule{id: q.RuleID, username: q.Username, schema: q.Schemaname, apply: q.Apply, errMsg: q.ErrorMsg,
-			timeout: q.Timeout}
+			timeout: q.Timeout, hits: new(atomic.Uint64)}
 		r.useTimeout = r.useTimeout || q.Timeout > 0
 		if q.DestinationHostgroup != nil {
 			cr.dest, cr.hasDest = *q.DestinationHostgroup, true
@@ -105,6 +108,7 @@ func (r *Rules) Match(user, schema, digest, query string) RuleMatch {
 			continue
 		}
 		m.RuleID = cr.id
+		cr.hits.Add(1)
 		if cr.hasDest {
 			m.Hostgroup, m.HasHostgroup = cr.dest, true
 		}
@@ -120,4 +124,38 @@ func (r *Rules) Match(user, schema, digest, query string) RuleMatch {
 		}
 	}
 	return m
+}
+
+// RuleHits is how many statements one rule matched.
+type RuleHits struct {
+	RuleID int
+	Hits   uint64
+}
+
+// Hits returns every active rule's hits, in rule_id order.
+func (r *Rules) Hits() []RuleHits {
+	if r == nil {
+		return nil
+	}
+	out := make([]RuleHits, 0, len(r.list))
+	for i := range r.list {
+		out = append(out, RuleHits{RuleID: r.list[i].id, Hits: r.list[i].hits.Load()})
+	}
+	return out
+}
+
+// KeepHits carries the hit counts of old's rules over to r's rules of the
+// same rule_id, so that reloading the configuration does not reset them.
+// Call it before r is in use.
+func (r *Rules) KeepHits(old *Rules) {
+	if r == nil || old == nil {
+		return
+	}
+	prev := make(map[int]uint64, len(old.list))
+	for i := range old.list {
+		prev[old.list[i].id] = old.list[i].hits.Load()
+	}
+	for i := range r.list {
+		r.list[i].hits.Store(prev[r.list[i].id])
+	}
 }

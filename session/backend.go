@@ -255,9 +255,14 @@ func (s *Session) finish(c *pool.Conn, res protocol.Response, err error, start t
 	if o := s.d.Observer; o != nil {
 		o.ObserveQuery(s.curHG, c.Addr(), s.user.Username, s.curDigest, dur, queryOutcome(res, err))
 	}
+	s.d.Stats.Commands.record(s.curCmd, dur)
+	s.curCmd = -1
+	if res.Err != nil && s.d.Errors != nil {
+		s.d.Errors.record(s.curHG, c.Addr(), s.user.Username, s.nc.RemoteAddr(), s.st.db, res.Err)
+	}
 	if s.curDigest != "" {
 		s.keyBuf = digestKey(s.keyBuf[:0], s.curHG, s.user.Username, s.st.db, s.curDigest)
-		s.d.Digests.Record(s.keyBuf, s.curHG, s.user.Username, s.st.db, s.curDigest, dur)
+		s.d.Digests.Record(s.keyBuf, s.curHG, s.user.Username, s.st.db, s.curDigest, dur, res.Affected, uint64(res.Rows))
 	}
 	if err != nil {
 		s.dropConn(c)

@@ -21,6 +21,10 @@ type DigestStat struct {
 	SumTimeUs uint64
 	MinTimeUs uint64
 	MaxTimeUs uint64
+	// SumRowsAffected / SumRowsSent add up the statements' affected rows
+	// and the rows sent to the client.
+	SumRowsAffected uint64
+	SumRowsSent     uint64
 }
 
 type digestEntry struct {
@@ -32,6 +36,8 @@ type digestEntry struct {
 	sumUs     atomic.Uint64
 	minUs     atomic.Uint64
 	maxUs     atomic.Uint64
+	affected  atomic.Uint64
+	sent      atomic.Uint64
 	first     int64
 	last      atomic.Int64
 }
@@ -74,7 +80,7 @@ func digestKey(dst []byte, hg int, user, schema, digest string) []byte {
 
 // Record adds one execution. key is from digestKey (reused by the caller);
 // the other arguments describe it and are copied only for a new key.
-func (d *Digests) Record(key []byte, hg int, user, schema, digest string, dur time.Duration) {
+func (d *Digests) Record(key []byte, hg int, user, schema, digest string, dur time.Duration, affected, sent uint64) {
 	sh := &d.shards[maphash.Bytes(d.seed, key)%digestShards]
 	sh.mu.RLock()
 	e := sh.m[string(key)]
@@ -88,6 +94,8 @@ func (d *Digests) Record(key []byte, hg int, user, schema, digest string, dur ti
 	}
 	us := uint64(dur.Microseconds())
 	e.count.Add(1)
+	e.affected.Add(affected)
+	e.sent.Add(sent)
 	e.sumUs.Add(us)
 	for {
 		m := e.minUs.Load()
@@ -129,7 +137,8 @@ func (d *Digests) Snapshot() []DigestStat {
 		for _, e := range sh.m {
 			out = append(out, DigestStat{Hostgroup: e.hostgroup, Schema: e.schema, User: e.user, Digest: e.digest,
 				Count: e.count.Load(), FirstSeen: time.UnixMicro(e.first), LastSeen: time.UnixMicro(e.last.Load()),
-				SumTimeUs: e.sumUs.Load(), MinTimeUs: e.minUs.Load(), MaxTimeUs: e.maxUs.Load()})
+				SumTimeUs: e.sumUs.Load(), MinTimeUs: e.minUs.Load(), MaxTimeUs: e.maxUs.Load(),
+				SumRowsAffected: e.affected.Load(), SumRowsSent: e.sent.Load()})
 		}
 		sh.mu.RUnlock()
 	}

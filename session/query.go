@@ -1,9 +1,13 @@
 package session
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/server"
 
+	"github.com/rwproxy/rwproxy/config"
 	"github.com/rwproxy/rwproxy/protocol"
 	"github.com/rwproxy/rwproxy/router"
 )
@@ -40,6 +44,9 @@ func (s *Session) handleQuery(pkt []byte) error {
 // report an unchanged schema.
 func (s *Session) handleInitDB(pkt []byte) error {
 	db := string(pkt[5:])
+	if me := schemaLocked(s.user, db); me != nil {
+		return s.writeErr(me)
+	}
 	t := s.writerTarget()
 	c, me := s.acquireFor(&t)
 	if me != nil {
@@ -140,4 +147,28 @@ func (a *authCheck) OnAuthSuccess(c *server.Conn) error {
 		return err
 	}
 	return a.check(c, a.hs.db)
+}
+
+// schemaLocked refuses a schema other than the user's default_schema to a
+// schema_locked user (ProxySQL's mysql_users.schema_locked).
+func schemaLocked(u config.User, db string) *mysql.MyError {
+	if !u.SchemaLocked || db == "" || db == u.DefaultSchema {
+		return nil
+	}
+	return &mysql.MyError{Code: mysql.ER_DBACCESS_DENIED_ERROR, State: "42000",
+		Message: fmt.Sprintf("Access denied for user '%s' to database '%s' (schema_locked to '%s')",
+			u.Username, db, u.DefaultSchema)}
+}
+
+// useTarget returns the schema a USE statement names ("USE `db`;" -> db).
+func useTarget(sql string) string {
+	s := strings.TrimSpace(sql)
+	if len(s) >= 3 && strings.EqualFold(s[:3], "use") {
+		s = s[3:]
+	}
+	s = strings.TrimSpace(strings.TrimRight(strings.TrimSpace(s), ";"))
+	if len(s) >= 2 && s[0] == '`' && s[len(s)-1] == '`' {
+		s = strings.ReplaceAll(s[1:len(s)-1], "``", "`")
+	}
+	return s
 }

@@ -65,6 +65,16 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 	if s.pins&PinNextStatement != 0 {
 		s.pins &^= PinNextStatement
 	}
+	if s.user.SchemaLocked && st.Kind == router.KindUse {
+		if me := schemaLocked(s.user, useTarget(sql)); me != nil {
+			return target{}, me
+		}
+	}
+	if s.user.FastForward && dec.Target != router.TargetPinned {
+		// fast_forward: no split and no rules, the default hostgroup
+		// serves everything (the rules' timeouts still apply below).
+		dec = router.Decision{Target: router.TargetWriter, Reason: router.ReasonFastForward}
+	}
 	var ruleTimeout time.Duration
 	// A pinned statement ignores the rules' destination and error, but
 	// not their timeout.
@@ -75,7 +85,7 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 		}
 		m := r.Rules.Match(s.user.Username, s.st.db, digest, sql)
 		ruleTimeout = m.Timeout
-		if dec.Target != router.TargetPinned {
+		if dec.Target != router.TargetPinned && dec.Reason != router.ReasonFastForward {
 			if m.ErrorMsg != "" {
 				return target{}, &mysql.MyError{Code: mysql.ER_UNKNOWN_ERROR, State: "HY000", Message: m.ErrorMsg}
 			}
@@ -98,6 +108,8 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 	s.curFlags = st.Flags
 	s.curNextTxn = nextTxnOnly(st)
 	s.curHG = t.hg
+	s.publishProc(t.hg, sql)
+	s.curCmd = commandOf(sql, st.Flags&router.FlagLockingRead != 0)
 	s.curDigest = ""
 	if s.d.Digests != nil {
 		if s.curDigest = st.Digest; s.curDigest == "" {

@@ -59,6 +59,8 @@ type Deps struct {
 	PreLogin *PreLogin
 	// Observer, when set, sees every request a backend answered (metrics).
 	Observer QueryObserver
+	// Errors, when set, aggregates the backends' errors (stats_mysql_errors).
+	Errors *ErrorStats
 }
 
 // errQuit ends a session normally.
@@ -129,6 +131,10 @@ type Session struct {
 	curHG     int
 	keyBuf    []byte
 	exec      execState
+
+	// curCmd is the statement's stats_mysql_commands_counters class (-1:
+	// none, the request is not a statement).
+	curCmd int
 	// cur is the backend connection serving the current command; the
 	// relay's OnOK callback updates its state.
 	cur *pool.Conn
@@ -137,7 +143,10 @@ type Session struct {
 	running   atomic.Pointer[pool.Conn]
 	killMu    sync.Mutex // see killRunning
 	inTxnFlag atomic.Bool
-	stmts     map[uint32]*prepared
+	// proc is what the admin processlist shows of the last statement
+	// (see processlist.go).
+	proc  procState
+	stmts map[uint32]*prepared
 	// curTimeout is the statement timeout of the statement being run (0 =
 	// none); timer enforces it.
 	curTimeout time.Duration
@@ -206,6 +215,12 @@ func Serve(ctx context.Context, nc net.Conn, d *Deps) {
 			return protocol.NewErrTooManyConnections()
 		}
 		s = newSession(ctx, c, d, nc, u)
+		if db == "" {
+			db = u.DefaultSchema // ProxySQL's mysql_users.default_schema
+		}
+		if err := schemaLocked(u, db); err != nil {
+			return err
+		}
 		if db != "" {
 			err := s.checkDB(db)
 			if err != nil {
@@ -242,6 +257,10 @@ func Serve(ctx context.Context, nc net.Conn, d *Deps) {
 	cc = nil
 	d.Registry.add(s)
 	defer d.Registry.remove(s)
+	d.Stats.SessionsCreated.Add(1)
+	s.proc.mu.Lock()
+	s.proc.db, s.proc.hg, s.proc.start = s.st.db, -1, time.Now()
+	s.proc.mu.Unlock()
 	d.Stats.Sessions.Add(1)
 	defer d.Stats.Sessions.Add(-1)
 	s.run()
@@ -264,6 +283,7 @@ func newSession(ctx context.Context, cc *server.Conn, d *Deps, nc net.Conn, u co
 	s.infile.MaxPacket = maxPacket(d)
 	s.relay.Infile = &s.infile
 	s.timer.init(s)
+	s.curCmd = -1
 	s.cmd.max = maxPacket(d)
 	s.rywSetup()
 	return s

@@ -106,6 +106,11 @@ type Stats struct {
 	// QueryTimeouts counts statements whose query_timeout expired while
 	// they ran (rwproxy sent KILL QUERY for them).
 	QueryTimeouts atomic.Uint64
+
+	// SessionsCreated counts client sessions that logged in.
+	SessionsCreated atomic.Uint64
+	// Commands counts statements by class (stats_mysql_commands_counters).
+	Commands CommandCounters
 }
 
 // countPins records newly taken reasons.

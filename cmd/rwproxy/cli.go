@@ -42,6 +42,8 @@ Usage:
                                    (the file, rwproxy.db per config_source, the environment);
                                    it loads back unchanged with --config
   rwproxy version                  print the version, commit and build date (also --version, -v)
+  rwproxy import-proxysql FILE     convert a ProxySQL configuration file (proxysql.cnf) to rwproxy's
+                                   YAML on standard output; what cannot be mapped goes to standard error
   rwproxy healthcheck [URL]        GET URL (default http://127.0.0.1:6070/healthz); exit 0 on 2xx
                                    (for container HEALTHCHECKs: the image has no curl)
   rwproxy help                     print this help

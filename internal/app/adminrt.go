@@ -141,7 +141,8 @@ func (r adminRuntime) Snapshot(want admin.Want) admin.Stats {
 		for _, d := range a.Digests.Snapshot() {
 			st.Digests = append(st.Digests, admin.DigestStat{Hostgroup: d.Hostgroup, Schema: d.Schema, User: d.User,
 				DigestText: d.Digest, Count: d.Count, FirstSeen: d.FirstSeen, LastSeen: d.LastSeen,
-				SumTimeUs: d.SumTimeUs, MinTimeUs: d.MinTimeUs, MaxTimeUs: d.MaxTimeUs})
+				SumTimeUs: d.SumTimeUs, MinTimeUs: d.MinTimeUs, MaxTimeUs: d.MaxTimeUs,
+				SumRowsAffected: d.SumRowsAffected, SumRowsSent: d.SumRowsSent})
 		}
 	}
 	if want&admin.WantLogs != 0 {
@@ -164,6 +165,7 @@ func (r adminRuntime) Snapshot(want admin.Want) admin.Stats {
 				AppliedAt: m.AppliedAt})
 		}
 	}
+	a.proxysqlSnapshot(want, &st)
 	return st
 }
 
@@ -225,6 +227,7 @@ func (a *App) poolStats(snap *topology.Snapshot) []admin.PoolStats {
 			p.ConnUsed, p.ConnFree = s.ConnUsed.Load(), s.ConnFree.Load()
 			p.ConnOK, p.ConnERR, p.Queries = s.ConnOK.Load(), s.ConnERR.Load(), s.Queries.Load()
 			p.BytesSent, p.BytesRecv, p.LatencyUs = s.BytesSent.Load(), s.BytesRecv.Load(), s.LatencyUs.Load()
+			p.MaxConnUsed = s.MaxConnUsed.Load()
 		}
 		out = append(out, p)
 	}
@@ -274,6 +277,7 @@ func (a *App) globalCounters(pools []admin.PoolStats) []admin.Counter {
 		admin.Counter{Name: "Config_Version", Value: int64(a.Store.Versioned().Version)},
 	)
 	out = append(out, rywWaitCounters(s)...)
+	out = append(out, a.proxysqlGlobals()...)
 	for i := range router.NumReasons {
 		out = append(out, admin.Counter{Name: "Route_" + router.Reason(i).String(), Value: u(s.Routes[i].Load())})
 	}

@@ -55,11 +55,20 @@ type App struct {
 	Digests *session.Digests
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
+
+	// created is when New made the App (stats_mysql_global.ProxySQL_Uptime).
+	created time.Time
+	// sched runs the scheduler jobs.
+	sched scheduler
+	// appliedAt is when the running configuration was applied (a
+	// time.Time; runtime_checksums_values.epoch).
+	appliedAt atomic.Value
 }
 
 // New builds a proxy for cfg (already validated) and opens its listener.
 func New(cfg *config.Config, lg *zap.Logger) (*App, error) {
-	a := &App{Store: config.NewStore(cfg, "local"), Stats: &session.Stats{}, Sessions: session.NewRegistry(), lg: lg}
+	a := &App{Store: config.NewStore(cfg, "local"), Stats: &session.Stats{}, Sessions: session.NewRegistry(), lg: lg,
+		created: time.Now()}
 	// One TLS decision for every connection to a backend: pools, monitor
 	// and the version probe (tls.go).
 	bt := &backendTLS{current: a.Store.Current}
@@ -94,6 +103,7 @@ func New(cfg *config.Config, lg *zap.Logger) (*App, error) {
 	}
 	deps := &session.Deps{
 		Pools: a.Pools, Server: srv, Auth: auth, Logins: session.NewLoginLimiter(), PreLogin: session.NewPreLogin(),
+		Errors: session.NewErrorStats(),
 		Config: a.Store.Current, Picker: a.picker, Log: lg.Named("session"), Stats: a.Stats,
 		Routing: a.routing.Load, Cache: a.Cache, Applied: session.NewApplied(), Digests: a.Digests,
 		MaxPacket: maxPacket, HandshakeTimeout: 10 * time.Second, Registry: a.Sessions,
@@ -197,13 +207,14 @@ func (a *App) Close() error {
 		a.cancel()
 	}
 	merr := a.Monitor.Close()
+	a.sched.stop()
 	a.wg.Wait()
 	return errors.Join(aerr, cerr, herr, err, merr, a.Pools.Close())
 }
 
 func (a *App) lookupUser(name string) (string, string, bool) {
 	for _, u := range a.Store.Current().Users {
-		if u.Username == name && u.IsActive() {
+		if u.Username == name && u.CanLogin() {
 			return u.Password, u.AuthPlugin, true
 		}
 	}
@@ -231,6 +242,9 @@ func (a *App) applyConfig(c *config.Config) error {
 	rules, err := router.CompileRules(c.QueryRules)
 	if err != nil {
 		return err
+	}
+	if old := a.routing.Load(); old != nil {
+		rules.KeepHits(old.Rules)
 	}
 	rt := &session.Routing{Rules: rules, ReaderOf: make(map[int]int),
 		FallbackError: c.ReaderFallback == config.ReaderFallbackError, FailoverBuffer: c.FailoverBuffer,
@@ -262,6 +276,8 @@ func (a *App) applyConfig(c *config.Config) error {
 	a.routing.Store(rt)
 	a.Monitor.Update(c)
 	a.applySnapshot(a.Monitor.Snapshot())
+	a.sched.apply(a.lg, c.Scheduler)
+	a.appliedAt.Store(time.Now())
 	return nil
 }
 

@@ -229,7 +229,7 @@ func TestVersionIdentity(t *testing.T) {
 
 	p := startProxy(t, 1, 1)
 	require.Contains(t, p.log(t), `"msg":"rwproxy starting","version":"`+version+`"`)
-	require.Equal(t, line, value(t, adminDB(t, p, "admin"), "SELECT @@admin-version"))
+	require.Equal(t, version, value(t, adminDB(t, p, "admin"), "SELECT @@admin-version"))
 	require.Contains(t, httpGet(t, "http://"+p.http+"/metrics"), `rwproxy_build_info{commit="`)
 	require.Contains(t, httpGet(t, "http://"+p.http+"/api/status"), `"build":{"version":"`+version+`"`)
 }
