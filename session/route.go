@@ -369,7 +369,6 @@ func (s *Session) retryRead(c *pool.Conn, t *target, err error) (*pool.Conn, *my
 	s.d.Stats.ReadRetries.Add(1)
 	t.hg, t.reader = t.writer, false
 	s.curHG = t.hg
-	s.d.Stats.ToWriter.Add(1)
 	c, me := s.acquireWriter(t.hg)
 	if me != nil {
 		s.d.Stats.ReadRetryFailures.Add(1)
