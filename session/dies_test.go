@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -272,8 +273,10 @@ func requireCut(t *testing.T, ps []wirePacket, closed bool, want int, st *Stats)
 func prepare(t *testing.T, nc net.Conn, q string) uint32 {
 	t.Helper()
 	send(t, nc, mysql.COM_STMT_PREPARE, []byte(q)...)
-	ps, closed := reply(t, nc, func(_ int, p []byte) bool { return p[0] == 0 && len(p) >= 12 && p[5] == 0 && p[6] == 0 ||
-		p[0] == mysql.EOF_HEADER })
+	ps, closed := reply(t, nc, func(_ int, p []byte) bool {
+		return p[0] == 0 && len(p) >= 12 && p[5] == 0 && p[6] == 0 ||
+			p[0] == mysql.EOF_HEADER
+	})
 	require.False(t, closed)
 	require.Equal(t, byte(0), ps[0].payload[0], "prepare OK")
 	return binary.LittleEndian.Uint32(ps[0].payload[1:5])
@@ -506,4 +509,41 @@ func TestReadRetriedOnWriter(t *testing.T) {
 	ps, closed := reply(t, nc, func(int, []byte) bool { return false })
 	requireCut(t, ps, closed, 4, st)
 	require.EqualValues(t, 3, st.ReadRetries.Load())
+}
+
+// rrPicker picks the servers of each hostgroup in turn.
+type rrPicker struct {
+	mu   sync.Mutex
+	next map[int]int
+	hgs  map[int][]string
+}
+
+func (p *rrPicker) Pick(hg int) (string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	a := p.hgs[hg][p.next[hg]%len(p.hgs[hg])]
+	p.next[hg]++
+	return a, nil
+}
+
+// TestReadRetriedOnOtherReader: with two replicas, a read whose replica
+// dies before answering is re-run on the other replica, not the writer.
+func TestReadRetriedOnOtherReader(t *testing.T) {
+	var onWriter, onReader atomic.Int32
+	writer := fakebackend.Start(t, fakebackend.Options{
+		Handler: func(net.Conn) mysqlserver.Handler { return writerBackend{ran: &onWriter} }})
+	good := fakebackend.Start(t, fakebackend.Options{
+		Handler: func(net.Conn) mysqlserver.Handler { return writerBackend{ran: &onReader} }})
+	dying := startDying(t)
+	p := &rrPicker{next: map[int]int{}, hgs: map[int][]string{10: {writer}, 20: {dying, good}}}
+	nc, st := servedSession(t, p, &Routing{ReaderOf: map[int]int{10: 20}}, writer, good, dying)
+	send(t, nc, mysql.COM_QUERY, []byte("SELECT die_before FROM t")...)
+	ps, closed := reply(t, nc, single)
+	require.False(t, closed)
+	requireWellFormed(t, ps)
+	require.Equal(t, byte(0), ps[0].payload[0], "%q", ps[0].payload)
+	require.EqualValues(t, 1, onReader.Load(), "the other replica ran the read")
+	require.Zero(t, onWriter.Load(), "the writer ran the read")
+	require.EqualValues(t, 1, st.ReadRetries.Load())
+	require.Zero(t, st.ReaderFallbacks.Load())
 }
