@@ -47,6 +47,9 @@ var (
 	dRYWWaits        = desc("read_your_writes_waits_total", "Read-your-writes waits on a replica.", nil)
 	dRYWFallbacks    = desc("read_your_writes_fallbacks_total", "Reads sent to the writer for read-your-writes (no replica had applied the user's writes in time).", nil)
 	dRYWWait         = desc("read_your_writes_wait_seconds", "Time reads waited for a replica to apply the user's writes.", nil)
+	dReadRetries     = desc("read_retries_total", "Autocommit reads re-run on another server after theirs failed before any byte of the reply was relayed.", nil)
+	dReadRetryFails  = desc("read_retry_failures_total", "Retried reads whose second attempt failed too.", nil)
+	dReplyCut        = desc("sessions_closed_reply_cut_total", "Client connections closed because their backend connection broke after part of a reply was relayed.", nil)
 	dFailoverWaits   = desc("failover_waits_total", "Writes that waited for a writer to appear.", nil)
 	dQueryTimeouts   = desc("query_timeouts_total", "Statements whose query_timeout expired while they ran (rwproxy sent KILL QUERY).", nil)
 	dPins            = desc("session_pins_total", "Times a session pinned its backend connection, by reason.", []string{"reason"})
@@ -82,7 +85,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		dPoolCreated, dPoolFailed, dPingSeconds, dPingFailures,
 		dBackendState, dBackendUp, dBackendWeight, dBackendEffWeight, dBackendLatAvg, dBackendMaxConns, dBackendLag, dBackendReadOnly, dHostgroupInfo,
 		dClients, dAuthFailures, dLoginFailures, dBuildInfo, dPanics, dQueries, dSessionBackErrs, dRoutes, dDestinations,
-		dReaderFallbacks, dRYWWaits, dRYWFallbacks, dRYWWait, dFailoverWaits, dQueryTimeouts, dPins,
+		dReaderFallbacks, dReadRetries, dReadRetryFails, dReplyCut, dRYWWaits, dRYWFallbacks, dRYWWait, dFailoverWaits, dQueryTimeouts, dPins,
 		dCacheHits, dCacheMisses, dCacheEntries, dParseErrors, dConfigVersion, dMembers, dMemberVersion, dRejectedRecords, dReady,
 	} {
 		ch <- d
@@ -184,6 +187,9 @@ func collectProxy(ch chan<- prometheus.Metric, s *Sample) {
 	ch <- counter(dDestinations, float64(p.ToReader), RoleReader)
 	ch <- counter(dDestinations, float64(p.ToWriter), RoleWriter)
 	ch <- counter(dReaderFallbacks, float64(p.ReaderFallbacks))
+	ch <- counter(dReadRetries, float64(p.ReadRetries))
+	ch <- counter(dReadRetryFails, float64(p.ReadRetryFailures))
+	ch <- counter(dReplyCut, float64(p.ReplyCut))
 	ch <- counter(dRYWWaits, float64(p.RYWWaits))
 	ch <- counter(dRYWFallbacks, float64(p.RYWFallbacks))
 	if h := p.RYWWait; len(h.Counts) == len(h.Bounds)+1 {

@@ -140,6 +140,9 @@ type Proxy struct {
 	ToReader          uint64 `json:"to_reader"`
 	ToWriter          uint64 `json:"to_writer"`
 	ReaderFallbacks   uint64 `json:"reader_fallbacks"`
+	ReadRetries       uint64 `json:"read_retries"`
+	ReadRetryFailures uint64 `json:"read_retry_failures"`
+	ReplyCut          uint64 `json:"reply_cut"`
 	RYWWaits          uint64 `json:"ryw_waits"`
 	RYWFallbacks      uint64 `json:"ryw_fallbacks"`
 	// RYWWait is the histogram of read-your-writes wait times.

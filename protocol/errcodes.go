@@ -25,7 +25,11 @@ const (
 	// ErrCodeBackendConnect: connecting to a backend failed or timed out.
 	ErrCodeBackendConnect uint16 = 9002
 	// ErrCodeBackendLost: the backend connection broke during the statement.
-	ErrCodeBackendLost uint16 = 2013
+	// It is not the client library's CR_SERVER_LOST (2013): codes 2000-2999
+	// are the client library's own, and libmariadb (Connector/C 3.3, which
+	// sysbench and many drivers use) reports a server ERR packet carrying
+	// 2013 as 2027 "Received malformed packet" (issue #21).
+	ErrCodeBackendLost uint16 = 9020
 	// ErrCodeInternal: a bug in rwproxy; the session is closed.
 	ErrCodeInternal uint16 = 9003
 )
@@ -106,13 +110,14 @@ func ConnectReason(err error) string {
 	return "network error"
 }
 
-// NewErrBackendLost reports a backend connection that broke mid-statement,
-// with the code and text of the client library's CR_SERVER_LOST, which
-// drivers know (the statement's outcome on the server is unknown).
+// NewErrBackendLost reports a backend connection that broke mid-statement
+// before any byte of its reply reached the client (the statement's outcome
+// on the server is unknown). The client connection stays usable.
 func NewErrBackendLost(addr string) *mysql.MyError {
 	_ = addr // logged by the caller
 	return &mysql.MyError{Code: ErrCodeBackendLost, State: "HY000",
-		Message: "Lost connection to MySQL server during query (rwproxy: the backend connection broke)"}
+		Message: "rwproxy: lost the connection to the server during the statement; its outcome is unknown " +
+			"(a write may have been applied)"}
 }
 
 // NewErrUnknownCommand is error 1047 for an unsupported command byte.

@@ -271,11 +271,15 @@ func (s *Session) finish(c *pool.Conn, res protocol.Response, err error, start t
 		}
 		s.d.Stats.BackendErrs.Add(1)
 		s.log().Warn("backend connection lost", zap.String("backend_addr", c.Addr()), zap.Error(err),
-			zap.Bool("session_state_lost", s.stateLost))
-		if s.stateLost {
-			return s.writeErr(errStateLost) // the command loop then closes the connection
+			zap.Bool("session_state_lost", s.stateLost), zap.Bool("reply_started", res.Sent))
+		if res.Sent {
+			// Part of the reply reached the client: no packet can follow it
+			// that is valid for every point of every command's reply, so the
+			// client connection is closed, as the server's would have been.
+			s.d.Stats.ReplyCut.Add(1)
+			return errReplyCut
 		}
-		return s.writeErr(protocol.NewErrBackendLost(c.Addr()))
+		return s.writeErr(s.lostErr())
 	}
 	if s.st.collationUnknown {
 		s.st.collationUnknown = false
@@ -534,13 +538,29 @@ func (s *Session) connLimit(hg int, addr string) *mysql.MyError {
 	return protocol.NewErrConnLimit(hg, s.d.Pools.WaitTimeout())
 }
 
+// lostErr is the client's error for a statement whose backend connection
+// broke before any byte of the reply was relayed: errStateLost when the
+// connection held the session's transaction or pinned state (the command
+// loop then closes the client connection), else the plain lost-connection
+// error (the session goes on).
+func (s *Session) lostErr() *mysql.MyError {
+	if s.stateLost {
+		return errStateLost
+	}
+	return protocol.NewErrBackendLost("")
+}
+
+// errReplyCut ends a session whose backend connection broke after part of
+// the reply was relayed to the client.
+var errReplyCut = errors.New("session: backend connection lost mid-reply; client connection closed")
+
 // errStateLost answers the statement during which rwproxy lost the backend
 // connection that held the session's transaction or other pinned state
 // (temporary tables, LOCK TABLES, GET_LOCK, user variables...). The client
 // connection is then closed, as a dead server's would be: carrying on would
 // let later statements autocommit, or a COMMIT answer OK, for a
 // transaction that is gone.
-var errStateLost = &mysql.MyError{Code: protocol.ErrCodeBackendLost, State: "HY000",
+var errStateLost = &mysql.MyError{Code: protocol.ErrCodeBackendLost, State: "08S01",
 	Message: "rwproxy: lost the backend connection that held this session's transaction or session state " +
 		"(temporary tables, locks, variables); the connection is closed. Reconnect and retry the transaction " +
 		"(a COMMIT that was in flight may or may not have committed)"}

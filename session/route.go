@@ -335,7 +335,7 @@ func (s *Session) writerTarget() target {
 
 // runStmt runs one request on t's connection and relays the response. A
 // read that fails on a reader before any byte reached the client runs once
-// more on the writer.
+// more on another server (see retryRead).
 func (s *Session) runStmt(pkt []byte, t target, o op) error {
 	c, me := s.acquireFor(&t)
 	if me != nil {
@@ -345,7 +345,7 @@ func (s *Session) runStmt(pkt []byte, t target, o op) error {
 	if s.curFlags&router.FlagLastInsertID != 0 {
 		if err := s.syncLastInsertID(c); err != nil {
 			s.dropConn(c)
-			return s.writeErr(protocol.NewErrBackendLost(c.Addr()))
+			return s.writeErr(s.lostErr())
 		}
 	}
 	start := timeNow()
@@ -354,16 +354,54 @@ func (s *Session) runStmt(pkt []byte, t target, o op) error {
 	res, err := s.doTimed(c, pkt, o)
 	s.cur = nil
 	if err != nil && retry && !res.Sent && !isClientErr(err) {
-		s.dropConn(c)
-		s.d.Stats.ReaderFallbacks.Add(1)
-		t.hg, t.reader = t.writer, false
-		s.curHG = t.hg
-		if c, me = s.acquire(t.hg); me != nil {
+		if c, me = s.retryRead(c, &t, err); me != nil {
 			return s.writeErr(me)
 		}
 		s.cur = c
 		res, err = s.doTimed(c, pkt, o)
 		s.cur = nil
+		if err != nil {
+			s.d.Stats.ReadRetryFailures.Add(1)
+		}
 	}
 	return s.finish(c, res, err, start)
+}
+
+// retryRead discards the reader connection c on which a read (autocommit,
+// not pinned: t.reader) failed before any byte of its reply reached the
+// client, and returns a connection for the read's second and last attempt:
+// another server of the reader hostgroup, picked as any read is (so the
+// consistency rules, read-your-writes included, hold), or the writer when
+// the pick lands on the server that just failed. Only reads are re-run: a
+// write whose outcome is unknown never is (finish answers it).
+func (s *Session) retryRead(c *pool.Conn, t *target, err error) (*pool.Conn, *mysql.MyError) {
+	failed := c.Addr()
+	s.log().Info("read failed on a replica before any reply: re-running it on another server",
+		zap.String("backend_addr", failed), zap.Error(err))
+	s.dropConn(c)
+	s.d.Stats.ReadRetries.Add(1)
+	again := *t
+	c, me := s.acquireFor(&again) // falls back to the writer as a read does
+	if me != nil {
+		s.d.Stats.ReadRetryFailures.Add(1)
+		return nil, me
+	}
+	if c.Addr() != failed {
+		*t = again
+		s.curHG = t.hg
+		return c, nil
+	}
+	c.Discard() // the failed server again: its connections are suspect
+	if s.d.Routing().FallbackError {
+		s.d.Stats.ReadRetryFailures.Add(1)
+		return nil, protocol.NewErrNoReader(t.hg)
+	}
+	s.d.Stats.ReaderFallbacks.Add(1)
+	t.hg, t.reader = t.writer, false
+	s.curHG = t.hg
+	c, me = s.acquireWriter(t.hg)
+	if me != nil {
+		s.d.Stats.ReadRetryFailures.Add(1)
+	}
+	return c, me
 }

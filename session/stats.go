@@ -98,6 +98,14 @@ type Stats struct {
 	// StateLost counts client connections closed because the backend
 	// connection holding their transaction or pinned state broke.
 	StateLost atomic.Uint64
+	// ReplyCut counts client connections closed because their backend
+	// connection broke after part of a reply had been relayed.
+	ReplyCut atomic.Uint64
+	// ReadRetries counts autocommit reads re-run on another server after
+	// their server failed before any byte of the reply was relayed;
+	// ReadRetryFailures those whose second attempt failed too.
+	ReadRetries       atomic.Uint64
+	ReadRetryFailures atomic.Uint64
 	// FailoverWaits counts statements that waited for a writer to appear.
 	FailoverWaits atomic.Uint64
 	// ConnLimitErrs counts statements that found no free backend

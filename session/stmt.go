@@ -54,6 +54,18 @@ func (s *Session) handlePrepare(pkt []byte) error {
 	s.cur = c
 	res, h, err := s.sendPrepare(c, pkt, id)
 	s.cur = nil
+	if err != nil && t.reader && !res.Sent && !isClientErr(err) {
+		// A prepare changes nothing on the server: one more attempt.
+		if c, me = s.retryRead(c, &t, err); me != nil {
+			return s.writeErr(me)
+		}
+		s.cur = c
+		res, h, err = s.sendPrepare(c, pkt, id)
+		s.cur = nil
+		if err != nil {
+			s.d.Stats.ReadRetryFailures.Add(1)
+		}
+	}
 	if err == nil && res.Err == nil {
 		s.nextStmt = id
 		s.stmts[id] = &prepared{query: query, params: h.Params, st: st}

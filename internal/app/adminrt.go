@@ -261,6 +261,9 @@ func (a *App) globalCounters(pools []admin.PoolStats) []admin.Counter {
 		{Name: "Failover_Waits", Value: u(s.FailoverWaits.Load())},
 		{Name: "Backend_Connection_Limit_Errors", Value: u(s.ConnLimitErrs.Load())},
 		{Name: "Sessions_Closed_State_Lost", Value: u(s.StateLost.Load())},
+		{Name: "Sessions_Closed_Reply_Cut", Value: u(s.ReplyCut.Load())},
+		{Name: "Read_Retries", Value: u(s.ReadRetries.Load())},
+		{Name: "Read_Retry_Failures", Value: u(s.ReadRetryFailures.Load())},
 		{Name: "Query_Timeouts", Value: u(s.QueryTimeouts.Load())},
 	}
 	var used, free, ok, errs int64

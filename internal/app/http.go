@@ -163,8 +163,9 @@ func (o *obsSource) proxyCounters() metrics.Proxy {
 		ToReader: st.ToReader.Load(), ToWriter: st.ToWriter.Load(), ReaderFallbacks: st.ReaderFallbacks.Load(),
 		RYWWaits: st.RYWWaits.Load(), RYWFallbacks: st.RYWFallbacks.Load(), FailoverWaits: st.FailoverWaits.Load(),
 		QueryTimeouts: st.QueryTimeouts.Load(),
-		ParseErrors:   router.ParseErrors(),
-		RYWWait:       rywWaitHistogram(st),
+		ReadRetries:   st.ReadRetries.Load(), ReadRetryFailures: st.ReadRetryFailures.Load(), ReplyCut: st.ReplyCut.Load(),
+		ParseErrors: router.ParseErrors(),
+		RYWWait:     rywWaitHistogram(st),
 	}
 	if c := o.a.Cache; c != nil {
 		p.CacheHits, p.CacheMisses = c.Stats()

@@ -429,7 +429,7 @@ func errorSummary(ops []writeOp) map[int]int {
 // requireNoLostWrites compares the load's record with what node holds:
 // every acknowledged INSERT's id is there; every committed transaction has
 // both rows and no transaction has one row only; an INSERT or transaction
-// that failed with a definite error (anything but 2013, lost connection,
+// that failed with a definite error (anything but 9020, lost connection,
 // whose outcome the client cannot know) left nothing behind.
 func requireNoLostWrites(t *testing.T, s *testkit.Sandbox, node int, w *writeLoad) {
 	t.Helper()
@@ -497,10 +497,10 @@ func requireNoLostWrites(t *testing.T, s *testkit.Sandbox, node int, w *writeLoa
 
 // ambiguous reports an error after which the client cannot know whether
 // the write happened: the connection to the server was lost mid-statement
-// (2013), or the error is not a MySQL error at all.
+// (rwproxy's 9020), or the error is not a MySQL error at all.
 func ambiguous(err error) bool {
 	me := mysqlErr(err)
-	return me == nil || me.Number == 2013
+	return me == nil || me.Number == 9020
 }
 
 // ---------------------------------------------------------------- sysbench
