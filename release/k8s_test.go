@@ -3,6 +3,7 @@ package release
 import (
 	"bytes"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -196,7 +197,12 @@ func TestKubernetesManifests(t *testing.T) {
 		}
 		return cfg
 	}
-	bare := load(nil)
+	// Without the Secret's values the configuration is refused (gossip
+	// off loopback needs cluster.secret; a non-loopback admin port needs a
+	// password): the pod always has them, so they are the baseline.
+	base := map[string]string{"RWPROXY_CLUSTER_SECRET": env["RWPROXY_CLUSTER_SECRET"],
+		"RWPROXY_ADMIN_PASSWORD": env["RWPROXY_ADMIN_PASSWORD"]}
+	bare := load(base)
 	cfg := load(env)
 	// Every RWPROXY_* variable the pod gets changes rwproxy's configuration:
 	// it is the name of a real key.
@@ -208,7 +214,9 @@ func TestKubernetesManifests(t *testing.T) {
 		if strings.Contains(v, ":") {
 			alt = "192.0.2.1:7946"
 		}
-		one := load(map[string]string{k: alt})
+		vars := maps.Clone(base)
+		vars[k] = alt
+		one := load(vars)
 		require.False(t, reflect.DeepEqual(bare, one), "%s is not a variable rwproxy reads", k)
 	}
 	require.Equal(t, env["RWPROXY_ADMIN_PASSWORD"], cfg.Admin.Password)
