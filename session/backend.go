@@ -239,6 +239,9 @@ func (s *Session) finish(c *pool.Conn, res protocol.Response, err error, start t
 	if o := s.d.Observer; o != nil {
 		o.ObserveQuery(s.curHG, c.Addr(), s.user.Username, s.curDigest, dur, queryOutcome(res, err))
 	}
+	if s.span != nil {
+		s.traceBackend(c, res, err, start, dur)
+	}
 	if s.curDigest != "" {
 		s.keyBuf = digestKey(s.keyBuf[:0], s.curHG, s.user.Username, s.st.db, s.curDigest)
 		s.d.Digests.Record(s.keyBuf, s.curHG, s.user.Username, s.st.db, s.curDigest, dur)

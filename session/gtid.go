@@ -103,7 +103,13 @@ func (s *Session) caughtUp(c *pool.Conn) bool {
 		q = "SELECT WAIT_FOR_EXECUTED_GTID_SET('" + g + "', " + secs + ")"
 	}
 	s.d.Stats.RYWWaits.Add(1)
+	if s.span != nil {
+		s.span.GTIDStart = timeNow()
+	}
 	r, err := c.Execute(q)
+	if s.span != nil {
+		s.span.GTIDEnd = timeNow()
+	}
 	if err != nil {
 		return false
 	}

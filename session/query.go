@@ -8,13 +8,22 @@ import (
 
 	"github.com/rwproxy/rwproxy/protocol"
 	"github.com/rwproxy/rwproxy/router"
+	"github.com/rwproxy/rwproxy/tracing"
 )
 
 // hostgroup is the session's writer hostgroup.
 func (s *Session) hostgroup() int { return s.user.DefaultHostgroup }
 
-// handleQuery classifies and routes COM_QUERY, then relays it.
+// handleQuery runs COM_QUERY, traced when a tracer is set.
 func (s *Session) handleQuery(pkt []byte) error {
+	if s.d.Tracer != nil {
+		return s.traced(pkt, bytesToString(pkt[5:]), tracing.OpQuery, s.runQuery)
+	}
+	return s.runQuery(pkt)
+}
+
+// runQuery classifies and routes COM_QUERY, then relays it.
+func (s *Session) runQuery(pkt []byte) error {
 	if s.d.QueryHook != nil {
 		s.d.QueryHook(pkt[5:])
 	}

@@ -317,6 +317,9 @@ func (s *Session) writerTarget() target {
 // read that fails on a reader before any byte reached the client runs once
 // more on the writer.
 func (s *Session) runStmt(pkt []byte, t target, o op) error {
+	if s.span != nil {
+		s.span.PoolStart, s.span.Reason = timeNow(), t.dec.Reason.String()
+	}
 	c, me := s.acquireFor(&t)
 	if me != nil {
 		return s.writeErr(me)
@@ -338,6 +341,9 @@ func (s *Session) runStmt(pkt []byte, t target, o op) error {
 		s.d.Stats.ReaderFallbacks.Add(1)
 		t.hg, t.reader = t.writer, false
 		s.curHG = t.hg
+		if s.span != nil {
+			s.span.Retries++
+		}
 		if c, me = s.acquire(t.hg); me != nil {
 			return s.writeErr(me)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/rwproxy/rwproxy/pool"
 	"github.com/rwproxy/rwproxy/protocol"
 	"github.com/rwproxy/rwproxy/router"
+	"github.com/rwproxy/rwproxy/tracing"
 )
 
 // Picker chooses a backend address in a hostgroup.
@@ -59,6 +60,8 @@ type Deps struct {
 	PreLogin *PreLogin
 	// Observer, when set, sees every request a backend answered (metrics).
 	Observer QueryObserver
+	// Tracer, when set, traces statements (trace.go); nil: tracing off.
+	Tracer StmtTracer
 }
 
 // errQuit ends a session normally.
@@ -138,6 +141,8 @@ type Session struct {
 	nextStmt uint32
 	// longHeld is the long data bytes the session's statements hold.
 	longHeld int
+	// span is the traced statement being run (trace.go); nil: not traced.
+	span *tracing.Stmt
 }
 
 // handshake is the go-mysql Handler used during login only: rwproxy runs
@@ -361,6 +366,9 @@ func (s *Session) dispatch(pkt []byte) error {
 
 // writeErr sends an ERR packet; its error is a client I/O error.
 func (s *Session) writeErr(e *mysql.MyError) error {
+	if s.span != nil {
+		s.span.ErrCode = e.Code
+	}
 	s.out = protocol.AppendErr(append(s.out[:0], 0, 0, 0, 0), e)
 	return protocol.WriteRaw(s.cl, s.out)
 }

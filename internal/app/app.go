@@ -22,6 +22,7 @@ import (
 	"github.com/rwproxy/rwproxy/router"
 	"github.com/rwproxy/rwproxy/session"
 	"github.com/rwproxy/rwproxy/topology"
+	"github.com/rwproxy/rwproxy/tracing"
 )
 
 // App is one running proxy.
@@ -49,6 +50,8 @@ type App struct {
 	Cache *router.Cache
 	// Digests aggregates per-digest statement statistics.
 	Digests *session.Digests
+	// Tracer traces statements (tracing.enabled); nil when off.
+	Tracer *tracing.Tracer
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 }
@@ -95,6 +98,13 @@ func New(cfg *config.Config, lg *zap.Logger) (*App, error) {
 		MaxPacket: maxPacket, HandshakeTimeout: 10 * time.Second, Registry: a.Sessions,
 		Observer: a.Recorder(), LoginLog: session.NewLoginLogger(lg.Named("auth")),
 	}
+	if cfg.Tracing.Enabled {
+		if a.Tracer, err = tracing.New(cfg.Tracing); err != nil {
+			_ = a.Pools.Close()
+			return nil, err
+		}
+		deps.Tracer = a.Tracer // only when on: a nil *Tracer in the interface would not be nil
+	}
 	a.deps = deps
 	a.listener, err = protocol.Listen(cfg.Listen, cfg.MaxConnections, func(ctx context.Context, nc net.Conn) {
 		session.Serve(ctx, nc, deps)
@@ -112,6 +122,11 @@ const maxPacket = 256 << 20
 // SetQueryHook installs a hook that sees every COM_QUERY (tests inject
 // faults with it). Call it before Start.
 func (a *App) SetQueryHook(fn func(query []byte)) { a.deps.QueryHook = fn }
+
+// SetTracer makes the proxy trace statements with tr, in place of the
+// tracer tracing.* configured (tests pass one over an in-memory exporter).
+// Call it before Start.
+func (a *App) SetTracer(tr *tracing.Tracer) { a.Tracer, a.deps.Tracer = tr, tr }
 
 // ServerVersion is the version announced to clients.
 func (a *App) ServerVersion() string { return a.version }
@@ -192,7 +207,14 @@ func (a *App) Close() error {
 	}
 	merr := a.Monitor.Close()
 	a.wg.Wait()
-	return errors.Join(aerr, cerr, herr, err, merr, a.Pools.Close())
+	var terr error
+	if a.Tracer != nil {
+		// The spans still queued get a short chance to leave.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		terr = a.Tracer.Close(ctx)
+		cancel()
+	}
+	return errors.Join(aerr, cerr, herr, err, merr, terr, a.Pools.Close())
 }
 
 func (a *App) lookupUser(name string) (string, string, bool) {
