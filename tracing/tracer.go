@@ -3,6 +3,7 @@ package tracing
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/url"
 	"strings"
 	"time"
@@ -24,6 +25,10 @@ type Tracer struct {
 	tr          trace.Tracer
 	q           *queue
 	includeText bool
+	// ratio is tracing.sampling_ratio: the root sampling decision is made
+	// in Start, before the SDK is called, so that an unsampled statement
+	// costs no allocation.
+	ratio float64
 }
 
 // ScopeName is the instrumentation scope of rwproxy's spans.
@@ -73,11 +78,12 @@ func NewWithExporter(cfg config.Tracing, exp sdktrace.SpanExporter) *Tracer {
 	q := newQueue(exp, cfg.QueueSize, cfg.BatchSize, cfg.BatchTimeout)
 	res := resource.NewWithAttributes(semconv.SchemaURL, semconv.ServiceName(cfg.ServiceName))
 	tp := sdktrace.NewTracerProvider(
-		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(cfg.SamplingRatio))),
+		// Parent-based; the root decision (the ratio) is Start's.
+		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())),
 		sdktrace.WithSpanProcessor(q),
 		sdktrace.WithResource(res),
 	)
-	return &Tracer{tp: tp, tr: tp.Tracer(ScopeName), q: q, includeText: cfg.IncludeStatement}
+	return &Tracer{tp: tp, tr: tp.Tracer(ScopeName), q: q, includeText: cfg.IncludeStatement, ratio: cfg.SamplingRatio}
 }
 
 // Close exports the spans still queued (up to ctx's deadline) and stops
@@ -123,6 +129,9 @@ func (t *Tracer) Start(sql, traceparent string, op Op, now time.Time) *Stmt {
 	}
 	if traceparent != "" {
 		ctx = propagation.TraceContext{}.Extract(ctx, carrier(traceparent))
+	}
+	if !trace.SpanContextFromContext(ctx).IsValid() && (t.ratio <= 0 || t.ratio < 1 && rand.Float64() >= t.ratio) {
+		return nil // a root span the ratio does not sample
 	}
 	ctx, span := t.tr.Start(ctx, "mysql", trace.WithSpanKind(trace.SpanKindServer), trace.WithTimestamp(now))
 	if !span.IsRecording() {

@@ -52,8 +52,8 @@ type App struct {
 	Digests *session.Digests
 	// Tracer traces statements (tracing.enabled); nil when off.
 	Tracer *tracing.Tracer
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 // New builds a proxy for cfg (already validated) and opens its listener.

@@ -3,8 +3,8 @@ package app
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -71,20 +71,7 @@ type tracedProxy struct {
 func startTracedProxy(t *testing.T, ratio float64) tracedProxy {
 	t.Helper()
 	backend := fakebackend.Start(t, fakebackend.Options{Handler: func(net.Conn) mysqlserver.Handler { return rowsBackend{} }})
-	host, port, err := net.SplitHostPort(backend)
-	require.NoError(t, err)
-	var p int
-	_, err = fmt.Sscan(port, &p)
-	require.NoError(t, err)
-	cfg := config.Defaults()
-	cfg.Listen, cfg.ServerVersion = "127.0.0.1:0", "8.4.0-rwproxy"
-	cfg.Admin.Listen, cfg.Admin.Datadir = "127.0.0.1:0", t.TempDir()
-	cfg.Monitor.Username, cfg.Monitor.Password = "u", "pw"
-	cfg.Users = []config.User{{Username: "u", Password: "pw", DefaultHostgroup: 10}}
-	cfg.Servers = []config.Server{{Hostgroup: 10, Host: host, Port: p, Weight: 1, Status: config.StatusOnline, MaxConnections: 10}}
-	cfg.FillDefaults()
-	require.NoError(t, cfg.Validate())
-	a, err := New(cfg, zaptest.NewLogger(t))
+	a, err := New(backendConfig(t, backend), zaptest.NewLogger(t))
 	require.NoError(t, err)
 	tc := config.DefaultTracing()
 	tc.Enabled, tc.SamplingRatio = true, ratio
@@ -93,11 +80,37 @@ func startTracedProxy(t *testing.T, ratio float64) tracedProxy {
 	a.SetTracer(tr)
 	a.Start()
 	t.Cleanup(func() { _ = a.Close() })
-	db, err := sql.Open("mysql", "u:pw@tcp("+a.Addr()+")/")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close() })
+	return tracedProxy{db: openClient(t, a.Addr()), backend: backend, exp: exp, tr: tr}
+}
+
+// backendConfig is a valid configuration in front of the fake backend at
+// addr: hostgroup 10, user u/pw (the monitor logs in as u too).
+func backendConfig(tb testing.TB, addr string) *config.Config {
+	tb.Helper()
+	host, port, err := net.SplitHostPort(addr)
+	require.NoError(tb, err)
+	p, err := strconv.Atoi(port)
+	require.NoError(tb, err)
+	cfg := config.Defaults()
+	cfg.Listen, cfg.ServerVersion = "127.0.0.1:0", "8.4.0-rwproxy"
+	cfg.Admin.Listen, cfg.Admin.Datadir = "127.0.0.1:0", tb.TempDir()
+	cfg.Monitor.Username, cfg.Monitor.Password = "u", "pw"
+	cfg.Users = []config.User{{Username: "u", Password: "pw", DefaultHostgroup: 10}}
+	cfg.Servers = []config.Server{{Hostgroup: 10, Host: host, Port: p, Weight: 1, Status: config.StatusOnline, MaxConnections: 10}}
+	cfg.FillDefaults()
+	require.NoError(tb, cfg.Validate())
+	return cfg
+}
+
+// openClient is a go-sql-driver client of the proxy at addr, one
+// connection.
+func openClient(tb testing.TB, addr string) *sql.DB {
+	tb.Helper()
+	db, err := sql.Open("mysql", "u:pw@tcp("+addr+")/")
+	require.NoError(tb, err)
+	tb.Cleanup(func() { _ = db.Close() })
 	db.SetMaxOpenConns(1)
-	return tracedProxy{db: db, backend: backend, exp: exp, tr: tr}
+	return db
 }
 
 func spanAttrs(s tracetest.SpanStub) map[attribute.Key]attribute.Value {
