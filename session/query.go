@@ -16,8 +16,15 @@ func (s *Session) hostgroup() int { return s.user.DefaultHostgroup }
 
 // handleQuery runs COM_QUERY, traced when a tracer is set.
 func (s *Session) handleQuery(pkt []byte) error {
+	var tp string
+	if s.qattrs {
+		var me *mysql.MyError
+		if pkt, tp, me = stripQueryAttrs(pkt); me != nil {
+			return s.writeErr(me)
+		}
+	}
 	if s.d.Tracer != nil {
-		return s.traced(pkt, bytesToString(pkt[5:]), tracing.OpQuery, s.runQuery)
+		return s.traced(pkt, bytesToString(pkt[5:]), tp, tracing.OpQuery, s.runQuery)
 	}
 	return s.runQuery(pkt)
 }

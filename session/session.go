@@ -143,6 +143,10 @@ type Session struct {
 	longHeld int
 	// span is the traced statement being run (trace.go); nil: not traced.
 	span *tracing.Stmt
+	// qattrs: the client sends query attributes (queryattrs.go); qaBuf
+	// holds its executes rewritten to the plain form.
+	qattrs bool
+	qaBuf  []byte
 }
 
 // handshake is the go-mysql Handler used during login only: rwproxy runs
@@ -170,7 +174,7 @@ func Serve(ctx context.Context, nc net.Conn, d *Deps) {
 	defer loggingIn() // a panic or a failed login gives the slot back too
 	wc := &writeDeadlineConn{Conn: nc}
 	bc := protocol.NewBufConn(protocol.ReadBuffered(wc, d.Server), 16*1024)
-	bc.AdvertiseCaps(mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_FOUND_ROWS | mysql.CLIENT_LOCAL_FILES)
+	bc.AdvertiseCaps(mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_FOUND_ROWS | mysql.CLIENT_LOCAL_FILES | queryAttrCaps(d))
 	var s *Session
 	defer func() {
 		if r := recover(); r != nil {
@@ -254,6 +258,7 @@ func newSession(ctx context.Context, cc *server.Conn, d *Deps, nc net.Conn, u co
 	s.cls.SetParseLimit(d.Config().Limits.FullParseMaxLength)
 	s.st.initCharset(s.charset)
 	s.st.multiStatements = s.caps&mysql.CLIENT_MULTI_STATEMENTS != 0
+	s.qattrs = s.caps&mysql.CLIENT_QUERY_ATTRIBUTES != 0
 	s.relay.ClientTrack = s.caps&mysql.CLIENT_SESSION_TRACK != 0
 	s.relay.OnOK = s.onOK
 	s.relay.OnErr = s.onErr

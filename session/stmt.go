@@ -125,8 +125,15 @@ func errUnknownStmt(id uint32, fn string) *mysql.MyError {
 // routes to, rewriting the statement id (and the parameter types when the
 // backend statement has other ones bound), then relays the binary result.
 func (s *Session) handleExecute(pkt []byte) error {
+	var tp string
+	if s.qattrs {
+		var me *mysql.MyError
+		if pkt, tp, me = s.plainExecute(pkt); me != nil {
+			return s.writeErr(me)
+		}
+	}
 	if s.d.Tracer != nil {
-		return s.traced(pkt, s.executeQuery(pkt), tracing.OpExecute, s.runExecute)
+		return s.traced(pkt, s.executeQuery(pkt), tp, tracing.OpExecute, s.runExecute)
 	}
 	return s.runExecute(pkt)
 }

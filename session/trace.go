@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"time"
 
+	"github.com/go-mysql-org/go-mysql/mysql"
+
 	"github.com/rwproxy/rwproxy/pool"
 	"github.com/rwproxy/rwproxy/protocol"
 	"github.com/rwproxy/rwproxy/tracing"
@@ -23,8 +25,8 @@ var _ StmtTracer = (*tracing.Tracer)(nil)
 // While it runs, s.span is set and the hooks on the statement path (route,
 // pool, GTID wait, backend round trip, errors) fill it in; they are all
 // behind an s.span != nil check.
-func (s *Session) traced(pkt []byte, sql string, op tracing.Op, run func([]byte) error) error {
-	sp := s.d.Tracer.Start(sql, "", op, timeNow())
+func (s *Session) traced(pkt []byte, sql, traceparent string, op tracing.Op, run func([]byte) error) error {
+	sp := s.d.Tracer.Start(sql, traceparent, op, timeNow())
 	if sp == nil {
 		return run(pkt)
 	}
@@ -41,6 +43,25 @@ func (s *Session) traced(pkt []byte, sql string, op tracing.Op, run func([]byte)
 	sp.End(timeNow())
 	return err
 }
+
+// plainExecute is stripExecuteAttrs for the statement pkt names.
+func (s *Session) plainExecute(pkt []byte) ([]byte, string, *mysql.MyError) {
+	if len(pkt) < 9 {
+		return pkt, "", nil
+	}
+	ps := s.stmts[binary.LittleEndian.Uint32(pkt[5:9])]
+	if ps == nil {
+		return pkt, "", nil // handleExecute answers the unknown statement
+	}
+	out, tp, me := stripExecuteAttrs(pkt, ps, s.qaBuf)
+	if me == nil && len(out) > 0 && &out[0] != &pkt[0] && cap(out) <= maxQABuf {
+		s.qaBuf = out // kept for the next execute, when small
+	}
+	return out, tp, me
+}
+
+// maxQABuf bounds the rewritten-execute buffer a session keeps.
+const maxQABuf = 64 << 10
 
 // executeQuery is the text of the prepared statement a COM_STMT_EXECUTE
 // names, "" if none.

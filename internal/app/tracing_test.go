@@ -3,11 +3,14 @@ package app
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
 	mysqlserver "github.com/go-mysql-org/go-mysql/server"
 	_ "github.com/go-sql-driver/mysql"
@@ -51,14 +54,19 @@ func (rowsBackend) HandleStmtPrepare(q string) (int, int, any, error) {
 	return strings.Count(q, "?"), 1, nil, nil
 }
 
-func (rowsBackend) HandleStmtExecute(_ any, _ string, _ []any) (*mysql.Result, error) {
+func (rowsBackend) HandleStmtExecute(_ any, q string, args []any) (*mysql.Result, error) {
+	executed.Store(fmt.Sprint(q, args))
 	return oneRow(true), nil
 }
+
+// executed is the last execute a rowsBackend ran: its query and arguments.
+var executed atomic.Value
 
 // tracedProxy is rwproxy in front of one fake backend, tracing into an
 // in-memory exporter, and a client of it.
 type tracedProxy struct {
 	db      *sql.DB
+	addr    string // the proxy's
 	backend string
 	exp     *tracetest.InMemoryExporter
 	tr      *tracing.Tracer
@@ -80,7 +88,7 @@ func startTracedProxy(t *testing.T, ratio float64) tracedProxy {
 	a.SetTracer(tr)
 	a.Start()
 	t.Cleanup(func() { _ = a.Close() })
-	return tracedProxy{db: openClient(t, a.Addr()), backend: backend, exp: exp, tr: tr}
+	return tracedProxy{db: openClient(t, a.Addr()), addr: a.Addr(), backend: backend, exp: exp, tr: tr}
 }
 
 // backendConfig is a valid configuration in front of the fake backend at
@@ -205,4 +213,55 @@ func TestTracePreparedAndErrors(t *testing.T) {
 	require.Equal(t, "1146", spanAttrs(*bad)["db.response.status_code"].AsString())
 	require.Equal(t, "write", spanAttrs(*bad)["rwproxy.route_reason"].AsString())
 	require.Equal(t, "Error", bad.Status.Code.String())
+}
+
+// TestTraceQueryAttributes: a client that negotiates query attributes
+// (the go-mysql client) sends traceparent as one, with COM_QUERY and with
+// COM_STMT_EXECUTE; rwproxy's spans join its trace, and the backend, which
+// does not get the capability, receives the plain statement and the
+// statement's own parameters only.
+func TestTraceQueryAttributes(t *testing.T) {
+	p := startTracedProxy(t, 0)
+	c, err := client.Connect(p.addr, "u", "pw", "")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	require.Contains(t, c.CapabilityString(), "CLIENT_QUERY_ATTRIBUTES", "rwproxy announces query attributes with tracing on")
+	tp := "00-" + clientTrace + "-" + clientSpan + "-01"
+	// A new slice each time: the client clears the one it was given
+	// after the statement.
+	attrs := func() []mysql.QueryAttribute {
+		return []mysql.QueryAttribute{{Name: "app", Value: "shop"}, {Name: "traceparent", Value: tp}}
+	}
+
+	require.NoError(t, c.SetQueryAttributes(attrs()...))
+	r, err := c.Execute("SELECT c FROM t WHERE id = 42")
+	require.NoError(t, err)
+	v, err := r.GetInt(0, 0)
+	require.NoError(t, err)
+	require.Equal(t, int64(7), v)
+
+	st, err := c.Prepare("SELECT c FROM t WHERE id = ? AND k = ?")
+	require.NoError(t, err)
+	require.NoError(t, c.SetQueryAttributes(attrs()...))
+	r, err = st.Execute(int64(42), "x")
+	require.NoError(t, err)
+	v, err = r.GetInt(0, 0)
+	require.NoError(t, err)
+	require.Equal(t, int64(7), v)
+	// go-mysql's server shows a string parameter as its type (254) and bytes.
+	require.Equal(t, "SELECT c FROM t WHERE id = ? AND k = ?[42 {254 [120]}]", executed.Load(), "the backend got the statement's parameters only")
+
+	_, err = c.Execute("SELECT 1") // attributes are per statement: not sampled
+	require.NoError(t, err)
+	require.NoError(t, p.tr.Flush(context.Background()))
+	var cmds []string
+	for _, s := range p.exp.GetSpans() {
+		a := spanAttrs(s)
+		if cmd := a["rwproxy.command"].AsString(); cmd != "" {
+			require.Equal(t, clientTrace, s.SpanContext.TraceID().String())
+			require.Equal(t, clientSpan, s.Parent.SpanID().String())
+			cmds = append(cmds, cmd)
+		}
+	}
+	require.ElementsMatch(t, []string{"COM_QUERY", "COM_STMT_EXECUTE"}, cmds)
 }
