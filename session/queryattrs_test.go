@@ -118,3 +118,24 @@ func TestStripExecuteAttrs(t *testing.T) {
 	_, _, me = stripExecuteAttrs(qaExecutePacket([]any{1}, tp)[:16], &prepared{params: 3}, nil)
 	require.NotNil(t, me)
 }
+
+// FuzzStripAttrs: no attribute block, however malformed, panics; a block
+// that is accepted leaves a packet whose statement part is within it.
+func FuzzStripAttrs(f *testing.F) {
+	const tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	f.Add(queryPacket("SELECT 1", []string{"traceparent"}, []string{tp})[5:], 2)
+	f.Add(qaExecutePacket([]any{1, nil, 3}, tp)[5:], 3)
+	f.Add([]byte{200, 1, 0, 1}, 0)
+	f.Fuzz(func(t *testing.T, body []byte, params int) {
+		pkt := append([]byte{0, 0, 0, 0, mysql.COM_QUERY}, body...)
+		if out, _, me := stripQueryAttrs(pkt); me == nil {
+			require.LessOrEqual(t, len(out), len(pkt))
+		}
+		ps := &prepared{params: params % 64}
+		if ps.params < 0 {
+			ps.params = -ps.params
+		}
+		pkt = append([]byte{0, 0, 0, 0, mysql.COM_STMT_EXECUTE}, body...)
+		_, _, _ = stripExecuteAttrs(pkt, ps, nil)
+	})
+}
