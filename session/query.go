@@ -23,7 +23,7 @@ func (s *Session) handleQuery(pkt []byte) error {
 			return s.writeErr(me)
 		}
 	}
-	if s.d.Tracer != nil {
+	if s.observed() {
 		return s.traced(pkt, bytesToString(pkt[5:]), tp, tracing.OpQuery, s.runQuery)
 	}
 	return s.runQuery(pkt)

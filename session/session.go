@@ -62,6 +62,9 @@ type Deps struct {
 	Observer QueryObserver
 	// Tracer, when set, traces statements (trace.go); nil: tracing off.
 	Tracer StmtTracer
+	// Capture, when set, records statements while a traffic capture runs
+	// (trace.go); nil: no capture possible.
+	Capture StmtCapture
 }
 
 // errQuit ends a session normally.

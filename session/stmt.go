@@ -132,7 +132,7 @@ func (s *Session) handleExecute(pkt []byte) error {
 			return s.writeErr(me)
 		}
 	}
-	if s.d.Tracer != nil {
+	if s.observed() {
 		return s.traced(pkt, s.executeQuery(pkt), tp, tracing.OpExecute, s.runExecute)
 	}
 	return s.runExecute(pkt)

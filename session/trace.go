@@ -2,10 +2,12 @@ package session
 
 import (
 	"encoding/binary"
+	"strings"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/rwproxy/rwproxy/capture"
 	"github.com/rwproxy/rwproxy/pool"
 	"github.com/rwproxy/rwproxy/protocol"
 	"github.com/rwproxy/rwproxy/tracing"
@@ -21,12 +23,22 @@ type StmtTracer interface {
 
 var _ StmtTracer = (*tracing.Tracer)(nil)
 
-// traced runs one statement (run) under a span when the tracer samples it.
-// While it runs, s.span is set and the hooks on the statement path (route,
-// pool, GTID wait, backend round trip, errors) fill it in; they are all
-// behind an s.span != nil check.
+// traced runs one statement (run) under a span when the tracer samples it,
+// and records it when a traffic capture runs. While it runs, s.span is set
+// (a span-less tracing.NewRecord for a capture of an unsampled statement)
+// and the hooks on the statement path (route, pool, GTID wait, backend
+// round trip, errors) fill it in; they are all behind an s.span != nil
+// check.
 func (s *Session) traced(pkt []byte, sql, traceparent string, op tracing.Op, run func([]byte) error) error {
-	sp := s.d.Tracer.Start(sql, traceparent, op, timeNow())
+	now := timeNow()
+	var sp *tracing.Stmt
+	if s.d.Tracer != nil {
+		sp = s.d.Tracer.Start(sql, traceparent, op, now)
+	}
+	capturing := s.capturing()
+	if sp == nil && capturing {
+		sp = tracing.NewRecord(now)
+	}
 	if sp == nil {
 		return run(pkt)
 	}
@@ -37,11 +49,53 @@ func (s *Session) traced(pkt []byte, sql, traceparent string, op tracing.Op, run
 	if s.pinned != nil {
 		sp.Pin = s.reasons().String()
 	}
+	var cs capture.Stmt
+	if capturing {
+		cs = s.captureStart(pkt, sql, op, now)
+	}
 	s.span = sp
 	err := run(pkt)
 	s.span = nil
-	sp.End(timeNow())
+	end := timeNow()
+	sp.End(end)
+	if capturing {
+		cs.Digest, cs.Dur, cs.Rows, cs.Bytes, cs.Err = sp.Digest, end.Sub(now), sp.Rows, sp.Bytes, sp.ErrCode
+		cs.Hostgroup, cs.Backend = sp.Hostgroup, sp.Addr
+		s.d.Capture.Record(&cs)
+	}
 	return err
+}
+
+// StmtCapture records statements for a traffic capture (Deps.Capture;
+// *capture.Capturer implements it). Active is called once per statement
+// and must be cheap; Record must not block.
+type StmtCapture interface {
+	Active() bool
+	Record(st *capture.Stmt)
+}
+
+var _ StmtCapture = (*capture.Capturer)(nil)
+
+// capturing reports whether a traffic capture runs.
+func (s *Session) capturing() bool { return s.d.Capture != nil && s.d.Capture.Active() }
+
+// observed reports whether statements go through traced: tracing or a
+// capture is on.
+func (s *Session) observed() bool { return s.d.Tracer != nil || s.capturing() }
+
+// captureStart is the capture record of a statement before it runs: the
+// session's state then, the text and an execute's parameter block (copied:
+// the packet buffer is reused).
+func (s *Session) captureStart(pkt []byte, sql string, op tracing.Op, now time.Time) capture.Stmt {
+	cs := capture.Stmt{Start: now, Session: s.id, User: s.user.Username, DB: s.st.db,
+		Autocommit: s.st.autocommit(), InTxn: s.inTxn, SQL: strings.Clone(sql)}
+	if op == tracing.OpExecute {
+		cs.Execute = true
+		if len(pkt) > 14 {
+			cs.Params = append([]byte(nil), pkt[14:]...)
+		}
+	}
+	return cs
 }
 
 // plainExecute is stripExecuteAttrs for the statement pkt names.
@@ -80,7 +134,7 @@ func (s *Session) traceBackend(c *pool.Conn, res protocol.Response, err error, s
 	sp := s.span
 	sp.Hostgroup, sp.Addr = s.curHG, c.Addr()
 	sp.BackendStart, sp.BackendEnd = start, start.Add(d)
-	sp.Rows = res.Rows
+	sp.Rows, sp.Bytes = res.Rows, res.Bytes
 	switch {
 	case err != nil && !isClientErr(err):
 		sp.Lost = true

@@ -37,8 +37,9 @@ type Stmt struct {
 	PoolStart, BackendStart, BackendEnd time.Time
 	// GTIDStart/GTIDEnd frame a read-your-writes wait on a replica.
 	GTIDStart, GTIDEnd time.Time
-	// Rows is the number of rows the backend returned.
-	Rows int
+	// Rows is the number of rows the backend returned; Bytes the size of
+	// its response.
+	Rows, Bytes int
 	// ErrCode is the MySQL error the client got (0 = none); Lost: the
 	// backend connection failed mid-request.
 	ErrCode uint16
@@ -50,6 +51,11 @@ type Stmt struct {
 	op   Op
 	text string
 }
+
+// NewRecord returns a Stmt without a span: the session fills it as it
+// fills a traced one, End does nothing (a traffic capture of a statement
+// tracing does not sample reads the fields).
+func NewRecord(now time.Time) *Stmt { return &Stmt{Start: now} }
 
 // Context returns the context carrying the statement's span (to forward
 // its traceparent).
@@ -65,6 +71,9 @@ func (s *Stmt) Traceparent() string {
 // End finishes the span at now, with its child spans for the pool wait,
 // the GTID wait and the backend round trip.
 func (s *Stmt) End(now time.Time) {
+	if s.span == nil {
+		return // NewRecord
+	}
 	op := operation(s.Digest)
 	name := op
 	if name == "" {

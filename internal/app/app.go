@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/rwproxy/rwproxy/capture"
 	"github.com/rwproxy/rwproxy/config"
 	"github.com/rwproxy/rwproxy/monitor"
 	"github.com/rwproxy/rwproxy/pool"
@@ -52,8 +53,10 @@ type App struct {
 	Digests *session.Digests
 	// Tracer traces statements (tracing.enabled); nil when off.
 	Tracer *tracing.Tracer
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// Capture records client traffic while a TRAFFIC CAPTURE runs.
+	Capture *capture.Capturer
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
 }
 
 // New builds a proxy for cfg (already validated) and opens its listener.
@@ -105,6 +108,8 @@ func New(cfg *config.Config, lg *zap.Logger) (*App, error) {
 		}
 		deps.Tracer = a.Tracer // only when on: a nil *Tracer in the interface would not be nil
 	}
+	a.Capture = &capture.Capturer{}
+	deps.Capture = a.Capture
 	a.deps = deps
 	a.listener, err = protocol.Listen(cfg.Listen, cfg.MaxConnections, func(ctx context.Context, nc net.Conn) {
 		session.Serve(ctx, nc, deps)
@@ -199,6 +204,9 @@ func (a *App) Close() error {
 	// The admin interface first: a LOAD still waiting must not run into a
 	// stopped configuration loop.
 	aerr := a.CloseAdmin()
+	if a.Capture.Active() {
+		_, _ = a.Capture.Stop() // complete the files
+	}
 	cerr := a.CloseCluster()
 	herr := a.CloseHTTP()
 	err := a.listener.Close()
