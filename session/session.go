@@ -261,7 +261,9 @@ func newSession(ctx context.Context, cc *server.Conn, d *Deps, nc net.Conn, u co
 	s.cls.SetParseLimit(d.Config().Limits.FullParseMaxLength)
 	s.st.initCharset(s.charset)
 	s.st.multiStatements = s.caps&mysql.CLIENT_MULTI_STATEMENTS != 0
-	s.qattrs = s.caps&mysql.CLIENT_QUERY_ATTRIBUTES != 0
+	// Only when announced: some clients (go-mysql) set the flag in their
+	// handshake whatever the server offers, and then do not use it.
+	s.qattrs = s.caps&queryAttrCaps(d) != 0
 	s.relay.ClientTrack = s.caps&mysql.CLIENT_SESSION_TRACK != 0
 	s.relay.OnOK = s.onOK
 	s.relay.OnErr = s.onErr

@@ -44,6 +44,8 @@ Usage:
   rwproxy version                  print the version, commit and build date (also --version, -v)
   rwproxy healthcheck [URL]        GET URL (default http://127.0.0.1:6070/healthz); exit 0 on 2xx
                                    (for container HEALTHCHECKs: the image has no curl)
+  rwproxy replay --from DIR --to HOST:PORT --user U --password P [--speed N] [--read-only]
+                                   replay a TRAFFIC CAPTURE and report differences (docs/observability.md)
   rwproxy help                     print this help
 
 Flags:

@@ -16,11 +16,15 @@ import (
 	"github.com/rwproxy/rwproxy/admin"
 	"github.com/rwproxy/rwproxy/config"
 	"github.com/rwproxy/rwproxy/internal/app"
+	"github.com/rwproxy/rwproxy/internal/replay"
 )
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
 		os.Exit(healthcheck(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "replay" {
+		os.Exit(replay.Main(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	cmd, o, err := parseArgs(os.Args[1:], os.Stderr)
 	switch {
