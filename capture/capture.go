@@ -58,6 +58,7 @@ type Stmt struct {
 	Dur       time.Duration
 	Rows      int
 	Bytes     int
+	RowSum    uint64
 	Err       uint16
 	Hostgroup int
 	Backend   string
@@ -154,7 +155,7 @@ func (c *Capturer) Record(st *Stmt) {
 	}
 	rec := Record{Type: TypeStmt, T: max(st.Start.Sub(r.start).Nanoseconds(), 1), Session: st.Session,
 		User: st.User, DB: st.DB, InTxn: st.InTxn, Cmd: "query", Digest: st.Digest,
-		DurUS: st.Dur.Microseconds(), Rows: st.Rows, Bytes: st.Bytes, Err: st.Err,
+		DurUS: st.Dur.Microseconds(), Rows: st.Rows, Bytes: st.Bytes, Err: st.Err, Checksum: checksum(st.RowSum),
 		Hostgroup: st.Hostgroup, Backend: st.Backend}
 	ac := st.Autocommit
 	rec.Autocommit = &ac
@@ -175,6 +176,14 @@ func (c *Capturer) Record(st *Stmt) {
 	default:
 		r.dropped.Add(1)
 	}
+}
+
+// checksum is a row checksum as recorded: 16 hex digits, "" for none.
+func checksum(sum uint64) string {
+	if sum == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%016x", sum)
 }
 
 // run is one capture; its loop goroutine owns the files.

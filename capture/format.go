@@ -47,8 +47,12 @@ type Record struct {
 	Params string `json:"params,omitempty"`
 	// Result summary: duration in microseconds, rows returned, response
 	// bytes, MySQL error code (0 = none), and where it ran.
-	DurUS     int64  `json:"dur_us,omitempty"`
-	Rows      int    `json:"rows,omitempty"`
+	DurUS int64 `json:"dur_us,omitempty"`
+	Rows  int   `json:"rows,omitempty"`
+	// Checksum is the sum of the xxhash64 of every row packet's payload,
+	// 16 hex digits (order-independent; the same for the same rows sent in
+	// the same protocol, text or binary); left out with no rows.
+	Checksum  string `json:"checksum,omitempty"`
 	Bytes     int    `json:"bytes,omitempty"`
 	Err       uint16 `json:"err,omitempty"`
 	Hostgroup int    `json:"hg,omitempty"`

@@ -54,12 +54,14 @@ func (s *Session) traced(pkt []byte, sql, traceparent string, op tracing.Op, run
 		cs = s.captureStart(pkt, sql, op, now)
 	}
 	s.span = sp
+	s.relay.RowSum = capturing
 	err := run(pkt)
-	s.span = nil
+	s.span, s.relay.RowSum = nil, false
 	end := timeNow()
 	sp.End(end)
 	if capturing {
 		cs.Digest, cs.Dur, cs.Rows, cs.Bytes, cs.Err = sp.Digest, end.Sub(now), sp.Rows, sp.Bytes, sp.ErrCode
+		cs.RowSum = sp.RowSum
 		cs.Hostgroup, cs.Backend = sp.Hostgroup, sp.Addr
 		s.d.Capture.Record(&cs)
 	}
@@ -134,7 +136,7 @@ func (s *Session) traceBackend(c *pool.Conn, res protocol.Response, err error, s
 	sp := s.span
 	sp.Hostgroup, sp.Addr = s.curHG, c.Addr()
 	sp.BackendStart, sp.BackendEnd = start, start.Add(d)
-	sp.Rows, sp.Bytes = res.Rows, res.Bytes
+	sp.Rows, sp.Bytes, sp.RowSum = res.Rows, res.Bytes, res.RowSum
 	switch {
 	case err != nil && !isClientErr(err):
 		sp.Lost = true

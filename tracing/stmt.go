@@ -40,6 +40,9 @@ type Stmt struct {
 	// Rows is the number of rows the backend returned; Bytes the size of
 	// its response.
 	Rows, Bytes int
+	// RowSum is the rows' checksum (protocol.Response.RowSum; only while
+	// a traffic capture runs).
+	RowSum uint64
 	// ErrCode is the MySQL error the client got (0 = none); Lost: the
 	// backend connection failed mid-request.
 	ErrCode uint16

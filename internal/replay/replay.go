@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
 
@@ -41,6 +42,7 @@ type outcome struct {
 	skipped    bool
 	unexpected string // an error the capture did not have
 	mismatch   string // rows or error differ
+	checksum   bool   // the mismatch is the rows' checksum only
 	sql        string
 }
 
@@ -170,9 +172,9 @@ func replaySession(ctx context.Context, o Options, s *session, start time.Time) 
 		if !wait(ctx, start.Add(time.Duration(float64(r.T)/o.Speed))) {
 			break
 		}
-		rows, dur, err := c.run(r)
+		rows, sum, dur, err := c.run(r)
 		oc.replayed = dur
-		compare(&oc, r, rows, err)
+		compare(&oc, r, rows, sum, err)
 		out = append(out, oc)
 		var me *mysql.MyError
 		if err != nil && !errors.As(err, &me) { // connection lost: start again
@@ -200,11 +202,12 @@ func wait(ctx context.Context, t time.Time) bool {
 	}
 }
 
-// run executes one captured statement and returns the rows it returned.
-func (c *conn) run(r capture.Record) (int, time.Duration, error) {
+// run executes one captured statement and returns the rows it returned
+// and their checksum (capture.Record.Checksum).
+func (c *conn) run(r capture.Record) (int, string, time.Duration, error) {
 	if r.DB != "" && r.DB != c.db {
 		if err := c.c.UseDB(r.DB); err != nil {
-			return 0, 0, err
+			return 0, "", 0, err
 		}
 		c.db = r.DB
 	}
@@ -218,13 +221,20 @@ func (c *conn) run(r capture.Record) (int, time.Duration, error) {
 	}
 	dur := time.Since(t0)
 	if err != nil {
-		return 0, dur, err
+		return 0, "", dur, err
 	}
 	defer res.Close()
 	if res.Resultset == nil {
-		return 0, dur, nil
+		return 0, "", dur, nil
 	}
-	return len(res.Values), dur, nil
+	var sum uint64
+	for _, row := range res.RowDatas {
+		sum += xxhash.Sum64(row)
+	}
+	if sum == 0 {
+		return len(res.Values), "", dur, nil
+	}
+	return len(res.Values), fmt.Sprintf("%016x", sum), dur, nil
 }
 
 func (c *conn) execute(r capture.Record) (*mysql.Result, error) {
@@ -255,7 +265,7 @@ func transient(code uint16) bool {
 }
 
 // compare fills oc's differences between the capture and the replay.
-func compare(oc *outcome, r capture.Record, rows int, err error) {
+func compare(oc *outcome, r capture.Record, rows int, sum string, err error) {
 	var me *mysql.MyError
 	switch {
 	case err == nil && transient(r.Err):
@@ -272,5 +282,8 @@ func compare(oc *outcome, r capture.Record, rows int, err error) {
 		oc.mismatch = fmt.Sprintf("captured error %d, replay error %d", r.Err, me.Code)
 	case err == nil && rows != r.Rows:
 		oc.mismatch = fmt.Sprintf("captured %d rows, replay %d", r.Rows, rows)
+	case err == nil && r.Checksum != "" && sum != r.Checksum:
+		oc.mismatch = fmt.Sprintf("%d rows, captured checksum %s, replay %s", rows, r.Checksum, sum)
+		oc.checksum = true
 	}
 }

@@ -65,7 +65,7 @@ var params = []byte{0x02, 1, mysql.MYSQL_TYPE_LONGLONG, 0, mysql.MYSQL_TYPE_LONG
 	42, 0, 0, 0, 0, 0, 0, 0, 1, 'x'}
 
 // makeCapture writes a capture of two sessions.
-func makeCapture(t *testing.T, selectRows int) string {
+func makeCapture(t *testing.T, selectRows int, sum uint64) string {
 	dir := t.TempDir()
 	var c capture.Capturer
 	require.NoError(t, c.Start(capture.Options{Dir: dir}))
@@ -74,7 +74,9 @@ func makeCapture(t *testing.T, selectRows int) string {
 		return &capture.Stmt{Start: now.Add(time.Duration(ms) * time.Millisecond), Session: sid, User: "u",
 			Autocommit: true, SQL: sql, Digest: digest, Dur: time.Millisecond, Rows: rows, Err: errCode}
 	}
-	c.Record(rec(1, 1, "SELECT c FROM t WHERE id = 1", "select c from t where id = ?", selectRows, 0))
+	sel := rec(1, 1, "SELECT c FROM t WHERE id = 1", "select c from t where id = ?", selectRows, 0)
+	sel.RowSum = sum
+	c.Record(sel)
 	c.Record(rec(2, 2, "UPDATE t SET c = 1", "update t set c = ?", 0, 0))
 	c.Record(rec(1, 3, "DELETE FROM missing", "delete from missing", 0, mysql.ER_NO_SUCH_TABLE))
 	ex := rec(2, 4, "SELECT c FROM t WHERE id = ? AND a = ? AND b = ?", "select c from t where id = ? and a = ? and b = ?", 1, 0)
@@ -87,7 +89,7 @@ func makeCapture(t *testing.T, selectRows int) string {
 
 func TestReplayMatches(t *testing.T) {
 	addr, execs := startTarget(t)
-	dir := makeCapture(t, 1)
+	dir := makeCapture(t, 1, 0)
 	for _, speed := range []float64{1, 2} {
 		r, err := Run(context.Background(), Options{From: dir, To: addr, User: "u", Password: "pw", Speed: speed})
 		require.NoError(t, err)
@@ -100,11 +102,18 @@ func TestReplayMatches(t *testing.T) {
 
 func TestReplayDifferences(t *testing.T) {
 	addr, _ := startTarget(t)
-	dir := makeCapture(t, 2) // the capture saw 2 rows where the target returns 1
+	dir := makeCapture(t, 2, 0) // the capture saw 2 rows where the target returns 1
 	r, err := Run(context.Background(), Options{From: dir, To: addr, User: "u", Password: "pw"})
 	require.NoError(t, err)
 	require.Equal(t, 1, r.Mismatches)
 	require.Equal(t, "captured 2 rows, replay 1", r.Diffs[0].Detail)
+
+	// Same row count, other rows.
+	r, err = Run(context.Background(), Options{From: makeCapture(t, 1, 12345), To: addr, User: "u", Password: "pw"})
+	require.NoError(t, err)
+	require.Equal(t, 1, r.Mismatches)
+	require.Contains(t, r.Diffs[0].Detail, "captured checksum 0000000000003039")
+	require.Equal(t, 1, r.Checksums)
 
 	// A target that refuses the login: every statement is an unexpected error.
 	r, err = Run(context.Background(), Options{From: dir, To: addr, User: "u", Password: "wrong"})
@@ -119,7 +128,7 @@ func TestReplayDifferences(t *testing.T) {
 
 func TestMainCommand(t *testing.T) {
 	addr, _ := startTarget(t)
-	dir := makeCapture(t, 1)
+	dir := makeCapture(t, 1, 0)
 	var out, errb bytes.Buffer
 	code := Main([]string{"--from", dir, "--to", addr, "--user", "u", "--password", "pw", "--speed", "2"}, &out, &errb)
 	require.Equal(t, 0, code, errb.String())

@@ -16,17 +16,20 @@ func hexDecode(s string) ([]byte, error) { return hex.DecodeString(s) }
 
 // Report is a replay's result (written as report.json and report.md).
 type Report struct {
-	From       string       `json:"from"`
-	To         string       `json:"to"`
-	Speed      float64      `json:"speed"`
-	ReadOnly   bool         `json:"read_only"`
-	Elapsed    float64      `json:"elapsed_s"`
-	Statements int          `json:"statements"`
-	Skipped    int          `json:"skipped"`
-	Unexpected int          `json:"unexpected_errors"`
-	Mismatches int          `json:"mismatches"`
-	Digests    []DigestStat `json:"digests"`
-	Diffs      []Difference `json:"differences"`
+	From       string  `json:"from"`
+	To         string  `json:"to"`
+	Speed      float64 `json:"speed"`
+	ReadOnly   bool    `json:"read_only"`
+	Elapsed    float64 `json:"elapsed_s"`
+	Statements int     `json:"statements"`
+	Skipped    int     `json:"skipped"`
+	Unexpected int     `json:"unexpected_errors"`
+	Mismatches int     `json:"mismatches"`
+	// Checksums counts the mismatches where only the rows' checksum
+	// differs (same row count); they are included in Mismatches.
+	Checksums int          `json:"checksum_mismatches"`
+	Digests   []DigestStat `json:"digests"`
+	Diffs     []Difference `json:"differences"`
 }
 
 // DigestStat compares one digest's latency, captured and replayed.
@@ -79,6 +82,9 @@ func newReport(o Options, all []outcome, elapsed time.Duration) *Report {
 		case oc.mismatch != "":
 			r.Mismatches++
 			a.st.Mismatches++
+			if oc.checksum {
+				r.Checksums++
+			}
 			r.addDiff("mismatch", oc.digest, oc.mismatch)
 		}
 	}
@@ -119,8 +125,8 @@ func (r *Report) Summary() string {
 func (r *Report) Markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Replay of %s against %s\n\n", r.From, r.To)
-	fmt.Fprintf(&b, "Speed %gx, read-only %t, %.1f s. %d statements replayed (%d skipped), %d unexpected errors, %d mismatches.\n\n",
-		r.Speed, r.ReadOnly, r.Elapsed, r.Statements, r.Skipped, r.Unexpected, r.Mismatches)
+	fmt.Fprintf(&b, "Speed %gx, read-only %t, %.1f s. %d statements replayed (%d skipped), %d unexpected errors, %d mismatches (%d of them checksums only).\n\n",
+		r.Speed, r.ReadOnly, r.Elapsed, r.Statements, r.Skipped, r.Unexpected, r.Mismatches, r.Checksums)
 	b.WriteString("## Latency per digest (ms): captured vs replayed\n\n")
 	b.WriteString("| digest | n | captured p50 | replay p50 | captured p95 | replay p95 | unexpected errors | mismatches |\n")
 	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- |\n")
