@@ -139,6 +139,9 @@ func TestMainCommand(t *testing.T) {
 	require.Contains(t, string(md), "| `select c from t where id = ?` | 1 |")
 	_, err = os.Stat(filepath.Join(dir, "replay-report", "report.json"))
 	require.NoError(t, err)
+	svg, err := os.ReadFile(filepath.Join(dir, "replay-report", "report.svg"))
+	require.NoError(t, err)
+	require.Equal(t, 4, strings.Count(string(svg), `fill="#1e6fd9"`), "one replayed bar per digest")
 	require.Equal(t, 2, Main([]string{"--to", addr}, &out, &errb))
 }
 

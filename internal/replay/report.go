@@ -127,7 +127,7 @@ func (r *Report) Markdown() string {
 	fmt.Fprintf(&b, "# Replay of %s against %s\n\n", r.From, r.To)
 	fmt.Fprintf(&b, "Speed %gx, read-only %t, %.1f s. %d statements replayed (%d skipped), %d unexpected errors, %d mismatches (%d of them checksums only).\n\n",
 		r.Speed, r.ReadOnly, r.Elapsed, r.Statements, r.Skipped, r.Unexpected, r.Mismatches, r.Checksums)
-	b.WriteString("## Latency per digest (ms): captured vs replayed\n\n")
+	b.WriteString("## Latency per digest (ms): captured vs replayed\n\n![p50 per digest](report.svg)\n\n")
 	b.WriteString("| digest | n | captured p50 | replay p50 | captured p95 | replay p95 | unexpected errors | mismatches |\n")
 	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, d := range r.Digests {
@@ -150,7 +150,7 @@ func mdCell(s string) string {
 	return strings.NewReplacer("|", "\\|", "\n", " ", "`", "'").Replace(s)
 }
 
-// Write stores report.json and report.md in dir.
+// Write stores report.json, report.md and report.svg (the chart) in dir.
 func (r *Report) Write(dir string) error {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return err
@@ -160,6 +160,9 @@ func (r *Report) Write(dir string) error {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(dir, "report.json"), j, 0o640); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "report.svg"), []byte(r.SVG()), 0o640); err != nil {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "report.md"), []byte(r.Markdown()), 0o640)
