@@ -299,6 +299,19 @@ func (e *engine) execOne(ctx context.Context, sess *adminSession, st []token) (*
 		e.audit(sess, st, res, err)
 		return res, err
 	}
+	if tc, ok, err := parseTraffic(s); ok {
+		var res *result
+		switch {
+		case sess.ReadOnly:
+			err = newError(erReadOnly, "the read-only admin account may not run TRAFFIC CAPTURE")
+		case err != nil:
+			err = newError(erSyntax, err.Error())
+		default:
+			res, err = e.traffic(tc)
+		}
+		e.audit(sess, st, res, err)
+		return res, err
+	}
 	cmd, isCmd, err := parseCommand(s)
 	switch {
 	case isCmd && sess.ReadOnly:

@@ -224,9 +224,16 @@ func decodeProblems(err error) []error {
 	return out
 }
 
+// rootTypeName is how mapstructure v2.5 names the top level of a decode.
+var rootTypeName = reflect.TypeFor[Config]().String()
+
 // fieldDecodeErrors converts one mapstructure leaf error at path name.
 func fieldDecodeErrors(name string, err error) []error {
 	const unknown = "has invalid keys: "
+	if name == rootTypeName {
+		// mapstructure v2.5 names the root by its type (v2.4: "").
+		name = ""
+	}
 	msg := err.Error()
 	if !strings.HasPrefix(msg, unknown) {
 		if name == "" {

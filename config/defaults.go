@@ -171,6 +171,7 @@ func Defaults() *Config {
 		ReaderFallback: DefaultReaderFallback,
 		FailoverBuffer: DefaultFailoverBuffer,
 		TLS:            TLS{BackendVerifyHostname: true},
+		Tracing:        DefaultTracing(),
 		Limits: Limits{
 			MaxAllowedPacket:      DefaultMaxAllowedPacket,
 			MaxPreparedStatements: DefaultMaxPreparedStatements,

@@ -78,6 +78,8 @@ func TestScalarDefaultsCoverEveryKey(t *testing.T) {
 		"limits.login_rate", "limits.login_burst", "limits.net_write_timeout", "limits.wait_timeout", "limits.max_unauthenticated",
 		"limits.max_unauthenticated_per_source", "limits.max_long_data", "limits.full_parse_max_length",
 		"limits.max_login_failures", "limits.login_lock_time",
+		"tracing.enabled", "tracing.endpoint", "tracing.protocol", "tracing.insecure", "tracing.sampling_ratio",
+		"tracing.include_statement", "tracing.queue_size", "tracing.batch_size", "tracing.batch_timeout", "tracing.service_name",
 	} {
 		require.Contains(t, keys, k)
 	}
@@ -85,6 +87,6 @@ func TestScalarDefaultsCoverEveryKey(t *testing.T) {
 	require.NotContains(t, keys, "servers")
 	require.NotContains(t, keys, "hostgroup_attributes")
 	require.NotContains(t, keys, "group_replication_hostgroups")
-	require.Len(t, keys, 69, "a field was added to Config: update this test and docs/configuration.md")
+	require.Len(t, keys, 79, "a field was added to Config: update this test and docs/configuration.md")
 	require.Equal(t, reflect.TypeFor[time.Duration](), reflect.TypeOf(keys["pool.ping_after"]))
 }

@@ -36,6 +36,8 @@ type Config struct {
 	TLS TLS `mapstructure:"tls"`
 	// Limits bound what one client can ask of the proxy (security.go).
 	Limits Limits `mapstructure:"limits"`
+	// Tracing configures OpenTelemetry statement traces (tracing.go).
+	Tracing Tracing `mapstructure:"tracing"`
 
 	// ReaderFallback says what a read does when its reader hostgroup has
 	// no usable server: "writer" (run on the writer) or "error".

@@ -65,6 +65,7 @@ func (c *Config) Validate() error {
 	c.Cluster.validate(&p)
 	c.validateAddrClash(&p)
 	c.validateSecurity(&p)
+	c.Tracing.validate(&p)
 
 	withServers := c.validateServers(&p)
 	c.validateUsers(&p, withServers)

@@ -34,6 +34,10 @@ func lenEncInt(b []byte) (v uint64, n int, ok bool) {
 	return v, n, true
 }
 
+// LenEncInt is lenEncInt for other packages (the session's query
+// attributes); 0xfb (NULL) decodes as 0.
+func LenEncInt(b []byte) (v uint64, n int, ok bool) { return lenEncInt(b) }
+
 // lenEncString decodes a length-encoded string at the start of b and
 // returns it (aliasing b) and its encoded size.
 func lenEncString(b []byte) (s []byte, n int, ok bool) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/go-mysql-org/go-mysql/mysql"
 )
 
@@ -52,6 +53,9 @@ type Relay struct {
 	// Infile, when set, relays LOAD DATA LOCAL INFILE file requests
 	// (relay_infile.go); without it a file request is a protocol error.
 	Infile *InfileRelay
+	// RowSum, when set, makes Forward sum the rows' hashes into
+	// Response.RowSum (a traffic capture's result checksum).
+	RowSum bool
 }
 
 // Response summarises one relayed response.
@@ -73,6 +77,10 @@ type Response struct {
 	Rows int
 	// Affected sums the affected rows of the OK packets relayed.
 	Affected uint64
+	// RowSum is the sum of the xxhash64 of each row packet's payload
+	// (with Relay.RowSum): a checksum of the rows that does not depend on
+	// their order.
+	RowSum uint64
 }
 
 func (r *Relay) read(b PacketSource) ([]byte, error) {
@@ -225,6 +233,9 @@ func (r *Relay) forwardResultset(client *ClientConn, backend PacketSource, res *
 			return false, r.forwardErr(client, p, res)
 		}
 		res.Rows++
+		if r.RowSum {
+			res.RowSum += xxhash.Sum64(pl)
+		}
 		if err := r.write(client, p, res); err != nil {
 			return false, err
 		}

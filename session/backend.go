@@ -260,6 +260,9 @@ func (s *Session) finish(c *pool.Conn, res protocol.Response, err error, start t
 	if res.Err != nil && s.d.Errors != nil {
 		s.d.Errors.record(s.curHG, c.Addr(), s.user.Username, s.nc.RemoteAddr(), s.st.db, res.Err)
 	}
+	if s.span != nil {
+		s.traceBackend(c, res, err, start, dur)
+	}
 	if s.curDigest != "" {
 		s.keyBuf = digestKey(s.keyBuf[:0], s.curHG, s.user.Username, s.st.db, s.curDigest)
 		s.d.Digests.Record(s.keyBuf, s.curHG, s.user.Username, s.st.db, s.curDigest, dur, res.Affected, uint64(res.Rows))

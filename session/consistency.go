@@ -277,9 +277,16 @@ func (s *Session) caughtUp(c *pool.Conn, want *gtidPos) (ok, broken bool) {
 		q = "SELECT WAIT_FOR_EXECUTED_GTID_SET('" + g + "', " + secs + ")"
 	}
 	start := timeNow()
+	if s.span != nil {
+		s.span.GTIDStart = start
+	}
 	r, err := c.Execute(q)
+	end := timeNow()
+	if s.span != nil {
+		s.span.GTIDEnd = end
+	}
 	s.d.Stats.RYWWaits.Add(1)
-	s.d.Stats.RYWWait.observe(timeNow().Sub(start))
+	s.d.Stats.RYWWait.observe(end.Sub(start))
 	if err != nil {
 		return false, asMyError(err) == nil
 	}

@@ -10,13 +10,29 @@ import (
 	"github.com/rwproxy/rwproxy/config"
 	"github.com/rwproxy/rwproxy/protocol"
 	"github.com/rwproxy/rwproxy/router"
+	"github.com/rwproxy/rwproxy/tracing"
 )
 
 // hostgroup is the session's writer hostgroup.
 func (s *Session) hostgroup() int { return s.user.DefaultHostgroup }
 
-// handleQuery classifies and routes COM_QUERY, then relays it.
+// handleQuery runs COM_QUERY, traced when a tracer is set.
 func (s *Session) handleQuery(pkt []byte) error {
+	var tp string
+	if s.qattrs {
+		var me *mysql.MyError
+		if pkt, tp, me = stripQueryAttrs(pkt); me != nil {
+			return s.writeErr(me)
+		}
+	}
+	if s.observed() {
+		return s.traced(pkt, bytesToString(pkt[5:]), tp, tracing.OpQuery, s.runQuery)
+	}
+	return s.runQuery(pkt)
+}
+
+// runQuery classifies and routes COM_QUERY, then relays it.
+func (s *Session) runQuery(pkt []byte) error {
 	if s.d.QueryHook != nil {
 		s.d.QueryHook(pkt[5:])
 	}

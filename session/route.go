@@ -337,6 +337,9 @@ func (s *Session) writerTarget() target {
 // read that fails on a reader before any byte reached the client runs once
 // more on another server (see retryRead).
 func (s *Session) runStmt(pkt []byte, t target, o op) error {
+	if s.span != nil {
+		s.span.PoolStart, s.span.Reason = timeNow(), t.dec.Reason.String()
+	}
 	c, me := s.acquireFor(&t)
 	if me != nil {
 		return s.writeErr(me)
@@ -354,6 +357,9 @@ func (s *Session) runStmt(pkt []byte, t target, o op) error {
 	res, err := s.doTimed(c, pkt, o)
 	s.cur = nil
 	if err != nil && retry && !res.Sent && !isClientErr(err) {
+		if s.span != nil {
+			s.span.Retries++
+		}
 		if c, me = s.retryRead(c, &t, err); me != nil {
 			return s.writeErr(me)
 		}

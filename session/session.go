@@ -17,6 +17,7 @@ import (
 	"github.com/rwproxy/rwproxy/pool"
 	"github.com/rwproxy/rwproxy/protocol"
 	"github.com/rwproxy/rwproxy/router"
+	"github.com/rwproxy/rwproxy/tracing"
 )
 
 // Picker chooses a backend address in a hostgroup.
@@ -61,6 +62,11 @@ type Deps struct {
 	Observer QueryObserver
 	// Errors, when set, aggregates the backends' errors (stats_mysql_errors).
 	Errors *ErrorStats
+	// Tracer, when set, traces statements (trace.go); nil: tracing off.
+	Tracer StmtTracer
+	// Capture, when set, records statements while a traffic capture runs
+	// (trace.go); nil: no capture possible.
+	Capture StmtCapture
 }
 
 // errQuit ends a session normally.
@@ -155,6 +161,12 @@ type Session struct {
 	nextStmt uint32
 	// longHeld is the long data bytes the session's statements hold.
 	longHeld int
+	// span is the traced statement being run (trace.go); nil: not traced.
+	span *tracing.Stmt
+	// qattrs: the client sends query attributes (queryattrs.go); qaBuf
+	// holds its executes rewritten to the plain form.
+	qattrs bool
+	qaBuf  []byte
 }
 
 // handshake is the go-mysql Handler used during login only: rwproxy runs
@@ -182,7 +194,7 @@ func Serve(ctx context.Context, nc net.Conn, d *Deps) {
 	defer loggingIn() // a panic or a failed login gives the slot back too
 	wc := &writeDeadlineConn{Conn: nc}
 	bc := protocol.NewBufConn(protocol.ReadBuffered(wc, d.Server), 16*1024)
-	bc.AdvertiseCaps(mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_FOUND_ROWS | mysql.CLIENT_LOCAL_FILES)
+	bc.AdvertiseCaps(mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_FOUND_ROWS | mysql.CLIENT_LOCAL_FILES | queryAttrCaps(d))
 	var s *Session
 	defer func() {
 		if r := recover(); r != nil {
@@ -276,6 +288,9 @@ func newSession(ctx context.Context, cc *server.Conn, d *Deps, nc net.Conn, u co
 	s.cls.SetParseLimit(d.Config().Limits.FullParseMaxLength)
 	s.st.initCharset(s.charset)
 	s.st.multiStatements = s.caps&mysql.CLIENT_MULTI_STATEMENTS != 0
+	// Only when announced: some clients (go-mysql) set the flag in their
+	// handshake whatever the server offers, and then do not use it.
+	s.qattrs = s.caps&queryAttrCaps(d) != 0
 	s.relay.ClientTrack = s.caps&mysql.CLIENT_SESSION_TRACK != 0
 	s.relay.OnOK = s.onOK
 	s.relay.OnErr = s.onErr
@@ -397,6 +412,9 @@ func (s *Session) dispatch(pkt []byte) error {
 
 // writeErr sends an ERR packet; its error is a client I/O error.
 func (s *Session) writeErr(e *mysql.MyError) error {
+	if s.span != nil {
+		s.span.ErrCode = e.Code
+	}
 	s.out = protocol.AppendErr(append(s.out[:0], 0, 0, 0, 0), e)
 	return protocol.WriteRaw(s.cl, s.out)
 }

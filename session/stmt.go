@@ -11,6 +11,7 @@ import (
 	"github.com/rwproxy/rwproxy/pool"
 	"github.com/rwproxy/rwproxy/protocol"
 	"github.com/rwproxy/rwproxy/router"
+	"github.com/rwproxy/rwproxy/tracing"
 )
 
 // prepared is a statement the client prepared through the proxy. It is
@@ -136,6 +137,21 @@ func errUnknownStmt(id uint32, fn string) *mysql.MyError {
 // routes to, rewriting the statement id (and the parameter types when the
 // backend statement has other ones bound), then relays the binary result.
 func (s *Session) handleExecute(pkt []byte) error {
+	var tp string
+	if s.qattrs {
+		var me *mysql.MyError
+		if pkt, tp, me = s.plainExecute(pkt); me != nil {
+			return s.writeErr(me)
+		}
+	}
+	if s.observed() {
+		return s.traced(pkt, s.executeQuery(pkt), tp, tracing.OpExecute, s.runExecute)
+	}
+	return s.runExecute(pkt)
+}
+
+// runExecute is handleExecute without tracing.
+func (s *Session) runExecute(pkt []byte) error {
 	pl := pkt[4:]
 	if len(pl) < 10 {
 		return s.writeErr(protocol.NewErrMalformed("COM_STMT_EXECUTE"))

@@ -46,6 +46,8 @@ Usage:
                                    YAML on standard output; what cannot be mapped goes to standard error
   rwproxy healthcheck [URL]        GET URL (default http://127.0.0.1:6070/healthz); exit 0 on 2xx
                                    (for container HEALTHCHECKs: the image has no curl)
+  rwproxy replay --from DIR --to HOST:PORT --user U --password P [--speed N] [--read-only]
+                                   replay a TRAFFIC CAPTURE and report differences (docs/observability.md)
   rwproxy help                     print this help
 
 Flags:

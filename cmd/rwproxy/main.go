@@ -17,6 +17,7 @@ import (
 	"github.com/rwproxy/rwproxy/config"
 	"github.com/rwproxy/rwproxy/internal/app"
 	"github.com/rwproxy/rwproxy/internal/importproxysql"
+	"github.com/rwproxy/rwproxy/internal/replay"
 )
 
 func main() {
@@ -25,6 +26,9 @@ func main() {
 	}
 	if len(os.Args) > 1 && os.Args[1] == "import-proxysql" {
 		os.Exit(importproxysql.Main(os.Args[2:], os.Stdout, os.Stderr, os.ReadFile))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "replay" {
+		os.Exit(replay.Main(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	cmd, o, err := parseArgs(os.Args[1:], os.Stderr)
 	switch {

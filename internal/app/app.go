@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/rwproxy/rwproxy/capture"
 	"github.com/rwproxy/rwproxy/config"
 	"github.com/rwproxy/rwproxy/monitor"
 	"github.com/rwproxy/rwproxy/pool"
@@ -22,6 +23,7 @@ import (
 	"github.com/rwproxy/rwproxy/router"
 	"github.com/rwproxy/rwproxy/session"
 	"github.com/rwproxy/rwproxy/topology"
+	"github.com/rwproxy/rwproxy/tracing"
 )
 
 // App is one running proxy.
@@ -53,6 +55,10 @@ type App struct {
 	Cache *router.Cache
 	// Digests aggregates per-digest statement statistics.
 	Digests *session.Digests
+	// Tracer traces statements (tracing.enabled); nil when off.
+	Tracer *tracing.Tracer
+	// Capture records client traffic while a TRAFFIC CAPTURE runs.
+	Capture *capture.Capturer
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 
@@ -109,6 +115,15 @@ func New(cfg *config.Config, lg *zap.Logger) (*App, error) {
 		MaxPacket: maxPacket, HandshakeTimeout: 10 * time.Second, Registry: a.Sessions,
 		Observer: a.Recorder(), LoginLog: session.NewLoginLogger(lg.Named("auth")),
 	}
+	if cfg.Tracing.Enabled {
+		if a.Tracer, err = tracing.New(cfg.Tracing); err != nil {
+			_ = a.Pools.Close()
+			return nil, err
+		}
+		deps.Tracer = a.Tracer // only when on: a nil *Tracer in the interface would not be nil
+	}
+	a.Capture = &capture.Capturer{}
+	deps.Capture = a.Capture
 	a.deps = deps
 	a.listener, err = protocol.Listen(cfg.Listen, cfg.MaxConnections, func(ctx context.Context, nc net.Conn) {
 		session.Serve(ctx, nc, deps)
@@ -126,6 +141,11 @@ const maxPacket = 256 << 20
 // SetQueryHook installs a hook that sees every COM_QUERY (tests inject
 // faults with it). Call it before Start.
 func (a *App) SetQueryHook(fn func(query []byte)) { a.deps.QueryHook = fn }
+
+// SetTracer makes the proxy trace statements with tr, in place of the
+// tracer tracing.* configured (tests pass one over an in-memory exporter).
+// Call it before Start.
+func (a *App) SetTracer(tr *tracing.Tracer) { a.Tracer, a.deps.Tracer = tr, tr }
 
 // ServerVersion is the version announced to clients.
 func (a *App) ServerVersion() string { return a.version }
@@ -200,6 +220,9 @@ func (a *App) Close() error {
 	// The admin interface first: a LOAD still waiting must not run into a
 	// stopped configuration loop.
 	aerr := a.CloseAdmin()
+	if a.Capture.Active() {
+		_, _ = a.Capture.Stop() // complete the files
+	}
 	cerr := a.CloseCluster()
 	herr := a.CloseHTTP()
 	err := a.listener.Close()
@@ -209,7 +232,14 @@ func (a *App) Close() error {
 	merr := a.Monitor.Close()
 	a.sched.stop()
 	a.wg.Wait()
-	return errors.Join(aerr, cerr, herr, err, merr, a.Pools.Close())
+	var terr error
+	if a.Tracer != nil {
+		// The spans still queued get a short chance to leave.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		terr = a.Tracer.Close(ctx)
+		cancel()
+	}
+	return errors.Join(aerr, cerr, herr, err, merr, terr, a.Pools.Close())
 }
 
 func (a *App) lookupUser(name string) (string, string, bool) {

@@ -69,6 +69,9 @@ func (a *App) StartHTTP(o HTTPOptions) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(metrics.NewCollector(src), a.Recorder(),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if a.Tracer != nil {
+		reg.MustRegister(a.Tracer)
+	}
 	s, err := web.New(web.Options{
 		Listen: listen, Source: src, Gatherer: reg, Log: a.lg.Named("http"),
 		PProf: func() bool { return a.Store.Current().HTTP.PProf },

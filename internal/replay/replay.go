@@ -1,0 +1,289 @@
+package replay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/go-mysql-org/go-mysql/client"
+	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/rwproxy/rwproxy/capture"
+)
+
+// Options describe one replay.
+type Options struct {
+	From     string // capture directory
+	To       string // host:port
+	User     string
+	Password string
+	// Speed divides the captured offsets (2: twice as fast); <= 0 means 1.
+	Speed float64
+	// ReadOnly replays only reads (SELECT, SHOW, DESCRIBE, EXPLAIN, WITH).
+	ReadOnly bool
+}
+
+// session is one captured session to replay.
+type session struct {
+	state capture.Record
+	stmts []capture.Record
+}
+
+// outcome of one replayed statement.
+type outcome struct {
+	digest     string
+	captured   time.Duration
+	replayed   time.Duration
+	skipped    bool
+	unexpected string // an error the capture did not have
+	mismatch   string // rows or error differ
+	checksum   bool   // the mismatch is the rows' checksum only
+	sql        string
+}
+
+// load reads the capture in dir: sessions by id, statements in order.
+func load(dir string) (map[uint32]*session, error) {
+	files, err := capture.Files(dir)
+	if err != nil {
+		return nil, err
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("replay: no capture files in %s", dir)
+	}
+	out := map[uint32]*session{}
+	for _, f := range files {
+		recs, err := capture.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range recs {
+			switch r.Type {
+			case capture.TypeSession:
+				if out[r.Session] == nil {
+					out[r.Session] = &session{state: r}
+				}
+			case capture.TypeStmt:
+				s := out[r.Session]
+				if s == nil {
+					s = &session{state: capture.Record{Session: r.Session, DB: r.DB}}
+					out[r.Session] = s
+				}
+				if r.SQL == "" {
+					return nil, errors.New("replay: the capture was made with REDACT: it has no statement text to replay")
+				}
+				s.stmts = append(s.stmts, r)
+			}
+		}
+	}
+	for _, s := range out {
+		slices.SortStableFunc(s.stmts, func(a, b capture.Record) int { return int(a.T - b.T) })
+	}
+	return out, nil
+}
+
+// Run replays the capture and returns every statement's outcome.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	sessions, err := load(o.From)
+	if err != nil {
+		return nil, err
+	}
+	if o.Speed <= 0 {
+		o.Speed = 1
+	}
+	var (
+		mu  sync.Mutex
+		all []outcome
+		wg  sync.WaitGroup
+	)
+	start := time.Now()
+	for _, s := range sessions {
+		wg.Go(func() {
+			res := replaySession(ctx, o, s, start)
+			mu.Lock()
+			all = append(all, res...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return newReport(o, all, time.Since(start)), nil
+}
+
+// isRead reports a statement --read-only replays.
+func isRead(digest string) bool {
+	d := strings.ToUpper(strings.TrimLeft(digest, " \t\r\n("))
+	for _, p := range []string{"SELECT", "SHOW", "DESC", "EXPLAIN", "WITH"} {
+		if strings.HasPrefix(d, p) {
+			return !strings.Contains(d, " FOR UPDATE") && !strings.Contains(d, "LOCK IN SHARE MODE")
+		}
+	}
+	return false
+}
+
+// conn is one replay connection with its prepared statements.
+type conn struct {
+	o     Options
+	c     *client.Conn
+	db    string
+	stmts map[string]*client.Stmt
+	types map[string][]byte
+}
+
+func (c *conn) connect() error {
+	cl, err := client.Connect(c.o.To, c.o.User, c.o.Password, c.db)
+	if err != nil {
+		return err
+	}
+	c.c, c.stmts, c.types = cl, map[string]*client.Stmt{}, map[string][]byte{}
+	return nil
+}
+
+func (c *conn) close() {
+	if c.c != nil {
+		_ = c.c.Close()
+	}
+}
+
+// replaySession runs one session's statements on its own connection.
+func replaySession(ctx context.Context, o Options, s *session, start time.Time) []outcome {
+	out := make([]outcome, 0, len(s.stmts))
+	c := &conn{o: o, db: s.state.DB}
+	defer c.close()
+	connErr := c.connect()
+	if connErr == nil && s.state.Autocommit != nil && !*s.state.Autocommit {
+		_, connErr = c.c.Execute("SET autocommit = 0")
+	}
+	for _, r := range s.stmts {
+		oc := outcome{digest: r.Digest, captured: time.Duration(r.DurUS) * time.Microsecond, sql: r.SQL}
+		if o.ReadOnly && !isRead(r.Digest) {
+			oc.skipped = true
+			out = append(out, oc)
+			continue
+		}
+		if connErr != nil {
+			oc.unexpected = "connect: " + connErr.Error()
+			out = append(out, oc)
+			continue
+		}
+		if !wait(ctx, start.Add(time.Duration(float64(r.T)/o.Speed))) {
+			break
+		}
+		rows, sum, dur, err := c.run(r)
+		oc.replayed = dur
+		compare(&oc, r, rows, sum, err)
+		out = append(out, oc)
+		var me *mysql.MyError
+		if err != nil && !errors.As(err, &me) { // connection lost: start again
+			c.close()
+			c.c = nil
+			connErr = c.connect()
+		}
+	}
+	return out
+}
+
+// wait sleeps until t; false when ctx ends first.
+func wait(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-tm.C:
+		return true
+	}
+}
+
+// run executes one captured statement and returns the rows it returned
+// and their checksum (capture.Record.Checksum).
+func (c *conn) run(r capture.Record) (int, string, time.Duration, error) {
+	if r.DB != "" && r.DB != c.db {
+		if err := c.c.UseDB(r.DB); err != nil {
+			return 0, "", 0, err
+		}
+		c.db = r.DB
+	}
+	t0 := time.Now()
+	var res *mysql.Result
+	var err error
+	if r.Cmd == "execute" {
+		res, err = c.execute(r)
+	} else {
+		res, err = c.c.Execute(r.SQL)
+	}
+	dur := time.Since(t0)
+	if err != nil {
+		return 0, "", dur, err
+	}
+	defer res.Close()
+	if res.Resultset == nil {
+		return 0, "", dur, nil
+	}
+	var sum uint64
+	for _, row := range res.RowDatas {
+		sum += xxhash.Sum64(row)
+	}
+	if sum == 0 {
+		return len(res.Values), "", dur, nil
+	}
+	return len(res.Values), fmt.Sprintf("%016x", sum), dur, nil
+}
+
+func (c *conn) execute(r capture.Record) (*mysql.Result, error) {
+	st := c.stmts[r.SQL]
+	if st == nil {
+		var err error
+		if st, err = c.c.Prepare(r.SQL); err != nil {
+			return nil, err
+		}
+		c.stmts[r.SQL] = st
+	}
+	block, err := hexDecode(r.Params)
+	if err != nil {
+		return nil, err
+	}
+	args, types, err := decodeParams(block, st.ParamNum(), c.types[r.SQL])
+	if err != nil {
+		return nil, err
+	}
+	c.types[r.SQL] = types
+	return st.Execute(args...)
+}
+
+// transient reports the errors that depend on the interleaving of
+// sessions, not on the statement: deadlock and lock wait timeout.
+func transient(code uint16) bool {
+	return code == mysql.ER_LOCK_DEADLOCK || code == mysql.ER_LOCK_WAIT_TIMEOUT
+}
+
+// compare fills oc's differences between the capture and the replay.
+func compare(oc *outcome, r capture.Record, rows int, sum string, err error) {
+	var me *mysql.MyError
+	switch {
+	case err == nil && transient(r.Err):
+		// A deadlock or lock wait timeout in the capture that the replay
+		// did not meet: the client's own reaction (its ROLLBACK, a retry)
+		// is in the capture and replays next. Not a difference.
+	case err == nil && r.Err != 0:
+		oc.mismatch = fmt.Sprintf("captured error %d, replay succeeded", r.Err)
+	case err != nil && !errors.As(err, &me):
+		oc.unexpected = err.Error()
+	case err != nil && r.Err == 0:
+		oc.unexpected = fmt.Sprintf("error %d: %s", me.Code, me.Message)
+	case err != nil && me.Code != r.Err:
+		oc.mismatch = fmt.Sprintf("captured error %d, replay error %d", r.Err, me.Code)
+	case err == nil && rows != r.Rows:
+		oc.mismatch = fmt.Sprintf("captured %d rows, replay %d", r.Rows, rows)
+	case err == nil && r.Checksum != "" && sum != r.Checksum:
+		oc.mismatch = fmt.Sprintf("%d rows, captured checksum %s, replay %s", rows, r.Checksum, sum)
+		oc.checksum = true
+	}
+}
