@@ -337,9 +337,16 @@ func (a *App) applySnapshot(snap *topology.Snapshot) {
 		}
 	}
 	a.mu.down = down
-	a.topo.Store(snap)
+	// The picker first: whoever sees the new snapshot in a.topo (the admin
+	// tables, /api/status, Topology) knows statements are placed by it.
 	a.picker.update(c, snap, a.Pools)
+	a.topo.Store(snap)
 }
+
+// Topology returns the snapshot statements are placed by: the monitor's
+// latest once the App has applied it (Monitor.Snapshot may be a step
+// ahead).
+func (a *App) Topology() *topology.Snapshot { return a.topo.Load() }
 
 func serverMaxConns(c *config.Config, addr string) int {
 	for _, sv := range c.Servers {

@@ -149,7 +149,10 @@ func usableIn(a *app.App, hg int, addr string) bool {
 
 // stateIn is addr's state in hostgroup hg ("" when it is not there).
 func stateIn(a *app.App, hg int, addr string) topology.State {
-	b, _ := findBackend(a.Monitor.Snapshot(), hg, addr)
+	// The snapshot the picker places statements by, not the monitor's
+	// (a step ahead of it, more so on a loaded machine): a state seen here
+	// is one every statement started afterwards is routed by.
+	b, _ := findBackend(a.Topology(), hg, addr)
 	return b.State
 }
 
