@@ -68,7 +68,7 @@ func TestChecksumTable(t *testing.T) {
 				}
 			}
 			return true
-		}, 5*time.Second, 20*time.Millisecond, n.name)
+		}, 30*time.Second, 20*time.Millisecond, n.name)
 		members := n.node.Members()
 		require.Len(t, members, 3)
 		for i, m := range members {
@@ -82,9 +82,9 @@ func TestChecksumTable(t *testing.T) {
 
 	c.stop("n3")
 	for _, n := range nodes[:2] {
-		require.Eventually(t, func() bool { return n.node.Members()[2].State == StateLeft }, 5*time.Second,
+		require.Eventually(t, func() bool { return n.node.Members()[2].State == StateLeft }, 30*time.Second,
 			10*time.Millisecond, "n3 left on purpose: not failed")
-		require.Eventually(t, func() bool { return len(n.node.Modules()) == 2*len(moduleNames) }, 5*time.Second,
+		require.Eventually(t, func() bool { return len(n.node.Modules()) == 2*len(moduleNames) }, 30*time.Second,
 			10*time.Millisecond, "rows of nodes that are gone are not shown")
 	}
 }
@@ -259,7 +259,7 @@ func TestInvalidConfigRefused(t *testing.T) {
 	bad.set(invalid)
 	for _, n := range nodes {
 		require.Eventually(t, func() bool { return moduleRow(t, n.node, ModuleUsers).Status == StatusRejected },
-			5*time.Second, 10*time.Millisecond, n.name)
+			30*time.Second, 10*time.Millisecond, n.name)
 		row := moduleRow(t, n.node, ModuleUsers)
 		require.Contains(t, row.Reason, "version 1 from n9")
 		require.Contains(t, row.Reason, "users[0].default_hostgroup")
@@ -297,7 +297,7 @@ func TestRefusedModuleRetriedAfterOtherModule(t *testing.T) {
 	origin.set(step1)
 	for _, n := range nodes {
 		require.Eventually(t, func() bool { return moduleRow(t, n.node, ModuleUsers).Status == StatusRejected },
-			5*time.Second, 10*time.Millisecond, n.name)
+			30*time.Second, 10*time.Millisecond, n.name)
 		require.Contains(t, moduleRow(t, n.node, ModuleUsers).Reason, "default_hostgroup")
 	}
 

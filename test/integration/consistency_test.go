@@ -132,7 +132,7 @@ func TestLostBackendEndsTransaction(t *testing.T) {
 		require.Eventually(t, func() bool {
 			n, _ := spRow(t, direct, "SELECT COUNT(*), @@port FROM information_schema.PROCESSLIST WHERE ID = "+id)
 			return n[0] == "0"
-		}, 10*time.Second, 20*time.Millisecond)
+		}, 30*time.Second, 20*time.Millisecond)
 	}
 	db := openDB(t, dsn(a.Addr(), "app", consSchema+"t"))
 	c := conn(t, db)

@@ -240,7 +240,7 @@ func TestSecurityPasswordReload(t *testing.T) {
 	require.Eventually(t, func() bool {
 		_, err := secCurrentUser(a.Addr(), "app2", "rotated", "")
 		return err == nil
-	}, 5*time.Second, 50*time.Millisecond)
+	}, 30*time.Second, 50*time.Millisecond)
 	_, err = secCurrentUser(a.Addr(), "app2", "app2", "")
 	secRequireDenied(t, err, "app2")
 }

@@ -461,7 +461,7 @@ func spDisconnectMidTxn(t *testing.T, a *app.App, direct *sql.DB) {
 	backendID := vals[0]
 	require.NoError(t, nc.Close())
 	require.Eventually(t, func() bool { return a.Stats.Sessions.Load() == sessions },
-		10*time.Second, 20*time.Millisecond, "the proxy did not end the dropped session")
+		30*time.Second, 20*time.Millisecond, "the proxy did not end the dropped session")
 	// The row is gone and not locked: inserting it directly succeeds at once.
 	d := conn(t, direct)
 	spExec(t, d, "SET SESSION innodb_lock_wait_timeout = 2")
@@ -517,7 +517,7 @@ func spReadYourWrites(t *testing.T) {
 			}
 		}
 		return false
-	}, 10*time.Second, 50*time.Millisecond, "node2 left the reader hostgroup")
+	}, 30*time.Second, 50*time.Millisecond, "node2 left the reader hostgroup")
 	fallbacks := a.Stats.RYWFallbacks.Load()
 	lagged := map[int]int{}
 	for i := 1001; i <= 1010; i++ {
@@ -685,7 +685,7 @@ func spEventuallyOnReplica(t *testing.T, q spQueryer, query string, want ...stri
 		}
 		port, _ := strconv.Atoi(got[len(want)])
 		return spNode(port) > 1 && fmt.Sprint(got[:len(want)]) == fmt.Sprint(want)
-	}, 10*time.Second, 20*time.Millisecond, "%s never returned %q on a replica", query, want)
+	}, 30*time.Second, 20*time.Millisecond, "%s never returned %q on a replica", query, want)
 	mu.Lock()
 	defer mu.Unlock()
 	require.True(t, ok, "last result: %s", last)
