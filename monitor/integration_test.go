@@ -78,7 +78,7 @@ func TestIntegrationMariaDB(t *testing.T) {
 
 		_, err = sb.Run("lag", "2", "clear")
 		require.NoError(t, err)
-		waitState(t, m, 20, node(2), topology.StateOnline, 10*time.Second)
+		waitState(t, m, 20, node(2), topology.StateOnline, 30*time.Second)
 	})
 
 	t.Run("killed replica", func(t *testing.T) {
@@ -113,7 +113,7 @@ func TestIntegrationMariaDB(t *testing.T) {
 			b, ok := find(m.Snapshot(), 20, node(1))
 			return ok && b.LagSeconds >= 0 && b.ReadOnly
 		}, 30*time.Second, 20*time.Millisecond)
-		waitState(t, m, 20, node(3), topology.StateOnline, 10*time.Second)
+		waitState(t, m, 20, node(3), topology.StateOnline, 30*time.Second)
 	})
 
 	for _, kind := range []string{monitor.KindPing, monitor.KindReadOnly, monitor.KindReplicationLag} {

@@ -279,7 +279,7 @@ func TestMemberStates(t *testing.T) {
 	}
 	offline := func(state string, cond func() bool) {
 		t.Helper()
-		d := waitFor(t, a, "member3 "+state+" in the offline hostgroup", 10*time.Second, func() bool {
+		d := waitFor(t, a, "member3 "+state+" in the offline hostgroup", 30*time.Second, func() bool {
 			sh := health(a, 3)
 			return cond() && placedIn(sh, hgOffline) && !onlineIn(sh, hgReader) && !onlineIn(sh, hgWriter)
 		})
@@ -319,7 +319,7 @@ func TestMemberStates(t *testing.T) {
 	})
 
 	sql3(restore + "; START GROUP_REPLICATION")
-	d := waitFor(t, a, "member3 back in the reader hostgroup", 20*time.Second, func() bool {
+	d := waitFor(t, a, "member3 back in the reader hostgroup", 30*time.Second, func() bool {
 		return onlineIn(health(a, 3), hgReader)
 	})
 	t.Logf("member3 ONLINE again, a reader after %s", ms(d))
