@@ -96,13 +96,15 @@ func (p *proxy) render(w2, w3 int) string {
 	return yamlConfig(p.addr, p.admin, p.http, p.datadir, w2, w3, p.extra)
 }
 
-// yaml renders the configuration with the replicas' weights w2, w3.
+// yaml renders the configuration with the replicas' weights w2, w3. The
+// monitor's timeout is 5 s: a check that merely ran slow on a loaded
+// machine must not shun a replica and move the reads the tests count.
 func yamlConfig(listen, admin, httpAddr, datadir string, w2, w3 int, extra string) string {
 	return fmt.Sprintf(`listen: %s
 shutdown_timeout: 10s
 admin: { listen: %s, username: admin, password: admin, datadir: %s }
 http: { listen: %s }
-monitor: { username: monitor, password: monitor, interval: 500ms }
+monitor: { username: monitor, password: monitor, interval: 500ms, timeout: 5s }
 users:
   - { username: app, password: app, default_hostgroup: 10 }
 servers:
