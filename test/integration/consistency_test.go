@@ -43,7 +43,7 @@ func consLagReplicas(t *testing.T, a *app.App, secs int) {
 			}
 		}
 		return online == 2
-	}, 20*time.Second, 50*time.Millisecond, "the delayed replicas left the reader hostgroup")
+	}, 30*time.Second, 50*time.Millisecond, "the delayed replicas left the reader hostgroup")
 }
 
 // TestReadYourWritesUserScope: with the default configuration

@@ -168,7 +168,7 @@ func (p *proxy) start(t *testing.T, env []string, args ...string) {
 	p.launch(t, env, args...)
 	require.Eventually(t, func() bool {
 		return strings.Contains(p.logText()[before:], `"msg":"rwproxy listening"`)
-	}, 20*time.Second, 50*time.Millisecond, "rwproxy serves")
+	}, 30*time.Second, 50*time.Millisecond, "rwproxy serves")
 }
 
 func (p *proxy) logText() string {
