@@ -213,7 +213,7 @@ func TestHugeVersionRefused(t *testing.T) {
 
 	d := &bare{offer: evilOffer(t, 1<<64-1)}
 	require.NoError(t, startBare(t, d, key, [][]byte{key}, v.node.Addr()))
-	require.Eventually(t, func() bool { return v.node.RejectedVersions() >= 1 }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return v.node.RejectedVersions() >= 1 }, 30*time.Second, 5*time.Millisecond)
 	require.False(t, hasUser(v.store.Current(), "evil"))
 
 	// The clock did not move: the next local change is version 2.
@@ -225,7 +225,7 @@ func TestHugeVersionRefused(t *testing.T) {
 	// trust boundary, and this is what the tests without the key would see.
 	d2 := &bare{offer: evilOffer(t, 5)}
 	require.NoError(t, startBareNamed(t, "evil2", d2, key, [][]byte{key}, v.node.Addr()))
-	require.Eventually(t, func() bool { return hasUser(v.store.Current(), "evil") }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return hasUser(v.store.Current(), "evil") }, 30*time.Second, 5*time.Millisecond)
 }
 
 func TestVersionBounds(t *testing.T) {

@@ -23,7 +23,7 @@ func TestChangeReachesEveryNode(t *testing.T) {
 			c := newCluster(t, time.Minute)
 			nodes := c.startN(size)
 			apply(t, nodes[0], setWeight(3307, 7))
-			took := waitConverged(t, nodes, 5*time.Second, func(c *config.Config) bool { return weightOf(c, 3307) == 7 })
+			took := waitConverged(t, nodes, 30*time.Second, func(c *config.Config) bool { return weightOf(c, 3307) == 7 })
 			t.Logf("%d nodes converged in %s", size, took)
 
 			want := moduleRow(t, nodes[0].node, ModuleServers)
@@ -32,7 +32,7 @@ func TestChangeReachesEveryNode(t *testing.T) {
 			for _, n := range nodes {
 				// The Store swaps before the node records the version.
 				require.Eventually(t, func() bool { return moduleRow(t, n.node, ModuleServers).Status == StatusApplied },
-					time.Second, 5*time.Millisecond, n.name)
+					30*time.Second, 5*time.Millisecond, n.name)
 				got := moduleRow(t, n.node, ModuleServers)
 				require.Equal(t, want.Checksum, got.Checksum, n.name)
 				require.Equal(t, want.Version, got.Version, n.name)
@@ -53,7 +53,7 @@ func TestChecksumTable(t *testing.T) {
 		dest := 10
 		c.QueryRules = []config.QueryRule{{RuleID: 5, Active: true, MatchPattern: "FOR UPDATE$", DestinationHostgroup: &dest}}
 	})
-	waitConverged(t, nodes, 5*time.Second, func(c *config.Config) bool { return len(c.QueryRules) == 1 })
+	waitConverged(t, nodes, 30*time.Second, func(c *config.Config) bool { return len(c.QueryRules) == 1 })
 	want := waitRow(t, nodes[1].node, ModuleQueryRules, func(r ModuleState) bool { return r.Version == 1 })
 	for _, n := range nodes {
 		require.Eventually(t, func() bool {
@@ -68,7 +68,7 @@ func TestChecksumTable(t *testing.T) {
 				}
 			}
 			return true
-		}, 5*time.Second, 20*time.Millisecond, n.name)
+		}, 30*time.Second, 20*time.Millisecond, n.name)
 		members := n.node.Members()
 		require.Len(t, members, 3)
 		for i, m := range members {
@@ -82,9 +82,9 @@ func TestChecksumTable(t *testing.T) {
 
 	c.stop("n3")
 	for _, n := range nodes[:2] {
-		require.Eventually(t, func() bool { return n.node.Members()[2].State == StateLeft }, 5*time.Second,
+		require.Eventually(t, func() bool { return n.node.Members()[2].State == StateLeft }, 30*time.Second,
 			10*time.Millisecond, "n3 left on purpose: not failed")
-		require.Eventually(t, func() bool { return len(n.node.Modules()) == 2*len(moduleNames) }, 5*time.Second,
+		require.Eventually(t, func() bool { return len(n.node.Modules()) == 2*len(moduleNames) }, 30*time.Second,
 			10*time.Millisecond, "rows of nodes that are gone are not shown")
 	}
 }
@@ -96,7 +96,7 @@ func TestRestartedNodeCatchesUp(t *testing.T) {
 	c := newCluster(t, time.Minute)
 	nodes := c.startN(3)
 	apply(t, nodes[0], setWeight(3307, 2))
-	waitConverged(t, nodes, 5*time.Second, func(c *config.Config) bool { return weightOf(c, 3307) == 2 })
+	waitConverged(t, nodes, 30*time.Second, func(c *config.Config) bool { return weightOf(c, 3307) == 2 })
 
 	n3 := nodes[2]
 	addr := n3.node.Addr()
@@ -108,10 +108,10 @@ func TestRestartedNodeCatchesUp(t *testing.T) {
 
 	live := nodes[:2]
 	apply(t, nodes[0], func(c *config.Config) { c.Users[0].MaxConnections = 50 }) // users v2
-	waitConverged(t, live, 5*time.Second, func(c *config.Config) bool { return c.Users[0].MaxConnections == 50 })
+	waitConverged(t, live, 30*time.Second, func(c *config.Config) bool { return c.Users[0].MaxConnections == 50 })
 	waitRow(t, nodes[1].node, ModuleUsers, func(r ModuleState) bool { return r.Version == 2 })
 	apply(t, nodes[1], setWeight(3308, 9)) // servers v3: n2 has seen v2
-	waitConverged(t, live, 5*time.Second, func(c *config.Config) bool {
+	waitConverged(t, live, 30*time.Second, func(c *config.Config) bool {
 		return weightOf(c, 3308) == 9 && c.Users[0].MaxConnections == 50
 	})
 
@@ -120,7 +120,7 @@ func TestRestartedNodeCatchesUp(t *testing.T) {
 	start := time.Now()
 	back := c.start("n3", addr, n3.dir, 0, testConfig(t), nodes[0].node.Addr())
 	all := []*tnode{nodes[0], nodes[1], back}
-	waitConverged(t, all, 5*time.Second, func(c *config.Config) bool {
+	waitConverged(t, all, 30*time.Second, func(c *config.Config) bool {
 		return weightOf(c, 3307) == 2 && weightOf(c, 3308) == 9 && c.Users[0].MaxConnections == 50
 	})
 	t.Logf("restarted node converged in %s", time.Since(start))
@@ -142,12 +142,12 @@ func TestNewNodeReceivesEverything(t *testing.T) {
 		c.QueryRules = []config.QueryRule{{RuleID: 1, Active: true, MatchDigest: "^SELECT", DestinationHostgroup: &dest, Apply: true}}
 		c.Pool.MaxIdle = 7
 	})
-	waitConverged(t, nodes, 5*time.Second, func(c *config.Config) bool { return c.Pool.MaxIdle == 7 })
+	waitConverged(t, nodes, 30*time.Second, func(c *config.Config) bool { return c.Pool.MaxIdle == 7 })
 
 	start := time.Now()
 	n4 := c.start("n4", "127.0.0.1:0", t.TempDir(), 0, testConfig(t), nodes[1].node.Addr())
 	all := append(slices.Clone(nodes), n4)
-	waitConverged(t, all, 5*time.Second, func(c *config.Config) bool { return c.Pool.MaxIdle == 7 })
+	waitConverged(t, all, 30*time.Second, func(c *config.Config) bool { return c.Pool.MaxIdle == 7 })
 	t.Logf("new node converged in %s", time.Since(start))
 	for _, m := range moduleNames {
 		waitRow(t, n4.node, m, func(r ModuleState) bool { return r.Status == StatusApplied })
@@ -171,7 +171,7 @@ func TestPartitionConvergesToOneWinner(t *testing.T) {
 	}
 	c.waitMembers(nodes, 5)
 	apply(t, nodes[0], setWeight(3307, 2))
-	waitConverged(t, nodes, 5*time.Second, func(c *config.Config) bool { return weightOf(c, 3307) == 2 })
+	waitConverged(t, nodes, 30*time.Second, func(c *config.Config) bool { return weightOf(c, 3307) == 2 })
 
 	c.part.set(true)
 	a, b := nodes[:3], nodes[3:]
@@ -181,8 +181,8 @@ func TestPartitionConvergesToOneWinner(t *testing.T) {
 	apply(t, nodes[3], setWeight(3307, 8))                                        // servers on side B
 	apply(t, nodes[1], func(c *config.Config) { c.Users[0].MaxConnections = 11 }) // users, A only
 	apply(t, nodes[4], func(c *config.Config) { c.Pool.MaxIdle = 3 })             // variables, B only
-	waitConverged(t, a, 5*time.Second, func(c *config.Config) bool { return weightOf(c, 3307) == 5 })
-	waitConverged(t, b, 5*time.Second, func(c *config.Config) bool { return weightOf(c, 3307) == 8 })
+	waitConverged(t, a, 30*time.Second, func(c *config.Config) bool { return weightOf(c, 3307) == 5 })
+	waitConverged(t, b, 30*time.Second, func(c *config.Config) bool { return weightOf(c, 3307) == 8 })
 
 	// Both sides stamped the servers change with the next version; the
 	// greater (version, origin, checksum) wins: here n4 over n1.
@@ -192,7 +192,7 @@ func TestPartitionConvergesToOneWinner(t *testing.T) {
 	require.Greater(t, rb.Origin, ra.Origin)
 
 	c.part.set(false)
-	took := waitConverged(t, nodes, 15*time.Second, func(c *config.Config) bool {
+	took := waitConverged(t, nodes, 30*time.Second, func(c *config.Config) bool {
 		return weightOf(c, 3307) == wantWeight && c.Users[0].MaxConnections == 11 && c.Pool.MaxIdle == 3
 	})
 	t.Logf("healed partition converged in %s", took)
@@ -259,7 +259,7 @@ func TestInvalidConfigRefused(t *testing.T) {
 	bad.set(invalid)
 	for _, n := range nodes {
 		require.Eventually(t, func() bool { return moduleRow(t, n.node, ModuleUsers).Status == StatusRejected },
-			5*time.Second, 10*time.Millisecond, n.name)
+			30*time.Second, 10*time.Millisecond, n.name)
 		row := moduleRow(t, n.node, ModuleUsers)
 		require.Contains(t, row.Reason, "version 1 from n9")
 		require.Contains(t, row.Reason, "users[0].default_hostgroup")
@@ -275,7 +275,7 @@ func TestInvalidConfigRefused(t *testing.T) {
 	fixed := testConfig(t)
 	fixed.Users[0].MaxConnections = 5
 	bad.set(fixed)
-	waitConverged(t, nodes, 5*time.Second, func(c *config.Config) bool { return c.Users[0].MaxConnections == 5 })
+	waitConverged(t, nodes, 30*time.Second, func(c *config.Config) bool { return c.Users[0].MaxConnections == 5 })
 	for _, n := range nodes {
 		waitRow(t, n.node, ModuleUsers, func(r ModuleState) bool { return r.Status == StatusApplied && r.Version == 2 })
 	}
@@ -297,7 +297,7 @@ func TestRefusedModuleRetriedAfterOtherModule(t *testing.T) {
 	origin.set(step1)
 	for _, n := range nodes {
 		require.Eventually(t, func() bool { return moduleRow(t, n.node, ModuleUsers).Status == StatusRejected },
-			5*time.Second, 10*time.Millisecond, n.name)
+			30*time.Second, 10*time.Millisecond, n.name)
 		require.Contains(t, moduleRow(t, n.node, ModuleUsers).Reason, "default_hostgroup")
 	}
 
@@ -307,7 +307,7 @@ func TestRefusedModuleRetriedAfterOtherModule(t *testing.T) {
 	step2.Servers = append(step2.Servers, config.Server{Hostgroup: 30, Host: "127.0.0.1", Port: 3309, Weight: 1})
 	step2.FillDefaults()
 	origin.set(step2)
-	waitConverged(t, nodes, 5*time.Second, func(c *config.Config) bool {
+	waitConverged(t, nodes, 30*time.Second, func(c *config.Config) bool {
 		return c.Users[0].DefaultHostgroup == 30 && len(c.Servers) == 4
 	})
 	for _, n := range nodes {

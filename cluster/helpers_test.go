@@ -341,7 +341,7 @@ func moduleRow(t *testing.T, n *Node, m string) ModuleState {
 // swaps a configuration in before the node records its version).
 func waitRow(t *testing.T, n *Node, m string, ok func(r ModuleState) bool) ModuleState {
 	t.Helper()
-	require.Eventually(t, func() bool { return ok(moduleRow(t, n, m)) }, 2*time.Second, 5*time.Millisecond,
+	require.Eventually(t, func() bool { return ok(moduleRow(t, n, m)) }, 30*time.Second, 5*time.Millisecond,
 		"%s on %s: %+v", m, n.Name(), moduleRow(t, n, m))
 	return moduleRow(t, n, m)
 }

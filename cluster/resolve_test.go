@@ -82,7 +82,7 @@ func TestJoinByNameReresolvesWhenAlone(t *testing.T) {
 	n1, n2 := start(1), start(2)
 	// Both alone: each resolved the name at start and again on a later
 	// attempt.
-	require.Eventually(t, func() bool { return dns.count(name) >= 4 }, 10*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return dns.count(name) >= 4 }, 30*time.Second, 20*time.Millisecond)
 	require.Equal(t, 1, alive(n1.node))
 	require.Equal(t, 1, alive(n2.node))
 	// The name now lists the pods (node 3 is not up yet).

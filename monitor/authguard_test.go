@@ -28,7 +28,7 @@ func TestMonitorRefusesClearTextPlugin(t *testing.T) {
 	m, logs := start(t, c)
 	eventuallyState(t, m, 20, sw.Addr, topology.StateShunned)
 	require.Eventually(t, func() bool { return logs.FilterMessageSnippet("monitor login refused").Len() > 0 },
-		10*time.Second, 5*time.Millisecond)
+		30*time.Second, 5*time.Millisecond)
 	require.NotEmpty(t, sw.Replies())
 	for _, r := range sw.Replies() {
 		require.Empty(t, r, "the monitor answered the switch to mysql_clear_password")

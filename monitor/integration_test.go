@@ -65,7 +65,7 @@ func TestIntegrationMariaDB(t *testing.T) {
 		return ok1 && ok2 && ok3 && b1.State == topology.StateOnline && !b1.ReadOnly && b1.LagSeconds == -1 &&
 			b2.State == topology.StateOnline && b2.LagSeconds >= 0 && b2.ReadOnly &&
 			b3.State == topology.StateOnline && b3.LagSeconds >= 0
-	}, 10*time.Second, 20*time.Millisecond, "steady state: %v", m.Snapshot().Hostgroups)
+	}, 30*time.Second, 20*time.Millisecond, "steady state: %v", m.Snapshot().Hostgroups)
 
 	t.Run("stopped SQL thread", func(t *testing.T) {
 		_, err := sb.Run("lag", "2", "stop-sql")
@@ -78,7 +78,7 @@ func TestIntegrationMariaDB(t *testing.T) {
 
 		_, err = sb.Run("lag", "2", "clear")
 		require.NoError(t, err)
-		waitState(t, m, 20, node(2), topology.StateOnline, 10*time.Second)
+		waitState(t, m, 20, node(2), topology.StateOnline, 30*time.Second)
 	})
 
 	t.Run("killed replica", func(t *testing.T) {
@@ -107,13 +107,13 @@ func TestIntegrationMariaDB(t *testing.T) {
 		require.Eventually(t, func() bool {
 			b, _ := find(m.Snapshot(), 10, node(2))
 			return b.LagSeconds == -1 && !b.ReadOnly
-		}, 10*time.Second, 20*time.Millisecond, "a writer is not lag-checked")
+		}, 30*time.Second, 20*time.Millisecond, "a writer is not lag-checked")
 		// The demoted primary now replicates and is measured.
 		require.Eventually(t, func() bool {
 			b, ok := find(m.Snapshot(), 20, node(1))
 			return ok && b.LagSeconds >= 0 && b.ReadOnly
-		}, 10*time.Second, 20*time.Millisecond)
-		waitState(t, m, 20, node(3), topology.StateOnline, 10*time.Second)
+		}, 30*time.Second, 20*time.Millisecond)
+		waitState(t, m, 20, node(3), topology.StateOnline, 30*time.Second)
 	})
 
 	for _, kind := range []string{monitor.KindPing, monitor.KindReadOnly, monitor.KindReplicationLag} {

@@ -46,7 +46,7 @@ func TestLoginRefusesClearTextPlugins(t *testing.T) {
 			defer cancel()
 			_, err := m.Get(ctx, Key{Addr: sw.Addr, User: "app"}, guardPassword)
 			require.Error(t, err)
-			require.Eventually(t, func() bool { return len(sw.Replies()) == 1 }, 10*time.Second, time.Millisecond)
+			require.Eventually(t, func() bool { return len(sw.Replies()) == 1 }, 30*time.Second, time.Millisecond)
 			replies := sw.Replies()
 			require.NotContains(t, string(replies[0]), guardPassword, "the password crossed the network")
 			if !tc.refuse {

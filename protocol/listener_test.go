@@ -86,7 +86,7 @@ func TestListenerMaxConnections(t *testing.T) {
 	var held []net.Conn
 	for i := 0; i < max; i++ {
 		held = append(held, dial(t, l))
-		require.Eventually(t, func() bool { return l.Active() == int64(i+1) }, 2*time.Second, 5*time.Millisecond)
+		require.Eventually(t, func() bool { return l.Active() == int64(i+1) }, 30*time.Second, 5*time.Millisecond)
 	}
 	for _, c := range held {
 		requireHeld(t, c)
@@ -101,9 +101,9 @@ func TestListenerMaxConnections(t *testing.T) {
 	outer := t
 	t.Run("a closed connection frees its slot", func(t *testing.T) {
 		require.NoError(t, held[0].Close())
-		require.Eventually(t, func() bool { return l.Active() == max-1 }, 2*time.Second, 5*time.Millisecond)
+		require.Eventually(t, func() bool { return l.Active() == max-1 }, 30*time.Second, 5*time.Millisecond)
 		held[0] = dial(outer, l) // lives until the end of the outer test
-		require.Eventually(t, func() bool { return l.Active() == max }, 2*time.Second, 5*time.Millisecond)
+		require.Eventually(t, func() bool { return l.Active() == max }, 30*time.Second, 5*time.Millisecond)
 		requireHeld(t, held[0])
 	})
 
@@ -153,7 +153,7 @@ func TestListenerStopAccepting(t *testing.T) {
 	h := &holdHandler{}
 	l, served := startListener(t, 10, h)
 	c := dial(t, l)
-	require.Eventually(t, func() bool { return l.Active() == 1 }, 2*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return l.Active() == 1 }, 30*time.Second, 5*time.Millisecond)
 	require.NoError(t, l.StopAccepting())
 	require.NoError(t, <-served)
 	requireHeld(t, c)

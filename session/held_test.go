@@ -24,7 +24,7 @@ func TestHeldConnReleasedWhenIdle(t *testing.T) {
 	c := getConn(t, m, b.addr)
 	s.keepOrRelease(c, true)
 	require.Same(t, c, s.held.Load())
-	require.Eventually(t, func() bool { return st.ConnUsed.Load() == 0 }, 10*time.Second, time.Millisecond,
+	require.Eventually(t, func() bool { return st.ConnUsed.Load() == 0 }, 30*time.Second, time.Millisecond,
 		"the held connection was never returned")
 	require.Nil(t, s.held.Load())
 	require.Equal(t, int64(1), st.ConnFree.Load())

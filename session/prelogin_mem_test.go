@@ -103,7 +103,7 @@ func TestHalfOpenConnectionMemory(t *testing.T) {
 		require.Equal(t, byte(mysql.ERR_HEADER), p[0])
 		require.Equal(t, uint16(mysql.ER_NET_PACKET_TOO_LARGE), uint16(p[1])|uint16(p[2])<<8)
 	}
-	require.Eventually(t, func() bool { return d.PreLogin.Unauthenticated() == 0 }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return d.PreLogin.Unauthenticated() == 0 }, 30*time.Second, 5*time.Millisecond)
 
 	// Now half-open connections that send nothing, held together.
 	for _, c := range conns {
@@ -118,7 +118,7 @@ func TestHalfOpenConnectionMemory(t *testing.T) {
 		conns = append(conns, c)
 		require.Equal(t, byte(10), readGreeting(t, c)[0])
 	}
-	require.Eventually(t, func() bool { return d.PreLogin.Unauthenticated() == n }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return d.PreLogin.Unauthenticated() == n }, 30*time.Second, 5*time.Millisecond)
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	per := (int64(after.HeapInuse) - int64(before.HeapInuse)) / n

@@ -21,7 +21,7 @@ func TestDashboardRenders(t *testing.T) {
 	bin := headless.ForTest(t)
 	src := &fakeSource{ready: true, members: []metrics.Member{{Name: "node-a", Addr: "10.0.0.9:7946", State: "alive", ConfigVersion: 4, Self: true}}}
 	s := newTestServer(t, src, nil)
-	require.Eventually(t, func() bool { return len(s.hist.points()) >= 5 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return len(s.hist.points()) >= 5 }, 30*time.Second, 10*time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	dom, err := headless.DumpDOM(ctx, headless.Options{Bin: bin, Budget: 3500 * time.Millisecond}, "http://"+s.Addr()+"/")

@@ -2,6 +2,7 @@ package testkit
 
 import (
 	"testing"
+	"time"
 
 	"go.uber.org/zap/zaptest"
 
@@ -29,6 +30,12 @@ func SandboxConfig(sb *Sandbox) *config.Config {
 			Weight: 1, Status: config.StatusOnline, MaxConnections: 200, MaxReplicationLag: 10})
 	}
 	c.ReplicationHostgroups = []config.ReplicationHostgroup{{WriterHostgroup: 10, ReaderHostgroup: 20, CheckType: "read_only"}}
+	// The sandbox shares a loaded 2-core machine with the race-instrumented
+	// test binary: a health or lag check that merely ran slow (the default
+	// timeout is 800 ms) must not shun a replica mid-test, which moves
+	// reads (balance shares, reader fallbacks). Tests that need a server
+	// gone kill it (refused connections fail checks at once) or inject lag.
+	c.Monitor.Timeout = 5 * time.Second
 	c.FillDefaults()
 	return c
 }

@@ -40,7 +40,7 @@ func TestWatchdog(t *testing.T) {
 		require.Eventually(t, func() bool {
 			b, err := os.ReadFile(out)
 			return err == nil && string(b) == "down\n"
-		}, 10*time.Second, 20*time.Millisecond, "the watchdog ran `sandbox down`")
+		}, 30*time.Second, 20*time.Millisecond, "the watchdog ran `sandbox down`")
 	})
 	t.Run("disarmed, it runs nothing", func(t *testing.T) {
 		script, out := fakeScript(t)

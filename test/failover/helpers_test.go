@@ -86,7 +86,7 @@ func startProxyWith(t *testing.T, s *testkit.Sandbox, edit func(*config.Config))
 			b1.State == topology.StateOnline && !b1.ReadOnly &&
 			b2.State == topology.StateOnline && b2.LagSeconds >= 0 &&
 			b3.State == topology.StateOnline && b3.LagSeconds >= 0
-	}, 15*time.Second, 10*time.Millisecond, "monitor steady state: %v", hostgroups(a))
+	}, 30*time.Second, 10*time.Millisecond, "monitor steady state: %v", hostgroups(a))
 	return a
 }
 

@@ -146,7 +146,7 @@ func TestReplicaKilledUnderLoad(t *testing.T) {
 	tStarted := time.Now()
 	tOnline := waitFor(t, 10*interval+15*time.Second, func() bool { return stateIn(a, 20, n3) == topology.StateOnline },
 		"node3 not ONLINE again: %v", hostgroups(a))
-	tBack := waitFor(t, 15*time.Second, func() bool { return r.count(on(3, tStarted)) >= 100 },
+	tBack := waitFor(t, 30*time.Second, func() bool { return r.count(on(3, tStarted)) >= 100 },
 		"reads do not come back to node3")
 	r.halt()
 	t.Logf("node3 started in %s; ONLINE %s and 100 reads on it %s after start returned",

@@ -112,8 +112,10 @@ func TestLagMovesReads(t *testing.T) {
 
 	lastRead := last2()
 	t.Logf("last statement on node2 finished %s after its lag was first measured over the limit", ms(lastRead.Sub(exceeded)))
-	require.LessOrEqual(t, lastRead.Sub(exceeded), 3*interval,
-		"node2 still got reads %s after its lag exceeded the limit (3 intervals: %s)", lastRead.Sub(exceeded), 3*interval)
+	// The same bound as the shun itself (tShun above): a read already
+	// running on node2 when it was shunned may end a little later.
+	require.LessOrEqual(t, lastRead.Sub(exceeded), 3*interval+grace,
+		"node2 still got reads %s after its lag exceeded the limit (3 intervals + grace: %s)", lastRead.Sub(exceeded), 3*interval+grace)
 
 	// Back: node2 catches up, is unshunned, and gets reads again.
 	tClear := time.Now()
@@ -123,7 +125,7 @@ func TestLagMovesReads(t *testing.T) {
 		"node2 not ONLINE again: %v", hostgroups(a))
 	p2c, c2c := queries(n2), globalStatus(t, sb, 2, "Com_select")
 	tC := time.Now()
-	tReads := waitFor(t, 10*time.Second, func() bool {
+	tReads := waitFor(t, 30*time.Second, func() bool {
 		return globalStatus(t, sb, 2, "Com_select")-c2c-int64(readOnlyChecks(a, n2, tC.Add(-interval), time.Now())) >= 500
 	}, "node2 serves no reads after it is ONLINE again")
 	require.GreaterOrEqual(t, queries(n2)-p2c, uint64(500), "the proxy's statements on node2")

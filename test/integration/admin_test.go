@@ -238,11 +238,11 @@ func TestAdmin(t *testing.T) {
 		require.Eventually(t, func() bool {
 			r := p.rows(t, "SELECT COUNT(DISTINCT port) FROM monitor.mysql_server_ping_log WHERE ping_error IS NULL")
 			return r[0][0] == "3"
-		}, 10*time.Second, 100*time.Millisecond, "the monitor's pings of the three nodes")
+		}, 30*time.Second, 100*time.Millisecond, "the monitor's pings of the three nodes")
 		require.Eventually(t, func() bool {
 			r := p.rows(t, "SELECT read_only FROM mysql_server_read_only_log WHERE port = "+strconv.Itoa(sb.Ports[0])+" LIMIT 1")
 			return len(r) == 1 && r[0][0] == "0"
-		}, 10*time.Second, 100*time.Millisecond, "the primary's read_only check")
+		}, 30*time.Second, 100*time.Millisecond, "the primary's read_only check")
 		require.Equal(t, [][]string{{"ONLINE", "3"}}, p.rows(t, "SELECT status, COUNT(*) FROM runtime_mysql_servers GROUP BY status"))
 	})
 

@@ -226,9 +226,9 @@ func TestBadInput(t *testing.T) {
 
 	by.finish(t)
 	require.Zero(t, a.Stats.Panics.Load(), "panics")
-	require.Eventually(t, func() bool { return stats.ConnUsed.Load() == 0 }, 15*time.Second, 20*time.Millisecond,
+	require.Eventually(t, func() bool { return stats.ConnUsed.Load() == 0 }, 30*time.Second, 20*time.Millisecond,
 		"backend connections still in use after every bad client left: %d", stats.ConnUsed.Load())
-	require.Eventually(t, func() bool { return a.Stats.Sessions.Load() <= 1 }, 15*time.Second, 20*time.Millisecond,
+	require.Eventually(t, func() bool { return a.Stats.Sessions.Load() <= 1 }, 30*time.Second, 20*time.Millisecond,
 		"sessions still open: %d (the bystander's is the only one left)", a.Stats.Sessions.Load())
 
 	t.Run("fresh sessions are clean", func(t *testing.T) {

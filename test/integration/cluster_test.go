@@ -146,7 +146,7 @@ func TestClusterConfigPropagates(t *testing.T) {
 			}
 		}
 		return true
-	}, 10*time.Second, 20*time.Millisecond, "the three nodes did not form a cluster")
+	}, 30*time.Second, 20*time.Millisecond, "the three nodes did not form a cluster")
 
 	clCheckPropagation(t, nodes)
 
@@ -156,7 +156,7 @@ func TestClusterConfigPropagates(t *testing.T) {
 			var w string
 			err := n.admin.QueryRow("SELECT weight FROM disk.mysql_servers WHERE port = " + strconv.Itoa(sb.Ports[2])).Scan(&w)
 			return err == nil && w == "9"
-		}, 5*time.Second, 50*time.Millisecond, "%s saved the adopted servers to disk", n.name)
+		}, 30*time.Second, 50*time.Millisecond, "%s saved the adopted servers to disk", n.name)
 	}
 
 	// Every node's checksum table agrees: one version, made by node 1.
@@ -175,7 +175,7 @@ func TestClusterConfigPropagates(t *testing.T) {
 				}
 			}
 			return true
-		}, 10*time.Second, 50*time.Millisecond, "%s checksum table: %+v", n.name, n.app.Cluster().Modules())
+		}, 30*time.Second, 50*time.Millisecond, "%s checksum table: %+v", n.name, n.app.Cluster().Modules())
 	}
 	// The same, as a DBA reads it on the admin port.
 	for _, n := range nodes {
@@ -209,7 +209,7 @@ func clCheckPropagation(t *testing.T, nodes []*clNode) {
 	require.NoError(t, res.err, "mariadb CLI: %s", res.stderr)
 	start := time.Now()
 	for _, n := range nodes {
-		require.Eventually(t, func() bool { return n.weight(t, replica3) == "9" }, 5*time.Second, 10*time.Millisecond,
+		require.Eventually(t, func() bool { return n.weight(t, replica3) == "9" }, 30*time.Second, 10*time.Millisecond,
 			"%s runtime_mysql_servers", n.name)
 		t.Logf("%s runs weight 9 after %s", n.name, time.Since(start))
 		require.Equal(t, "1", n.weight(t, replica2))

@@ -43,7 +43,7 @@ func consLagReplicas(t *testing.T, a *app.App, secs int) {
 			}
 		}
 		return online == 2
-	}, 20*time.Second, 50*time.Millisecond, "the delayed replicas left the reader hostgroup")
+	}, 30*time.Second, 50*time.Millisecond, "the delayed replicas left the reader hostgroup")
 }
 
 // TestReadYourWritesUserScope: with the default configuration
@@ -132,7 +132,7 @@ func TestLostBackendEndsTransaction(t *testing.T) {
 		require.Eventually(t, func() bool {
 			n, _ := spRow(t, direct, "SELECT COUNT(*), @@port FROM information_schema.PROCESSLIST WHERE ID = "+id)
 			return n[0] == "0"
-		}, 10*time.Second, 20*time.Millisecond)
+		}, 30*time.Second, 20*time.Millisecond)
 	}
 	db := openDB(t, dsn(a.Addr(), "app", consSchema+"t"))
 	c := conn(t, db)

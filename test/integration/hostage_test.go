@@ -65,7 +65,7 @@ func TestIdleClientDisconnected(t *testing.T) {
 	require.Equal(t, byte(mysql.ERR_HEADER), got[4])
 	require.Equal(t, uint16(4031), binary.LittleEndian.Uint16(got[5:7]))
 	require.Contains(t, string(got), "disconnected by the server because of inactivity")
-	require.Eventually(t, func() bool { return a.Stats.Sessions.Load() == 0 }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return a.Stats.Sessions.Load() == 0 }, 30*time.Second, 5*time.Millisecond)
 }
 
 // TestConnLimitIsNotAFailover: with the primary's connection limit taken

@@ -125,7 +125,7 @@ func TestLocksNeverLeak(t *testing.T) {
 					var n int
 					err := direct.QueryRow("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = " + id).Scan(&n)
 					return err == nil && n == 0
-				}, 20*time.Second, 20*time.Millisecond, "backend connection %s still open", lockID)
+				}, 30*time.Second, 20*time.Millisecond, "backend connection %s still open", lockID)
 			}
 		})
 	}

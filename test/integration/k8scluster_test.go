@@ -123,7 +123,7 @@ func TestKubernetesManifestCluster(t *testing.T) {
 			}
 		}
 		return true
-	}, 15*time.Second, 20*time.Millisecond, "the three pods did not form a cluster through %s", svc)
+	}, 30*time.Second, 20*time.Millisecond, "the three pods did not form a cluster through %s", svc)
 	dns.mu.Lock()
 	require.Positive(t, dns.lookups, "the nodes joined through the Service's name")
 	dns.mu.Unlock()

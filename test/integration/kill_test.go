@@ -23,13 +23,14 @@ func TestClientKill(t *testing.T) {
 	done := make(chan error, 1)
 	start := time.Now()
 	go func() {
-		_, err := victim.Execute("SELECT /* rwproxy:writer */ SLEEP(20)")
+		_, err := victim.Execute("SELECT /* rwproxy:writer */ SLEEP(20) /* kill-victim */")
 		done <- err
 	}()
-	// Give the statement time to reach the backend before it is killed (a
+	// Wait for the statement to run on the backend before it is killed (a
 	// KILL QUERY that arrives first finds nothing running: the SLEEP would
-	// then run its 20 s and the test fails, so this cannot hide a bug).
-	require.Eventually(t, func() bool { return time.Since(start) > 300*time.Millisecond }, time.Second, 10*time.Millisecond)
+	// then run its 20 s and the test would fail for the wrong reason).
+	require.Eventually(t, func() bool { return running(t, "kill-victim") == "1" }, 30*time.Second, 10*time.Millisecond,
+		"the victim's SLEEP never ran on the primary")
 	_, err = killer.Exec(fmt.Sprintf("KILL QUERY %d", id))
 	require.NoError(t, err)
 	select {

@@ -301,7 +301,7 @@ func obsReadiness(t *testing.T, a *app.App, base string) {
 	require.Eventually(t, func() bool {
 		code, body, err := obsTryGet(base + "/readyz")
 		return err == nil && code == http.StatusServiceUnavailable && body == "not ready: no ONLINE server in writer hostgroups [10]\n"
-	}, 10*time.Second, 50*time.Millisecond)
+	}, 30*time.Second, 50*time.Millisecond)
 	m := obsScrape(t, base)
 	require.Equal(t, 0.0, m.value("rwproxy_ready"))
 	require.Equal(t, 1.0, m.value("rwproxy_backend_state", "hostgroup", "10", "backend", sb.Addr(1), "state", "OFFLINE_HARD"))
@@ -315,7 +315,7 @@ func obsReadiness(t *testing.T, a *app.App, base string) {
 	require.Eventually(t, func() bool {
 		code, _, err := obsTryGet(base + "/readyz")
 		return err == nil && code == 200
-	}, 10*time.Second, 50*time.Millisecond)
+	}, 30*time.Second, 50*time.Millisecond)
 	code, _ = obsGet(t, base+"/debug/pprof/")
 	require.Equal(t, 404, code)
 }

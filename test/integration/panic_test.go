@@ -61,7 +61,7 @@ func TestPanicClosesOneSession(t *testing.T) {
 			}
 		})
 	}
-	require.Eventually(t, func() bool { return done.Load() >= 20 }, 10*time.Second, 5*time.Millisecond, "the other sessions run")
+	require.Eventually(t, func() bool { return done.Load() >= 20 }, 30*time.Second, 5*time.Millisecond, "the other sessions run")
 
 	// The victim: a dedicated connection, in a transaction with a session
 	// variable set, so that the proxy holds a pinned backend connection
@@ -87,7 +87,7 @@ func TestPanicClosesOneSession(t *testing.T) {
 
 	// The others go on after the panic.
 	after := done.Load()
-	require.Eventually(t, func() bool { return done.Load() >= after+20 }, 10*time.Second, 5*time.Millisecond,
+	require.Eventually(t, func() bool { return done.Load() >= after+20 }, 30*time.Second, 5*time.Millisecond,
 		"the other sessions run after the panic")
 	close(stop)
 	wg.Wait()
@@ -108,6 +108,6 @@ func TestPanicClosesOneSession(t *testing.T) {
 		require.NotEmpty(t, mode, "the victim's sql_mode did not leak")
 		require.Zero(t, inTrx, "the victim's transaction did not leak")
 	})
-	require.Eventually(t, func() bool { return stats.ConnUsed.Load() == 0 }, 10*time.Second, 20*time.Millisecond,
+	require.Eventually(t, func() bool { return stats.ConnUsed.Load() == 0 }, 30*time.Second, 20*time.Millisecond,
 		"backend connections in use: %d", stats.ConnUsed.Load())
 }

@@ -186,39 +186,63 @@ func TestRouting(t *testing.T) {
 		a := spProxy(t, func(c *config.Config) {
 			c.HostgroupAttributes = []config.HostgroupAttributes{{HostgroupID: 20, Balance: config.BalanceLeastOutstanding}}
 		})
-		seen := spParallelReads(t, a.Addr(), 8, func(i int) bool { return i < 50 })
+		seen := spParallelReads(t, a.Addr(), 8, func(i int, _ map[int]int) bool { return i < 50 })
 		t.Logf("reads by node: %v", seen)
 		require.Zero(t, seen[1], "least_outstanding sent reads to the writer")
 		require.Equal(t, 400, seen[2]+seen[3])
 		require.Greater(t, seen[2], 40, "node2 hardly used: %v", seen)
 		require.Greater(t, seen[3], 40, "node3 hardly used: %v", seen)
 
-		// Make node2 slow: its tlo is write-locked for 3 s, so every read
-		// of tlo sent there waits. Least outstanding keeps most clients on
-		// node3 meanwhile; round-robin would park all of them on node2.
+		// Make node2 slow: its tlo is write-locked until the test has seen
+		// enough reads (or 60 s), so every read of tlo sent there waits.
+		// Least outstanding keeps most clients on node3 meanwhile;
+		// round-robin would park all of them on node2. The window is
+		// counted in reads, not timed, so a loaded machine only makes it
+		// longer.
 		locked := make(chan error, 1)
 		go func() {
-			_, err := sb.SQL(2, "LOCK TABLES "+spRouteSchema+".tlo WRITE; SELECT SLEEP(3); UNLOCK TABLES")
+			_, err := sb.SQL(2, "LOCK TABLES "+spRouteSchema+".tlo WRITE; SELECT SLEEP(60); UNLOCK TABLES")
 			locked <- err
 		}()
 		n2 := openDB(t, dsn(sb.Addr(2), "app", ""))
-		require.Eventually(t, func() bool {
-			var k int
-			err := n2.QueryRow("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(3)%'").Scan(&k)
-			return err == nil && k == 1
-		}, 10*time.Second, 10*time.Millisecond, "node2 never locked tlo")
+		stallID := func() (id int64) {
+			err := n2.QueryRow("SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(60)%'").Scan(&id)
+			if err != nil {
+				return 0
+			}
+			return id
+		}
+		require.Eventually(t, func() bool { return stallID() != 0 }, 30*time.Second, 10*time.Millisecond, "node2 never locked tlo")
 		// Each client can wait on node2 once. Round-robin parks every client
 		// there within about two reads; least outstanding only when node3
 		// has as many reads in flight, or when both random draws are node2
-		// (1 in 32), so the last clients keep reading node3 for many reads.
+		// (1 in 32), so the last clients keep reading node3 until it has
+		// served 5 reads per client; then the lock is released (KILL QUERY
+		// ends the SLEEP early) and the parked reads finish.
 		const clients = 16
-		deadline := time.Now().Add(1500 * time.Millisecond)
-		seen = spParallelReads(t, a.Addr(), clients, func(int) bool { return time.Now().Before(deadline) })
-		require.NoError(t, <-locked)
+		var release sync.Once
+		seen = spParallelReads(t, a.Addr(), clients, func(_ int, seen map[int]int) bool {
+			if seen[3] < 5*clients {
+				return true
+			}
+			release.Do(func() {
+				if id := stallID(); id != 0 {
+					if _, err := sb.SQL(2, "KILL QUERY "+strconv.FormatInt(id, 10)); err != nil {
+						t.Errorf("ending node2's lock: %v", err) // a client goroutine: no FailNow
+					}
+				}
+			})
+			return false
+		})
+		if err := <-locked; err != nil {
+			// MariaDB may answer the killed SLEEP with 1317; the CLI then
+			// exits, which releases the lock as UNLOCK TABLES would.
+			require.Contains(t, err.Error(), "interrupted", "node2's lock session")
+		}
 		t.Logf("with node2 stalled, reads by node: %v", seen)
 		require.Zero(t, seen[1])
 		require.LessOrEqual(t, seen[2], clients, "each client can wait on node2 once")
-		require.Greater(t, seen[3], 5*clients, "least_outstanding did not keep clients off the stalled node2: %v", seen)
+		require.GreaterOrEqual(t, seen[3], 5*clients, "least_outstanding did not keep clients off the stalled node2: %v", seen)
 	})
 
 	t.Run("reader fallback", func(t *testing.T) {
@@ -313,9 +337,10 @@ func TestRouting(t *testing.T) {
 }
 
 // spParallelReads runs `SELECT COUNT(*), @@port FROM tlo` from clients
-// sessions at once, each while more(i) for its i-th read, and counts the
-// reads by node.
-func spParallelReads(t *testing.T, addr string, clients int, more func(i int) bool) map[int]int {
+// sessions at once, each while more(i, seen) for its i-th read (seen: the
+// reads by node so far, of every client; more runs under the lock that
+// guards it), and counts the reads by node.
+func spParallelReads(t *testing.T, addr string, clients int, more func(i int, seen map[int]int) bool) map[int]int {
 	t.Helper()
 	conns := make([]*sql.Conn, clients)
 	for i := range conns {
@@ -329,7 +354,13 @@ func spParallelReads(t *testing.T, addr string, clients int, more func(i int) bo
 	)
 	for _, c := range conns {
 		wg.Go(func() {
-			for i := 0; more(i); i++ {
+			for i := 0; ; i++ {
+				mu.Lock()
+				again := more(i, seen)
+				mu.Unlock()
+				if !again {
+					return
+				}
 				var k, port int
 				err := c.QueryRowContext(context.Background(), "SELECT COUNT(*), @@port FROM tlo").Scan(&k, &port)
 				mu.Lock()

@@ -55,7 +55,16 @@ const spLatinText = "café ñandú Größe"
 func TestSessionSemantics(t *testing.T) {
 	needSandbox(t)
 	spCreateSchema(t, spSemSchema, spSemDDL)
-	a := spProxy(t, nil)
+	// Read-your-writes (the default, scope user) makes a read after any
+	// case's write wait for a replica to have it; a wait longer than
+	// replication ever takes here keeps such reads on the replicas, as
+	// the cases assert, however slowly a loaded machine applies the
+	// writes (the 1 s default would send them to the writer).
+	a := spProxy(t, func(c *config.Config) {
+		for i := range c.Users {
+			c.Users[i].ReadYourWritesTimeout = 30 * time.Second
+		}
+	})
 	// Every case uses new client connections: one left in a pool by an
 	// earlier case may still be pinned (user variable, named lock, ...).
 	fresh := func(t *testing.T) *sql.DB { return openDB(t, dsn(a.Addr(), "app", spSemSchema)) }
@@ -461,7 +470,7 @@ func spDisconnectMidTxn(t *testing.T, a *app.App, direct *sql.DB) {
 	backendID := vals[0]
 	require.NoError(t, nc.Close())
 	require.Eventually(t, func() bool { return a.Stats.Sessions.Load() == sessions },
-		10*time.Second, 20*time.Millisecond, "the proxy did not end the dropped session")
+		30*time.Second, 20*time.Millisecond, "the proxy did not end the dropped session")
 	// The row is gone and not locked: inserting it directly succeeds at once.
 	d := conn(t, direct)
 	spExec(t, d, "SET SESSION innodb_lock_wait_timeout = 2")
@@ -483,9 +492,12 @@ func spDisconnectMidTxn(t *testing.T, a *app.App, direct *sql.DB) {
 // spReadYourWrites runs 200 insert-then-read round trips as a
 // read_your_writes user, then again with node2 five seconds behind.
 func spReadYourWrites(t *testing.T) {
+	// A wait longer than replication ever takes here, loaded machine or
+	// not: the reads wait for a replica instead of depending on how fast
+	// it applies (a 300 ms wait sent most reads to the writer under load).
 	a := spProxy(t, func(c *config.Config) {
 		c.Users[0].Consistency = config.ConsistencyReadYourWrites
-		c.Users[0].ReadYourWritesTimeout = 300 * time.Millisecond
+		c.Users[0].ReadYourWritesTimeout = 30 * time.Second
 	})
 	c := conn(t, openDB(t, dsn(a.Addr(), "app", spSemSchema)))
 	seen := map[int]int{}
@@ -509,7 +521,12 @@ func spReadYourWrites(t *testing.T) {
 	})
 	// node2 stays in the reader hostgroup (5 s is under its
 	// max_replication_lag): reads are still sent there, and must give up
-	// on it after the wait.
+	// on it after the wait, here 300 ms, far below node2's 5 s delay.
+	a = spProxy(t, func(c *config.Config) {
+		c.Users[0].Consistency = config.ConsistencyReadYourWrites
+		c.Users[0].ReadYourWritesTimeout = 300 * time.Millisecond
+	})
+	c = conn(t, openDB(t, dsn(a.Addr(), "app", spSemSchema)))
 	require.Eventually(t, func() bool {
 		for _, b := range a.Monitor.Snapshot().Hostgroups[20] {
 			if b.Addr == sb.Addr(2) {
@@ -517,7 +534,7 @@ func spReadYourWrites(t *testing.T) {
 			}
 		}
 		return false
-	}, 10*time.Second, 50*time.Millisecond, "node2 left the reader hostgroup")
+	}, 30*time.Second, 50*time.Millisecond, "node2 left the reader hostgroup")
 	fallbacks := a.Stats.RYWFallbacks.Load()
 	lagged := map[int]int{}
 	for i := 1001; i <= 1010; i++ {
@@ -685,7 +702,7 @@ func spEventuallyOnReplica(t *testing.T, q spQueryer, query string, want ...stri
 		}
 		port, _ := strconv.Atoi(got[len(want)])
 		return spNode(port) > 1 && fmt.Sprint(got[:len(want)]) == fmt.Sprint(want)
-	}, 10*time.Second, 20*time.Millisecond, "%s never returned %q on a replica", query, want)
+	}, 30*time.Second, 20*time.Millisecond, "%s never returned %q on a replica", query, want)
 	mu.Lock()
 	defer mu.Unlock()
 	require.True(t, ok, "last result: %s", last)

@@ -42,9 +42,11 @@ func running(t *testing.T, marker string) string {
 }
 
 // requireGone waits until no statement with marker runs on the primary.
+// The timed-out statements sleep for 60 s: gone within 30 s means the
+// proxy killed them (on any machine load), not that they ended.
 func requireGone(t *testing.T, marker string) {
 	t.Helper()
-	require.Eventually(t, func() bool { return running(t, marker) == "0" }, 5*time.Second, 50*time.Millisecond,
+	require.Eventually(t, func() bool { return running(t, marker) == "0" }, 30*time.Second, 50*time.Millisecond,
 		"the timed-out statement still runs on the backend")
 }
 
@@ -64,16 +66,16 @@ func sleepOn(c *sql.Conn, marker string, secs float64) (time.Duration, error) {
 func TestQueryTimeoutUser(t *testing.T) {
 	needSandbox(t)
 	a := startProxy(t, func(c *config.Config) {
-		c.QueryTimeout = 500 * time.Millisecond // for ronly, which has none of its own
-		c.Users[0].QueryTimeout = 700 * time.Millisecond
+		c.QueryTimeout = 500 * time.Millisecond // for ronly (one statement, killed), which has none of its own
+		c.Users[0].QueryTimeout = 3 * time.Second
 		c.Users[1].QueryTimeout = 20 * time.Second
 		c.Users = append(c.Users, config.User{Username: "ronly", Password: "ronly", DefaultHostgroup: 10})
 	})
 	c := conn(t, openDB(t, dsn(a.Addr(), "app", "")))
 
-	took, err := sleepOn(c, "qt-user-1", 5)
+	took, err := sleepOn(c, "qt-user-1", 60)
 	requireTimeout(t, err)
-	require.Less(t, took, 4*time.Second, "the statement was stopped, not waited for")
+	require.Less(t, took, 30*time.Second, "the statement was stopped, not waited for")
 	requireGone(t, "qt-user-1")
 	require.Equal(t, uint64(1), a.Stats.QueryTimeouts.Load())
 
@@ -95,7 +97,7 @@ func TestQueryTimeoutUser(t *testing.T) {
 
 	// The global query_timeout, for a user without one.
 	c3 := conn(t, openDB(t, dsn(a.Addr(), "ronly", "")))
-	_, err = sleepOn(c3, "qt-user-4", 5)
+	_, err = sleepOn(c3, "qt-user-4", 60)
 	requireTimeout(t, err)
 	requireGone(t, "qt-user-4")
 	require.Equal(t, uint64(2), a.Stats.QueryTimeouts.Load())
@@ -117,9 +119,9 @@ func TestQueryTimeoutRule(t *testing.T) {
 	})
 	c := conn(t, openDB(t, dsn(a.Addr(), "app", "")))
 
-	took, err := sleepOn(c, "qt-rule-slow", 5)
+	took, err := sleepOn(c, "qt-rule-slow", 60)
 	requireTimeout(t, err)
-	require.Less(t, took, 4*time.Second)
+	require.Less(t, took, 30*time.Second)
 	requireGone(t, "qt-rule-slow")
 
 	took, err = sleepOn(c, "qt-rule-other", 1.2)
@@ -139,7 +141,10 @@ func TestQueryTimeoutTransaction(t *testing.T) {
 	_, err = direct.Exec("DELETE FROM app.query_timeout")
 	require.NoError(t, err)
 
-	a := startProxy(t, func(c *config.Config) { c.Users[0].QueryTimeout = 500 * time.Millisecond })
+	// 3 s: the statements that must finish (BEGIN, SELECT 1, a short
+	// SLEEP) stay far inside it on a loaded machine; the one that must
+	// not sleeps 60 s.
+	a := startProxy(t, func(c *config.Config) { c.Users[0].QueryTimeout = 3 * time.Second })
 	c := conn(t, openDB(t, dsn(a.Addr(), "app", "app")))
 	ctx := context.Background()
 	exec := func(q string) {
@@ -152,7 +157,7 @@ func TestQueryTimeoutTransaction(t *testing.T) {
 	var before int64
 	require.NoError(t, c.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&before))
 	// A statement that writes, then runs past its timeout.
-	_, err = c.ExecContext(ctx, "INSERT INTO query_timeout SELECT /* qt-txn */ 2 FROM DUAL WHERE SLEEP(5) = 0")
+	_, err = c.ExecContext(ctx, "INSERT INTO query_timeout SELECT /* qt-txn */ 2 FROM DUAL WHERE SLEEP(60) = 0")
 	requireTimeout(t, err)
 	requireGone(t, "qt-txn")
 	var after int64
@@ -181,7 +186,10 @@ func TestQueryTimeoutTransaction(t *testing.T) {
 // protocol: go-sql-driver without interpolateParams) is timed out too.
 func TestQueryTimeoutPrepared(t *testing.T) {
 	needSandbox(t)
-	a := startProxy(t, func(c *config.Config) { c.Users[0].QueryTimeout = 500 * time.Millisecond })
+	// 3 s: the statements that must finish (BEGIN, SELECT 1, a short
+	// SLEEP) stay far inside it on a loaded machine; the one that must
+	// not sleeps 60 s.
+	a := startProxy(t, func(c *config.Config) { c.Users[0].QueryTimeout = 3 * time.Second })
 	db := openDB(t, dsn(a.Addr(), "app", "", "interpolateParams=false"))
 	c := conn(t, db)
 	ctx := context.Background()
@@ -191,9 +199,9 @@ func TestQueryTimeoutPrepared(t *testing.T) {
 
 	start := time.Now()
 	var v int
-	err = st.QueryRowContext(ctx, 5).Scan(&v)
+	err = st.QueryRowContext(ctx, 60).Scan(&v)
 	requireTimeout(t, err)
-	require.Less(t, time.Since(start), 4*time.Second)
+	require.Less(t, time.Since(start), 30*time.Second)
 	requireGone(t, "qt-prep")
 
 	require.NoError(t, st.QueryRowContext(ctx, 0.05).Scan(&v), "the same statement, within its timeout")
@@ -211,7 +219,12 @@ func TestQueryTimeoutPrepared(t *testing.T) {
 // narrow to hit reliably.
 func TestQueryTimeoutRace(t *testing.T) {
 	needSandbox(t)
-	a := startProxy(t, func(c *config.Config) { c.Users[0].QueryTimeout = 200 * time.Millisecond })
+	// The timeout is a rule's, for the sleeps only: a user's 200 ms
+	// timeout would also apply to the SELECT 1 after each, which a loaded
+	// machine can take longer than that to answer.
+	a := startProxy(t, func(c *config.Config) {
+		c.QueryRules = []config.QueryRule{{RuleID: 1, Active: true, MatchPattern: "qt-race", Timeout: 200 * time.Millisecond}}
+	})
 	c := conn(t, openDB(t, dsn(a.Addr(), "app", "")))
 	ctx := context.Background()
 	var timedOut int

@@ -32,6 +32,12 @@ const (
 // interval is monitor.interval: every group replication check runs this often.
 const interval = 500 * time.Millisecond
 
+// grace absorbs scheduling delays on a loaded 2-core machine (the race
+// detector, stress beside the tests, the group's own members) on top of
+// interval-based bounds: a check that starts late or runs slow, and the
+// test's own poller seeing the result late.
+const grace = 750 * time.Millisecond
+
 // mgrConfig is the proxy configuration in front of the group: the member
 // that is primary now in hostgroup 10, the others in 20 (the monitor moves
 // them by role anyway), users app/app, monitor monitor/monitor.
@@ -58,6 +64,10 @@ func mgrConfig(primary int) *config.Config {
 	}}
 	c.Monitor.Username, c.Monitor.Password = "monitor", "monitor"
 	c.Monitor.Interval = interval
+	// A check that merely ran slow on a loaded machine must not shun a
+	// member (the default timeout is 800 ms); a killed member refuses
+	// connections, which fails its checks at once.
+	c.Monitor.Timeout = 5 * time.Second
 	c.FailoverBuffer = 15 * time.Second
 	// Work around the statement_id bug (TestReadAfterWrite) so that the
 	// other tests check placement and failover, not that bug: a backend

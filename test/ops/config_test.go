@@ -69,7 +69,7 @@ func TestAdminSourceOwnsSharedModules(t *testing.T) {
 	p.write(t, "# managed by ansible\n"+p.render(0, 1))
 	p.signal(t, syscall.SIGHUP)
 	require.Eventually(t, func() bool { return contains(p.log(t), "the file differs from the running MYSQL SERVERS") },
-		10*time.Second, 50*time.Millisecond)
+		30*time.Second, 50*time.Millisecond)
 	want := map[int]int{sb.Ports[1]: 1, sb.Ports[2]: 5}
 	require.Equal(t, want, weights(t, adm, "runtime_mysql_servers"), "SIGHUP does not undo the admin's change")
 	require.Equal(t, want, weights(t, adm, "mysql_servers"))
@@ -110,11 +110,11 @@ func TestFileSourceOwnsSharedModules(t *testing.T) {
 	want := map[int]int{sb.Ports[1]: 3, sb.Ports[2]: 1}
 	require.Eventually(t, func() bool {
 		return fmt.Sprint(weights(t, adm, "runtime_mysql_servers")) == fmt.Sprint(want)
-	}, 15*time.Second, 100*time.Millisecond, "the file's change applies")
+	}, 30*time.Second, 100*time.Millisecond, "the file's change applies")
 	require.Eventually(t, func() bool {
 		return fmt.Sprint(weights(t, adm, "mysql_servers")) == fmt.Sprint(want) &&
 			fmt.Sprint(weights(t, adm, "disk.mysql_servers")) == fmt.Sprint(want)
-	}, 10*time.Second, 100*time.Millisecond, "MEMORY and DISK follow the file")
+	}, 30*time.Second, 100*time.Millisecond, "MEMORY and DISK follow the file")
 	p.stop(t)
 	p.write(t, p.render(2, 1))
 	p.start(t, nil)

@@ -129,7 +129,7 @@ func TestReload(t *testing.T) {
 	// A broken file, announced by SIGHUP: refused, still serving as before.
 	p.write(t, "listen: [not, an, address]\nservers: 3\n")
 	p.signal(t, syscall.SIGHUP)
-	require.Eventually(t, func() bool { return contains(p.log(t), "reload refused") }, 10*time.Second, 50*time.Millisecond)
+	require.Eventually(t, func() bool { return contains(p.log(t), "reload refused") }, 30*time.Second, 50*time.Millisecond)
 	got = ports(t, db, 40)
 	require.Positive(t, got[sb.Ports[1]], "old configuration kept %v", got)
 	require.Positive(t, got[sb.Ports[2]], "old configuration kept %v", got)
@@ -139,7 +139,7 @@ func TestReload(t *testing.T) {
 	require.Eventually(t, func() bool {
 		g := ports(t, db, 20)
 		return g[sb.Ports[1]] == 0 && g[sb.Ports[2]] == 20
-	}, 15*time.Second, 200*time.Millisecond, "the new weights apply")
+	}, 30*time.Second, 200*time.Millisecond, "the new weights apply")
 	// The long-lived connection was never dropped.
 	var n int
 	require.NoError(t, keep.QueryRowContext(context.Background(), "SELECT 1").Scan(&n))
@@ -150,6 +150,6 @@ func TestReload(t *testing.T) {
 	require.Eventually(t, func() bool {
 		g := ports(t, db, 40)
 		return g[sb.Ports[1]] > 0 && g[sb.Ports[2]] > 0
-	}, 15*time.Second, 200*time.Millisecond, "reads spread again")
+	}, 30*time.Second, 200*time.Millisecond, "reads spread again")
 	require.NoError(t, keep.QueryRowContext(context.Background(), "SELECT 1").Scan(&n))
 }
