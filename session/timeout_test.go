@@ -136,6 +136,11 @@ func TestOnErr(t *testing.T) {
 	k := &fakeKill{}
 	s := &Session{}
 	s.timer = *newTimer(k)
+	// The copy's condition variable must use the copy's own mutex (it
+	// pointed at the original's: disarm's Wait then unlocked a mutex it
+	// never locked, a fatal error whenever the timer's kill was still
+	// running, which a loaded machine makes likely).
+	s.timer.mu.cond.L = &s.timer.mu.Mutex
 	interrupted := mysql.NewDefaultError(mysql.ER_QUERY_INTERRUPTED)
 	require.Nil(t, s.onErr(interrupted), "no timer yet: a user's KILL passes through")
 	s.timer.arm(&pool.Conn{}, time.Hour)
