@@ -22,7 +22,7 @@ func TestReleaseTwiceCountsOnce(t *testing.T) {
 		t.Run(order, func(t *testing.T) {
 			m := NewManager(Options{ConnectTimeout: 3 * time.Second, WaitTimeout: 300 * time.Millisecond}, zaptest.NewLogger(t))
 			defer func() { require.NoError(t, m.Close()) }()
-			m.SetServer(b.addr, 1) // one slot: a slot freed twice shows at once
+			m.SetServer(b.addr, 1)                              // one slot: a slot freed twice shows at once
 			key := Key{Addr: b.addr, User: "u", NoSchema: true} // its connections have no schema: they stay in this pool
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
