@@ -32,10 +32,9 @@ func (s *Session) acquire(hg int) (*pool.Conn, *mysql.MyError) {
 	if s.pinned != nil {
 		return s.pinned, nil
 	}
-	ap, _ := s.d.Picker.(AffinityPicker)
 	slot, kept := s.affinity.slot(hg)
-	if ap != nil && kept {
-		if ap.Keep(hg, slot.addr) {
+	if kept {
+		if s.d.Picker.Keep(hg, slot.addr) {
 			c, me := s.acquireAddr(hg, slot.addr)
 			if me != nil {
 				slot.addr = "" // the next statement picks again
@@ -44,14 +43,7 @@ func (s *Session) acquire(hg int) (*pool.Conn, *mysql.MyError) {
 		}
 		slot.addr = ""
 	}
-	var addr string
-	var keep bool
-	var err error
-	if ap != nil {
-		addr, keep, err = ap.PickAffinity(hg)
-	} else {
-		addr, err = s.d.Picker.Pick(hg)
-	}
+	addr, keep, err := s.d.Picker.Pick(hg)
 	if err != nil {
 		return nil, protocol.NewErrNoBackend(hg)
 	}
@@ -249,8 +241,8 @@ func (s *Session) finish(c *pool.Conn, res protocol.Response, err error, start t
 	st.BytesRecv.Add(uint64(res.Bytes))
 	st.LatencyUs.Add(uint64(dur.Microseconds()))
 	s.d.Stats.Queries.Add(1)
-	if lo, ok := s.d.Picker.(LatencyObserver); ok && err == nil {
-		lo.Observe(c.Addr(), dur)
+	if err == nil {
+		s.d.Picker.Observe(c.Addr(), dur)
 	}
 	if o := s.d.Observer; o != nil {
 		o.ObserveQuery(s.curHG, c.Addr(), s.user.Username, s.curDigest, dur, queryOutcome(res, err))

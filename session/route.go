@@ -190,30 +190,6 @@ func (s *Session) acquireFor(t *target) (*pool.Conn, *mysql.MyError) {
 	return s.acquireWriter(t.hg)
 }
 
-// LastResortPicker is implemented by pickers that can name a server the
-// monitor shuns (for failed checks, not for lag) when a hostgroup has no
-// usable one.
-type LastResortPicker interface {
-	LastResort(hostgroup int) (addr string, err error)
-}
-
-// AffinityPicker is implemented by pickers that support session affinity
-// (hostgroup_attributes[].affinity: session).
-type AffinityPicker interface {
-	// PickAffinity is Picker.Pick that also says whether hostgroup hg has
-	// session affinity (the session keeps the server it got).
-	PickAffinity(hg int) (addr string, keep bool, err error)
-	// Keep reports whether hostgroup hg has session affinity and the
-	// server at addr may go on serving a session that was given it.
-	Keep(hg int, addr string) bool
-}
-
-// LatencyObserver is implemented by pickers that balance by observed
-// latency (the adaptive balancer): they see every backend response's time.
-type LatencyObserver interface {
-	Observe(addr string, d time.Duration)
-}
-
 // failoverPoll is how often a buffered statement looks for a new writer.
 const failoverPoll = 25 * time.Millisecond
 
@@ -231,14 +207,12 @@ func (s *Session) acquireWriter(hg int) (*pool.Conn, *mysql.MyError) {
 	}
 	// The monitor may shun a live writer (checks timing out on a loaded
 	// machine): try the shunned one before declaring the writer gone.
-	if lr, ok := s.d.Picker.(LastResortPicker); ok {
-		if addr, err := lr.LastResort(hg); err == nil {
-			c, me2 := s.acquireAddr(hg, addr)
-			if me2 == nil {
-				return c, nil
-			}
-			me = me2 // a real connect error says more than "no backend"
+	if addr, err := s.d.Picker.LastResort(hg); err == nil {
+		c, me2 := s.acquireAddr(hg, addr)
+		if me2 == nil {
+			return c, nil
 		}
+		me = me2 // a real connect error says more than "no backend"
 	}
 	return s.bufferWrite(hg, me)
 }

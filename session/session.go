@@ -20,9 +20,22 @@ import (
 	"github.com/rwproxy/rwproxy/tracing"
 )
 
-// Picker chooses a backend address in a hostgroup.
+// Picker chooses the server of each statement (balance.Picker implements
+// it; tests use fakes). Its methods run on every statement, from every
+// session's goroutine.
 type Picker interface {
-	Pick(hostgroup int) (addr string, err error)
+	// Pick chooses a server of hostgroup hg, and says whether hg has
+	// session affinity (the session keeps the server it got).
+	Pick(hg int) (addr string, keep bool, err error)
+	// Keep reports whether hostgroup hg has session affinity and the server
+	// at addr may go on serving a session that was given it.
+	Keep(hg int, addr string) bool
+	// LastResort names a server the monitor shuns for failed checks (not
+	// for lag) when hostgroup hg has no usable one; an error when none.
+	LastResort(hg int) (addr string, err error)
+	// Observe records that a request to the server at addr took d (the
+	// adaptive balancer's latency samples).
+	Observe(addr string, d time.Duration)
 }
 
 // Deps is what every session shares. All fields are safe for concurrent use.
