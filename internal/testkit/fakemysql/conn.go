@@ -61,7 +61,7 @@ func (c *conn) command(cmd byte, data []byte) bool {
 			arg = c.stmts[binary.LittleEndian.Uint32(data)].query
 		}
 	}
-	c.s.record(Command{Conn: c.id, Cmd: cmd, Arg: arg})
+	c.s.record(Command{Conn: c.id, User: c.gc.GetUser(), Cmd: cmd, Arg: arg})
 	switch cmd {
 	case mysql.COM_QUIT:
 		return false

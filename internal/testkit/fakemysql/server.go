@@ -75,8 +75,10 @@ func Error(code uint16, state, msg string) Reply {
 
 // Command is one command the server received.
 type Command struct {
-	// Conn is the server connection id (CONNECTION_ID()).
+	// Conn is the server connection id (CONNECTION_ID()); User the
+	// account it logged in as.
 	Conn uint32
+	User string
 	// Cmd is the command byte (mysql.COM_QUERY, ...).
 	Cmd byte
 	// Arg is the statement (COM_QUERY, COM_STMT_PREPARE, and the prepared
@@ -180,6 +182,9 @@ func (s *Server) RejectLogins(e *mysql.MyError) {
 	defer s.mu.Unlock()
 	s.mu.reject = e
 }
+
+// AddUser accepts another account (mysql_native_password).
+func (s *Server) AddUser(name, password string) error { return s.creds.AddUser(name, password) }
 
 // Logins is the number of successful logins so far.
 func (s *Server) Logins() int { return int(s.logins.Load()) }

@@ -65,6 +65,8 @@ func TestScriptedReplies(t *testing.T) {
 	require.Equal(t, []string{"SELECT a, b FROM t", "INSERT INTO t VALUES (1)", "update t set a = 1", "SELECT @@port"},
 		s.Statements())
 	require.Equal(t, 1, s.Count(mysql.COM_QUERY, "insert"))
+	last := s.Received()[len(s.Received())-1]
+	require.Equal(t, Command{Conn: c.GetConnectionID(), User: User, Cmd: mysql.COM_QUERY, Arg: "SELECT @@port"}, last)
 }
 
 func TestTransactionStatusAndTimes(t *testing.T) {
