@@ -58,7 +58,7 @@ type qp struct {
 // sessions of user "u" (password "pw", writer hostgroup 10; reader
 // hostgroup 20) and "v" (no password). The picker takes the replicas in
 // turn; rt may be changed before the first connection.
-func newQP(t *testing.T) *qp {
+func newQP(t testing.TB) *qp {
 	t.Helper()
 	h := &qp{writer: fakemysql.Start(t), r1: fakemysql.Start(t), r2: fakemysql.Start(t)}
 	for _, s := range []*fakemysql.Server{h.writer, h.r1, h.r2} {
@@ -92,14 +92,14 @@ func newQP(t *testing.T) *qp {
 
 // serveSessions runs Serve for every connection to a loopback listener
 // until the test ends.
-func serveSessions(t *testing.T, d *Deps) string {
+func serveSessions(t testing.TB, d *Deps) string {
 	t.Helper()
 	ctx := t.Context() // canceled before the listener's cleanup closes the connections
 	return fakebackend.Listen(t, func(nc net.Conn) { Serve(ctx, nc, d) })
 }
 
 // connect logs in as user "u".
-func (h *qp) connect(t *testing.T) *client.Conn {
+func (h *qp) connect(t testing.TB) *client.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
