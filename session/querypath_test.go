@@ -2,6 +2,7 @@ package session
 
 import (
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -308,4 +309,47 @@ func BenchmarkQPPointSelect(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// observations records what the session reports to Deps.Observer.
+type observations struct {
+	mu  sync.Mutex
+	got []observed
+}
+
+type observed struct {
+	hg   int
+	addr string
+	d    time.Duration
+}
+
+func (o *observations) ObserveQuery(hg int, addr, _, _ string, d time.Duration, _ int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.got = append(o.got, observed{hg, addr, d})
+}
+
+func (o *observations) last() observed {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.got[len(o.got)-1]
+}
+
+// COM_INIT_DB is accounted as a request of its own: the writer's
+// hostgroup (not the previous statement's), and a latency that covers the
+// server's reply (here held back 20 ms, so it cannot be near 0).
+func TestQPInitDBObserved(t *testing.T) {
+	h := newQP(t)
+	obs := &observations{}
+	h.d.Observer = obs
+	h.writer.On("use slowdb", fakemysql.Reply{Delay: 20 * time.Millisecond})
+	c := h.connect(t)
+	require.NotEqual(t, h.writer.Port, port(t, c))
+	require.Equal(t, observed{hgReader, obs.last().addr, obs.last().d}, obs.last())
+	require.NoError(t, c.UseDB("slowdb"))
+	got := obs.last()
+	require.Equal(t, hgWriter, got.hg, "COM_INIT_DB runs on the writer")
+	require.Equal(t, h.writer.Addr, got.addr)
+	require.GreaterOrEqual(t, got.d, 20*time.Millisecond, "the latency includes the server's reply")
+	require.Equal(t, 1, h.writer.Count(mysql.COM_INIT_DB, "slowdb"))
 }

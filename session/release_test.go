@@ -50,12 +50,12 @@ func TestDropBackendDiscardsEachConnOnce(t *testing.T) {
 	c := getConn(t, m, b.addr)
 	h := getConn(t, m, b.addr)
 	s := &Session{d: &Deps{Pools: m, Stats: &Stats{}}}
-	s.cur, s.pinned = c, c
+	s.req.conn, s.pinned = c, c
 	s.held.Store(h)
 	s.dropBackend()
 	st := m.Stats(b.addr)
 	require.Equal(t, int64(0), st.ConnUsed.Load())
 	require.Zero(t, st.DoubleReleases.Load(), "a connection was discarded twice")
-	require.Nil(t, s.cur)
+	require.Nil(t, s.req.conn)
 	require.Nil(t, s.pinned)
 }

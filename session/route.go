@@ -94,7 +94,7 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 			}
 		}
 	}
-	s.curTimeout = effectiveTimeout(ruleTimeout, s.user.QueryTimeout, r.QueryTimeout)
+	s.req.timeout = effectiveTimeout(ruleTimeout, s.user.QueryTimeout, r.QueryTimeout)
 	s.d.Stats.Routes[dec.Reason].Add(1)
 	t := target{writer: s.user.DefaultHostgroup, hg: s.user.DefaultHostgroup, dec: dec}
 	switch dec.Target {
@@ -105,15 +105,15 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 	case router.TargetHostgroup:
 		t.hg = dec.Hostgroup
 	}
-	s.curFlags = st.Flags
-	s.curNextTxn = nextTxnOnly(st)
-	s.curHG = t.hg
+	s.req.flags = st.Flags
+	s.req.nextTxn = nextTxnOnly(st)
+	s.req.hg = t.hg
 	s.publishProc(t.hg, sql)
-	s.curCmd = commandOf(sql, st.Flags&router.FlagLockingRead != 0)
-	s.curDigest = ""
+	s.req.cmd = commandOf(sql, st.Flags&router.FlagLockingRead != 0)
+	s.req.digest = ""
 	if s.d.Digests != nil {
-		if s.curDigest = st.Digest; s.curDigest == "" {
-			s.curDigest = s.cls.Digest(sql)
+		if s.req.digest = st.Digest; s.req.digest == "" {
+			s.req.digest = s.cls.Digest(sql)
 		}
 	}
 	return t, nil
@@ -303,7 +303,6 @@ func (s *Session) do(c *pool.Conn, pkt []byte, o op) (protocol.Response, error) 
 func (s *Session) writerTarget() target {
 	s.takeHeld(&router.Stmt{})
 	s.pins &^= PinNextStatement
-	s.curFlags, s.curNextTxn, s.curDigest, s.curTimeout = 0, false, "", 0
 	return target{hg: s.user.DefaultHostgroup, writer: s.user.DefaultHostgroup}
 }
 
@@ -318,8 +317,8 @@ func (s *Session) runStmt(pkt []byte, t target, o op) error {
 	if me != nil {
 		return s.writeErr(me)
 	}
-	s.curHG = t.hg
-	if s.curFlags&router.FlagLastInsertID != 0 {
+	s.req.hg = t.hg
+	if s.req.flags&router.FlagLastInsertID != 0 {
 		if err := s.syncLastInsertID(c); err != nil {
 			s.dropConn(c)
 			return s.writeErr(s.lostErr())
@@ -327,9 +326,9 @@ func (s *Session) runStmt(pkt []byte, t target, o op) error {
 	}
 	start := timeNow()
 	retry := t.reader && len(pkt) < mysql.MaxPayloadLen
-	s.cur = c
+	s.req.conn = c
 	res, err := s.doTimed(c, pkt, o)
-	s.cur = nil
+	s.req.conn = nil
 	if err != nil && retry && !res.Sent && !isClientErr(err) {
 		if s.span != nil {
 			s.span.Retries++
@@ -337,9 +336,9 @@ func (s *Session) runStmt(pkt []byte, t target, o op) error {
 		if c, me = s.retryRead(c, &t, err); me != nil {
 			return s.writeErr(me)
 		}
-		s.cur = c
+		s.req.conn = c
 		res, err = s.doTimed(c, pkt, o)
-		s.cur = nil
+		s.req.conn = nil
 		if err != nil {
 			s.d.Stats.ReadRetryFailures.Add(1)
 		}
@@ -368,7 +367,7 @@ func (s *Session) retryRead(c *pool.Conn, t *target, err error) (*pool.Conn, *my
 	}
 	if c.Addr() != failed {
 		*t = again
-		s.curHG = t.hg
+		s.req.hg = t.hg
 		return c, nil
 	}
 	c.Discard() // the failed server again: its connections are suspect
@@ -378,7 +377,7 @@ func (s *Session) retryRead(c *pool.Conn, t *target, err error) (*pool.Conn, *my
 	}
 	s.d.Stats.ReaderFallbacks.Add(1)
 	t.hg, t.reader = t.writer, false
-	s.curHG = t.hg
+	s.req.hg = t.hg
 	c, me = s.acquireWriter(t.hg)
 	if me != nil {
 		s.d.Stats.ReadRetryFailures.Add(1)

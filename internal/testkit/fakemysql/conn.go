@@ -77,8 +77,7 @@ func (c *conn) command(cmd byte, data []byte) bool {
 		}
 		return true // no reply
 	case mysql.COM_INIT_DB:
-		return c.write(&mysql.Result{Status: mysql.SERVER_SESSION_STATE_CHANGED,
-			SessionTracking: &mysql.SessionTrackingInfo{Schema: arg}})
+		return c.initDB(arg)
 	case mysql.COM_PING, mysql.COM_STMT_RESET:
 		return c.write(nil)
 	case mysql.COM_RESET_CONNECTION:
@@ -93,6 +92,23 @@ func (c *conn) command(cmd byte, data []byte) bool {
 		return c.gc.WritePacket(append(make([]byte, 4), "Uptime: 1"...)) == nil
 	}
 	return c.write(mysql.NewError(mysql.ER_UNKNOWN_COM_ERROR, "Unknown command"))
+}
+
+// initDB answers COM_INIT_DB: the rules are matched against "USE db"
+// (their Delay, Err and Cut apply); the OK reports the new schema.
+func (c *conn) initDB(db string) bool {
+	r, _ := c.s.reply("USE " + db)
+	if r.Delay > 0 && !c.wait(r.Delay) {
+		return c.write(mysql.NewError(mysql.ER_QUERY_INTERRUPTED, "Query execution was interrupted"))
+	}
+	switch {
+	case r.Cut != CutNone:
+		return false
+	case r.Err != nil:
+		return c.write(r.Err)
+	}
+	return c.write(&mysql.Result{Status: mysql.SERVER_SESSION_STATE_CHANGED,
+		SessionTracking: &mysql.SessionTrackingInfo{Schema: db}})
 }
 
 // query answers a statement: the newest matching rule, else the built-in

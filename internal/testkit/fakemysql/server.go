@@ -136,7 +136,7 @@ func Start(t testing.TB) *Server {
 
 // On answers the statements that start with prefix (case-insensitive,
 // leading spaces ignored) with r. A later rule takes precedence over an
-// earlier one.
+// earlier one. COM_INIT_DB is matched as the statement "USE db".
 func (s *Server) On(prefix string, r Reply) {
 	p := strings.ToLower(prefix)
 	s.OnFunc(func(q string) bool { return strings.HasPrefix(strings.ToLower(strings.TrimSpace(q)), p) }, r)
