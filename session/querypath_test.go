@@ -353,3 +353,28 @@ func TestQPInitDBObserved(t *testing.T) {
 	require.GreaterOrEqual(t, got.d, 20*time.Millisecond, "the latency includes the server's reply")
 	require.Equal(t, 1, h.writer.Count(mysql.COM_INIT_DB, "slowdb"))
 }
+
+// A session variable the server reports in its OK packet's trackers is
+// replayed on every other connection the session uses, before its
+// statement, with one SET SESSION of the differences.
+func TestQPSessionStateSynced(t *testing.T) {
+	h := newQP(t)
+	track := &mysql.Result{Status: mysql.SERVER_SESSION_STATE_CHANGED,
+		SessionTracking: &mysql.SessionTrackingInfo{Variables: map[string]string{"sql_mode": "ANSI_QUOTES"}}}
+	for _, s := range []*fakemysql.Server{h.writer, h.r1, h.r2} {
+		s.On("set session sql_mode", fakemysql.Reply{OK: track})
+	}
+	c := h.connect(t)
+	exec(t, c, "SET SESSION sql_mode = 'ANSI_QUOTES'")
+	p := port(t, c)
+	require.NotEqual(t, h.writer.Port, p, "a SET whose effect is tracked does not pin")
+	replica := h.r1
+	if p == h.r2.Port {
+		replica = h.r2
+	}
+	stmts := replica.Statements()
+	require.GreaterOrEqual(t, len(stmts), 2)
+	require.Equal(t, "SELECT @@port", stmts[len(stmts)-1])
+	require.Contains(t, stmts[len(stmts)-2], "sql_mode", "the variable is synced before the read")
+	require.Contains(t, stmts[len(stmts)-2], "ANSI_QUOTES")
+}
