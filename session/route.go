@@ -94,7 +94,7 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 			}
 		}
 	}
-	s.curTimeout = effectiveTimeout(ruleTimeout, s.user.QueryTimeout, r.QueryTimeout)
+	s.req.timeout = effectiveTimeout(ruleTimeout, s.user.QueryTimeout, r.QueryTimeout)
 	s.d.Stats.Routes[dec.Reason].Add(1)
 	t := target{writer: s.user.DefaultHostgroup, hg: s.user.DefaultHostgroup, dec: dec}
 	switch dec.Target {
@@ -105,15 +105,15 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 	case router.TargetHostgroup:
 		t.hg = dec.Hostgroup
 	}
-	s.curFlags = st.Flags
-	s.curNextTxn = nextTxnOnly(st)
-	s.curHG = t.hg
+	s.req.flags = st.Flags
+	s.req.nextTxn = nextTxnOnly(st)
+	s.req.hg = t.hg
 	s.publishProc(t.hg, sql)
-	s.curCmd = commandOf(sql, st.Flags&router.FlagLockingRead != 0)
-	s.curDigest = ""
+	s.req.cmd = commandOf(sql, st.Flags&router.FlagLockingRead != 0)
+	s.req.digest = ""
 	if s.d.Digests != nil {
-		if s.curDigest = st.Digest; s.curDigest == "" {
-			s.curDigest = s.cls.Digest(sql)
+		if s.req.digest = st.Digest; s.req.digest == "" {
+			s.req.digest = s.cls.Digest(sql)
 		}
 	}
 	return t, nil
@@ -190,30 +190,6 @@ func (s *Session) acquireFor(t *target) (*pool.Conn, *mysql.MyError) {
 	return s.acquireWriter(t.hg)
 }
 
-// LastResortPicker is implemented by pickers that can name a server the
-// monitor shuns (for failed checks, not for lag) when a hostgroup has no
-// usable one.
-type LastResortPicker interface {
-	LastResort(hostgroup int) (addr string, err error)
-}
-
-// AffinityPicker is implemented by pickers that support session affinity
-// (hostgroup_attributes[].affinity: session).
-type AffinityPicker interface {
-	// PickAffinity is Picker.Pick that also says whether hostgroup hg has
-	// session affinity (the session keeps the server it got).
-	PickAffinity(hg int) (addr string, keep bool, err error)
-	// Keep reports whether hostgroup hg has session affinity and the
-	// server at addr may go on serving a session that was given it.
-	Keep(hg int, addr string) bool
-}
-
-// LatencyObserver is implemented by pickers that balance by observed
-// latency (the adaptive balancer): they see every backend response's time.
-type LatencyObserver interface {
-	Observe(addr string, d time.Duration)
-}
-
 // failoverPoll is how often a buffered statement looks for a new writer.
 const failoverPoll = 25 * time.Millisecond
 
@@ -231,14 +207,12 @@ func (s *Session) acquireWriter(hg int) (*pool.Conn, *mysql.MyError) {
 	}
 	// The monitor may shun a live writer (checks timing out on a loaded
 	// machine): try the shunned one before declaring the writer gone.
-	if lr, ok := s.d.Picker.(LastResortPicker); ok {
-		if addr, err := lr.LastResort(hg); err == nil {
-			c, me2 := s.acquireAddr(hg, addr)
-			if me2 == nil {
-				return c, nil
-			}
-			me = me2 // a real connect error says more than "no backend"
+	if addr, err := s.d.Picker.LastResort(hg); err == nil {
+		c, me2 := s.acquireAddr(hg, addr)
+		if me2 == nil {
+			return c, nil
 		}
+		me = me2 // a real connect error says more than "no backend"
 	}
 	return s.bufferWrite(hg, me)
 }
@@ -329,7 +303,6 @@ func (s *Session) do(c *pool.Conn, pkt []byte, o op) (protocol.Response, error) 
 func (s *Session) writerTarget() target {
 	s.takeHeld(&router.Stmt{})
 	s.pins &^= PinNextStatement
-	s.curFlags, s.curNextTxn, s.curDigest, s.curTimeout = 0, false, "", 0
 	return target{hg: s.user.DefaultHostgroup, writer: s.user.DefaultHostgroup}
 }
 
@@ -344,8 +317,8 @@ func (s *Session) runStmt(pkt []byte, t target, o op) error {
 	if me != nil {
 		return s.writeErr(me)
 	}
-	s.curHG = t.hg
-	if s.curFlags&router.FlagLastInsertID != 0 {
+	s.req.hg = t.hg
+	if s.req.flags&router.FlagLastInsertID != 0 {
 		if err := s.syncLastInsertID(c); err != nil {
 			s.dropConn(c)
 			return s.writeErr(s.lostErr())
@@ -353,9 +326,9 @@ func (s *Session) runStmt(pkt []byte, t target, o op) error {
 	}
 	start := timeNow()
 	retry := t.reader && len(pkt) < mysql.MaxPayloadLen
-	s.cur = c
+	s.req.conn = c
 	res, err := s.doTimed(c, pkt, o)
-	s.cur = nil
+	s.req.conn = nil
 	if err != nil && retry && !res.Sent && !isClientErr(err) {
 		if s.span != nil {
 			s.span.Retries++
@@ -363,9 +336,9 @@ func (s *Session) runStmt(pkt []byte, t target, o op) error {
 		if c, me = s.retryRead(c, &t, err); me != nil {
 			return s.writeErr(me)
 		}
-		s.cur = c
+		s.req.conn = c
 		res, err = s.doTimed(c, pkt, o)
-		s.cur = nil
+		s.req.conn = nil
 		if err != nil {
 			s.d.Stats.ReadRetryFailures.Add(1)
 		}
@@ -394,7 +367,7 @@ func (s *Session) retryRead(c *pool.Conn, t *target, err error) (*pool.Conn, *my
 	}
 	if c.Addr() != failed {
 		*t = again
-		s.curHG = t.hg
+		s.req.hg = t.hg
 		return c, nil
 	}
 	c.Discard() // the failed server again: its connections are suspect
@@ -404,7 +377,7 @@ func (s *Session) retryRead(c *pool.Conn, t *target, err error) (*pool.Conn, *my
 	}
 	s.d.Stats.ReaderFallbacks.Add(1)
 	t.hg, t.reader = t.writer, false
-	s.curHG = t.hg
+	s.req.hg = t.hg
 	c, me = s.acquireWriter(t.hg)
 	if me != nil {
 		s.d.Stats.ReadRetryFailures.Add(1)
