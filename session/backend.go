@@ -201,6 +201,7 @@ func setOption(c *pool.Conn, on bool) error {
 
 // onOK learns session state from every OK packet the relay sees.
 func (s *Session) onOK(ok *protocol.OK) {
+	s.txOK(ok)
 	if s.cur != nil && observe(ok, &s.st, s.cur) {
 		s.st.unreplayable = true
 	}
@@ -401,6 +402,7 @@ func (s *Session) dropConn(c *pool.Conn) {
 	s.st.unreplayable = false
 	s.pins = 0
 	s.counted = 0
+	s.tx.reset()
 }
 
 // dropBackend discards every backend connection the session holds (after

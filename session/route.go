@@ -28,6 +28,8 @@ type Routing struct {
 	// QueryTimeout is the global statement timeout (0 = none); users'
 	// and rules' own timeouts take precedence.
 	QueryTimeout time.Duration
+	// Replay is the transaction_replay settings (txreplay.go).
+	Replay ReplayConfig
 }
 
 // target is where one statement runs.
@@ -107,6 +109,7 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 	}
 	s.curFlags = st.Flags
 	s.curNextTxn = nextTxnOnly(st)
+	s.txNote(st, sql)
 	s.curHG = t.hg
 	s.publishProc(t.hg, sql)
 	s.curCmd = commandOf(sql, st.Flags&router.FlagLockingRead != 0)
@@ -353,9 +356,13 @@ func (s *Session) runStmt(pkt []byte, t target, o op) error {
 	}
 	start := timeNow()
 	retry := t.reader && len(pkt) < mysql.MaxPayloadLen
+	s.txBegin(pkt, o, &t)
 	s.cur = c
 	res, err := s.doTimed(c, pkt, o)
 	s.cur = nil
+	if s.txLost(res, err) {
+		return s.txRecover(c, &t, pkt, o, res, err, start)
+	}
 	if err != nil && retry && !res.Sent && !isClientErr(err) {
 		if s.span != nil {
 			s.span.Retries++
@@ -370,7 +377,7 @@ func (s *Session) runStmt(pkt []byte, t target, o op) error {
 			s.d.Stats.ReadRetryFailures.Add(1)
 		}
 	}
-	return s.finish(c, res, err, start)
+	return s.finishRec(c, res, err, start)
 }
 
 // retryRead discards the reader connection c on which a read (autocommit,
