@@ -414,6 +414,13 @@ type QueryRule struct {
 	// the user's and the global one (ProxySQL's mysql_query_rules.timeout);
 	// 0 = not set by this rule.
 	Timeout time.Duration `mapstructure:"timeout"`
+	// Idempotent marks matching statements as safe to run twice: an
+	// autocommit write whose backend connection is lost before any byte
+	// of its reply reached the client is re-run once (on the new writer
+	// after a failover) instead of failing with 9020. Only for statements
+	// whose second run changes nothing (UPDATE t SET a = 5 WHERE id = 1,
+	// INSERT ... ON DUPLICATE KEY UPDATE with constant values, DELETE by key).
+	Idempotent bool `mapstructure:"idempotent"`
 }
 
 // Cluster configures the gossip cluster (see docs/cluster.md). Every

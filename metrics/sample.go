@@ -165,6 +165,8 @@ type Replay struct {
 	TooBig     uint64 `json:"too_big"`
 	// Failed counts lost transactions not replayed, by reason.
 	Failed []Count `json:"failed"`
+	// IdempotentRetries counts idempotent autocommit statements re-run.
+	IdempotentRetries uint64 `json:"idempotent_retries"`
 }
 
 // Count is one named counter.

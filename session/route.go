@@ -37,7 +37,10 @@ type target struct {
 	hg     int
 	writer int
 	reader bool // the hostgroup is the writer's reader hostgroup
-	dec    router.Decision
+	// idem: a query rule marks the statement idempotent (re-run once when
+	// its connection is lost in autocommit, see runStmt).
+	idem bool
+	dec  router.Decision
 }
 
 // bytesToString views b as a string without copying. The classifier never
@@ -78,6 +81,7 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 		dec = router.Decision{Target: router.TargetWriter, Reason: router.ReasonFastForward}
 	}
 	var ruleTimeout time.Duration
+	var idem bool
 	// A pinned statement ignores the rules' destination and error, but
 	// not their timeout.
 	if !r.Rules.Empty() && (dec.Target != router.TargetPinned || r.Rules.HasTimeouts()) {
@@ -87,6 +91,7 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 		}
 		m := r.Rules.Match(s.user.Username, s.st.db, digest, sql)
 		ruleTimeout = m.Timeout
+		idem = m.Idempotent
 		if dec.Target != router.TargetPinned && dec.Reason != router.ReasonFastForward {
 			if m.ErrorMsg != "" {
 				return target{}, &mysql.MyError{Code: mysql.ER_UNKNOWN_ERROR, State: "HY000", Message: m.ErrorMsg}
@@ -98,7 +103,7 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 	}
 	s.curTimeout = effectiveTimeout(ruleTimeout, s.user.QueryTimeout, r.QueryTimeout)
 	s.d.Stats.Routes[dec.Reason].Add(1)
-	t := target{writer: s.user.DefaultHostgroup, hg: s.user.DefaultHostgroup, dec: dec}
+	t := target{writer: s.user.DefaultHostgroup, hg: s.user.DefaultHostgroup, dec: dec, idem: idem}
 	switch dec.Target {
 	case router.TargetReader:
 		if rg, ok := r.ReaderOf[t.writer]; ok {
@@ -355,7 +360,7 @@ func (s *Session) runStmt(pkt []byte, t target, o op) error {
 		}
 	}
 	start := timeNow()
-	retry := t.reader && len(pkt) < mysql.MaxPayloadLen
+	retry := (t.reader || s.idempotentRetry(&t)) && len(pkt) < mysql.MaxPayloadLen
 	s.txBegin(pkt, o, &t)
 	s.cur = c
 	res, err := s.doTimed(c, pkt, o)
@@ -389,6 +394,9 @@ func (s *Session) runStmt(pkt []byte, t target, o op) error {
 // write whose outcome is unknown never is (finish answers it).
 func (s *Session) retryRead(c *pool.Conn, t *target, err error) (*pool.Conn, *mysql.MyError) {
 	failed := c.Addr()
+	if !t.reader {
+		return s.retryIdempotent(c, t, err)
+	}
 	s.log().Info("read failed on a replica before any reply: re-running it on another server",
 		zap.String("backend_addr", failed), zap.Error(err))
 	s.dropConn(c)

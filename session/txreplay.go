@@ -321,4 +321,7 @@ type ReplayStats struct {
 	TooBig atomic.Uint64
 	// Failed counts lost transactions not replayed, by reason.
 	Failed [numReplayFailures]atomic.Uint64
+	// IdempotentRetries counts autocommit statements a query rule marks
+	// idempotent that were re-run after their connection was lost.
+	IdempotentRetries atomic.Uint64
 }

@@ -2,6 +2,7 @@ package session
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	mysqlserver "github.com/go-mysql-org/go-mysql/server"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rwproxy/rwproxy/config"
 	"github.com/rwproxy/rwproxy/internal/testkit/fakebackend"
 	"github.com/rwproxy/rwproxy/protocol"
 	"github.com/rwproxy/rwproxy/router"
@@ -26,6 +28,7 @@ type kvServer struct {
 	addr   string
 	v      atomic.Int64
 	dead   atomic.Bool
+	lost   atomic.Bool // a connection found it dead
 	mu     sync.Mutex
 	log    []string // statements received, in order
 	byAddr map[string]*kvConn
@@ -71,6 +74,7 @@ func (s *kvServer) statements() []string {
 
 func (h *kvConn) run(q string, binary bool) (*mysql.Result, error) {
 	if h.srv.dead.Load() {
+		h.srv.lost.Store(true)
 		_ = h.nc.Close()
 		return nil, errDied
 	}
@@ -137,6 +141,17 @@ type switchPicker struct{ addr atomic.Pointer[string] }
 func (p *switchPicker) Pick(int) (string, error) { return *p.addr.Load(), nil }
 
 func (p *switchPicker) set(a string) { p.addr.Store(&a) }
+
+// failoverPicker names a until a connection found it dead, then b (a
+// monitor that saw the failover at once).
+type failoverPicker struct{ a, b *kvServer }
+
+func (p *failoverPicker) Pick(int) (string, error) {
+	if p.a.lost.Load() {
+		return p.b.addr, nil
+	}
+	return p.a.addr, nil
+}
 
 // replaySession serves a session with transaction replay on, in front of
 // servers a (the first writer) and b.
@@ -239,10 +254,13 @@ func TestReplayCommitInDoubtNotReplayed(t *testing.T) {
 	requireOK(t, query(t, nc, "UPDATE t SET v = v + 1"))
 	a.dead.Store(true)
 	p.set(b.addr)
-	send(t, nc, mysql.COM_QUERY, []byte("COMMIT")...)
-	requireStateLost(t, nc, st)
+	ps := query(t, nc, "COMMIT")
+	require.Equal(t, protocol.ErrCodeBackendLost, errCode(ps[0]), "%q", ps[0].payload)
+	require.Equal(t, "HY000", string(ps[0].payload[4:9]), "the session goes on: its transaction is over either way")
 	require.Empty(t, b.statements(), "a COMMIT whose outcome is unknown is never replayed")
 	require.EqualValues(t, 1, st.Replay.Failed[ReplayCommitInDoubt].Load())
+	require.Zero(t, st.StateLost.Load())
+	require.Equal(t, "7", textValue(t, query(t, nc, "SELECT v FROM t")), "the next statement runs (on b)")
 }
 
 func TestReplayReadOnlyCommitAndRollback(t *testing.T) {
@@ -378,5 +396,30 @@ func TestReplayableStatements(t *testing.T) {
 		{router.KindXA, 0, "XA START 'x'", false},
 	} {
 		require.Equal(t, c.want, replayable(c.kind, c.flags, c.sql), c.sql)
+	}
+}
+
+func TestIdempotentRuleRerunsAutocommitWrite(t *testing.T) {
+	for _, idem := range []bool{false, true} {
+		t.Run(fmt.Sprint("idempotent=", idem), func(t *testing.T) {
+			a, b := startKV(t, 7), startKV(t, 7)
+			p := &failoverPicker{a: a, b: b}
+			rules, err := router.CompileRules([]config.QueryRule{{RuleID: 1, Active: true,
+				MatchPattern: `^UPDATE t SET v = 5`, Idempotent: idem}})
+			require.NoError(t, err)
+			rt := &Routing{Rules: rules, ReaderOf: map[int]int{}, FailoverBuffer: 5 * time.Second}
+			nc, st := servedSession(t, p, rt, a.addr, b.addr)
+			require.Equal(t, "7", textValue(t, query(t, nc, "SELECT v FROM t"))) // an idle connection to a
+			a.dead.Store(true)
+			ps := query(t, nc, "UPDATE t SET v = 5 WHERE id = 1")
+			if !idem {
+				require.Equal(t, protocol.ErrCodeBackendLost, errCode(ps[0]), "an unknown outcome is never re-run")
+				require.Empty(t, b.statements())
+				return
+			}
+			requireOK(t, ps)
+			require.Equal(t, []string{"UPDATE t SET v = 5 WHERE id = 1"}, b.statements(), "re-run once on the new writer")
+			require.EqualValues(t, 1, st.Replay.IdempotentRetries.Load())
+		})
 	}
 }

@@ -37,6 +37,13 @@ func (s *Session) txLost(res protocol.Response, err error) bool {
 	return true
 }
 
+// errCommitInDoubt answers a COMMIT whose answer was lost with its
+// server. HY000, not a class 08 state: the session goes on (its
+// transaction is over, committed or not), and drivers keep the connection.
+var errCommitInDoubt = &mysql.MyError{Code: protocol.ErrCodeBackendLost, State: "HY000",
+	Message: "rwproxy: lost the connection to the server during COMMIT; the transaction may or may not have " +
+		"committed (check before retrying it)"}
+
 // finishRec is finish followed by the end of the request's record.
 func (s *Session) finishRec(c *pool.Conn, res protocol.Response, err error, start time.Time) error {
 	ferr := s.finish(c, res, err, start)
@@ -57,10 +64,16 @@ func (s *Session) txRecover(lost *pool.Conn, t *target, pkt []byte, o op, res pr
 	switch s.tx.kind {
 	case router.KindRollback, router.KindCommit:
 		if s.tx.kind == router.KindCommit && s.tx.writes {
+			// Never replayed. The transaction is over either way (committed
+			// or rolled back by the server), so the session goes on, as
+			// after an autocommit write whose outcome is unknown.
 			s.d.Stats.Replay.Failed[ReplayCommitInDoubt].Add(1)
+			s.d.Stats.BackendErrs.Add(1)
 			s.log().Warn("transaction replay: COMMIT lost before its answer; not replayed, its outcome is unknown",
 				zap.String("backend_addr", lost.Addr()), zap.Error(cause))
-			return s.finishRec(lost, res, cause, start)
+			s.tx.rec, s.relay.RowSum = false, s.tx.rowSum
+			s.dropTxn(lost)
+			return s.writeErr(errCommitInDoubt)
 		}
 		// Nothing was written, or the client rolls back: a transaction
 		// whose connection is gone has nothing to commit.
