@@ -423,3 +423,55 @@ func TestIdempotentRuleRerunsAutocommitWrite(t *testing.T) {
 		})
 	}
 }
+
+// recordingSession is a session with transaction replay on, inside a
+// transaction, for the record's benchmarks (no backend: the hooks only).
+func recordingSession() *Session {
+	rt := &Routing{Replay: ReplayConfig{On: true, MaxSize: 4 << 20, Attempts: 1, Timeout: time.Second}}
+	s := &Session{d: &Deps{Stats: &Stats{}, Routing: func() *Routing { return rt }}}
+	s.st.initCharset(45)
+	return s
+}
+
+// recordTxn runs the record's hooks for BEGIN and n-1 UPDATEs (st, pkt),
+// the last of which ends the transaction.
+func recordTxn(s *Session, st *router.Stmt, pkt []byte, n int) {
+	t := target{hg: 10, writer: 10}
+	ok := protocol.OK{AffectedRows: 1}
+	begin := router.Stmt{Kind: router.KindBegin}
+	for i := range n {
+		if i == 0 {
+			s.txNote(&begin, "BEGIN")
+		} else {
+			s.txNote(st, bytesToString(pkt[5:]))
+		}
+		s.txBegin(pkt, opQuery, &t)
+		s.txOK(&ok)
+		s.inTxn = i < n-1 // the last statement ends the transaction
+		if s.inTxn && !(s.tx.open && !s.tx.broken && len(s.tx.ents) == i) {
+			panic("statement not recorded")
+		}
+		s.txEnd(protocol.Response{Affected: 1, HasStatus: true}, nil)
+	}
+}
+
+// TestRecordAllocatesNothing: recording a transaction's statements costs
+// no allocation once the session's buffers have grown.
+func TestRecordAllocatesNothing(t *testing.T) {
+	s := recordingSession()
+	st := router.Stmt{Kind: router.KindWrite}
+	pkt := append([]byte{0, 0, 0, 0, mysql.COM_QUERY}, "UPDATE sbtest1 SET k = k + 1 WHERE id = 5012"...)
+	recordTxn(s, &st, pkt, 20)
+	require.Zero(t, testing.AllocsPerRun(100, func() { recordTxn(s, &st, pkt, 20) }))
+	require.False(t, s.tx.open, "the record ends with the transaction")
+}
+
+func BenchmarkRecordStatement(b *testing.B) {
+	s := recordingSession()
+	st := router.Stmt{Kind: router.KindWrite}
+	pkt := append([]byte{0, 0, 0, 0, mysql.COM_QUERY}, "UPDATE sbtest1 SET k = k + 1 WHERE id = 5012"...)
+	b.ReportAllocs()
+	for b.Loop() {
+		recordTxn(s, &st, pkt, 20)
+	}
+}
