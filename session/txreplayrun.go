@@ -142,19 +142,35 @@ const replayMismatch = -2
 // replay starts the transaction again on a new server and re-runs its
 // record there: it returns the connection, now holding the transaction,
 // and -1; or replayMismatch; or a failure reason.
+//
+// Right after a server dies, its idle pooled connections (and the
+// picker, until the monitor notices) still lead to it: a connection that
+// fails a ping is discarded without counting as an attempt, and the next
+// one is asked for after failoverPoll; once the pool dials afresh, the
+// dead server refuses and acquireWriter waits for the new writer.
 func (s *Session) replay(t *target) (*pool.Conn, int) {
 	rc := s.d.Routing().Replay
 	deadline := timeNow().Add(rc.Timeout)
 	fail := ReplayTimeout
-	for range rc.Attempts {
+	for attempts := 0; attempts < rc.Attempts; {
 		if timeNow().After(deadline) {
 			return nil, ReplayTimeout
 		}
 		c, me := s.replayConn(t)
 		if me != nil {
 			fail = ReplayNoServer
+			attempts++
 			continue
 		}
+		if !alive(c) {
+			c.Discard()
+			fail = ReplayServerLost
+			if !s.pause(failoverPoll) {
+				return nil, fail
+			}
+			continue
+		}
+		attempts++
 		switch out := s.rerun(c); out {
 		case -1:
 			return c, out
@@ -169,6 +185,17 @@ func (s *Session) replay(t *target) (*pool.Conn, int) {
 	}
 	return nil, fail
 }
+
+// alive pings c (bounded by replayPingTimeout).
+func alive(c *pool.Conn) bool {
+	_ = c.SetDeadline(time.Now().Add(replayPingTimeout))
+	err := c.Ping()
+	_ = c.SetDeadline(time.Time{})
+	return err == nil
+}
+
+// replayPingTimeout bounds the ping of a connection a replay is to use.
+const replayPingTimeout = 2 * time.Second
 
 // pause waits d unless the session ends first.
 func (s *Session) pause(d time.Duration) bool {
