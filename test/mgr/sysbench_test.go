@@ -42,8 +42,9 @@ func prepareSysbench(t *testing.T, extra string) {
 // the primary SIGKILLed after a few seconds. sysbench used to stop at once
 // with "error 2027 (Received malformed packet) for query 'COMMIT'": the
 // reply to a prepared statement whose backend died was not a valid packet.
-// Transactions in flight still fail (transaction replay is not done yet),
-// but with a proper error: rwproxy's lost-backend error (9020), never 2027.
+// A COMMIT in flight still fails (never replayed; other statements are,
+// see TestReplaySysbenchPrimaryKilledThreeTimes), with a proper error:
+// rwproxy's lost-backend error (9020), never 2027.
 func TestSysbenchPrimaryKilledNoMalformedReply(t *testing.T) {
 	prepareSysbench(t, "")
 
