@@ -43,12 +43,12 @@ import (
 // it, INSERT part 2, COMMIT; each with its own id, recorded by outcome.
 type txWriter struct {
 	mu        sync.Mutex
-	acked     []int64     // COMMIT answered OK
-	inDoubt   []int64     // COMMIT failed: 0 or 2 rows
-	failed    []int64     // failed before COMMIT: 0 rows
-	early     []string    // errors before COMMIT other than 1213
+	acked     []int64        // COMMIT answered OK
+	inDoubt   []int64        // COMMIT failed: 0 or 2 rows
+	failed    []int64        // failed before COMMIT: 0 rows
+	early     []string       // errors before COMMIT other than 1213
 	ackTimes  [][2]time.Time // start and end of each acknowledged transaction
-	deadlocks int         // 1213 (replay checksum mismatch, or a real deadlock)
+	deadlocks int            // 1213 (replay checksum mismatch, or a real deadlock)
 	next      atomic.Int64
 }
 
