@@ -202,6 +202,8 @@ var (
 			{name: "comment", typ: "TEXT"},
 			// ProxySQL's column: milliseconds, NULL (or 0) = not set.
 			{name: "timeout", typ: "INTEGER", check: "timeout >= 0"},
+			// rwproxy's: 1 = an autocommit write lost before its reply is re-run once.
+			{name: "idempotent", typ: "INTEGER", notNull: true, def: "0", check: "idempotent IN (0,1)"},
 		},
 		// INTEGER PRIMARY KEY: an INSERT without rule_id gets the next one.
 		constraints: []string{"PRIMARY KEY (rule_id)"},

@@ -31,6 +31,7 @@ type rule struct {
 	apply    bool
 	errMsg   string
 	timeout  time.Duration
+	idem     bool
 	// hits counts the statements the rule matched (stats_mysql_query_rules).
 	hits *atomic.Uint64
 }
@@ -48,6 +49,9 @@ type RuleMatch struct {
 	// Timeout is the statement timeout set by the matching rules (0 =
 	// none set); like the destination, a later match overrides it.
 	Timeout time.Duration
+	// Idempotent: a matching rule marks the statement safe to run twice
+	// (query_rules[].idempotent).
+	Idempotent bool
 }
 
 // CompileRules compiles the active rules; an invalid regexp is an error.
@@ -58,7 +62,7 @@ func CompileRules(qrs []config.QueryRule) (*Rules, error) {
 			continue
 		}
 		cr := rule{id: q.RuleID, username: q.Username, schema: q.Schemaname, apply: q.Apply, errMsg: q.ErrorMsg,
-			timeout: q.Timeout, hits: new(atomic.Uint64)}
+			timeout: q.Timeout, idem: q.Idempotent, hits: new(atomic.Uint64)}
 		r.useTimeout = r.useTimeout || q.Timeout > 0
 		if q.DestinationHostgroup != nil {
 			cr.dest, cr.hasDest = *q.DestinationHostgroup, true
@@ -115,6 +119,7 @@ func (r *Rules) Match(user, schema, digest, query string) RuleMatch {
 		if cr.timeout > 0 {
 			m.Timeout = cr.timeout
 		}
+		m.Idempotent = m.Idempotent || cr.idem
 		if cr.errMsg != "" {
 			m.ErrorMsg = cr.errMsg
 			return m

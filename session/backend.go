@@ -193,6 +193,7 @@ func setOption(c *pool.Conn, on bool) error {
 
 // onOK learns session state from every OK packet the relay sees.
 func (s *Session) onOK(ok *protocol.OK) {
+	s.txOK(ok)
 	if s.req.conn != nil && observe(ok, &s.st, s.req.conn) {
 		s.st.unreplayable = true
 	}
@@ -393,6 +394,7 @@ func (s *Session) dropConn(c *pool.Conn) {
 	s.st.unreplayable = false
 	s.pins = 0
 	s.counted = 0
+	s.tx.reset()
 }
 
 // dropBackend discards every backend connection the session holds (after

@@ -142,6 +142,7 @@ func (s *Session) resetState(collation int) {
 	s.releaseHeld()
 	s.pins, s.counted = 0, 0
 	s.inTxn, s.roTxn, s.txnAborted = false, false, false
+	s.tx.reset()
 	s.st.unreplayable = false
 	s.st.initCharset(collation)
 	clear(s.stmts)

@@ -28,6 +28,8 @@ type Routing struct {
 	// QueryTimeout is the global statement timeout (0 = none); users'
 	// and rules' own timeouts take precedence.
 	QueryTimeout time.Duration
+	// Replay is the transaction_replay settings (txreplay.go).
+	Replay ReplayConfig
 }
 
 // target is where one statement runs.
@@ -35,7 +37,10 @@ type target struct {
 	hg     int
 	writer int
 	reader bool // the hostgroup is the writer's reader hostgroup
-	dec    router.Decision
+	// idem: a query rule marks the statement idempotent (re-run once when
+	// its connection is lost in autocommit, see runStmt).
+	idem bool
+	dec  router.Decision
 }
 
 // bytesToString views b as a string without copying. The classifier never
@@ -76,6 +81,7 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 		dec = router.Decision{Target: router.TargetWriter, Reason: router.ReasonFastForward}
 	}
 	var ruleTimeout time.Duration
+	var idem bool
 	// A pinned statement ignores the rules' destination and error, but
 	// not their timeout.
 	if !r.Rules.Empty() && (dec.Target != router.TargetPinned || r.Rules.HasTimeouts()) {
@@ -85,6 +91,7 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 		}
 		m := r.Rules.Match(s.user.Username, s.st.db, digest, sql)
 		ruleTimeout = m.Timeout
+		idem = m.Idempotent
 		if dec.Target != router.TargetPinned && dec.Reason != router.ReasonFastForward {
 			if m.ErrorMsg != "" {
 				return target{}, &mysql.MyError{Code: mysql.ER_UNKNOWN_ERROR, State: "HY000", Message: m.ErrorMsg}
@@ -96,7 +103,7 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 	}
 	s.req.timeout = effectiveTimeout(ruleTimeout, s.user.QueryTimeout, r.QueryTimeout)
 	s.d.Stats.Routes[dec.Reason].Add(1)
-	t := target{writer: s.user.DefaultHostgroup, hg: s.user.DefaultHostgroup, dec: dec}
+	t := target{writer: s.user.DefaultHostgroup, hg: s.user.DefaultHostgroup, dec: dec, idem: idem}
 	switch dec.Target {
 	case router.TargetReader:
 		if rg, ok := r.ReaderOf[t.writer]; ok {
@@ -107,6 +114,7 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 	}
 	s.req.flags = st.Flags
 	s.req.nextTxn = nextTxnOnly(st)
+	s.txNote(st, sql)
 	s.req.hg = t.hg
 	s.publishProc(t.hg, sql)
 	s.req.cmd = commandOf(sql, st.Flags&router.FlagLockingRead != 0)
@@ -325,10 +333,14 @@ func (s *Session) runStmt(pkt []byte, t target, o op) error {
 		}
 	}
 	start := timeNow()
-	retry := t.reader && len(pkt) < mysql.MaxPayloadLen
+	retry := (t.reader || s.idempotentRetry(&t)) && len(pkt) < mysql.MaxPayloadLen
+	s.txBegin(pkt, o, &t)
 	s.req.conn = c
 	res, err := s.doTimed(c, pkt, o)
 	s.req.conn = nil
+	if s.txLost(res, err) {
+		return s.txRecover(c, &t, pkt, o, res, err, start)
+	}
 	if err != nil && retry && !res.Sent && !isClientErr(err) {
 		if s.span != nil {
 			s.span.Retries++
@@ -343,7 +355,7 @@ func (s *Session) runStmt(pkt []byte, t target, o op) error {
 			s.d.Stats.ReadRetryFailures.Add(1)
 		}
 	}
-	return s.finish(c, res, err, start)
+	return s.finishRec(c, res, err, start)
 }
 
 // retryRead discards the reader connection c on which a read (autocommit,
@@ -355,6 +367,9 @@ func (s *Session) runStmt(pkt []byte, t target, o op) error {
 // write whose outcome is unknown never is (finish answers it).
 func (s *Session) retryRead(c *pool.Conn, t *target, err error) (*pool.Conn, *mysql.MyError) {
 	failed := c.Addr()
+	if !t.reader {
+		return s.retryIdempotent(c, t, err)
+	}
 	s.log().Info("read failed on a replica before any reply: re-running it on another server",
 		zap.String("backend_addr", failed), zap.Error(err))
 	s.dropConn(c)

@@ -169,6 +169,8 @@ type Session struct {
 	// holds its executes rewritten to the plain form.
 	qattrs bool
 	qaBuf  []byte
+	// tx records the open transaction for replay (txreplay.go).
+	tx txLog
 }
 
 // handshake is the go-mysql Handler used during login only: rwproxy runs

@@ -279,7 +279,9 @@ func (a *App) applyConfig(c *config.Config) error {
 	}
 	rt := &session.Routing{Rules: rules, ReaderOf: make(map[int]int),
 		FallbackError: c.ReaderFallback == config.ReaderFallbackError, FailoverBuffer: c.FailoverBuffer,
-		QueryTimeout: c.QueryTimeout}
+		QueryTimeout: c.QueryTimeout,
+		Replay: session.ReplayConfig{On: c.ReplayEnabled(), MaxSize: c.TransactionReplayMaxSize,
+			Attempts: c.TransactionReplayAttempts, Timeout: c.TransactionReplayTimeout}}
 	for _, rh := range c.ReplicationHostgroups {
 		rt.ReaderOf[rh.WriterHostgroup] = rh.ReaderHostgroup
 	}
