@@ -268,9 +268,9 @@ type User struct {
 	// TransactionPersistent false is accepted for ProxySQL's tools; rwproxy
 	// keeps every transaction on one backend whatever it says. Nil means true.
 	TransactionPersistent *bool `mapstructure:"transaction_persistent" json:",omitempty"`
-	// FastForward sends every statement of this user's sessions to
-	// DefaultHostgroup: no read/write split, no query rules (replication
-	// clients, bulk loaders).
+	// FastForward relays this user's statements unparsed to
+	// DefaultHostgroup on one backend connection per session: no
+	// read/write split, no query rules (replication clients, bulk loaders).
 	FastForward bool `mapstructure:"fast_forward" json:",omitempty"`
 	// Attributes is free JSON kept for the operator (ProxySQL's
 	// mysql_users.attributes); "" or a JSON object.
