@@ -13,6 +13,12 @@ import (
 // the admin port.
 func (r adminRuntime) Kill(id uint32, query bool) bool { return r.a.Sessions.Kill(id, query) }
 
+// SetPaused stops or resumes taking client connections: PROXYSQL PAUSE
+// and RESUME on the admin port.
+func (r adminRuntime) SetPaused(p bool) { r.a.listener.SetPaused(p) }
+
+var _ admin.Pauser = adminRuntime{}
+
 // proxysqlSnapshot fills the parts of st that ProxySQL's stats tables
 // show: the client sessions and the memory figures.
 func (a *App) proxysqlSnapshot(want admin.Want, st *admin.Stats) {
