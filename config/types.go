@@ -120,6 +120,10 @@ type Log struct {
 	// SlowQueryThreshold logs every request that takes at least this long
 	// (digest, duration, backend, user); 0 turns the slow query log off.
 	SlowQueryThreshold time.Duration `mapstructure:"slow_query_threshold"`
+	// QueryDigestsTrackHostname keeps the statement digest statistics per
+	// client host too (stats_mysql_query_digest.client_address; ProxySQL's
+	// mysql-query_digests_track_hostname): more rows, within the same bound.
+	QueryDigestsTrackHostname bool `mapstructure:"query_digests_track_hostname"`
 }
 
 // HTTP configures the observability listener: /metrics, /healthz,

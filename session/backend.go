@@ -264,8 +264,9 @@ func (s *Session) finish(c *pool.Conn, res protocol.Response, err error, start t
 		s.traceBackend(c, res, err, start, dur)
 	}
 	if s.curDigest != "" {
-		s.keyBuf = digestKey(s.keyBuf[:0], s.curHG, s.user.Username, s.st.db, s.curDigest)
-		s.d.Digests.Record(s.keyBuf, s.curHG, s.user.Username, s.st.db, s.curDigest, dur, res.Affected, uint64(res.Rows))
+		client := s.digestClient()
+		s.keyBuf = digestKey(s.keyBuf[:0], s.curHG, s.user.Username, s.st.db, client, s.curDigest)
+		s.d.Digests.Record(s.keyBuf, s.curHG, s.user.Username, s.st.db, client, s.curDigest, dur, res.Affected, uint64(res.Rows))
 	}
 	if err != nil {
 		s.dropConn(c)

@@ -164,7 +164,10 @@ func (s *Session) acquireFor(t *target) (*pool.Conn, *mysql.MyError) {
 	c, me := s.acquire(t.hg)
 	if me == nil {
 		if want := s.rywWant(); want != nil {
-			if ok, broken := s.caughtUp(c, want); !ok {
+			ok, broken := s.caughtUp(c, want)
+			if ok {
+				c.Stats().GTIDSync.Add(1)
+			} else {
 				if broken {
 					c.Discard() // a failed wait leaves the connection in an unknown state
 				} else {

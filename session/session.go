@@ -136,7 +136,10 @@ type Session struct {
 	curDigest string
 	curHG     int
 	keyBuf    []byte
-	exec      execState
+	// clientHost is the client's host for the digest statistics, set on
+	// first use (digestClient).
+	clientHost *string
+	exec       execState
 
 	// curCmd is the statement's stats_mysql_commands_counters class (-1:
 	// none, the request is not a statement).

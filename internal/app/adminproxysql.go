@@ -67,6 +67,12 @@ func (a *App) proxysqlSnapshot(want admin.Want, st *admin.Stats) {
 				Epoch: at, Checksum: sums[m.module]})
 		}
 	}
+	if want&admin.WantFreeConns != 0 {
+		for _, c := range a.Pools.IdleConns(admin.MaxFreeConns) {
+			st.FreeConns = append(st.FreeConns, admin.FreeConn{Addr: c.Addr, User: c.User, Schema: c.Schema,
+				ThreadID: c.ThreadID, Vars: c.Vars, Idle: c.Idle, Age: c.Age, Stmts: c.Stmts, ServerVersion: c.ServerVersion})
+		}
+	}
 	if want&admin.WantMemory != 0 {
 		var m runtime.MemStats
 		runtime.ReadMemStats(&m)
