@@ -269,8 +269,9 @@ type User struct {
 	// SchemaLocked refuses a change of schema (USE, COM_INIT_DB) away
 	// from DefaultSchema.
 	SchemaLocked bool `mapstructure:"schema_locked" json:",omitempty"`
-	// TransactionPersistent false is accepted for ProxySQL's tools; rwproxy
-	// keeps every transaction on one backend whatever it says. Nil means true.
+	// TransactionPersistent false lets plain reads inside an explicit
+	// transaction run outside it, routed as any read (ProxySQL's
+	// transaction_persistent=0); writes never leave. Nil means true.
 	TransactionPersistent *bool `mapstructure:"transaction_persistent" json:",omitempty"`
 	// FastForward relays this user's statements unparsed to
 	// DefaultHostgroup on one backend connection per session: no

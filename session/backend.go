@@ -268,6 +268,9 @@ func (s *Session) finish(c *pool.Conn, res protocol.Response, err error, start t
 		s.keyBuf = digestKey(s.keyBuf[:0], s.curHG, s.user.Username, s.st.db, client, s.curDigest)
 		s.d.Digests.Record(s.keyBuf, s.curHG, s.user.Username, s.st.db, client, s.curDigest, dur, res.Affected, uint64(res.Rows))
 	}
+	if s.curDetached {
+		return s.finishDetached(c, res, err)
+	}
 	if err != nil {
 		s.dropConn(c)
 		if errors.Is(err, protocol.ErrClientIO) {

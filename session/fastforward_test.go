@@ -52,6 +52,14 @@ func startRec(t *testing.T) (addr string, ran func() []string, conns *atomic.Int
 	return addr, func() []string { mu.Lock(); defer mu.Unlock(); return slices.Clone(log) }, conns
 }
 
+// requireOK reads one reply and requires an OK packet.
+func requireOK(t *testing.T, nc net.Conn) {
+	t.Helper()
+	ps, closed := reply(t, nc, single)
+	require.False(t, closed)
+	require.Equal(t, byte(0), ps[0].payload[0], "%q", ps[0].payload)
+}
+
 // TestFastForwardRelaysUnparsed: a fast_forward user's statements are never
 // classified (its session has no classifier: classifying would panic), all
 // go to the writer, even reads, on one backend connection the session keeps
@@ -63,12 +71,7 @@ func TestFastForwardRelaysUnparsed(t *testing.T) {
 	reader, onReader, _ := startRec(t)
 	rt := &Routing{ReaderOf: map[int]int{10: 20}}
 	pick := hgPicker{10: writer, 20: reader}
-	ok := func(nc net.Conn) {
-		t.Helper()
-		ps, closed := reply(t, nc, single)
-		require.False(t, closed)
-		require.Equal(t, byte(0), ps[0].payload[0], "%q", ps[0].payload)
-	}
+	ok := func(nc net.Conn) { requireOK(t, nc) }
 
 	nc, st := servedSessionAs(t, config.User{Username: "u", Password: "pw", DefaultHostgroup: 10, FastForward: true},
 		pick, rt, writer, reader)

@@ -35,7 +35,10 @@ type target struct {
 	hg     int
 	writer int
 	reader bool // the hostgroup is the writer's reader hostgroup
-	dec    router.Decision
+	// detached: a read of a transaction_persistent=0 user that runs
+	// outside its transaction, on a connection of its own (txnpersist.go).
+	detached bool
+	dec      router.Decision
 }
 
 // bytesToString views b as a string without copying. The classifier never
@@ -64,6 +67,10 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 	}
 	if s.pins&PinNextStatement != 0 {
 		s.pins &^= PinNextStatement
+	}
+	detached := dec.Target == router.TargetPinned && s.leavesTxn(st)
+	if detached {
+		dec = router.Route(st, router.View{Autocommit: true}) // as outside the transaction
 	}
 	if s.user.SchemaLocked && st.Kind == router.KindUse {
 		if me := schemaLocked(s.user, useTarget(sql)); me != nil {
@@ -105,6 +112,10 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 	case router.TargetHostgroup:
 		t.hg = dec.Hostgroup
 	}
+	// Routed to the transaction's own hostgroup, the read stays on the
+	// transaction's connection, as in ProxySQL.
+	t.detached = detached && (t.reader || t.hg != t.writer)
+	s.curDetached = t.detached
 	s.curFlags = st.Flags
 	s.curNextTxn = nextTxnOnly(st)
 	s.curHG = t.hg
@@ -154,6 +165,9 @@ func (s *Session) takeHeld(st *router.Stmt) {
 // read-your-writes cannot be satisfied there in time), or a connection of
 // t.hg.
 func (s *Session) acquireFor(t *target) (*pool.Conn, *mysql.MyError) {
+	if t.detached {
+		return s.acquireDetached(t)
+	}
 	if s.pinned != nil {
 		return s.pinned, nil
 	}
@@ -333,6 +347,7 @@ func (s *Session) writerTarget() target {
 	s.takeHeld(&router.Stmt{})
 	s.pins &^= PinNextStatement
 	s.curFlags, s.curNextTxn, s.curDigest, s.curTimeout = 0, false, "", 0
+	s.curDetached = false
 	return target{hg: s.user.DefaultHostgroup, writer: s.user.DefaultHostgroup}
 }
 
@@ -355,7 +370,9 @@ func (s *Session) runStmt(pkt []byte, t target, o op) error {
 		}
 	}
 	start := timeNow()
-	retry := t.reader && len(pkt) < mysql.MaxPayloadLen
+	// A detached read is not re-run: retryRead would drop the session's
+	// transaction state along with the failed connection.
+	retry := t.reader && !t.detached && len(pkt) < mysql.MaxPayloadLen
 	s.cur = c
 	res, err := s.doTimed(c, pkt, o)
 	s.cur = nil

@@ -131,6 +131,9 @@ type Session struct {
 	// curFlags / curNextTxn describe the statement being run.
 	curFlags   router.Flags
 	curNextTxn bool
+	// curDetached: the statement runs outside the session's transaction
+	// (route, txnpersist.go); finish releases its connection on its own.
+	curDetached bool
 	// curDigest / curHG identify the statement for the digest statistics
 	// ("" = not recorded); keyBuf is reused to build the stats key.
 	curDigest string

@@ -85,6 +85,9 @@ type Stats struct {
 	LoginFailures loginFailures
 	// Pins counts how often each pin reason was taken, by bit index.
 	Pins [numPinReasons]atomic.Uint64
+	// TxnDetached counts reads of transaction_persistent=0 users that ran
+	// outside their transaction (txnpersist.go).
+	TxnDetached atomic.Uint64
 	// Routes counts routing decisions by reason.
 	Routes [router.NumReasons]atomic.Uint64
 	// ToReader / ToWriter count statements by the hostgroup role they ran on.

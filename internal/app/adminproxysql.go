@@ -110,5 +110,6 @@ func (a *App) proxysqlGlobals() []admin.Counter {
 		{Name: "Client_Connections_non_idle", Value: nonIdle},
 		{Name: "Active_Transactions", Value: active},
 		{Name: "Slow_queries", Value: int64(slow)},
+		{Name: "Reads_Outside_Transaction", Value: int64(a.Stats.TxnDetached.Load())},
 	}
 }
