@@ -21,8 +21,8 @@ import (
 // holds nothing but the transaction. The read is routed as it would be
 // outside the transaction (query rules, else the read/write split), on a
 // connection of its own, and sees only committed data; a rule that sends
-// it to the transaction's own hostgroup keeps it on the transaction's
-// connection. Writes never leave: ProxySQL would run them outside the
+// it to the transaction's own hostgroup, or a fallback to it (no usable
+// reader), keeps it on the transaction's connection. Writes never leave: ProxySQL would run them outside the
 // transaction, where a ROLLBACK cannot undo them.
 
 // stayFlags are the reads that must run on the transaction's connection.
@@ -41,17 +41,28 @@ func (s *Session) leavesTxn(st *router.Stmt) bool {
 
 // acquireDetached is acquireFor for a read that runs outside the
 // session's transaction: a connection of its own, picked as outside a
-// transaction (a reader, or a writer connection other than the
-// transaction's when the read falls back to the writer). The session's
-// pinned connection is set aside meanwhile, since acquire returns it.
+// transaction. A read that falls back to the writer hostgroup (no usable
+// reader, or one too far behind for read-your-writes) is back in the
+// transaction's hostgroup and runs on the transaction's connection. The
+// session's pinned connection is set aside meanwhile, since acquire
+// returns it.
 func (s *Session) acquireDetached(t *target) (*pool.Conn, *mysql.MyError) {
 	pinned := s.pinned
-	s.pinned = nil
-	defer func() { s.pinned = pinned }()
 	d := *t
 	d.detached = false
-	c, me := s.acquireFor(&d)
+	c, me := func() (*pool.Conn, *mysql.MyError) {
+		s.pinned = nil
+		defer func() { s.pinned = pinned }() // even on a panic: dropBackend discards it
+		return s.acquireFor(&d)
+	}()
 	t.hg, t.reader = d.hg, d.reader
+	if !d.reader && d.hg == t.writer {
+		if me == nil {
+			c.Recycle() // fresh from the pool, synced: its state is known
+		}
+		t.detached, s.curDetached = false, false
+		return pinned, nil
+	}
 	return c, me
 }
 

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -91,4 +92,31 @@ func TestTransactionPersistentOff(t *testing.T) {
 	require.Len(t, onReader(), 1)
 	require.Contains(t, onWriter(), "2 SELECT b FROM tp")
 	require.Zero(t, st2.TxnDetached.Load())
+}
+
+// noReaderPicker has servers for the writer hostgroup only.
+type noReaderPicker string
+
+func (p noReaderPicker) Pick(hg int) (string, error) {
+	if hg == 10 {
+		return string(p), nil
+	}
+	return "", errors.New("no reader")
+}
+
+// A read that leaves the transaction but finds no reader falls back to
+// the writer hostgroup, the transaction's own: it runs on the
+// transaction's connection and sees its writes.
+func TestTransactionPersistentOffFallsBackIntoTheTransaction(t *testing.T) {
+	writer, onWriter := startTxnBackend(t)
+	off := false
+	nc, st := servedSessionAs(t, config.User{Username: "u", Password: "pw", DefaultHostgroup: 10,
+		TransactionPersistent: &off}, noReaderPicker(writer), &Routing{ReaderOf: map[int]int{10: 20}}, writer)
+	for _, q := range []string{"BEGIN", "INSERT INTO tp VALUES (1)", "SELECT a FROM tp", "COMMIT"} {
+		send(t, nc, mysql.COM_QUERY, []byte(q)...)
+		requireOK(t, nc)
+	}
+	require.Equal(t, []string{"1 BEGIN", "1 INSERT INTO tp VALUES (1)", "1 SELECT a FROM tp", "1 COMMIT"}, onWriter())
+	require.Zero(t, st.TxnDetached.Load())
+	require.EqualValues(t, 1, st.ReaderFallbacks.Load())
 }
