@@ -152,6 +152,7 @@ type Process struct {
 	ClientPort int
 	Hostgroup  int // -1 before the first statement
 	Backend    string
+	Local      string // the proxy's end of the backend connection
 	Command    string // Query or Sleep
 	Time       time.Duration
 	Info       string

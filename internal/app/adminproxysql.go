@@ -25,7 +25,7 @@ func (a *App) proxysqlSnapshot(want admin.Want, st *admin.Stats) {
 	if want&admin.WantSessions != 0 {
 		for _, p := range a.Sessions.Processlist() {
 			st.Processes = append(st.Processes, admin.Process{ID: p.ID, User: p.User, DB: p.DB,
-				ClientHost: p.ClientHost, ClientPort: p.ClientPort, Hostgroup: p.Hostgroup, Backend: p.Backend,
+				ClientHost: p.ClientHost, ClientPort: p.ClientPort, Hostgroup: p.Hostgroup, Backend: p.Backend, Local: p.Local,
 				Command: p.Command, Time: p.Time, Info: p.Info, InTxn: p.InTxn})
 		}
 		st.UserConns = a.Sessions.UserConnections()

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/stretchr/testify/require"
@@ -118,6 +119,29 @@ func TestProxySQLCompatSemantics(t *testing.T) {
 			require.NotEmpty(t, p.rows(t, "SELECT time_start_us FROM monitor.mysql_server_connect_log WHERE port = "+
 				strconv.Itoa(port)+" AND connect_error IS NULL"), "port %d", port)
 		}
+	})
+
+	t.Run("stats_mysql_processlist: the backend connection's both ends", func(t *testing.T) {
+		c := conn(t, openDB(t, dsn(addr, "app", admSchema)))
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.ExecContext(ctx, "SELECT SLEEP(30) FROM t WHERE id = 1 FOR UPDATE")
+			done <- err
+		}()
+		var row []string
+		require.Eventually(t, func() bool {
+			rows := p.rows(t, "SELECT SessionID, l_srv_host, l_srv_port, srv_port FROM stats_mysql_processlist "+
+				"WHERE command = 'Query' AND info LIKE '%SLEEP(30)%'")
+			if len(rows) == 1 {
+				row = rows[0]
+			}
+			return len(rows) == 1
+		}, 30*time.Second, 10*time.Millisecond)
+		require.Equal(t, "127.0.0.1", row[1])
+		require.NotEqual(t, "0", row[2], "the proxy's port of the backend connection")
+		require.Equal(t, strconv.Itoa(sb.Ports[0]), row[3])
+		p.run(t, "KILL QUERY "+row[0])
+		<-done
 	})
 
 	t.Run("PROXYSQL PAUSE, RESUME, READONLY, CHECKSUM", func(t *testing.T) {
