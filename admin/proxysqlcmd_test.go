@@ -41,6 +41,7 @@ func TestProxySQLReadOnlyMode(t *testing.T) {
 	require.Equal(t, "0", one(t, e, "SELECT @@read_only"))
 	exec(t, e, "PROXYSQL READONLY")
 	require.Equal(t, "1", one(t, e, "SELECT @@global.read_only"))
+	require.Equal(t, [][]any{{"read_only", "1"}}, exec(t, e, "SHOW GLOBAL VARIABLES LIKE 'read_only'").Rows)
 	for _, q := range []string{"UPDATE mysql_servers SET weight = 7", "DELETE FROM mysql_users",
 		"INSERT INTO mysql_servers (hostgroup_id, hostname, port) VALUES (20, '10.0.0.9', 3306)",
 		"SET mysql-max_connections = 77"} {
