@@ -369,8 +369,8 @@ func TestCompatQueries(t *testing.T) {
 	require.Contains(t, tables, "runtime_mysql_servers")
 	require.Contains(t, tables, "global_variables")
 	require.Contains(t, firstColumn(t, e, "SHOW TABLES FROM stats"), "stats_mysql_connection_pool")
-	require.Equal(t, []string{"mysql_server_group_replication_log", "mysql_server_ping_log", "mysql_server_read_only_log",
-		"mysql_server_replication_lag_log"}, firstColumn(t, e, "show tables from monitor"))
+	require.Equal(t, []string{"mysql_server_connect_log", "mysql_server_group_replication_log", "mysql_server_ping_log",
+		"mysql_server_read_only_log", "mysql_server_replication_lag_log"}, firstColumn(t, e, "show tables from monitor"))
 	require.Equal(t, []string{"mysql_servers"}, firstColumn(t, e, "SHOW TABLES LIKE 'mysql_serv%'"))
 	execErr(t, e, "SHOW TABLES FROM nowhere", erBadDB)
 

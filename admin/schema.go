@@ -391,7 +391,7 @@ var (
 
 var digestCols = []column{
 	{name: "hostgroup", typ: "INTEGER"}, {name: "schemaname", typ: "TEXT"}, {name: "username", typ: "TEXT"},
-	{name: "digest", typ: "TEXT"}, {name: "digest_text", typ: "TEXT"}, {name: "count_star", typ: "INTEGER"},
+	{name: "client_address", typ: "TEXT"}, {name: "digest", typ: "TEXT"}, {name: "digest_text", typ: "TEXT"}, {name: "count_star", typ: "INTEGER"},
 	{name: "first_seen", typ: "INTEGER"}, {name: "last_seen", typ: "INTEGER"}, {name: "sum_time", typ: "INTEGER"},
 	{name: "min_time", typ: "INTEGER"}, {name: "max_time", typ: "INTEGER"},
 	{name: "sum_rows_affected", typ: "INTEGER"}, {name: "sum_rows_sent", typ: "INTEGER"},

@@ -120,6 +120,9 @@ var variables = []variable{
 	strVar("mysql-monitor_replication_lag_use_percona_heartbeat", "monitor.heartbeat_table", false, func(c *config.Config) *string {
 		return &c.Monitor.HeartbeatTable
 	}),
+	boolVar("mysql-query_digests_track_hostname", "log.query_digests_track_hostname", func(c *config.Config) *bool {
+		return &c.Log.QueryDigestsTrackHostname
+	}),
 	boolVar("mysql-monitor_lag_weight_decay", "monitor.lag_weight_decay", func(c *config.Config) *bool { return &c.Monitor.LagWeightDecay }),
 	{
 		name: "admin-admin_credentials", path: "admin.username",

@@ -152,6 +152,10 @@ type Log struct {
 	// SlowQueryThreshold logs every request that takes at least this long
 	// (digest, duration, backend, user); 0 turns the slow query log off.
 	SlowQueryThreshold time.Duration `mapstructure:"slow_query_threshold"`
+	// QueryDigestsTrackHostname keeps the statement digest statistics per
+	// client host too (stats_mysql_query_digest.client_address; ProxySQL's
+	// mysql-query_digests_track_hostname): more rows, within the same bound.
+	QueryDigestsTrackHostname bool `mapstructure:"query_digests_track_hostname"`
 }
 
 // HTTP configures the observability listener: /metrics, /healthz,
@@ -297,12 +301,13 @@ type User struct {
 	// SchemaLocked refuses a change of schema (USE, COM_INIT_DB) away
 	// from DefaultSchema.
 	SchemaLocked bool `mapstructure:"schema_locked" json:",omitempty"`
-	// TransactionPersistent false is accepted for ProxySQL's tools; rwproxy
-	// keeps every transaction on one backend whatever it says. Nil means true.
+	// TransactionPersistent false lets plain reads inside an explicit
+	// transaction run outside it, routed as any read (ProxySQL's
+	// transaction_persistent=0); writes never leave. Nil means true.
 	TransactionPersistent *bool `mapstructure:"transaction_persistent" json:",omitempty"`
-	// FastForward sends every statement of this user's sessions to
-	// DefaultHostgroup: no read/write split, no query rules (replication
-	// clients, bulk loaders).
+	// FastForward relays this user's statements unparsed to
+	// DefaultHostgroup on one backend connection per session: no
+	// read/write split, no query rules (replication clients, bulk loaders).
 	FastForward bool `mapstructure:"fast_forward" json:",omitempty"`
 	// Attributes is free JSON kept for the operator (ProxySQL's
 	// mysql_users.attributes); "" or a JSON object.

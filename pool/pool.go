@@ -75,6 +75,9 @@ type ServerStats struct {
 	DoubleReleases atomic.Uint64
 	// MaxConnUsed is the highest ConnUsed seen (ProxySQL's MaxConnUsed).
 	MaxConnUsed atomic.Int64
+	// GTIDSync counts reads this server served after its GTID check for
+	// read-your-writes passed (ProxySQL's Queries_GTID_sync).
+	GTIDSync atomic.Uint64
 }
 
 // addUsed counts one more connection in use and keeps MaxConnUsed.

@@ -37,8 +37,7 @@ func (s *Session) runQuery(pkt []byte) error {
 		s.d.QueryHook(pkt[5:])
 	}
 	sql := bytesToString(pkt[5:])
-	s.cls.SetSQLMode(s.st.vars["sql_mode"])
-	st := s.cls.Classify(sql)
+	st := s.classify(sql)
 	if st.Flags&router.FlagKill != 0 {
 		return s.handleKill(sql)
 	}

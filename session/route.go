@@ -40,7 +40,10 @@ type target struct {
 	// idem: a query rule marks the statement idempotent (re-run once when
 	// its connection is lost in autocommit, see runStmt).
 	idem bool
-	dec  router.Decision
+	// detached: a read of a transaction_persistent=0 user that runs
+	// outside its transaction, on a connection of its own (txnpersist.go).
+	detached bool
+	dec      router.Decision
 }
 
 // bytesToString views b as a string without copying. The classifier never
@@ -69,6 +72,10 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 	}
 	if s.pins&PinNextStatement != 0 {
 		s.pins &^= PinNextStatement
+	}
+	detached := dec.Target == router.TargetPinned && s.leavesTxn(st)
+	if detached {
+		dec = router.Route(st, router.View{Autocommit: true}) // as outside the transaction
 	}
 	if s.user.SchemaLocked && st.Kind == router.KindUse {
 		if me := schemaLocked(s.user, useTarget(sql)); me != nil {
@@ -112,6 +119,10 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 	case router.TargetHostgroup:
 		t.hg = dec.Hostgroup
 	}
+	// Routed to the transaction's own hostgroup, the read stays on the
+	// transaction's connection, as in ProxySQL.
+	t.detached = detached && (t.reader || t.hg != t.writer)
+	s.req.detached = t.detached
 	s.req.flags = st.Flags
 	s.req.nextTxn = nextTxnOnly(st)
 	s.txNote(st, sql)
@@ -162,6 +173,9 @@ func (s *Session) takeHeld(st *router.Stmt) {
 // read-your-writes cannot be satisfied there in time), or a connection of
 // t.hg.
 func (s *Session) acquireFor(t *target) (*pool.Conn, *mysql.MyError) {
+	if t.detached {
+		return s.acquireDetached(t)
+	}
 	if s.pinned != nil {
 		return s.pinned, nil
 	}
@@ -172,7 +186,10 @@ func (s *Session) acquireFor(t *target) (*pool.Conn, *mysql.MyError) {
 	c, me := s.acquire(t.hg)
 	if me == nil {
 		if want := s.rywWant(); want != nil {
-			if ok, broken := s.caughtUp(c, want); !ok {
+			ok, broken := s.caughtUp(c, want)
+			if ok {
+				c.Stats().GTIDSync.Add(1)
+			} else {
 				if broken {
 					c.Discard() // a failed wait leaves the connection in an unknown state
 				} else {
@@ -333,7 +350,9 @@ func (s *Session) runStmt(pkt []byte, t target, o op) error {
 		}
 	}
 	start := timeNow()
-	retry := (t.reader || s.idempotentRetry(&t)) && len(pkt) < mysql.MaxPayloadLen
+	// A detached read is not re-run: retryRead would drop the session's
+	// transaction state along with the failed connection.
+	retry := ((t.reader && !t.detached) || s.idempotentRetry(&t)) && len(pkt) < mysql.MaxPayloadLen
 	s.txBegin(pkt, o, &t)
 	s.req.conn = c
 	res, err := s.doTimed(c, pkt, o)

@@ -147,6 +147,9 @@ type Session struct {
 	// keyBuf is reused to build the digest statistics' key.
 	keyBuf []byte
 	exec   execState
+	// clientHost is the client's host for the digest statistics, set on
+	// first use (digestClient).
+	clientHost *string
 
 	// running is the connection a statement is running on, for KILL from
 	// another session; inTxnFlag mirrors inTxn for Registry.Drain.

@@ -39,8 +39,7 @@ const cursorFlags = mysql.CURSOR_TYPE_READ_ONLY | mysql.CURSOR_TYPE_FOR_UPDATE |
 
 func (s *Session) handlePrepare(pkt []byte) error {
 	query := string(pkt[5:])
-	s.cls.SetSQLMode(s.st.vars["sql_mode"])
-	st := s.cls.Classify(query)
+	st := s.classify(query)
 	t, me := s.route(&st, query)
 	if me != nil {
 		return s.writeErr(me)

@@ -136,6 +136,7 @@ func (o *obsSource) Sample() metrics.Sample {
 	}
 	s.Servers = o.servers(v.Config, snap, health)
 	s.Proxy = o.proxyCounters()
+	s.Paused = a.listener.Paused()
 	for i := range router.NumReasons {
 		s.Routes = append(s.Routes, metrics.Count{Name: router.Reason(i).String(), Value: a.Stats.Routes[i].Load()})
 	}
