@@ -163,6 +163,8 @@ type Session struct {
 	longHeld int
 	// span is the traced statement being run (trace.go); nil: not traced.
 	span *tracing.Stmt
+	// txn is the open transaction's span (txntrace.go).
+	txn txnTrace
 	// qattrs: the client sends query attributes (queryattrs.go); qaBuf
 	// holds its executes rewritten to the plain form.
 	qattrs bool
@@ -355,6 +357,7 @@ func (s *Session) run() {
 // close returns or discards the backend connections the session holds.
 func (s *Session) close() {
 	s.timer.stop()
+	s.endTxnSpan(timeNow(), "abandoned")
 	s.releaseHeld()
 	if s.pinned == nil {
 		return
