@@ -169,6 +169,9 @@ type Session struct {
 	// holds its executes rewritten to the plain form.
 	qattrs bool
 	qaBuf  []byte
+	// attrBuf holds the last statement converted for a backend with query
+	// attributes (backendattrs.go).
+	attrBuf []byte
 }
 
 // handshake is the go-mysql Handler used during login only: rwproxy runs

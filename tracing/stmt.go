@@ -66,8 +66,13 @@ func NewRecord(now time.Time) *Stmt { return &Stmt{Start: now} }
 func (s *Stmt) Context() context.Context { return s.ctx }
 
 // Traceparent is the W3C traceparent naming this statement's span, for a
-// backend that accepts it.
-func (s *Stmt) Traceparent() string { return traceparent(s.span.SpanContext()) }
+// backend that accepts it; "" for a NewRecord.
+func (s *Stmt) Traceparent() string {
+	if s.span == nil {
+		return ""
+	}
+	return traceparent(s.span.SpanContext())
+}
 
 func traceparent(sc trace.SpanContext) string {
 	return "00-" + sc.TraceID().String() + "-" + sc.SpanID().String() + "-" + sc.TraceFlags().String()
