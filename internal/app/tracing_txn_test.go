@@ -2,7 +2,9 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"net"
+	"os"
 	"testing"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -79,6 +81,7 @@ func TestTraceTransactionSpans(t *testing.T) {
 	require.NoError(t, tr.Flush(ctx))
 
 	spans := exp.GetSpans()
+	dumpSpans(t, spans)
 	var txn *tracetest.SpanStub
 	byID := map[string]tracetest.SpanStub{}
 	for i, s := range spans {
@@ -123,5 +126,26 @@ func TestTraceTransactionSpans(t *testing.T) {
 	}
 	for _, s := range spans {
 		require.NotEqual(t, "ROLLBACK", spanAttrs(s)["db.operation.name"].AsString(), "the unsampled transaction is not traced")
+	}
+}
+
+// dumpSpans writes the spans as JSON lines to $RWPROXY_TRACE_DUMP, when
+// set (to render the trace in docs/observability.md).
+func dumpSpans(t *testing.T, spans tracetest.SpanStubs) {
+	path := os.Getenv("RWPROXY_TRACE_DUMP")
+	if path == "" {
+		return
+	}
+	f, err := os.Create(path)
+	require.NoError(t, err)
+	defer f.Close()
+	enc := json.NewEncoder(f)
+	for _, s := range spans {
+		at := map[string]string{}
+		for _, kv := range s.Attributes {
+			at[string(kv.Key)] = kv.Value.Emit()
+		}
+		require.NoError(t, enc.Encode(map[string]any{"name": s.Name, "id": s.SpanContext.SpanID().String(),
+			"parent": s.Parent.SpanID().String(), "start": s.StartTime.UnixNano(), "end": s.EndTime.UnixNano(), "attrs": at}))
 	}
 }
