@@ -360,7 +360,7 @@ func (s *Session) run() {
 // close returns or discards the backend connections the session holds.
 func (s *Session) close() {
 	s.timer.stop()
-	s.endTxnSpan(timeNow(), "abandoned")
+	s.endTxnSpan(time.Time{}, "abandoned")
 	s.releaseHeld()
 	if s.pinned == nil {
 		return

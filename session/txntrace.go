@@ -54,10 +54,13 @@ func (s *Session) txnStatementDone(now time.Time) {
 	}
 }
 
-// endTxnSpan ends the open transaction's span, if any (how: see
-// tracing.Txn.End).
+// endTxnSpan ends the open transaction's span, if any, at now (zero:
+// the current time) (how: see tracing.Txn.End).
 func (s *Session) endTxnSpan(now time.Time, how string) {
 	if s.txn.span != nil {
+		if now.IsZero() {
+			now = timeNow()
+		}
 		s.txn.span.End(now, how)
 	}
 	s.txn = txnTrace{}
