@@ -3,6 +3,7 @@ package session
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/server"
@@ -133,6 +134,7 @@ func (s *Session) handleResetConnection() error {
 // resetState drops the session's state and returns its pinned connection
 // to the pool after resetting it on the server.
 func (s *Session) resetState(collation int) {
+	s.endTxnSpan(time.Time{}, "rollback")
 	if s.pinned != nil {
 		c := s.pinned
 		s.pinned = nil

@@ -319,6 +319,9 @@ func (s *Session) do(c *pool.Conn, pkt []byte, o op) (protocol.Response, error) 
 	case opExecute:
 		return s.execute(c, pkt)
 	}
+	if pkt[4] == mysql.COM_QUERY {
+		pkt, _ = s.forBackend(c, pkt, nil) // cannot fail for a query
+	}
 	return s.send(c, pkt, fwdResult)
 }
 

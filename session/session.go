@@ -168,12 +168,17 @@ type Session struct {
 	longHeld int
 	// span is the traced statement being run (trace.go); nil: not traced.
 	span *tracing.Stmt
+	// txn is the open transaction's span (txntrace.go).
+	txn txnTrace
 	// qattrs: the client sends query attributes (queryattrs.go); qaBuf
 	// holds its executes rewritten to the plain form.
 	qattrs bool
 	qaBuf  []byte
 	// tx records the open transaction for replay (txreplay.go).
 	tx txLog
+	// attrBuf holds the last statement converted for a backend with query
+	// attributes (backendattrs.go).
+	attrBuf []byte
 }
 
 // handshake is the go-mysql Handler used during login only: rwproxy runs
@@ -362,6 +367,7 @@ func (s *Session) run() {
 // close returns or discards the backend connections the session holds.
 func (s *Session) close() {
 	s.timer.stop()
+	s.endTxnSpan(time.Time{}, "abandoned")
 	s.releaseHeld()
 	if s.pinned == nil {
 		return

@@ -235,6 +235,11 @@ func (s *Session) execute(c *pool.Conn, pkt []byte) (protocol.Response, error) {
 	}
 	s.clearLongData(ps)
 	binary.LittleEndian.PutUint32(pkt[5:9], bs.ID)
+	pkt, ok := s.forBackend(c, pkt, ps)
+	if !ok {
+		me := protocol.NewErrMalformed("COM_STMT_EXECUTE")
+		return protocol.Response{Err: me}, s.writeErr(me)
+	}
 	return s.send(c, pkt, fwdResult)
 }
 

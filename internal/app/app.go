@@ -365,5 +365,8 @@ func poolOptions(c *config.Config) pool.Options {
 		ConnectTimeout: c.Pool.ConnectTimeout, IdleTimeout: c.Pool.IdleTimeout,
 		MaxLifetime: c.Pool.MaxLifetime, PingAfter: c.Pool.PingAfter, WaitTimeout: c.Pool.WaitTimeout,
 		MaxIdle: c.Pool.MaxIdle, MinIdle: c.Pool.MinIdle,
+		// With tracing on, backends that accept query attributes get the
+		// statement's traceparent (session/backendattrs.go).
+		QueryAttributes: c.Tracing.Enabled,
 	}
 }

@@ -74,7 +74,12 @@ func (a *App) StartHTTP(o HTTPOptions) error {
 	}
 	s, err := web.New(web.Options{
 		Listen: listen, Source: src, Gatherer: reg, Log: a.lg.Named("http"),
-		PProf: func() bool { return a.Store.Current().HTTP.PProf },
+		PProf:   func() bool { return a.Store.Current().HTTP.PProf },
+		Capture: adminRuntime{a: a},
+		Credentials: func() (string, string) {
+			ad := a.Store.Current().Admin
+			return ad.Username, ad.Password
+		},
 	})
 	if err != nil {
 		return err
