@@ -49,6 +49,8 @@ const (
 	WantChecksums
 	// WantErrors: the backends' errors by origin.
 	WantErrors
+	// WantQueryCache: the query cache's counters.
+	WantQueryCache
 )
 
 // Stats is a point-in-time copy of the proxy's live state.
@@ -88,6 +90,8 @@ type Stats struct {
 	Checksums []ModuleChecksum
 	// Errors are stats_mysql_errors' rows.
 	Errors []ErrorStat
+	// QueryCache are stats_mysql_query_cache's rows.
+	QueryCache []Counter
 }
 
 // BalanceStat is one row of stats_mysql_balance.

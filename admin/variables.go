@@ -88,6 +88,7 @@ var variables = []variable{
 	strVar("mysql-reader_fallback", "reader_fallback", false, func(c *config.Config) *string { return &c.ReaderFallback }),
 	msVar("mysql-failover_buffer_ms", "failover_buffer", func(c *config.Config) *time.Duration { return &c.FailoverBuffer }),
 	msVar("mysql-default_query_timeout", "query_timeout", func(c *config.Config) *time.Duration { return &c.QueryTimeout }),
+	intVar("mysql-query_cache_size_MB", "query_cache_size_mb", func(c *config.Config) *int { return &c.QueryCacheSizeMB }),
 	msVar("mysql-connect_timeout_ms", "pool.connect_timeout", func(c *config.Config) *time.Duration { return &c.Pool.ConnectTimeout }),
 	intVar("mysql-pool_min_idle", "pool.min_idle", func(c *config.Config) *int { return &c.Pool.MinIdle }),
 	intVar("mysql-pool_max_idle", "pool.max_idle", func(c *config.Config) *int { return &c.Pool.MaxIdle }),

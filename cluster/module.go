@@ -65,6 +65,8 @@ type variablesModule struct {
 	QueryTimeout    time.Duration
 	Pool            config.Pool
 	Monitor         config.Monitor
+
+	QueryCacheSizeMB int
 }
 
 // encoded is one module of one configuration in canonical form.
@@ -108,7 +110,7 @@ func extract(n *config.Config, m string) any {
 	case ModuleVariables:
 		return variablesModule{MaxConnections: n.MaxConnections, ShutdownTimeout: n.ShutdownTimeout,
 			ReaderFallback: n.ReaderFallback, FailoverBuffer: n.FailoverBuffer, QueryTimeout: n.QueryTimeout,
-			Pool: n.Pool, Monitor: n.Monitor}
+			QueryCacheSizeMB: n.QueryCacheSizeMB, Pool: n.Pool, Monitor: n.Monitor}
 	}
 	panic("cluster: unknown module " + m)
 }
@@ -176,6 +178,7 @@ func install(c *config.Config, m string, payload []byte) error {
 		}
 		c.MaxConnections, c.ShutdownTimeout, c.ReaderFallback = v.MaxConnections, v.ShutdownTimeout, v.ReaderFallback
 		c.FailoverBuffer, c.QueryTimeout, c.Pool, c.Monitor = v.FailoverBuffer, v.QueryTimeout, v.Pool, v.Monitor
+		c.QueryCacheSizeMB = v.QueryCacheSizeMB
 	default:
 		return fmt.Errorf("unknown module %q", m)
 	}

@@ -53,6 +53,10 @@ const (
 	DefaultFailoverBuffer = 5 * time.Second
 )
 
+// DefaultQueryCacheSizeMB is query_cache_size_mb: memory is only used by
+// rules with a cache_ttl.
+const DefaultQueryCacheSizeMB = 64
+
 // Cluster defaults (scalar keys, set by Defaults).
 const (
 	// DefaultGossipInterval is cluster.gossip_interval (also used for 0).
@@ -168,10 +172,11 @@ func Defaults() *Config {
 			GossipInterval:   DefaultGossipInterval,
 			PushPullInterval: DefaultPushPullInterval,
 		},
-		ReaderFallback: DefaultReaderFallback,
-		FailoverBuffer: DefaultFailoverBuffer,
-		TLS:            TLS{BackendVerifyHostname: true},
-		Tracing:        DefaultTracing(),
+		ReaderFallback:   DefaultReaderFallback,
+		FailoverBuffer:   DefaultFailoverBuffer,
+		QueryCacheSizeMB: DefaultQueryCacheSizeMB,
+		TLS:              TLS{BackendVerifyHostname: true},
+		Tracing:          DefaultTracing(),
 		Limits: Limits{
 			MaxAllowedPacket:      DefaultMaxAllowedPacket,
 			MaxPreparedStatements: DefaultMaxPreparedStatements,

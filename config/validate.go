@@ -57,6 +57,9 @@ func (c *Config) Validate() error {
 		p.add("failover_buffer", "%s must be >= 0 (0 disables the wait)", c.FailoverBuffer)
 	}
 	p.timeout("query_timeout", c.QueryTimeout)
+	if c.QueryCacheSizeMB < 0 || c.QueryCacheSizeMB > MaxQueryCacheSizeMB {
+		p.add("query_cache_size_mb", "%d must be between 0 (nothing is kept) and %d", c.QueryCacheSizeMB, MaxQueryCacheSizeMB)
+	}
 	c.Log.validate(&p)
 	c.Admin.validate(&p)
 	c.HTTP.validate(&p)
