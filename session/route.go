@@ -9,6 +9,7 @@ import (
 
 	"github.com/rwproxy/rwproxy/pool"
 	"github.com/rwproxy/rwproxy/protocol"
+	"github.com/rwproxy/rwproxy/qcache"
 	"github.com/rwproxy/rwproxy/router"
 )
 
@@ -28,6 +29,9 @@ type Routing struct {
 	// QueryTimeout is the global statement timeout (0 = none); users'
 	// and rules' own timeouts take precedence.
 	QueryTimeout time.Duration
+	// QueryCache is the query cache while some rule sets a cache_ttl;
+	// nil otherwise (docs/query-cache.md).
+	QueryCache *qcache.Cache
 }
 
 // target is where one statement runs.
@@ -76,6 +80,7 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 		dec = router.Decision{Target: router.TargetWriter, Reason: router.ReasonFastForward}
 	}
 	var ruleTimeout time.Duration
+	s.qc.spec = router.CacheSpec{}
 	// A pinned statement ignores the rules' destination and error, but
 	// not their timeout.
 	if !r.Rules.Empty() && (dec.Target != router.TargetPinned || r.Rules.HasTimeouts()) {
@@ -84,7 +89,7 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 			digest = s.cls.Digest(sql)
 		}
 		m := r.Rules.Match(s.user.Username, s.st.db, digest, sql)
-		ruleTimeout = m.Timeout
+		ruleTimeout, s.qc.spec = m.Timeout, m.Cache
 		if dec.Target != router.TargetPinned && dec.Reason != router.ReasonFastForward {
 			if m.ErrorMsg != "" {
 				return target{}, &mysql.MyError{Code: mysql.ER_UNKNOWN_ERROR, State: "HY000", Message: m.ErrorMsg}

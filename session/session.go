@@ -167,6 +167,8 @@ type Session struct {
 	// holds its executes rewritten to the plain form.
 	qattrs bool
 	qaBuf  []byte
+	// qc is the session's query cache state (qcache.go).
+	qc qcState
 }
 
 // handshake is the go-mysql Handler used during login only: rwproxy runs

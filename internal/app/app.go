@@ -20,6 +20,7 @@ import (
 	"github.com/rwproxy/rwproxy/monitor"
 	"github.com/rwproxy/rwproxy/pool"
 	"github.com/rwproxy/rwproxy/protocol"
+	"github.com/rwproxy/rwproxy/qcache"
 	"github.com/rwproxy/rwproxy/router"
 	"github.com/rwproxy/rwproxy/session"
 	"github.com/rwproxy/rwproxy/topology"
@@ -53,6 +54,8 @@ type App struct {
 	picker  *picker
 	// Cache is the shared classification cache.
 	Cache *router.Cache
+	// QueryCache is the query cache (query rules' cache_ttl).
+	QueryCache *qcache.Cache
 	// Digests aggregates per-digest statement statistics.
 	Digests *session.Digests
 	// Tracer traces statements (tracing.enabled); nil when off.
@@ -279,6 +282,7 @@ func (a *App) applyConfig(c *config.Config) error {
 	rt := &session.Routing{Rules: rules, ReaderOf: make(map[int]int),
 		FallbackError: c.ReaderFallback == config.ReaderFallbackError, FailoverBuffer: c.FailoverBuffer,
 		QueryTimeout: c.QueryTimeout}
+	a.applyQueryCache(c, rules, rt)
 	for _, rh := range c.ReplicationHostgroups {
 		rt.ReaderOf[rh.WriterHostgroup] = rh.ReaderHostgroup
 	}
