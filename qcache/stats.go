@@ -33,3 +33,15 @@ func (c *Cache) Stats() Stats {
 	s.BytesIn, s.BytesOut = c.stats.bytesIn.Load(), c.stats.bytesOut.Load()
 	return s
 }
+
+// EntryTables returns the table sets of the entries held, most recently
+// used first (tests and diagnostics).
+func (c *Cache) EntryTables() [][]string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([][]string, 0, len(c.mu.entries))
+	for e := c.mu.head; e != nil; e = e.next {
+		out = append(out, e.tables)
+	}
+	return out
+}

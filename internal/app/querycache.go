@@ -32,6 +32,15 @@ func (a *App) QueryCacheStats() qcache.Stats {
 	return a.QueryCache.Stats()
 }
 
+// QueryCacheTables returns the table sets kept with the query cache's
+// entries, most recently used first.
+func (a *App) QueryCacheTables() [][]string {
+	if a.QueryCache == nil {
+		return nil
+	}
+	return a.QueryCache.EntryTables()
+}
+
 // queryCacheMetrics is QueryCacheStats for the metrics collector.
 func (a *App) queryCacheMetrics() metrics.QueryCache {
 	s := a.QueryCacheStats()
