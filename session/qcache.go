@@ -49,22 +49,23 @@ const uncacheable = router.FlagLockingRead | router.FlagSelectInto | router.Flag
 // runStmtQC is runStmt with the query cache in front when it is in use:
 // cacheable reads are served from it or fill it, writes invalidate it.
 func (s *Session) runStmtQC(pkt []byte, st *router.Stmt, sql string, t target, o op) error {
+	if qc := s.d.Routing().QueryCache; qc != nil && st.Kind == router.KindRead && s.qc.spec.TTL > 0 && s.cacheableNow(st) {
+		err := s.readThrough(qc, pkt, sql, t, o)
+		s.endTxnWrites(qc)
+		return err
+	}
+	err := s.runStmt(pkt, t, o)
+	// The cache is looked up after the statement, so that a write that
+	// completes after the first caching rule was loaded invalidates too.
 	qc := s.d.Routing().QueryCache
 	if qc == nil {
-		return s.runStmt(pkt, t, o)
+		return err
 	}
-	var err error
-	switch {
-	case st.Kind == router.KindRead && s.qc.spec.TTL > 0 && s.cacheableNow(st):
-		err = s.readThrough(qc, pkt, sql, t, o)
-	case st.Kind == router.KindWrite:
-		tables, all := s.writeTables(st, sql, o)
-		err = s.runStmt(pkt, t, o)
+	if st.Kind == router.KindWrite {
 		// The reply is in the client's write buffer: it leaves when the
 		// session next reads, after the entries are gone.
+		tables, all := s.writeTables(st, sql, o)
 		s.qcNoteWrite(qc, tables, all)
-	default:
-		err = s.runStmt(pkt, t, o)
 	}
 	s.endTxnWrites(qc)
 	return err
@@ -96,17 +97,18 @@ func (s *Session) readThrough(qc *qcache.Cache, pkt []byte, sql string, t target
 		}
 		return s.runStmt(pkt, t, o)
 	}
+	// The fill ends whatever happens (after Commit, Abort does nothing),
+	// so that no session waiting on it is left waiting.
+	defer qc.Abort(f)
 	tables, ok := s.cls.Tables(sql, s.st.db)
 	if !ok {
-		qc.Abort(f)
 		return s.runStmt(pkt, t, o)
 	}
 	s.relay.Tap = f.Add
+	defer func() { s.relay.Tap = nil }()
 	err := s.runStmt(pkt, t, o)
-	s.relay.Tap = nil
 	rows, complete := f.Result(s.caps&mysql.CLIENT_DEPRECATE_EOF != 0)
 	if err != nil || !complete || (rows == 0 && !s.qc.spec.Empty) {
-		qc.Abort(f)
 		return err
 	}
 	src := qcache.Source{Writer: s.curHG == s.user.DefaultHostgroup, Scope: scope,
