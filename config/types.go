@@ -397,7 +397,7 @@ type QueryRule struct {
 	CacheEmptyResult *bool `mapstructure:"cache_empty_result"`
 	// CacheTimeout is how long a miss waits for the same statement being
 	// read by another session to be stored, instead of reading it again;
-	// 0 = no wait (ProxySQL's cache_timeout, in ms in the admin table).
+	// 0 = no wait (admin column cache_timeout, in ms; rwproxy's meaning).
 	CacheTimeout time.Duration `mapstructure:"cache_timeout"`
 }
 

@@ -134,11 +134,18 @@ func (s *Session) waitFill(done <-chan struct{}, d time.Duration) bool {
 // replay writes a cached result to the client.
 func (s *Session) replay(e *qcache.Entry) error {
 	s.curCmd = -1 // no backend command to count (stats_mysql_commands_counters)
-	return e.Packets(func(p []byte) error {
+	err := e.Packets(func(p []byte) error {
 		s.qc.out = append(append(s.qc.out[:0], 0, 0, 0, 0), p...)
 		return protocol.WriteRaw(s.cl, s.qc.out)
 	})
+	if cap(s.qc.out) > maxKeptReplayBuf {
+		s.qc.out = nil // an idle session keeps no large buffer
+	}
+	return err
 }
+
+// maxKeptReplayBuf bounds the replay buffer a session keeps between hits.
+const maxKeptReplayBuf = 16 << 10
 
 // qcKey is the statement's cache key. The key's strings alias sql and the
 // session's state: Begin copies them.

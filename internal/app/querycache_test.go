@@ -27,6 +27,9 @@ type tableBackend struct {
 	mu     sync.Mutex
 	vals   map[string]int64
 	counts map[string]int
+	// hold, when set, is waited on by SELECTs containing "slow" before
+	// they answer.
+	hold chan struct{}
 }
 
 func newTableBackend() *tableBackend {
@@ -60,6 +63,11 @@ func (c *tableConn) answer(q string, args []any, binary bool) (*mysql.Result, er
 		return &mysql.Result{AffectedRows: 1}, nil
 	case strings.HasPrefix(q, "SELECT v FROM shop."):
 		b.counts[q]++
+		if hold := b.hold; hold != nil && strings.Contains(q, "slow") {
+			b.mu.Unlock()
+			<-hold
+			b.mu.Lock()
+		}
 		table = strings.Fields(q[len("SELECT v FROM shop."):])[0]
 		rows := [][]any{{b.vals[table], fmt.Sprint(args)}}
 		var pad int
@@ -247,4 +255,33 @@ func TestQueryCacheEviction(t *testing.T) {
 	}
 	require.Equal(t, 1, b.count(last))
 	require.Equal(t, 2, b.count(first))
+}
+
+// cache_timeout: a miss that finds the same statement being read by
+// another session waits for that result instead of reading it again.
+func TestQueryCacheTimeoutWaitsForTheFill(t *testing.T) {
+	rule := cacheSelects
+	rule.CacheTimeout = time.Minute
+	a, b := startCachedProxy(t, 8, rule)
+	b.hold = make(chan struct{})
+	first, second := openClient(t, a.Addr()), openClient(t, a.Addr())
+	const q = "SELECT v FROM shop.t /* slow */"
+	done := make(chan int64, 2)
+	read := func(db *sql.DB) { // no require off the test goroutine
+		var v int64
+		var s string
+		if err := db.QueryRow(q).Scan(&v, &s); err != nil {
+			v = -1
+		}
+		done <- v
+	}
+	go read(first)
+	require.Eventually(t, func() bool { return b.count(q) == 1 }, 10*time.Second, 5*time.Millisecond)
+	go read(second)
+	require.Eventually(t, func() bool { return a.QueryCacheStats().Waits == 1 }, 10*time.Second, 5*time.Millisecond)
+	close(b.hold) // the first read answers; the waiting one is served its result
+	require.EqualValues(t, 0, <-done)
+	require.EqualValues(t, 0, <-done)
+	require.Equal(t, 1, b.count(q), "one read reached the backend")
+	require.EqualValues(t, 1, a.QueryCacheStats().Hits)
 }
