@@ -1,6 +1,8 @@
 package admin
 
 import (
+	"database/sql"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -58,4 +60,33 @@ func TestStatsQueryCacheTable(t *testing.T) {
 	e, rt := newTestEngine(t, testConfig())
 	rt.stats.QueryCache = []Counter{{Name: "Query_Cache_count_GET_OK", Value: 7}, {Name: "Query_Cache_Entries", Value: 2}}
 	require.Equal(t, "7", one(t, e, "SELECT Variable_Value FROM stats.stats_mysql_query_cache WHERE Variable_Name='Query_Cache_count_GET_OK'"))
+}
+
+// A disk file written before the query cache existed (no cache columns,
+// no mysql-query_cache_size_MB row) keeps loading: the rules get no cache,
+// the size its default.
+func TestQueryCacheDiskUpgrade(t *testing.T) {
+	dir := t.TempDir()
+	yaml := testConfig()
+	_, err := Bootstrap(dir, yaml, false)
+	require.NoError(t, err)
+	db, err := sql.Open("sqlite", filepath.Join(dir, DiskFile))
+	require.NoError(t, err)
+	for _, q := range []string{
+		"ALTER TABLE mysql_query_rules DROP COLUMN cache_ttl",
+		"ALTER TABLE mysql_query_rules DROP COLUMN cache_empty_result",
+		"ALTER TABLE mysql_query_rules DROP COLUMN cache_timeout",
+		"DELETE FROM global_variables WHERE variable_name = 'mysql-query_cache_size_MB'",
+	} {
+		_, err := db.Exec(q)
+		require.NoError(t, err, q)
+	}
+	require.NoError(t, db.Close())
+
+	got, err := Bootstrap(dir, yaml, false)
+	require.NoError(t, err, "an older disk file is upgraded, not refused")
+	require.Len(t, got.QueryRules, len(yaml.QueryRules))
+	require.Zero(t, got.QueryRules[0].CacheTTL)
+	require.Nil(t, got.QueryRules[0].CacheEmptyResult)
+	require.Equal(t, config.DefaultQueryCacheSizeMB, got.QueryCacheSizeMB)
 }
