@@ -391,14 +391,16 @@ type QueryRule struct {
 	// Query cache (docs/query-cache.md). CacheTTL keeps the results of
 	// matching reads for this long (ProxySQL's cache_ttl, in ms in the
 	// admin table); 0 = not cached by this rule.
-	CacheTTL time.Duration `mapstructure:"cache_ttl"`
+	// The cache keys are left out of the cluster's JSON when unset, so that
+	// a node of the previous version still accepts rules without them.
+	CacheTTL time.Duration `mapstructure:"cache_ttl" json:",omitempty"`
 	// CacheEmptyResult: results without rows are cached too; nil means true
 	// (ProxySQL's cache_empty_result, NULL = the default).
-	CacheEmptyResult *bool `mapstructure:"cache_empty_result"`
+	CacheEmptyResult *bool `mapstructure:"cache_empty_result" json:",omitempty"`
 	// CacheTimeout is how long a miss waits for the same statement being
 	// read by another session to be stored, instead of reading it again;
 	// 0 = no wait (admin column cache_timeout, in ms; rwproxy's meaning).
-	CacheTimeout time.Duration `mapstructure:"cache_timeout"`
+	CacheTimeout time.Duration `mapstructure:"cache_timeout" json:",omitempty"`
 }
 
 // CachesEmpty reports whether the rule caches results without rows.
