@@ -26,8 +26,9 @@ type qcState struct {
 	txnAll    bool
 	// stmtTables are the tables of this session's prepared writes.
 	stmtTables map[*prepared]stmtTables
-	// out is the buffer a hit's packets are written from.
-	out []byte
+	// out is the buffer a hit's packets are written from; params the
+	// buffer of an execute's key parameters.
+	out, params []byte
 }
 
 type stmtTables struct {
@@ -192,10 +193,13 @@ func (s *Session) execParams() []byte {
 	if values > len(pl) {
 		return nil
 	}
-	out := make([]byte, 0, len(ps.types)+nb+len(pl)-values)
-	out = append(out, ps.types...)
+	out := append(s.qc.params[:0], ps.types...) // reused: Begin copies the key
 	out = append(out, pl[10:10+nb]...)
-	return append(out, pl[values:]...)
+	out = append(out, pl[values:]...)
+	if cap(out) <= maxKeptReplayBuf {
+		s.qc.params = out
+	}
+	return out
 }
 
 // qcWrites returns the write record the session's reads are checked
