@@ -75,9 +75,10 @@ var converters = map[*table]converter{
 				if q.Timeout != 0 {
 					timeout = q.Timeout.Milliseconds()
 				}
-				out = append(out, row{int64(q.RuleID), boolInt(q.Active), nullString(q.Username), nullString(q.Schemaname),
+				r := row{int64(q.RuleID), boolInt(q.Active), nullString(q.Username), nullString(q.Schemaname),
 					nullString(q.MatchDigest), nullString(q.MatchPattern), dest, boolInt(q.Apply),
-					nullString(q.ErrorMsg), nullString(q.Comment), timeout, boolInt(q.Idempotent)})
+					nullString(q.ErrorMsg), nullString(q.Comment), timeout, boolInt(q.Idempotent)}
+				out = append(out, append(r, ruleCacheCols(q)...))
 			}
 			return out
 		},
@@ -92,6 +93,7 @@ var converters = map[*table]converter{
 					d := asInt(r[6])
 					q.DestinationHostgroup = &d
 				}
+				setRuleCache(&q, r[12:15])
 				c.QueryRules = append(c.QueryRules, q)
 			}
 			return nil

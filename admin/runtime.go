@@ -51,6 +51,8 @@ const (
 	WantErrors
 	// WantFreeConns: the idle pooled backend connections.
 	WantFreeConns
+	// WantQueryCache: the query cache's counters.
+	WantQueryCache
 )
 
 // Stats is a point-in-time copy of the proxy's live state.
@@ -90,6 +92,8 @@ type Stats struct {
 	Checksums []ModuleChecksum
 	// Errors are stats_mysql_errors' rows.
 	Errors []ErrorStat
+	// QueryCache are stats_mysql_query_cache's rows.
+	QueryCache []Counter
 	// FreeConns are the idle pooled backend connections
 	// (stats_mysql_free_connections), at most MaxFreeConns of them.
 	FreeConns []FreeConn

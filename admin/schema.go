@@ -204,6 +204,10 @@ var (
 			{name: "timeout", typ: "INTEGER", check: "timeout >= 0"},
 			// rwproxy's: 1 = an autocommit write lost before its reply is re-run once.
 			{name: "idempotent", typ: "INTEGER", notNull: true, def: "0", check: "idempotent IN (0,1)"},
+			// Query cache (ProxySQL's columns, milliseconds; NULL = not set).
+			{name: "cache_ttl", typ: "INTEGER", check: "cache_ttl >= 0"},
+			{name: "cache_empty_result", typ: "INTEGER", check: "cache_empty_result IN (0,1)"},
+			{name: "cache_timeout", typ: "INTEGER", check: "cache_timeout >= 0"},
 		},
 		// INTEGER PRIMARY KEY: an INSERT without rule_id gets the next one.
 		constraints: []string{"PRIMARY KEY (rule_id)"},
@@ -357,6 +361,9 @@ var (
 	}}
 	tRuleHits = &table{name: "stats_mysql_query_rules", cols: []column{
 		{name: "rule_id", typ: "INTEGER"}, {name: "hits", typ: "INTEGER"},
+	}}
+	tQueryCache = &table{name: "stats_mysql_query_cache", cols: []column{
+		{name: "Variable_Name", typ: "TEXT"}, {name: "Variable_Value", typ: "TEXT"},
 	}}
 	tMemory = &table{name: "stats_memory_metrics", cols: []column{
 		{name: "Variable_Name", typ: "TEXT"}, {name: "Variable_Value", typ: "TEXT"},

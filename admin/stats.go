@@ -53,6 +53,7 @@ func buildDynamicTables() []dynamicTable {
 		{t: tProcesslist, want: WantSessions, fill: processRows},
 		{t: tStatsUsers, want: WantSessions, fill: statsUserRows},
 		{t: tRuleHits, want: WantRuleHits, fill: ruleHitRows},
+		{t: tQueryCache, want: WantQueryCache, fill: func(s *Stats, _ *config.Config) []row { return counterRows(s.QueryCache, true) }},
 		{t: tErrors, want: WantErrors, fill: errorRows},
 		{t: tCommands, want: WantCommands, fill: commandRows},
 		{t: tMemory, want: WantMemory, fill: func(s *Stats, _ *config.Config) []row { return counterRows(s.Memory, true) }},

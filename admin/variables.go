@@ -98,6 +98,7 @@ var variables = []variable{
 		return &c.TransactionReplayTimeout
 	}),
 	msVar("mysql-default_query_timeout", "query_timeout", func(c *config.Config) *time.Duration { return &c.QueryTimeout }),
+	intVar("mysql-query_cache_size_MB", "query_cache_size_mb", func(c *config.Config) *int { return &c.QueryCacheSizeMB }),
 	msVar("mysql-connect_timeout_ms", "pool.connect_timeout", func(c *config.Config) *time.Duration { return &c.Pool.ConnectTimeout }),
 	intVar("mysql-pool_min_idle", "pool.min_idle", func(c *config.Config) *int { return &c.Pool.MinIdle }),
 	intVar("mysql-pool_max_idle", "pool.max_idle", func(c *config.Config) *int { return &c.Pool.MaxIdle }),

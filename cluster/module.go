@@ -69,6 +69,8 @@ type variablesModule struct {
 	// them) still accepts this module from a node left at the defaults.
 	Replay  *replaySettings `json:",omitempty"`
 	Monitor config.Monitor
+
+	QueryCacheSizeMB int
 }
 
 // encoded is one module of one configuration in canonical form.
@@ -112,7 +114,7 @@ func extract(n *config.Config, m string) any {
 	case ModuleVariables:
 		return variablesModule{MaxConnections: n.MaxConnections, ShutdownTimeout: n.ShutdownTimeout,
 			ReaderFallback: n.ReaderFallback, FailoverBuffer: n.FailoverBuffer, QueryTimeout: n.QueryTimeout,
-			Pool: n.Pool, Monitor: n.Monitor, Replay: replayOf(n)}
+			QueryCacheSizeMB: n.QueryCacheSizeMB, Pool: n.Pool, Monitor: n.Monitor, Replay: replayOf(n)}
 	}
 	panic("cluster: unknown module " + m)
 }
@@ -181,6 +183,7 @@ func install(c *config.Config, m string, payload []byte) error {
 		c.MaxConnections, c.ShutdownTimeout, c.ReaderFallback = v.MaxConnections, v.ShutdownTimeout, v.ReaderFallback
 		c.FailoverBuffer, c.QueryTimeout, c.Pool, c.Monitor = v.FailoverBuffer, v.QueryTimeout, v.Pool, v.Monitor
 		v.Replay.install(c)
+		c.QueryCacheSizeMB = v.QueryCacheSizeMB
 	default:
 		return fmt.Errorf("unknown module %q", m)
 	}

@@ -19,6 +19,7 @@ func (c *Config) Clone() *Config {
 	})
 	out.QueryRules = cloneSlice(c.QueryRules, func(r *QueryRule) {
 		r.DestinationHostgroup = clonePtr(r.DestinationHostgroup)
+		r.CacheEmptyResult = clonePtr(r.CacheEmptyResult)
 	})
 	out.HostgroupAttributes = cloneSlice(c.HostgroupAttributes, nil)
 	out.Scheduler = cloneSlice(c.Scheduler, func(j *SchedulerJob) {

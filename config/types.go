@@ -70,6 +70,11 @@ type Config struct {
 	// matching query rule's own timeout takes precedence; 0 = none.
 	QueryTimeout time.Duration `mapstructure:"query_timeout"`
 
+	// QueryCacheSizeMB is the query cache's memory budget in MiB, shared
+	// by every rule's cache_ttl; past it the least recently used results
+	// are evicted (ProxySQL's mysql-query_cache_size_MB).
+	QueryCacheSizeMB int `mapstructure:"query_cache_size_mb"`
+
 	// Scheduler are external scripts run every interval (ProxySQL's
 	// scheduler table); node-local, left out of the cluster's JSON when empty.
 	Scheduler []SchedulerJob `mapstructure:"scheduler" json:",omitempty"`
@@ -426,7 +431,24 @@ type QueryRule struct {
 	// whose second run changes nothing (UPDATE t SET a = 5 WHERE id = 1,
 	// INSERT ... ON DUPLICATE KEY UPDATE with constant values, DELETE by key).
 	Idempotent bool `mapstructure:"idempotent"`
+
+	// Query cache (docs/query-cache.md). CacheTTL keeps the results of
+	// matching reads for this long (ProxySQL's cache_ttl, in ms in the
+	// admin table); 0 = not cached by this rule.
+	// The cache keys are left out of the cluster's JSON when unset, so that
+	// a node of the previous version still accepts rules without them.
+	CacheTTL time.Duration `mapstructure:"cache_ttl" json:",omitempty"`
+	// CacheEmptyResult: results without rows are cached too; nil means true
+	// (ProxySQL's cache_empty_result, NULL = the default).
+	CacheEmptyResult *bool `mapstructure:"cache_empty_result" json:",omitempty"`
+	// CacheTimeout is how long a miss waits for the same statement being
+	// read by another session to be stored, instead of reading it again;
+	// 0 = no wait (admin column cache_timeout, in ms; rwproxy's meaning).
+	CacheTimeout time.Duration `mapstructure:"cache_timeout" json:",omitempty"`
 }
+
+// CachesEmpty reports whether the rule caches results without rows.
+func (r QueryRule) CachesEmpty() bool { return r.CacheEmptyResult == nil || *r.CacheEmptyResult }
 
 // Cluster configures the gossip cluster (see docs/cluster.md). Every
 // cluster key is node-local: none of them is shared between nodes.

@@ -18,6 +18,7 @@ type Rules struct {
 	useDigest  bool
 	usePattern bool
 	useTimeout bool
+	useCache   bool
 }
 
 type rule struct {
@@ -34,6 +35,8 @@ type rule struct {
 	idem     bool
 	// hits counts the statements the rule matched (stats_mysql_query_rules).
 	hits *atomic.Uint64
+	// cache: the rule's query cache settings (TTL 0: none).
+	cache CacheSpec
 }
 
 // RuleMatch is the outcome of evaluating the rules for one statement.
@@ -52,6 +55,17 @@ type RuleMatch struct {
 	// Idempotent: a matching rule marks the statement safe to run twice
 	// (query_rules[].idempotent).
 	Idempotent bool
+	// Cache is the query cache setting of the last matching rule that
+	// sets a cache_ttl (TTL 0: not cached).
+	Cache CacheSpec
+}
+
+// CacheSpec is a rule's query cache settings (cache_ttl,
+// cache_empty_result, cache_timeout).
+type CacheSpec struct {
+	TTL     time.Duration
+	Empty   bool
+	Timeout time.Duration
 }
 
 // CompileRules compiles the active rules; an invalid regexp is an error.
@@ -64,6 +78,10 @@ func CompileRules(qrs []config.QueryRule) (*Rules, error) {
 		cr := rule{id: q.RuleID, username: q.Username, schema: q.Schemaname, apply: q.Apply, errMsg: q.ErrorMsg,
 			timeout: q.Timeout, idem: q.Idempotent, hits: new(atomic.Uint64)}
 		r.useTimeout = r.useTimeout || q.Timeout > 0
+		if q.CacheTTL > 0 {
+			cr.cache = CacheSpec{TTL: q.CacheTTL, Empty: q.CachesEmpty(), Timeout: q.CacheTimeout}
+			r.useCache = true
+		}
 		if q.DestinationHostgroup != nil {
 			cr.dest, cr.hasDest = *q.DestinationHostgroup, true
 		}
@@ -98,6 +116,10 @@ func (r *Rules) NeedsDigest() bool { return r != nil && r.useDigest }
 // session).
 func (r *Rules) HasTimeouts() bool { return r != nil && r.useTimeout }
 
+// HasCache reports whether some rule sets a cache_ttl: the query cache is
+// in use.
+func (r *Rules) HasCache() bool { return r != nil && r.useCache }
+
 // Match evaluates the rules. Later matching rules override the destination
 // of earlier ones until a rule with apply=1 matches.
 func (r *Rules) Match(user, schema, digest, query string) RuleMatch {
@@ -120,6 +142,9 @@ func (r *Rules) Match(user, schema, digest, query string) RuleMatch {
 			m.Timeout = cr.timeout
 		}
 		m.Idempotent = m.Idempotent || cr.idem
+		if cr.cache.TTL > 0 {
+			m.Cache = cr.cache
+		}
 		if cr.errMsg != "" {
 			m.ErrorMsg = cr.errMsg
 			return m

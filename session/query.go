@@ -52,7 +52,7 @@ func (s *Session) runQuery(pkt []byte) error {
 	if me != nil {
 		return s.writeErr(me)
 	}
-	return s.runStmt(pkt, t, opQuery)
+	return s.runStmtQC(pkt, &st, sql, t, opQuery)
 }
 
 // handleInitDB relays COM_INIT_DB; the schema tracker in the OK packet

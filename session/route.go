@@ -9,6 +9,7 @@ import (
 
 	"github.com/rwproxy/rwproxy/pool"
 	"github.com/rwproxy/rwproxy/protocol"
+	"github.com/rwproxy/rwproxy/qcache"
 	"github.com/rwproxy/rwproxy/router"
 )
 
@@ -30,6 +31,9 @@ type Routing struct {
 	QueryTimeout time.Duration
 	// Replay is the transaction_replay settings (txreplay.go).
 	Replay ReplayConfig
+	// QueryCache is the query cache while some rule sets a cache_ttl;
+	// nil otherwise (docs/query-cache.md).
+	QueryCache *qcache.Cache
 }
 
 // target is where one statement runs.
@@ -89,6 +93,7 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 	}
 	var ruleTimeout time.Duration
 	var idem bool
+	s.qc.spec = router.CacheSpec{}
 	// A pinned statement ignores the rules' destination and error, but
 	// not their timeout.
 	if !r.Rules.Empty() && (dec.Target != router.TargetPinned || r.Rules.HasTimeouts()) {
@@ -97,7 +102,7 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 			digest = s.cls.Digest(sql)
 		}
 		m := r.Rules.Match(s.user.Username, s.st.db, digest, sql)
-		ruleTimeout = m.Timeout
+		ruleTimeout, s.qc.spec = m.Timeout, m.Cache
 		idem = m.Idempotent
 		if dec.Target != router.TargetPinned && dec.Reason != router.ReasonFastForward {
 			if m.ErrorMsg != "" {

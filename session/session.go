@@ -179,6 +179,8 @@ type Session struct {
 	// attrBuf holds the last statement converted for a backend with query
 	// attributes (backendattrs.go).
 	attrBuf []byte
+	// qc is the session's query cache state (qcache.go).
+	qc qcState
 }
 
 // handshake is the go-mysql Handler used during login only: rwproxy runs

@@ -177,7 +177,7 @@ func (s *Session) runExecute(pkt []byte) error {
 		return s.writeErr(me)
 	}
 	s.exec = execState{ps: ps, typesAt: typesAt, bound: bound}
-	err := s.runStmt(pkt, t, opExecute)
+	err := s.runStmtQC(pkt, &ps.st, ps.query, t, opExecute)
 	s.exec = execState{}
 	return err
 }

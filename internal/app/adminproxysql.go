@@ -35,6 +35,9 @@ func (a *App) proxysqlSnapshot(want admin.Want, st *admin.Stats) {
 			st.RuleHits = append(st.RuleHits, admin.RuleHit{RuleID: h.RuleID, Hits: h.Hits})
 		}
 	}
+	if want&admin.WantQueryCache != 0 {
+		st.QueryCache = a.queryCacheRows()
+	}
 	if want&admin.WantErrors != 0 && a.deps != nil && a.deps.Errors != nil {
 		errs, _ := a.deps.Errors.Snapshot()
 		for _, e := range errs {

@@ -21,6 +21,7 @@ import (
 	"github.com/rwproxy/rwproxy/monitor"
 	"github.com/rwproxy/rwproxy/pool"
 	"github.com/rwproxy/rwproxy/protocol"
+	"github.com/rwproxy/rwproxy/qcache"
 	"github.com/rwproxy/rwproxy/router"
 	"github.com/rwproxy/rwproxy/session"
 	"github.com/rwproxy/rwproxy/topology"
@@ -54,6 +55,8 @@ type App struct {
 	picker  *balance.Picker
 	// Cache is the shared classification cache.
 	Cache *router.Cache
+	// QueryCache is the query cache (query rules' cache_ttl).
+	QueryCache *qcache.Cache
 	// Digests aggregates per-digest statement statistics.
 	Digests *session.Digests
 	// Tracer traces statements (tracing.enabled); nil when off.
@@ -282,6 +285,7 @@ func (a *App) applyConfig(c *config.Config) error {
 		QueryTimeout: c.QueryTimeout,
 		Replay: session.ReplayConfig{On: c.ReplayEnabled(), MaxSize: c.TransactionReplayMaxSize,
 			Attempts: c.TransactionReplayAttempts, Timeout: c.TransactionReplayTimeout}}
+	a.applyQueryCache(c, rules, rt)
 	for _, rh := range c.ReplicationHostgroups {
 		rt.ReaderOf[rh.WriterHostgroup] = rh.ReaderHostgroup
 	}

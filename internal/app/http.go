@@ -72,6 +72,7 @@ func (a *App) StartHTTP(o HTTPOptions) error {
 	if a.Tracer != nil {
 		reg.MustRegister(a.Tracer)
 	}
+	reg.MustRegister(metrics.NewQueryCacheCollector(a.queryCacheMetrics))
 	s, err := web.New(web.Options{
 		Listen: listen, Source: src, Gatherer: reg, Log: a.lg.Named("http"),
 		PProf:   func() bool { return a.Store.Current().HTTP.PProf },
