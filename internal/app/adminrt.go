@@ -4,7 +4,6 @@ import (
 	"context"
 	"sort"
 	"strconv"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -17,17 +16,13 @@ import (
 	"github.com/rwproxy/rwproxy/topology"
 )
 
-// admins holds each App's admin server. TODO(lead): this can become an
-// App field (admin *admin.Server); it lives here so that this file needs
-// no change to app.go.
-var admins sync.Map // *App → *admin.Server
-
 // StartAdmin opens the admin interface on admin.listen, with its DISK
 // layer in admin.datadir; configFile is the YAML file LOAD ... FROM CONFIG
-// re-reads ("" disables that command). Call it after Start; a second call
-// does nothing. App.Close stops it.
+// re-reads ("" disables that command). Start calls it for WithAdmin; a
+// test may add the interface to a running App. A second call does
+// nothing; Close stops it.
 func (a *App) StartAdmin(configFile string) error {
-	if _, ok := admins.Load(a); ok {
+	if a.admin.Load() != nil {
 		return nil
 	}
 	// The admin port has its own instance of the client listener's login
@@ -37,7 +32,7 @@ func (a *App) StartAdmin(configFile string) error {
 	if err != nil {
 		return err
 	}
-	if _, loaded := admins.LoadOrStore(a, s); loaded {
+	if !a.admin.CompareAndSwap(nil, s) {
 		return s.Close()
 	}
 	s.Start()
@@ -46,19 +41,18 @@ func (a *App) StartAdmin(configFile string) error {
 
 // AdminAddr is the admin listener's address, "" before StartAdmin.
 func (a *App) AdminAddr() string {
-	if v, ok := admins.Load(a); ok {
-		return v.(*admin.Server).Addr()
+	if s := a.admin.Load(); s != nil {
+		return s.Addr()
 	}
 	return ""
 }
 
 // CloseAdmin stops the admin interface (idempotent).
 func (a *App) CloseAdmin() error {
-	v, ok := admins.LoadAndDelete(a)
-	if !ok {
-		return nil
+	if s := a.admin.Swap(nil); s != nil {
+		return s.Close()
 	}
-	return v.(*admin.Server).Close()
+	return nil
 }
 
 // adminRuntime is the running proxy as the admin interface sees it. It is
@@ -292,8 +286,8 @@ func (a *App) globalCounters(pools []admin.PoolStats) []admin.Counter {
 // that MEMORY, RUNTIME and the file agree. It does nothing before
 // StartAdmin.
 func (a *App) RefreshAdminMemory(ctx context.Context) error {
-	if v, ok := admins.Load(a); ok {
-		return v.(*admin.Server).RefreshMemory(ctx)
+	if s := a.admin.Load(); s != nil {
+		return s.RefreshMemory(ctx)
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package app
 import (
 	"cmp"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,47 +18,31 @@ import (
 	"github.com/rwproxy/rwproxy/web"
 )
 
-// recorders and httpServers hold each App's query recorder and HTTP
-// listener. TODO(lead): these can become App fields (recorder
-// *metrics.Recorder, http *web.Server); they live here so that this file
-// needs no change to app.go.
-var (
-	recorders   sync.Map // *App → *metrics.Recorder
-	httpServers sync.Map // *App → *web.Server
-)
-
 // Recorder returns the App's per-request recorder (latency histograms and
-// error counts by hostgroup and backend, the slow query log), creating it
-// on first use. The sessions feed it (session.Deps.Observer); StartHTTP
-// exports it.
-func (a *App) Recorder() *metrics.Recorder {
-	if v, ok := recorders.Load(a); ok {
-		return v.(*metrics.Recorder)
-	}
-	r := metrics.NewRecorder(metrics.RecorderOptions{
-		SlowThreshold: func() time.Duration { return a.Store.Current().Log.SlowQueryThreshold },
-		SlowLog:       a.lg.Named("slowlog"),
-	})
-	v, _ := recorders.LoadOrStore(a, r)
-	return v.(*metrics.Recorder)
-}
+// error counts by hostgroup and backend, the slow query log). The sessions
+// feed it (session.Deps.Observer); the HTTP listener exports it.
+func (a *App) Recorder() *metrics.Recorder { return a.recorder }
 
 // HTTPOptions are the HTTP listener's optional parts.
 type HTTPOptions struct {
 	// Listen, when set, is used instead of http.listen (tests: "127.0.0.1:0").
 	Listen string
 	// Cluster lists the cluster's members for /metrics and the dashboard;
-	// nil means not clustered.
+	// nil means ClusterView (not clustered when cluster.enabled is off).
 	Cluster metrics.ClusterView
 }
 
 // StartHTTP opens the HTTP listener on http.listen (/metrics, /healthz,
 // /readyz, /api/status, the dashboard, /debug/pprof/ while http.pprof is
-// on) and serves it. An empty address does nothing. Call it after Start; a
-// second call does nothing. CloseHTTP stops it.
+// on) and serves it. An empty address does nothing. Start calls it for
+// WithHTTP; a test may add the listener to a running App. A second call
+// does nothing; Close (or CloseHTTP) stops it.
 func (a *App) StartHTTP(o HTTPOptions) error {
-	if _, ok := httpServers.Load(a); ok {
+	if a.http.Load() != nil {
 		return nil
+	}
+	if o.Cluster == nil {
+		o.Cluster = a.ClusterView()
 	}
 	listen := cmp.Or(o.Listen, a.Store.Current().HTTP.Listen)
 	if listen == "" {
@@ -79,7 +62,7 @@ func (a *App) StartHTTP(o HTTPOptions) error {
 	if err != nil {
 		return err
 	}
-	if _, loaded := httpServers.LoadOrStore(a, s); loaded {
+	if !a.http.CompareAndSwap(nil, s) {
 		return s.Close()
 	}
 	s.Start()
@@ -88,21 +71,18 @@ func (a *App) StartHTTP(o HTTPOptions) error {
 
 // HTTPAddr is the HTTP listener's address, "" before StartHTTP.
 func (a *App) HTTPAddr() string {
-	if v, ok := httpServers.Load(a); ok {
-		return v.(*web.Server).Addr()
+	if s := a.http.Load(); s != nil {
+		return s.Addr()
 	}
 	return ""
 }
 
-// CloseHTTP stops the HTTP listener and forgets the App's recorder
-// (idempotent). App.Close calls it.
+// CloseHTTP stops the HTTP listener (idempotent). App.Close calls it.
 func (a *App) CloseHTTP() error {
-	recorders.Delete(a)
-	v, ok := httpServers.LoadAndDelete(a)
-	if !ok {
-		return nil
+	if s := a.http.Swap(nil); s != nil {
+		return s.Close()
 	}
-	return v.(*web.Server).Close()
+	return nil
 }
 
 // healthSource is what the endpoints read of the monitor.

@@ -40,8 +40,7 @@ func admStart(t *testing.T, yaml *config.Config, datadir string) *admProxy {
 	require.NoError(t, err)
 	a, err := app.New(cfg, zaptest.NewLogger(t))
 	require.NoError(t, err)
-	a.Start()
-	require.NoError(t, a.StartAdmin(""))
+	require.NoError(t, a.Start(app.WithAdmin("")))
 	var once sync.Once
 	p := &admProxy{app: a}
 	p.close = func() {

@@ -53,9 +53,7 @@ func clStart(t *testing.T, i int, join ...string) *clNode {
 	require.NoError(t, err)
 	a, err := app.New(cfg, zaptest.NewLogger(t).Named(yaml.Cluster.NodeName))
 	require.NoError(t, err)
-	a.Start()
-	require.NoError(t, a.StartAdmin(""))
-	require.NoError(t, a.StartCluster())
+	require.NoError(t, a.Start(app.WithCluster(), app.WithAdmin("")))
 	n := &clNode{name: yaml.Cluster.NodeName, app: a, clientAddr: a.Addr(), adminAddr: a.AdminAddr()}
 	t.Cleanup(func() {
 		if n.admin != nil {

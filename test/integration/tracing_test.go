@@ -40,8 +40,8 @@ func TestTracingSandbox(t *testing.T) {
 	exp := tracetest.NewInMemoryExporter()
 	tr := tracing.NewWithExporter(tc, exp)
 	a.SetTracer(tr)
-	a.Start()
 	t.Cleanup(func() { _ = a.Close() })
+	require.NoError(t, a.Start())
 
 	c := conn(t, openDB(t, dsn(a.Addr(), "app", schema)))
 	for i := 1; i <= 5; i++ {
