@@ -70,7 +70,7 @@ const sbTables = 8
 // per digest (logged, not asserted).
 func TestCaptureReplaySysbench(t *testing.T) {
 	needSandbox(t)
-	spCreateSchema(t, "sbcap", nil)
+	createSchema(t, "sbcap", nil)
 	prepareAndSnapshot(t)
 	a := startSplitProxy(t)
 	dir := t.TempDir()

@@ -81,18 +81,8 @@ func (n *clNode) weight(t *testing.T, port int) string {
 
 func clSetupSchema(t *testing.T) {
 	t.Helper()
-	d := openDB(t, dsn(primary(), "app", ""))
-	for _, q := range []string{
-		"DROP DATABASE IF EXISTS " + clSchema,
-		"CREATE DATABASE " + clSchema,
-		"CREATE TABLE " + clSchema + ".t (id INT PRIMARY KEY, v INT NOT NULL)",
-		"INSERT INTO " + clSchema + ".t SELECT seq, seq FROM " + clSchema + ".seq_1_to_100",
-	} {
-		_, err := d.Exec(q)
-		require.NoError(t, err, q)
-	}
-	_, err := sb.Run("sync")
-	require.NoError(t, err)
+	createSchema(t, clSchema, []string{"CREATE TABLE t (id INT PRIMARY KEY, v INT NOT NULL)",
+		"INSERT INTO t SELECT seq, seq FROM seq_1_to_100"})
 }
 
 // clComSelect reads Com_select on sandbox nodes 1..3 directly.
