@@ -107,10 +107,7 @@ func New(cfg *config.Config, lg *zap.Logger) (*App, error) {
 	a.Monitor.SetTLS(bt.forAddr)
 	a.Cache = router.NewCache(10000)
 	a.Digests = session.NewDigests(10000)
-	a.recorder = metrics.NewRecorder(metrics.RecorderOptions{
-		SlowThreshold: func() time.Duration { return a.Store.Current().Log.SlowQueryThreshold },
-		SlowLog:       lg.Named("slowlog"),
-	})
+	a.recorder = a.newRecorder()
 	if err := a.applyConfig(cfg); err != nil {
 		_ = a.Pools.Close()
 		return nil, err

@@ -3,6 +3,7 @@ package app
 import (
 	"cmp"
 	"slices"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -21,6 +22,15 @@ import (
 // error counts by hostgroup and backend, the slow query log). The sessions
 // feed it (session.Deps.Observer); the HTTP listener exports it.
 func (a *App) Recorder() *metrics.Recorder { return a.recorder }
+
+// newRecorder makes the recorder New keeps: its slow query threshold
+// follows log.slow_query_threshold.
+func (a *App) newRecorder() *metrics.Recorder {
+	return metrics.NewRecorder(metrics.RecorderOptions{
+		SlowThreshold: func() time.Duration { return a.Store.Current().Log.SlowQueryThreshold },
+		SlowLog:       a.lg.Named("slowlog"),
+	})
+}
 
 // HTTPOptions are the HTTP listener's optional parts.
 type HTTPOptions struct {
