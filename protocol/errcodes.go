@@ -160,9 +160,10 @@ func NewErrInternal() *mysql.MyError {
 		Message: "rwproxy: internal error, session closed (see proxy log)"}
 }
 
-// ErrCodeConnLimit: the statement waited pool.wait_timeout for a backend
-// connection and none freed (the server's max_connections in
-// mysql_servers is reached). It is not a failover: it is never buffered.
+// ErrCodeConnLimit is the error of a statement that waited
+// pool.wait_timeout for a backend connection and none freed (the server's
+// max_connections in mysql_servers is reached). It is not a failover: it
+// is never buffered.
 const ErrCodeConnLimit uint16 = 9010
 
 // NewErrConnLimit reports that hostgroup hg's server had no free
