@@ -242,7 +242,8 @@ func clClusterWired(t *testing.T) bool {
 	for _, f := range []string{"cmd/rwproxy/main.go", "internal/app/app.go"} {
 		src, err := os.ReadFile(filepath.Join("..", "..", f)) //nolint:gosec // repository file
 		require.NoError(t, err)
-		if strings.Contains(string(src), "StartCluster(") {
+		// app.WithCluster() asks App.Start for the node (cmd/rwproxy).
+		if strings.Contains(string(src), "StartCluster(") || strings.Contains(string(src), "app.WithCluster()") {
 			return true
 		}
 	}
