@@ -334,7 +334,7 @@ func TestQPDigestsPreparedAndText(t *testing.T) {
 func pointSelectSession(t testing.TB) (*qp, *client.Conn) {
 	t.Helper()
 	h := newQP(t)
-	h.d.Digests = NewDigests(10000)
+	reserve(t, h, func(d *Deps) { d.Digests = NewDigests(10000) })
 	for _, s := range []*fakemysql.Server{h.r1, h.r2} {
 		s.On("select c from sbtest1", fakemysql.Rows([]string{"c"}, []any{"value"}))
 	}
