@@ -97,10 +97,10 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 	// A pinned statement ignores the rules' destination and error, but
 	// not their timeout.
 	if !r.Rules.Empty() && (dec.Target != router.TargetPinned || r.Rules.HasTimeouts()) {
-		digest := st.Digest
-		if digest == "" && r.Rules.NeedsDigest() {
-			digest = s.cls.Digest(sql)
+		if st.Digest == "" && r.Rules.NeedsDigest() {
+			st.Digest = s.cls.Digest(sql) // kept: see below
 		}
+		digest := st.Digest
 		m := r.Rules.Match(s.user.Username, s.st.db, digest, sql)
 		ruleTimeout, s.qc.spec = m.Timeout, m.Cache
 		idem = m.Idempotent
@@ -136,9 +136,14 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 	s.req.cmd = commandOf(sql, st.Flags&router.FlagLockingRead != 0)
 	s.req.digest = ""
 	if s.d.Digests != nil {
-		if s.req.digest = st.Digest; s.req.digest == "" {
-			s.req.digest = s.cls.Digest(sql)
+		if st.Digest == "" {
+			// Kept in st: for COM_STMT_EXECUTE st is the prepared
+			// statement's classification, so its digest is computed at
+			// its first execute only (it is fixed, like the
+			// classification, at the sql_mode of that moment).
+			st.Digest = s.cls.Digest(sql)
 		}
+		s.req.digest = st.Digest
 	}
 	return t, nil
 }
