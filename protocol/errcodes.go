@@ -160,8 +160,9 @@ func NewErrInternal() *mysql.MyError {
 		Message: "rwproxy: internal error, session closed (see proxy log)"}
 }
 
-// ErrCodePaused: the proxy is paused (PROXYSQL PAUSE on the admin
-// interface) and takes no new client connection.
+// ErrCodePaused is the error of a client connecting while the proxy is
+// paused (PROXYSQL PAUSE on the admin interface): it takes no new client
+// connection.
 const ErrCodePaused uint16 = 9040
 
 // NewErrPaused is sent in place of the greeting to a client connecting
@@ -172,9 +173,10 @@ func NewErrPaused() *mysql.MyError {
 		Message: "rwproxy: paused (PROXYSQL PAUSE): not taking new connections; connect to another proxy or retry later"}
 }
 
-// ErrCodeConnLimit: the statement waited pool.wait_timeout for a backend
-// connection and none freed (the server's max_connections in
-// mysql_servers is reached). It is not a failover: it is never buffered.
+// ErrCodeConnLimit is the error of a statement that waited
+// pool.wait_timeout for a backend connection and none freed (the server's
+// max_connections in mysql_servers is reached). It is not a failover: it
+// is never buffered.
 const ErrCodeConnLimit uint16 = 9010
 
 // NewErrConnLimit reports that hostgroup hg's server had no free

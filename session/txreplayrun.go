@@ -254,8 +254,8 @@ func (s *Session) rerunOne(c *pool.Conn, e *txEntry) (protocol.Response, error) 
 		if err != nil {
 			return protocol.Response{}, err
 		}
-		if me != nil {
-			return protocol.Response{Err: me}, nil
+		if me != nil { // the server refused the prepare: a reply, not a failure of the rerun
+			return protocol.Response{Err: me}, nil //nolint:nilerr // me is the server's answer, carried in the Response
 		}
 		binary.LittleEndian.PutUint32(pkt[5:9], bs.ID)
 		// The record sends its types: the client's next execute without

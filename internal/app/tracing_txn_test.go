@@ -143,7 +143,7 @@ func dumpSpans(t *testing.T, spans tracetest.SpanStubs) {
 	for _, s := range spans {
 		at := map[string]string{}
 		for _, kv := range s.Attributes {
-			at[string(kv.Key)] = kv.Value.Emit()
+			at[string(kv.Key)] = kv.Value.String()
 		}
 		require.NoError(t, enc.Encode(map[string]any{"name": s.Name, "id": s.SpanContext.SpanID().String(),
 			"parent": s.Parent.SpanID().String(), "start": s.StartTime.UnixNano(), "end": s.EndTime.UnixNano(), "attrs": at}))
