@@ -10,6 +10,8 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"go.uber.org/zap"
+
+	"github.com/rwproxy/rwproxy/internal/inherit"
 )
 
 // Handler serves one accepted connection until it ends. It owns nc.
@@ -36,9 +38,10 @@ type Listener struct {
 	}
 }
 
-// Listen opens addr. Call Serve to accept.
+// Listen opens addr (or takes the socket inherited for it from the process
+// this one took over from: internal/inherit). Call Serve to accept.
 func Listen(addr string, maxConns int, handle Handler, lg *zap.Logger) (*Listener, error) {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := inherit.Listen(addr)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,63 @@
+package protocol
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+)
+
+// The zero-downtime upgrade (internal/handover) needs three more things of
+// a Listener: its socket, to hand to the new process; a way to accept
+// again on a duplicate of it when the new process fails after this one
+// stopped accepting; and connections handed over by the old process,
+// tracked like accepted ones.
+
+// File returns a duplicate of the listening socket.
+func (l *Listener) File() (*os.File, error) {
+	f, ok := l.ln.(interface{ File() (*os.File, error) })
+	if !ok {
+		return nil, errors.New("protocol: listener has no file")
+	}
+	return f.File()
+}
+
+// Resume accepts on ln (a duplicate of the socket StopAccepting closed)
+// until Close. It is called on the goroutine that owns the Listener, after
+// Serve returned.
+func (l *Listener) Resume(ln net.Listener) error {
+	l.mu.Lock()
+	closed := l.mu.closed
+	if !closed {
+		l.ln = ln
+	}
+	l.mu.Unlock()
+	if closed {
+		_ = ln.Close()
+		return net.ErrClosed
+	}
+	return l.Serve()
+}
+
+// Adopt serves nc, a connection another process handed over, with serve
+// on its own goroutine, counted and closed like an accepted one. It
+// reports false when the listener is closed (nc is not served then).
+func (l *Listener) Adopt(nc net.Conn, serve func(ctx context.Context, nc net.Conn)) bool {
+	l.active.Add(1)
+	if !l.track(nc) {
+		l.active.Add(-1)
+		return false
+	}
+	go func() {
+		defer func() {
+			l.untrack(nc)
+			l.active.Add(-1)
+			l.wg.Done()
+		}()
+		serve(l.ctx, nc)
+	}()
+	return true
+}
+
+// Context is the context the listener's connections are served with.
+func (l *Listener) Context() context.Context { return l.ctx }

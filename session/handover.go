@@ -1,0 +1,194 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"runtime/debug"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/rwproxy/rwproxy/protocol"
+)
+
+// The zero-downtime upgrade (internal/handover) moves live sessions to a
+// new rwproxy process. On the old side a session leaves between two
+// statements: at the top of its command loop, with no byte of the next
+// request read, it exports its Durable state and passes its client socket
+// to the Handoff; the new side rebuilds the session from both (Adopt) and
+// serves the client's next request. The client sees nothing: same socket,
+// same connection id, same prepared statement ids.
+//
+// Only a session with nothing on a backend connection leaves this way: a
+// session inside a transaction, or holding a pin reason (locks, temporary
+// tables, user variables), stays until its state is gone (the next
+// boundary after COMMIT); TLS sessions stay on the old process until they
+// end (their TLS state lives in this process's memory).
+
+// Handoff takes sessions to another process.
+type Handoff interface {
+	// Hand sends the session d and its client socket. nil: the other
+	// process serves the client from now on, and this one must neither
+	// read from nor write to the socket again. An error: the session
+	// stays here, untouched.
+	Hand(d *Durable, client net.Conn) error
+}
+
+type handoffBox struct{ h Handoff }
+
+// StartHandoff makes every session that can leave hand itself to h at its
+// next statement boundary, and wakes the idle ones so they do at once.
+func (r *Registry) StartHandoff(h Handoff) {
+	r.handoff.Store(&handoffBox{h: h})
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range r.mu.byID {
+		// A session running a statement is not woken: it may be reading
+		// a LOAD DATA LOCAL file from its client. It checks at its next
+		// boundary.
+		if s.running.Load() == nil {
+			_ = s.nc.SetReadDeadline(time.Now())
+		}
+	}
+}
+
+// StopHandoff ends StartHandoff: sessions stay (a failed or finished
+// upgrade).
+func (r *Registry) StopHandoff() { r.handoff.Store(nil) }
+
+// Count is the number of live sessions.
+func (r *Registry) Count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.mu.byID)
+}
+
+// handoffWoke reports whether err is StartHandoff's wake-up of a session
+// waiting for its next request (no byte of which was consumed).
+func (s *Session) handoffWoke(err error) bool {
+	return errors.Is(err, os.ErrDeadlineExceeded) && s.d.Registry.handoff.Load() != nil
+}
+
+// detachable reports whether the session can leave now: nothing of it
+// lives on a backend connection or in this process's TLS state.
+func (s *Session) detachable() bool {
+	if s.tls || s.pinned != nil || s.inTxn || s.reasons()&^PinNextStatement != 0 || s.cur != nil {
+		return false
+	}
+	for _, ps := range s.stmts {
+		if len(ps.long.chunks) > 0 || ps.long.err != nil {
+			return false // long data waits for its execute
+		}
+	}
+	return true
+}
+
+// handoff hands the session over when an upgrade runs and the session can
+// leave; true: the session is gone from this process (its socket belongs
+// to the other one).
+func (s *Session) handoff() bool {
+	b := s.d.Registry.handoff.Load()
+	if b == nil || !s.detachable() {
+		return false
+	}
+	// Is a byte of the next request already read? A deadline in the past
+	// makes the check return at once; bytes still in the kernel's buffer
+	// travel with the socket.
+	_ = s.nc.SetReadDeadline(time.Unix(1, 0))
+	pending, err := s.cl.Pending()
+	_ = s.nc.SetReadDeadline(time.Time{})
+	s.armIdle()
+	if pending || !errors.Is(err, os.ErrDeadlineExceeded) {
+		return false // serve the request (or see the error) first
+	}
+	s.releaseHeld()
+	s.pins &^= PinNextStatement
+	if err := b.h.Hand(s.Export(), s.nc); err != nil {
+		s.log().Warn("session not handed over: it stays in this process", zap.Error(err))
+		return false
+	}
+	s.timer.stop()
+	s.handedOff = true
+	return true
+}
+
+// Adopted is a session handed over by another process, ready to serve.
+type Adopted struct {
+	s  *Session
+	bc *protocol.BufConn
+}
+
+// ID is the adopted session's connection id.
+func (a *Adopted) ID() uint32 { return a.s.id }
+
+// Adopt rebuilds a session from d on its client socket nc. An error means
+// this process cannot serve it (its user is gone or at its limit, a TLS
+// session, a record it cannot read): the sender keeps the session.
+func Adopt(ctx context.Context, nc net.Conn, d *Deps, dur *Durable) (*Adopted, error) {
+	if dur.TLS {
+		return nil, errors.New("session: a TLS session cannot be handed over")
+	}
+	if dur.Backend != nil {
+		return nil, errors.New("session: a session with a pinned backend connection cannot be adopted")
+	}
+	u, ok := findUser(d.Config(), dur.User)
+	if !ok || !u.CanLogin() {
+		return nil, fmt.Errorf("session: user %q is not configured here", dur.User)
+	}
+	if !d.Registry.admit(u.Username, u.MaxConnections) {
+		return nil, fmt.Errorf("session: user %q is at its connection limit", dur.User)
+	}
+	wc := &writeDeadlineConn{Conn: nc, timeout: d.Config().Limits.NetWriteTimeout}
+	bc := protocol.NewBufConn(wc, 16*1024)
+	s := newSessionFor(ctx, d, nc, u, dur.ConnID, dur.Caps, dur.Collation)
+	if err := s.restore(dur); err != nil {
+		d.Registry.release(u.Username)
+		return nil, err
+	}
+	s.cl = protocol.NewClientConn(bc)
+	return &Adopted{s: s, bc: bc}, nil
+}
+
+// Serve serves the adopted session to its end, like Serve after a login.
+func (a *Adopted) Serve() {
+	s, d := a.s, a.s.d
+	defer func() {
+		if r := recover(); r != nil {
+			d.Log.Error("session panic: connection closed", zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
+			d.Stats.Panics.Add(1)
+			s.writeErr(protocol.NewErrInternal())
+			s.dropBackend()
+		}
+		a.closeSocket()
+	}()
+	d.Registry.add(s)
+	defer d.Registry.remove(s)
+	s.proc.mu.Lock()
+	s.proc.db, s.proc.hg, s.proc.start = s.st.db, -1, time.Now()
+	s.proc.mu.Unlock()
+	d.Stats.Sessions.Add(1)
+	defer d.Stats.Sessions.Add(-1)
+	s.run()
+}
+
+// Abandon gives up an adopted session that was never served (the
+// handover failed after Adopt): its socket is closed in this process
+// only (the sender still has it) and its user slot is freed.
+func (a *Adopted) Abandon() {
+	a.s.d.Registry.release(a.s.user.Username)
+	_ = a.s.nc.Close()
+}
+
+// closeSocket closes the client socket at the end of the session: with
+// a last flush, unless the session was handed over (the socket is the
+// other process's now; closing this process's descriptor leaves it open).
+func (a *Adopted) closeSocket() {
+	if a.s.handedOff {
+		_ = a.s.nc.Close()
+		return
+	}
+	_ = a.bc.Close()
+}
