@@ -70,11 +70,18 @@ var ErrRolledBack = errors.New("handover: upgrade failed; this process keeps ser
 // Serve runs one takeover by the new process at the other end of uc. nil:
 // the new process owns the sockets and every session, this process may
 // exit. An error: this process keeps serving.
-func (o *Old) Serve(ctx context.Context, uc *net.UnixConn) error {
+//
+// beforeDone, if set, runs just before done is sent (the upgrade socket is
+// closed there, so that the new process can open its own at the same path).
+func (o *Old) Serve(ctx context.Context, uc *net.UnixConn, beforeDone ...func() error) error {
+	return o.serve(ctx, &conn{uc: uc}, beforeDone)
+}
+
+func (o *Old) serve(ctx context.Context, c *conn, beforeDone []func() error) error {
+	uc := c.uc
 	start := time.Now()
 	defer func() { o.Stats.LastDuration.Store(int64(time.Since(start))) }()
 	defer func() { _ = uc.Close() }()
-	c := &conn{uc: uc}
 	_ = uc.SetDeadline(time.Now().Add(o.readyTimeout()))
 	m, fds, err := c.recv()
 	closeFiles(fds)
@@ -115,6 +122,9 @@ func (o *Old) Serve(ctx context.Context, uc *net.UnixConn) error {
 		lg.Error("upgrade: phase rollback: this process accepts again and keeps its sessions",
 			zap.Error(err), zap.NamedError("resume_error", rerr), zap.Int("sessions", reg.Count()))
 		return fmt.Errorf("%w: %v", ErrRolledBack, err)
+	}
+	for _, fn := range beforeDone {
+		_ = fn()
 	}
 	h.mu.Lock()
 	err = c.send(&message{Type: msgDone})

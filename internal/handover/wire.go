@@ -46,6 +46,9 @@ type message struct {
 	Session   json.RawMessage `json:"session,omitempty"`
 	ID        uint32          `json:"id,omitempty"`
 	Err       string          `json:"err,omitempty"`
+	// FailAt (spawn): the phase the new process dies at (tests only,
+	// FailAtEnv of `rwproxy upgrade`).
+	FailAt string `json:"fail_at,omitempty"`
 }
 
 // Listening describes one handed-over listening socket: its role (client,
@@ -59,6 +62,9 @@ type Listening struct {
 // one goroutine at a time.
 type conn struct {
 	uc *net.UnixConn
+	// first is a message already read (Upgrader.handle), recv returns
+	// it first.
+	first *message
 }
 
 // send writes m with fds attached (SCM_RIGHTS on the message's first byte).
@@ -90,6 +96,10 @@ func (c *conn) send(m *message, fds ...int) error {
 // recv reads one message and the descriptors sent with it, as files the
 // caller owns.
 func (c *conn) recv() (*message, []*os.File, error) {
+	if m := c.first; m != nil {
+		c.first = nil
+		return m, nil, nil
+	}
 	var hdr [4]byte
 	fds, err := c.readFull(hdr[:])
 	if err != nil {
