@@ -100,7 +100,8 @@ func run(o options) error {
 		_ = a.Close()
 		return fmt.Errorf("admin interface (admin.listen): %w", err)
 	}
-	if err := a.StartHTTP(app.HTTPOptions{Cluster: a.ClusterView()}); err != nil {
+	up := newUpgrades()
+	if err := a.StartHTTP(app.HTTPOptions{Cluster: a.ClusterView(), Extra: up.collectors()}); err != nil {
 		_ = a.Close()
 		return fmt.Errorf("http listener (http.listen): %w", err)
 	}
@@ -109,7 +110,6 @@ func run(o options) error {
 		return fmt.Errorf("cluster (cluster.bind): %w", err)
 	}
 	a.Start()
-	up := newUpgrades()
 	up.open(a, o, lg)
 	notifyReady(lg)
 	return waitSignals(a, sig, o.config, atom, lg, up)

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/rwproxy/rwproxy/config"
@@ -98,7 +99,7 @@ func newArgv(o options) []string {
 // process's running configuration, on its sockets, and receives its
 // sessions. Until it reports ready, any failure leaves the old process
 // serving (this one exits non-zero).
-func takeover(o options, lg *zap.Logger) (*app.App, *handover.Taken, error) {
+func takeover(o options, up *upgrades, lg *zap.Logger) (*app.App, *handover.Taken, error) {
 	var a *app.App
 	build := func(y []byte) (handover.Target, error) {
 		cfg, err := loadYAML(y)
@@ -113,7 +114,7 @@ func takeover(o options, lg *zap.Logger) (*app.App, *handover.Taken, error) {
 			_ = a.Close()
 			return nil, fmt.Errorf("admin interface (admin.listen): %w", err)
 		}
-		if err := a.StartHTTP(app.HTTPOptions{Cluster: a.ClusterView()}); err != nil {
+		if err := a.StartHTTP(app.HTTPOptions{Cluster: a.ClusterView(), Extra: up.collectors()}); err != nil {
 			_ = a.Close()
 			return nil, fmt.Errorf("http listener (http.listen): %w", err)
 		}
@@ -121,7 +122,8 @@ func takeover(o options, lg *zap.Logger) (*app.App, *handover.Taken, error) {
 		return a.UpgradeTarget(), nil
 	}
 	t, err := handover.Takeover(context.Background(), o.takeover, build,
-		handover.NewOptions{Log: lg.Named("takeover"), FailAt: os.Getenv(handover.FailAtEnv)})
+		handover.NewOptions{Log: lg.Named("takeover"), FailAt: os.Getenv(handover.FailAtEnv),
+			OnDone: func() { notifyMainPID(lg) }})
 	if err != nil {
 		if a != nil {
 			_ = a.Close()
@@ -172,6 +174,11 @@ type upgrades struct {
 
 func newUpgrades() *upgrades { return &upgrades{upgraded: make(chan struct{})} }
 
+// collectors export the upgrade counters on /metrics.
+func (up *upgrades) collectors() []prometheus.Collector {
+	return []prometheus.Collector{up.stats.Collector()}
+}
+
 // open starts the upgrade socket; a failure is logged (the proxy serves
 // without zero-downtime upgrades).
 func (up *upgrades) open(a *app.App, o options, lg *zap.Logger) {
@@ -212,19 +219,21 @@ func (up *upgrades) close() {
 
 // runTakeover is run() with --takeover.
 func runTakeover(o options, sig <-chan os.Signal, atom zap.AtomicLevel, lg *zap.Logger) error {
-	a, t, err := takeover(o, lg)
+	up := newUpgrades()
+	a, t, err := takeover(o, up, lg)
 	if err != nil {
 		return err
 	}
-	up := newUpgrades()
 	go func() {
 		<-t.Done()
+		if t.Prev != nil {
+			up.stats.Inherit(*t.Prev)
+		}
 		if t.Err() != nil {
 			lg.Warn("takeover ended early", zap.Error(t.Err()))
 		}
 		up.open(a, o, lg)
 		startClusterAfter(a, lg)
-		notifyMainPID(lg)
 	}()
 	return waitSignals(a, sig, o.config, atom, lg, up)
 }

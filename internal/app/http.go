@@ -51,6 +51,9 @@ type HTTPOptions struct {
 	// Cluster lists the cluster's members for /metrics and the dashboard;
 	// nil means not clustered.
 	Cluster metrics.ClusterView
+	// Extra collectors are exported beside the proxy's (the upgrade
+	// counters of cmd/rwproxy).
+	Extra []prometheus.Collector
 }
 
 // StartHTTP opens the HTTP listener on http.listen (/metrics, /healthz,
@@ -72,6 +75,7 @@ func (a *App) StartHTTP(o HTTPOptions) error {
 	if a.Tracer != nil {
 		reg.MustRegister(a.Tracer)
 	}
+	reg.MustRegister(o.Extra...)
 	s, err := web.New(web.Options{
 		Listen: listen, Source: src, Gatherer: reg, Log: a.lg.Named("http"),
 		PProf: func() bool { return a.Store.Current().HTTP.PProf },

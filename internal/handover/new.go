@@ -45,12 +45,18 @@ type NewOptions struct {
 	// Crash simulates the process dying: the default exits the process
 	// at once (status 3), without closing anything.
 	Crash func()
+	// OnDone runs when the old process says done, before this process
+	// answers by closing the socket (which lets the old one exit): the
+	// place to tell systemd the new main pid.
+	OnDone func()
 }
 
 // Taken is a takeover in progress on the new side: the sessions keep
 // arriving after Takeover returned.
 type Taken struct {
-	done    chan struct{}
+	done chan struct{}
+	// Prev is the old process's upgrade counters (with done).
+	Prev    *Snapshot
 	err     error
 	Adopted atomic.Uint64
 	Refused atomic.Uint64
@@ -166,6 +172,10 @@ func (t *Taken) receive(c *conn, tgt Target, o NewOptions, lg *zap.Logger) {
 		}
 		switch m.Type {
 		case msgDone:
+			t.Prev = m.Stats
+			if o.OnDone != nil {
+				o.OnDone()
+			}
 			lg.Info("takeover: phase done: the old process handed everything over",
 				zap.Uint64("sessions", t.Adopted.Load()))
 			return

@@ -126,13 +126,21 @@ func (o *Old) serve(ctx context.Context, c *conn, beforeDone []func() error) err
 	for _, fn := range beforeDone {
 		_ = fn()
 	}
+	o.Stats.Upgrades.Add(1)
+	o.Stats.LastDuration.Store(int64(time.Since(start)))
+	snap := o.Stats.Snapshot()
 	h.mu.Lock()
-	err = c.send(&message{Type: msgDone})
+	err = c.send(&message{Type: msgDone, Stats: &snap})
 	h.mu.Unlock()
 	if err != nil {
 		lg.Warn("upgrade: done not delivered", zap.Error(err))
 	}
-	o.Stats.Upgrades.Add(1)
+	// The new process closes the socket once it took the service over
+	// (systemd's main pid): this one exits after that.
+	select {
+	case <-h.dead:
+	case <-time.After(5 * time.Second):
+	}
 	lg.Info("upgrade: phase done: every session handed over", zap.Duration("duration", time.Since(start)),
 		zap.Uint64("handed_over", o.Stats.HandedOver.Load()))
 	return nil

@@ -49,6 +49,8 @@ type message struct {
 	// FailAt (spawn): the phase the new process dies at (tests only,
 	// FailAtEnv of `rwproxy upgrade`).
 	FailAt string `json:"fail_at,omitempty"`
+	// Stats (done): the old process's upgrade counters.
+	Stats *Snapshot `json:"stats,omitempty"`
 }
 
 // Listening describes one handed-over listening socket: its role (client,

@@ -172,6 +172,12 @@ func TestUpgradeUnderLoad(t *testing.T) {
 	w.wg.Wait()
 	require.Zero(t, w.errs.Load(), "first error: %v", w.firstErr)
 	require.Contains(t, p.logText(), `"msg":"upgrade: phase done: every session handed over"`)
+	// The last process reports the upgrades (its own counters plus the
+	// ones each old process passed on): 3 completed, 8 sessions each.
+	metrics := httpGet(t, "http://"+p.http+"/metrics")
+	require.Contains(t, metrics, `rwproxy_upgrades_total{result="completed"} 3`)
+	require.Contains(t, metrics, `rwproxy_upgrade_sessions_total{outcome="handed_over"} 24`)
+	require.Contains(t, metrics, `rwproxy_upgrade_sessions_total{outcome="failed"} 0`)
 	// A new client reaches the last process.
 	db := openDB(t, p.addr)
 	var one int
