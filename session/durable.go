@@ -88,12 +88,17 @@ type DurableStmt struct {
 type DurableBackend struct {
 	Addr          string            `json:"addr"`
 	User          string            `json:"user"`
+	FoundRows     bool              `json:"found_rows,omitempty"`
+	NoSchema      bool              `json:"no_schema,omitempty"`
 	ThreadID      uint32            `json:"thread_id"`
 	ServerVersion string            `json:"server_version"`
-	Caps          uint32            `json:"caps"`
 	Status        uint16            `json:"status"`
 	DB            string            `json:"db"`
 	Vars          map[string]string `json:"vars,omitempty"`
+	// MultiStatements / LastInsertID: the connection's COM_SET_OPTION and
+	// LAST_INSERT_ID() state.
+	MultiStatements bool   `json:"multi_statements,omitempty"`
+	LastInsertID    uint64 `json:"last_insert_id,omitempty"`
 	// Stmts are the statements prepared on the connection, by SQL.
 	Stmts []DurableBackendStmt `json:"stmts,omitempty"`
 }
@@ -103,6 +108,7 @@ type DurableBackendStmt struct {
 	Query  string `json:"query"`
 	ID     uint32 `json:"id"`
 	Params int    `json:"params"`
+	Types  []byte `json:"types,omitempty"`
 }
 
 // Marshal encodes d in the current version.

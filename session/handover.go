@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/rwproxy/rwproxy/pool"
 	"github.com/rwproxy/rwproxy/protocol"
 )
 
@@ -22,19 +23,23 @@ import (
 // serves the client's next request. The client sees nothing: same socket,
 // same connection id, same prepared statement ids.
 //
-// Only a session with nothing on a backend connection leaves this way: a
-// session inside a transaction, or holding a pin reason (locks, temporary
-// tables, user variables), stays until its state is gone (the next
-// boundary after COMMIT); TLS sessions stay on the old process until they
-// end (their TLS state lives in this process's memory).
+// A session inside a transaction, or holding a pin reason (locks,
+// temporary tables, user variables), leaves with its pinned backend
+// connection: that socket travels too, and the new process rebuilds the
+// pool connection over it (pool.Manager.Adopt), so the transaction goes
+// on there. A pinned connection that cannot move (TLS to the backend)
+// keeps its session here until the state is gone. TLS client sessions
+// stay on the old process until they end (their TLS state lives in this
+// process's memory).
 
 // Handoff takes sessions to another process.
 type Handoff interface {
-	// Hand sends the session d and its client socket. nil: the other
-	// process serves the client from now on, and this one must neither
-	// read from nor write to the socket again. An error: the session
-	// stays here, untouched.
-	Hand(d *Durable, client net.Conn) error
+	// Hand sends the session d, its client socket and, when d.Backend is
+	// set, its pinned backend connection's socket. nil: the other process
+	// serves the client from now on, and this one must neither read from
+	// nor write to the sockets again. An error: the session stays here,
+	// untouched.
+	Hand(d *Durable, client, backend net.Conn) error
 }
 
 type handoffBox struct{ h Handoff }
@@ -75,8 +80,11 @@ func (s *Session) handoffWoke(err error) bool {
 // detachable reports whether the session can leave now: nothing of it
 // lives on a backend connection or in this process's TLS state.
 func (s *Session) detachable() bool {
-	if s.tls || s.pinned != nil || s.inTxn || s.reasons()&^PinNextStatement != 0 || s.cur != nil {
+	if s.tls || s.cur != nil || s.txnAborted {
 		return false
+	}
+	if s.pinned == nil && (s.inTxn || s.reasons()&^PinNextStatement != 0) {
+		return false // not expected: pinned state without a connection
 	}
 	for _, ps := range s.stmts {
 		if len(ps.long.chunks) > 0 || ps.long.err != nil {
@@ -104,15 +112,51 @@ func (s *Session) handoff() bool {
 	if pending || !errors.Is(err, os.ErrDeadlineExceeded) {
 		return false // serve the request (or see the error) first
 	}
+	d := s.Export()
+	var backend net.Conn
+	if s.pinned != nil {
+		h, bnc, err := s.pinned.Hand()
+		if err != nil {
+			return false // it leaves once unpinned
+		}
+		d.Backend = durableBackend(h)
+		backend = bnc
+	}
 	s.releaseHeld()
 	s.pins &^= PinNextStatement
-	if err := b.h.Hand(s.Export(), s.nc); err != nil {
+	if err := b.h.Hand(d, s.nc, backend); err != nil {
 		s.log().Warn("session not handed over: it stays in this process", zap.Error(err))
 		return false
 	}
 	s.timer.stop()
 	s.handedOff = true
+	if c := s.pinned; c != nil {
+		// The other process has the connection: end the checkout here
+		// (this closes this process's descriptor only).
+		s.pinned = nil
+		c.Discard()
+	}
 	return true
+}
+
+func durableBackend(h pool.Handed) *DurableBackend {
+	d := &DurableBackend{Addr: h.Key.Addr, User: h.Key.User, FoundRows: h.Key.FoundRows, NoSchema: h.Key.NoSchema,
+		ThreadID: h.ThreadID, ServerVersion: h.ServerVersion, Status: h.Status, DB: h.DB, Vars: h.Vars,
+		MultiStatements: h.MultiStatements, LastInsertID: h.LastInsertID}
+	for _, st := range h.Stmts {
+		d.Stmts = append(d.Stmts, DurableBackendStmt{Query: st.Query, ID: st.ID, Params: st.Params, Types: st.Types})
+	}
+	return d
+}
+
+func (d *DurableBackend) handed() pool.Handed {
+	h := pool.Handed{Key: pool.Key{Addr: d.Addr, User: d.User, FoundRows: d.FoundRows, NoSchema: d.NoSchema},
+		ThreadID: d.ThreadID, ServerVersion: d.ServerVersion, Status: d.Status, DB: d.DB, Vars: d.Vars,
+		MultiStatements: d.MultiStatements, LastInsertID: d.LastInsertID}
+	for _, st := range d.Stmts {
+		h.Stmts = append(h.Stmts, pool.HandedStmt{Query: st.Query, ID: st.ID, Params: st.Params, Types: st.Types})
+	}
+	return h
 }
 
 // Adopted is a session handed over by another process, ready to serve.
@@ -127,12 +171,15 @@ func (a *Adopted) ID() uint32 { return a.s.id }
 // Adopt rebuilds a session from d on its client socket nc. An error means
 // this process cannot serve it (its user is gone or at its limit, a TLS
 // session, a record it cannot read): the sender keeps the session.
-func Adopt(ctx context.Context, nc net.Conn, d *Deps, dur *Durable) (*Adopted, error) {
+//
+// backend is the pinned backend connection's socket when dur.Backend is
+// set; it is rebuilt into a pool connection the session keeps pinned.
+func Adopt(ctx context.Context, nc, backend net.Conn, d *Deps, dur *Durable) (*Adopted, error) {
 	if dur.TLS {
 		return nil, errors.New("session: a TLS session cannot be handed over")
 	}
-	if dur.Backend != nil {
-		return nil, errors.New("session: a session with a pinned backend connection cannot be adopted")
+	if (dur.Backend != nil) != (backend != nil) {
+		return nil, errors.New("session: the pinned backend connection did not come with the session")
 	}
 	u, ok := findUser(d.Config(), dur.User)
 	if !ok || !u.CanLogin() {
@@ -147,6 +194,14 @@ func Adopt(ctx context.Context, nc net.Conn, d *Deps, dur *Durable) (*Adopted, e
 	if err := s.restore(dur); err != nil {
 		d.Registry.release(u.Username)
 		return nil, err
+	}
+	if dur.Backend != nil {
+		c, err := d.Pools.Adopt(ctx, dur.Backend.handed(), s.user.Password, backend)
+		if err != nil {
+			d.Registry.release(u.Username)
+			return nil, err
+		}
+		s.pinned, s.counted = c, s.reasons()
 	}
 	s.cl = protocol.NewClientConn(bc)
 	return &Adopted{s: s, bc: bc}, nil
@@ -179,6 +234,10 @@ func (a *Adopted) Serve() {
 // only (the sender still has it) and its user slot is freed.
 func (a *Adopted) Abandon() {
 	a.s.d.Registry.release(a.s.user.Username)
+	if c := a.s.pinned; c != nil {
+		a.s.pinned = nil
+		c.Discard() // this process's descriptor only: the sender keeps it
+	}
 	_ = a.s.nc.Close()
 }
 

@@ -99,9 +99,9 @@ var _ handover.Target = upgradeTarget{}
 
 // Adopt rebuilds a handed-over session; serve runs it tracked by the
 // client listener like an accepted connection.
-func (t upgradeTarget) Adopt(nc net.Conn, d *session.Durable) (func(), func(), error) {
+func (t upgradeTarget) Adopt(nc, backend net.Conn, d *session.Durable) (func(), func(), error) {
 	l := t.a.listener
-	ad, err := session.Adopt(l.Context(), nc, t.a.deps, d)
+	ad, err := session.Adopt(l.Context(), nc, backend, t.a.deps, d)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-mysql-org/go-mysql/mysql"
 	mysqlserver "github.com/go-mysql-org/go-mysql/server"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
@@ -219,4 +220,60 @@ func TestUpgradeFailureIsSafe(t *testing.T) {
 			require.Equal(t, before+1, r.oldQ.Load(), "served by the old process")
 		})
 	}
+}
+
+// whichBackend answers "SELECT which" with the number of the backend
+// connection that runs it (connections numbered as they log in).
+type whichBackend struct {
+	rowsBackend
+	n int64
+}
+
+func (w whichBackend) HandleQuery(q string) (*mysql.Result, error) {
+	if q == "SELECT which" {
+		rs, err := mysql.BuildSimpleResultset([]string{"which"}, [][]any{{w.n}}, false)
+		if err != nil {
+			return nil, err
+		}
+		return mysql.NewResult(rs), nil
+	}
+	return w.rowsBackend.HandleQuery(q)
+}
+
+// TestUpgradeMovesPinnedConnection: a session holding a temporary table
+// (pinned to its backend connection) moves with that connection: after
+// the upgrade its statements run in the new process on the same backend
+// connection, which the server never saw log in again.
+func TestUpgradeMovesPinnedConnection(t *testing.T) {
+	var logins atomic.Int64
+	backend := fakebackend.Start(t, fakebackend.Options{Handler: func(net.Conn) mysqlserver.Handler {
+		return whichBackend{n: logins.Add(1)}
+	}})
+	r := &upgradeRig{stats: &handover.Stats{}, oldDone: make(chan error, 1), backend: backend}
+	a, err := New(backendConfig(t, backend), zaptest.NewLogger(t).Named("old"))
+	require.NoError(t, err)
+	a.SetQueryHook(func([]byte) { r.oldQ.Add(1) })
+	a.Start()
+	t.Cleanup(func() { _ = a.Close() })
+	r.old, r.sock = a, filepath.Join(t.TempDir(), "up.sock")
+
+	c := dedicated(t, openClient(t, a.Addr()))
+	_, err = c.ExecContext(context.Background(), "CREATE TEMPORARY TABLE tt (a INT)")
+	require.NoError(t, err)
+	pinned := queryOne(t, c, "SELECT which")
+	require.Equal(t, pinned, queryOne(t, c, "SELECT which"), "pinned")
+
+	r.serveOld(t)
+	taken, err := r.takeover(t, "")
+	require.NoError(t, err)
+	<-taken.Done()
+	require.NoError(t, <-r.oldDone)
+	require.Equal(t, uint64(1), r.stats.HandedOver.Load())
+	loginsBefore := logins.Load()
+	require.NoError(t, a.Close())
+
+	newQ := r.newQ.Load()
+	require.Equal(t, pinned, queryOne(t, c, "SELECT which"), "the same backend connection, in the new process")
+	require.Equal(t, newQ+1, r.newQ.Load())
+	require.Equal(t, loginsBefore, logins.Load(), "no new backend login")
 }

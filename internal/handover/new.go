@@ -17,9 +17,10 @@ import (
 
 // Target is the new proxy as the new side of an upgrade sees it.
 type Target interface {
-	// Adopt rebuilds session d on its client socket nc; serve runs it,
+	// Adopt rebuilds session d on its client socket nc (and its pinned
+	// backend connection's socket, when d.Backend is set); serve runs it,
 	// abandon gives it up unserved. An error: the old process keeps it.
-	Adopt(nc net.Conn, d *session.Durable) (serve, abandon func(), err error)
+	Adopt(nc, backend net.Conn, d *session.Durable) (serve, abandon func(), err error)
 }
 
 // Builder starts the new proxy with the old one's configuration (YAML),
@@ -205,23 +206,26 @@ func (t *Taken) adopt(c *conn, tgt Target, m *message, fds []*os.File, lg *zap.L
 		lg.Warn("takeover: session refused: it stays with the old process", zap.Uint32("conn", m.ID), zap.Error(err))
 		return c.send(&message{Type: msgNack, ID: m.ID, Err: err.Error()}) == nil
 	}
-	if len(fds) != 1 {
-		closeFiles(fds)
-		return nack(fmt.Errorf("%d sockets with the session", len(fds)))
-	}
-	nc, err := net.FileConn(fds[0])
-	_ = fds[0].Close()
+	conns, err := fileConns(fds)
 	if err != nil {
 		return nack(err)
 	}
 	d, err := session.UnmarshalDurable(m.Session)
-	if err != nil {
-		_ = nc.Close()
-		return nack(err)
+	if err == nil && len(conns) != 1+btoi(d.Backend != nil) {
+		err = fmt.Errorf("%d sockets with the session", len(conns))
 	}
-	serve, abandon, err := tgt.Adopt(nc, d)
+	var serve, abandon func()
+	if err == nil {
+		var backend net.Conn
+		if len(conns) > 1 {
+			backend = conns[1]
+		}
+		serve, abandon, err = tgt.Adopt(conns[0], backend, d)
+	}
 	if err != nil {
-		_ = nc.Close()
+		for _, c := range conns {
+			_ = c.Close()
+		}
 		return nack(err)
 	}
 	if err := c.send(&message{Type: msgAck, ID: m.ID}); err != nil {
@@ -231,4 +235,32 @@ func (t *Taken) adopt(c *conn, tgt Target, m *message, fds []*os.File, lg *zap.L
 	t.Adopted.Add(1)
 	serve()
 	return true
+}
+
+// fileConns turns received descriptors into connections (and closes the
+// files).
+func fileConns(fds []*os.File) ([]net.Conn, error) {
+	defer closeFiles(fds)
+	var out []net.Conn
+	for _, f := range fds {
+		c, err := net.FileConn(f)
+		if err != nil {
+			for _, o := range out {
+				_ = o.Close()
+			}
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no socket with the session")
+	}
+	return out, nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -266,7 +266,7 @@ func (h *hand) readLoop() {
 }
 
 // Hand implements session.Handoff.
-func (h *hand) Hand(d *session.Durable, client net.Conn) error {
+func (h *hand) Hand(d *session.Durable, client, backend net.Conn) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	select {
@@ -278,8 +278,12 @@ func (h *hand) Hand(d *session.Durable, client net.Conn) error {
 	if err != nil {
 		return err
 	}
+	m := &message{Type: msgSession, ID: d.ConnID, Session: b}
 	err = connFD(client, func(fd int) error {
-		return h.c.send(&message{Type: msgSession, ID: d.ConnID, Session: b}, fd)
+		if backend == nil {
+			return h.c.send(m, fd)
+		}
+		return connFD(backend, func(bfd int) error { return h.c.send(m, fd, bfd) })
 	})
 	if err != nil {
 		_ = h.c.uc.Close() // readLoop ends: the upgrade rolls back

@@ -222,3 +222,65 @@ func TestUpgradeFailedNewBinary(t *testing.T) {
 	w.wg.Wait()
 	require.Zero(t, w.errs.Load(), "first error: %v", w.firstErr)
 }
+
+// TestUpgradeKeepsSessionState: a session with an open transaction, a
+// user variable, a temporary table, a binary prepared statement and an
+// SQL PREPARE continues in the new process with all of them: the
+// transaction commits there, on the same backend connection.
+func TestUpgradeKeepsSessionState(t *testing.T) {
+	prepareUpgradeTable(t)
+	p := startProxy(t, 1, 1)
+	ctx := context.Background()
+	c, err := openDB(t, p.addr).Conn(ctx)
+	require.NoError(t, err)
+	defer c.Close()
+	exec := func(q string, args ...any) {
+		t.Helper()
+		_, err := c.ExecContext(ctx, q, args...)
+		require.NoError(t, err, q)
+	}
+	one := func(q string, args ...any) string {
+		t.Helper()
+		var v sql.NullString
+		require.NoError(t, c.QueryRowContext(ctx, q, args...).Scan(&v), q)
+		return v.String
+	}
+	exec("BEGIN")
+	exec("UPDATE app.upgrade SET c = 1000 WHERE id = 1")
+	exec("SET @who = 'before'")
+	exec("CREATE TEMPORARY TABLE app.tmp_up (a INT)")
+	exec("INSERT INTO app.tmp_up VALUES (5)")
+	exec("PREPARE sq FROM 'SELECT c FROM app.upgrade WHERE id = ?'")
+	st, err := c.PrepareContext(ctx, "SELECT c + ? FROM app.upgrade WHERE id = 1")
+	require.NoError(t, err)
+	thread := one("SELECT CONNECTION_ID()")
+
+	out, err := p.upgrade(t)
+	require.NoError(t, err, out)
+	pids := p.newPIDs()
+	require.Len(t, pids, 1)
+	killLater(t, pids[0])
+	select {
+	case <-p.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the old process did not exit")
+	}
+
+	require.Equal(t, thread, one("SELECT CONNECTION_ID()"), "the same backend connection")
+	require.Equal(t, "before", one("SELECT @who"))
+	require.Equal(t, "5", one("SELECT a FROM app.tmp_up"))
+	require.Equal(t, "1000", one("SELECT c FROM app.upgrade WHERE id = 1"), "the transaction's write is visible")
+	var v int
+	require.NoError(t, st.QueryRowContext(ctx, 1).Scan(&v))
+	require.Equal(t, 1001, v, "the binary prepared statement")
+	exec("SET @id = 1")
+	require.Equal(t, "1000", one("EXECUTE sq USING @id"), "the SQL prepared statement")
+	exec("COMMIT")
+	direct, err := sql.Open("mysql", fmt.Sprintf("app:app@tcp(%s)/app", sb.Addr(1)))
+	require.NoError(t, err)
+	defer direct.Close()
+	var got int
+	require.NoError(t, direct.QueryRow("SELECT c FROM app.upgrade WHERE id = 1").Scan(&got))
+	require.Equal(t, 1000, got, "committed in the new process")
+	require.NoError(t, syscall.Kill(pids[0], syscall.SIGTERM))
+}
