@@ -4,10 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -283,4 +285,73 @@ func TestUpgradeKeepsSessionState(t *testing.T) {
 	require.NoError(t, direct.QueryRow("SELECT c FROM app.upgrade WHERE id = 1").Scan(&got))
 	require.Equal(t, 1000, got, "committed in the new process")
 	require.NoError(t, syscall.Kill(pids[0], syscall.SIGTERM))
+}
+
+// TestUpgradeMariadbCLI: the mariadb command-line client, in the middle
+// of a transaction with a user variable, a temporary table and an SQL
+// prepared statement, goes on after an upgrade as if nothing happened.
+func TestUpgradeMariadbCLI(t *testing.T) {
+	cli, err := exec.LookPath("mariadb")
+	require.NoError(t, err, "the mariadb client is not installed")
+	prepareUpgradeTable(t)
+	p := startProxy(t, 1, 1)
+	host, port, _ := strings.Cut(p.addr, ":")
+	cmd := exec.Command(cli, "--skip-ssl", "--unbuffered", "--batch", "--skip-column-names", "-h", host, "-P", port,
+		"-uapp", "-papp", "app")
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	send := func(s string) {
+		_, err := io.WriteString(stdin, s+"\n")
+		require.NoError(t, err)
+	}
+	send("BEGIN; UPDATE app.upgrade SET c = 2000 WHERE id = 2; SET @who = 'cli';")
+	send("CREATE TEMPORARY TABLE app.tmp_cli (a INT); INSERT INTO app.tmp_cli VALUES (9);")
+	send("PREPARE q FROM 'SELECT c FROM app.upgrade WHERE id = ?'; SELECT 'mark-before';")
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "mark-before") }, 30*time.Second,
+		20*time.Millisecond, "the CLI ran the first statements: %s", out.String())
+
+	uout, err := p.upgrade(t)
+	require.NoError(t, err, uout)
+	pids := p.newPIDs()
+	require.Len(t, pids, 1)
+	killLater(t, pids[0])
+	select {
+	case <-p.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the old process did not exit")
+	}
+
+	send("SELECT concat('who=', @who); SELECT concat('tmp=', a) FROM app.tmp_cli;")
+	send("SET @id = 2; EXECUTE q USING @id; COMMIT; SELECT 'mark-after';")
+	require.NoError(t, stdin.Close())
+	require.NoError(t, cmd.Wait(), out.String())
+	got := out.String()
+	require.Contains(t, got, "who=cli")
+	require.Contains(t, got, "tmp=9")
+	require.Contains(t, got, "2000")
+	require.Contains(t, got, "mark-after")
+	require.NotContains(t, got, "ERROR")
+	require.NoError(t, syscall.Kill(pids[0], syscall.SIGTERM))
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
