@@ -70,8 +70,10 @@ var errIdleTimeout = &mysql.MyError{Code: 4031, State: "HY000",
 // the wait (Registry.Drain sets the deadline from another goroutine after
 // setting draining, so that order never loses a drain's wake-up).
 func (s *Session) armIdle() {
+	s.idleAt = time.Time{}
 	if w := s.d.Config().Limits.WaitTimeout; w > 0 {
-		_ = s.nc.SetReadDeadline(time.Now().Add(w))
+		s.idleAt = time.Now().Add(w)
+		_ = s.nc.SetReadDeadline(s.idleAt)
 	}
 }
 

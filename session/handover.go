@@ -48,6 +48,7 @@ type handoffBox struct{ h Handoff }
 // next statement boundary, and wakes the idle ones so they do at once.
 func (r *Registry) StartHandoff(h Handoff) {
 	r.handoff.Store(&handoffBox{h: h})
+	r.wakes.Add(1) // before the deadlines: see handoffWoke
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, s := range r.mu.byID {
@@ -72,9 +73,17 @@ func (r *Registry) Count() int {
 }
 
 // handoffWoke reports whether err is StartHandoff's wake-up of a session
-// waiting for its next request (no byte of which was consumed).
-func (s *Session) handoffWoke(err error) bool {
-	return errors.Is(err, os.ErrDeadlineExceeded) && s.d.Registry.handoff.Load() != nil
+// waiting for its next request (no byte of which was consumed), not its
+// idle timeout: a handoff runs, one started since the wait began (wakes
+// moved), or the idle deadline is not reached. The upgrade may have been
+// given up since the wake-up: its deadline must not end the session as
+// idle (the client would get an unasked error packet).
+func (s *Session) handoffWoke(err error, wakes uint64) bool {
+	if !errors.Is(err, os.ErrDeadlineExceeded) || s.d.Registry.draining.Load() {
+		return false // a drain's deadline ends the session (drainWait)
+	}
+	return s.d.Registry.handoff.Load() != nil || s.d.Registry.wakes.Load() != wakes ||
+		s.idleAt.IsZero() || time.Now().Before(s.idleAt)
 }
 
 // detachable reports whether the session can leave now: nothing of it
@@ -180,6 +189,9 @@ func Adopt(ctx context.Context, nc, backend net.Conn, d *Deps, dur *Durable) (*A
 	}
 	if (dur.Backend != nil) != (backend != nil) {
 		return nil, errors.New("session: the pinned backend connection did not come with the session")
+	}
+	if d.Registry.get(dur.ConnID) != nil {
+		return nil, fmt.Errorf("session: connection id %d is in use here", dur.ConnID)
 	}
 	u, ok := findUser(d.Config(), dur.User)
 	if !ok || !u.CanLogin() {

@@ -25,6 +25,8 @@ type Registry struct {
 	// handoff, when set, takes the sessions to another process
 	// (handover.go).
 	handoff atomic.Pointer[handoffBox]
+	// wakes counts StartHandoff's wake-ups (handoffWoke).
+	wakes atomic.Uint64
 }
 
 // NewRegistry returns an empty registry.

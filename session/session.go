@@ -173,6 +173,9 @@ type Session struct {
 	statements uint64
 	// handedOff: the session was handed to another process (handover.go).
 	handedOff bool
+	// idleAt is when the wait for the next request times out (armIdle;
+	// zero: never).
+	idleAt time.Time
 }
 
 // handshake is the go-mysql Handler used during login only: rwproxy runs
@@ -344,8 +347,9 @@ func (s *Session) run() {
 			return // another rwproxy process serves the client now
 		}
 		s.cl.ResetSequence()
+		wakes := s.d.Registry.wakes.Load()
 		if err := s.cl.WaitRequest(); err != nil {
-			if s.handoffWoke(err) {
+			if s.handoffWoke(err, wakes) {
 				continue
 			}
 			s.idleRead(err)

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rwproxy/rwproxy/internal/inherit"
+	"github.com/rwproxy/rwproxy/protocol"
 	"github.com/rwproxy/rwproxy/session"
 )
 
@@ -98,6 +99,7 @@ func Takeover(ctx context.Context, path string, build Builder, o NewOptions) (*T
 		return fail(fmt.Errorf("handover: configuration: %v", errOr(err, m)))
 	}
 	cfg := m.Config
+	protocol.ReserveConnIDs(m.ConnID)
 	if o.crashAt(PhaseConfig) {
 		return fail(errCrashed)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/rwproxy/rwproxy/protocol"
 	"github.com/rwproxy/rwproxy/session"
 )
 
@@ -62,6 +63,10 @@ const (
 	DefaultAckTimeout   = 10 * time.Second
 	DefaultDrainTimeout = 30 * time.Second
 )
+
+// connIDMargin is how many logins this process may still take between
+// sending its configuration and the new process's ready.
+const connIDMargin = 1 << 20
 
 // ErrRolledBack is a failed upgrade the old process survived: it serves
 // every session it still has and accepts again.
@@ -159,7 +164,9 @@ func (o *Old) sendState(c *conn) error {
 	if err != nil {
 		return err
 	}
-	if err := c.send(&message{Type: msgConfig, Config: cfg}); err != nil {
+	// The margin covers the clients this process still accepts until the
+	// new one is ready.
+	if err := c.send(&message{Type: msgConfig, Config: cfg, ConnID: protocol.LastConnID() + connIDMargin}); err != nil {
 		return err
 	}
 	ls, files, err := o.Src.Listeners()

@@ -49,6 +49,9 @@ type message struct {
 	// FailAt (spawn): the phase the new process dies at (tests only,
 	// FailAtEnv of `rwproxy upgrade`).
 	FailAt string `json:"fail_at,omitempty"`
+	// ConnID (config): the new process gives its own clients connection
+	// ids above it (the adopted sessions keep theirs, all below it).
+	ConnID uint32 `json:"conn_id,omitempty"`
 	// Stats (done): the old process's upgrade counters.
 	Stats *Snapshot `json:"stats,omitempty"`
 }

@@ -170,6 +170,13 @@ func TestUpgradeUnderLoad(t *testing.T) {
 		prev = pids[i-1]
 		w.waitOps(t, 200)
 	}
+	// A client of the last process gets a connection id of its own: the
+	// eight adopted sessions and it are nine distinct sessions.
+	fresh := openDB(t, p.addr)
+	fresh.SetMaxOpenConns(1)
+	require.NoError(t, fresh.Ping())
+	adm := adminDB(t, p, "admin")
+	require.Equal(t, "9", value(t, adm, "SELECT COUNT(DISTINCT SessionID) FROM stats_mysql_processlist"))
 	w.stop()
 	w.wg.Wait()
 	require.Zero(t, w.errs.Load(), "first error: %v", w.firstErr)
