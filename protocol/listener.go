@@ -46,7 +46,7 @@ func Listen(addr string, maxConns int, handle Handler, lg *zap.Logger) (*Listene
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &Listener{ln: ln, handle: handle, lg: lg, ctx: ctx, cancel: cancel}
+	l := &Listener{ln: &resumable{ln: ln}, handle: handle, lg: lg, ctx: ctx, cancel: cancel}
 	l.mu.conns = make(map[net.Conn]struct{})
 	l.max.Store(int64(maxConns))
 	return l, nil
@@ -147,6 +147,7 @@ func (l *Listener) Close() error {
 	l.cancel()
 	l.mu.Lock()
 	l.mu.closed = true
+	_ = l.ln.Close() // again: a socket Resume put in meanwhile
 	for nc := range l.mu.conns {
 		_ = nc.Close()
 	}

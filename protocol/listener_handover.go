@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"sync"
 )
 
 // The zero-downtime upgrade (internal/handover) needs three more things of
@@ -14,22 +15,15 @@ import (
 // tracked like accepted ones.
 
 // File returns a duplicate of the listening socket.
-func (l *Listener) File() (*os.File, error) {
-	f, ok := l.ln.(interface{ File() (*os.File, error) })
-	if !ok {
-		return nil, errors.New("protocol: listener has no file")
-	}
-	return f.File()
-}
+func (l *Listener) File() (*os.File, error) { return l.ln.(*resumable).File() }
 
 // Resume accepts on ln (a duplicate of the socket StopAccepting closed)
-// until Close. It is called on the goroutine that owns the Listener, after
-// Serve returned.
+// until Close. It is called after Serve returned.
 func (l *Listener) Resume(ln net.Listener) error {
 	l.mu.Lock()
 	closed := l.mu.closed
 	if !closed {
-		l.ln = ln
+		l.ln.(*resumable).swap(ln) // under l.mu: Close closes the socket again once closed is set
 	}
 	l.mu.Unlock()
 	if closed {
@@ -37,6 +31,37 @@ func (l *Listener) Resume(ln net.Listener) error {
 		return net.ErrClosed
 	}
 	return l.Serve()
+}
+
+// resumable is the Listener's socket, which Resume may replace while
+// other goroutines read its address or close it.
+type resumable struct {
+	mu sync.Mutex
+	ln net.Listener
+}
+
+func (r *resumable) get() net.Listener {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ln
+}
+
+func (r *resumable) swap(ln net.Listener) {
+	r.mu.Lock()
+	r.ln = ln
+	r.mu.Unlock()
+}
+
+func (r *resumable) Accept() (net.Conn, error) { return r.get().Accept() }
+func (r *resumable) Close() error              { return r.get().Close() }
+func (r *resumable) Addr() net.Addr            { return r.get().Addr() }
+
+func (r *resumable) File() (*os.File, error) {
+	f, ok := r.get().(interface{ File() (*os.File, error) })
+	if !ok {
+		return nil, errors.New("protocol: listener has no file")
+	}
+	return f.File()
 }
 
 // Adopt serves nc, a connection another process handed over, with serve
