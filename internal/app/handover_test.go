@@ -143,6 +143,12 @@ func TestUpgradeHandsSessionsOver(t *testing.T) {
 	require.Equal(t, 7, queryOne(t, c, "SELECT c FROM t WHERE id = 2"))
 	before := r.old.Sessions.Processlist()
 	require.Len(t, before, 1)
+	// A runtime change never saved to disk goes to the new process.
+	changed := r.old.Store.Current().Clone()
+	late := changed.Users[0]
+	late.Username = "late"
+	changed.Users = append(changed.Users, late)
+	require.NoError(t, r.old.Store.Apply(context.Background(), changed, config.SourceAdmin))
 
 	r.serveOld(t)
 	taken, err := r.takeover(t, "")
@@ -165,6 +171,8 @@ func TestUpgradeHandsSessionsOver(t *testing.T) {
 	require.Len(t, after, 1)
 	require.Equal(t, before[0].ID, after[0].ID, "same connection id")
 	require.Equal(t, "shop", after[0].DB)
+	_, found := findUser(r.newApp.Store.Current(), "late")
+	require.True(t, found, "the unsaved runtime change came over")
 
 	// A new client reaches the new process on the old address.
 	db2 := openClient(t, r.old.Addr())
@@ -276,4 +284,13 @@ func TestUpgradeMovesPinnedConnection(t *testing.T) {
 	require.Equal(t, pinned, queryOne(t, c, "SELECT which"), "the same backend connection, in the new process")
 	require.Equal(t, newQ+1, r.newQ.Load())
 	require.Equal(t, loginsBefore, logins.Load(), "no new backend login")
+}
+
+func findUser(c *config.Config, name string) (config.User, bool) {
+	for _, u := range c.Users {
+		if u.Username == name {
+			return u, true
+		}
+	}
+	return config.User{}, false
 }
