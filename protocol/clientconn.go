@@ -57,6 +57,25 @@ func (c *ClientConn) ResetSequence() { c.Sequence = 0 }
 // RemoteAddr is the client's address.
 func (c *ClientConn) RemoteAddr() net.Addr { return c.conn.RemoteAddr() }
 
+// WaitRequest waits until the header of the next request has arrived,
+// without consuming anything: a read deadline that interrupts it loses no
+// byte (the zero-downtime upgrade wakes idle sessions that way).
+func (c *ClientConn) WaitRequest() error {
+	_, err := c.r.Peek(4)
+	return err
+}
+
+// Pending reports whether a byte of the next request has been read from
+// the connection; it waits for none (a read deadline in the past, set by
+// the caller, makes it return at once).
+func (c *ClientConn) Pending() (bool, error) {
+	if c.r.Buffered() > 0 {
+		return true, nil
+	}
+	_, err := c.r.Peek(1)
+	return err == nil, err
+}
+
 // ReadPacket appends the payload of the next request (a multi-packet
 // request joined) to dst. A request whose payload exceeds max bytes (max
 // > 0) fails with ErrTooLarge before it is read in full.

@@ -10,6 +10,8 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"go.uber.org/zap"
+
+	"github.com/rwproxy/rwproxy/internal/inherit"
 )
 
 // Handler serves one accepted connection until it ends. It owns nc.
@@ -38,14 +40,15 @@ type Listener struct {
 	}
 }
 
-// Listen opens addr. Call Serve to accept.
+// Listen opens addr (or takes the socket inherited for it from the process
+// this one took over from: internal/inherit). Call Serve to accept.
 func Listen(addr string, maxConns int, handle Handler, lg *zap.Logger) (*Listener, error) {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := inherit.Listen(addr)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &Listener{ln: ln, handle: handle, lg: lg, ctx: ctx, cancel: cancel}
+	l := &Listener{ln: &resumable{ln: ln}, handle: handle, lg: lg, ctx: ctx, cancel: cancel}
 	l.mu.conns = make(map[net.Conn]struct{})
 	l.max.Store(int64(maxConns))
 	return l, nil
@@ -158,6 +161,7 @@ func (l *Listener) Close() error {
 	l.cancel()
 	l.mu.Lock()
 	l.mu.closed = true
+	_ = l.ln.Close() // again: a socket Resume put in meanwhile
 	for nc := range l.mu.conns {
 		_ = nc.Close()
 	}

@@ -22,6 +22,11 @@ type Registry struct {
 	// drainDeadline (unix nanos) bounds how long a session in a
 	// transaction may still wait for its client during a drain.
 	drainDeadline atomic.Int64
+	// handoff, when set, takes the sessions to another process
+	// (handover.go).
+	handoff atomic.Pointer[handoffBox]
+	// wakes counts StartHandoff's wake-ups (handoffWoke).
+	wakes atomic.Uint64
 }
 
 // NewRegistry returns an empty registry.

@@ -185,6 +185,12 @@ type Session struct {
 	attrBuf []byte
 	// qc is the session's query cache state (qcache.go).
 	qc qcState
+	// started is when the client logged in; statements counts the
+	// requests served (durable.go carries both across an upgrade).
+	started    time.Time
+	statements uint64
+	// handedOff: the session was handed to another process (handover.go).
+	handedOff bool
 }
 
 // handshake is the go-mysql Handler used during login only: rwproxy runs
@@ -299,9 +305,16 @@ func Serve(ctx context.Context, nc net.Conn, d *Deps) {
 // newSession builds the session of an authenticated client; cc is the
 // go-mysql connection (its handshake may still be finishing).
 func newSession(ctx context.Context, cc *server.Conn, d *Deps, nc net.Conn, u config.User) *Session {
+	return newSessionFor(ctx, d, nc, u, cc.ConnectionID(), cc.Capability(), int(cc.Charset()))
+}
+
+// newSessionFor builds the session of client id, logged in as u with
+// capabilities caps and collation charset (a login, or a session handed
+// over by another rwproxy process: handover.go).
+func newSessionFor(ctx context.Context, d *Deps, nc net.Conn, u config.User, id, caps uint32, charset int) *Session {
 	u.Password = u.BackendSecret() // s.user.Password logs into the backends
-	s := &Session{id: cc.ConnectionID(), d: d, ctx: ctx, nc: nc, user: u,
-		caps: cc.Capability(), charset: int(cc.Charset()), stmts: make(map[uint32]*prepared)}
+	s := &Session{id: id, d: d, ctx: ctx, nc: nc, user: u,
+		caps: caps, charset: charset, stmts: make(map[uint32]*prepared), started: time.Now()}
 	s.cls = router.NewClassifier(d.Cache)
 	s.cls.SetParseLimit(d.Config().Limits.FullParseMaxLength)
 	s.st.initCharset(s.charset)
@@ -345,7 +358,19 @@ func (s *Session) run() {
 		if !s.d.Registry.drainWait(s.nc, s.inTxn) {
 			return
 		}
+		if s.handoff() {
+			return // another rwproxy process serves the client now
+		}
 		s.cl.ResetSequence()
+		wakes := s.d.Registry.wakes.Load()
+		if err := s.cl.WaitRequest(); err != nil {
+			if s.handoffWoke(err, wakes) {
+				s.idleWait = 0 // StartHandoff moved the deadline: armIdle sets it again
+				continue
+			}
+			s.idleRead(err)
+			return
+		}
 		if err := s.cmd.read(s.cl); err != nil {
 			if errors.Is(err, protocol.ErrTooLarge) {
 				s.writeErr(protocol.NewErrPacketTooLarge())
@@ -354,6 +379,7 @@ func (s *Session) run() {
 			}
 			return
 		}
+		s.statements++
 		if err := s.dispatch(s.cmd.b); err != nil {
 			if !errors.Is(err, errQuit) && !errors.Is(err, protocol.ErrClientIO) {
 				s.log().Debug("session ended", zap.Error(err))

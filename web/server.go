@@ -10,12 +10,15 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
+
+	"github.com/rwproxy/rwproxy/internal/inherit"
 )
 
 //go:embed assets
@@ -81,7 +84,7 @@ func New(o Options) (*Server, error) {
 	if o.Log == nil {
 		o.Log = zap.NewNop()
 	}
-	ln, err := net.Listen("tcp", o.Listen)
+	ln, err := inherit.Listen(o.Listen)
 	if err != nil {
 		return nil, err
 	}
@@ -205,4 +208,16 @@ func pprofGate(on func() bool, h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// ListenerFile returns a duplicate of the listening socket (the
+// zero-downtime upgrade hands it to the new process).
+func (s *Server) ListenerFile() (*os.File, error) { return listenerFile(s.ln) }
+
+func listenerFile(ln net.Listener) (*os.File, error) {
+	f, ok := ln.(interface{ File() (*os.File, error) })
+	if !ok {
+		return nil, errors.New("web: listener has no file")
+	}
+	return f.File()
 }

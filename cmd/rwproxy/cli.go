@@ -28,6 +28,10 @@ type options struct {
 	initial   bool
 	version   bool
 	configSet bool // --config was given
+	// takeover: start by taking over the process on this upgrade socket;
+	// upgradeSocket: this process's upgrade socket ("" = default).
+	takeover      string
+	upgradeSocket string
 }
 
 // errUsage is returned for a command line that cannot be run; the usage
@@ -48,6 +52,8 @@ Usage:
                                    (for container HEALTHCHECKs: the image has no curl)
   rwproxy replay --from DIR --to HOST:PORT --user U --password P [--speed N] [--read-only]
                                    replay a TRAFFIC CAPTURE and report differences (docs/observability.md)
+  rwproxy upgrade [--config F]     start the binary now installed in place of the running proxy's: it takes
+                                   over its sockets and sessions with no client error (also SIGUSR2)
   rwproxy help                     print this help
 
 Flags:
@@ -64,6 +70,10 @@ func newFlags(o *options, out io.Writer) *flag.FlagSet {
 		"goroutine dumps expose internals to whoever reaches it)")
 	fs.BoolVar(&o.initial, "initial", false, "start from the configuration file, not from the configuration saved in "+
 		"admin.datadir (which is kept as rwproxy.db.bak-<time> and rewritten from the file)")
+	fs.StringVar(&o.takeover, "takeover", "", "take the listening sockets, configuration and sessions over from the rwproxy "+
+		"listening on this upgrade socket (set by `rwproxy upgrade` and SIGUSR2; docs/operations.md)")
+	fs.StringVar(&o.upgradeSocket, "upgrade-socket", "", "the upgrade socket this process listens on "+
+		"(default <admin.datadir>/rwproxy-upgrade.sock)")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.BoolVar(&o.version, "v", false, "print the version and exit (same as --version)")
 	fs.Usage = func() {

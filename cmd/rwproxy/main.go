@@ -27,6 +27,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "import-proxysql" {
 		os.Exit(importproxysql.Main(os.Args[2:], os.Stdout, os.Stderr, os.ReadFile))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "upgrade" {
+		os.Exit(upgradeMain(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	if len(os.Args) > 1 && os.Args[1] == "replay" {
 		os.Exit(replay.Main(os.Args[2:], os.Stdout, os.Stderr))
 	}
@@ -54,7 +57,7 @@ func run(o options) error {
 	// Signals are taken before any listener opens: a SIGTERM that arrives
 	// while rwproxy starts must drain, not kill, sessions it already has.
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR2)
 	if o.pprof != "" && !o.pprofAny && !config.IsLoopbackListen(o.pprof) {
 		return fmt.Errorf("--pprof %s is not a loopback address: use 127.0.0.1:PORT, or add --pprof-any-address", o.pprof)
 	}
@@ -71,6 +74,9 @@ func run(o options) error {
 	}
 	defer func() { _ = lg.Sync() }()
 	logStart(lg, o.config, file)
+	if o.takeover != "" {
+		return runTakeover(o, sig, atom, lg)
+	}
 	// Ports and TLS files first: nothing is opened unless all of them are
 	// usable, and every problem is reported at once.
 	if err := app.Preflight(file); err != nil {
@@ -90,18 +96,22 @@ func run(o options) error {
 	}
 	a.Store.HonorEnv()
 	// Every service is up before clients are served (App.Start's order).
-	if err := a.Start(app.WithCluster(), app.WithAdmin(o.config), app.WithHTTP(app.HTTPOptions{})); err != nil {
+	up := newUpgrades()
+	if err := a.Start(app.WithCluster(), app.WithAdmin(o.config), app.WithHTTP(app.HTTPOptions{Extra: up.collectors()})); err != nil {
 		_ = a.Close()
 		return err
 	}
-	return waitSignals(a, sig, o.config, atom, lg)
+	up.open(a, o, lg)
+	notifyReady(lg)
+	return waitSignals(a, sig, o.config, atom, lg, up)
 }
 
 // waitSignals reloads on SIGHUP (and, with config_source: file, when the
 // file changes) and drains on SIGTERM/SIGINT.
-func waitSignals(a *app.App, sig <-chan os.Signal, path string, atom zap.AtomicLevel, lg *zap.Logger) error {
+func waitSignals(a *app.App, sig <-chan os.Signal, path string, atom zap.AtomicLevel, lg *zap.Logger, up *upgrades) error {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
+	defer up.close()
 	changed := make(chan struct{}, 1)
 	if a.Store.Current().FileIsAuthority() {
 		go watchFile(ctx, path, func() {
@@ -118,7 +128,15 @@ func waitSignals(a *app.App, sig <-chan os.Signal, path string, atom zap.AtomicL
 			lg.Info("configuration file changed: reloading", zap.String("file", path))
 			reload(a, path, atom, lg)
 			continue
+		case <-up.upgraded:
+			lg.Info("upgrade complete: the new process serves every session; exiting")
+			return a.Close()
 		case s = <-sig:
+		}
+		if s == syscall.SIGUSR2 {
+			lg.Info("SIGUSR2: starting the new binary for a zero-downtime upgrade")
+			up.spawn(lg)
+			continue
 		}
 		if s == syscall.SIGHUP {
 			lg.Info("SIGHUP: re-reading the configuration file", zap.String("file", path))

@@ -36,6 +36,9 @@ func (a *App) newRecorder() *metrics.Recorder {
 type HTTPOptions struct {
 	// Listen, when set, is used instead of http.listen (tests: "127.0.0.1:0").
 	Listen string
+	// Extra collectors are exported beside the proxy's (the upgrade
+	// counters of cmd/rwproxy).
+	Extra []prometheus.Collector
 }
 
 // StartHTTP opens the HTTP listener on http.listen (/metrics, /healthz,
@@ -59,6 +62,7 @@ func (a *App) StartHTTP(o HTTPOptions) error {
 		reg.MustRegister(a.Tracer)
 	}
 	reg.MustRegister(metrics.NewQueryCacheCollector(a.queryCacheMetrics))
+	reg.MustRegister(o.Extra...)
 	s, err := web.New(web.Options{
 		Listen: listen, Source: src, Gatherer: reg, Log: a.lg.Named("http"),
 		PProf:   func() bool { return a.Store.Current().HTTP.PProf },

@@ -1,0 +1,116 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+
+	"github.com/rwproxy/rwproxy/config"
+	"github.com/rwproxy/rwproxy/internal/handover"
+	"github.com/rwproxy/rwproxy/session"
+)
+
+// The App's two sides of a zero-downtime upgrade (internal/handover): as
+// the old process it is a handover.Source, as the new one a
+// handover.Target.
+
+// UpgradeSource is the App as the old side of an upgrade sees it.
+func (a *App) UpgradeSource() handover.Source { return upgradeSource{a} }
+
+// UpgradeTarget is the App as the new side of an upgrade sees it.
+func (a *App) UpgradeTarget() handover.Target { return upgradeTarget{a} }
+
+type upgradeSource struct{ a *App }
+
+var _ handover.Source = upgradeSource{}
+
+// Config is the running configuration (admin changes not saved to disk
+// included) as YAML.
+func (s upgradeSource) Config() ([]byte, error) { return config.MarshalYAML(s.a.Store.Current()) }
+
+// Listeners are duplicates of the client, admin and HTTP listening
+// sockets, under the addresses the configuration gives them (the new
+// process opens the same addresses and gets these: internal/inherit).
+func (s upgradeSource) Listeners() ([]handover.Listening, []*os.File, error) {
+	c := s.a.Store.Current()
+	var ls []handover.Listening
+	var files []*os.File
+	add := func(role, addr string, f *os.File, err error) error {
+		if err != nil {
+			return err
+		}
+		ls = append(ls, handover.Listening{Role: role, Addr: addr})
+		files = append(files, f)
+		return nil
+	}
+	f, err := s.a.listener.File()
+	err = add("client", c.Listen, f, err)
+	if v := s.a.admin.Load(); v != nil && err == nil {
+		f, ferr := v.ListenerFile()
+		err = add("admin", c.Admin.Listen, f, ferr)
+	}
+	if v := s.a.http.Load(); v != nil && err == nil {
+		f, ferr := v.ListenerFile()
+		err = add("http", c.HTTP.Listen, f, ferr)
+	}
+	if err != nil {
+		for _, f := range files {
+			_ = f.Close()
+		}
+		return nil, nil, err
+	}
+	return ls, files, nil
+}
+
+// StopAccepting closes the client listener, keeping a duplicate of its
+// socket to accept again on if the upgrade fails. The admin and HTTP
+// listeners stay open until the process exits (the new process accepts on
+// them too meanwhile).
+func (s upgradeSource) StopAccepting() (func() error, error) {
+	f, err := s.a.listener.File()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.a.listener.StopAccepting(); err != nil && !errors.Is(err, net.ErrClosed) {
+		_ = f.Close()
+		return nil, err
+	}
+	return func() error {
+		ln, err := net.FileListener(f)
+		_ = f.Close()
+		if err != nil {
+			return err
+		}
+		s.a.wg.Go(func() { _ = s.a.listener.Resume(ln) })
+		return nil
+	}, nil
+}
+
+// Sessions knows the live sessions.
+func (s upgradeSource) Sessions() *session.Registry { return s.a.Sessions }
+
+type upgradeTarget struct{ a *App }
+
+var _ handover.Target = upgradeTarget{}
+
+// Adopt rebuilds a handed-over session; serve runs it tracked by the
+// client listener like an accepted connection.
+func (t upgradeTarget) Adopt(nc, backend net.Conn, d *session.Durable) (func(), func(), error) {
+	l := t.a.listener
+	ad, err := session.Adopt(l.Context(), nc, backend, t.a.deps, d)
+	if err != nil {
+		return nil, nil, err
+	}
+	serve := func() {
+		if !l.Adopt(nc, func(context.Context, net.Conn) { ad.Serve() }) {
+			ad.Abandon()
+		}
+	}
+	return serve, ad.Abandon, nil
+}
+
+// UpgradeSocket is where the upgrade socket of a proxy whose admin
+// datadir is datadir lives.
+func UpgradeSocket(datadir string) string { return filepath.Join(datadir, "rwproxy-upgrade.sock") }

@@ -1,0 +1,296 @@
+package app
+
+import (
+	"context"
+	"database/sql"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	mysqlserver "github.com/go-mysql-org/go-mysql/server"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/rwproxy/rwproxy/config"
+	"github.com/rwproxy/rwproxy/internal/handover"
+	"github.com/rwproxy/rwproxy/internal/testkit/fakebackend"
+)
+
+// upgradeRig is an old proxy in front of a fake backend, with its upgrade
+// socket, and counters of the statements each process served.
+type upgradeRig struct {
+	old              *App
+	oldQ, newQ       atomic.Int64
+	sock             string
+	stats            *handover.Stats
+	oldDone          chan error
+	newApp           *App
+	newMu            sync.Mutex
+	backend, datadir string
+}
+
+func newUpgradeRig(t *testing.T) *upgradeRig {
+	t.Helper()
+	r := &upgradeRig{stats: &handover.Stats{}, oldDone: make(chan error, 1)}
+	r.backend = fakebackend.Start(t, fakebackend.Options{Handler: func(net.Conn) mysqlserver.Handler { return rowsBackend{} }})
+	cfg := backendConfig(t, r.backend)
+	a, err := New(cfg, zaptest.NewLogger(t).Named("old"))
+	require.NoError(t, err)
+	a.SetQueryHook(func([]byte) { r.oldQ.Add(1) })
+	a.Start()
+	require.NoError(t, a.StartAdmin(""))
+	t.Cleanup(func() { _ = a.Close() })
+	r.old = a
+	r.sock = filepath.Join(t.TempDir(), "up.sock")
+	return r
+}
+
+// serveOld runs the old side of one upgrade.
+func (r *upgradeRig) serveOld(t *testing.T) {
+	t.Helper()
+	ln, err := handover.ListenSocket(r.sock)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	o := &handover.Old{Src: r.old.UpgradeSource(), Log: zaptest.NewLogger(t).Named("old-upgrade"), Stats: r.stats,
+		AckTimeout: 30 * time.Second, DrainTimeout: time.Minute}
+	go func() {
+		uc, err := ln.AcceptUnix()
+		if err != nil {
+			r.oldDone <- err
+			return
+		}
+		r.oldDone <- o.Serve(context.Background(), uc)
+	}()
+}
+
+// takeover runs the new side; failAt injects a crash (the new App is
+// closed as if its process died).
+func (r *upgradeRig) takeover(t *testing.T, failAt string) (*handover.Taken, error) {
+	t.Helper()
+	build := func(y []byte) (handover.Target, error) {
+		p := filepath.Join(t.TempDir(), "runtime.yaml")
+		if err := os.WriteFile(p, y, 0o600); err != nil {
+			return nil, err
+		}
+		cfg, err := config.Load(p)
+		if err != nil {
+			return nil, err
+		}
+		a, err := New(cfg, zaptest.NewLogger(t).Named("new"))
+		if err != nil {
+			return nil, err
+		}
+		a.SetQueryHook(func([]byte) { r.newQ.Add(1) })
+		a.Start()
+		if err := a.StartAdmin(""); err != nil {
+			_ = a.Close()
+			return nil, err
+		}
+		r.newMu.Lock()
+		r.newApp = a
+		r.newMu.Unlock()
+		t.Cleanup(func() { _ = a.Close() })
+		return a.UpgradeTarget(), nil
+	}
+	crash := func() {
+		r.newMu.Lock()
+		defer r.newMu.Unlock()
+		if r.newApp != nil {
+			_ = r.newApp.Close()
+		}
+	}
+	return handover.Takeover(context.Background(), r.sock, build,
+		handover.NewOptions{Log: zaptest.NewLogger(t).Named("takeover"), FailAt: failAt, Crash: crash})
+}
+
+// dedicated returns one client connection of db.
+func dedicated(t *testing.T, db *sql.DB) *sql.Conn {
+	t.Helper()
+	c, err := db.Conn(context.Background())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func queryOne(t *testing.T, c *sql.Conn, q string, args ...any) int {
+	t.Helper()
+	var v int
+	require.NoError(t, c.QueryRowContext(context.Background(), q, args...).Scan(&v))
+	return v
+}
+
+// TestUpgradeHandsSessionsOver: an idle session with a schema and a
+// prepared statement moves to the new process on the same socket: the
+// client's next statements (the prepared one by its old id) run there and
+// not in the old process, the connection id and schema are kept, and new
+// connections to the same address reach the new process.
+func TestUpgradeHandsSessionsOver(t *testing.T) {
+	r := newUpgradeRig(t)
+	db, err := sql.Open("mysql", "u:pw@tcp("+r.old.Addr()+")/shop?interpolateParams=false")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	c := dedicated(t, db)
+	stmt, err := c.PrepareContext(context.Background(), "SELECT c FROM t WHERE id = ?")
+	require.NoError(t, err)
+	var v int
+	require.NoError(t, stmt.QueryRowContext(context.Background(), 1).Scan(&v))
+	require.Equal(t, 7, v)
+	require.Equal(t, 7, queryOne(t, c, "SELECT c FROM t WHERE id = 2"))
+	before := r.old.Sessions.Processlist()
+	require.Len(t, before, 1)
+	// A runtime change never saved to disk goes to the new process.
+	changed := r.old.Store.Current().Clone()
+	late := changed.Users[0]
+	late.Username = "late"
+	changed.Users = append(changed.Users, late)
+	require.NoError(t, r.old.Store.Apply(context.Background(), changed, config.SourceAdmin))
+
+	r.serveOld(t)
+	taken, err := r.takeover(t, "")
+	require.NoError(t, err)
+	<-taken.Done()
+	require.NoError(t, taken.Err())
+	require.NoError(t, <-r.oldDone)
+	require.Equal(t, uint64(1), r.stats.HandedOver.Load())
+	require.Equal(t, uint64(1), taken.Adopted.Load())
+	require.Zero(t, r.old.Sessions.Count())
+	require.NoError(t, r.old.Close())
+
+	oldQ, newQ := r.oldQ.Load(), r.newQ.Load()
+	require.NoError(t, stmt.QueryRowContext(context.Background(), 3).Scan(&v), "the prepared statement survives")
+	require.Equal(t, 7, v)
+	require.Equal(t, 7, queryOne(t, c, "SELECT c FROM t WHERE id = 4"))
+	require.Equal(t, oldQ, r.oldQ.Load(), "nothing more ran in the old process")
+	require.Equal(t, newQ+1, r.newQ.Load(), "the text query ran in the new process")
+	after := r.newApp.Sessions.Processlist()
+	require.Len(t, after, 1)
+	require.Equal(t, before[0].ID, after[0].ID, "same connection id")
+	require.Equal(t, "shop", after[0].DB)
+	_, found := findUser(r.newApp.Store.Current(), "late")
+	require.True(t, found, "the unsaved runtime change came over")
+
+	// A new client reaches the new process on the old address.
+	db2 := openClient(t, r.old.Addr())
+	require.NoError(t, db2.PingContext(context.Background()))
+	require.Equal(t, 2, r.newApp.Sessions.Count())
+}
+
+// TestUpgradeFailureIsSafe kills the new process at each step of the
+// protocol: the old one keeps (or takes back) every session it still has
+// and accepts new clients again. Only a session the new process had
+// acknowledged before it died is lost (its client sees the connection
+// end): the "session" step.
+func TestUpgradeFailureIsSafe(t *testing.T) {
+	for _, phase := range []string{handover.PhaseHello, handover.PhaseConfig, handover.PhaseListeners,
+		handover.PhaseReady, handover.PhaseSession} {
+		t.Run(phase, func(t *testing.T) {
+			r := newUpgradeRig(t)
+			db := openClient(t, r.old.Addr())
+			db.SetMaxOpenConns(2)
+			c1, c2 := dedicated(t, db), dedicated(t, db)
+			require.Equal(t, 7, queryOne(t, c1, "SELECT c FROM t WHERE id = 1"))
+			require.Equal(t, 7, queryOne(t, c2, "SELECT c FROM t WHERE id = 1"))
+			r.serveOld(t)
+			taken, err := r.takeover(t, phase)
+			if err == nil {
+				<-taken.Done()
+			}
+			require.ErrorIs(t, <-r.oldDone, handover.ErrRolledBack)
+			require.Equal(t, uint64(1), r.stats.Rollbacks.Load())
+
+			lost := 0
+			for _, c := range []*sql.Conn{c1, c2} {
+				var v int
+				if err := c.QueryRowContext(context.Background(), "SELECT c FROM t WHERE id = 5").Scan(&v); err != nil {
+					lost++
+					continue
+				}
+				require.Equal(t, 7, v)
+			}
+			if phase == handover.PhaseSession {
+				require.Equal(t, 1, lost, "the session acknowledged before the crash")
+				require.Equal(t, uint64(1), r.stats.HandedOver.Load())
+			} else {
+				require.Zero(t, lost)
+				require.Zero(t, r.stats.HandedOver.Load())
+			}
+			require.Equal(t, 2-lost, r.old.Sessions.Count())
+			// The old process accepts again.
+			fresh := openClient(t, r.old.Addr())
+			before := r.oldQ.Load()
+			var v int
+			require.NoError(t, fresh.QueryRowContext(context.Background(), "SELECT c FROM t WHERE id = 6").Scan(&v))
+			require.Equal(t, before+1, r.oldQ.Load(), "served by the old process")
+		})
+	}
+}
+
+// whichBackend answers "SELECT which" with the number of the backend
+// connection that runs it (connections numbered as they log in).
+type whichBackend struct {
+	rowsBackend
+	n int64
+}
+
+func (w whichBackend) HandleQuery(q string) (*mysql.Result, error) {
+	if q == "SELECT which" {
+		rs, err := mysql.BuildSimpleResultset([]string{"which"}, [][]any{{w.n}}, false)
+		if err != nil {
+			return nil, err
+		}
+		return mysql.NewResult(rs), nil
+	}
+	return w.rowsBackend.HandleQuery(q)
+}
+
+// TestUpgradeMovesPinnedConnection: a session holding a temporary table
+// (pinned to its backend connection) moves with that connection: after
+// the upgrade its statements run in the new process on the same backend
+// connection, which the server never saw log in again.
+func TestUpgradeMovesPinnedConnection(t *testing.T) {
+	var logins atomic.Int64
+	backend := fakebackend.Start(t, fakebackend.Options{Handler: func(net.Conn) mysqlserver.Handler {
+		return whichBackend{n: logins.Add(1)}
+	}})
+	r := &upgradeRig{stats: &handover.Stats{}, oldDone: make(chan error, 1), backend: backend}
+	a, err := New(backendConfig(t, backend), zaptest.NewLogger(t).Named("old"))
+	require.NoError(t, err)
+	a.SetQueryHook(func([]byte) { r.oldQ.Add(1) })
+	a.Start()
+	t.Cleanup(func() { _ = a.Close() })
+	r.old, r.sock = a, filepath.Join(t.TempDir(), "up.sock")
+
+	c := dedicated(t, openClient(t, a.Addr()))
+	_, err = c.ExecContext(context.Background(), "CREATE TEMPORARY TABLE tt (a INT)")
+	require.NoError(t, err)
+	pinned := queryOne(t, c, "SELECT which")
+	require.Equal(t, pinned, queryOne(t, c, "SELECT which"), "pinned")
+
+	r.serveOld(t)
+	taken, err := r.takeover(t, "")
+	require.NoError(t, err)
+	<-taken.Done()
+	require.NoError(t, <-r.oldDone)
+	require.Equal(t, uint64(1), r.stats.HandedOver.Load())
+	loginsBefore := logins.Load()
+	require.NoError(t, a.Close())
+
+	newQ := r.newQ.Load()
+	require.Equal(t, pinned, queryOne(t, c, "SELECT which"), "the same backend connection, in the new process")
+	require.Equal(t, newQ+1, r.newQ.Load())
+	require.Equal(t, loginsBefore, logins.Load(), "no new backend login")
+}
+
+func findUser(c *config.Config, name string) (config.User, bool) {
+	for _, u := range c.Users {
+		if u.Username == name {
+			return u, true
+		}
+	}
+	return config.User{}, false
+}

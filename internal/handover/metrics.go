@@ -1,0 +1,67 @@
+package handover
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Snapshot is Stats at one moment; the old process sends it with done, so
+// that the new one reports the upgrade that started it.
+type Snapshot struct {
+	HandedOver, Refused, Failed, Drained uint64
+	Upgrades, Rollbacks                  uint64
+	LastDuration                         time.Duration
+}
+
+// Snapshot reads the counters.
+func (s *Stats) Snapshot() Snapshot {
+	return Snapshot{HandedOver: s.HandedOver.Load(), Refused: s.Refused.Load(), Failed: s.Failed.Load(),
+		Drained: s.Drained.Load(), Upgrades: s.Upgrades.Load(), Rollbacks: s.Rollbacks.Load(),
+		LastDuration: time.Duration(s.LastDuration.Load())}
+}
+
+// Inherit adds the previous process's counters (its done message) to s.
+func (s *Stats) Inherit(p Snapshot) {
+	s.HandedOver.Add(p.HandedOver)
+	s.Refused.Add(p.Refused)
+	s.Failed.Add(p.Failed)
+	s.Drained.Add(p.Drained)
+	s.Upgrades.Add(p.Upgrades)
+	s.Rollbacks.Add(p.Rollbacks)
+	s.LastDuration.Store(int64(p.LastDuration))
+}
+
+var (
+	descSessions = prometheus.NewDesc("rwproxy_upgrade_sessions_total",
+		"Client sessions in zero-downtime upgrades, by outcome: handed_over, refused (kept by the old process), "+
+			"failed (lost with a new process that died), drained (ended on the old process).", []string{"outcome"}, nil)
+	descUpgrades = prometheus.NewDesc("rwproxy_upgrades_total",
+		"Zero-downtime upgrades, by result: completed, rolled_back (the old process kept serving).", []string{"result"}, nil)
+	descDuration = prometheus.NewDesc("rwproxy_upgrade_last_duration_seconds",
+		"Duration of the last upgrade, from the new process's hello to done or rollback.", nil, nil)
+)
+
+// Collector exports s as Prometheus metrics (read at scrape time).
+func (s *Stats) Collector() prometheus.Collector { return statsCollector{s} }
+
+type statsCollector struct{ s *Stats }
+
+func (c statsCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descSessions
+	ch <- descUpgrades
+	ch <- descDuration
+}
+
+func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
+	p := c.s.Snapshot()
+	for _, o := range []struct {
+		name string
+		v    uint64
+	}{{"handed_over", p.HandedOver}, {"refused", p.Refused}, {"failed", p.Failed}, {"drained", p.Drained}} {
+		ch <- prometheus.MustNewConstMetric(descSessions, prometheus.CounterValue, float64(o.v), o.name)
+	}
+	ch <- prometheus.MustNewConstMetric(descUpgrades, prometheus.CounterValue, float64(p.Upgrades), "completed")
+	ch <- prometheus.MustNewConstMetric(descUpgrades, prometheus.CounterValue, float64(p.Rollbacks), "rolled_back")
+	ch <- prometheus.MustNewConstMetric(descDuration, prometheus.GaugeValue, p.LastDuration.Seconds())
+}

@@ -1,0 +1,355 @@
+package handover
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/rwproxy/rwproxy/protocol"
+	"github.com/rwproxy/rwproxy/session"
+)
+
+// Source is the running proxy as the old side of an upgrade sees it.
+type Source interface {
+	// Config is the running configuration as YAML.
+	Config() ([]byte, error)
+	// Listeners are duplicates of the listening sockets (the caller
+	// closes them) and what they are.
+	Listeners() ([]Listening, []*os.File, error)
+	// StopAccepting stops accepting clients; resume accepts again (on a
+	// duplicate of the socket) if the upgrade fails.
+	StopAccepting() (resume func() error, err error)
+	// Sessions knows the live sessions.
+	Sessions() *session.Registry
+}
+
+// Stats count upgrades and their sessions (admin and /metrics).
+type Stats struct {
+	// HandedOver: sessions the new process took; Refused: sessions it
+	// refused (they stayed); Failed: sessions lost in a failed handover
+	// (the new process took their socket, then died); Drained: sessions
+	// that could not leave (TLS, open transaction) and ended on the old
+	// process, or were closed at the drain deadline.
+	HandedOver, Refused, Failed, Drained atomic.Uint64
+	// Upgrades: completed; Rollbacks: failed ones the old process
+	// survived.
+	Upgrades, Rollbacks atomic.Uint64
+	// LastDuration is the last upgrade's duration (ns, from the new
+	// process's hello to done or to the rollback).
+	LastDuration atomic.Int64
+}
+
+// Old is the old side of upgrades.
+type Old struct {
+	Src   Source
+	Log   *zap.Logger
+	Stats *Stats
+	// ReadyTimeout bounds the new process's start (hello to ready);
+	// AckTimeout one session's handover; DrainTimeout the wait for the
+	// sessions that cannot leave before they are closed.
+	ReadyTimeout, AckTimeout, DrainTimeout time.Duration
+}
+
+// Defaults for Old's timeouts.
+const (
+	DefaultReadyTimeout = 60 * time.Second
+	DefaultAckTimeout   = 10 * time.Second
+	DefaultDrainTimeout = 30 * time.Second
+)
+
+// connIDMargin is how many logins this process may still take between
+// sending its configuration and the new process's ready.
+const connIDMargin = 1 << 20
+
+// ErrRolledBack is a failed upgrade the old process survived: it serves
+// every session it still has and accepts again.
+var ErrRolledBack = errors.New("handover: upgrade failed; this process keeps serving")
+
+// Serve runs one takeover by the new process at the other end of uc. nil:
+// the new process owns the sockets and every session, this process may
+// exit. An error: this process keeps serving.
+//
+// beforeDone, if set, runs just before done is sent (the upgrade socket is
+// closed there, so that the new process can open its own at the same path).
+func (o *Old) Serve(ctx context.Context, uc *net.UnixConn, beforeDone ...func() error) error {
+	return o.serve(ctx, &conn{uc: uc}, beforeDone)
+}
+
+func (o *Old) serve(ctx context.Context, c *conn, beforeDone []func() error) error {
+	uc := c.uc
+	start := time.Now()
+	defer func() { o.Stats.LastDuration.Store(int64(time.Since(start))) }()
+	defer func() { _ = uc.Close() }()
+	_ = uc.SetDeadline(time.Now().Add(o.readyTimeout()))
+	m, fds, err := c.recv()
+	closeFiles(fds)
+	if err != nil {
+		return fmt.Errorf("handover: hello: %w", err)
+	}
+	if m.Type != msgHello || m.Version != ProtocolVersion {
+		_ = c.send(&message{Type: msgAbort, Err: fmt.Sprintf("protocol %d expected", ProtocolVersion)})
+		return fmt.Errorf("handover: new process speaks %q version %d", m.Type, m.Version)
+	}
+	lg := o.Log.With(zap.Int("new_pid", m.PID))
+	lg.Info("upgrade: phase hello: new process connected")
+	if err := o.sendState(c); err != nil {
+		o.Stats.Rollbacks.Add(1)
+		return fmt.Errorf("%w: %v", ErrRolledBack, err)
+	}
+	lg.Info("upgrade: phase listeners: configuration and listening sockets sent")
+	if m, _, err = c.recv(); err != nil || m.Type != msgReady {
+		o.Stats.Rollbacks.Add(1)
+		return fmt.Errorf("%w: new process did not get ready: %v", ErrRolledBack, errOr(err, m))
+	}
+	_ = uc.SetDeadline(time.Time{})
+	resume, err := o.Src.StopAccepting()
+	if err != nil {
+		_ = c.send(&message{Type: msgAbort, Err: err.Error()})
+		o.Stats.Rollbacks.Add(1)
+		return fmt.Errorf("%w: %v", ErrRolledBack, err)
+	}
+	lg.Info("upgrade: phase ready: new process serves; this one stopped accepting and hands its sessions over")
+	h := &hand{c: c, acks: make(chan *message, 1), dead: make(chan struct{}), stats: o.Stats, timeout: o.ackTimeout()}
+	go h.readLoop()
+	reg := o.Src.Sessions()
+	reg.StartHandoff(h)
+	if err := o.waitEmpty(ctx, reg, h, lg); err != nil {
+		reg.StopHandoff()
+		rerr := resume()
+		o.Stats.Rollbacks.Add(1)
+		lg.Error("upgrade: phase rollback: this process accepts again and keeps its sessions",
+			zap.Error(err), zap.NamedError("resume_error", rerr), zap.Int("sessions", reg.Count()))
+		return fmt.Errorf("%w: %v", ErrRolledBack, err)
+	}
+	for _, fn := range beforeDone {
+		_ = fn()
+	}
+	o.Stats.Upgrades.Add(1)
+	o.Stats.LastDuration.Store(int64(time.Since(start)))
+	snap := o.Stats.Snapshot()
+	h.mu.Lock()
+	err = c.send(&message{Type: msgDone, Stats: &snap})
+	h.mu.Unlock()
+	if err != nil {
+		lg.Warn("upgrade: done not delivered", zap.Error(err))
+	}
+	// The new process closes the socket once it took the service over
+	// (systemd's main pid): this one exits after that.
+	select {
+	case <-h.dead:
+	case <-time.After(5 * time.Second):
+	}
+	lg.Info("upgrade: phase done: every session handed over", zap.Duration("duration", time.Since(start)),
+		zap.Uint64("handed_over", o.Stats.HandedOver.Load()))
+	return nil
+}
+
+func errOr(err error, m *message) string {
+	if err != nil {
+		return err.Error()
+	}
+	return m.Type + " " + m.Err
+}
+
+// sendState sends the configuration and the listening sockets.
+func (o *Old) sendState(c *conn) error {
+	cfg, err := o.Src.Config()
+	if err != nil {
+		return err
+	}
+	// The margin covers the clients this process still accepts until the
+	// new one is ready.
+	if err := c.send(&message{Type: msgConfig, Config: cfg, ConnID: protocol.LastConnID() + connIDMargin}); err != nil {
+		return err
+	}
+	ls, files, err := o.Src.Listeners()
+	if err != nil {
+		return err
+	}
+	defer closeFiles(files)
+	fds := make([]int, len(files))
+	for i, f := range files {
+		// Not f.Fd(): it would put the socket, shared with the running
+		// listener, in blocking mode (and hang its Close).
+		rc, err := f.SyscallConn()
+		if err != nil {
+			return err
+		}
+		if err := rc.Control(func(fd uintptr) { fds[i] = int(fd) }); err != nil {
+			return err
+		}
+	}
+	return c.send(&message{Type: msgListeners, Listeners: ls}, fds...)
+}
+
+// waitEmpty waits until every session has left, closing the ones that
+// cannot at the drain deadline; an error is the new process gone.
+func (o *Old) waitEmpty(ctx context.Context, reg *session.Registry, h *hand, lg *zap.Logger) error {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.NewTimer(o.drainTimeout())
+	defer deadline.Stop()
+	drained := false
+	for {
+		if reg.Count() == 0 {
+			return nil
+		}
+		select {
+		case <-h.dead:
+			return fmt.Errorf("new process gone: %w", h.err())
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline.C:
+			if !drained {
+				n := reg.Count()
+				o.Stats.Drained.Add(uint64(n))
+				lg.Warn("upgrade: phase drain: sessions that could not leave are closed at their next boundary",
+					zap.Int("sessions", n))
+				reg.Drain(time.Now())
+				drained = true
+			}
+		case <-tick.C:
+		}
+	}
+}
+
+func (o *Old) readyTimeout() time.Duration { return orDefault(o.ReadyTimeout, DefaultReadyTimeout) }
+func (o *Old) ackTimeout() time.Duration   { return orDefault(o.AckTimeout, DefaultAckTimeout) }
+func (o *Old) drainTimeout() time.Duration { return orDefault(o.DrainTimeout, DefaultDrainTimeout) }
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// hand sends sessions to the new process (session.Handoff).
+type hand struct {
+	mu      sync.Mutex // one session on the socket at a time
+	c       *conn
+	acks    chan *message
+	dead    chan struct{}
+	deadErr atomic.Value
+	stats   *Stats
+	timeout time.Duration
+}
+
+var _ session.Handoff = (*hand)(nil)
+
+var errGone = errors.New("handover: new process gone")
+
+func (h *hand) err() error {
+	if e, ok := h.deadErr.Load().(error); ok {
+		return e
+	}
+	return errGone
+}
+
+// readLoop receives the new process's answers; the end of the socket (the
+// new process died) closes dead.
+func (h *hand) readLoop() {
+	defer close(h.dead)
+	for {
+		m, fds, err := h.c.recv()
+		closeFiles(fds)
+		if err != nil {
+			h.deadErr.Store(err)
+			return
+		}
+		if m.Type == msgAbort {
+			h.deadErr.Store(errors.New("new process aborted: " + m.Err))
+			return
+		}
+		h.acks <- m
+	}
+}
+
+// Hand implements session.Handoff.
+func (h *hand) Hand(d *session.Durable, client, backend net.Conn) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	select {
+	case <-h.dead:
+		return h.err()
+	default:
+	}
+	b, err := d.Marshal()
+	if err != nil {
+		return err
+	}
+	m := &message{Type: msgSession, ID: d.ConnID, Session: b}
+	err = connFD(client, func(fd int) error {
+		if backend == nil {
+			return h.c.send(m, fd)
+		}
+		return connFD(backend, func(bfd int) error { return h.c.send(m, fd, bfd) })
+	})
+	if err != nil {
+		_ = h.c.uc.Close() // readLoop ends: the upgrade rolls back
+		return err
+	}
+	t := time.NewTimer(h.timeout)
+	defer t.Stop()
+	select {
+	case m := <-h.acks:
+		return h.answer(m, d.ConnID)
+	case <-h.dead:
+		select {
+		case m := <-h.acks: // answered, then died
+			return h.answer(m, d.ConnID)
+		default:
+			return h.err()
+		}
+	case <-t.C:
+		// The new process may still serve it: this process must not.
+		// Its socket is closed here only; the client sees the session
+		// end if the new process does not serve it.
+		h.stats.Failed.Add(1)
+		_ = h.c.uc.Close()
+		return nil
+	}
+}
+
+func (h *hand) answer(m *message, id uint32) error {
+	switch {
+	case m.Type == msgAck && m.ID == id:
+		h.stats.HandedOver.Add(1)
+		return nil
+	case m.Type == msgNack && m.ID == id:
+		h.stats.Refused.Add(1)
+		return errors.New("handover: refused by the new process: " + m.Err)
+	default:
+		_ = h.c.uc.Close()
+		return fmt.Errorf("handover: unexpected %q for session %d", m.Type, id)
+	}
+}
+
+// ListenSocket opens the upgrade socket at path (mode 0600: only the
+// proxy's user may take it over), replacing a stale one.
+func ListenSocket(path string) (*net.UnixListener, error) {
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
+		if c, err := net.Dial("unix", path); err == nil {
+			_ = c.Close()
+			return nil, fmt.Errorf("handover: %s is in use by a running process", path)
+		}
+		_ = os.Remove(path)
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	ln.SetUnlinkOnClose(true)
+	return ln, nil
+}
