@@ -64,7 +64,7 @@ var converters = map[*table]converter{
 		set: setUsers,
 	},
 	tRules: {
-		cfgKey: "query_rules",
+		cfgKey: "query_rules", fields: ruleExtraFields,
 		rows: func(c *config.Config) []row {
 			out := make([]row, 0, len(c.QueryRules))
 			for _, q := range c.QueryRules {
@@ -75,9 +75,9 @@ var converters = map[*table]converter{
 				if q.Timeout != 0 {
 					timeout = q.Timeout.Milliseconds()
 				}
-				out = append(out, row{int64(q.RuleID), boolInt(q.Active), nullString(q.Username), nullString(q.Schemaname),
+				out = append(out, append(row{int64(q.RuleID), boolInt(q.Active), nullString(q.Username), nullString(q.Schemaname),
 					nullString(q.MatchDigest), nullString(q.MatchPattern), dest, boolInt(q.Apply),
-					nullString(q.ErrorMsg), nullString(q.Comment), timeout})
+					nullString(q.ErrorMsg), nullString(q.Comment), timeout}, ruleExtrasRow(q)...))
 			}
 			return out
 		},
@@ -92,6 +92,7 @@ var converters = map[*table]converter{
 					d := asInt(r[6])
 					q.DestinationHostgroup = &d
 				}
+				setRuleExtras(&q, r[11:])
 				c.QueryRules = append(c.QueryRules, q)
 			}
 			return nil

@@ -65,6 +65,10 @@ type variablesModule struct {
 	QueryTimeout    time.Duration
 	Pool            config.Pool
 	Monitor         config.Monitor
+	// Firewall is omitted when unset, so that the module encodes as it
+	// did before the firewall existed: peers of the previous version keep
+	// accepting it (they decode strictly) until a firewall is configured.
+	Firewall config.Firewall `json:",omitzero"`
 }
 
 // encoded is one module of one configuration in canonical form.
@@ -108,7 +112,7 @@ func extract(n *config.Config, m string) any {
 	case ModuleVariables:
 		return variablesModule{MaxConnections: n.MaxConnections, ShutdownTimeout: n.ShutdownTimeout,
 			ReaderFallback: n.ReaderFallback, FailoverBuffer: n.FailoverBuffer, QueryTimeout: n.QueryTimeout,
-			Pool: n.Pool, Monitor: n.Monitor}
+			Pool: n.Pool, Monitor: n.Monitor, Firewall: n.Firewall}
 	}
 	panic("cluster: unknown module " + m)
 }
@@ -127,6 +131,9 @@ func normalize(c *config.Config) *config.Config {
 	n.HostgroupAttributes = orEmpty(n.HostgroupAttributes)
 	n.Users = orEmpty(n.Users)
 	n.QueryRules = orEmpty(n.QueryRules)
+	if len(n.Firewall.Users) == 0 && len(n.Firewall.Allow) == 0 {
+		n.Firewall = config.Firewall{} // encoded as absent (see variablesModule)
+	}
 	for i := range n.Users {
 		u := &n.Users[i]
 		if u.Active != nil && *u.Active {
@@ -176,6 +183,7 @@ func install(c *config.Config, m string, payload []byte) error {
 		}
 		c.MaxConnections, c.ShutdownTimeout, c.ReaderFallback = v.MaxConnections, v.ShutdownTimeout, v.ReaderFallback
 		c.FailoverBuffer, c.QueryTimeout, c.Pool, c.Monitor = v.FailoverBuffer, v.QueryTimeout, v.Pool, v.Monitor
+		c.Firewall = v.Firewall
 	default:
 		return fmt.Errorf("unknown module %q", m)
 	}
