@@ -135,6 +135,13 @@ func startDying(t *testing.T) string {
 // by rt to the servers p picks (addrs).
 func servedSession(t *testing.T, p Picker, rt *Routing, addrs ...string) (net.Conn, *Stats) {
 	t.Helper()
+	return servedSessionWith(t, p, func() *Routing { return rt }, nil, addrs...)
+}
+
+// servedSessionWith is servedSession with the routing read from rt at each
+// statement and with more dependencies set by with (when not nil).
+func servedSessionWith(t *testing.T, p Picker, rt func() *Routing, with func(*Deps), addrs ...string) (net.Conn, *Stats) {
+	t.Helper()
 	m := newPools(t, addrs[0], 10, 2*time.Second)
 	for _, a := range addrs[1:] {
 		m.SetServer(a, 10)
@@ -143,8 +150,11 @@ func servedSession(t *testing.T, p Picker, rt *Routing, addrs ...string) (net.Co
 	cfg.Users = []config.User{{Username: "u", Password: "pw", DefaultHostgroup: 10}}
 	st := &Stats{}
 	d := &Deps{Pools: m, Stats: st, Log: zaptest.NewLogger(t), Config: func() *config.Config { return cfg },
-		Routing: func() *Routing { return rt }, Picker: p, Registry: NewRegistry(),
+		Routing: rt, Picker: p, Registry: NewRegistry(),
 		MaxPacket: 1 << 20}
+	if with != nil {
+		with(d)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer ln.Close()

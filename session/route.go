@@ -28,6 +28,8 @@ type Routing struct {
 	// QueryTimeout is the global statement timeout (0 = none); users'
 	// and rules' own timeouts take precedence.
 	QueryTimeout time.Duration
+	// Firewall is the allow-list firewall (nil: no user is under it).
+	Firewall *FirewallView
 }
 
 // target is where one statement runs.
@@ -36,6 +38,9 @@ type target struct {
 	writer int
 	reader bool // the hostgroup is the writer's reader hostgroup
 	dec    router.Decision
+	// sql is the statement as the backend receives it (after the rules'
+	// replace_pattern).
+	sql string
 }
 
 // bytesToString views b as a string without copying. The classifier never
@@ -76,24 +81,37 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 		dec = router.Decision{Target: router.TargetWriter, Reason: router.ReasonFastForward}
 	}
 	var ruleTimeout time.Duration
+	var m router.RuleMatch
+	s.rules.resetStmt()
 	// A pinned statement ignores the rules' destination and error, but
-	// not their timeout.
-	if !r.Rules.Empty() && (dec.Target != router.TargetPinned || r.Rules.HasTimeouts()) {
+	// not their timeout nor their rewriting.
+	if !r.Rules.Empty() && (dec.Target != router.TargetPinned || r.Rules.HasTimeouts() || r.Rules.HasRewrites()) {
 		digest := st.Digest
 		if digest == "" && r.Rules.NeedsDigest() {
 			digest = s.cls.Digest(sql)
 		}
-		m := r.Rules.Match(s.user.Username, s.st.db, digest, sql)
+		m = s.matchRules(r.Rules, digest, sql)
 		ruleTimeout = m.Timeout
+		if m.Rewritten != "" && !s.rules.inExecute {
+			sql = s.applyRewrite(st, m.Rewritten)
+			if dec.Target != router.TargetPinned && dec.Reason != router.ReasonFastForward {
+				dec = router.Route(st, router.View{Pinned: false, Autocommit: s.st.autocommit()})
+			}
+		}
 		if dec.Target != router.TargetPinned && dec.Reason != router.ReasonFastForward {
 			if m.ErrorMsg != "" {
-				return target{}, &mysql.MyError{Code: mysql.ER_UNKNOWN_ERROR, State: "HY000", Message: m.ErrorMsg}
+				return target{}, s.ruleBlocked(&m, digest, sql)
 			}
 			if m.HasHostgroup {
 				dec = router.Decision{Target: router.TargetHostgroup, Hostgroup: m.Hostgroup, Reason: router.ReasonRule}
 			}
 		}
+		s.ruleActions(r.Rules, &m, digest, sql)
 	}
+	if me := s.firewall(r.Firewall, st, sql); me != nil {
+		return target{}, me
+	}
+	dec = s.stickyTarget(dec)
 	s.curTimeout = effectiveTimeout(ruleTimeout, s.user.QueryTimeout, r.QueryTimeout)
 	s.d.Stats.Routes[dec.Reason].Add(1)
 	t := target{writer: s.user.DefaultHostgroup, hg: s.user.DefaultHostgroup, dec: dec}
@@ -105,6 +123,8 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 	case router.TargetHostgroup:
 		t.hg = dec.Hostgroup
 	}
+	s.noteSticky(&m, t.hg)
+	t.sql = sql
 	s.curFlags = st.Flags
 	s.curNextTxn = nextTxnOnly(st)
 	s.curHG = t.hg
@@ -356,7 +376,8 @@ func (s *Session) runStmt(pkt []byte, t target, o op) error {
 	s.cur = c
 	res, err := s.doTimed(c, pkt, o)
 	s.cur = nil
-	if err != nil && retry && !res.Sent && !isClientErr(err) {
+	// Once by default; a query rule's retries may say 0 or more.
+	for n := s.readRetries(); err != nil && retry && n > 0 && !res.Sent && !isClientErr(err); n-- {
 		if s.span != nil {
 			s.span.Retries++
 		}

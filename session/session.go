@@ -67,6 +67,9 @@ type Deps struct {
 	// Capture, when set, records statements while a traffic capture runs
 	// (trace.go); nil: no capture possible.
 	Capture StmtCapture
+	// Mirror sends copies of statements to mirror hostgroups (query
+	// rules' mirror_hostgroup); nil: no mirroring.
+	Mirror *Mirror
 }
 
 // errQuit ends a session normally.
@@ -128,6 +131,8 @@ type Session struct {
 	// turned read-only); statements fail until the client ends it.
 	txnAborted bool
 	cls        *router.Classifier
+	// rules: what query rules decided (rules.go).
+	rules ruleState
 	// curFlags / curNextTxn describe the statement being run.
 	curFlags   router.Flags
 	curNextTxn bool

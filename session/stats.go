@@ -41,6 +41,9 @@ const (
 	// taken a lock or set state, so the connection stays with the session
 	// until it ends (or resets the connection).
 	PinUnparsed
+	// PinRule: a query rule with multiplex=0 matched a statement of the
+	// session (ProxySQL's "multiplexing disabled" by a rule).
+	PinRule
 	numPinReasons = iota
 )
 
@@ -50,7 +53,7 @@ const discardPins = PinBackupLock | PinBackupStage | PinInstanceLock | PinUnpars
 
 var pinNames = [numPinReasons]string{"transaction", "unreplayable_state", "temporary_table", "named_lock",
 	"lock_tables", "sql_prepare", "user_variable", "handler", "sequence", "next_statement",
-	"backup_lock", "backup_stage", "instance_lock", "unparsed_statement"}
+	"backup_lock", "backup_stage", "instance_lock", "unparsed_statement", "query_rule"}
 
 // PinReasonNames lists every reason's name, in bit order.
 func PinReasonNames() []string { return pinNames[:] }
@@ -119,6 +122,8 @@ type Stats struct {
 	SessionsCreated atomic.Uint64
 	// Commands counts statements by class (stats_mysql_commands_counters).
 	Commands CommandCounters
+	// Rules counts what query rules did besides routing (rules.go).
+	Rules RuleStats
 }
 
 // countPins records newly taken reasons.

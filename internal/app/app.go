@@ -59,6 +59,10 @@ type App struct {
 	Tracer *tracing.Tracer
 	// Capture records client traffic while a TRAFFIC CAPTURE runs.
 	Capture *capture.Capturer
+	// Firewall is the allow-list firewall's state; Mirror sends copies of
+	// statements to mirror hostgroups (rules24.go).
+	Firewall *session.Firewall
+	Mirror   *session.Mirror
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 
@@ -92,6 +96,7 @@ func New(cfg *config.Config, lg *zap.Logger) (*App, error) {
 	a.Monitor.SetTLS(bt.forAddr)
 	a.Cache = router.NewCache(10000)
 	a.Digests = session.NewDigests(10000)
+	a.Firewall = session.NewFirewall()
 	if err := a.applyConfig(cfg); err != nil {
 		_ = a.Pools.Close()
 		return nil, err
@@ -115,6 +120,8 @@ func New(cfg *config.Config, lg *zap.Logger) (*App, error) {
 		MaxPacket: maxPacket, HandshakeTimeout: 10 * time.Second, Registry: a.Sessions,
 		Observer: a.Recorder(), LoginLog: session.NewLoginLogger(lg.Named("auth")),
 	}
+	a.Mirror = session.NewMirror(a.Pools, a.picker, lg.Named("mirror"))
+	deps.Mirror = a.Mirror
 	if cfg.Tracing.Enabled {
 		if a.Tracer, err = tracing.New(cfg.Tracing); err != nil {
 			_ = a.Pools.Close()
@@ -239,6 +246,9 @@ func (a *App) Close() error {
 		terr = a.Tracer.Close(ctx)
 		cancel()
 	}
+	if a.Mirror != nil {
+		a.Mirror.Close() // before the pools: its workers hold connections
+	}
 	return errors.Join(aerr, cerr, herr, err, merr, terr, a.Pools.Close())
 }
 
@@ -278,7 +288,7 @@ func (a *App) applyConfig(c *config.Config) error {
 	}
 	rt := &session.Routing{Rules: rules, ReaderOf: make(map[int]int),
 		FallbackError: c.ReaderFallback == config.ReaderFallbackError, FailoverBuffer: c.FailoverBuffer,
-		QueryTimeout: c.QueryTimeout}
+		QueryTimeout: c.QueryTimeout, Firewall: a.Firewall.Build(c.Firewall)}
 	for _, rh := range c.ReplicationHostgroups {
 		rt.ReaderOf[rh.WriterHostgroup] = rh.ReaderHostgroup
 	}

@@ -1,0 +1,32 @@
+package app
+
+import "github.com/rwproxy/rwproxy/admin"
+
+// ruleCounters are the stats_mysql_global rows of the query rules'
+// actions, the mirror and the firewall.
+func (a *App) ruleCounters() []admin.Counter {
+	u := func(v uint64) int64 { return int64(v) }
+	r := &a.Stats.Rules
+	out := []admin.Counter{
+		{Name: "Query_Rules_Rewrites", Value: u(r.Rewrites.Load())},
+		{Name: "Query_Rules_OK_Msgs", Value: u(r.OKMsgs.Load())},
+		{Name: "Query_Rules_Blocked", Value: u(r.Blocked.Load())},
+	}
+	if m := a.Mirror; m != nil {
+		out = append(out,
+			admin.Counter{Name: "Mirror_Queued", Value: u(m.Stats.Queued.Load())},
+			admin.Counter{Name: "Mirror_Sent", Value: u(m.Stats.Sent.Load())},
+			admin.Counter{Name: "Mirror_Failed", Value: u(m.Stats.Failed.Load())},
+			admin.Counter{Name: "Mirror_Dropped", Value: u(m.Stats.Dropped.Load())})
+	}
+	var blocked, detected int64
+	if rt := a.routing.Load(); rt != nil {
+		us, _ := a.Firewall.Snapshot(rt.Firewall)
+		for _, s := range us {
+			blocked += u(s.Blocked)
+			detected += u(s.Detected)
+		}
+	}
+	return append(out, admin.Counter{Name: "Firewall_Blocked", Value: blocked},
+		admin.Counter{Name: "Firewall_Detected", Value: detected})
+}
