@@ -22,6 +22,8 @@ type converter struct {
 
 // converters by table name.
 var converters = map[*table]converter{
+	tFirewallUsers: firewallUsersConv,
+	tFirewallAllow: firewallAllowConv,
 	tServers: {
 		cfgKey: "servers", fields: map[string]string{"hostgroup": "hostgroup_id", "host": "hostname"},
 		rows: func(c *config.Config) []row {

@@ -49,6 +49,8 @@ const (
 	WantChecksums
 	// WantErrors: the backends' errors by origin.
 	WantErrors
+	// WantFirewall: the firewall's counters and digests.
+	WantFirewall
 )
 
 // Stats is a point-in-time copy of the proxy's live state.
@@ -88,6 +90,10 @@ type Stats struct {
 	Checksums []ModuleChecksum
 	// Errors are stats_mysql_errors' rows.
 	Errors []ErrorStat
+	// FirewallUsers and FirewallDigests are the firewall's state
+	// (stats_mysql_firewall_users, stats_mysql_firewall_digests).
+	FirewallUsers   []FirewallUserStat
+	FirewallDigests []FirewallDigest
 }
 
 // BalanceStat is one row of stats_mysql_balance.

@@ -313,7 +313,8 @@ var tScheduler = &table{
 }
 
 // configTables are the editable tables, in the order they are created.
-var configTables = []*table{tServers, tUsers, tRules, tReplication, tGroupReplication, tAttributes, tVariables, tScheduler}
+var configTables = []*table{tServers, tUsers, tRules, tReplication, tGroupReplication, tAttributes, tVariables, tScheduler,
+	tFirewallUsers, tFirewallAllow}
 
 // The stats tables (schema stats) and the monitor logs (schema monitor).
 // They are rebuilt from Runtime.Snapshot before a statement reads them.

@@ -166,6 +166,7 @@ func (r adminRuntime) Snapshot(want admin.Want) admin.Stats {
 		}
 	}
 	a.proxysqlSnapshot(want, &st)
+	a.firewallSnapshot(want, &st)
 	return st
 }
 

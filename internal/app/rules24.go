@@ -30,3 +30,20 @@ func (a *App) ruleCounters() []admin.Counter {
 	return append(out, admin.Counter{Name: "Firewall_Blocked", Value: blocked},
 		admin.Counter{Name: "Firewall_Detected", Value: detected})
 }
+
+// firewallSnapshot fills the firewall's stats tables.
+func (a *App) firewallSnapshot(want admin.Want, st *admin.Stats) {
+	rt := a.routing.Load()
+	if want&admin.WantFirewall == 0 || rt == nil {
+		return
+	}
+	us, ds := a.Firewall.Snapshot(rt.Firewall)
+	for _, u := range us {
+		st.FirewallUsers = append(st.FirewallUsers, admin.FirewallUserStat{User: u.User, Mode: u.Mode,
+			Learning: u.Learning, Learned: u.Learned, Blocked: u.Blocked, Detected: u.Detected, Overflow: u.Dropped})
+	}
+	for _, d := range ds {
+		st.FirewallDigests = append(st.FirewallDigests, admin.FirewallDigest{User: d.User, Digest: d.Digest,
+			DigestText: d.DigestText, Learned: d.Learned})
+	}
+}
