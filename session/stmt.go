@@ -46,7 +46,7 @@ func (s *Session) handlePrepare(pkt []byte) error {
 		return s.writeErr(me)
 	}
 	s.curFlags, s.curNextTxn, s.curDigest, s.curTimeout = 0, false, "", 0 // preparing changes no session state
-	s.rules.resetStmt()                                                  // OK_msg, mirroring: at execute
+	s.rules.resetStmt()                                                   // OK_msg, mirroring: at execute
 	if t.sql != query {
 		// Rewritten by a rule: the statement is prepared as rewritten
 		// (its parameters and result columns are the new text's), and

@@ -63,8 +63,8 @@ type App struct {
 	// statements to mirror hostgroups (rules24.go).
 	Firewall *session.Firewall
 	Mirror   *session.Mirror
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
 
 	// created is when New made the App (stats_mysql_global.ProxySQL_Uptime).
 	created time.Time
