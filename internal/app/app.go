@@ -59,12 +59,13 @@ type App struct {
 	Tracer *tracing.Tracer
 	// Capture records client traffic while a TRAFFIC CAPTURE runs.
 	Capture *capture.Capturer
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+
 	// Firewall is the allow-list firewall's state; Mirror sends copies of
 	// statements to mirror hostgroups (rules24.go).
 	Firewall *session.Firewall
 	Mirror   *session.Mirror
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
 
 	// created is when New made the App (stats_mysql_global.ProxySQL_Uptime).
 	created time.Time
