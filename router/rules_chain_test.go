@@ -184,6 +184,13 @@ func TestAnchoredPrefix(t *testing.T) {
 		{"(?i)^(SELECT|SHOW)", "SHOW TABLES", false},
 		{"(?i)FOR UPDATE$", "SELECT 1 FOR UPDATE", false},
 		{"(?i)^SEL", "SE", true},
+		{"(?i)FOR UPDATE$", "SELECT 1 for update", false},
+		{"(?i)FOR UPDATE$", "SELECT 1", true},
+		{"FOR UPDATE$", "SELECT 1 for update", true},
+		{"(?i)^SELECT .* FROM `report_3`", "SELECT `c` FROM `sbtest1` WHERE `id` = ?", true},
+		{"(?i)^SELECT .* FROM `report_3`", "select a from `REPORT_3`", false},
+		{"(?i)(a|b)cd", "xBCD", false},
+		{"(?i)naïve", "NAÏVE", false},
 	} {
 		p := prefixOf(tc.pattern)
 		require.Equal(t, tc.out, p.rulesOut(tc.text), tc.pattern+" / "+tc.text)
