@@ -94,3 +94,12 @@ func (p *problems) validateRuleExtras(path string, r QueryRule, known map[int]bo
 		p.add(path+".ok_msg", "cannot be used with error_msg (a rule either blocks or answers OK)")
 	}
 }
+
+// normalizeReModifiers writes re_modifiers CASELESS (the default, in any
+// case) as unset, so that a rule read from YAML and the same rule read
+// back from the admin tables are equal (and have one cluster checksum).
+func normalizeReModifiers(r *QueryRule) {
+	if r.ReModifiers != nil && strings.EqualFold(strings.TrimSpace(*r.ReModifiers), ReCaseless) {
+		r.ReModifiers = nil
+	}
+}

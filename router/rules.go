@@ -305,6 +305,10 @@ func (r *Rules) HasTimeouts() bool { return r != nil && r.useTimeout }
 // HasRewrites reports whether some rule rewrites statements.
 func (r *Rules) HasRewrites() bool { return r != nil && r.useRewrite }
 
+// HasMirrors reports whether some rule mirrors statements (inside
+// transactions too).
+func (r *Rules) HasMirrors() bool { return r != nil && r.useMirror }
+
 // Match evaluates the rules on a statement's user, schema, digest and
 // text (no client or proxy address, flag 0); see MatchInput.
 func (r *Rules) Match(user, schema, digest, query string) RuleMatch {

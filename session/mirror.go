@@ -117,8 +117,8 @@ func (m *Mirror) work() {
 var errMirrorReply = errors.New("mirror: server returned an error")
 
 // run sends one copy and reads its reply. The connection goes back to the
-// pool only when the copy left it as it found it (no transaction, no
-// session state change); otherwise it is closed.
+// pool only when the copy left it as it found it (no open transaction);
+// otherwise it is closed.
 func (m *Mirror) run(relay *protocol.Relay, j mirrorJob) error {
 	addr, err := m.picker.Pick(j.hg)
 	if err != nil {
@@ -132,7 +132,10 @@ func (m *Mirror) run(relay *protocol.Relay, j mirrorJob) error {
 	}
 	_ = c.Packet().SetDeadline(time.Now().Add(mirrorTimeout))
 	res, err := m.send(relay, c, j)
-	if err != nil || res.Status&(mysql.SERVER_STATUS_IN_TRANS|mysql.SERVER_SESSION_STATE_CHANGED) != 0 {
+	// Only plain statements are copied (mirrorable), so the one state a
+	// copy can leave is an open transaction (a server that starts one
+	// implicitly); session trackers (GTIDs) report nothing that stays.
+	if err != nil || res.Status&mysql.SERVER_STATUS_IN_TRANS != 0 {
 		c.Discard()
 		return err
 	}

@@ -85,7 +85,8 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 	s.rules.resetStmt()
 	// A pinned statement ignores the rules' destination and error, but
 	// not their timeout nor their rewriting.
-	if !r.Rules.Empty() && (dec.Target != router.TargetPinned || r.Rules.HasTimeouts() || r.Rules.HasRewrites()) {
+	if !r.Rules.Empty() && (dec.Target != router.TargetPinned || r.Rules.HasTimeouts() || r.Rules.HasRewrites() ||
+		r.Rules.HasMirrors()) {
 		digest := st.Digest
 		if digest == "" && r.Rules.NeedsDigest() {
 			digest = s.cls.Digest(sql)
