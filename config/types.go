@@ -424,8 +424,8 @@ type QueryRule struct {
 	// Multiplex 0 keeps the backend connection for the rest of the session
 	// (ProxySQL's multiplex=0); 1 and 2 change nothing; nil = not set.
 	Multiplex *int `mapstructure:"multiplex" json:",omitempty"`
-	// StickyConn sends the session's later statements that no rule routes
-	// to the hostgroup this statement went to, until the session ends.
+	// StickyConn sends the session's later reads that no rule routes to
+	// the hostgroup this statement went to, until the session ends.
 	StickyConn bool `mapstructure:"sticky_conn" json:",omitempty"`
 	// Log writes one Info line per matching statement (digest and the
 	// first 256 bytes of its text).

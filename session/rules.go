@@ -150,10 +150,11 @@ func (s *Session) ruleDelay(d time.Duration) {
 	}
 }
 
-// stickyTarget sends a statement that nothing else routed to the
-// hostgroup a sticky_conn rule bound the session to.
+// stickyTarget sends a read that nothing else routed to the hostgroup a
+// sticky_conn rule bound the session to. Writes keep going to the writer:
+// a sticky reporting session must not send them to a replica.
 func (s *Session) stickyTarget(dec router.Decision) router.Decision {
-	if !s.rules.hasSticky || dec.Target == router.TargetPinned || dec.Reason == router.ReasonRule {
+	if !s.rules.hasSticky || dec.Target != router.TargetReader {
 		return dec
 	}
 	return router.Decision{Target: router.TargetHostgroup, Hostgroup: s.rules.sticky, Reason: router.ReasonRule}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -292,4 +293,50 @@ func TestFirewallLearnPeriod(t *testing.T) {
 	v = fw.Build(config.Firewall{Users: []config.FirewallUser{{Username: "u", Mode: config.FirewallLearn,
 		LearnPeriod: time.Minute}}})
 	require.NotNil(t, check("SELECT a FROM t"))
+}
+
+// TestRuleRetriesZero: a rule with retries=0 turns off the re-run of a
+// read that failed on a replica before any reply (the client gets the
+// lost-backend error), and other reads keep theirs.
+func TestRuleRetriesZero(t *testing.T) {
+	var ran atomic.Int32
+	writer := fakebackend.Start(t, fakebackend.Options{
+		Handler: func(net.Conn) mysqlserver.Handler { return writerBackend{ran: &ran} }})
+	reader := startDying(t)
+	rt := &Routing{ReaderOf: map[int]int{10: 20}, Rules: mustRules(t,
+		config.QueryRule{RuleID: 1, MatchPattern: `no_retry`, Retries: iptr(0)})}
+	nc, st := servedSession(t, hgPicker{10: writer, 20: reader}, rt, writer, reader)
+
+	send(t, nc, mysql.COM_QUERY, []byte("SELECT die_before, no_retry FROM t")...)
+	ps, closed := reply(t, nc, single)
+	requireLostErr(t, ps, closed, "HY000")
+	require.Zero(t, st.ReadRetries.Load())
+	require.Zero(t, ran.Load(), "not re-run on the writer")
+
+	send(t, nc, mysql.COM_QUERY, []byte("SELECT die_before FROM t")...)
+	ps, closed = reply(t, nc, single)
+	require.False(t, closed)
+	requireOK(t, ps[0].payload)
+	require.EqualValues(t, 1, st.ReadRetries.Load())
+}
+
+// TestRuleStickyConn: after a sticky_conn rule matched, the session's
+// reads that no rule routes go to that statement's hostgroup; writes still
+// go to the writer.
+func TestRuleStickyConn(t *testing.T) {
+	w, wseen := startSeen(t)
+	r, rseen := startSeen(t)
+	x, xseen := startSeen(t)
+	rt := &Routing{ReaderOf: map[int]int{10: 20}, Rules: mustRules(t,
+		config.QueryRule{RuleID: 1, MatchPattern: `^SELECT sticky`, StickyConn: true, DestinationHostgroup: iptr(30)})}
+	nc, _ := servedSession(t, hgPicker{10: w, 20: r, 30: x}, rt, w, r, x)
+	requireOK(t, query(t, nc, "SELECT 1 FROM before_sticky"))
+	requireOK(t, query(t, nc, "SELECT sticky"))
+	requireOK(t, query(t, nc, "SELECT 2 FROM after_sticky"))
+	requireOK(t, query(t, nc, "INSERT INTO t VALUES (1)"))
+	require.True(t, rseen.has("Q SELECT 1 FROM before_sticky"))
+	require.True(t, xseen.has("Q SELECT sticky"))
+	require.True(t, xseen.has("Q SELECT 2 FROM after_sticky"), "reads follow the sticky rule's hostgroup")
+	require.False(t, rseen.has("Q SELECT 2 FROM after_sticky"))
+	require.True(t, wseen.has("Q INSERT INTO t VALUES (1)"), "writes stay on the writer")
 }
