@@ -82,12 +82,13 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 	}
 	var ruleTimeout time.Duration
 	var m router.RuleMatch
+	var digest string
 	s.rules.resetStmt()
 	// A pinned statement ignores the rules' destination and error, but
 	// not their timeout nor their rewriting.
 	if !r.Rules.Empty() && (dec.Target != router.TargetPinned || r.Rules.HasTimeouts() || r.Rules.HasRewrites() ||
 		r.Rules.HasMirrors()) {
-		digest := st.Digest
+		digest = st.Digest
 		if digest == "" && r.Rules.NeedsDigest() {
 			digest = s.cls.Digest(sql)
 		}
@@ -107,10 +108,12 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 				dec = router.Decision{Target: router.TargetHostgroup, Hostgroup: m.Hostgroup, Reason: router.ReasonRule}
 			}
 		}
-		s.ruleActions(r.Rules, &m, digest, sql)
 	}
 	if me := s.firewall(r.Firewall, st, sql); me != nil {
 		return target{}, me
+	}
+	if m.RuleID != 0 {
+		s.ruleActions(r.Rules, &m, digest, sql) // only for a statement that runs
 	}
 	dec = s.stickyTarget(dec)
 	s.curTimeout = effectiveTimeout(ruleTimeout, s.user.QueryTimeout, r.QueryTimeout)
