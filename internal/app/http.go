@@ -148,6 +148,7 @@ func (o *obsSource) Sample() metrics.Sample {
 	for i, name := range session.PinReasonNames() {
 		s.Pins = append(s.Pins, metrics.Count{Name: name, Value: a.Stats.Pins[i].Load()})
 	}
+	s.Rules = a.rulesSample()
 	if o.cluster != nil {
 		s.Members = o.cluster.Members()
 		s.ClusterRejectedRecords = o.cluster.RejectedRecords()

@@ -1,6 +1,11 @@
 package app
 
-import "github.com/rwproxy/rwproxy/admin"
+import (
+	"strings"
+
+	"github.com/rwproxy/rwproxy/admin"
+	"github.com/rwproxy/rwproxy/metrics"
+)
 
 // ruleCounters are the stats_mysql_global rows of the query rules'
 // actions, the mirror and the firewall.
@@ -46,4 +51,28 @@ func (a *App) firewallSnapshot(want admin.Want, st *admin.Stats) {
 		st.FirewallDigests = append(st.FirewallDigests, admin.FirewallDigest{User: d.User, Digest: d.Digest,
 			DigestText: d.DigestText, Learned: d.Learned})
 	}
+}
+
+// rulesSample is the metrics' view of the same counters.
+func (a *App) rulesSample() metrics.RulesSample {
+	var out metrics.RulesSample
+	for _, c := range a.ruleCounters() {
+		if c.Value < 0 {
+			continue
+		}
+		v := uint64(c.Value)
+		switch c.Name {
+		case "Query_Rules_Rewrites":
+			out.Actions = append(out.Actions, metrics.Count{Name: "rewrite", Value: v})
+		case "Query_Rules_OK_Msgs":
+			out.Actions = append(out.Actions, metrics.Count{Name: "ok_msg", Value: v})
+		case "Query_Rules_Blocked":
+			out.Actions = append(out.Actions, metrics.Count{Name: "blocked", Value: v})
+		case "Mirror_Queued", "Mirror_Sent", "Mirror_Failed", "Mirror_Dropped":
+			out.Mirror = append(out.Mirror, metrics.Count{Name: strings.ToLower(c.Name[len("Mirror_"):]), Value: v})
+		case "Firewall_Blocked", "Firewall_Detected":
+			out.Firewall = append(out.Firewall, metrics.Count{Name: strings.ToLower(c.Name[len("Firewall_"):]), Value: v})
+		}
+	}
+	return out
 }
