@@ -121,8 +121,6 @@ func New(cfg *config.Config, lg *zap.Logger) (*App, error) {
 		MaxPacket: maxPacket, HandshakeTimeout: 10 * time.Second, Registry: a.Sessions,
 		Observer: a.Recorder(), LoginLog: session.NewLoginLogger(lg.Named("auth")),
 	}
-	a.Mirror = session.NewMirror(a.Pools, a.picker, lg.Named("mirror"))
-	deps.Mirror = a.Mirror
 	if cfg.Tracing.Enabled {
 		if a.Tracer, err = tracing.New(cfg.Tracing); err != nil {
 			_ = a.Pools.Close()
@@ -133,10 +131,13 @@ func New(cfg *config.Config, lg *zap.Logger) (*App, error) {
 	a.Capture = &capture.Capturer{}
 	deps.Capture = a.Capture
 	a.deps = deps
+	a.Mirror = session.NewMirror(a.Pools, a.picker, lg.Named("mirror"))
+	deps.Mirror = a.Mirror
 	a.listener, err = protocol.Listen(cfg.Listen, cfg.MaxConnections, func(ctx context.Context, nc net.Conn) {
 		session.Serve(ctx, nc, deps)
 	}, lg.Named("listener"))
 	if err != nil {
+		a.Mirror.Close()
 		_ = a.Pools.Close()
 		return nil, err
 	}
