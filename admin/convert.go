@@ -79,7 +79,7 @@ var converters = map[*table]converter{
 				}
 				out = append(out, append(row{int64(q.RuleID), boolInt(q.Active), nullString(q.Username), nullString(q.Schemaname),
 					nullString(q.MatchDigest), nullString(q.MatchPattern), dest, boolInt(q.Apply),
-					nullString(q.ErrorMsg), nullString(q.Comment), timeout}, ruleExtrasRow(q)...))
+					nullString(q.ErrorMsg), nullString(q.Comment), timeout, boolInt(q.Idempotent)}, ruleExtrasRow(q)...))
 			}
 			return out
 		},
@@ -89,12 +89,12 @@ var converters = map[*table]converter{
 				q := config.QueryRule{RuleID: asInt(r[0]), Active: asInt(r[1]) == 1, Username: asString(r[2]),
 					Schemaname: asString(r[3]), MatchDigest: asString(r[4]), MatchPattern: asString(r[5]),
 					Apply: asInt(r[7]) == 1, ErrorMsg: asString(r[8]), Comment: asString(r[9]),
-					Timeout: time.Duration(asInt(r[10])) * time.Millisecond}
+					Timeout: time.Duration(asInt(r[10])) * time.Millisecond, Idempotent: asInt(r[11]) == 1}
 				if r[6] != nil {
 					d := asInt(r[6])
 					q.DestinationHostgroup = &d
 				}
-				setRuleExtras(&q, r[11:])
+				setRuleExtras(&q, r[12:])
 				c.QueryRules = append(c.QueryRules, q)
 			}
 			return nil

@@ -445,6 +445,7 @@ func TestBootstrapUpgradesOlderDiskFile(t *testing.T) {
 		"ALTER TABLE mysql_users DROP COLUMN query_timeout_ms",
 		"ALTER TABLE mysql_users DROP COLUMN require_tls",
 		"ALTER TABLE mysql_query_rules DROP COLUMN timeout",
+		"ALTER TABLE mysql_query_rules DROP COLUMN idempotent",
 	} {
 		_, err := db.Exec(q)
 		require.NoError(t, err, q)
@@ -499,4 +500,21 @@ func TestEmptyPasswordUpgradeAndRefusal(t *testing.T) {
 	exec(t, e, "UPDATE mysql_users SET allow_empty_password = 1 WHERE username = 'app'")
 	exec(t, e, "LOAD MYSQL USERS TO RUNTIME")
 	require.Empty(t, rt.Config().Users[0].Password)
+}
+
+// TestIdempotentColumn: mysql_query_rules.idempotent reaches the running
+// configuration and the DISK layer; values other than 0/1 are refused.
+func TestIdempotentColumn(t *testing.T) {
+	yaml, dir, e, rt := bootstrappedEngine(t)
+	exec(t, e, "INSERT INTO mysql_query_rules (rule_id, active, match_digest, idempotent) VALUES (9, 1, '^UPDATE kv SET', 1)")
+	execErr(t, e, "UPDATE mysql_query_rules SET idempotent=2 WHERE rule_id=9", 3819)
+	exec(t, e, "LOAD MYSQL QUERY RULES TO RUNTIME")
+	exec(t, e, "SAVE MYSQL QUERY RULES TO DISK")
+	got := rt.Config()
+	require.True(t, got.QueryRules[len(got.QueryRules)-1].Idempotent)
+	require.False(t, got.QueryRules[0].Idempotent)
+	require.NoError(t, e.Close())
+	disk, err := Bootstrap(dir, yaml, false)
+	require.NoError(t, err)
+	require.True(t, disk.QueryRules[len(disk.QueryRules)-1].Idempotent)
 }

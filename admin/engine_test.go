@@ -74,7 +74,7 @@ func TestTablesRoundTrip(t *testing.T) {
 	require.Equal(t, "caching_sha2_password", one(t, e, "SELECT auth_plugin FROM mysql_users WHERE username='report'"))
 	require.Equal(t, "mysql_native_password", one(t, e, "SELECT auth_plugin FROM mysql_users WHERE username='app'"))
 	require.Equal(t, "250", one(t, e, "SELECT read_your_writes_timeout_ms FROM mysql_users WHERE username='report'"))
-	require.Equal(t, []any{"1", "1", nil, nil, `^SELECT .* FOR UPDATE`, nil, "10", "1", nil, "locking reads", nil,
+	require.Equal(t, []any{"1", "1", nil, nil, `^SELECT .* FOR UPDATE`, nil, "10", "1", nil, "locking reads", nil, "0",
 		"0", nil, "0", "CASELESS", nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil},
 		exec(t, e, "SELECT * FROM mysql_query_rules").Rows[0])
 	require.Equal(t, []any{"1", "2", "1", "GLOBAL", "0x00000000000000AB", "10.0.0.0/8", "127.0.0.1", "6033", nil,

@@ -202,6 +202,8 @@ var (
 			{name: "comment", typ: "TEXT"},
 			// ProxySQL's column: milliseconds, NULL (or 0) = not set.
 			{name: "timeout", typ: "INTEGER", check: "timeout >= 0"},
+			// rwproxy's: 1 = an autocommit write lost before its reply is re-run once.
+			{name: "idempotent", typ: "INTEGER", notNull: true, def: "0", check: "idempotent IN (0,1)"},
 			// Issue 24 (chains, rewriting, mirroring, per-rule controls),
 			// ProxySQL's names and types; kept in one block, converted by
 			// ruleExtrasRow / setRuleExtras (convert_rules.go). Each has a

@@ -87,6 +87,16 @@ var variables = []variable{
 	msVar("mysql-shutdown_timeout_ms", "shutdown_timeout", func(c *config.Config) *time.Duration { return &c.ShutdownTimeout }),
 	strVar("mysql-reader_fallback", "reader_fallback", false, func(c *config.Config) *string { return &c.ReaderFallback }),
 	msVar("mysql-failover_buffer_ms", "failover_buffer", func(c *config.Config) *time.Duration { return &c.FailoverBuffer }),
+	strVar("mysql-transaction_replay", "transaction_replay", false, func(c *config.Config) *string { return &c.TransactionReplay }),
+	intVar("mysql-transaction_replay_max_size", "transaction_replay_max_size", func(c *config.Config) *int {
+		return &c.TransactionReplayMaxSize
+	}),
+	intVar("mysql-transaction_replay_attempts", "transaction_replay_attempts", func(c *config.Config) *int {
+		return &c.TransactionReplayAttempts
+	}),
+	msVar("mysql-transaction_replay_timeout_ms", "transaction_replay_timeout", func(c *config.Config) *time.Duration {
+		return &c.TransactionReplayTimeout
+	}),
 	msVar("mysql-default_query_timeout", "query_timeout", func(c *config.Config) *time.Duration { return &c.QueryTimeout }),
 	msVar("mysql-connect_timeout_ms", "pool.connect_timeout", func(c *config.Config) *time.Duration { return &c.Pool.ConnectTimeout }),
 	intVar("mysql-pool_min_idle", "pool.min_idle", func(c *config.Config) *int { return &c.Pool.MinIdle }),

@@ -150,7 +150,7 @@ func (c *Capturer) Stop() (Summary, error) {
 // queue full the record is dropped and counted.
 func (c *Capturer) Record(st *Stmt) {
 	r := c.cur.Load()
-	if r == nil {
+	if r == nil || r.closing.Load() {
 		return
 	}
 	rec := Record{Type: TypeStmt, T: max(st.Start.Sub(r.start).Nanoseconds(), 1), Session: st.Session,
@@ -195,6 +195,7 @@ type run struct {
 	stop    chan string
 	done    chan struct{}
 	dropped atomic.Uint64
+	closing atomic.Bool // set by loop when it stops taking records
 
 	// Owned by loop (and open, before loop starts).
 	seen    map[uint32]bool
@@ -270,13 +271,15 @@ func (r *run) loop() {
 			drained = true
 		}
 	}
-	r.c.cur.Store(nil) // sessions stop recording; late ones find no run
+	r.closing.Store(true) // sessions stop recording; late records are ignored
 	err := r.enc.Encode(Record{Type: TypeFooter, Written: r.written, Dropped: r.dropped.Load()})
 	if err = errors.Join(err, r.closeFile()); err != nil && reason != "" {
 		reason += "; " + err.Error()
 	}
 	r.c.last.Store(&Summary{Dir: r.o.Dir, Started: r.start, Ended: time.Now(), Written: r.written,
 		Dropped: r.dropped.Load(), Files: r.files, Bytes: r.bytes, Reason: reason})
+	// Not active only once Last holds this capture's summary.
+	r.c.cur.Store(nil)
 	close(r.done)
 }
 

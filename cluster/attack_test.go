@@ -103,7 +103,7 @@ func startVictim(t *testing.T, legacyPrimary bool) *tnode {
 	n, err := New(Options{
 		Cluster: config.Cluster{Enabled: true, Bind: "127.0.0.1:0", NodeName: "victim", Secret: victimSecret,
 			LegacyKeyPrimary: legacyPrimary},
-		Datadir: t.TempDir(), Store: store, Log: c.lg, Tune: fastTune(time.Minute),
+		Datadir: c.dir(), Store: store, Log: c.lg, Tune: fastTune(time.Minute),
 	})
 	require.NoError(t, err)
 	store.SetPublisher(n)
@@ -253,7 +253,7 @@ func TestStateFileBeyondCeilingIsSetAside(t *testing.T) {
 // owner-only at start.
 func TestStateFileIsPrivate(t *testing.T) {
 	c := newCluster(t, time.Minute)
-	dir := t.TempDir()
+	dir := c.dir()
 	n := c.start("n1", "127.0.0.1:0", dir, 0, testConfig(t))
 	apply(t, n, setWeight(3307, 7))
 	waitRow(t, n.node, ModuleServers, func(r ModuleState) bool { return r.Version == 1 })

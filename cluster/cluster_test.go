@@ -145,7 +145,7 @@ func TestNewNodeReceivesEverything(t *testing.T) {
 	waitConverged(t, nodes, 30*time.Second, func(c *config.Config) bool { return c.Pool.MaxIdle == 7 })
 
 	start := time.Now()
-	n4 := c.start("n4", "127.0.0.1:0", t.TempDir(), 0, testConfig(t), nodes[1].node.Addr())
+	n4 := c.start("n4", "127.0.0.1:0", c.dir(), 0, testConfig(t), nodes[1].node.Addr())
 	all := append(slices.Clone(nodes), n4)
 	waitConverged(t, all, 30*time.Second, func(c *config.Config) bool { return c.Pool.MaxIdle == 7 })
 	t.Logf("new node converged in %s", time.Since(start))
@@ -167,7 +167,7 @@ func TestPartitionConvergesToOneWinner(t *testing.T) {
 		if i > 0 {
 			seeds = []string{nodes[0].node.Addr()}
 		}
-		nodes = append(nodes, c.start("n"+string(rune('1'+i)), "127.0.0.1:0", t.TempDir(), g, testConfig(t), seeds...))
+		nodes = append(nodes, c.start("n"+string(rune('1'+i)), "127.0.0.1:0", c.dir(), g, testConfig(t), seeds...))
 	}
 	c.waitMembers(nodes, 5)
 	apply(t, nodes[0], setWeight(3307, 2))
@@ -320,7 +320,7 @@ func TestRefusedModuleRetriedAfterOtherModule(t *testing.T) {
 // the node; it is kept as cluster.json.bad and the node starts afresh.
 func TestCorruptStateFileIsSetAside(t *testing.T) {
 	c := newCluster(t, time.Minute)
-	dir := t.TempDir()
+	dir := c.dir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, StateFile), []byte("{nope"), 0o600))
 	n := c.start("n1", "127.0.0.1:0", dir, 0, testConfig(t))
 	require.FileExists(t, filepath.Join(dir, StateFile+".bad"))

@@ -187,11 +187,17 @@ type cluster struct {
 	part     *partition
 	pushPull time.Duration
 	nodes    map[string]*tnode
+	base     string // parent of the nodes' datadirs (see dir)
 }
 
 func newCluster(t *testing.T, pushPull time.Duration) *cluster {
 	verifyNoLeaks(t)
-	c := &cluster{t: t, lg: testLogger(t), part: newPartition(), pushPull: pushPull, nodes: make(map[string]*tnode)}
+	// The base directory is made before the cleanup that closes the nodes, so
+	// it is removed after them (cleanups run last-in first-out): a node still
+	// writing cluster.json never races the removal. Nodes get their datadirs
+	// from c.dir, not t.TempDir.
+	c := &cluster{t: t, lg: testLogger(t), part: newPartition(), pushPull: pushPull, nodes: make(map[string]*tnode),
+		base: t.TempDir()}
 	t.Cleanup(func() {
 		for _, n := range c.nodes {
 			if n.node != nil {
@@ -200,6 +206,14 @@ func newCluster(t *testing.T, pushPull time.Duration) *cluster {
 		}
 	})
 	return c
+}
+
+// dir returns a new empty directory for a node's state, removed after the
+// nodes are closed.
+func (c *cluster) dir() string {
+	d, err := os.MkdirTemp(c.base, "node")
+	require.NoError(c.t, err)
+	return d
 }
 
 // start starts node name on bind (127.0.0.1:0 for a free port) in group
@@ -237,7 +251,7 @@ func (c *cluster) startN(n int) []*tnode {
 		if i > 1 {
 			seeds = []string{out[0].node.Addr()}
 		}
-		out = append(out, c.start(fmt.Sprintf("n%d", i), "127.0.0.1:0", c.t.TempDir(), 0, testConfig(c.t), seeds...))
+		out = append(out, c.start(fmt.Sprintf("n%d", i), "127.0.0.1:0", c.dir(), 0, testConfig(c.t), seeds...))
 	}
 	c.waitMembers(out, len(out))
 	return out

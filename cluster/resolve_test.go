@@ -75,7 +75,7 @@ func TestJoinByNameReresolvesWhenAlone(t *testing.T) {
 	const name = "rwproxy-gossip.test"
 	start := func(i int) *tnode {
 		ip := fmt.Sprintf("127.0.0.%d", i)
-		tn := c.start(fmt.Sprintf("n%d", i), net.JoinHostPort(ip, port), t.TempDir(), 0, testConfig(t), name+":"+port)
+		tn := c.start(fmt.Sprintf("n%d", i), net.JoinHostPort(ip, port), c.dir(), 0, testConfig(t), name+":"+port)
 		require.Equal(t, net.JoinHostPort(ip, port), tn.node.Addr())
 		return tn
 	}

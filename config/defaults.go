@@ -51,6 +51,12 @@ const (
 	DefaultLagUnshunAfter = 3
 	// DefaultFailoverBuffer is the top-level failover_buffer.
 	DefaultFailoverBuffer = 5 * time.Second
+	// DefaultTransactionReplayMaxSize is transaction_replay_max_size (4 MiB).
+	DefaultTransactionReplayMaxSize = 4 << 20
+	// DefaultTransactionReplayAttempts is transaction_replay_attempts.
+	DefaultTransactionReplayAttempts = 5
+	// DefaultTransactionReplayTimeout is transaction_replay_timeout.
+	DefaultTransactionReplayTimeout = 30 * time.Second
 )
 
 // Cluster defaults (scalar keys, set by Defaults).
@@ -170,8 +176,13 @@ func Defaults() *Config {
 		},
 		ReaderFallback: DefaultReaderFallback,
 		FailoverBuffer: DefaultFailoverBuffer,
-		TLS:            TLS{BackendVerifyHostname: true},
-		Tracing:        DefaultTracing(),
+
+		TransactionReplay:         TransactionReplayOn,
+		TransactionReplayMaxSize:  DefaultTransactionReplayMaxSize,
+		TransactionReplayAttempts: DefaultTransactionReplayAttempts,
+		TransactionReplayTimeout:  DefaultTransactionReplayTimeout,
+		TLS:                       TLS{BackendVerifyHostname: true},
+		Tracing:                   DefaultTracing(),
 		Limits: Limits{
 			MaxAllowedPacket:      DefaultMaxAllowedPacket,
 			MaxPreparedStatements: DefaultMaxPreparedStatements,

@@ -10,6 +10,7 @@ func (c *Config) FillDefaults() {
 	if c.ReaderFallback == "" {
 		c.ReaderFallback = DefaultReaderFallback
 	}
+	c.fillReplayDefaults()
 	for i := range c.Servers {
 		s := &c.Servers[i]
 		if s.Status == "" {

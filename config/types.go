@@ -48,6 +48,22 @@ type Config struct {
 	// 0 disables the wait.
 	FailoverBuffer time.Duration `mapstructure:"failover_buffer"`
 
+	// TransactionReplay ("on" or "off") makes rwproxy re-run a
+	// transaction on a new server when its server is lost mid-transaction
+	// (session/txreplay.go): the client sees no error when the replayed
+	// statements return the same results.
+	TransactionReplay string `mapstructure:"transaction_replay"`
+	// TransactionReplayMaxSize bounds, in bytes, what one transaction's
+	// record holds (statements and parameters); past it the transaction
+	// is not replayable.
+	TransactionReplayMaxSize int `mapstructure:"transaction_replay_max_size"`
+	// TransactionReplayAttempts is how many servers a replay tries before
+	// the client gets its error.
+	TransactionReplayAttempts int `mapstructure:"transaction_replay_attempts"`
+	// TransactionReplayTimeout bounds one replay, waits for a new writer
+	// included.
+	TransactionReplayTimeout time.Duration `mapstructure:"transaction_replay_timeout"`
+
 	// QueryTimeout is the default statement timeout: a statement (COM_QUERY
 	// or COM_STMT_EXECUTE) still running after it is stopped with KILL
 	// QUERY on its backend and the client gets error 3024. A user's or a
@@ -61,6 +77,22 @@ type Config struct {
 	// Firewall is the per-user allow-list of statement digests
 	// (firewall.go); shared by the cluster with the variables module.
 	Firewall Firewall `mapstructure:"firewall" json:",omitzero"`
+}
+
+// Transaction replay settings (transaction_replay).
+const (
+	TransactionReplayOn  = "on"
+	TransactionReplayOff = "off"
+)
+
+// ReplayEnabled reports whether transaction_replay is on ("on", "true",
+// "1" or "yes"; an empty value is the default, on).
+func (c *Config) ReplayEnabled() bool {
+	switch c.TransactionReplay {
+	case "", TransactionReplayOn, "true", "1", "yes", "ON", "On":
+		return true
+	}
+	return false
 }
 
 // Reader fallback policies.
@@ -386,6 +418,13 @@ type QueryRule struct {
 	// the user's and the global one (ProxySQL's mysql_query_rules.timeout);
 	// 0 = not set by this rule.
 	Timeout time.Duration `mapstructure:"timeout"`
+	// Idempotent marks matching statements as safe to run twice: an
+	// autocommit write whose backend connection is lost before any byte
+	// of its reply reached the client is re-run once (on the new writer
+	// after a failover) instead of failing with 9020. Only for statements
+	// whose second run changes nothing (UPDATE t SET a = 5 WHERE id = 1,
+	// INSERT ... ON DUPLICATE KEY UPDATE with constant values, DELETE by key).
+	Idempotent bool `mapstructure:"idempotent"`
 
 	// The keys below (issue 24: ProxySQL's rule chains, rewriting,
 	// mirroring and per-rule session controls) are kept together in one

@@ -57,6 +57,7 @@ func (c *Config) Validate() error {
 		p.add("failover_buffer", "%s must be >= 0 (0 disables the wait)", c.FailoverBuffer)
 	}
 	p.timeout("query_timeout", c.QueryTimeout)
+	c.validateReplay(&p)
 	c.Log.validate(&p)
 	c.Admin.validate(&p)
 	c.HTTP.validate(&p)

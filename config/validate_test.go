@@ -380,3 +380,26 @@ query_rules:
 	require.ErrorIs(t, err, ErrInvalid)
 	require.Contains(t, err.Error(), "query_rules[0].timeout")
 }
+
+func TestValidateTransactionReplay(t *testing.T) {
+	c := validConfig(t)
+	require.True(t, c.ReplayEnabled())
+	c.TransactionReplay = "off"
+	require.False(t, c.ReplayEnabled())
+	c.TransactionReplay = "maybe"
+	c.TransactionReplayMaxSize = 0
+	c.TransactionReplayAttempts = 0
+	c.TransactionReplayTimeout = 0
+	err := c.Validate()
+	require.Error(t, err)
+	for _, k := range []string{"transaction_replay:", "transaction_replay_max_size", "transaction_replay_attempts", "transaction_replay_timeout"} {
+		require.Contains(t, err.Error(), k)
+	}
+	// An admin database or a Config of an earlier version has none of
+	// them: FillDefaults gives the defaults.
+	c = validConfig(t)
+	c.TransactionReplay, c.TransactionReplayMaxSize, c.TransactionReplayAttempts, c.TransactionReplayTimeout = "", 0, 0, 0
+	c.FillDefaults()
+	require.Equal(t, Defaults().TransactionReplayMaxSize, c.TransactionReplayMaxSize)
+	require.NoError(t, c.Validate())
+}

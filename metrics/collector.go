@@ -51,6 +51,12 @@ var (
 	dReadRetryFails  = desc("read_retry_failures_total", "Retried reads whose second attempt failed too.", nil)
 	dReplyCut        = desc("sessions_closed_reply_cut_total", "Client connections closed because their backend connection broke after part of a reply was relayed.", nil)
 	dFailoverWaits   = desc("failover_waits_total", "Writes that waited for a writer to appear.", nil)
+	dReplays         = desc("transaction_replays_total", "Transactions replayed on a new server after theirs was lost (started).", nil)
+	dReplaySuccesses = desc("transaction_replay_successes_total", "Replays after which the transaction went on without an error.", nil)
+	dReplayMismatch  = desc("transaction_replay_checksum_mismatches_total", "Replays whose results differed from what the client got (error 1213).", nil)
+	dReplayTooBig    = desc("transaction_replay_too_big_total", "Transactions whose record outgrew transaction_replay_max_size (not replayable).", nil)
+	dIdemRetries     = desc("idempotent_retries_total", "Autocommit statements a query rule marks idempotent, re-run after their connection was lost before any reply.", nil)
+	dReplayFailures  = desc("transaction_replay_failures_total", "Lost transactions not replayed, by reason.", []string{"reason"})
 	dQueryTimeouts   = desc("query_timeouts_total", "Statements whose query_timeout expired while they ran (rwproxy sent KILL QUERY).", nil)
 	dPins            = desc("session_pins_total", "Times a session pinned its backend connection, by reason.", []string{"reason"})
 	dCacheHits       = desc("classifier_cache_hits_total", "Statement classifications answered by the digest cache.", nil)
@@ -86,6 +92,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		dBackendState, dBackendUp, dBackendWeight, dBackendEffWeight, dBackendLatAvg, dBackendMaxConns, dBackendLag, dBackendReadOnly, dHostgroupInfo,
 		dClients, dAuthFailures, dLoginFailures, dBuildInfo, dPanics, dQueries, dSessionBackErrs, dRoutes, dDestinations,
 		dReaderFallbacks, dReadRetries, dReadRetryFails, dReplyCut, dRYWWaits, dRYWFallbacks, dRYWWait, dFailoverWaits, dQueryTimeouts, dPins,
+		dReplays, dReplaySuccesses, dReplayMismatch, dReplayTooBig, dReplayFailures, dIdemRetries,
 		dCacheHits, dCacheMisses, dCacheEntries, dParseErrors, dConfigVersion, dMembers, dMemberVersion, dRejectedRecords, dReady,
 	} {
 		ch <- d
@@ -192,6 +199,14 @@ func collectProxy(ch chan<- prometheus.Metric, s *Sample) {
 	ch <- counter(dReadRetries, float64(p.ReadRetries))
 	ch <- counter(dReadRetryFails, float64(p.ReadRetryFailures))
 	ch <- counter(dReplyCut, float64(p.ReplyCut))
+	ch <- counter(dReplays, float64(p.Replay.Started))
+	ch <- counter(dReplaySuccesses, float64(p.Replay.Succeeded))
+	ch <- counter(dReplayMismatch, float64(p.Replay.Mismatches))
+	ch <- counter(dReplayTooBig, float64(p.Replay.TooBig))
+	ch <- counter(dIdemRetries, float64(p.Replay.IdempotentRetries))
+	for _, f := range p.Replay.Failed {
+		ch <- counter(dReplayFailures, float64(f.Value), f.Name)
+	}
 	ch <- counter(dRYWWaits, float64(p.RYWWaits))
 	ch <- counter(dRYWFallbacks, float64(p.RYWFallbacks))
 	if h := p.RYWWait; len(h.Counts) == len(h.Bounds)+1 {

@@ -155,6 +155,20 @@ type Proxy struct {
 	CacheMisses   uint64    `json:"cache_misses"`
 	CacheEntries  int       `json:"cache_entries"`
 	ParseErrors   uint64    `json:"parse_errors"`
+	// Replay counts transaction replays.
+	Replay Replay `json:"transaction_replay"`
+}
+
+// Replay counts transaction replays (transaction_replay).
+type Replay struct {
+	Started    uint64 `json:"started"`
+	Succeeded  uint64 `json:"succeeded"`
+	Mismatches uint64 `json:"checksum_mismatches"`
+	TooBig     uint64 `json:"too_big"`
+	// Failed counts lost transactions not replayed, by reason.
+	Failed []Count `json:"failed"`
+	// IdempotentRetries counts idempotent autocommit statements re-run.
+	IdempotentRetries uint64 `json:"idempotent_retries"`
 }
 
 // Count is one named counter.

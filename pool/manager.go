@@ -2,10 +2,12 @@ package pool
 
 import (
 	"context"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/go-mysql-org/go-mysql/client"
 	"go.uber.org/zap"
 )
 
@@ -20,6 +22,9 @@ type Options struct {
 	MinIdle        int
 	// StmtCacheSize bounds prepared statements per backend connection.
 	StmtCacheSize int
+	// Dial opens the network connection to a backend (the MySQL login
+	// follows on it); nil: TCP. Tests inject failures or count dials here.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // server is the per-address state shared by the pools of all users.
@@ -175,6 +180,24 @@ func (m *Manager) Stats(addr string) *ServerStats {
 // WaitTimeout is how long Get waits for a free connection before it
 // fails with ErrWaitTimeout.
 func (m *Manager) WaitTimeout() time.Duration { return m.opts.WaitTimeout }
+
+// dialer is the dialer of one new connection: Options.Dial (or TCP), with
+// everything that follows on the connection (the MySQL login) bounded by
+// deadline.
+func (m *Manager) dialer(deadline time.Time) client.Dialer {
+	dial := m.opts.Dial
+	if dial == nil {
+		return DeadlineDialer(deadline)
+	}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		_ = nc.SetDeadline(deadline)
+		return nc, nil
+	}
+}
 
 // Get returns a connection for key, logging in with password when it has
 // to dial.

@@ -200,7 +200,7 @@ func (p *Pool) dial(ctx context.Context) (*Conn, error) {
 	// Bound the handshake too: a server that accepts and never answers
 	// must not hang the session.
 	deadline, _ := dctx.Deadline()
-	dialer := DeadlineDialer(deadline)
+	dialer := p.m.dialer(deadline)
 	k := p.key
 	bc, err := Connect(dctx, k.Addr, k.User, p.password, dialer, func(c *client.Conn) error {
 		c.UnsetCapability(mysql.CLIENT_DEPRECATE_EOF)

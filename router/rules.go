@@ -56,6 +56,7 @@ type rule struct {
 	errMsg     string
 	okMsg      string
 	timeout    time.Duration
+	idem       bool
 	// actions are the per-rule session controls (multiplex, sticky_conn,
 	// log, retries, delay, mirror_*), copied into RuleMatch on a match.
 	actions RuleActions
@@ -125,6 +126,9 @@ type RuleMatch struct {
 	OKMsg string
 	// Rewritten is the statement after replace_pattern ("" = unchanged).
 	Rewritten string
+	// Idempotent: a matching rule marks the statement safe to run twice
+	// (query_rules[].idempotent).
+	Idempotent bool
 	RuleActions
 }
 
@@ -174,7 +178,7 @@ func compileRule(q config.QueryRule) (rule, error) {
 		flags = "(?i)"
 	}
 	cr := rule{id: q.RuleID, flagIN: q.FlagIN, username: q.Username, schema: q.Schemaname, apply: q.Apply,
-		errMsg: q.ErrorMsg, okMsg: q.OKMsg, timeout: q.Timeout, negate: q.NegateMatchPattern, global: global,
+		errMsg: q.ErrorMsg, okMsg: q.OKMsg, timeout: q.Timeout, idem: q.Idempotent, negate: q.NegateMatchPattern, global: global,
 		proxyPort: q.ProxyPort, hits: new(atomic.Uint64)}
 	if q.FlagOUT != nil {
 		cr.flagOUT, cr.hasOut = *q.FlagOUT, true
@@ -345,6 +349,7 @@ func (r *Rules) MatchInput(in *RuleInput) RuleMatch {
 		if cr.timeout > 0 {
 			m.Timeout = cr.timeout
 		}
+		m.Idempotent = m.Idempotent || cr.idem
 		m.RuleActions = mergeActions(m.RuleActions, cr.actions)
 		if cr.hasReplace {
 			query = cr.rewrite(query)

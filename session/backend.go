@@ -32,10 +32,9 @@ func (s *Session) acquire(hg int) (*pool.Conn, *mysql.MyError) {
 	if s.pinned != nil {
 		return s.pinned, nil
 	}
-	ap, _ := s.d.Picker.(AffinityPicker)
 	slot, kept := s.affinity.slot(hg)
-	if ap != nil && kept {
-		if ap.Keep(hg, slot.addr) {
+	if kept {
+		if s.d.Picker.Keep(hg, slot.addr) {
 			c, me := s.acquireAddr(hg, slot.addr)
 			if me != nil {
 				slot.addr = "" // the next statement picks again
@@ -44,14 +43,7 @@ func (s *Session) acquire(hg int) (*pool.Conn, *mysql.MyError) {
 		}
 		slot.addr = ""
 	}
-	var addr string
-	var keep bool
-	var err error
-	if ap != nil {
-		addr, keep, err = ap.PickAffinity(hg)
-	} else {
-		addr, err = s.d.Picker.Pick(hg)
-	}
+	addr, keep, err := s.d.Picker.Pick(hg)
 	if err != nil {
 		return nil, protocol.NewErrNoBackend(hg)
 	}
@@ -201,11 +193,12 @@ func setOption(c *pool.Conn, on bool) error {
 
 // onOK learns session state from every OK packet the relay sees.
 func (s *Session) onOK(ok *protocol.OK) {
-	if s.cur != nil && observe(ok, &s.st, s.cur) {
+	s.txOK(ok)
+	if s.req.conn != nil && observe(ok, &s.st, s.req.conn) {
 		s.st.unreplayable = true
 	}
 	if s.st.lastGTID != "" {
-		s.noteWrite(s.st.lastGTID, s.cur)
+		s.noteWrite(s.st.lastGTID, s.req.conn)
 		s.st.lastGTID = ""
 	}
 }
@@ -249,23 +242,23 @@ func (s *Session) finish(c *pool.Conn, res protocol.Response, err error, start t
 	st.BytesRecv.Add(uint64(res.Bytes))
 	st.LatencyUs.Add(uint64(dur.Microseconds()))
 	s.d.Stats.Queries.Add(1)
-	if lo, ok := s.d.Picker.(LatencyObserver); ok && err == nil {
-		lo.Observe(c.Addr(), dur)
+	if err == nil {
+		s.d.Picker.Observe(c.Addr(), dur)
 	}
 	if o := s.d.Observer; o != nil {
-		o.ObserveQuery(s.curHG, c.Addr(), s.user.Username, s.curDigest, dur, queryOutcome(res, err))
+		o.ObserveQuery(s.req.hg, c.Addr(), s.user.Username, s.req.digest, dur, queryOutcome(res, err))
 	}
-	s.d.Stats.Commands.record(s.curCmd, dur)
-	s.curCmd = -1
+	s.d.Stats.Commands.record(s.req.cmd, dur)
+	s.req.cmd = -1
 	if res.Err != nil && s.d.Errors != nil {
-		s.d.Errors.record(s.curHG, c.Addr(), s.user.Username, s.nc.RemoteAddr(), s.st.db, res.Err)
+		s.d.Errors.record(s.req.hg, c.Addr(), s.user.Username, s.nc.RemoteAddr(), s.st.db, res.Err)
 	}
 	if s.span != nil {
 		s.traceBackend(c, res, err, start, dur)
 	}
-	if s.curDigest != "" {
-		s.keyBuf = digestKey(s.keyBuf[:0], s.curHG, s.user.Username, s.st.db, s.curDigest)
-		s.d.Digests.Record(s.keyBuf, s.curHG, s.user.Username, s.st.db, s.curDigest, dur, res.Affected, uint64(res.Rows))
+	if s.req.digest != "" {
+		s.keyBuf = digestKey(s.keyBuf[:0], s.req.hg, s.user.Username, s.st.db, s.req.digest)
+		s.d.Digests.Record(s.keyBuf, s.req.hg, s.user.Username, s.st.db, s.req.digest, dur, res.Affected, uint64(res.Rows))
 	}
 	if err != nil {
 		s.dropConn(c)
@@ -295,7 +288,7 @@ func (s *Session) finish(c *pool.Conn, res protocol.Response, err error, start t
 		if res.HasStatus {
 			s.inTxn = res.Status&mysql.SERVER_STATUS_IN_TRANS != 0
 		}
-		s.roTxn = s.inTxn && (s.roTxn || s.curFlags&router.FlagReadOnlyTxn != 0)
+		s.roTxn = s.inTxn && (s.roTxn || s.req.flags&router.FlagReadOnlyTxn != 0)
 		s.notePins()
 	} else if s.inTxn && readOnlyRefusal(res.Err) {
 		// The transaction's server became read-only (a demoted primary):
@@ -311,7 +304,7 @@ func (s *Session) finish(c *pool.Conn, res protocol.Response, err error, start t
 		// transaction; keep the connection until a status says otherwise.
 		s.inTxn = true
 	}
-	s.keepOrRelease(c, res.Err == nil && (res.Warnings > 0 || s.curFlags&router.FlagFoundRows != 0))
+	s.keepOrRelease(c, res.Err == nil && (res.Warnings > 0 || s.req.flags&router.FlagFoundRows != 0))
 	return nil
 }
 
@@ -350,7 +343,7 @@ func (s *Session) keepOrRelease(c *pool.Conn, hold bool) {
 // notePins records the state a successful statement left on its
 // connection, from the statement's classification.
 func (s *Session) notePins() {
-	f := s.curFlags
+	f := s.req.flags
 	if f == 0 {
 		return
 	}
@@ -382,7 +375,7 @@ func (s *Session) notePins() {
 	release(router.FlagBackupUnlock, PinBackupLock)
 	release(router.FlagBackupStageEnd, PinBackupStage)
 	release(router.FlagInstanceUnlock, PinInstanceLock)
-	if s.curNextTxn {
+	if s.req.nextTxn {
 		s.pins |= PinNextStatement
 	}
 }
@@ -401,6 +394,7 @@ func (s *Session) dropConn(c *pool.Conn) {
 	s.st.unreplayable = false
 	s.pins = 0
 	s.counted = 0
+	s.tx.reset()
 }
 
 // dropBackend discards every backend connection the session holds (after
@@ -409,13 +403,13 @@ func (s *Session) dropBackend() {
 	s.timer.stop()
 	// cur is usually pinned too, or held: each connection is discarded
 	// once.
-	conns := []*pool.Conn{s.cur, s.held.Swap(nil), s.pinned}
+	conns := []*pool.Conn{s.req.conn, s.held.Swap(nil), s.pinned}
 	for i, c := range conns {
 		if c != nil && slices.Index(conns, c) == i {
 			c.Discard()
 		}
 	}
-	s.cur, s.pinned = nil, nil
+	s.req.conn, s.pinned = nil, nil
 }
 
 // resetAndRecycle returns a formerly pinned connection to the pool: as it

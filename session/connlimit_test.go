@@ -12,11 +12,6 @@ import (
 	"github.com/rwproxy/rwproxy/protocol"
 )
 
-// onePicker picks addr in every hostgroup.
-type onePicker string
-
-func (p onePicker) Pick(int) (string, error) { return string(p), nil }
-
 // TestConnLimitIsNotAFailover: a writer whose connection limit is reached
 // answers error 9010 after pool.wait_timeout, without also waiting the
 // failover buffer.

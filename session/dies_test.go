@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -473,10 +472,6 @@ func (h writerBackend) HandleStmtExecute(_ any, q string, _ []any) (*mysql.Resul
 
 func (writerBackend) HandleOtherCommand(byte, []byte) error { return nil }
 
-type hgPicker map[int]string
-
-func (p hgPicker) Pick(hg int) (string, error) { return p[hg], nil }
-
 // TestReadRetriedOnWriter: an autocommit read whose replica dies before
 // answering (text, prepare, execute) is re-run on the writer, and the
 // client gets the writer's answer with no error; counted in Read_Retries.
@@ -519,21 +514,6 @@ func TestReadRetriedOnWriter(t *testing.T) {
 	ps, closed := reply(t, nc, func(int, []byte) bool { return false })
 	requireCut(t, ps, closed, 4, st)
 	require.EqualValues(t, 3, st.ReadRetries.Load())
-}
-
-// rrPicker picks the servers of each hostgroup in turn.
-type rrPicker struct {
-	mu   sync.Mutex
-	next map[int]int
-	hgs  map[int][]string
-}
-
-func (p *rrPicker) Pick(hg int) (string, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	a := p.hgs[hg][p.next[hg]%len(p.hgs[hg])]
-	p.next[hg]++
-	return a, nil
 }
 
 // TestReadRetriedOnOtherReader: with two replicas, a read whose replica

@@ -44,7 +44,7 @@ type MirrorStats struct {
 // the workers and waits for them.
 type Mirror struct {
 	pools  *pool.Manager
-	picker Picker
+	picker MirrorPicker
 	lg     *zap.Logger
 	jobs   chan mirrorJob
 	ctx    context.Context
@@ -64,8 +64,13 @@ type mirrorJob struct {
 	exec           []byte
 }
 
+// MirrorPicker chooses the server of a mirror hostgroup (Picker's Pick).
+type MirrorPicker interface {
+	Pick(hg int) (addr string, keep bool, err error)
+}
+
 // NewMirror starts the mirror workers.
-func NewMirror(pools *pool.Manager, picker Picker, lg *zap.Logger) *Mirror {
+func NewMirror(pools *pool.Manager, picker MirrorPicker, lg *zap.Logger) *Mirror {
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Mirror{pools: pools, picker: picker, lg: lg, jobs: make(chan mirrorJob, mirrorQueue), ctx: ctx, cancel: cancel}
 	for range mirrorWorkers {
@@ -120,7 +125,7 @@ var errMirrorReply = errors.New("mirror: server returned an error")
 // pool only when the copy left it as it found it (no open transaction);
 // otherwise it is closed.
 func (m *Mirror) run(relay *protocol.Relay, j mirrorJob) error {
-	addr, err := m.picker.Pick(j.hg)
+	addr, _, err := m.picker.Pick(j.hg)
 	if err != nil {
 		return fmt.Errorf("mirror: hostgroup %d: %w", j.hg, err)
 	}

@@ -1,11 +1,9 @@
 package session
 
 import (
-	"context"
 	"io"
 	"net"
 	"runtime"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,35 +24,7 @@ func loginDeps(t *testing.T, cfg *config.Config) (*Deps, string) {
 	require.NoError(t, err)
 	d := &Deps{Server: srv, Auth: auth, Config: func() *config.Config { return cfg }, Log: zap.NewNop(),
 		Stats: &Stats{}, HandshakeTimeout: time.Minute, Registry: NewRegistry(), PreLogin: NewPreLogin()}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var open []net.Conn
-	wg.Go(func() {
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			open = append(open, nc)
-			mu.Unlock()
-			wg.Go(func() { Serve(ctx, nc, d) })
-		}
-	})
-	t.Cleanup(func() {
-		_ = ln.Close()
-		cancel()
-		mu.Lock()
-		for _, nc := range open {
-			_ = nc.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return d, ln.Addr().String()
+	return d, serveSessions(t, d)
 }
 
 // readGreeting reads one packet (the greeting, or an error in its place)

@@ -77,10 +77,10 @@ func (s *Session) handleInitDB(pkt []byte) error {
 	if me != nil {
 		return s.writeErr(me)
 	}
-	s.cur = c
+	s.req.conn, s.req.hg = c, t.hg
 	start := timeNow() // latency from the request, as for statements
 	res, err := s.send(c, pkt, fwdResult)
-	s.cur = nil
+	s.req.conn = nil
 	if err == nil && res.Err == nil {
 		s.st.db, c.DB = db, db
 	}
@@ -151,6 +151,7 @@ func (s *Session) resetState(collation int) {
 	s.releaseHeld()
 	s.pins, s.counted = 0, 0
 	s.inTxn, s.roTxn, s.txnAborted = false, false, false
+	s.tx.reset()
 	s.st.unreplayable = false
 	s.st.initCharset(collation)
 	clear(s.stmts)

@@ -30,6 +30,8 @@ type Routing struct {
 	QueryTimeout time.Duration
 	// Firewall is the allow-list firewall (nil: no user is under it).
 	Firewall *FirewallView
+	// Replay is the transaction_replay settings (txreplay.go).
+	Replay ReplayConfig
 }
 
 // target is where one statement runs.
@@ -37,7 +39,10 @@ type target struct {
 	hg     int
 	writer int
 	reader bool // the hostgroup is the writer's reader hostgroup
-	dec    router.Decision
+	// idem: a query rule marks the statement idempotent (re-run once when
+	// its connection is lost in autocommit, see runStmt).
+	idem bool
+	dec  router.Decision
 	// sql is the statement as the backend receives it (after the rules'
 	// replace_pattern).
 	sql string
@@ -83,6 +88,7 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 	var ruleTimeout time.Duration
 	var m router.RuleMatch
 	var digest string
+	var idem bool
 	s.rules.resetStmt()
 	// A pinned statement ignores the rules' destination and error, but
 	// not their timeout nor their rewriting.
@@ -100,6 +106,7 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 				dec = router.Route(st, router.View{Pinned: false, Autocommit: s.st.autocommit()})
 			}
 		}
+		idem = m.Idempotent
 		if dec.Target != router.TargetPinned && dec.Reason != router.ReasonFastForward {
 			if m.ErrorMsg != "" {
 				return target{}, s.ruleBlocked(&m, digest, sql)
@@ -116,9 +123,9 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 		s.ruleActions(r.Rules, &m, digest, sql) // only for a statement that runs
 	}
 	dec = s.stickyTarget(dec)
-	s.curTimeout = effectiveTimeout(ruleTimeout, s.user.QueryTimeout, r.QueryTimeout)
+	s.req.timeout = effectiveTimeout(ruleTimeout, s.user.QueryTimeout, r.QueryTimeout)
 	s.d.Stats.Routes[dec.Reason].Add(1)
-	t := target{writer: s.user.DefaultHostgroup, hg: s.user.DefaultHostgroup, dec: dec}
+	t := target{writer: s.user.DefaultHostgroup, hg: s.user.DefaultHostgroup, dec: dec, idem: idem}
 	switch dec.Target {
 	case router.TargetReader:
 		if rg, ok := r.ReaderOf[t.writer]; ok {
@@ -129,15 +136,16 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 	}
 	s.noteSticky(&m, t.hg)
 	t.sql = sql
-	s.curFlags = st.Flags
-	s.curNextTxn = nextTxnOnly(st)
-	s.curHG = t.hg
+	s.req.flags = st.Flags
+	s.req.nextTxn = nextTxnOnly(st)
+	s.txNote(st, sql)
+	s.req.hg = t.hg
 	s.publishProc(t.hg, sql)
-	s.curCmd = commandOf(sql, st.Flags&router.FlagLockingRead != 0)
-	s.curDigest = ""
+	s.req.cmd = commandOf(sql, st.Flags&router.FlagLockingRead != 0)
+	s.req.digest = ""
 	if s.d.Digests != nil {
-		if s.curDigest = st.Digest; s.curDigest == "" {
-			s.curDigest = s.cls.Digest(sql)
+		if s.req.digest = st.Digest; s.req.digest == "" {
+			s.req.digest = s.cls.Digest(sql)
 		}
 	}
 	return t, nil
@@ -214,30 +222,6 @@ func (s *Session) acquireFor(t *target) (*pool.Conn, *mysql.MyError) {
 	return s.acquireWriter(t.hg)
 }
 
-// LastResortPicker is implemented by pickers that can name a server the
-// monitor shuns (for failed checks, not for lag) when a hostgroup has no
-// usable one.
-type LastResortPicker interface {
-	LastResort(hostgroup int) (addr string, err error)
-}
-
-// AffinityPicker is implemented by pickers that support session affinity
-// (hostgroup_attributes[].affinity: session).
-type AffinityPicker interface {
-	// PickAffinity is Picker.Pick that also says whether hostgroup hg has
-	// session affinity (the session keeps the server it got).
-	PickAffinity(hg int) (addr string, keep bool, err error)
-	// Keep reports whether hostgroup hg has session affinity and the
-	// server at addr may go on serving a session that was given it.
-	Keep(hg int, addr string) bool
-}
-
-// LatencyObserver is implemented by pickers that balance by observed
-// latency (the adaptive balancer): they see every backend response's time.
-type LatencyObserver interface {
-	Observe(addr string, d time.Duration)
-}
-
 // failoverPoll is how often a buffered statement looks for a new writer.
 const failoverPoll = 25 * time.Millisecond
 
@@ -255,14 +239,12 @@ func (s *Session) acquireWriter(hg int) (*pool.Conn, *mysql.MyError) {
 	}
 	// The monitor may shun a live writer (checks timing out on a loaded
 	// machine): try the shunned one before declaring the writer gone.
-	if lr, ok := s.d.Picker.(LastResortPicker); ok {
-		if addr, err := lr.LastResort(hg); err == nil {
-			c, me2 := s.acquireAddr(hg, addr)
-			if me2 == nil {
-				return c, nil
-			}
-			me = me2 // a real connect error says more than "no backend"
+	if addr, err := s.d.Picker.LastResort(hg); err == nil {
+		c, me2 := s.acquireAddr(hg, addr)
+		if me2 == nil {
+			return c, nil
 		}
+		me = me2 // a real connect error says more than "no backend"
 	}
 	return s.bufferWrite(hg, me)
 }
@@ -353,7 +335,6 @@ func (s *Session) do(c *pool.Conn, pkt []byte, o op) (protocol.Response, error) 
 func (s *Session) writerTarget() target {
 	s.takeHeld(&router.Stmt{})
 	s.pins &^= PinNextStatement
-	s.curFlags, s.curNextTxn, s.curDigest, s.curTimeout = 0, false, "", 0
 	return target{hg: s.user.DefaultHostgroup, writer: s.user.DefaultHostgroup}
 }
 
@@ -368,34 +349,43 @@ func (s *Session) runStmt(pkt []byte, t target, o op) error {
 	if me != nil {
 		return s.writeErr(me)
 	}
-	s.curHG = t.hg
-	if s.curFlags&router.FlagLastInsertID != 0 {
+	s.req.hg = t.hg
+	if s.req.flags&router.FlagLastInsertID != 0 {
 		if err := s.syncLastInsertID(c); err != nil {
 			s.dropConn(c)
 			return s.writeErr(s.lostErr())
 		}
 	}
 	start := timeNow()
-	retry := t.reader && len(pkt) < mysql.MaxPayloadLen
-	s.cur = c
+	retry := (t.reader || s.idempotentRetry(&t)) && len(pkt) < mysql.MaxPayloadLen
+	s.txBegin(pkt, o, &t)
+	s.req.conn = c
 	res, err := s.doTimed(c, pkt, o)
-	s.cur = nil
-	// Once by default; a query rule's retries may say 0 or more.
-	for n := s.readRetries(); err != nil && retry && n > 0 && !res.Sent && !isClientErr(err); n-- {
+	s.req.conn = nil
+	if s.txLost(res, err) {
+		return s.txRecover(c, &t, pkt, o, res, err, start)
+	}
+	// Once by default; a query rule's retries may say 0 or more (reads:
+	// an idempotent write is re-run once at most).
+	n := s.readRetries()
+	if !t.reader {
+		n = min(n, 1)
+	}
+	for ; err != nil && retry && n > 0 && !res.Sent && !isClientErr(err); n-- {
 		if s.span != nil {
 			s.span.Retries++
 		}
 		if c, me = s.retryRead(c, &t, err); me != nil {
 			return s.writeErr(me)
 		}
-		s.cur = c
+		s.req.conn = c
 		res, err = s.doTimed(c, pkt, o)
-		s.cur = nil
+		s.req.conn = nil
 		if err != nil {
 			s.d.Stats.ReadRetryFailures.Add(1)
 		}
 	}
-	return s.finish(c, res, err, start)
+	return s.finishRec(c, res, err, start)
 }
 
 // retryRead discards the reader connection c on which a read (autocommit,
@@ -407,6 +397,9 @@ func (s *Session) runStmt(pkt []byte, t target, o op) error {
 // write whose outcome is unknown never is (finish answers it).
 func (s *Session) retryRead(c *pool.Conn, t *target, err error) (*pool.Conn, *mysql.MyError) {
 	failed := c.Addr()
+	if !t.reader {
+		return s.retryIdempotent(c, t, err)
+	}
 	s.log().Info("read failed on a replica before any reply: re-running it on another server",
 		zap.String("backend_addr", failed), zap.Error(err))
 	s.dropConn(c)
@@ -419,7 +412,7 @@ func (s *Session) retryRead(c *pool.Conn, t *target, err error) (*pool.Conn, *my
 	}
 	if c.Addr() != failed {
 		*t = again
-		s.curHG = t.hg
+		s.req.hg = t.hg
 		return c, nil
 	}
 	c.Discard() // the failed server again: its connections are suspect
@@ -429,7 +422,7 @@ func (s *Session) retryRead(c *pool.Conn, t *target, err error) (*pool.Conn, *my
 	}
 	s.d.Stats.ReaderFallbacks.Add(1)
 	t.hg, t.reader = t.writer, false
-	s.curHG = t.hg
+	s.req.hg = t.hg
 	c, me = s.acquireWriter(t.hg)
 	if me != nil {
 		s.d.Stats.ReadRetryFailures.Add(1)

@@ -101,8 +101,8 @@ func mustRules(t *testing.T, qs ...config.QueryRule) *router.Rules {
 
 func iptr(v int) *int { return &v }
 
-// query sends a COM_QUERY and returns its one-packet reply.
-func query(t *testing.T, nc net.Conn, q string) []byte {
+// rquery sends a COM_QUERY and returns its one-packet reply.
+func rquery(t *testing.T, nc net.Conn, q string) []byte {
 	t.Helper()
 	send(t, nc, mysql.COM_QUERY, []byte(q)...)
 	ps, closed := reply(t, nc, single)
@@ -111,7 +111,7 @@ func query(t *testing.T, nc net.Conn, q string) []byte {
 	return ps[0].payload
 }
 
-func requireOK(t *testing.T, p []byte) {
+func requireOKPkt(t *testing.T, p []byte) {
 	t.Helper()
 	require.Equal(t, byte(mysql.OK_HEADER), p[0], "%q", p)
 }
@@ -125,7 +125,7 @@ func TestRuleRewriteReachesBackend(t *testing.T) {
 		config.QueryRule{RuleID: 1, MatchPattern: `FROM (\w+)_old\b`, ReplacePattern: `FROM \1_new`})}
 	nc, st := servedSession(t, hgPicker{10: addr}, rt, addr)
 
-	requireOK(t, query(t, nc, "SELECT a FROM orders_old WHERE id = 1"))
+	requireOKPkt(t, rquery(t, nc, "SELECT a FROM orders_old WHERE id = 1"))
 	require.True(t, seen.has("Q SELECT a FROM orders_new WHERE id = 1"), "%v", seen.all)
 	require.False(t, seen.has("Q SELECT a FROM orders_old WHERE id = 1"))
 
@@ -133,7 +133,7 @@ func TestRuleRewriteReachesBackend(t *testing.T) {
 	execute(t, nc, id)
 	ps, closed := reply(t, nc, single)
 	require.False(t, closed)
-	requireOK(t, ps[0].payload)
+	requireOKPkt(t, ps[0].payload)
 	require.True(t, seen.has("P SELECT a FROM items_new"), "%v", seen.all)
 	require.True(t, seen.has("E SELECT a FROM items_new"), "%v", seen.all)
 	require.Zero(t, seen.count("P SELECT a FROM items_old"))
@@ -149,14 +149,14 @@ func TestRuleOKAndErrorMsg(t *testing.T) {
 		config.QueryRule{RuleID: 2, MatchPattern: `^DROP`, ErrorMsg: "DROP is not allowed here"})}
 	nc, st := servedSession(t, hgPicker{10: addr}, rt, addr)
 
-	ok := query(t, nc, "SET sql_log_bin = 0")
-	requireOK(t, ok)
+	ok := rquery(t, nc, "SET sql_log_bin = 0")
+	requireOKPkt(t, ok)
 	require.Contains(t, string(ok), "ignored by rwproxy")
-	p := query(t, nc, "DROP TABLE t")
+	p := rquery(t, nc, "DROP TABLE t")
 	require.Equal(t, byte(mysql.ERR_HEADER), p[0])
 	require.EqualValues(t, mysql.ER_UNKNOWN_ERROR, binary.LittleEndian.Uint16(p[1:3]))
 	require.Contains(t, string(p), "DROP is not allowed here")
-	requireOK(t, query(t, nc, "DO 1"))
+	requireOKPkt(t, rquery(t, nc, "DO 1"))
 	require.False(t, seen.has("Q SET sql_log_bin = 0"))
 	require.False(t, seen.has("Q DROP TABLE t"))
 	require.True(t, seen.has("Q DO 1"))
@@ -184,15 +184,15 @@ func TestRuleMirror(t *testing.T) {
 			d.Mirror = mirror
 		}, addr, maddr, dead)
 
-	requireOK(t, query(t, nc, "INSERT INTO audit VALUES (1)"))
+	requireOKPkt(t, rquery(t, nc, "INSERT INTO audit VALUES (1)"))
 	id := prepare(t, nc, "INSERT INTO audit VALUES (2)")
 	execute(t, nc, id)
 	ps, closed := reply(t, nc, single)
 	require.False(t, closed)
-	requireOK(t, ps[0].payload)
-	requireOK(t, query(t, nc, "INSERT INTO shadow VALUES (3)"))
+	requireOKPkt(t, ps[0].payload)
+	requireOKPkt(t, rquery(t, nc, "INSERT INTO shadow VALUES (3)"))
 	for i := range 5 {
-		requireOK(t, query(t, nc, fmt.Sprintf("INSERT INTO lost VALUES (%d)", i)))
+		requireOKPkt(t, rquery(t, nc, fmt.Sprintf("INSERT INTO lost VALUES (%d)", i)))
 	}
 	require.True(t, seen.has("Q INSERT INTO audit VALUES (1)"))
 	require.True(t, seen.has("E INSERT INTO audit VALUES (2)"))
@@ -214,12 +214,12 @@ func TestRuleMultiplexPins(t *testing.T) {
 	rt := &Routing{ReaderOf: map[int]int{}, Rules: mustRules(t,
 		config.QueryRule{RuleID: 1, MatchPattern: `^SELECT @stateful`, Multiplex: iptr(0)})}
 	nc, st := servedSession(t, hgPicker{10: addr}, rt, addr)
-	requireOK(t, query(t, nc, "DO 1"))
+	requireOKPkt(t, rquery(t, nc, "DO 1"))
 	require.Zero(t, st.Pins[bitIndex(PinRule)].Load())
-	requireOK(t, query(t, nc, "SELECT @stateful"))
+	requireOKPkt(t, rquery(t, nc, "SELECT @stateful"))
 	// counted when the session keeps the connection, after the reply
 	require.Eventually(t, func() bool { return st.Pins[bitIndex(PinRule)].Load() == 1 }, 20*time.Second, 5*time.Millisecond)
-	requireOK(t, query(t, nc, "DO 2"))
+	requireOKPkt(t, rquery(t, nc, "DO 2"))
 	require.EqualValues(t, 1, st.Pins[bitIndex(PinRule)].Load(), "still the same pinning")
 }
 
@@ -244,8 +244,8 @@ func TestFirewallLearnThenEnforce(t *testing.T) {
 	get := func() *Routing { mu.Lock(); defer mu.Unlock(); return rt }
 	nc, _ := servedSessionWith(t, hgPicker{10: addr}, get, nil, addr)
 
-	requireOK(t, query(t, nc, "SELECT a FROM t WHERE id = 1"))
-	requireOK(t, query(t, nc, "DO 1"))
+	requireOKPkt(t, rquery(t, nc, "SELECT a FROM t WHERE id = 1"))
+	requireOKPkt(t, rquery(t, nc, "DO 1"))
 
 	listed := fmt.Sprintf("0x%016X", router.DigestHash(router.NewClassifier(nil).Digest("DELETE FROM t WHERE id = 1")))
 	mu.Lock()
@@ -254,9 +254,9 @@ func TestFirewallLearnThenEnforce(t *testing.T) {
 		Allow: []config.FirewallAllow{{Username: "u", Digest: listed}}})}
 	mu.Unlock()
 
-	requireOK(t, query(t, nc, "SELECT a FROM t WHERE id = 42")) // learned digest, other literal
-	requireOK(t, query(t, nc, "DELETE FROM t WHERE id = 7"))    // listed
-	p := query(t, nc, "UPDATE t SET a = 1")                     // neither
+	requireOKPkt(t, rquery(t, nc, "SELECT a FROM t WHERE id = 42")) // learned digest, other literal
+	requireOKPkt(t, rquery(t, nc, "DELETE FROM t WHERE id = 7"))    // listed
+	p := rquery(t, nc, "UPDATE t SET a = 1")                        // neither
 	require.Equal(t, byte(mysql.ERR_HEADER), p[0])
 	require.Equal(t, protocol.ErrCodeFirewall, binary.LittleEndian.Uint16(p[1:3]))
 	require.Equal(t, "42000", string(p[4:9]))
@@ -316,7 +316,7 @@ func TestRuleRetriesZero(t *testing.T) {
 	send(t, nc, mysql.COM_QUERY, []byte("SELECT die_before FROM t")...)
 	ps, closed = reply(t, nc, single)
 	require.False(t, closed)
-	requireOK(t, ps[0].payload)
+	requireOKPkt(t, ps[0].payload)
 	require.EqualValues(t, 1, st.ReadRetries.Load())
 }
 
@@ -330,10 +330,10 @@ func TestRuleStickyConn(t *testing.T) {
 	rt := &Routing{ReaderOf: map[int]int{10: 20}, Rules: mustRules(t,
 		config.QueryRule{RuleID: 1, MatchPattern: `^SELECT sticky`, StickyConn: true, DestinationHostgroup: iptr(30)})}
 	nc, _ := servedSession(t, hgPicker{10: w, 20: r, 30: x}, rt, w, r, x)
-	requireOK(t, query(t, nc, "SELECT 1 FROM before_sticky"))
-	requireOK(t, query(t, nc, "SELECT sticky"))
-	requireOK(t, query(t, nc, "SELECT 2 FROM after_sticky"))
-	requireOK(t, query(t, nc, "INSERT INTO t VALUES (1)"))
+	requireOKPkt(t, rquery(t, nc, "SELECT 1 FROM before_sticky"))
+	requireOKPkt(t, rquery(t, nc, "SELECT sticky"))
+	requireOKPkt(t, rquery(t, nc, "SELECT 2 FROM after_sticky"))
+	requireOKPkt(t, rquery(t, nc, "INSERT INTO t VALUES (1)"))
 	require.True(t, rseen.has("Q SELECT 1 FROM before_sticky"))
 	require.True(t, xseen.has("Q SELECT sticky"))
 	require.True(t, xseen.has("Q SELECT 2 FROM after_sticky"), "reads follow the sticky rule's hostgroup")

@@ -20,9 +20,22 @@ import (
 	"github.com/rwproxy/rwproxy/tracing"
 )
 
-// Picker chooses a backend address in a hostgroup.
+// Picker chooses the server of each statement (balance.Picker implements
+// it; tests use fakes). Its methods run on every statement, from every
+// session's goroutine.
 type Picker interface {
-	Pick(hostgroup int) (addr string, err error)
+	// Pick chooses a server of hostgroup hg, and says whether hg has
+	// session affinity (the session keeps the server it got).
+	Pick(hg int) (addr string, keep bool, err error)
+	// Keep reports whether hostgroup hg has session affinity and the server
+	// at addr may go on serving a session that was given it.
+	Keep(hg int, addr string) bool
+	// LastResort names a server the monitor shuns for failed checks (not
+	// for lag) when hostgroup hg has no usable one; an error when none.
+	LastResort(hg int) (addr string, err error)
+	// Observe records that a request to the server at addr took d (the
+	// adaptive balancer's latency samples).
+	Observe(addr string, d time.Duration)
 }
 
 // Deps is what every session shares. All fields are safe for concurrent use.
@@ -133,22 +146,13 @@ type Session struct {
 	cls        *router.Classifier
 	// rules: what query rules decided (rules.go).
 	rules ruleState
-	// curFlags / curNextTxn describe the statement being run.
-	curFlags   router.Flags
-	curNextTxn bool
-	// curDigest / curHG identify the statement for the digest statistics
-	// ("" = not recorded); keyBuf is reused to build the stats key.
-	curDigest string
-	curHG     int
-	keyBuf    []byte
-	exec      execState
+	// req is the command being served (request.go): dispatch makes a new
+	// one for each command.
+	req request
+	// keyBuf is reused to build the digest statistics' key.
+	keyBuf []byte
+	exec   execState
 
-	// curCmd is the statement's stats_mysql_commands_counters class (-1:
-	// none, the request is not a statement).
-	curCmd int
-	// cur is the backend connection serving the current command; the
-	// relay's OnOK callback updates its state.
-	cur *pool.Conn
 	// running is the connection a statement is running on, for KILL from
 	// another session; inTxnFlag mirrors inTxn for Registry.Drain.
 	running   atomic.Pointer[pool.Conn]
@@ -158,10 +162,8 @@ type Session struct {
 	// (see processlist.go).
 	proc  procState
 	stmts map[uint32]*prepared
-	// curTimeout is the statement timeout of the statement being run (0 =
-	// none); timer enforces it.
-	curTimeout time.Duration
-	timer      stmtTimer
+	// timer enforces the statement timeout (req.timeout).
+	timer stmtTimer
 	// nextStmt numbers the statements this session prepared.
 	nextStmt uint32
 	// longHeld is the long data bytes the session's statements hold.
@@ -172,6 +174,8 @@ type Session struct {
 	// holds its executes rewritten to the plain form.
 	qattrs bool
 	qaBuf  []byte
+	// tx records the open transaction for replay (txreplay.go).
+	tx txLog
 }
 
 // handshake is the go-mysql Handler used during login only: rwproxy runs
@@ -303,7 +307,7 @@ func newSession(ctx context.Context, cc *server.Conn, d *Deps, nc net.Conn, u co
 	s.infile.MaxPacket = maxPacket(d)
 	s.relay.Infile = &s.infile
 	s.timer.init(s)
-	s.curCmd = -1
+	s.req.cmd = -1
 	s.cmd.max = maxPacket(d)
 	s.rywSetup()
 	return s
@@ -379,6 +383,7 @@ func (s *Session) dispatch(pkt []byte) error {
 	if me := s.checkLimits(pkt); me != nil {
 		return s.writeErr(me)
 	}
+	s.req = request{cmd: -1}
 	switch pkt[4] {
 	case mysql.COM_QUERY:
 		return s.handleQuery(pkt)

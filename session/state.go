@@ -180,7 +180,10 @@ func setList(want, have map[string]string) string {
 }
 
 // quoteValue renders a tracked value as SQL: numbers bare, everything else
-// as a string literal. An empty character_set_results means NULL.
+// as a string literal. A backslash is an escape character unless the
+// connection's sql_mode has NO_BACKSLASH_ESCAPES, which the SET may itself
+// be changing, so a value holding one is written as CONCAT of literals and
+// CHAR(92 USING utf8mb4): the same value under either mode.
 func quoteValue(name, v string) string {
 	if v == "" && name == "character_set_results" {
 		return "NULL"
@@ -188,20 +191,24 @@ func quoteValue(name, v string) string {
 	if isNumber(v) {
 		return v
 	}
-	var b strings.Builder
-	b.WriteByte('\'')
-	for i := 0; i < len(v); i++ {
-		switch v[i] {
-		case '\'':
-			b.WriteString("''")
-		case '\\':
-			b.WriteString("\\\\")
-		default:
-			b.WriteByte(v[i])
-		}
+	if !strings.Contains(v, `\`) {
+		return quoteString(v)
 	}
-	b.WriteByte('\'')
+	var b strings.Builder
+	b.WriteString("CONCAT(")
+	for i, part := range strings.Split(v, `\`) {
+		if i > 0 {
+			b.WriteString(", CHAR(92 USING utf8mb4), ")
+		}
+		b.WriteString(quoteString(part))
+	}
+	b.WriteByte(')')
 	return b.String()
+}
+
+// quoteString quotes v, which holds no backslash, as a string literal.
+func quoteString(v string) string {
+	return "'" + strings.ReplaceAll(v, "'", "''") + "'"
 }
 
 func isNumber(v string) bool {

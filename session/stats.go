@@ -117,6 +117,8 @@ type Stats struct {
 	// QueryTimeouts counts statements whose query_timeout expired while
 	// they ran (rwproxy sent KILL QUERY for them).
 	QueryTimeouts atomic.Uint64
+	// Replay counts transaction replays (txreplay.go).
+	Replay ReplayStats
 
 	// SessionsCreated counts client sessions that logged in.
 	SessionsCreated atomic.Uint64

@@ -45,8 +45,8 @@ func (s *Session) handlePrepare(pkt []byte) error {
 	if me != nil {
 		return s.writeErr(me)
 	}
-	s.curFlags, s.curNextTxn, s.curDigest, s.curTimeout = 0, false, "", 0 // preparing changes no session state
-	s.rules.resetStmt()                                                   // OK_msg, mirroring: at execute
+	s.req.flags, s.req.nextTxn, s.req.digest, s.req.timeout = 0, false, "", 0 // preparing changes no session state
+	s.rules.resetStmt()                                                       // OK_msg, mirroring: at execute
 	if t.sql != query {
 		// Rewritten by a rule: the statement is prepared as rewritten
 		// (its parameters and result columns are the new text's), and
@@ -60,17 +60,17 @@ func (s *Session) handlePrepare(pkt []byte) error {
 	}
 	start := time.Now()
 	id := s.nextStmt + 1
-	s.cur = c
+	s.req.conn = c
 	res, h, err := s.sendPrepare(c, pkt, id)
-	s.cur = nil
+	s.req.conn = nil
 	if err != nil && t.reader && !res.Sent && !isClientErr(err) {
 		// A prepare changes nothing on the server: one more attempt.
 		if c, me = s.retryRead(c, &t, err); me != nil {
 			return s.writeErr(me)
 		}
-		s.cur = c
+		s.req.conn = c
 		res, h, err = s.sendPrepare(c, pkt, id)
-		s.cur = nil
+		s.req.conn = nil
 		if err != nil {
 			s.d.Stats.ReadRetryFailures.Add(1)
 		}

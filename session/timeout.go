@@ -164,7 +164,7 @@ func effectiveTimeout(rule, user, global time.Duration) time.Duration {
 // doTimed runs one request like do, under the statement's timeout when it
 // has one (COM_QUERY and COM_STMT_EXECUTE only).
 func (s *Session) doTimed(c *pool.Conn, pkt []byte, o op) (protocol.Response, error) {
-	d := s.curTimeout
+	d := s.req.timeout
 	if d <= 0 || (o != opQuery && o != opExecute) {
 		return s.do(c, pkt, o)
 	}
@@ -180,7 +180,7 @@ func (s *Session) doTimed(c *pool.Conn, pkt []byte, o op) (protocol.Response, er
 // reports that the client got the timeout error.
 func (s *Session) timedOut(c *pool.Conn, pkt []byte, o op, killed bool, killErr error) {
 	s.d.Stats.QueryTimeouts.Add(1)
-	digest := s.curDigest
+	digest := s.req.digest
 	if digest == "" {
 		sql := bytesToString(pkt[5:])
 		if o == opExecute && s.exec.ps != nil {

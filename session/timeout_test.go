@@ -189,7 +189,7 @@ func TestRouteTimeout(t *testing.T) {
 		st := s.cls.Classify(sql)
 		_, me := s.route(&st, sql)
 		require.Nil(t, me)
-		return s.curTimeout
+		return s.req.timeout
 	}
 	require.Equal(t, 500*time.Millisecond, timeoutOf("SELECT SLEEP(5)"))
 	require.Equal(t, 10*time.Second, timeoutOf("SELECT 1"), "global")

@@ -134,7 +134,7 @@ func (s *Session) executeQuery(pkt []byte) string {
 // traceBackend records a finished backend round trip in the span.
 func (s *Session) traceBackend(c *pool.Conn, res protocol.Response, err error, start time.Time, d time.Duration) {
 	sp := s.span
-	sp.Hostgroup, sp.Addr = s.curHG, c.Addr()
+	sp.Hostgroup, sp.Addr = s.req.hg, c.Addr()
 	sp.BackendStart, sp.BackendEnd = start, start.Add(d)
 	sp.Rows, sp.Bytes, sp.RowSum = res.Rows, res.Bytes, res.RowSum
 	switch {

@@ -282,6 +282,7 @@ func (a *App) globalCounters(pools []admin.PoolStats) []admin.Counter {
 	)
 	out = append(out, rywWaitCounters(s)...)
 	out = append(out, a.ruleCounters()...)
+	out = append(out, replayGlobals(&s.Replay)...)
 	out = append(out, a.proxysqlGlobals()...)
 	for i := range router.NumReasons {
 		out = append(out, admin.Counter{Name: "Route_" + router.Reason(i).String(), Value: u(s.Routes[i].Load())})

@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/rwproxy/rwproxy/balance"
 	"github.com/rwproxy/rwproxy/capture"
 	"github.com/rwproxy/rwproxy/config"
 	"github.com/rwproxy/rwproxy/monitor"
@@ -50,7 +51,7 @@ type App struct {
 		down    map[string]bool // servers the monitor shuns for failed checks
 	}
 	routing atomic.Pointer[session.Routing]
-	picker  *picker
+	picker  *balance.Picker
 	// Cache is the shared classification cache.
 	Cache *router.Cache
 	// Digests aggregates per-digest statement statistics.
@@ -92,7 +93,7 @@ func New(cfg *config.Config, lg *zap.Logger) (*App, error) {
 	}
 	a.Pools = pool.NewManager(poolOptions(cfg), lg.Named("pool"))
 	a.Pools.SetTLS(bt.forAddr)
-	a.picker = newPicker()
+	a.picker = balance.New()
 	a.Monitor = monitor.New(cfg, lg)
 	a.Monitor.SetTLS(bt.forAddr)
 	a.Cache = router.NewCache(10000)
@@ -290,7 +291,9 @@ func (a *App) applyConfig(c *config.Config) error {
 	}
 	rt := &session.Routing{Rules: rules, ReaderOf: make(map[int]int),
 		FallbackError: c.ReaderFallback == config.ReaderFallbackError, FailoverBuffer: c.FailoverBuffer,
-		QueryTimeout: c.QueryTimeout, Firewall: a.Firewall.Build(c.Firewall)}
+		QueryTimeout: c.QueryTimeout, Firewall: a.Firewall.Build(c.Firewall),
+		Replay: session.ReplayConfig{On: c.ReplayEnabled(), MaxSize: c.TransactionReplayMaxSize,
+			Attempts: c.TransactionReplayAttempts, Timeout: c.TransactionReplayTimeout}}
 	for _, rh := range c.ReplicationHostgroups {
 		rt.ReaderOf[rh.WriterHostgroup] = rh.ReaderHostgroup
 	}
@@ -351,7 +354,7 @@ func (a *App) applySnapshot(snap *topology.Snapshot) {
 	a.mu.down = down
 	// The picker first: whoever sees the new snapshot in a.topo (the admin
 	// tables, /api/status, Topology) knows statements are placed by it.
-	a.picker.update(c, snap, a.Pools)
+	a.picker.Update(c, snap, a.Pools)
 	a.topo.Store(snap)
 }
 

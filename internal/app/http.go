@@ -175,6 +175,7 @@ func (o *obsSource) proxyCounters() metrics.Proxy {
 		p.CacheHits, p.CacheMisses = c.Stats()
 		p.CacheEntries = c.Len()
 	}
+	p.Replay = replayCounters(&st.Replay)
 	return p
 }
 

@@ -196,6 +196,7 @@ func TestFailoverPrimaryKilled(t *testing.T) {
 	requireCleanErrors(t, ops)
 	requireNoLostWrites(t, s, 2, w)
 	require.Zero(t, a.Stats.Panics.Load(), "proxy panics")
+	requireReplayed(t, a, errs)
 	if len(errs) == 0 {
 		return
 	}

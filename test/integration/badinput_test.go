@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/rwproxy/rwproxy/config"
 )
 
 // bystander runs `SELECT ?` round trips through the proxy until stopped and
@@ -137,9 +139,15 @@ func TestBadInput(t *testing.T) {
 	})
 
 	t.Run("request over max_allowed_packet", func(t *testing.T) {
-		_, raw := rawLogin(t, a.Addr(), "app", "app")
-		// A COM_QUERY of 17 full 16 MiB packets (272 MiB > 256 MiB). The
-		// writer stops when the proxy closes the connection.
+		// A proxy of its own with max_allowed_packet 20 MiB: the second
+		// 16 MiB packet of one request passes the limit, so the limit is
+		// checked across a multi-packet request, and the proxy reads 16 MiB
+		// (not the default's 256 MiB) before it answers: a test that does not
+		// depend on how fast this machine copies a quarter of a gigabyte.
+		small := startProxy(t, func(c *config.Config) { c.Limits.MaxAllowedPacket = 20 << 20 })
+		_, raw := rawLogin(t, small.Addr(), "app", "app")
+		// A COM_QUERY of up to 17 full 16 MiB packets. The writer stops when
+		// the proxy closes the connection.
 		writeDone := make(chan error, 1)
 		go func() {
 			chunk := make([]byte, 1<<20)

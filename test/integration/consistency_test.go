@@ -125,7 +125,8 @@ func TestLostBackendEndsTransaction(t *testing.T) {
 		"CREATE TABLE acct (id INT PRIMARY KEY, bal INT NOT NULL)",
 		"INSERT INTO acct VALUES (1, 100), (2, 0)",
 	})
-	a := spProxy(t, nil)
+	// Without transaction replay (TestReplay* cover it with replay on).
+	a := spProxy(t, func(c *config.Config) { c.TransactionReplay = config.TransactionReplayOff })
 	direct := conn(t, openDB(t, dsn(primary(), "app", consSchema+"t")))
 	kill := func(id string) {
 		spExec(t, direct, "KILL CONNECTION "+id)

@@ -47,7 +47,7 @@ func Start(t testing.TB, o Options) string {
 	srv := mysqlserver.NewServer("8.4.0-fake", mysql.DEFAULT_COLLATION_ID, o.Plugin, nil, o.TLS)
 	creds := mysqlserver.NewInMemoryAuthenticationHandler(o.Plugin)
 	require.NoError(t, creds.AddUser("u", "pw"))
-	return listen(t, func(nc net.Conn) {
+	return Listen(t, func(nc net.Conn) {
 		c, err := srv.NewCustomizedConn(nc, creds, o.Handler(nc))
 		if err != nil {
 			return
@@ -60,10 +60,10 @@ func Start(t testing.TB, o Options) string {
 	})
 }
 
-// listen serves each connection on loopback with serve, on its own
+// Listen serves each connection on loopback with serve, on its own
 // goroutine, until the test ends; then it closes every connection and
 // waits for the goroutines.
-func listen(t testing.TB, serve func(nc net.Conn)) string {
+func Listen(t testing.TB, serve func(nc net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

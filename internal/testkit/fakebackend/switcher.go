@@ -35,7 +35,7 @@ func (s *Switcher) Replies() [][]byte {
 func StartSwitcher(t testing.TB, plugin string, data []byte) *Switcher {
 	t.Helper()
 	s := &Switcher{}
-	s.Addr = listen(t, func(nc net.Conn) { s.serve(nc, plugin, data) })
+	s.Addr = Listen(t, func(nc net.Conn) { s.serve(nc, plugin, data) })
 	return s
 }
 

@@ -1,4 +1,4 @@
-package app
+package balance
 
 import (
 	"math/rand/v2"
@@ -17,7 +17,7 @@ import (
 // pickerFixture is a picker over hostgroup 20 with servers a, b, c on
 // real pool counters, a fake clock and a seeded random source.
 type pickerFixture struct {
-	p     *picker
+	p     *Picker
 	pools *pool.Manager
 	snap  *topology.Snapshot
 	cfg   *config.Config
@@ -30,7 +30,7 @@ func newPickerFixture(tb testing.TB, balance string, weights ...int) *pickerFixt
 	tb.Cleanup(func() { _ = f.pools.Close() })
 	f.now.Store(1)
 	// A seeded source (not safe for concurrent use: the benchmarks replace it).
-	f.p = newPickerWith(f.now.Load, rand.New(rand.NewPCG(1, 2)).Uint64)
+	f.p = newWith(f.now.Load, rand.New(rand.NewPCG(1, 2)).Uint64)
 	f.snap = &topology.Snapshot{Hostgroups: map[int][]topology.Backend{}}
 	for i, w := range weights {
 		addr := string(rune('a' + i))
@@ -39,7 +39,7 @@ func newPickerFixture(tb testing.TB, balance string, weights ...int) *pickerFixt
 			State: topology.StateOnline, LagSeconds: -1})
 	}
 	f.cfg.HostgroupAttributes = []config.HostgroupAttributes{{HostgroupID: 20, Balance: balance}}
-	f.p.update(f.cfg, f.snap, f.pools)
+	f.p.Update(f.cfg, f.snap, f.pools)
 	return f
 }
 
@@ -47,7 +47,7 @@ func (f *pickerFixture) shares(tb testing.TB, n int) map[string]float64 {
 	tb.Helper()
 	out := map[string]float64{}
 	for range n {
-		addr, err := f.p.Pick(20)
+		addr, _, err := f.p.Pick(20)
 		require.NoError(tb, err)
 		out[addr] += 1 / float64(n)
 	}
@@ -62,15 +62,15 @@ func TestPickerAlgorithms(t *testing.T) {
 			require.InDelta(t, 0.75, sh["a"], 0.05, "shares %v", sh)
 			st := f.p.Stats()
 			require.Len(t, st, 2)
-			require.Equal(t, BalanceStat{Hostgroup: 20, Addr: "a", Algorithm: balance, Weight: 3, EffectiveWeight: 3}, st[0])
+			require.Equal(t, Stat{Hostgroup: 20, Addr: "a", Algorithm: balance, Weight: 3, EffectiveWeight: 3}, st[0])
 
-			_, err := f.p.Pick(99)
-			require.ErrorIs(t, err, errNoBackend)
+			_, _, err := f.p.Pick(99)
+			require.ErrorIs(t, err, ErrNoBackend)
 			f.snap.Hostgroups[20][0].State = topology.StateShunned
 			f.snap.Hostgroups[20][1].Weight = 0
-			f.p.update(f.cfg, f.snap, f.pools)
-			_, err = f.p.Pick(20)
-			require.ErrorIs(t, err, errNoBackend)
+			f.p.Update(f.cfg, f.snap, f.pools)
+			_, _, err = f.p.Pick(20)
+			require.ErrorIs(t, err, ErrNoBackend)
 		})
 	}
 }
@@ -102,9 +102,9 @@ func TestPickerAdaptiveObserve(t *testing.T) {
 
 	// A server that was shunned starts afresh when it returns.
 	f.snap.Hostgroups[20][1].State = topology.StateShunned
-	f.p.update(f.cfg, f.snap, f.pools)
+	f.p.Update(f.cfg, f.snap, f.pools)
 	f.snap.Hostgroups[20][1].State = topology.StateOnline
-	f.p.update(f.cfg, f.snap, f.pools)
+	f.p.Update(f.cfg, f.snap, f.pools)
 	st = f.p.Stats()
 	require.Zero(t, st[1].LatencyUs)
 	require.InDelta(t, 1, st[1].EffectiveWeight, 1e-9)
@@ -125,7 +125,7 @@ func TestPickerFallbackSampler(t *testing.T) {
 	f.p.Stats() // not due yet
 	require.Zero(t, f.p.Stats()[0].LatencyUs)
 	f.now.Add(int64(sampleEvery))
-	_, _ = f.p.Pick(20) // due: samples
+	_, _, _ = f.p.Pick(20) // due: samples
 	st := f.p.Stats()
 	require.InDelta(t, 1000, st[0].LatencyUs, 1)
 	require.InDelta(t, 8000, st[1].LatencyUs, 1)
@@ -140,17 +140,17 @@ func TestPickerFallbackSampler(t *testing.T) {
 func TestPickerLastResort(t *testing.T) {
 	f := newPickerFixture(t, config.BalanceWeightedRoundRobin, 1, 2, 3)
 	_, err := f.p.LastResort(20)
-	require.ErrorIs(t, err, errNoBackend, "no shunned server")
+	require.ErrorIs(t, err, ErrNoBackend, "no shunned server")
 	hg := f.snap.Hostgroups[20]
 	hg[0].State, hg[1].State, hg[2].State = topology.StateShunned, topology.StateShunned, topology.StateShunnedLag
-	f.p.update(f.cfg, f.snap, f.pools)
-	_, err = f.p.Pick(20)
-	require.ErrorIs(t, err, errNoBackend)
+	f.p.Update(f.cfg, f.snap, f.pools)
+	_, _, err = f.p.Pick(20)
+	require.ErrorIs(t, err, ErrNoBackend)
 	addr, err := f.p.LastResort(20)
 	require.NoError(t, err)
 	require.Equal(t, "b", addr, "the heaviest server shunned for failed checks; c is lagging")
 	_, err = f.p.LastResort(99)
-	require.ErrorIs(t, err, errNoBackend)
+	require.ErrorIs(t, err, ErrNoBackend)
 }
 
 // The round-robin position survives snapshot changes.
@@ -158,24 +158,24 @@ func TestPickerRoundRobinContinues(t *testing.T) {
 	f := newPickerFixture(t, config.BalanceWeightedRoundRobin, 1, 1)
 	counts := map[string]int{}
 	for range 100 {
-		addr, err := f.p.Pick(20)
+		addr, _, err := f.p.Pick(20)
 		require.NoError(t, err)
 		counts[addr]++
-		f.p.update(f.cfg, f.snap, f.pools)
+		f.p.Update(f.cfg, f.snap, f.pools)
 	}
 	require.Equal(t, map[string]int{"a": 50, "b": 50}, counts)
 }
 
 func benchPick(b *testing.B, balance string) {
 	f := newPickerFixture(b, balance, 1, 2, 1)
-	f.p.rnd = newPicker().rnd
+	f.p.rnd = New().rnd
 	// The per-response hook is in use: the adaptive balancer does no
 	// fallback sampling.
 	f.p.Observe("a", time.Millisecond)
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := f.p.Pick(20); err != nil {
+			if _, _, err := f.p.Pick(20); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -191,7 +191,7 @@ func BenchmarkPickAdaptive(b *testing.B)           { benchPick(b, config.Balance
 // BenchmarkObserve is the per-response latency hook.
 func BenchmarkObserve(b *testing.B) {
 	f := newPickerFixture(b, config.BalanceAdaptive, 1, 2, 1)
-	f.p.clock = newPicker().clock
+	f.p.clock = New().clock
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -203,12 +203,12 @@ func BenchmarkObserve(b *testing.B) {
 func TestPickerKeep(t *testing.T) {
 	f := newPickerFixture(t, config.BalanceWeightedRoundRobin, 1, 1, 0)
 	require.False(t, f.p.Keep(20, "a"), "affinity statement (the default): nothing is kept")
-	_, keep, err := f.p.PickAffinity(20)
+	_, keep, err := f.p.Pick(20)
 	require.NoError(t, err)
 	require.False(t, keep)
 	f.cfg.HostgroupAttributes[0].Affinity = config.AffinitySession
-	f.p.update(f.cfg, f.snap, f.pools)
-	_, keep, err = f.p.PickAffinity(20)
+	f.p.Update(f.cfg, f.snap, f.pools)
+	_, keep, err = f.p.Pick(20)
 	require.NoError(t, err)
 	require.True(t, keep)
 	require.True(t, f.p.Keep(20, "a"))
@@ -218,7 +218,42 @@ func TestPickerKeep(t *testing.T) {
 	require.False(t, f.p.Keep(10, "a"), "no such hostgroup")
 	hg := f.snap.Hostgroups[20]
 	hg[0].State, hg[1].State = topology.StateShunnedLag, topology.StateOfflineSoft
-	f.p.update(f.cfg, f.snap, f.pools)
+	f.p.Update(f.cfg, f.snap, f.pools)
 	require.False(t, f.p.Keep(20, "a"), "shunned for lag")
 	require.False(t, f.p.Keep(20, "b"), "OFFLINE_SOFT")
+}
+
+// Before the first Update (no topology yet) every hostgroup is empty: an
+// error, never a panic.
+func TestPickerBeforeUpdate(t *testing.T) {
+	p := New()
+	_, _, err := p.Pick(10)
+	require.ErrorIs(t, err, ErrNoBackend)
+	_, err = p.LastResort(10)
+	require.ErrorIs(t, err, ErrNoBackend)
+	require.False(t, p.Keep(10, "a"))
+	p.Observe("a", time.Millisecond) // no server known: ignored
+	require.Empty(t, p.Stats())
+}
+
+// Pick says which hostgroups have session affinity; a server no longer
+// usable in the next snapshot is not kept.
+func TestPickerAffinityFollowsSnapshot(t *testing.T) {
+	f := newPickerFixture(t, config.BalanceWeightedRoundRobin, 1, 1)
+	f.cfg.HostgroupAttributes[0].Affinity = config.AffinitySession
+	f.p.Update(f.cfg, f.snap, f.pools)
+	addr, keep, err := f.p.Pick(20)
+	require.NoError(t, err)
+	require.True(t, keep)
+	require.True(t, f.p.Keep(20, addr))
+	for i := range f.snap.Hostgroups[20] {
+		if f.snap.Hostgroups[20][i].Addr == addr {
+			f.snap.Hostgroups[20][i].State = topology.StateShunned
+		}
+	}
+	f.p.Update(f.cfg, f.snap, f.pools)
+	require.False(t, f.p.Keep(20, addr), "a shunned server is given up")
+	other, _, err := f.p.Pick(20)
+	require.NoError(t, err)
+	require.NotEqual(t, addr, other)
 }

@@ -1,4 +1,4 @@
-package app
+package balance
 
 import (
 	"errors"
@@ -11,11 +11,12 @@ import (
 	"github.com/rwproxy/rwproxy/config"
 	"github.com/rwproxy/rwproxy/pool"
 	"github.com/rwproxy/rwproxy/router"
-	"github.com/rwproxy/rwproxy/session"
 	"github.com/rwproxy/rwproxy/topology"
 )
 
-var errNoBackend = errors.New("app: no usable backend in hostgroup")
+// ErrNoBackend is Pick's and LastResort's error for a hostgroup with no
+// server to give.
+var ErrNoBackend = errors.New("balance: no usable backend in hostgroup")
 
 // balancer picks one of the candidates it was built from (router.SWRR,
 // router.LeastOutstanding, router.Adaptive); see router/balancer.go.
@@ -35,6 +36,15 @@ type pickState struct {
 	groups map[int]*groupPick
 	// servers holds every server of the snapshot by address.
 	servers map[string]*serverLoad
+}
+
+// group is hostgroup hg's balancer; nil for an unknown hostgroup, or
+// before the first Update.
+func (ps *pickState) group(hg int) *groupPick {
+	if ps == nil {
+		return nil
+	}
+	return ps.groups[hg]
 }
 
 // groupPick is one hostgroup's balancer and what Stats reports about it.
@@ -57,10 +67,13 @@ type serverLoad struct {
 	prevQueries, prevLat uint64
 }
 
-// picker chooses a server of a hostgroup from the current topology. Pick
-// and Observe run on every query, from any goroutine, without locks;
-// update runs on topology and configuration changes.
-type picker struct {
+// Picker chooses the server of each statement in a hostgroup from the
+// current topology: the hostgroup's balancing algorithm, session affinity,
+// the last-resort choice of a shunned server, and the latency samples the
+// adaptive algorithm learns from. Pick, Keep, LastResort and Observe run
+// on every statement, from any goroutine, without locks; Update runs on
+// topology and configuration changes.
+type Picker struct {
 	state atomic.Pointer[pickState]
 	clock func() int64  // monotonic ns, > 0
 	rnd   func() uint64 // random source of the balancers
@@ -79,27 +92,24 @@ type picker struct {
 	}
 }
 
-var (
-	_ session.Picker           = (*picker)(nil)
-	_ session.LastResortPicker = (*picker)(nil)
-	_ session.AffinityPicker   = (*picker)(nil)
-)
-
-func newPicker() *picker {
+// New returns a Picker on the monotonic clock and the process's random
+// source; it picks nothing until the first Update.
+func New() *Picker {
 	base := time.Now()
-	return newPickerWith(func() int64 { return int64(time.Since(base)) + 1 }, rand.Uint64)
+	return newWith(func() int64 { return int64(time.Since(base)) + 1 }, rand.Uint64)
 }
 
-func newPickerWith(clock func() int64, rnd func() uint64) *picker {
-	p := &picker{clock: clock, rnd: rnd}
+func newWith(clock func() int64, rnd func() uint64) *Picker {
+	p := &Picker{clock: clock, rnd: rnd}
 	p.mu.counters = make(map[int]*router.Counter)
 	p.mu.servers = make(map[string]*serverLoad)
 	return p
 }
 
-// update builds the balancers for snapshot snap under configuration c and
-// swaps them in.
-func (p *picker) update(c *config.Config, snap *topology.Snapshot, pools *pool.Manager) {
+// Update builds the balancers for snapshot snap under configuration c and
+// swaps them in; pools gives each server's counters (in flight requests,
+// the fallback latency sampler).
+func (p *Picker) Update(c *config.Config, snap *topology.Snapshot, pools *pool.Manager) {
 	algo := make(map[int]string)
 	sticky := make(map[int]bool)
 	for _, a := range c.HostgroupAttributes {
@@ -156,7 +166,7 @@ func (p *picker) update(c *config.Config, snap *topology.Snapshot, pools *pool.M
 
 // server returns addr's serverLoad, carried over from the previous state
 // (under p.mu).
-func (p *picker) server(ps *pickState, addr string, pools *pool.Manager) *serverLoad {
+func (p *Picker) server(ps *pickState, addr string, pools *pool.Manager) *serverLoad {
 	s := ps.servers[addr]
 	if s == nil {
 		if s = p.mu.servers[addr]; s == nil {
@@ -173,7 +183,7 @@ func (p *picker) server(ps *pickState, addr string, pools *pool.Manager) *server
 }
 
 // counter returns hostgroup hg's round-robin position (under p.mu).
-func (p *picker) counter(hg int) *router.Counter {
+func (p *Picker) counter(hg int) *router.Counter {
 	c := p.mu.counters[hg]
 	if c == nil {
 		c = new(router.Counter)
@@ -182,35 +192,28 @@ func (p *picker) counter(hg int) *router.Counter {
 	return c
 }
 
-// Pick implements session.Picker.
-func (p *picker) Pick(hg int) (string, error) {
-	addr, _, err := p.PickAffinity(hg)
-	return addr, err
-}
-
-// PickAffinity implements session.AffinityPicker: Pick, and whether
-// hostgroup hg has session affinity.
-func (p *picker) PickAffinity(hg int) (addr string, keep bool, err error) {
+// Pick chooses a server of hostgroup hg, and says whether hg has session
+// affinity (the session keeps the server it got, see Keep).
+func (p *Picker) Pick(hg int) (addr string, keep bool, err error) {
 	ps := p.state.Load()
-	g := ps.groups[hg]
+	g := ps.group(hg)
 	if g == nil {
-		return "", false, errNoBackend
+		return "", false, ErrNoBackend
 	}
 	if g.adaptive != nil && !p.observed.Load() {
 		p.sample(ps)
 	}
 	i, ok := g.bal.Pick(p.rnd)
 	if !ok {
-		return "", false, errNoBackend
+		return "", false, ErrNoBackend
 	}
 	return g.cands[i].Addr, g.session, nil
 }
 
-// Keep implements session.AffinityPicker: hostgroup hg has session
-// affinity and addr is one of its usable servers (ONLINE, weight above 0,
+// Keep reports whether hostgroup hg has session affinity and addr is one of its usable servers (ONLINE, weight above 0,
 // not shunned for lag or failed checks) in the current snapshot.
-func (p *picker) Keep(hg int, addr string) bool {
-	g := p.state.Load().groups[hg]
+func (p *Picker) Keep(hg int, addr string) bool {
+	g := p.state.Load().group(hg)
 	if g == nil || !g.session {
 		return false
 	}
@@ -222,15 +225,15 @@ func (p *picker) Keep(hg int, addr string) bool {
 	return false
 }
 
-// LastResort implements session.LastResortPicker: for a hostgroup with no
+// LastResort is for a hostgroup with no
 // usable server it names one the monitor shuns for failed checks (not
 // for lag, not OFFLINE, not weight 0), the heaviest first, because the
 // checks can fail on a live but loaded server and trying it beats failing
 // at once.
-func (p *picker) LastResort(hg int) (string, error) {
-	g := p.state.Load().groups[hg]
+func (p *Picker) LastResort(hg int) (string, error) {
+	g := p.state.Load().group(hg)
 	if g == nil {
-		return "", errNoBackend
+		return "", ErrNoBackend
 	}
 	best := -1
 	for i := range g.cands {
@@ -240,7 +243,7 @@ func (p *picker) LastResort(hg int) (string, error) {
 		}
 	}
 	if best < 0 {
-		return "", errNoBackend
+		return "", ErrNoBackend
 	}
 	return g.cands[best].Addr, nil
 }
@@ -248,7 +251,7 @@ func (p *picker) LastResort(hg int) (string, error) {
 // Observe records that a request to the server at addr took d (from
 // sending it to the end of the response). The sessions call it once per
 // backend response; it is lock-free: a map read and an atomic update.
-func (p *picker) Observe(addr string, d time.Duration) {
+func (p *Picker) Observe(addr string, d time.Duration) {
 	if !p.observed.Load() {
 		p.observed.Store(true)
 	}
@@ -269,7 +272,7 @@ const sampleEvery = 100 * time.Millisecond
 // server's pool counters (queries and total latency since the previous
 // reading) into one latency sample, the period's average. It runs inside
 // Pick for adaptive hostgroups and inside Stats, so it needs no goroutine.
-func (p *picker) sample(ps *pickState) {
+func (p *Picker) sample(ps *pickState) {
 	now := p.clock()
 	next := p.nextSample.Load()
 	if now < next || !p.nextSample.CompareAndSwap(next, now+int64(sampleEvery)) {
@@ -293,9 +296,9 @@ func (p *picker) sample(ps *pickState) {
 	}
 }
 
-// BalanceStat is one server of one hostgroup as the balancer sees it, for
+// Stat is one server of one hostgroup as the balancer sees it, for
 // the admin interface and /metrics.
-type BalanceStat struct {
+type Stat struct {
 	Hostgroup int
 	Addr      string
 	// Algorithm is the hostgroup's balance (config.Balance*).
@@ -316,13 +319,9 @@ type BalanceStat struct {
 	LatencyUs float64
 }
 
-// BalanceStats returns what the balancers see of every server of every
-// hostgroup (picker.Stats), for the admin interface and /metrics.
-func (a *App) BalanceStats() []BalanceStat { return a.picker.Stats() }
-
 // Stats returns every server of every hostgroup, ordered by hostgroup,
 // then as in the snapshot.
-func (p *picker) Stats() []BalanceStat {
+func (p *Picker) Stats() []Stat {
 	ps := p.state.Load()
 	if ps == nil {
 		return nil
@@ -335,7 +334,7 @@ func (p *picker) Stats() []BalanceStat {
 		hgs = append(hgs, hg)
 	}
 	sort.Ints(hgs)
-	var out []BalanceStat
+	var out []Stat
 	for _, hg := range hgs {
 		g := ps.groups[hg]
 		var eff []float64
@@ -344,7 +343,7 @@ func (p *picker) Stats() []BalanceStat {
 		}
 		for i := range g.cands {
 			b := &g.cands[i]
-			st := BalanceStat{Hostgroup: hg, Addr: b.Addr, Algorithm: g.algorithm, Weight: b.Weight}
+			st := Stat{Hostgroup: hg, Addr: b.Addr, Algorithm: g.algorithm, Weight: b.Weight}
 			switch {
 			case eff != nil:
 				st.EffectiveWeight = eff[i]
