@@ -29,6 +29,10 @@ func (e *engine) authorize(action sqlite.AuthorizerActionCode, arg1, arg2, db, _
 		return sqlite.AuthorizerOK
 	case sqlite.AuthInsert, sqlite.AuthUpdate, sqlite.AuthDelete:
 		e.mu.wrote = true
+		if e.adminReadOnly.Load() {
+			e.deny("the admin interface is read-only (PROXYSQL READONLY); PROXYSQL READWRITE leaves that mode")
+			return sqlite.AuthorizerDeny
+		}
 		if strings.EqualFold(db, schemaMain) && editable(arg1) {
 			return sqlite.AuthorizerOK
 		}

@@ -61,6 +61,12 @@ func (e *engine) sysVarLiteral(raw string, sess *adminSession) string {
 		return quoteString("rwproxy")
 	case "port":
 		return "0"
+	case "read_only", "admin-read_only":
+		// ProxySQL's admin read-only mode (PROXYSQL READONLY).
+		if e.adminReadOnly.Load() {
+			return "1"
+		}
+		return "0"
 	case "admin-version":
 		// ProxySQL's @@admin-version: the version alone, as ProxySQL
 		// answers it (tools compare it); @@version has the rest.

@@ -77,9 +77,10 @@ var converters = map[*table]converter{
 				if q.Timeout != 0 {
 					timeout = q.Timeout.Milliseconds()
 				}
-				out = append(out, append(row{int64(q.RuleID), boolInt(q.Active), nullString(q.Username), nullString(q.Schemaname),
+				r := row{int64(q.RuleID), boolInt(q.Active), nullString(q.Username), nullString(q.Schemaname),
 					nullString(q.MatchDigest), nullString(q.MatchPattern), dest, boolInt(q.Apply),
-					nullString(q.ErrorMsg), nullString(q.Comment), timeout, boolInt(q.Idempotent)}, ruleExtrasRow(q)...))
+					nullString(q.ErrorMsg), nullString(q.Comment), timeout, boolInt(q.Idempotent)}
+				out = append(out, append(append(r, ruleCacheCols(q)...), ruleExtrasRow(q)...))
 			}
 			return out
 		},
@@ -94,7 +95,8 @@ var converters = map[*table]converter{
 					d := asInt(r[6])
 					q.DestinationHostgroup = &d
 				}
-				setRuleExtras(&q, r[12:])
+				setRuleCache(&q, r[12:15])
+				setRuleExtras(&q, r[15:])
 				c.QueryRules = append(c.QueryRules, q)
 			}
 			return nil

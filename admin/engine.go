@@ -102,6 +102,10 @@ type engine struct {
 		// UPDATE too), so that it is audited.
 		wrote bool
 	}
+	// adminReadOnly is ProxySQL's admin read-only mode (PROXYSQL
+	// READONLY until PROXYSQL READWRITE): operators' statements may not
+	// change a table; LOAD and SAVE still run, as in ProxySQL.
+	adminReadOnly atomic.Bool
 	// internal lets the engine's own statements (refreshes, LOAD, SAVE)
 	// past the authorizer, which otherwise keeps operators to SELECT and
 	// to writes on the editable tables.
@@ -338,7 +342,11 @@ func (e *engine) execOne(ctx context.Context, sess *adminSession, st []token) (*
 		}
 		return &result{}, useDB(sess, unquote(s[1]))
 	case "PROXYSQL":
-		return nil, proxysqlCommand(s)
+		res, err := e.proxysql(ctx, sess, s)
+		e.audit(sess, st, res, err)
+		return res, err
+	case "CHECKSUM":
+		return e.checksum(ctx, s)
 	case "KILL":
 		res, err := e.kill(sess, s)
 		e.audit(sess, st, res, err)

@@ -74,7 +74,7 @@ func TestTablesRoundTrip(t *testing.T) {
 	require.Equal(t, "caching_sha2_password", one(t, e, "SELECT auth_plugin FROM mysql_users WHERE username='report'"))
 	require.Equal(t, "mysql_native_password", one(t, e, "SELECT auth_plugin FROM mysql_users WHERE username='app'"))
 	require.Equal(t, "250", one(t, e, "SELECT read_your_writes_timeout_ms FROM mysql_users WHERE username='report'"))
-	require.Equal(t, []any{"1", "1", nil, nil, `^SELECT .* FOR UPDATE`, nil, "10", "1", nil, "locking reads", nil, "0",
+	require.Equal(t, []any{"1", "1", nil, nil, `^SELECT .* FOR UPDATE`, nil, "10", "1", nil, "locking reads", nil, "0", nil, nil, nil,
 		"0", nil, "0", "CASELESS", nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil},
 		exec(t, e, "SELECT * FROM mysql_query_rules").Rows[0])
 	require.Equal(t, []any{"1", "2", "1", "GLOBAL", "0x00000000000000AB", "10.0.0.0/8", "127.0.0.1", "6033", nil,
@@ -381,8 +381,8 @@ func TestCompatQueries(t *testing.T) {
 	require.Contains(t, tables, "runtime_mysql_servers")
 	require.Contains(t, tables, "global_variables")
 	require.Contains(t, firstColumn(t, e, "SHOW TABLES FROM stats"), "stats_mysql_connection_pool")
-	require.Equal(t, []string{"mysql_server_group_replication_log", "mysql_server_ping_log", "mysql_server_read_only_log",
-		"mysql_server_replication_lag_log"}, firstColumn(t, e, "show tables from monitor"))
+	require.Equal(t, []string{"mysql_server_connect_log", "mysql_server_group_replication_log", "mysql_server_ping_log",
+		"mysql_server_read_only_log", "mysql_server_replication_lag_log"}, firstColumn(t, e, "show tables from monitor"))
 	require.Equal(t, []string{"mysql_servers"}, firstColumn(t, e, "SHOW TABLES LIKE 'mysql_serv%'"))
 	execErr(t, e, "SHOW TABLES FROM nowhere", erBadDB)
 

@@ -24,6 +24,14 @@ type fakeRuntime struct {
 	stats   Stats
 	wants   []Want
 	resets  int
+	paused  bool
+}
+
+// SetPaused records PROXYSQL PAUSE and RESUME.
+func (f *fakeRuntime) SetPaused(p bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.paused = p
 }
 
 var _ Runtime = (*fakeRuntime)(nil)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 )
 
 // showProcesslist answers SHOW [FULL] PROCESSLIST on the admin port: the
@@ -46,35 +45,4 @@ func (e *engine) kill(sess *adminSession, s []token) (*result, error) {
 		return nil, newError(erNoSuchThread, fmt.Sprintf("Unknown thread id: %d", id))
 	}
 	return &result{}, nil
-}
-
-// proxysqlWhy says, for each of ProxySQL's PROXYSQL commands, why rwproxy
-// has none (docs/admin.md, "PROXYSQL commands").
-var proxysqlWhy = map[string]string{
-	"PAUSE":     "rwproxy stops taking clients only to shut down (SIGTERM drains); take a node out of the load balancer instead",
-	"RESUME":    "there is no PROXYSQL PAUSE to resume from",
-	"FLUSH":     "rwproxy logs to standard output/error through zap; the service manager rotates the files (there is nothing to reopen)",
-	"READONLY":  "the admin tables never block traffic; use the read-only admin account (admin.stats_username) for read-only access",
-	"READWRITE": "there is no PROXYSQL READONLY mode to leave",
-	"CHECKSUM":  "each module's checksum is in stats.cluster_checksums (and SELECT ... FROM disk.<table> compares the layers); LOAD ... DRY RUN shows differences",
-	"START":     "the admin interface is part of the rwproxy process",
-	"STOP":      "the admin interface is part of the rwproxy process",
-	"RESTART":   "restart rwproxy through its service manager",
-	"KILL":      "stop rwproxy through its service manager",
-	"SHUTDOWN":  "stop rwproxy through its service manager (SIGTERM drains the sessions)",
-}
-
-// proxysqlCommand answers ProxySQL's PROXYSQL ... commands: none has an
-// equivalent, and the error says why and where the documentation is.
-func proxysqlCommand(s []token) error {
-	what := ""
-	if len(s) > 1 {
-		what = strings.ToUpper(s[1].text)
-	}
-	why, ok := proxysqlWhy[what]
-	if !ok {
-		why = "unknown PROXYSQL command"
-	}
-	return newError(erNotSupported, fmt.Sprintf("PROXYSQL %s is not supported by rwproxy: %s (docs/admin.md, PROXYSQL commands)",
-		strings.TrimSpace(what), why))
 }

@@ -165,12 +165,13 @@ func processRows(s *Stats, _ *config.Config) []row {
 	out := make([]row, 0, len(s.Processes))
 	for _, p := range s.Processes {
 		host, port := splitAddr(p.Backend)
+		lhost, lport := splitAddr(p.Local)
 		var info any
 		if p.Info != "" {
 			info = p.Info
 		}
 		out = append(out, row{int64(p.ID), int64(p.ID), p.User, p.DB, p.ClientHost, int64(p.ClientPort),
-			int64(p.Hostgroup), "", int64(0), host, port, p.Command, p.Time.Milliseconds(), info,
+			int64(p.Hostgroup), lhost, lport, host, port, p.Command, p.Time.Milliseconds(), info,
 			boolInt(p.InTxn), ""})
 	}
 	return out

@@ -152,12 +152,13 @@ func TestProxySQLFieldsOmittedFromClusterJSON(t *testing.T) {
 	require.NotContains(t, string(b), `"Comment"`)
 }
 
-// SELECT @@admin-version names the build; PROXYSQL commands are refused
-// with the reason and the documentation's place.
+// SELECT @@admin-version names the build; the PROXYSQL commands rwproxy
+// has no use for are refused with the reason and the documentation's
+// place (the others: TestProxySQLCommands).
 func TestAdminVersionAndProxySQLCommands(t *testing.T) {
 	e, _ := newTestEngine(t, nil)
 	require.Equal(t, buildinfo.Get().Version, one(t, e, "SELECT @@admin-version"))
-	for _, q := range []string{"PROXYSQL PAUSE", "PROXYSQL FLUSH LOGS", "PROXYSQL READONLY", "PROXYSQL CHECKSUM DISK MYSQL SERVERS"} {
+	for _, q := range []string{"PROXYSQL SHUTDOWN", "PROXYSQL RESTART", "PROXYSQL STOP", "PROXYSQL FLUSH QUERY CACHE", "PROXYSQL NONSENSE"} {
 		msg := execErr(t, e, q, 1235)
 		require.Contains(t, msg, "not supported by rwproxy")
 		require.Contains(t, msg, "docs/admin.md")

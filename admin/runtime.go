@@ -25,7 +25,7 @@ type Runtime interface {
 }
 
 // Want selects the parts of Stats a Snapshot must fill.
-type Want uint16
+type Want uint32
 
 // Parts of Stats.
 const (
@@ -49,6 +49,10 @@ const (
 	WantChecksums
 	// WantErrors: the backends' errors by origin.
 	WantErrors
+	// WantFreeConns: the idle pooled backend connections.
+	WantFreeConns
+	// WantQueryCache: the query cache's counters.
+	WantQueryCache
 	// WantFirewall: the firewall's counters and digests.
 	WantFirewall
 )
@@ -94,6 +98,27 @@ type Stats struct {
 	// (stats_mysql_firewall_users, stats_mysql_firewall_digests).
 	FirewallUsers   []FirewallUserStat
 	FirewallDigests []FirewallDigest
+	// QueryCache are stats_mysql_query_cache's rows.
+	QueryCache []Counter
+	// FreeConns are the idle pooled backend connections
+	// (stats_mysql_free_connections), at most MaxFreeConns of them.
+	FreeConns []FreeConn
+}
+
+// MaxFreeConns bounds the rows of stats_mysql_free_connections.
+const MaxFreeConns = 10000
+
+// FreeConn is one idle pooled backend connection.
+type FreeConn struct {
+	Addr, User, Schema string
+	// ThreadID is the connection's id on the server.
+	ThreadID uint32
+	// Vars are the session variables set on it that differ from the
+	// server's defaults.
+	Vars          map[string]string
+	Idle, Age     time.Duration
+	Stmts         int
+	ServerVersion string
 }
 
 // BalanceStat is one row of stats_mysql_balance.
@@ -137,6 +162,7 @@ type Process struct {
 	ClientPort int
 	Hostgroup  int // -1 before the first statement
 	Backend    string
+	Local      string // the proxy's end of the backend connection
 	Command    string // Query or Sleep
 	Time       time.Duration
 	Info       string
@@ -199,20 +225,25 @@ type PoolStats struct {
 	LatencyUs uint64
 	// MaxConnUsed is the highest ConnUsed seen.
 	MaxConnUsed int64
+	// GTIDSync counts reads served after a read-your-writes GTID check.
+	GTIDSync uint64
 }
 
 // DigestStat is one row of stats_mysql_query_digest.
 type DigestStat struct {
-	Hostgroup  int
-	Schema     string
-	User       string
-	DigestText string
-	Count      uint64
-	FirstSeen  time.Time
-	LastSeen   time.Time
-	SumTimeUs  uint64
-	MinTimeUs  uint64
-	MaxTimeUs  uint64
+	Hostgroup int
+	Schema    string
+	User      string
+	// ClientAddress is the client's host when log.query_digests_track_hostname
+	// is on, else "".
+	ClientAddress string
+	DigestText    string
+	Count         uint64
+	FirstSeen     time.Time
+	LastSeen      time.Time
+	SumTimeUs     uint64
+	MinTimeUs     uint64
+	MaxTimeUs     uint64
 	// SumRowsAffected / SumRowsSent: affected rows and rows sent, summed.
 	SumRowsAffected uint64
 	SumRowsSent     uint64
@@ -224,6 +255,8 @@ const (
 	LogReadOnly         = "read_only"
 	LogReplicationLag   = "replication_lag"
 	LogGroupReplication = "group_replication"
+	// LogConnect: the monitor's connects (mysql_server_connect_log).
+	LogConnect = "connect"
 )
 
 // LogEntry is one monitor check of one server.

@@ -204,6 +204,10 @@ var (
 			{name: "timeout", typ: "INTEGER", check: "timeout >= 0"},
 			// rwproxy's: 1 = an autocommit write lost before its reply is re-run once.
 			{name: "idempotent", typ: "INTEGER", notNull: true, def: "0", check: "idempotent IN (0,1)"},
+			// Query cache (ProxySQL's columns, milliseconds; NULL = not set).
+			{name: "cache_ttl", typ: "INTEGER", check: "cache_ttl >= 0"},
+			{name: "cache_empty_result", typ: "INTEGER", check: "cache_empty_result IN (0,1)"},
+			{name: "cache_timeout", typ: "INTEGER", check: "cache_timeout >= 0"},
 			// Issue 24 (chains, rewriting, mirroring, per-rule controls),
 			// ProxySQL's names and types; kept in one block, converted by
 			// ruleExtrasRow / setRuleExtras (convert_rules.go). Each has a
@@ -380,6 +384,9 @@ var (
 	tRuleHits = &table{name: "stats_mysql_query_rules", cols: []column{
 		{name: "rule_id", typ: "INTEGER"}, {name: "hits", typ: "INTEGER"},
 	}}
+	tQueryCache = &table{name: "stats_mysql_query_cache", cols: []column{
+		{name: "Variable_Name", typ: "TEXT"}, {name: "Variable_Value", typ: "TEXT"},
+	}}
 	tMemory = &table{name: "stats_memory_metrics", cols: []column{
 		{name: "Variable_Name", typ: "TEXT"}, {name: "Variable_Value", typ: "TEXT"},
 	}}
@@ -413,7 +420,7 @@ var (
 
 var digestCols = []column{
 	{name: "hostgroup", typ: "INTEGER"}, {name: "schemaname", typ: "TEXT"}, {name: "username", typ: "TEXT"},
-	{name: "digest", typ: "TEXT"}, {name: "digest_text", typ: "TEXT"}, {name: "count_star", typ: "INTEGER"},
+	{name: "client_address", typ: "TEXT"}, {name: "digest", typ: "TEXT"}, {name: "digest_text", typ: "TEXT"}, {name: "count_star", typ: "INTEGER"},
 	{name: "first_seen", typ: "INTEGER"}, {name: "last_seen", typ: "INTEGER"}, {name: "sum_time", typ: "INTEGER"},
 	{name: "min_time", typ: "INTEGER"}, {name: "max_time", typ: "INTEGER"},
 	{name: "sum_rows_affected", typ: "INTEGER"}, {name: "sum_rows_sent", typ: "INTEGER"},

@@ -56,6 +56,10 @@ func (e *engine) show(ctx context.Context, sess *adminSession, s []token) (*resu
 			q += " WHERE variable_name LIKE 'mysql-%'"
 		case "ADMIN":
 			q += " WHERE variable_name LIKE 'admin-%'"
+		default:
+			// ProxySQL answers SHOW GLOBAL VARIABLES LIKE 'read_only' with
+			// the admin interface's mode (PROXYSQL READONLY).
+			q += " UNION ALL SELECT 'read_only', " + e.sysVarLiteral("read_only", nil)
 		}
 		return e.filtered(ctx, q, "Variable_name", w[1:])
 	case "PROCESSLIST":

@@ -53,12 +53,14 @@ func buildDynamicTables() []dynamicTable {
 		{t: tProcesslist, want: WantSessions, fill: processRows},
 		{t: tStatsUsers, want: WantSessions, fill: statsUserRows},
 		{t: tRuleHits, want: WantRuleHits, fill: ruleHitRows},
+		{t: tQueryCache, want: WantQueryCache, fill: func(s *Stats, _ *config.Config) []row { return counterRows(s.QueryCache, true) }},
 		{t: tErrors, want: WantErrors, fill: errorRows},
 		{t: tCommands, want: WantCommands, fill: commandRows},
 		{t: tMemory, want: WantMemory, fill: func(s *Stats, _ *config.Config) []row { return counterRows(s.Memory, true) }},
 		{t: tClusterChecksums, want: WantCluster, fill: clusterModuleRows},
 		{t: tFirewallUserStats, want: WantFirewall, fill: firewallUserRows},
 		{t: tFirewallDigests, want: WantFirewall, fill: firewallDigestRows},
+		{t: tFreeConns, want: WantTopology | WantFreeConns, fill: freeConnRows},
 	}
 	for _, d := range stats {
 		d.schema, d.name = schemaStats, d.t.name
@@ -67,7 +69,8 @@ func buildDynamicTables() []dynamicTable {
 	logs := []struct {
 		t    *table
 		kind string
-	}{{tPingLog, LogPing}, {tReadOnlyLog, LogReadOnly}, {tLagLog, LogReplicationLag}, {tGRLog, LogGroupReplication}}
+	}{{tPingLog, LogPing}, {tReadOnlyLog, LogReadOnly}, {tLagLog, LogReplicationLag}, {tGRLog, LogGroupReplication},
+		{tConnectLog, LogConnect}}
 	for _, l := range logs {
 		kind := l.kind
 		out = append(out, dynamicTable{t: l.t, schema: schemaMonitor, name: l.t.name, want: WantLogs,
@@ -175,11 +178,9 @@ func connPoolRows(s *Stats, c *config.Config) []row {
 		if p.Queries > 0 {
 			lat = p.LatencyUs / p.Queries
 		}
-		// Queries_GTID_sync: rwproxy's read-your-writes waits are counted
-		// globally (Read_Your_Writes_Waits), not per server.
 		out = append(out, row{int64(b.Hostgroup), host, port, string(b.State), p.ConnUsed, p.ConnFree,
 			int64(p.ConnOK), int64(p.ConnERR), int64(p.Queries), int64(p.BytesSent), int64(p.BytesRecv), int64(lat),
-			p.MaxConnUsed, int64(0)})
+			p.MaxConnUsed, int64(p.GTIDSync)})
 	}
 	return out
 }
@@ -189,7 +190,7 @@ func connPoolRows(s *Stats, c *config.Config) []row {
 func digestRows(s *Stats, _ *config.Config) []row {
 	out := make([]row, 0, len(s.Digests))
 	for _, d := range s.Digests {
-		out = append(out, row{int64(d.Hostgroup), d.Schema, d.User, digestHash(d.DigestText), d.DigestText,
+		out = append(out, row{int64(d.Hostgroup), d.Schema, d.User, d.ClientAddress, digestHash(d.DigestText), d.DigestText,
 			int64(d.Count), d.FirstSeen.Unix(), d.LastSeen.Unix(), int64(d.SumTimeUs), int64(d.MinTimeUs), int64(d.MaxTimeUs),
 			int64(d.SumRowsAffected), int64(d.SumRowsSent)})
 	}
@@ -229,7 +230,7 @@ func logRows(kind string, entries []LogEntry) []row {
 		}
 		r := row{host, port, e.Time.UnixMicro(), okUs}
 		switch kind {
-		case LogPing:
+		case LogPing, LogConnect:
 		case LogReadOnly:
 			r = append(r, readOnlyValue(e.Result))
 		case LogReplicationLag:

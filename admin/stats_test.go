@@ -21,12 +21,12 @@ func testStats() Stats {
 		}},
 		Pools: []PoolStats{
 			{Addr: "127.0.0.1:3306", ConnUsed: 2, ConnFree: 3, ConnOK: 5, Queries: 100, BytesSent: 1000, BytesRecv: 2000, LatencyUs: 5000},
-			{Addr: "127.0.0.1:3308", ConnFree: 1, ConnOK: 1, ConnERR: 4, Queries: 10, LatencyUs: 100},
+			{Addr: "127.0.0.1:3308", ConnFree: 1, ConnOK: 1, ConnERR: 4, Queries: 10, LatencyUs: 100, GTIDSync: 6},
 		},
 		Global: []Counter{{"Client_Connections_connected", 3}, {"Questions", 110}},
 		Pins:   []Counter{{"transaction", 7}, {"temporary_table", 1}},
 		Digests: []DigestStat{
-			{Hostgroup: 20, Schema: "sbtest", User: "app", DigestText: "SELECT c FROM sbtest1 WHERE id=?", Count: 90,
+			{Hostgroup: 20, Schema: "sbtest", User: "app", ClientAddress: "10.0.0.5", DigestText: "SELECT c FROM sbtest1 WHERE id=?", Count: 90,
 				FirstSeen: t0, LastSeen: t0.Add(time.Minute), SumTimeUs: 9000, MinTimeUs: 50, MaxTimeUs: 400},
 			{Hostgroup: 10, Schema: "sbtest", User: "app", DigestText: "UPDATE sbtest1 SET k=k+? WHERE id=?", Count: 10,
 				FirstSeen: t0, LastSeen: t0, SumTimeUs: 3000, MinTimeUs: 200, MaxTimeUs: 500},
@@ -38,7 +38,14 @@ func testStats() Stats {
 			},
 			LogReadOnly:       {{Time: t0, Addr: "127.0.0.1:3307", Duration: time.Millisecond, Result: "read_only=ON"}},
 			LogReplicationLag: {{Time: t0, Addr: "127.0.0.1:3307", Duration: time.Millisecond, Result: "lag=12.500s"}},
+			LogConnect: {
+				{Time: t0, Addr: "127.0.0.1:3306", Duration: 2 * time.Millisecond, Result: "ok"},
+				{Time: t0, Addr: "127.0.0.1:3308", Duration: time.Second, Error: "connect: connection refused"},
+			},
 		},
+		FreeConns: []FreeConn{{Addr: "127.0.0.1:3307", User: "app", Schema: "sbtest", ThreadID: 42,
+			Vars: map[string]string{"sql_mode": "ANSI"}, Idle: 1500 * time.Millisecond, Age: time.Minute, Stmts: 2,
+			ServerVersion: "8.4.0"}},
 	}
 }
 
@@ -60,6 +67,7 @@ func TestRuntimeAndStatsTables(t *testing.T) {
 		{"20", "3308", "ONLINE", "0", "1", "1", "4", "10", "0", "0", "10"},
 	}, res.Rows)
 
+	require.Equal(t, []string{"0", "0", "6"}, firstColumn(t, e, "SELECT Queries_GTID_sync FROM stats_mysql_connection_pool ORDER BY srv_port"))
 	require.Equal(t, "110", one(t, e, "SELECT Variable_Value FROM stats.stats_mysql_global WHERE Variable_Name='Questions'"))
 	require.Equal(t, [][]any{{"transaction", "7"}, {"temporary_table", "1"}},
 		exec(t, e, "SELECT * FROM stats_mysql_pinned_sessions").Rows)
@@ -74,6 +82,16 @@ func TestRuntimeAndStatsTables(t *testing.T) {
 	require.Equal(t, digestHash("SELECT c FROM sbtest1 WHERE id=?"), res.Rows[0][0])
 	require.Regexp(t, `^0x[0-9A-F]{16}$`, res.Rows[0][0])
 	require.Equal(t, []any{"1700000000", "1700000060"}, res.Rows[0][2:])
+	require.Equal(t, [][]any{{"10", ""}, {"20", "10.0.0.5"}},
+		exec(t, e, "SELECT hostgroup, client_address FROM stats_mysql_query_digest ORDER BY hostgroup").Rows)
+
+	// Idle pool connections; the monitor's connects.
+	res = exec(t, e, "SELECT fd, hostgroup, srv_host, srv_port, user, schema, sql_mode, autocommit, idle_ms, statistics, "+
+		"mysql_info FROM stats_mysql_free_connections")
+	require.Equal(t, [][]any{{"42", "20", "127.0.0.1", "3307", "app", "sbtest", "ANSI", "", "1500",
+		`{"age_ms":60000,"prepared_statements":2}`, `{"server_version":"8.4.0","thread_id":42}`}}, res.Rows)
+	res = exec(t, e, "SELECT port, connect_success_time_us, connect_error FROM monitor.mysql_server_connect_log ORDER BY port")
+	require.Equal(t, [][]any{{"3306", "2000", nil}, {"3308", "0", "connect: connection refused"}}, res.Rows)
 
 	// Reading the _reset table returns the rows and resets the counters.
 	require.Zero(t, rt.resets)

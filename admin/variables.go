@@ -98,6 +98,7 @@ var variables = []variable{
 		return &c.TransactionReplayTimeout
 	}),
 	msVar("mysql-default_query_timeout", "query_timeout", func(c *config.Config) *time.Duration { return &c.QueryTimeout }),
+	intVar("mysql-query_cache_size_MB", "query_cache_size_mb", func(c *config.Config) *int { return &c.QueryCacheSizeMB }),
 	msVar("mysql-connect_timeout_ms", "pool.connect_timeout", func(c *config.Config) *time.Duration { return &c.Pool.ConnectTimeout }),
 	intVar("mysql-pool_min_idle", "pool.min_idle", func(c *config.Config) *int { return &c.Pool.MinIdle }),
 	intVar("mysql-pool_max_idle", "pool.max_idle", func(c *config.Config) *int { return &c.Pool.MaxIdle }),
@@ -119,6 +120,9 @@ var variables = []variable{
 	intVar("mysql-monitor_replication_lag_unshun_count", "monitor.lag_unshun_after", func(c *config.Config) *int { return &c.Monitor.LagUnshunAfter }),
 	strVar("mysql-monitor_replication_lag_use_percona_heartbeat", "monitor.heartbeat_table", false, func(c *config.Config) *string {
 		return &c.Monitor.HeartbeatTable
+	}),
+	boolVar("mysql-query_digests_track_hostname", "log.query_digests_track_hostname", func(c *config.Config) *bool {
+		return &c.Log.QueryDigestsTrackHostname
 	}),
 	boolVar("mysql-monitor_lag_weight_decay", "monitor.lag_weight_decay", func(c *config.Config) *bool { return &c.Monitor.LagWeightDecay }),
 	{

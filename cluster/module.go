@@ -69,6 +69,8 @@ type variablesModule struct {
 	// them) still accepts this module from a node left at the defaults.
 	Replay  *replaySettings `json:",omitempty"`
 	Monitor config.Monitor
+
+	QueryCacheSizeMB int
 	// Firewall is omitted when unset, so that the module encodes as it
 	// did before the firewall existed: peers of the previous version keep
 	// accepting it (they decode strictly) until a firewall is configured.
@@ -116,7 +118,7 @@ func extract(n *config.Config, m string) any {
 	case ModuleVariables:
 		return variablesModule{MaxConnections: n.MaxConnections, ShutdownTimeout: n.ShutdownTimeout,
 			ReaderFallback: n.ReaderFallback, FailoverBuffer: n.FailoverBuffer, QueryTimeout: n.QueryTimeout,
-			Pool: n.Pool, Monitor: n.Monitor, Replay: replayOf(n), Firewall: n.Firewall}
+			QueryCacheSizeMB: n.QueryCacheSizeMB, Pool: n.Pool, Monitor: n.Monitor, Replay: replayOf(n), Firewall: n.Firewall}
 	}
 	panic("cluster: unknown module " + m)
 }
@@ -188,6 +190,7 @@ func install(c *config.Config, m string, payload []byte) error {
 		c.MaxConnections, c.ShutdownTimeout, c.ReaderFallback = v.MaxConnections, v.ShutdownTimeout, v.ReaderFallback
 		c.FailoverBuffer, c.QueryTimeout, c.Pool, c.Monitor = v.FailoverBuffer, v.QueryTimeout, v.Pool, v.Monitor
 		v.Replay.install(c)
+		c.QueryCacheSizeMB = v.QueryCacheSizeMB
 		c.Firewall = v.Firewall
 	default:
 		return fmt.Errorf("unknown module %q", m)

@@ -21,6 +21,7 @@ func (c *Config) Clone() *Config {
 		r.DestinationHostgroup = clonePtr(r.DestinationHostgroup)
 		r.FlagOUT, r.ReModifiers, r.Multiplex = clonePtr(r.FlagOUT), clonePtr(r.ReModifiers), clonePtr(r.Multiplex)
 		r.Retries, r.MirrorHostgroup, r.MirrorFlagOUT = clonePtr(r.Retries), clonePtr(r.MirrorHostgroup), clonePtr(r.MirrorFlagOUT)
+		r.CacheEmptyResult = clonePtr(r.CacheEmptyResult)
 	})
 	out.Firewall.Users = cloneSlice(c.Firewall.Users, nil)
 	out.Firewall.Allow = cloneSlice(c.Firewall.Allow, nil)

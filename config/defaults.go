@@ -59,6 +59,10 @@ const (
 	DefaultTransactionReplayTimeout = 30 * time.Second
 )
 
+// DefaultQueryCacheSizeMB is query_cache_size_mb: memory is only used by
+// rules with a cache_ttl.
+const DefaultQueryCacheSizeMB = 64
+
 // Cluster defaults (scalar keys, set by Defaults).
 const (
 	// DefaultGossipInterval is cluster.gossip_interval (also used for 0).
@@ -181,6 +185,7 @@ func Defaults() *Config {
 		TransactionReplayMaxSize:  DefaultTransactionReplayMaxSize,
 		TransactionReplayAttempts: DefaultTransactionReplayAttempts,
 		TransactionReplayTimeout:  DefaultTransactionReplayTimeout,
+		QueryCacheSizeMB:          DefaultQueryCacheSizeMB,
 		TLS:                       TLS{BackendVerifyHostname: true},
 		Tracing:                   DefaultTracing(),
 		Limits: Limits{

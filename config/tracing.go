@@ -32,6 +32,10 @@ type Tracing struct {
 	BatchSize int `mapstructure:"batch_size" reload:"restart"`
 	// BatchTimeout is how long a partial batch waits before it is sent.
 	BatchTimeout time.Duration `mapstructure:"batch_timeout" reload:"restart"`
+	// TransactionSpans gives each sampled transaction a span, the parent
+	// of its statements' spans; the sampling decision is then made once
+	// per transaction, at its first statement.
+	TransactionSpans bool `mapstructure:"transaction_spans" reload:"restart"`
 	// ServiceName is the service.name resource attribute.
 	ServiceName string `mapstructure:"service_name" reload:"restart"`
 }

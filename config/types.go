@@ -70,6 +70,11 @@ type Config struct {
 	// matching query rule's own timeout takes precedence; 0 = none.
 	QueryTimeout time.Duration `mapstructure:"query_timeout"`
 
+	// QueryCacheSizeMB is the query cache's memory budget in MiB, shared
+	// by every rule's cache_ttl; past it the least recently used results
+	// are evicted (ProxySQL's mysql-query_cache_size_MB).
+	QueryCacheSizeMB int `mapstructure:"query_cache_size_mb"`
+
 	// Scheduler are external scripts run every interval (ProxySQL's
 	// scheduler table); node-local, left out of the cluster's JSON when empty.
 	Scheduler []SchedulerJob `mapstructure:"scheduler" json:",omitempty"`
@@ -156,6 +161,10 @@ type Log struct {
 	// SlowQueryThreshold logs every request that takes at least this long
 	// (digest, duration, backend, user); 0 turns the slow query log off.
 	SlowQueryThreshold time.Duration `mapstructure:"slow_query_threshold"`
+	// QueryDigestsTrackHostname keeps the statement digest statistics per
+	// client host too (stats_mysql_query_digest.client_address; ProxySQL's
+	// mysql-query_digests_track_hostname): more rows, within the same bound.
+	QueryDigestsTrackHostname bool `mapstructure:"query_digests_track_hostname"`
 }
 
 // HTTP configures the observability listener: /metrics, /healthz,
@@ -301,12 +310,13 @@ type User struct {
 	// SchemaLocked refuses a change of schema (USE, COM_INIT_DB) away
 	// from DefaultSchema.
 	SchemaLocked bool `mapstructure:"schema_locked" json:",omitempty"`
-	// TransactionPersistent false is accepted for ProxySQL's tools; rwproxy
-	// keeps every transaction on one backend whatever it says. Nil means true.
+	// TransactionPersistent false lets plain reads inside an explicit
+	// transaction run outside it, routed as any read (ProxySQL's
+	// transaction_persistent=0); writes never leave. Nil means true.
 	TransactionPersistent *bool `mapstructure:"transaction_persistent" json:",omitempty"`
-	// FastForward sends every statement of this user's sessions to
-	// DefaultHostgroup: no read/write split, no query rules (replication
-	// clients, bulk loaders).
+	// FastForward relays this user's statements unparsed to
+	// DefaultHostgroup on one backend connection per session: no
+	// read/write split, no query rules (replication clients, bulk loaders).
 	FastForward bool `mapstructure:"fast_forward" json:",omitempty"`
 	// Attributes is free JSON kept for the operator (ProxySQL's
 	// mysql_users.attributes); "" or a JSON object.
@@ -485,7 +495,23 @@ type QueryRule struct {
 	// MirrorFlagOUT, when set, evaluates the rules once more for the copy,
 	// starting at this flag (the copy can be rewritten or routed apart).
 	MirrorFlagOUT *int `mapstructure:"mirror_flag_out" json:",omitempty"`
+	// Query cache (docs/query-cache.md). CacheTTL keeps the results of
+	// matching reads for this long (ProxySQL's cache_ttl, in ms in the
+	// admin table); 0 = not cached by this rule.
+	// The cache keys are left out of the cluster's JSON when unset, so that
+	// a node of the previous version still accepts rules without them.
+	CacheTTL time.Duration `mapstructure:"cache_ttl" json:",omitempty"`
+	// CacheEmptyResult: results without rows are cached too; nil means true
+	// (ProxySQL's cache_empty_result, NULL = the default).
+	CacheEmptyResult *bool `mapstructure:"cache_empty_result" json:",omitempty"`
+	// CacheTimeout is how long a miss waits for the same statement being
+	// read by another session to be stored, instead of reading it again;
+	// 0 = no wait (admin column cache_timeout, in ms; rwproxy's meaning).
+	CacheTimeout time.Duration `mapstructure:"cache_timeout" json:",omitempty"`
 }
+
+// CachesEmpty reports whether the rule caches results without rows.
+func (r QueryRule) CachesEmpty() bool { return r.CacheEmptyResult == nil || *r.CacheEmptyResult }
 
 // Cluster configures the gossip cluster (see docs/cluster.md). Every
 // cluster key is node-local: none of them is shared between nodes.

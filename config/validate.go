@@ -58,6 +58,9 @@ func (c *Config) Validate() error {
 	}
 	p.timeout("query_timeout", c.QueryTimeout)
 	c.validateReplay(&p)
+	if c.QueryCacheSizeMB < 0 || c.QueryCacheSizeMB > MaxQueryCacheSizeMB {
+		p.add("query_cache_size_mb", "%d must be between 0 (nothing is kept) and %d", c.QueryCacheSizeMB, MaxQueryCacheSizeMB)
+	}
 	c.Log.validate(&p)
 	c.Admin.validate(&p)
 	c.HTTP.validate(&p)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"time"
 )
 
 // validServerStatuses are the accepted servers[].status values.
@@ -214,6 +215,32 @@ func (c *Config) validateQueryRules(p *problems, known map[int]bool) {
 		}
 		p.timeout(path+".timeout", r.Timeout)
 		p.validateRuleExtras(path, r, known)
+		validateRuleCache(p, path, r)
+	}
+}
+
+// MaxQueryCacheSizeMB bounds query_cache_size_mb (1 TiB).
+const MaxQueryCacheSizeMB = 1 << 20
+
+// validateRuleCache checks a rule's query cache keys: whole milliseconds,
+// not negative, a cache_timeout only with a cache_ttl.
+func validateRuleCache(p *problems, path string, r QueryRule) {
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"cache_ttl", r.CacheTTL}, {"cache_timeout", r.CacheTimeout}} {
+		switch {
+		case d.v < 0:
+			p.add(path+"."+d.key, "%s must be >= 0 (0 = not set)", d.v)
+		case d.v%time.Millisecond != 0:
+			p.add(path+"."+d.key, "%s must be a whole number of milliseconds", d.v)
+		}
+	}
+	if r.CacheTimeout > 0 && r.CacheTTL <= 0 {
+		p.add(path+".cache_timeout", "is set but cache_ttl is not: the rule caches nothing to wait for")
+	}
+	if r.CacheTTL > 0 && r.ErrorMsg != "" {
+		p.add(path+".cache_ttl", "is set on a rule with error_msg: its statements never run, nothing is cached")
 	}
 }
 

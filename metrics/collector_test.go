@@ -165,6 +165,7 @@ func TestReady(t *testing.T) {
 		hgs      []Hostgroup
 		backends []Backend
 		ready    bool
+		paused   bool
 		reason   string
 	}{
 		{name: "writer online", hgs: writer, ready: true,
@@ -182,10 +183,12 @@ func TestReady(t *testing.T) {
 			backends: []Backend{{Hostgroup: 20, State: "ONLINE"}},
 			reason:   "no writer hostgroup: no replication hostgroup and no user's default hostgroup"},
 		{name: "empty writer hostgroup", hgs: writer, reason: "no ONLINE server in writer hostgroups [10]"},
+		{name: "paused", hgs: writer, paused: true, backends: []Backend{{Hostgroup: 10, State: "ONLINE"}},
+			reason: "paused (PROXYSQL PAUSE): not taking new connections"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := Sample{Hostgroups: tc.hgs, Backends: tc.backends}
+			s := Sample{Hostgroups: tc.hgs, Backends: tc.backends, Paused: tc.paused}
 			ok, why := s.Ready()
 			require.Equal(t, tc.ready, ok)
 			require.Equal(t, tc.reason, why)

@@ -18,6 +18,7 @@ func metricNames(t *testing.T) []string {
 	ch := make(chan *prometheus.Desc, 100)
 	NewCollector(fixedSource{}).Describe(ch)
 	NewRecorder(RecorderOptions{}).Describe(ch)
+	NewQueryCacheCollector(nil).Describe(ch)
 	close(ch)
 	re := regexp.MustCompile(`fqName: "([a-z_]+)"`)
 	var names []string

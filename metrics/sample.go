@@ -66,6 +66,9 @@ type Sample struct {
 	// ConfigVersion and ConfigOrigin identify the running configuration.
 	ConfigVersion uint64 `json:"config_version"`
 	ConfigOrigin  string `json:"config_origin"`
+	// Paused: the proxy takes no new client connections (PROXYSQL PAUSE
+	// on the admin interface); /readyz then answers 503.
+	Paused bool `json:"paused,omitempty"`
 	// Members are the cluster's members; nil when not clustered.
 	Members []Member `json:"members"`
 	// ClusterRejectedRecords is ClusterView.RejectedRecords (0 when not
@@ -191,6 +194,9 @@ type Member struct {
 // in a hostgroup that is a writer hostgroup or a user's default hostgroup.
 // When not, reason says why.
 func (s *Sample) Ready() (ok bool, reason string) {
+	if s.Paused {
+		return false, "paused (PROXYSQL PAUSE): not taking new connections"
+	}
 	var writers []int
 	for _, hg := range s.Hostgroups {
 		if hg.Role == RoleWriter || hg.Default {

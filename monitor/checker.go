@@ -143,7 +143,11 @@ func (c *checker) ensureConn(ctx context.Context) error {
 		cc.ReadTimeout, cc.WriteTimeout = c.spec.timeout, c.spec.timeout
 		return nil
 	}
+	start := time.Now()
 	conn, err := connect(dctx, c.spec, dial, timeouts, c.m.tlsOption(c.spec.addr))
+	if ctx.Err() == nil { // not shutting down
+		c.m.record(KindConnect, entry(c.spec.addr, start, connectResult(err), err))
+	}
 	if err != nil {
 		if raw != nil { // the library does not close it after every failure
 			stop()
@@ -158,6 +162,14 @@ func (c *checker) ensureConn(ctx context.Context) error {
 	}
 	c.conn, c.stopClose = conn, stop
 	return nil
+}
+
+// connectResult is a connect log entry's result: "ok", or "" on failure.
+func connectResult(err error) string {
+	if err != nil {
+		return ""
+	}
+	return "ok"
 }
 
 // connect dials and authenticates. go-mysql v1.16.0's client dereferences

@@ -7,12 +7,16 @@ import (
 
 // Check kinds accepted by Monitor.Log, one ring each (the admin tables
 // monitor.mysql_server_ping_log, mysql_server_read_only_log,
-// mysql_server_replication_lag_log and mysql_server_group_replication_log).
+// mysql_server_replication_lag_log, mysql_server_group_replication_log
+// and mysql_server_connect_log).
 const (
 	KindPing             = "ping"
 	KindReadOnly         = "read_only"
 	KindReplicationLag   = "replication_lag"
 	KindGroupReplication = "group_replication"
+	// KindConnect: each time the monitor opens its connection to a server
+	// (at start, and after a failed check closed it).
+	KindConnect = "connect"
 )
 
 // LogCapacity is how many recent checks each kind's ring keeps (all
@@ -86,7 +90,7 @@ type checkLogs struct {
 
 func newCheckLogs() *checkLogs {
 	l := &checkLogs{kinds: make(map[string]*ring)}
-	for _, k := range []string{KindPing, KindReadOnly, KindReplicationLag, KindGroupReplication} {
+	for _, k := range []string{KindPing, KindReadOnly, KindReplicationLag, KindGroupReplication, KindConnect} {
 		l.kinds[k] = &ring{}
 	}
 	return l

@@ -1,10 +1,13 @@
 package pool
 
 import (
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
+	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/packet"
 	"go.uber.org/zap"
 
@@ -39,6 +42,20 @@ type Conn struct {
 	// caller's double release can never count a connection twice, put a
 	// closed connection on the idle list or free a slot twice.
 	released atomic.Bool
+	// queryAttrs: CLIENT_QUERY_ATTRIBUTES was negotiated (Options).
+	queryAttrs bool
+}
+
+// QueryAttrs reports whether the connection negotiated
+// CLIENT_QUERY_ATTRIBUTES: COM_QUERY and COM_STMT_EXECUTE sent on it must
+// carry a query-attribute block (possibly empty).
+func (c *Conn) QueryAttrs() bool { return c.queryAttrs }
+
+// negotiated reports whether bc's handshake settled on capability f.
+// go-mysql exposes the negotiated flags only by name.
+func negotiated(bc *client.Conn, f uint32) bool {
+	name, ok := mysql.CapNames[f]
+	return ok && slices.Contains(strings.Split(bc.CapabilityString(), "|"), name)
 }
 
 // Packet returns the raw packet connection for relaying.

@@ -25,6 +25,12 @@ type Options struct {
 	// Dial opens the network connection to a backend (the MySQL login
 	// follows on it); nil: TCP. Tests inject failures or count dials here.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// QueryAttributes negotiates CLIENT_QUERY_ATTRIBUTES with servers that
+	// offer it (MySQL 8.0.23+; with tracing on, to forward traceparent):
+	// Conn.QueryAttrs says whether a connection has it, and its user must
+	// then send COM_QUERY and COM_STMT_EXECUTE in that form. Off, no
+	// connection has it.
+	QueryAttributes bool
 }
 
 // server is the per-address state shared by the pools of all users.

@@ -75,6 +75,9 @@ type ServerStats struct {
 	DoubleReleases atomic.Uint64
 	// MaxConnUsed is the highest ConnUsed seen (ProxySQL's MaxConnUsed).
 	MaxConnUsed atomic.Int64
+	// GTIDSync counts reads this server served after its GTID check for
+	// read-your-writes passed (ProxySQL's Queries_GTID_sync).
+	GTIDSync atomic.Uint64
 }
 
 // addUsed counts one more connection in use and keeps MaxConnUsed.
@@ -204,7 +207,9 @@ func (p *Pool) dial(ctx context.Context) (*Conn, error) {
 	k := p.key
 	bc, err := Connect(dctx, k.Addr, k.User, p.password, dialer, func(c *client.Conn) error {
 		c.UnsetCapability(mysql.CLIENT_DEPRECATE_EOF)
-		c.UnsetCapability(mysql.CLIENT_QUERY_ATTRIBUTES)
+		if !p.m.opts.QueryAttributes {
+			c.UnsetCapability(mysql.CLIENT_QUERY_ATTRIBUTES)
+		}
 		// CLIENT_LOCAL_FILES lets the server ask for a LOAD DATA LOCAL
 		// file; the relay passes the request to the client, or refuses it
 		// for a client that did not enable local files (protocol.InfileRelay).
@@ -238,7 +243,8 @@ func (p *Pool) dial(ctx context.Context) (*Conn, error) {
 	_ = bc.SetDeadline(time.Time{})
 	now := time.Now()
 	return &Conn{Conn: bc, pool: p, created: now, lastUsed: now, MultiStatements: true,
-		Vars: make(map[string]string), Stmts: NewStmtCache(p.m.opts.StmtCacheSize)}, nil
+		Vars: make(map[string]string), Stmts: NewStmtCache(p.m.opts.StmtCacheSize),
+		queryAttrs: p.m.opts.QueryAttributes && negotiated(bc, mysql.CLIENT_QUERY_ATTRIBUTES)}, nil
 }
 
 func (c *Conn) pingWithDeadline(d time.Duration) error {

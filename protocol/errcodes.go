@@ -160,6 +160,18 @@ func NewErrInternal() *mysql.MyError {
 		Message: "rwproxy: internal error, session closed (see proxy log)"}
 }
 
+// ErrCodePaused: the proxy is paused (PROXYSQL PAUSE on the admin
+// interface) and takes no new client connection.
+const ErrCodePaused uint16 = 9040
+
+// NewErrPaused is sent in place of the greeting to a client connecting
+// while the proxy is paused. SQLSTATE 08004: the server rejected the
+// connection, which drivers retry elsewhere.
+func NewErrPaused() *mysql.MyError {
+	return &mysql.MyError{Code: ErrCodePaused, State: "08004",
+		Message: "rwproxy: paused (PROXYSQL PAUSE): not taking new connections; connect to another proxy or retry later"}
+}
+
 // ErrCodeConnLimit: the statement waited pool.wait_timeout for a backend
 // connection and none freed (the server's max_connections in
 // mysql_servers is reached). It is not a failover: it is never buffered.

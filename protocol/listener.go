@@ -23,6 +23,8 @@ type Listener struct {
 	lg     *zap.Logger
 	max    atomic.Int64
 	active atomic.Int64
+	// paused refuses new connections (PROXYSQL PAUSE); open ones go on.
+	paused atomic.Bool
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -77,6 +79,10 @@ func (l *Listener) Serve() error {
 		if tc, ok := nc.(*net.TCPConn); ok {
 			_ = tc.SetNoDelay(true)
 		}
+		if l.paused.Load() {
+			RefuseGreeting(nc, NewErrPaused())
+			continue
+		}
 		if l.active.Add(1) > l.max.Load() {
 			l.active.Add(-1)
 			refuse(nc)
@@ -130,6 +136,14 @@ func (l *Listener) untrack(nc net.Conn) {
 	defer l.mu.Unlock()
 	delete(l.mu.conns, nc)
 }
+
+// SetPaused makes the listener refuse new connections (with
+// NewErrPaused, in place of the greeting) or take them again. The socket
+// stays bound, so that resuming cannot fail; open connections go on.
+func (l *Listener) SetPaused(p bool) { l.paused.Store(p) }
+
+// Paused reports whether new connections are refused.
+func (l *Listener) Paused() bool { return l.paused.Load() }
 
 // StopAccepting closes the listening socket; open connections go on.
 func (l *Listener) StopAccepting() error { return l.ln.Close() }

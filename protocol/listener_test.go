@@ -51,6 +51,16 @@ func dial(t *testing.T, l *protocol.Listener) net.Conn {
 // sequence 0 in place of the greeting (1040, SQLSTATE 08004), then EOF.
 func requireRefused(t *testing.T, c net.Conn) {
 	t.Helper()
+	e := readRefusal(t, c)
+	require.Equal(t, uint16(mysql.ER_CON_COUNT_ERROR), e.Code)
+	require.Equal(t, "08004", e.State)
+	require.Equal(t, "Too many connections", e.Message)
+}
+
+// readRefusal reads the one ERR packet (sequence 0) a refused client gets
+// in place of the greeting, and the end of the connection after it.
+func readRefusal(t *testing.T, c net.Conn) *mysql.MyError {
+	t.Helper()
 	require.NoError(t, c.SetReadDeadline(time.Now().Add(2*time.Second)))
 	all, err := io.ReadAll(c)
 	require.NoError(t, err, "the server closes the connection after the error")
@@ -60,10 +70,7 @@ func requireRefused(t *testing.T, c net.Conn) {
 	require.Len(t, all, 4+n, "exactly one packet")
 	pl := all[4:]
 	require.True(t, protocol.IsErr(pl))
-	e := protocol.ParseErr(pl)
-	require.Equal(t, uint16(mysql.ER_CON_COUNT_ERROR), e.Code)
-	require.Equal(t, "08004", e.State)
-	require.Equal(t, "Too many connections", e.Message)
+	return protocol.ParseErr(pl)
 }
 
 // requireHeld checks that c was accepted: nothing arrives (the handler

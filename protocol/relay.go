@@ -56,6 +56,10 @@ type Relay struct {
 	// RowSum, when set, makes Forward sum the rows' hashes into
 	// Response.RowSum (a traffic capture's result checksum).
 	RowSum bool
+	// Tap, when set, sees the payload of every packet written to the
+	// client, as written (the query cache records a result with it). It
+	// must copy what it keeps: the buffer is reused.
+	Tap func(payload []byte)
 }
 
 // Response summarises one relayed response.
@@ -102,6 +106,9 @@ func (r *Relay) write(c *ClientConn, p []byte, res *Response) error {
 		return nil
 	}
 	res.Sent = true
+	if r.Tap != nil {
+		r.Tap(p[4:])
+	}
 	if err := c.WritePacket(p); err != nil {
 		return fmt.Errorf("%w: %v", ErrClientIO, err)
 	}

@@ -25,6 +25,7 @@ type Rules struct {
 	useHash    bool
 	useRewrite bool
 	useMirror  bool
+	useCache   bool
 }
 
 type rule struct {
@@ -62,6 +63,8 @@ type rule struct {
 	actions RuleActions
 	// hits counts the statements the rule matched (stats_mysql_query_rules).
 	hits *atomic.Uint64
+	// cache: the rule's query cache settings (TTL 0: none).
+	cache CacheSpec
 }
 
 // clientMatch is a compiled client_addr: an address or subnet (prefix), or
@@ -130,6 +133,17 @@ type RuleMatch struct {
 	// (query_rules[].idempotent).
 	Idempotent bool
 	RuleActions
+	// Cache is the query cache setting of the last matching rule that
+	// sets a cache_ttl (TTL 0: not cached).
+	Cache CacheSpec
+}
+
+// CacheSpec is a rule's query cache settings (cache_ttl,
+// cache_empty_result, cache_timeout).
+type CacheSpec struct {
+	TTL     time.Duration
+	Empty   bool
+	Timeout time.Duration
 }
 
 // RuleInput is what rules match one statement on. ClientText is the
@@ -161,6 +175,7 @@ func CompileRules(qrs []config.QueryRule) (*Rules, error) {
 		r.useHash = r.useHash || cr.hasHash
 		r.useRewrite = r.useRewrite || cr.hasReplace
 		r.useMirror = r.useMirror || cr.actions.HasMirror
+		r.useCache = r.useCache || cr.cache.TTL > 0
 		r.list = append(r.list, cr)
 	}
 	sort.Slice(r.list, func(i, j int) bool { return r.list[i].id < r.list[j].id })
@@ -222,6 +237,9 @@ func compileRule(q config.QueryRule) (rule, error) {
 		cr.proxyAddr = cr.proxyAddr.Unmap()
 	}
 	cr.actions = ruleActions(q)
+	if q.CacheTTL > 0 {
+		cr.cache = CacheSpec{TTL: q.CacheTTL, Empty: q.CachesEmpty(), Timeout: q.CacheTimeout}
+	}
 	return cr, nil
 }
 
@@ -309,6 +327,10 @@ func (r *Rules) HasTimeouts() bool { return r != nil && r.useTimeout }
 // HasRewrites reports whether some rule rewrites statements.
 func (r *Rules) HasRewrites() bool { return r != nil && r.useRewrite }
 
+// HasCache reports whether some rule sets a cache_ttl: the query cache is
+// in use.
+func (r *Rules) HasCache() bool { return r != nil && r.useCache }
+
 // HasMirrors reports whether some rule mirrors statements (inside
 // transactions too).
 func (r *Rules) HasMirrors() bool { return r != nil && r.useMirror }
@@ -350,6 +372,9 @@ func (r *Rules) MatchInput(in *RuleInput) RuleMatch {
 			m.Timeout = cr.timeout
 		}
 		m.Idempotent = m.Idempotent || cr.idem
+		if cr.cache.TTL > 0 {
+			m.Cache = cr.cache
+		}
 		m.RuleActions = mergeActions(m.RuleActions, cr.actions)
 		if cr.hasReplace {
 			query = cr.rewrite(query)

@@ -257,8 +257,12 @@ func (s *Session) finish(c *pool.Conn, res protocol.Response, err error, start t
 		s.traceBackend(c, res, err, start, dur)
 	}
 	if s.req.digest != "" {
-		s.keyBuf = digestKey(s.keyBuf[:0], s.req.hg, s.user.Username, s.st.db, s.req.digest)
-		s.d.Digests.Record(s.keyBuf, s.req.hg, s.user.Username, s.st.db, s.req.digest, dur, res.Affected, uint64(res.Rows))
+		client := s.digestClient()
+		s.keyBuf = digestKey(s.keyBuf[:0], s.req.hg, s.user.Username, s.st.db, client, s.req.digest)
+		s.d.Digests.Record(s.keyBuf, s.req.hg, s.user.Username, s.st.db, client, s.req.digest, dur, res.Affected, uint64(res.Rows))
+	}
+	if s.req.detached {
+		return s.finishDetached(c, res, err)
 	}
 	if err != nil {
 		s.dropConn(c)

@@ -134,19 +134,33 @@ func startDying(t *testing.T) string {
 // by rt to the servers p picks (addrs).
 func servedSession(t *testing.T, p Picker, rt *Routing, addrs ...string) (net.Conn, *Stats) {
 	t.Helper()
-	return servedSessionWith(t, p, func() *Routing { return rt }, nil, addrs...)
+	return servedSessionAs(t, config.User{Username: "u", Password: "pw", DefaultHostgroup: 10}, p, rt, addrs...)
+}
+
+// servedSessionAs is servedSession for user u (whose password must be
+// "pw", the fake backends'). A fast_forward user's session has no
+// classifier: classifying one of its statements would panic.
+func servedSessionAs(t *testing.T, u config.User, p Picker, rt *Routing, addrs ...string) (net.Conn, *Stats) {
+	t.Helper()
+	return servedSessionFull(t, u, p, func() *Routing { return rt }, nil, addrs...)
 }
 
 // servedSessionWith is servedSession with the routing read from rt at each
 // statement and with more dependencies set by with (when not nil).
 func servedSessionWith(t *testing.T, p Picker, rt func() *Routing, with func(*Deps), addrs ...string) (net.Conn, *Stats) {
 	t.Helper()
+	return servedSessionFull(t, config.User{Username: "u", Password: "pw", DefaultHostgroup: 10}, p, rt, with, addrs...)
+}
+
+// servedSessionFull is servedSessionAs with servedSessionWith's options.
+func servedSessionFull(t *testing.T, u config.User, p Picker, rt func() *Routing, with func(*Deps), addrs ...string) (net.Conn, *Stats) {
+	t.Helper()
 	m := newPools(t, addrs[0], 10, 2*time.Second)
 	for _, a := range addrs[1:] {
 		m.SetServer(a, 10)
 	}
 	cfg := config.Defaults()
-	cfg.Users = []config.User{{Username: "u", Password: "pw", DefaultHostgroup: 10}}
+	cfg.Users = []config.User{u}
 	st := &Stats{}
 	d := &Deps{Pools: m, Stats: st, Log: zaptest.NewLogger(t), Config: func() *config.Config { return cfg },
 		Routing: rt, Picker: p, Registry: NewRegistry(),
@@ -165,7 +179,9 @@ func servedSessionWith(t *testing.T, p Picker, rt func() *Routing, with func(*De
 	s := &Session{id: 1, d: d, ctx: t.Context(), nc: srv, cl: protocol.NewClientConn(srv),
 		user: cfg.Users[0], caps: mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_SECURE_CONNECTION | mysql.CLIENT_TRANSACTIONS,
 		charset: 45, stmts: map[uint32]*prepared{}}
-	s.cls = router.NewClassifier(nil)
+	if !u.FastForward {
+		s.cls = router.NewClassifier(nil)
+	}
 	s.st.initCharset(s.charset)
 	s.relay.OnOK = s.onOK
 	s.relay.OnErr = s.onErr

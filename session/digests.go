@@ -14,13 +14,16 @@ type DigestStat struct {
 	Hostgroup int
 	Schema    string
 	User      string
-	Digest    string
-	Count     uint64
-	FirstSeen time.Time
-	LastSeen  time.Time
-	SumTimeUs uint64
-	MinTimeUs uint64
-	MaxTimeUs uint64
+	// ClientAddress is the client's host when digests track it
+	// (log.query_digests_track_hostname), else "".
+	ClientAddress string
+	Digest        string
+	Count         uint64
+	FirstSeen     time.Time
+	LastSeen      time.Time
+	SumTimeUs     uint64
+	MinTimeUs     uint64
+	MaxTimeUs     uint64
 	// SumRowsAffected / SumRowsSent add up the statements' affected rows
 	// and the rows sent to the client.
 	SumRowsAffected uint64
@@ -31,6 +34,7 @@ type digestEntry struct {
 	hostgroup int
 	user      string
 	schema    string
+	client    string
 	digest    string
 	count     atomic.Uint64
 	sumUs     atomic.Uint64
@@ -45,7 +49,8 @@ type digestEntry struct {
 const digestShards = 32
 
 // Digests aggregates statement statistics by (hostgroup, user, schema,
-// digest). Recording is lock-free for a known key (a read lock on one shard
+// client address, digest); the client address is "" unless digests track
+// it. Recording is lock-free for a known key (a read lock on one shard
 // and atomics); a new key takes that shard's write lock. The number of keys
 // is bounded: past the limit new digests are counted in one "(other)" row.
 type Digests struct {
@@ -68,29 +73,31 @@ func NewDigests(maxKeys int) *Digests {
 }
 
 // digestKey appends the entry key for the arguments to dst.
-func digestKey(dst []byte, hg int, user, schema, digest string) []byte {
+func digestKey(dst []byte, hg int, user, schema, client, digest string) []byte {
 	dst = strconv.AppendInt(dst, int64(hg), 10)
 	dst = append(dst, 0)
 	dst = append(dst, user...)
 	dst = append(dst, 0)
 	dst = append(dst, schema...)
 	dst = append(dst, 0)
+	dst = append(dst, client...)
+	dst = append(dst, 0)
 	return append(dst, digest...)
 }
 
 // Record adds one execution. key is from digestKey (reused by the caller);
 // the other arguments describe it and are copied only for a new key.
-func (d *Digests) Record(key []byte, hg int, user, schema, digest string, dur time.Duration, affected, sent uint64) {
+func (d *Digests) Record(key []byte, hg int, user, schema, client, digest string, dur time.Duration, affected, sent uint64) {
 	sh := &d.shards[maphash.Bytes(d.seed, key)%digestShards]
 	sh.mu.RLock()
 	e := sh.m[string(key)]
 	sh.mu.RUnlock()
 	if e == nil {
 		if d.count.Load() >= int64(d.max) {
-			digest, key = "(other)", digestKey(nil, hg, user, schema, "(other)")
+			digest, key = "(other)", digestKey(nil, hg, user, schema, client, "(other)")
 			sh = &d.shards[maphash.Bytes(d.seed, key)%digestShards]
 		}
-		e = d.insert(sh, key, hg, user, schema, digest)
+		e = d.insert(sh, key, hg, user, schema, client, digest)
 	}
 	us := uint64(dur.Microseconds())
 	e.count.Add(1)
@@ -115,14 +122,14 @@ func (d *Digests) Record(key []byte, hg int, user, schema, digest string, dur ti
 func (d *Digests) insert(sh *struct {
 	mu sync.RWMutex
 	m  map[string]*digestEntry
-}, key []byte, hg int, user, schema, digest string) *digestEntry {
+}, key []byte, hg int, user, schema, client, digest string) *digestEntry {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if e := sh.m[string(key)]; e != nil {
 		return e
 	}
 	e := &digestEntry{hostgroup: hg, user: strings.Clone(user), schema: strings.Clone(schema),
-		digest: strings.Clone(digest), first: time.Now().UnixMicro()}
+		client: strings.Clone(client), digest: strings.Clone(digest), first: time.Now().UnixMicro()}
 	sh.m[string(key)] = e
 	d.count.Add(1)
 	return e
@@ -135,8 +142,9 @@ func (d *Digests) Snapshot() []DigestStat {
 		sh := &d.shards[i]
 		sh.mu.RLock()
 		for _, e := range sh.m {
-			out = append(out, DigestStat{Hostgroup: e.hostgroup, Schema: e.schema, User: e.user, Digest: e.digest,
-				Count: e.count.Load(), FirstSeen: time.UnixMicro(e.first), LastSeen: time.UnixMicro(e.last.Load()),
+			out = append(out, DigestStat{Hostgroup: e.hostgroup, Schema: e.schema, User: e.user, ClientAddress: e.client,
+				Digest: e.digest,
+				Count:  e.count.Load(), FirstSeen: time.UnixMicro(e.first), LastSeen: time.UnixMicro(e.last.Load()),
 				SumTimeUs: e.sumUs.Load(), MinTimeUs: e.minUs.Load(), MaxTimeUs: e.maxUs.Load(),
 				SumRowsAffected: e.affected.Load(), SumRowsSent: e.sent.Load()})
 		}

@@ -46,6 +46,8 @@ type Process struct {
 	// Backend is the server the running statement (or the pinned
 	// transaction) is on, "" when idle.
 	Backend string
+	// Local is the proxy's end (host:port) of that backend connection.
+	Local string
 	// Command is Query while a statement runs, Sleep otherwise.
 	Command string
 	// Time is how long the running statement has run (Query) or since the
@@ -70,6 +72,9 @@ func (r *Registry) Processlist() []Process {
 		p.DB, p.Hostgroup, p.Time = st.db, st.hg, time.Since(st.start)
 		if c := s.running.Load(); c != nil {
 			p.Command, p.Info, p.Backend = "Query", string(st.info[:st.infoLen]), c.Addr()
+			if la := c.LocalAddr(); la != nil {
+				p.Local = la.String()
+			}
 		}
 		st.mu.Unlock()
 		out = append(out, p)

@@ -3,6 +3,7 @@ package session
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/server"
@@ -37,8 +38,7 @@ func (s *Session) runQuery(pkt []byte) error {
 		s.d.QueryHook(pkt[5:])
 	}
 	sql := bytesToString(pkt[5:])
-	s.cls.SetSQLMode(s.st.vars["sql_mode"])
-	st := s.cls.Classify(sql)
+	st := s.classify(sql)
 	if st.Flags&router.FlagKill != 0 {
 		return s.handleKill(sql)
 	}
@@ -59,7 +59,7 @@ func (s *Session) runQuery(pkt []byte) error {
 		pkt = comQuery(t.sql) // rewritten by a rule
 	}
 	mj, mok := s.mirrorText(&st, t.sql)
-	err := s.runStmt(pkt, t, opQuery)
+	err := s.runStmtQC(pkt, &st, t.sql, t, opQuery)
 	s.sendMirror(mj, mok)
 	return err
 }
@@ -143,6 +143,7 @@ func (s *Session) handleResetConnection() error {
 // resetState drops the session's state and returns its pinned connection
 // to the pool after resetting it on the server.
 func (s *Session) resetState(collation int) {
+	s.endTxnSpan(time.Time{}, "rollback")
 	if s.pinned != nil {
 		c := s.pinned
 		s.pinned = nil

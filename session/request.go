@@ -33,6 +33,10 @@ type request struct {
 	// timeout is the statement timeout (0 = none); Session.timer
 	// enforces it.
 	timeout time.Duration
+	// detached: a read of a transaction_persistent=0 user running outside
+	// its transaction on a connection of its own (txnpersist.go); finish
+	// releases that connection on its own.
+	detached bool
 	// conn is the backend connection serving the command while its reply
 	// is relayed; the relay's OnOK callback updates its state.
 	conn *pool.Conn

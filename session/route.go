@@ -9,6 +9,7 @@ import (
 
 	"github.com/rwproxy/rwproxy/pool"
 	"github.com/rwproxy/rwproxy/protocol"
+	"github.com/rwproxy/rwproxy/qcache"
 	"github.com/rwproxy/rwproxy/router"
 )
 
@@ -32,6 +33,9 @@ type Routing struct {
 	Firewall *FirewallView
 	// Replay is the transaction_replay settings (txreplay.go).
 	Replay ReplayConfig
+	// QueryCache is the query cache while some rule sets a cache_ttl;
+	// nil otherwise (docs/query-cache.md).
+	QueryCache *qcache.Cache
 }
 
 // target is where one statement runs.
@@ -42,7 +46,10 @@ type target struct {
 	// idem: a query rule marks the statement idempotent (re-run once when
 	// its connection is lost in autocommit, see runStmt).
 	idem bool
-	dec  router.Decision
+	// detached: a read of a transaction_persistent=0 user that runs
+	// outside its transaction, on a connection of its own (txnpersist.go).
+	detached bool
+	dec      router.Decision
 	// sql is the statement as the backend receives it (after the rules'
 	// replace_pattern).
 	sql string
@@ -75,6 +82,10 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 	if s.pins&PinNextStatement != 0 {
 		s.pins &^= PinNextStatement
 	}
+	detached := dec.Target == router.TargetPinned && s.leavesTxn(st)
+	if detached {
+		dec = router.Route(st, router.View{Autocommit: true}) // as outside the transaction
+	}
 	if s.user.SchemaLocked && st.Kind == router.KindUse {
 		if me := schemaLocked(s.user, useTarget(sql)); me != nil {
 			return target{}, me
@@ -90,6 +101,7 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 	var digest string
 	var idem bool
 	s.rules.resetStmt()
+	s.qc.spec = router.CacheSpec{}
 	// A pinned statement ignores the rules' destination and error, but
 	// not their timeout nor their rewriting.
 	if !r.Rules.Empty() && (dec.Target != router.TargetPinned || r.Rules.HasTimeouts() || r.Rules.HasRewrites() ||
@@ -103,9 +115,10 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 		if m.Rewritten != "" && !s.rules.inExecute {
 			sql = s.applyRewrite(st, m.Rewritten)
 			if dec.Target != router.TargetPinned && dec.Reason != router.ReasonFastForward {
-				dec = router.Route(st, router.View{Pinned: false, Autocommit: s.st.autocommit()})
+				dec = router.Route(st, router.View{Autocommit: s.st.autocommit() || detached})
 			}
 		}
+		s.qc.spec = m.Cache
 		idem = m.Idempotent
 		if dec.Target != router.TargetPinned && dec.Reason != router.ReasonFastForward {
 			if m.ErrorMsg != "" {
@@ -136,6 +149,10 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 	}
 	s.noteSticky(&m, t.hg)
 	t.sql = sql
+	// Routed to the transaction's own hostgroup, the read stays on the
+	// transaction's connection, as in ProxySQL.
+	t.detached = detached && (t.reader || t.hg != t.writer)
+	s.req.detached = t.detached
 	s.req.flags = st.Flags
 	s.req.nextTxn = nextTxnOnly(st)
 	s.txNote(st, sql)
@@ -186,6 +203,9 @@ func (s *Session) takeHeld(st *router.Stmt) {
 // read-your-writes cannot be satisfied there in time), or a connection of
 // t.hg.
 func (s *Session) acquireFor(t *target) (*pool.Conn, *mysql.MyError) {
+	if t.detached {
+		return s.acquireDetached(t)
+	}
 	if s.pinned != nil {
 		return s.pinned, nil
 	}
@@ -196,7 +216,10 @@ func (s *Session) acquireFor(t *target) (*pool.Conn, *mysql.MyError) {
 	c, me := s.acquire(t.hg)
 	if me == nil {
 		if want := s.rywWant(); want != nil {
-			if ok, broken := s.caughtUp(c, want); !ok {
+			ok, broken := s.caughtUp(c, want)
+			if ok {
+				c.Stats().GTIDSync.Add(1)
+			} else {
 				if broken {
 					c.Discard() // a failed wait leaves the connection in an unknown state
 				} else {
@@ -326,6 +349,9 @@ func (s *Session) do(c *pool.Conn, pkt []byte, o op) (protocol.Response, error) 
 	case opExecute:
 		return s.execute(c, pkt)
 	}
+	if pkt[4] == mysql.COM_QUERY {
+		pkt, _ = s.forBackend(c, pkt, nil) // cannot fail for a query
+	}
 	return s.send(c, pkt, fwdResult)
 }
 
@@ -357,7 +383,9 @@ func (s *Session) runStmt(pkt []byte, t target, o op) error {
 		}
 	}
 	start := timeNow()
-	retry := (t.reader || s.idempotentRetry(&t)) && len(pkt) < mysql.MaxPayloadLen
+	// A detached read is not re-run: retryRead would drop the session's
+	// transaction state along with the failed connection.
+	retry := ((t.reader && !t.detached) || s.idempotentRetry(&t)) && len(pkt) < mysql.MaxPayloadLen
 	s.txBegin(pkt, o, &t)
 	s.req.conn = c
 	res, err := s.doTimed(c, pkt, o)

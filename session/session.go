@@ -152,6 +152,9 @@ type Session struct {
 	// keyBuf is reused to build the digest statistics' key.
 	keyBuf []byte
 	exec   execState
+	// clientHost is the client's host for the digest statistics, set on
+	// first use (digestClient).
+	clientHost *string
 
 	// running is the connection a statement is running on, for KILL from
 	// another session; inTxnFlag mirrors inTxn for Registry.Drain.
@@ -170,12 +173,19 @@ type Session struct {
 	longHeld int
 	// span is the traced statement being run (trace.go); nil: not traced.
 	span *tracing.Stmt
+	// txn is the open transaction's span (txntrace.go).
+	txn txnTrace
 	// qattrs: the client sends query attributes (queryattrs.go); qaBuf
 	// holds its executes rewritten to the plain form.
 	qattrs bool
 	qaBuf  []byte
 	// tx records the open transaction for replay (txreplay.go).
 	tx txLog
+	// attrBuf holds the last statement converted for a backend with query
+	// attributes (backendattrs.go).
+	attrBuf []byte
+	// qc is the session's query cache state (qcache.go).
+	qc qcState
 }
 
 // handshake is the go-mysql Handler used during login only: rwproxy runs
@@ -364,6 +374,7 @@ func (s *Session) run() {
 // close returns or discards the backend connections the session holds.
 func (s *Session) close() {
 	s.timer.stop()
+	s.endTxnSpan(time.Time{}, "abandoned")
 	s.releaseHeld()
 	if s.pinned == nil {
 		return

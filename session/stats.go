@@ -41,6 +41,10 @@ const (
 	// taken a lock or set state, so the connection stays with the session
 	// until it ends (or resets the connection).
 	PinUnparsed
+	// PinFastForward: the user is fast_forward (ProxySQL's
+	// mysql_users.fast_forward): its statements are relayed unparsed, so
+	// the session keeps one backend connection until it ends.
+	PinFastForward
 	// PinRule: a query rule with multiplex=0 matched a statement of the
 	// session (ProxySQL's "multiplexing disabled" by a rule).
 	PinRule
@@ -49,11 +53,11 @@ const (
 
 // discardPins are the reasons whose connection is closed, not reset and
 // pooled, when the session lets it go.
-const discardPins = PinBackupLock | PinBackupStage | PinInstanceLock | PinUnparsed
+const discardPins = PinBackupLock | PinBackupStage | PinInstanceLock | PinUnparsed | PinFastForward
 
 var pinNames = [numPinReasons]string{"transaction", "unreplayable_state", "temporary_table", "named_lock",
 	"lock_tables", "sql_prepare", "user_variable", "handler", "sequence", "next_statement",
-	"backup_lock", "backup_stage", "instance_lock", "unparsed_statement", "query_rule"}
+	"backup_lock", "backup_stage", "instance_lock", "unparsed_statement", "fast_forward", "query_rule"}
 
 // PinReasonNames lists every reason's name, in bit order.
 func PinReasonNames() []string { return pinNames[:] }
@@ -84,6 +88,9 @@ type Stats struct {
 	LoginFailures loginFailures
 	// Pins counts how often each pin reason was taken, by bit index.
 	Pins [numPinReasons]atomic.Uint64
+	// TxnDetached counts reads of transaction_persistent=0 users that ran
+	// outside their transaction (txnpersist.go).
+	TxnDetached atomic.Uint64
 	// Routes counts routing decisions by reason.
 	Routes [router.NumReasons]atomic.Uint64
 	// ToReader / ToWriter count statements by the hostgroup role they ran on.

@@ -39,8 +39,7 @@ const cursorFlags = mysql.CURSOR_TYPE_READ_ONLY | mysql.CURSOR_TYPE_FOR_UPDATE |
 
 func (s *Session) handlePrepare(pkt []byte) error {
 	query := string(pkt[5:])
-	s.cls.SetSQLMode(s.st.vars["sql_mode"])
-	st := s.cls.Classify(query)
+	st := s.classify(query)
 	t, me := s.route(&st, query)
 	if me != nil {
 		return s.writeErr(me)
@@ -199,7 +198,7 @@ func (s *Session) runExecute(pkt []byte) error {
 	}
 	mj, mok := s.mirrorExec(ps, pkt, typesAt, bound)
 	s.exec = execState{ps: ps, typesAt: typesAt, bound: bound}
-	err := s.runStmt(pkt, t, opExecute)
+	err := s.runStmtQC(pkt, &ps.st, ps.query, t, opExecute)
 	s.exec = execState{}
 	s.sendMirror(mj, mok)
 	return err
@@ -258,6 +257,11 @@ func (s *Session) execute(c *pool.Conn, pkt []byte) (protocol.Response, error) {
 	}
 	s.clearLongData(ps)
 	binary.LittleEndian.PutUint32(pkt[5:9], bs.ID)
+	pkt, ok := s.forBackend(c, pkt, ps)
+	if !ok {
+		me := protocol.NewErrMalformed("COM_STMT_EXECUTE")
+		return protocol.Response{Err: me}, s.writeErr(me)
+	}
 	return s.send(c, pkt, fwdResult)
 }
 

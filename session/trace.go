@@ -33,14 +33,18 @@ func (s *Session) traced(pkt []byte, sql, traceparent string, op tracing.Op, run
 	now := timeNow()
 	var sp *tracing.Stmt
 	if s.d.Tracer != nil {
-		sp = s.d.Tracer.Start(sql, traceparent, op, now)
+		sp = s.startSpan(sql, traceparent, op, now)
 	}
 	capturing := s.capturing()
 	if sp == nil && capturing {
 		sp = tracing.NewRecord(now)
 	}
 	if sp == nil {
-		return run(pkt)
+		err := run(pkt)
+		if s.txn.unsampled {
+			s.txnStatementDone(now)
+		}
+		return err
 	}
 	// Read before run: the statement may change the schema, and sql
 	// aliases the command buffer.
@@ -59,6 +63,9 @@ func (s *Session) traced(pkt []byte, sql, traceparent string, op tracing.Op, run
 	s.span, s.relay.RowSum = nil, false
 	end := timeNow()
 	sp.End(end)
+	if s.txn.span != nil || s.txn.unsampled {
+		s.txnStatementDone(end)
+	}
 	if capturing {
 		cs.Digest, cs.Dur, cs.Rows, cs.Bytes, cs.Err = sp.Digest, end.Sub(now), sp.Rows, sp.Bytes, sp.ErrCode
 		cs.RowSum = sp.RowSum

@@ -53,6 +53,7 @@ type Stmt struct {
 	span trace.Span
 	op   Op
 	text string
+	txn  *Txn // the transaction whose span is the parent, nil if none
 }
 
 // NewRecord returns a Stmt without a span: the session fills it as it
@@ -65,9 +66,15 @@ func NewRecord(now time.Time) *Stmt { return &Stmt{Start: now} }
 func (s *Stmt) Context() context.Context { return s.ctx }
 
 // Traceparent is the W3C traceparent naming this statement's span, for a
-// backend that accepts it.
+// backend that accepts it; "" for a NewRecord.
 func (s *Stmt) Traceparent() string {
-	sc := s.span.SpanContext()
+	if s.span == nil {
+		return ""
+	}
+	return traceparent(s.span.SpanContext())
+}
+
+func traceparent(sc trace.SpanContext) string {
 	return "00-" + sc.TraceID().String() + "-" + sc.SpanID().String() + "-" + sc.TraceFlags().String()
 }
 
@@ -76,6 +83,9 @@ func (s *Stmt) Traceparent() string {
 func (s *Stmt) End(now time.Time) {
 	if s.span == nil {
 		return // NewRecord
+	}
+	if s.txn != nil {
+		s.txn.last = s.Digest
 	}
 	op := operation(s.Digest)
 	name := op

@@ -29,6 +29,8 @@ type Tracer struct {
 	// in Start, before the SDK is called, so that an unsampled statement
 	// costs no allocation.
 	ratio float64
+	// txnSpans is tracing.transaction_spans (txn.go).
+	txnSpans bool
 }
 
 // ScopeName is the instrumentation scope of rwproxy's spans.
@@ -83,7 +85,8 @@ func NewWithExporter(cfg config.Tracing, exp sdktrace.SpanExporter) *Tracer {
 		sdktrace.WithSpanProcessor(q),
 		sdktrace.WithResource(res),
 	)
-	return &Tracer{tp: tp, tr: tp.Tracer(ScopeName), q: q, includeText: cfg.IncludeStatement, ratio: cfg.SamplingRatio}
+	return &Tracer{tp: tp, tr: tp.Tracer(ScopeName), q: q, includeText: cfg.IncludeStatement, ratio: cfg.SamplingRatio,
+		txnSpans: cfg.TransactionSpans}
 }
 
 // Close exports the spans still queued (up to ctx's deadline) and stops
@@ -123,14 +126,8 @@ const (
 // "" if none, in which case a sqlcommenter comment in sql is looked for.
 // Start returns nil when the statement is not sampled.
 func (t *Tracer) Start(sql, traceparent string, op Op, now time.Time) *Stmt {
-	ctx := context.Background()
-	if traceparent == "" {
-		traceparent = commentTraceparent(sql)
-	}
-	if traceparent != "" {
-		ctx = propagation.TraceContext{}.Extract(ctx, carrier(traceparent))
-	}
-	if !trace.SpanContextFromContext(ctx).IsValid() && (t.ratio <= 0 || t.ratio < 1 && rand.Float64() >= t.ratio) {
+	ctx := clientContext(sql, traceparent)
+	if !t.sampleRoot(ctx) {
 		return nil // a root span the ratio does not sample
 	}
 	ctx, span := t.tr.Start(ctx, "mysql", trace.WithSpanKind(trace.SpanKindServer), trace.WithTimestamp(now))
@@ -142,6 +139,27 @@ func (t *Tracer) Start(sql, traceparent string, op Op, now time.Time) *Stmt {
 		st.text = strings.Clone(sql)
 	}
 	return st
+}
+
+// clientContext is the context carrying the client's span: traceparent
+// (a query attribute) or else a sqlcommenter comment in sql; empty when
+// there is neither.
+func clientContext(sql, traceparent string) context.Context {
+	ctx := context.Background()
+	if traceparent == "" {
+		traceparent = commentTraceparent(sql)
+	}
+	if traceparent != "" {
+		ctx = propagation.TraceContext{}.Extract(ctx, carrier(traceparent))
+	}
+	return ctx
+}
+
+// sampleRoot is the sampling decision for a span whose parent is in ctx:
+// true with a parent (the SDK's parent-based sampler decides), else true
+// for the ratio's share of root spans.
+func (t *Tracer) sampleRoot(ctx context.Context) bool {
+	return trace.SpanContextFromContext(ctx).IsValid() || t.ratio > 0 && (t.ratio >= 1 || rand.Float64() < t.ratio)
 }
 
 // carrier is a propagation.TextMapCarrier holding one traceparent.

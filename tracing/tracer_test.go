@@ -213,3 +213,37 @@ func TestOperation(t *testing.T) {
 		require.Equal(t, want, operation(in), in)
 	}
 }
+
+// TestTxnSpan: a transaction span is the parent of its statements, takes
+// the client's context, says how it ended; unsampled without a context at
+// ratio 0.
+func TestTxnSpan(t *testing.T) {
+	cfg := testConfig(0)
+	cfg.TransactionSpans = true
+	tr, exp := newMem(t, cfg)
+	require.True(t, tr.TxnSpans())
+	t0 := time.Unix(1_800_000_000, 0)
+	require.Nil(t, tr.StartTxn("BEGIN", "", "shop", t0), "no context at ratio 0: not sampled")
+	for _, tc := range []struct{ last, how, want string }{
+		{"commit", "", "commit"}, {"rollback", "", "rollback"}, {"create table t ( a int )", "", "implicit"},
+		{"update t set a = ?", "abandoned", "abandoned"},
+	} {
+		exp.Reset()
+		x := tr.StartTxn("BEGIN /*traceparent='00-"+clientTrace+"-"+clientSpan+"-01'*/", "", "shop", t0)
+		require.NotNil(t, x)
+		st := x.StartStmt("SELECT 1", OpQuery, t0.Add(time.Millisecond))
+		st.Digest = tc.last
+		st.End(t0.Add(2 * time.Millisecond))
+		x.End(t0.Add(3*time.Millisecond), tc.how)
+		require.NoError(t, tr.Flush(context.Background()))
+		spans := exp.GetSpans()
+		require.Len(t, spans, 2)
+		txn, stmt := spans[1], spans[0]
+		require.Equal(t, "transaction shop", txn.Name)
+		require.Equal(t, clientSpan, txn.Parent.SpanID().String())
+		require.Equal(t, txn.SpanContext.SpanID(), stmt.Parent.SpanID())
+		require.Equal(t, tc.want, attrs(txn)["rwproxy.transaction.end"].AsString())
+		require.Equal(t, int64(1), attrs(txn)["rwproxy.transaction.statements"].AsInt64())
+		require.Equal(t, tc.want != "commit", txn.Status.Code.String() == "Error", tc.want)
+	}
+}

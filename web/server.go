@@ -37,6 +37,10 @@ type Options struct {
 	// HistoryInterval spaces the samples of the query-rate history served
 	// to the dashboard; 0 means every second.
 	HistoryInterval time.Duration
+	// Capture, when set, serves POST /api/capture and /api/capture/stop
+	// (capture.go) to the account Credentials names.
+	Capture     CaptureControl
+	Credentials Credentials
 }
 
 // Server is the HTTP listener.
@@ -140,6 +144,7 @@ func (s *Server) routes(o Options) http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { text(w, http.StatusOK, "ok\n") })
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("GET /api/status", s.apiStatus)
+	s.captureRoutes(mux, o)
 	pp := pprofGate(o.PProf, pprofMux())
 	mux.Handle("GET /debug/pprof/", pp)
 	mux.Handle("POST /debug/pprof/symbol", pp)

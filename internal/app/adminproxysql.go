@@ -13,13 +13,19 @@ import (
 // the admin port.
 func (r adminRuntime) Kill(id uint32, query bool) bool { return r.a.Sessions.Kill(id, query) }
 
+// SetPaused stops or resumes taking client connections: PROXYSQL PAUSE
+// and RESUME on the admin port.
+func (r adminRuntime) SetPaused(p bool) { r.a.listener.SetPaused(p) }
+
+var _ admin.Pauser = adminRuntime{}
+
 // proxysqlSnapshot fills the parts of st that ProxySQL's stats tables
 // show: the client sessions and the memory figures.
 func (a *App) proxysqlSnapshot(want admin.Want, st *admin.Stats) {
 	if want&admin.WantSessions != 0 {
 		for _, p := range a.Sessions.Processlist() {
 			st.Processes = append(st.Processes, admin.Process{ID: p.ID, User: p.User, DB: p.DB,
-				ClientHost: p.ClientHost, ClientPort: p.ClientPort, Hostgroup: p.Hostgroup, Backend: p.Backend,
+				ClientHost: p.ClientHost, ClientPort: p.ClientPort, Hostgroup: p.Hostgroup, Backend: p.Backend, Local: p.Local,
 				Command: p.Command, Time: p.Time, Info: p.Info, InTxn: p.InTxn})
 		}
 		st.UserConns = a.Sessions.UserConnections()
@@ -28,6 +34,9 @@ func (a *App) proxysqlSnapshot(want admin.Want, st *admin.Stats) {
 		for _, h := range rt.Rules.Hits() {
 			st.RuleHits = append(st.RuleHits, admin.RuleHit{RuleID: h.RuleID, Hits: h.Hits})
 		}
+	}
+	if want&admin.WantQueryCache != 0 {
+		st.QueryCache = a.queryCacheRows()
 	}
 	if want&admin.WantErrors != 0 && a.deps != nil && a.deps.Errors != nil {
 		errs, _ := a.deps.Errors.Snapshot()
@@ -59,6 +68,12 @@ func (a *App) proxysqlSnapshot(want admin.Want, st *admin.Stats) {
 			{"mysql_variables", cluster.ModuleVariables}} {
 			st.Checksums = append(st.Checksums, admin.ModuleChecksum{Name: m.proxysql, Version: v.Version,
 				Epoch: at, Checksum: sums[m.module]})
+		}
+	}
+	if want&admin.WantFreeConns != 0 {
+		for _, c := range a.Pools.IdleConns(admin.MaxFreeConns) {
+			st.FreeConns = append(st.FreeConns, admin.FreeConn{Addr: c.Addr, User: c.User, Schema: c.Schema,
+				ThreadID: c.ThreadID, Vars: c.Vars, Idle: c.Idle, Age: c.Age, Stmts: c.Stmts, ServerVersion: c.ServerVersion})
 		}
 	}
 	if want&admin.WantMemory != 0 {
@@ -98,5 +113,6 @@ func (a *App) proxysqlGlobals() []admin.Counter {
 		{Name: "Client_Connections_non_idle", Value: nonIdle},
 		{Name: "Active_Transactions", Value: active},
 		{Name: "Slow_queries", Value: int64(slow)},
+		{Name: "Reads_Outside_Transaction", Value: int64(a.Stats.TxnDetached.Load())},
 	}
 }

@@ -140,7 +140,8 @@ func (r adminRuntime) Snapshot(want admin.Want) admin.Stats {
 	if want&admin.WantDigests != 0 && a.Digests != nil {
 		for _, d := range a.Digests.Snapshot() {
 			st.Digests = append(st.Digests, admin.DigestStat{Hostgroup: d.Hostgroup, Schema: d.Schema, User: d.User,
-				DigestText: d.Digest, Count: d.Count, FirstSeen: d.FirstSeen, LastSeen: d.LastSeen,
+				ClientAddress: d.ClientAddress,
+				DigestText:    d.Digest, Count: d.Count, FirstSeen: d.FirstSeen, LastSeen: d.LastSeen,
 				SumTimeUs: d.SumTimeUs, MinTimeUs: d.MinTimeUs, MaxTimeUs: d.MaxTimeUs,
 				SumRowsAffected: d.SumRowsAffected, SumRowsSent: d.SumRowsSent})
 		}
@@ -193,7 +194,8 @@ func monitorLogs(m monitorLogSource) map[string][]admin.LogEntry {
 	}
 	out := make(map[string][]admin.LogEntry)
 	for kind, mk := range map[string]string{admin.LogPing: monitor.KindPing, admin.LogReadOnly: monitor.KindReadOnly,
-		admin.LogReplicationLag: monitor.KindReplicationLag, admin.LogGroupReplication: monitor.KindGroupReplication} {
+		admin.LogReplicationLag: monitor.KindReplicationLag, admin.LogGroupReplication: monitor.KindGroupReplication,
+		admin.LogConnect: monitor.KindConnect} {
 		for _, e := range m.Log(mk, adminLogLimit) {
 			out[kind] = append(out[kind], admin.LogEntry{Time: e.Time, Addr: e.Addr, Duration: e.Duration,
 				Result: e.Result, Error: e.Error})
@@ -228,7 +230,7 @@ func (a *App) poolStats(snap *topology.Snapshot) []admin.PoolStats {
 			p.ConnUsed, p.ConnFree = s.ConnUsed.Load(), s.ConnFree.Load()
 			p.ConnOK, p.ConnERR, p.Queries = s.ConnOK.Load(), s.ConnERR.Load(), s.Queries.Load()
 			p.BytesSent, p.BytesRecv, p.LatencyUs = s.BytesSent.Load(), s.BytesRecv.Load(), s.LatencyUs.Load()
-			p.MaxConnUsed = s.MaxConnUsed.Load()
+			p.MaxConnUsed, p.GTIDSync = s.MaxConnUsed.Load(), s.GTIDSync.Load()
 		}
 		out = append(out, p)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/rwproxy/rwproxy/monitor"
 	"github.com/rwproxy/rwproxy/pool"
 	"github.com/rwproxy/rwproxy/protocol"
+	"github.com/rwproxy/rwproxy/qcache"
 	"github.com/rwproxy/rwproxy/router"
 	"github.com/rwproxy/rwproxy/session"
 	"github.com/rwproxy/rwproxy/topology"
@@ -54,6 +55,8 @@ type App struct {
 	picker  *balance.Picker
 	// Cache is the shared classification cache.
 	Cache *router.Cache
+	// QueryCache is the query cache (query rules' cache_ttl).
+	QueryCache *qcache.Cache
 	// Digests aggregates per-digest statement statistics.
 	Digests *session.Digests
 	// Tracer traces statements (tracing.enabled); nil when off.
@@ -294,6 +297,7 @@ func (a *App) applyConfig(c *config.Config) error {
 		QueryTimeout: c.QueryTimeout, Firewall: a.Firewall.Build(c.Firewall),
 		Replay: session.ReplayConfig{On: c.ReplayEnabled(), MaxSize: c.TransactionReplayMaxSize,
 			Attempts: c.TransactionReplayAttempts, Timeout: c.TransactionReplayTimeout}}
+	a.applyQueryCache(c, rules, rt)
 	for _, rh := range c.ReplicationHostgroups {
 		rt.ReaderOf[rh.WriterHostgroup] = rh.ReaderHostgroup
 	}
@@ -377,5 +381,8 @@ func poolOptions(c *config.Config) pool.Options {
 		ConnectTimeout: c.Pool.ConnectTimeout, IdleTimeout: c.Pool.IdleTimeout,
 		MaxLifetime: c.Pool.MaxLifetime, PingAfter: c.Pool.PingAfter, WaitTimeout: c.Pool.WaitTimeout,
 		MaxIdle: c.Pool.MaxIdle, MinIdle: c.Pool.MinIdle,
+		// With tracing on, backends that accept query attributes get the
+		// statement's traceparent (session/backendattrs.go).
+		QueryAttributes: c.Tracing.Enabled,
 	}
 }

@@ -72,9 +72,15 @@ func (a *App) StartHTTP(o HTTPOptions) error {
 	if a.Tracer != nil {
 		reg.MustRegister(a.Tracer)
 	}
+	reg.MustRegister(metrics.NewQueryCacheCollector(a.queryCacheMetrics))
 	s, err := web.New(web.Options{
 		Listen: listen, Source: src, Gatherer: reg, Log: a.lg.Named("http"),
-		PProf: func() bool { return a.Store.Current().HTTP.PProf },
+		PProf:   func() bool { return a.Store.Current().HTTP.PProf },
+		Capture: adminRuntime{a: a},
+		Credentials: func() (string, string) {
+			ad := a.Store.Current().Admin
+			return ad.Username, ad.Password
+		},
 	})
 	if err != nil {
 		return err
@@ -136,6 +142,7 @@ func (o *obsSource) Sample() metrics.Sample {
 	}
 	s.Servers = o.servers(v.Config, snap, health)
 	s.Proxy = o.proxyCounters()
+	s.Paused = a.listener.Paused()
 	for i := range router.NumReasons {
 		s.Routes = append(s.Routes, metrics.Count{Name: router.Reason(i).String(), Value: a.Stats.Routes[i].Load()})
 	}

@@ -146,6 +146,8 @@ func (r *Result) mysqlVariables(g *Value) {
 			c.Monitor.ReplicationLagInterval = ms(v)
 		case "connect_timeout_server":
 			c.Pool.ConnectTimeout = ms(v)
+		case "query_digests_track_hostname":
+			c.Log.QueryDigestsTrackHostname = v.Int != 0 || v.Bool
 		case "threads", "stacksize", "poll_timeout":
 			r.unmapped(where, "the Go runtime schedules the sessions; there is no thread setting")
 		case "have_compress":

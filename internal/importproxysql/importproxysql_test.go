@@ -113,6 +113,7 @@ func TestMainRoundTrip(t *testing.T) {
 	require.Equal(t, "0.0.0.0:6033", c.Listen)
 	require.Len(t, c.Users, 3)
 	require.Equal(t, "back-pw", c.Users[2].BackendPassword)
+	require.True(t, c.Log.QueryDigestsTrackHostname, "mysql-query_digests_track_hostname")
 	require.Len(t, c.QueryRules, 5)
 	require.Equal(t, 10, *c.QueryRules[2].DestinationHostgroup)
 	require.Equal(t, 5, *c.QueryRules[2].FlagOUT)

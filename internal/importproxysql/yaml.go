@@ -37,6 +37,10 @@ func WriteYAML(out io.Writer, source string, c *config.Config) error {
 	w.line(0, "max_connections: %d", c.MaxConnections)
 	w.line(0, "server_version: %s", str(c.ServerVersion))
 	w.line(0, "query_timeout: %s", dur(c.QueryTimeout))
+	if c.Log.QueryDigestsTrackHostname {
+		w.line(0, "log:")
+		w.line(1, "query_digests_track_hostname: true")
+	}
 	w.line(0, "admin:")
 	w.line(1, "listen: %s", str(c.Admin.Listen))
 	w.line(1, "datadir: %s", str(c.Admin.Datadir))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -43,6 +44,8 @@ type outcome struct {
 	unexpected string // an error the capture did not have
 	mismatch   string // rows or error differ
 	checksum   bool   // the mismatch is the rows' checksum only
+	rows       bool   // the mismatch is in the rows (count or checksum)
+	orderDep   bool   // the rows differ on a read whose result the capture's order does not determine (overlap.go)
 	sql        string
 }
 
@@ -100,17 +103,26 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		all []outcome
 		wg  sync.WaitGroup
 	)
-	start := time.Now()
+	list := make([]*session, 0, len(sessions))
 	for _, s := range sessions {
+		list = append(list, s)
+	}
+	slices.SortFunc(list, func(a, b *session) int { return int(a.state.Session) - int(b.state.Session) })
+	ord, tickets := newOrder(list)
+	dep := orderDependent(list)
+	start := time.Now()
+	for i, s := range list {
 		wg.Go(func() {
-			res := replaySession(ctx, o, s, start)
+			res := replaySession(ctx, o, s, start, ord, tickets[i], dep[i])
 			mu.Lock()
 			all = append(all, res...)
 			mu.Unlock()
 		})
 	}
 	wg.Wait()
-	return newReport(o, all, time.Since(start)), nil
+	r := newReport(o, all, time.Since(start))
+	r.OrderReleased = ord.releasedCount()
+	return r, nil
 }
 
 // isRead reports a statement --read-only replays.
@@ -131,10 +143,37 @@ type conn struct {
 	db    string
 	stmts map[string]*client.Stmt
 	types map[string][]byte
+	// onWrite, when set, is called (then cleared) once the next request
+	// bytes are written to the socket: the statement is then sent
+	// (order.go). Only the session's goroutine uses it.
+	onWrite func()
+}
+
+// hookConn calls its conn's onWrite after a write.
+type hookConn struct {
+	net.Conn
+	c *conn
+}
+
+func (h hookConn) Write(b []byte) (int, error) {
+	n, err := h.Conn.Write(b)
+	if f := h.c.onWrite; f != nil {
+		h.c.onWrite = nil
+		f()
+	}
+	return n, err
 }
 
 func (c *conn) connect() error {
-	cl, err := client.Connect(c.o.To, c.o.User, c.o.Password, c.db)
+	var d net.Dialer
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return hookConn{Conn: nc, c: c}, nil
+	}
+	cl, err := client.ConnectWithDialer(context.Background(), "tcp", c.o.To, c.o.User, c.o.Password, c.db, dial)
 	if err != nil {
 		return err
 	}
@@ -148,8 +187,11 @@ func (c *conn) close() {
 	}
 }
 
-// replaySession runs one session's statements on its own connection.
-func replaySession(ctx context.Context, o Options, s *session, start time.Time) []outcome {
+// replaySession runs one session's statements on its own connection, each
+// at its captured offset (scaled) and after the statements that preceded
+// it in the capture (order.go). tk are the statements' tickets; dep marks
+// the order-dependent reads (overlap.go).
+func replaySession(ctx context.Context, o Options, s *session, start time.Time, ord *order, tk []ticket, dep []bool) []outcome {
 	out := make([]outcome, 0, len(s.stmts))
 	c := &conn{o: o, db: s.state.DB}
 	defer c.close()
@@ -157,24 +199,30 @@ func replaySession(ctx context.Context, o Options, s *session, start time.Time) 
 	if connErr == nil && s.state.Autocommit != nil && !*s.state.Autocommit {
 		_, connErr = c.c.Execute("SET autocommit = 0")
 	}
-	for _, r := range s.stmts {
+	for i, r := range s.stmts {
 		oc := outcome{digest: r.Digest, captured: time.Duration(r.DurUS) * time.Microsecond, sql: r.SQL}
 		if o.ReadOnly && !isRead(r.Digest) {
 			oc.skipped = true
 			out = append(out, oc)
+			ord.done(tk[i])
 			continue
 		}
 		if connErr != nil {
 			oc.unexpected = "connect: " + connErr.Error()
 			out = append(out, oc)
+			ord.done(tk[i])
 			continue
 		}
-		if !wait(ctx, start.Add(time.Duration(float64(r.T)/o.Speed))) {
+		if !wait(ctx, start.Add(time.Duration(float64(r.T)/o.Speed))) || !ord.wait(ctx, tk[i]) {
 			break
 		}
+		c.onWrite = func() { ord.sent(tk[i]) }
 		rows, sum, dur, err := c.run(r)
+		c.onWrite = nil
+		ord.done(tk[i]) // and sent, if it never reached the socket
 		oc.replayed = dur
 		compare(&oc, r, rows, sum, err)
+		oc.orderDep = oc.rows && dep[i]
 		out = append(out, oc)
 		var me *mysql.MyError
 		if err != nil && !errors.As(err, &me) { // connection lost: start again
@@ -282,8 +330,9 @@ func compare(oc *outcome, r capture.Record, rows int, sum string, err error) {
 		oc.mismatch = fmt.Sprintf("captured error %d, replay error %d", r.Err, me.Code)
 	case err == nil && rows != r.Rows:
 		oc.mismatch = fmt.Sprintf("captured %d rows, replay %d", r.Rows, rows)
+		oc.rows = true
 	case err == nil && r.Checksum != "" && sum != r.Checksum:
 		oc.mismatch = fmt.Sprintf("%d rows, captured checksum %s, replay %s", rows, r.Checksum, sum)
-		oc.checksum = true
+		oc.checksum, oc.rows = true, true
 	}
 }

@@ -1,9 +1,12 @@
 package integration
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -59,15 +62,15 @@ func freshCopy(t *testing.T) {
 // sbTables is the number of sysbench tables.
 const sbTables = 8
 
-// TestCaptureReplaySysbench captures 10 s of sysbench oltp_read_write (one
-// thread: with several, a read that overlaps another session's write may
-// see it or not depending on the interleaving, which no replay fixes)
-// through rwproxy, then replays it directly against the primary
-// of a fresh copy of the tables at 1x and 2x: no unexpected error, and
-// every read returns the captured number of rows with the captured
-// checksum. A third replay runs
-// against a copy where one table lost its primary key, for the latency
-// per digest (logged, not asserted).
+// TestCaptureReplaySysbench captures sysbench oltp_read_write with 4
+// threads (10 s; RWPROXY_CAPTURE_SECONDS sets another length: the issue's
+// 30 s run is done by hand) through rwproxy, then replays it with the same
+// concurrency directly against the primary of a fresh copy of the tables
+// at 1x and 2x: no unexpected error, and every read returns the captured
+// number of rows with the captured checksum (the replay keeps the
+// capture's order between sessions: internal/replay/order.go). A third
+// replay runs against a copy where one table lost its primary key, for
+// the latency per digest (logged).
 func TestCaptureReplaySysbench(t *testing.T) {
 	needSandbox(t)
 	spCreateSchema(t, "sbcap", nil)
@@ -75,7 +78,8 @@ func TestCaptureReplaySysbench(t *testing.T) {
 	a := startSplitProxy(t)
 	dir := t.TempDir()
 	require.NoError(t, a.Capture.Start(capture.Options{Dir: dir}))
-	out, err := runSysbench(t, 2*time.Minute, sbCapture(a.Addr(), "run", "--threads=1", "--time=10")...)
+	secs := cmp.Or(os.Getenv("RWPROXY_CAPTURE_SECONDS"), "10")
+	out, err := runSysbench(t, 3*time.Minute, sbCapture(a.Addr(), "run", "--threads=4", "--time="+secs)...)
 	require.NoError(t, err, out)
 	res := parseSysbench(t, out)
 	s, err := a.Capture.Stop()
@@ -90,9 +94,16 @@ func TestCaptureReplaySysbench(t *testing.T) {
 		r, err := replay.Run(context.Background(), replay.Options{From: dir, To: primary(), User: "app", Password: "app", Speed: speed})
 		require.NoError(t, err)
 		t.Logf("%gx: %s\n%s", speed, r.Summary(), r.Markdown())
+		if d := os.Getenv("RWPROXY_CAPTURE_REPORT"); d != "" { // keep the reports (docs)
+			require.NoError(t, r.Write(filepath.Join(d, fmt.Sprintf("speed-%g", speed))))
+		}
 		require.Equal(t, int(s.Written), r.Statements)
 		require.Zero(t, r.Unexpected, "%+v", r.Diffs)
 		require.Zero(t, r.Mismatches, "%+v", r.Diffs)
+		// Reads that overlapped another session's commit in the capture
+		// may differ (the capture does not say which came first); they are
+		// reported apart, and must stay a small share, or the order is lost.
+		require.Less(t, r.OrderDependent, r.Statements/200, "%+v", r.Diffs)
 	}
 
 	// The same traffic against a copy where sbtest1 lost its primary key:
@@ -105,15 +116,24 @@ func TestCaptureReplaySysbench(t *testing.T) {
 	spExec(t, d, "ALTER TABLE sbtest1 MODIFY id INT NOT NULL, DROP PRIMARY KEY")
 	_, err = sb.Run("sync")
 	require.NoError(t, err)
-	r, err := replay.Run(context.Background(), replay.Options{From: dir, To: primary(), User: "app", Password: "app"})
+	// Reads only: with 4 threads, writes that scan the table lock all of
+	// it and the full replay takes minutes (docs/observability.md has the
+	// full one, run by hand). Without the writes, the reads' rows differ
+	// from the capture's: only the latencies are of interest here.
+	r, err := replay.Run(context.Background(), replay.Options{From: dir, To: primary(), User: "app", Password: "app",
+		ReadOnly: os.Getenv("RWPROXY_CAPTURE_SECONDS") == ""})
 	require.NoError(t, err)
 	t.Logf("sbtest1 without its primary key: %s\n%s", r.Summary(), r.Markdown())
-	require.Equal(t, int(s.Written), r.Statements)
-	var slow bool
-	for _, st := range r.Digests {
-		if st.Digest == "select c from sbtest1 where id = ?" {
-			slow = st.ReplayP50 > 0
-		}
+	if d := os.Getenv("RWPROXY_CAPTURE_REPORT"); d != "" {
+		require.NoError(t, r.Write(filepath.Join(d, "no-primary-key")))
 	}
-	require.True(t, slow, "the point select on sbtest1 is in the report")
+	require.Equal(t, int(s.Written), r.Statements+r.Skipped)
+	p50 := map[string]float64{}
+	for _, st := range r.Digests {
+		p50[st.Digest] = st.ReplayP50
+	}
+	// The latencies are logged (and recorded in docs/observability.md),
+	// not compared: no timing assertions on this shared machine.
+	require.Positive(t, p50["select c from sbtest1 where id = ?"], "the point select on sbtest1 is in the report")
+	require.Positive(t, p50["select c from sbtest2 where id = ?"], "and on an unchanged table, to compare")
 }
