@@ -12,7 +12,7 @@ COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
 BUILD_DATE ?= $(shell TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ 2>/dev/null)
 LDFLAGS := -X $(BUILDINFO).Version=$(VERSION) -X $(BUILDINFO).Commit=$(COMMIT) -X $(BUILDINFO).Date=$(BUILD_DATE)
 
-.PHONY: all build test vet fuzz-short demo bench bench-go sandbox-up sandbox-down
+.PHONY: all build test vet lint tidy-check fuzz-short demo bench bench-go sandbox-up sandbox-down
 
 all: build
 
@@ -21,9 +21,28 @@ build:
 
 vet:
 	$(GO) vet ./...
+	$(GO) -C sysbench vet ./...
 
-test: vet fuzz-short
+# golangci-lint at the version pinned in tools/go.mod, built once into bin/
+# (rebuilt when tools/go.mod changes). .golangci.yml says which linters run
+# and why; the bar is zero findings. The benchmark module (sysbench/) is
+# vetted and tested, not linted: it is a measuring tool, not shipped code.
+GOLANGCI_LINT := bin/golangci-lint
+$(GOLANGCI_LINT): tools/go.mod tools/go.sum
+	$(GO) -C tools build -o ../$(GOLANGCI_LINT) github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+
+lint: $(GOLANGCI_LINT) tidy-check
+	$(GOLANGCI_LINT) run ./...
+
+# go.mod and go.sum of the proxy's module and of the benchmark module are
+# what `go mod tidy` makes of them.
+tidy-check:
+	$(GO) mod tidy -diff
+	$(GO) -C sysbench mod tidy -diff
+
+test: vet lint fuzz-short
 	$(GO) test -race -count=1 -timeout 25m ./...
+	$(GO) -C sysbench test -race -count=1 ./...
 
 # Every fuzz target explores FUZZTIME (default 5000 inputs; a count, not a duration: with a
 # duration, a worker still busy when the time runs out on a loaded machine fails the run with
@@ -50,13 +69,16 @@ demo:
 # sysbench/results. Settings via BENCH_* or BENCH_FLAGS, see sysbench/README.md.
 # BENCH_PROXYSQL=/path/to/proxysql and BENCH_HAPROXY=/usr/sbin/haproxy add ProxySQL
 # (an equivalent configuration) and HAProxy (mode tcp) as targets; off when unset.
+# The harness is a module of its own (sysbench/go.mod: its plotting libraries
+# are no requirement of the proxy's module); its binaries run from here.
 bench:
-	$(GO) build -o bin/bench ./sysbench/cmd/bench
+	$(GO) -C sysbench build -o ../bin/bench ./cmd/bench
 	GO="$(GO)" bin/bench $(BENCH_FLAGS)
 
 # Go micro-benchmarks (relay, classifier, balancer, cluster) with allocs/op.
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) -C sysbench test -run '^$$' -bench . -benchmem ./...
 
 # A long run under load with replica kills, a promotion and reloads: RSS and
 # goroutines over time, no acknowledged write lost. Not part of `make test`.
@@ -77,10 +99,11 @@ sandbox-down:
 # The balancing algorithms compared on their own sandbox (base port 3536): replicas equal, then
 # one slowed (responses delayed 2 ms; CPU-starved), ~5 minutes; results in sysbench/balance/results,
 # the table and chart in docs/balancing.md and docs/img/balance.png. Flags via BALANCE_FLAGS
-# (go run ./sysbench/balance -h).
+# (make bench-balance BALANCE_FLAGS=-h).
 .PHONY: bench-balance
 bench-balance:
-	$(GO) run ./sysbench/balance $(BALANCE_FLAGS)
+	$(GO) -C sysbench build -o ../bin/balance ./balance
+	bin/balance $(BALANCE_FLAGS)
 
 # The whole architecture on this machine: HAProxy -> 3 rwproxy nodes sharing their configuration
 # by gossip (given to one node through its admin interface) -> a real MySQL 9.7 Group
@@ -96,8 +119,8 @@ demo-cluster:
 # of every tier; 1 vs 2 secondaries; faults (rwproxy node killed, primary killed with the
 # acknowledged writes checked, configuration change). Results in sysbench/results/architecture-*,
 # charts in docs/img/architecture-*.png; docs/architecture-study.md. Flags via ARCH_FLAGS
-# (go run ./sysbench/architecture -h).
+# (make bench-architecture ARCH_FLAGS=-h).
 .PHONY: bench-architecture
 bench-architecture:
-	$(GO) build -o bin/architecture ./sysbench/architecture
+	$(GO) -C sysbench build -o ../bin/architecture ./architecture
 	bin/architecture $(ARCH_FLAGS)

@@ -152,7 +152,6 @@ type Counter struct {
 	Value int64
 }
 
-// PoolStats are the counters of one backend server's connection pools.
 // Process is one client session (stats_mysql_processlist, SHOW
 // PROCESSLIST on the admin port).
 type Process struct {
@@ -212,6 +211,7 @@ type Killer interface {
 	Kill(id uint32, query bool) bool
 }
 
+// PoolStats are the counters of one backend server's connection pools.
 type PoolStats struct {
 	Addr      string // host:port
 	ConnUsed  int64

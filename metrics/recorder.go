@@ -205,11 +205,11 @@ func (r *Recorder) logSlow(hg int, addr, user, digest string, d time.Duration, o
 	r.slowLog.Warn("slow query", fields...)
 }
 
-// Describe implements prometheus.Collector.
 // SlowQueries is how many requests were slower than the slow query
 // threshold (stats_mysql_global.Slow_queries).
 func (r *Recorder) SlowQueries() uint64 { return r.slow.Load() }
 
+// Describe implements prometheus.Collector.
 func (r *Recorder) Describe(ch chan<- *prometheus.Desc) {
 	ch <- dDuration
 	ch <- dErrors

@@ -13,15 +13,6 @@ type Source interface {
 	Sample() Sample
 }
 
-// ClusterView lists the cluster's members; the cluster package implements
-// it (through a small adapter). A nil ClusterView means "not clustered".
-type ClusterView interface {
-	Members() []Member
-	// RejectedRecords counts configuration records this node refused
-	// because their version was far above its clock (docs/cluster.md).
-	RejectedRecords() uint64
-}
-
 // Hostgroup roles, from replication_hostgroups and
 // group_replication_hostgroups.
 const (
@@ -71,8 +62,9 @@ type Sample struct {
 	Paused bool `json:"paused,omitempty"`
 	// Members are the cluster's members; nil when not clustered.
 	Members []Member `json:"members"`
-	// ClusterRejectedRecords is ClusterView.RejectedRecords (0 when not
-	// clustered).
+	// ClusterRejectedRecords counts configuration records this node
+	// refused because their version was far above its clock
+	// (docs/cluster.md); 0 when not clustered.
 	ClusterRejectedRecords uint64 `json:"cluster_rejected_records"`
 }
 

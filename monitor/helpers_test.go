@@ -31,9 +31,6 @@ func srv(hg, n int, mods ...func(*config.Server)) config.Server {
 
 func maxLag(n int) func(*config.Server) { return func(s *config.Server) { s.MaxReplicationLag = n } }
 func weight(n int) func(*config.Server) { return func(s *config.Server) { s.Weight = n } }
-func status(st string) func(*config.Server) {
-	return func(s *config.Server) { s.Status = st }
-}
 
 // asyncCfg is the classic pair: n1 writer (hg 10), n2 and n3 readers (hg 20)
 // with max_replication_lag 10.

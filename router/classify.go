@@ -64,6 +64,10 @@ type Classifier struct {
 	// parseLimit is the longest statement given to the parser (0: no
 	// limit); see classify_huge.go.
 	parseLimit int
+	// lastDigest is the digest Digest returned last: a session repeats a
+	// few statement shapes with different literals, and returning the
+	// same string for the same digest spares an allocation per statement.
+	lastDigest string
 }
 
 // NewClassifier returns a Classifier that stores parse results in cache,
@@ -105,9 +109,11 @@ func (c *Classifier) Classify(sql string) Stmt {
 // Classifier's buffer. Use it for statements the fast path classified.
 func (c *Classifier) Digest(sql string) string {
 	c.dg.normalize(sql, c.mode.lex)
-	d := c.dg.text()
+	if b := c.dg.textBytes(); string(b) != c.lastDigest { // the comparison does not allocate
+		c.lastDigest = string(b)
+	}
 	c.dg.shrink()
-	return d
+	return c.lastDigest
 }
 
 // classifySlow classifies with the cache and the parser.

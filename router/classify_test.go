@@ -484,3 +484,20 @@ func FuzzClassify(f *testing.F) {
 		}
 	})
 }
+
+// A session repeats a few statement shapes with different literals:
+// Digest returns the same string for a repeated digest without allocating,
+// and a new one when the shape changes.
+func TestDigestRepeatedShapeNoAlloc(t *testing.T) {
+	c := NewClassifier(nil)
+	first := c.Digest("SELECT c FROM sbtest1 WHERE id=1")
+	allocs := testing.AllocsPerRun(100, func() {
+		if d := c.Digest("SELECT c FROM sbtest1 WHERE id=4711"); d != first {
+			t.Fatalf("digest %q, want %q", d, first)
+		}
+	})
+	require.Zero(t, allocs, "a repeated digest allocates nothing")
+	require.Equal(t, "select c from sbtest1 where id = ?", first)
+	require.Equal(t, "select c from sbtest2 where id = ?", c.Digest("SELECT c FROM sbtest2 WHERE id=3"))
+	require.Equal(t, first, c.Digest("SELECT c FROM sbtest1 WHERE id=2"))
+}

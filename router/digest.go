@@ -199,7 +199,11 @@ func (d *digester) complete() bool { return len(d.buf) <= MaxDigestLen }
 
 // text returns the digest in d.buf as a new string, truncated to
 // MaxDigestLen bytes at a token boundary.
-func (d *digester) text() string {
+func (d *digester) text() string { return string(d.textBytes()) }
+
+// textBytes is text without the copy: it aliases the digester's buffer,
+// valid until the next normalize.
+func (d *digester) textBytes() []byte {
 	b := d.buf
 	if len(b) > MaxDigestLen {
 		b = b[:MaxDigestLen]
@@ -210,7 +214,7 @@ func (d *digester) text() string {
 			}
 		}
 	}
-	return string(b)
+	return b
 }
 
 // shrink drops buffers a huge statement grew.

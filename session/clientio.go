@@ -69,11 +69,30 @@ var errIdleTimeout = &mysql.MyError{Code: 4031, State: "HY000",
 // limits.wait_timeout. It is called before drainWait, which may shorten
 // the wait (Registry.Drain sets the deadline from another goroutine after
 // setting draining, so that order never loses a drain's wake-up).
+//
+// Changing a socket's deadline costs a runtime timer update per command;
+// armIdle sets the deadline idleSlack(w) later than wait_timeout and leaves
+// it alone while it is not early, so that a busy session moves it at most
+// once per slack: a client idle for wait_timeout is disconnected at most
+// idleSlack later (at most a second; MySQL counts wait_timeout in seconds).
+// Nobody else moves this deadline and lets the session go on: a drain's
+// deadlines (Registry.Drain, drainWait) end the session.
 func (s *Session) armIdle() {
-	if w := s.d.Config().Limits.WaitTimeout; w > 0 {
-		_ = s.nc.SetReadDeadline(time.Now().Add(w))
+	w := s.d.Config().Limits.WaitTimeout
+	if w <= 0 {
+		return
 	}
+	now := time.Now()
+	if w == s.idleWait && !now.Add(w).After(s.idleAt) {
+		return
+	}
+	s.idleWait, s.idleAt = w, now.Add(w+idleSlack(w))
+	_ = s.nc.SetReadDeadline(s.idleAt)
 }
+
+// idleSlack is how much later than wait_timeout armIdle may let an idle
+// client go: w/16, at most a second.
+func idleSlack(w time.Duration) time.Duration { return min(w/16, time.Second) }
 
 // idleRead reports whether err ended a wait for the next command because
 // the client was idle past limits.wait_timeout; the client is then told

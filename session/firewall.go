@@ -112,10 +112,10 @@ func (s *Session) firewall(v *FirewallView, st *router.Stmt, sql string) *mysql.
 	if r == nil {
 		return nil
 	}
-	digest := st.Digest
-	if digest == "" {
-		digest = s.cls.Digest(sql)
+	if st.Digest == "" {
+		st.Digest = s.cls.Digest(sql) // kept, as route does for the digest statistics
 	}
+	digest := st.Digest
 	h := router.DigestHash(digest)
 	if r.allow[h] || r.st.has(h) {
 		return nil

@@ -1,11 +1,13 @@
 package session
 
 import (
+	"fmt"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/stretchr/testify/require"
 
@@ -293,19 +295,88 @@ func TestQPConnLimit(t *testing.T) {
 	require.EqualValues(t, 1, st.MaxConnUsed.Load())
 }
 
+// The digest statistics count every execute of a prepared statement and
+// every text statement under its own digest, with the rows each sent; the
+// prepared statement's digest is computed once and kept, and the types a
+// client resends with every execute are the ones the replica gets.
+func TestQPDigestsPreparedAndText(t *testing.T) {
+	h, c := pointSelectSession(t)
+	st, err := c.Prepare("SELECT c FROM sbtest1 WHERE id=?")
+	require.NoError(t, err)
+	defer st.Close()
+	for i := range 3 {
+		r, err := st.Execute(i + 1)
+		require.NoError(t, err)
+		v, _ := r.GetString(0, 0)
+		require.Equal(t, "value", v)
+	}
+	r, err := st.Execute("text") // other types bound: the replica must get them
+	require.NoError(t, err)
+	require.Equal(t, 1, r.RowNumber())
+	for i := range 2 {
+		_, err := c.Execute(fmt.Sprintf("SELECT c FROM sbtest1 WHERE id=%d", 10+i))
+		require.NoError(t, err)
+	}
+	got := map[string]uint64{}
+	rows := map[string]uint64{}
+	for _, d := range h.d.Digests.Snapshot() {
+		require.Equal(t, hgReader, d.Hostgroup, d.Digest)
+		got[d.Digest] += d.Count
+		rows[d.Digest] += d.SumRowsSent
+	}
+	require.Equal(t, map[string]uint64{"select c from sbtest1 where id = ?": 6}, got)
+	require.Equal(t, uint64(6), rows["select c from sbtest1 where id = ?"])
+}
+
+// pointSelectSession is a session with digest statistics, as the
+// application runs it (internal/app: session.NewDigests), whose replicas
+// answer sysbench's point select ("select c from sbtest1 ...").
+func pointSelectSession(t testing.TB) (*qp, *client.Conn) {
+	t.Helper()
+	h := newQP(t)
+	reserve(t, h, func(d *Deps) { d.Digests = NewDigests(10000) })
+	for _, s := range []*fakemysql.Server{h.r1, h.r2} {
+		s.On("select c from sbtest1", fakemysql.Rows([]string{"c"}, []any{"value"}))
+	}
+	return h, h.connect(t)
+}
+
+func pointSelectQP(b *testing.B) *client.Conn {
+	_, c := pointSelectSession(b)
+	return c
+}
+
 // BenchmarkQPPointSelect is one autocommit point select through a session
 // to a fake replica, client and fake server included (their allocations
 // are the same for every version of the session): the per-statement
 // path's cost and allocations, without MariaDB.
+//
+// The session keeps digest statistics, as the application's sessions do
+// (internal/app: session.NewDigests), so the benchmark measures the default
+// configuration's query path.
 func BenchmarkQPPointSelect(b *testing.B) {
-	h := newQP(b)
-	for _, s := range []*fakemysql.Server{h.r1, h.r2} {
-		s.On("select c from sbtest1", fakemysql.Rows([]string{"c"}, []any{"value"}))
-	}
-	c := h.connect(b)
+	c := pointSelectQP(b)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := c.Execute("SELECT c FROM sbtest1 WHERE id=1"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkQPPointSelectPrepared is BenchmarkQPPointSelect with a
+// prepared statement (sysbench's default --db-ps-mode=auto): one
+// COM_STMT_EXECUTE per iteration.
+func BenchmarkQPPointSelectPrepared(b *testing.B) {
+	c := pointSelectQP(b)
+	st, err := c.Prepare("SELECT c FROM sbtest1 WHERE id=?")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = st.Close() })
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := st.Execute(1); err != nil {
 			b.Fatal(err)
 		}
 	}

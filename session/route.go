@@ -106,10 +106,10 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 	// not their timeout nor their rewriting.
 	if !r.Rules.Empty() && (dec.Target != router.TargetPinned || r.Rules.HasTimeouts() || r.Rules.HasRewrites() ||
 		r.Rules.HasMirrors()) {
-		digest = st.Digest
-		if digest == "" && r.Rules.NeedsDigest() {
-			digest = s.cls.Digest(sql)
+		if st.Digest == "" && r.Rules.NeedsDigest() {
+			st.Digest = s.cls.Digest(sql) // kept: see below
 		}
+		digest = st.Digest
 		m = s.matchRules(r.Rules, digest, sql)
 		ruleTimeout = m.Timeout
 		if m.Rewritten != "" && !s.rules.inExecute {
@@ -161,9 +161,14 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 	s.req.cmd = commandOf(sql, st.Flags&router.FlagLockingRead != 0)
 	s.req.digest = ""
 	if s.d.Digests != nil {
-		if s.req.digest = st.Digest; s.req.digest == "" {
-			s.req.digest = s.cls.Digest(sql)
+		if st.Digest == "" {
+			// Kept in st: for COM_STMT_EXECUTE st is the prepared
+			// statement's classification, so its digest is computed at
+			// its first execute only (it is fixed, like the
+			// classification, at the sql_mode of that moment).
+			st.Digest = s.cls.Digest(sql)
 		}
+		s.req.digest = st.Digest
 	}
 	return t, nil
 }

@@ -129,6 +129,10 @@ type Session struct {
 	// heldTimer's goroutine may take it (clientio.go).
 	held      atomic.Pointer[pool.Conn]
 	heldTimer *time.Timer
+	// idleAt / idleWait: the read deadline armIdle set last on the client
+	// socket and the wait_timeout it was set for (clientio.go).
+	idleAt   time.Time
+	idleWait time.Duration
 	// ryw: the user reads its writes (consistency.go); userPos is its
 	// user's shared position (scope user), else sessPos the session's own.
 	ryw     bool

@@ -183,8 +183,11 @@ func (s *Session) runExecute(pkt []byte) error {
 	if !ok {
 		return s.writeErr(protocol.NewErrMalformed("COM_STMT_EXECUTE parameters"))
 	}
-	if bound {
-		ps.types = append(ps.types[:0:0], pl[typesAt:typesAt+2*ps.params]...)
+	if types := pl[typesAt : typesAt+2*ps.params]; bound && !bytes.Equal(types, ps.types) {
+		// A fresh slice: backend statements' Types alias the old one
+		// (execute). Clients that resend the same types with every execute
+		// (go-mysql, libmysqlclient) cost no allocation.
+		ps.types = append([]byte(nil), types...)
 	}
 	s.rules.inExecute = true
 	t, me := s.route(&ps.st, ps.query)

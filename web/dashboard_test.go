@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/net/html"
 
+	"github.com/rwproxy/rwproxy/internal/testkit/headless"
 	"github.com/rwproxy/rwproxy/metrics"
-	"github.com/rwproxy/rwproxy/web/headless"
 )
 
 // TestDashboardRenders loads the dashboard in headless Chromium against a

@@ -89,20 +89,11 @@ func run(o options) error {
 		return fmt.Errorf("start: %w", err)
 	}
 	a.Store.HonorEnv()
-	// Every listener is open before clients are served (App.Start).
-	if err := a.StartAdmin(o.config); err != nil {
+	// Every service is up before clients are served (App.Start's order).
+	if err := a.Start(app.WithCluster(), app.WithAdmin(o.config), app.WithHTTP(app.HTTPOptions{})); err != nil {
 		_ = a.Close()
-		return fmt.Errorf("admin interface (admin.listen): %w", err)
+		return err
 	}
-	if err := a.StartHTTP(app.HTTPOptions{Cluster: a.ClusterView()}); err != nil {
-		_ = a.Close()
-		return fmt.Errorf("http listener (http.listen): %w", err)
-	}
-	if err := a.StartCluster(); err != nil {
-		_ = a.Close()
-		return fmt.Errorf("cluster (cluster.bind): %w", err)
-	}
-	a.Start()
 	return waitSignals(a, sig, o.config, atom, lg)
 }
 

@@ -2,10 +2,8 @@ package app
 
 import (
 	"runtime"
-	"time"
 
 	"github.com/rwproxy/rwproxy/admin"
-	"github.com/rwproxy/rwproxy/cluster"
 	"github.com/rwproxy/rwproxy/session"
 )
 
@@ -19,17 +17,10 @@ func (r adminRuntime) SetPaused(p bool) { r.a.listener.SetPaused(p) }
 
 var _ admin.Pauser = adminRuntime{}
 
-// proxysqlSnapshot fills the parts of st that ProxySQL's stats tables
-// show: the client sessions and the memory figures.
+// proxysqlSnapshot fills the parts of st that only ProxySQL's stats
+// tables show (not in the read model): rule hits, backend errors, command
+// counters and the memory figures.
 func (a *App) proxysqlSnapshot(want admin.Want, st *admin.Stats) {
-	if want&admin.WantSessions != 0 {
-		for _, p := range a.Sessions.Processlist() {
-			st.Processes = append(st.Processes, admin.Process{ID: p.ID, User: p.User, DB: p.DB,
-				ClientHost: p.ClientHost, ClientPort: p.ClientPort, Hostgroup: p.Hostgroup, Backend: p.Backend, Local: p.Local,
-				Command: p.Command, Time: p.Time, Info: p.Info, InTxn: p.InTxn})
-		}
-		st.UserConns = a.Sessions.UserConnections()
-	}
 	if rt := a.routing.Load(); want&admin.WantRuleHits != 0 && rt != nil {
 		for _, h := range rt.Rules.Hits() {
 			st.RuleHits = append(st.RuleHits, admin.RuleHit{RuleID: h.RuleID, Hits: h.Hits})
@@ -56,20 +47,6 @@ func (a *App) proxysqlSnapshot(want admin.Want, st *admin.Stats) {
 			st.Commands = append(st.Commands, cc)
 		}
 	}
-	if want&admin.WantChecksums != 0 {
-		v := a.Store.Versioned()
-		at := a.created
-		if t, ok := a.appliedAt.Load().(time.Time); ok {
-			at = t
-		}
-		sums := cluster.ModuleChecksums(v.Config)
-		for _, m := range []struct{ proxysql, module string }{{"mysql_query_rules", cluster.ModuleQueryRules},
-			{"mysql_servers", cluster.ModuleServers}, {"mysql_users", cluster.ModuleUsers},
-			{"mysql_variables", cluster.ModuleVariables}} {
-			st.Checksums = append(st.Checksums, admin.ModuleChecksum{Name: m.proxysql, Version: v.Version,
-				Epoch: at, Checksum: sums[m.module]})
-		}
-	}
 	if want&admin.WantFreeConns != 0 {
 		for _, c := range a.Pools.IdleConns(admin.MaxFreeConns) {
 			st.FreeConns = append(st.FreeConns, admin.FreeConn{Addr: c.Addr, User: c.User, Schema: c.Schema,
@@ -87,32 +64,5 @@ func (a *App) proxysqlSnapshot(want admin.Want, st *admin.Stats) {
 			{Name: "go_sys_bytes", Value: int64(m.Sys)},
 			{Name: "go_goroutines", Value: int64(runtime.NumGoroutine())},
 		}
-	}
-}
-
-// proxysqlGlobals are stats_mysql_global rows under ProxySQL's names
-// that its exporters and dashboards read.
-func (a *App) proxysqlGlobals() []admin.Counter {
-	var active, nonIdle int64
-	for _, p := range a.Sessions.Processlist() {
-		if p.InTxn {
-			active++
-		}
-		if p.Command != "Sleep" {
-			nonIdle++
-		}
-	}
-	var slow uint64
-	if r := a.Recorder(); r != nil {
-		slow = r.SlowQueries()
-	}
-	return []admin.Counter{
-		{Name: "ProxySQL_Uptime", Value: int64(time.Since(a.created) / time.Second)},
-		{Name: "Client_Connections_created", Value: int64(a.Stats.SessionsCreated.Load())},
-		{Name: "Client_Connections_aborted", Value: int64(a.Stats.AuthFailures.Load())},
-		{Name: "Client_Connections_non_idle", Value: nonIdle},
-		{Name: "Active_Transactions", Value: active},
-		{Name: "Slow_queries", Value: int64(slow)},
-		{Name: "Reads_Outside_Transaction", Value: int64(a.Stats.TxnDetached.Load())},
 	}
 }

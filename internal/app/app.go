@@ -15,9 +15,12 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/rwproxy/rwproxy/admin"
 	"github.com/rwproxy/rwproxy/balance"
 	"github.com/rwproxy/rwproxy/capture"
+	"github.com/rwproxy/rwproxy/cluster"
 	"github.com/rwproxy/rwproxy/config"
+	"github.com/rwproxy/rwproxy/metrics"
 	"github.com/rwproxy/rwproxy/monitor"
 	"github.com/rwproxy/rwproxy/pool"
 	"github.com/rwproxy/rwproxy/protocol"
@@ -26,6 +29,7 @@ import (
 	"github.com/rwproxy/rwproxy/session"
 	"github.com/rwproxy/rwproxy/topology"
 	"github.com/rwproxy/rwproxy/tracing"
+	"github.com/rwproxy/rwproxy/web"
 )
 
 // App is one running proxy.
@@ -78,6 +82,17 @@ type App struct {
 	// appliedAt is when the running configuration was applied (a
 	// time.Time; runtime_checksums_values.epoch).
 	appliedAt atomic.Value
+
+	// recorder records every request (latency histograms, error counts,
+	// the slow query log); the sessions feed it, /metrics exports it.
+	recorder *metrics.Recorder
+	// The optional services (lifecycle.go). Each is nil until started and
+	// swapped back to nil when stopped; atomic because one service's
+	// handlers read another (an admin query reads the cluster node, an
+	// HTTP scrape too) while a test may add a service to a running App.
+	admin   atomic.Pointer[admin.Server]
+	cluster atomic.Pointer[cluster.Node]
+	http    atomic.Pointer[web.Server]
 }
 
 // New builds a proxy for cfg (already validated) and opens its listener.
@@ -102,6 +117,7 @@ func New(cfg *config.Config, lg *zap.Logger) (*App, error) {
 	a.Cache = router.NewCache(10000)
 	a.Digests = session.NewDigests(10000)
 	a.Firewall = session.NewFirewall()
+	a.recorder = a.newRecorder()
 	if err := a.applyConfig(cfg); err != nil {
 		_ = a.Pools.Close()
 		return nil, err
@@ -166,15 +182,45 @@ func (a *App) ServerVersion() string { return a.version }
 // Addr is the client listener's address.
 func (a *App) Addr() string { return a.listener.Addr().String() }
 
-// Start serves clients and follows configuration changes until Close.
-func (a *App) Start() {
+// Start brings the proxy up; opts add the optional services. The order
+// (Close stops in the reverse one):
+//
+//  1. the configuration loop, the monitor with its snapshot loop and the
+//     memory trimmer: from here a configuration change (a LOAD on the
+//     admin port, a peer's change, a reload) is applied as it arrives;
+//  2. the cluster node (WithCluster): peers' changes merge into the Store;
+//  3. the admin interface (WithAdmin);
+//  4. the HTTP listener (WithHTTP): /healthz, /readyz, /metrics, the
+//     dashboard;
+//  5. the client listener serves (New opened it, so a client that connected
+//     earlier waits in the backlog until every service above is up).
+//
+// On error the services started so far keep running: the caller calls
+// Close. Start is called once.
+func (a *App) Start(opts ...Option) error {
+	var o startOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
+	a.startLoops(ctx)
+	if err := a.startServices(o); err != nil {
+		return err
+	}
 	a.wg.Go(func() {
 		if err := a.listener.Serve(); err != nil {
 			a.lg.Error("listener stopped", zap.Error(err))
 		}
 	})
+	a.lg.Info("rwproxy listening", zap.String("listen", a.Addr()))
+	return nil
+}
+
+// startLoops starts step 1 of Start: the monitor and the goroutines that
+// apply its snapshots and the Store's configurations, and the memory
+// trimmer. They run until ctx is cancelled (Close).
+func (a *App) startLoops(ctx context.Context) {
 	a.Monitor.Start()
 	snaps, unsubSnaps := a.Monitor.Subscribe()
 	a.wg.Go(func() {
@@ -211,7 +257,6 @@ func (a *App) Start() {
 		}
 	})
 	a.wg.Go(func() { a.trimMemory(ctx) })
-	a.lg.Info("rwproxy listening", zap.String("listen", a.Addr()))
 }
 
 // Shutdown drains: it stops accepting, ends idle sessions at once and the
@@ -228,17 +273,21 @@ func (a *App) Shutdown(ctx context.Context) error {
 	return errors.Join(werr, a.Close())
 }
 
-// Close stops everything at once.
+// Close stops everything at once, in the reverse order of Start: the
+// client listener (its sessions end and their connections go back to the
+// pools or are closed), the HTTP listener, the admin interface, a running
+// traffic capture (its files completed), the cluster node, then the loops
+// and the monitor, the scheduler, the tracer (its queued spans get a short
+// chance to leave) and last the pools.
 func (a *App) Close() error {
-	// The admin interface first: a LOAD still waiting must not run into a
-	// stopped configuration loop.
+	err := a.listener.Close()
+	herr := a.CloseHTTP()
+	// After the admin interface: no TRAFFIC CAPTURE can start behind it.
 	aerr := a.CloseAdmin()
 	if a.Capture.Active() {
-		_, _ = a.Capture.Stop() // complete the files
+		_, _ = a.Capture.Stop()
 	}
 	cerr := a.CloseCluster()
-	herr := a.CloseHTTP()
-	err := a.listener.Close()
 	if a.cancel != nil {
 		a.cancel()
 	}
@@ -247,7 +296,6 @@ func (a *App) Close() error {
 	a.wg.Wait()
 	var terr error
 	if a.Tracer != nil {
-		// The spans still queued get a short chance to leave.
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		terr = a.Tracer.Close(ctx)
 		cancel()
@@ -255,7 +303,7 @@ func (a *App) Close() error {
 	if a.Mirror != nil {
 		a.Mirror.Close() // before the pools: its workers hold connections
 	}
-	return errors.Join(aerr, cerr, herr, err, merr, terr, a.Pools.Close())
+	return errors.Join(err, herr, aerr, cerr, merr, terr, a.Pools.Close())
 }
 
 func (a *App) lookupUser(name string) (string, string, bool) {

@@ -2,32 +2,25 @@ package app
 
 import (
 	"context"
-	"sync"
 
 	"github.com/rwproxy/rwproxy/admin"
 	"github.com/rwproxy/rwproxy/cluster"
 	"github.com/rwproxy/rwproxy/config"
 )
 
-// clusters holds each App's cluster node. TODO(lead): this can become an
-// App field (cluster *cluster.Node); it lives here so that this file needs
-// no change to app.go.
-var clusters sync.Map // *App → *cluster.Node
-
 // StartCluster joins the gossip cluster when cluster.enabled is set: it
 // starts a cluster node on cluster.bind, keeping its module versions in
 // <admin.datadir>/cluster.json, and makes it the Store's publisher, so
 // that a local change (LOAD ... TO RUNTIME, a file reload) reaches every
 // node and the peers' changes are merged into this one's Store. It does
-// nothing when the cluster is disabled or the node already runs. Call it
-// once the Store holds the configuration to start from (after New);
-// CloseCluster (or App.Close, once wired) stops it.
+// nothing when the cluster is disabled or the node already runs. Start
+// calls it for WithCluster; Close (or CloseCluster) stops it.
 func (a *App) StartCluster() error {
 	cfg := a.Store.Current()
 	if !cfg.Cluster.Enabled {
 		return nil
 	}
-	if _, ok := clusters.Load(a); ok {
+	if a.cluster.Load() != nil {
 		return nil
 	}
 	n, err := cluster.New(cluster.Options{
@@ -42,7 +35,7 @@ func (a *App) StartCluster() error {
 	if err != nil {
 		return err
 	}
-	if _, loaded := clusters.LoadOrStore(a, n); loaded {
+	if !a.cluster.CompareAndSwap(nil, n) {
 		return n.Close()
 	}
 	a.Store.SetPublisher(n)
@@ -52,22 +45,17 @@ func (a *App) StartCluster() error {
 // Cluster returns the App's cluster node (for the admin's cluster_nodes
 // and checksum tables: Node.Members, Node.Modules), nil when the cluster
 // is disabled or not started.
-func (a *App) Cluster() *cluster.Node {
-	if v, ok := clusters.Load(a); ok {
-		return v.(*cluster.Node)
-	}
-	return nil
-}
+func (a *App) Cluster() *cluster.Node { return a.cluster.Load() }
 
 // CloseCluster leaves the cluster and stops the node (idempotent). Local
 // changes made afterwards are no longer published.
 func (a *App) CloseCluster() error {
-	v, ok := clusters.LoadAndDelete(a)
-	if !ok {
+	n := a.cluster.Swap(nil)
+	if n == nil {
 		return nil
 	}
 	a.Store.SetPublisher(nil)
-	return v.(*cluster.Node).Close()
+	return n.Close()
 }
 
 // diskSaver writes adopted configurations to the admin interface's DISK

@@ -3,7 +3,6 @@ package app
 import (
 	"cmp"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,53 +18,40 @@ import (
 	"github.com/rwproxy/rwproxy/web"
 )
 
-// recorders and httpServers hold each App's query recorder and HTTP
-// listener. TODO(lead): these can become App fields (recorder
-// *metrics.Recorder, http *web.Server); they live here so that this file
-// needs no change to app.go.
-var (
-	recorders   sync.Map // *App → *metrics.Recorder
-	httpServers sync.Map // *App → *web.Server
-)
-
 // Recorder returns the App's per-request recorder (latency histograms and
-// error counts by hostgroup and backend, the slow query log), creating it
-// on first use. The sessions feed it (session.Deps.Observer); StartHTTP
-// exports it.
-func (a *App) Recorder() *metrics.Recorder {
-	if v, ok := recorders.Load(a); ok {
-		return v.(*metrics.Recorder)
-	}
-	r := metrics.NewRecorder(metrics.RecorderOptions{
+// error counts by hostgroup and backend, the slow query log). The sessions
+// feed it (session.Deps.Observer); the HTTP listener exports it.
+func (a *App) Recorder() *metrics.Recorder { return a.recorder }
+
+// newRecorder makes the recorder New keeps: its slow query threshold
+// follows log.slow_query_threshold.
+func (a *App) newRecorder() *metrics.Recorder {
+	return metrics.NewRecorder(metrics.RecorderOptions{
 		SlowThreshold: func() time.Duration { return a.Store.Current().Log.SlowQueryThreshold },
 		SlowLog:       a.lg.Named("slowlog"),
 	})
-	v, _ := recorders.LoadOrStore(a, r)
-	return v.(*metrics.Recorder)
 }
 
 // HTTPOptions are the HTTP listener's optional parts.
 type HTTPOptions struct {
 	// Listen, when set, is used instead of http.listen (tests: "127.0.0.1:0").
 	Listen string
-	// Cluster lists the cluster's members for /metrics and the dashboard;
-	// nil means not clustered.
-	Cluster metrics.ClusterView
 }
 
 // StartHTTP opens the HTTP listener on http.listen (/metrics, /healthz,
 // /readyz, /api/status, the dashboard, /debug/pprof/ while http.pprof is
-// on) and serves it. An empty address does nothing. Call it after Start; a
-// second call does nothing. CloseHTTP stops it.
+// on) and serves it. An empty address does nothing. Start calls it for
+// WithHTTP; a test may add the listener to a running App. A second call
+// does nothing; Close (or CloseHTTP) stops it.
 func (a *App) StartHTTP(o HTTPOptions) error {
-	if _, ok := httpServers.Load(a); ok {
+	if a.http.Load() != nil {
 		return nil
 	}
 	listen := cmp.Or(o.Listen, a.Store.Current().HTTP.Listen)
 	if listen == "" {
 		return nil
 	}
-	src := &obsSource{a: a, cluster: o.Cluster}
+	src := &obsSource{a: a}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(metrics.NewCollector(src), a.Recorder(),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -85,7 +71,7 @@ func (a *App) StartHTTP(o HTTPOptions) error {
 	if err != nil {
 		return err
 	}
-	if _, loaded := httpServers.LoadOrStore(a, s); loaded {
+	if !a.http.CompareAndSwap(nil, s) {
 		return s.Close()
 	}
 	s.Start()
@@ -94,21 +80,18 @@ func (a *App) StartHTTP(o HTTPOptions) error {
 
 // HTTPAddr is the HTTP listener's address, "" before StartHTTP.
 func (a *App) HTTPAddr() string {
-	if v, ok := httpServers.Load(a); ok {
-		return v.(*web.Server).Addr()
+	if s := a.http.Load(); s != nil {
+		return s.Addr()
 	}
 	return ""
 }
 
-// CloseHTTP stops the HTTP listener and forgets the App's recorder
-// (idempotent). App.Close calls it.
+// CloseHTTP stops the HTTP listener (idempotent). App.Close calls it.
 func (a *App) CloseHTTP() error {
-	recorders.Delete(a)
-	v, ok := httpServers.LoadAndDelete(a)
-	if !ok {
-		return nil
+	if s := a.http.Swap(nil); s != nil {
+		return s.Close()
 	}
-	return v.(*web.Server).Close()
+	return nil
 }
 
 // healthSource is what the endpoints read of the monitor.
@@ -119,104 +102,93 @@ type healthSource interface {
 var _ healthSource = (*monitor.Monitor)(nil)
 
 // obsSource is the App as the metrics and the dashboard see it.
-type obsSource struct {
-	a       *App
-	cluster metrics.ClusterView
-}
+type obsSource struct{ a *App }
 
 var _ web.Source = (*obsSource)(nil)
 
-// Sample implements metrics.Source.
+// Sample implements metrics.Source: the read model, gathered once,
+// projected by sample.
 func (o *obsSource) Sample() metrics.Sample {
-	a := o.a
-	v := a.Store.Versioned()
-	snap := a.topo.Load()
+	s := sample(o.a.gather(0))
+	s.Rules = o.a.rulesSample() // the rules' actions, mirror and firewall (rules24.go)
+	return s
+}
+
+// sample projects st into metrics.Sample (/metrics, /api/status, the
+// dashboard).
+func sample(st *runtimeState) metrics.Sample {
+	snap := st.Topology
 	if snap == nil {
-		snap = topology.FromConfig(v.Config)
+		snap = topology.FromConfig(st.Config)
 	}
-	s := metrics.Sample{Time: time.Now(), ConfigVersion: v.Version, ConfigOrigin: v.Origin,
-		Hostgroups: hostgroupRoles(v.Config, snap), Backends: placements(snap, a.BalanceStats())}
-	var health []monitor.ServerHealth
-	if a.Monitor != nil {
-		health = healthSource(a.Monitor).Servers()
-	}
-	s.Servers = o.servers(v.Config, snap, health)
-	s.Proxy = o.proxyCounters()
-	s.Paused = a.listener.Paused()
+	s := metrics.Sample{Time: st.At, ConfigVersion: st.Version, ConfigOrigin: st.Origin,
+		Hostgroups: hostgroupRoles(st.Config, snap), Backends: placements(snap, st.Balance),
+		Servers: sampleServers(st.Servers), Proxy: sampleProxy(&st.Counters)}
+	s.Paused = st.Paused
+	c := &st.Counters
 	for i := range router.NumReasons {
-		s.Routes = append(s.Routes, metrics.Count{Name: router.Reason(i).String(), Value: a.Stats.Routes[i].Load()})
+		s.Routes = append(s.Routes, metrics.Count{Name: router.Reason(i).String(), Value: c.Routes[i]})
 	}
 	for i, name := range session.LoginFailureNames() {
-		s.LoginFailures = append(s.LoginFailures, metrics.Count{Name: name,
-			Value: a.Stats.LoginFailureCount(session.LoginFailure(i))})
+		s.LoginFailures = append(s.LoginFailures, metrics.Count{Name: name, Value: c.LoginFailures[i]})
 	}
 	bi := buildinfo.Get()
 	s.Build = metrics.Build{Version: bi.Version, Commit: bi.Commit, Date: bi.Date, GoVersion: bi.GoVersion}
 	for i, name := range session.PinReasonNames() {
-		s.Pins = append(s.Pins, metrics.Count{Name: name, Value: a.Stats.Pins[i].Load()})
+		s.Pins = append(s.Pins, metrics.Count{Name: name, Value: c.Pins[i]})
 	}
-	s.Rules = a.rulesSample()
-	if o.cluster != nil {
-		s.Members = o.cluster.Members()
-		s.ClusterRejectedRecords = o.cluster.RejectedRecords()
-		if s.Members == nil {
-			s.Members = []metrics.Member{}
-		}
+	if st.Cluster != nil {
+		s.Members, s.ClusterRejectedRecords = sampleMembers(st.Cluster), st.Cluster.Rejected
 	}
 	return s
 }
 
-func (o *obsSource) proxyCounters() metrics.Proxy {
-	st := o.a.Stats
+// sampleMembers lists the cluster's members, each with the highest module
+// version it runs; empty, not nil, while the node is not running.
+func sampleMembers(c *clusterState) []metrics.Member {
+	versions := map[string]uint64{}
+	for _, m := range c.Modules {
+		versions[m.Node] = max(versions[m.Node], m.Version)
+	}
+	out := []metrics.Member{}
+	for _, m := range c.Members {
+		out = append(out, metrics.Member{Name: m.Name, Addr: m.Addr, State: m.State,
+			ConfigVersion: versions[m.Name], Self: m.Local})
+	}
+	return out
+}
+
+func sampleProxy(c *counters) metrics.Proxy {
 	p := metrics.Proxy{
-		ClientConnections: st.Sessions.Load(), AuthFailures: st.AuthFailures.Load(), Panics: st.Panics.Load(),
-		Queries: st.Queries.Load(), BackendErrors: st.BackendErrs.Load(),
-		ToReader: st.ToReader.Load(), ToWriter: st.ToWriter.Load(), ReaderFallbacks: st.ReaderFallbacks.Load(),
-		RYWWaits: st.RYWWaits.Load(), RYWFallbacks: st.RYWFallbacks.Load(), FailoverWaits: st.FailoverWaits.Load(),
-		QueryTimeouts: st.QueryTimeouts.Load(),
-		ReadRetries:   st.ReadRetries.Load(), ReadRetryFailures: st.ReadRetryFailures.Load(), ReplyCut: st.ReplyCut.Load(),
-		ParseErrors: router.ParseErrors(),
-		RYWWait:     rywWaitHistogram(st),
+		ClientConnections: c.Sessions, AuthFailures: c.AuthFailures, Panics: c.Panics,
+		Queries: c.Queries, BackendErrors: c.BackendErrs,
+		ToReader: c.ToReader, ToWriter: c.ToWriter, ReaderFallbacks: c.ReaderFallbacks,
+		RYWWaits: c.RYWWaits, RYWFallbacks: c.RYWFallbacks, FailoverWaits: c.FailoverWaits,
+		QueryTimeouts: c.QueryTimeouts,
+		ReadRetries:   c.ReadRetries, ReadRetryFailures: c.ReadRetryFailures, ReplyCut: c.ReplyCut,
+		ParseErrors: c.ParseErrors, CacheHits: c.CacheHits, CacheMisses: c.CacheMisses, CacheEntries: c.CacheEntries,
+		RYWWait: metrics.Histogram{Counts: c.RYWWaitCounts, SumSeconds: c.RYWWaitSum.Seconds()},
 	}
-	if c := o.a.Cache; c != nil {
-		p.CacheHits, p.CacheMisses = c.Stats()
-		p.CacheEntries = c.Len()
+	for _, b := range session.RYWWaitBounds {
+		p.RYWWait.Bounds = append(p.RYWWait.Bounds, b.Seconds())
 	}
-	p.Replay = replayCounters(&st.Replay)
+	p.Replay = c.Replay
 	return p
 }
 
-// servers copies the pool counters and monitor health of every server in
-// the snapshot or the configuration, by address.
-func (o *obsSource) servers(c *config.Config, snap *topology.Snapshot, health []monitor.ServerHealth) []metrics.Server {
-	addrs := make(map[string]bool)
-	for _, bs := range snap.Hostgroups {
-		for _, b := range bs {
-			addrs[b.Addr] = true
+// sampleServers projects the servers' pool counters and health; a server
+// the monitor has not pinged yet is not Checked.
+func sampleServers(servers []serverState) []metrics.Server {
+	out := make([]metrics.Server, 0, len(servers))
+	for _, sv := range servers {
+		m := metrics.Server{Addr: sv.Addr, ConnUsed: sv.ConnUsed, ConnFree: sv.ConnFree, InFlight: sv.InFlight,
+			ConnCreated: sv.ConnOK, ConnFailed: sv.ConnERR, Queries: sv.Queries,
+			BytesSent: sv.BytesSent, BytesRecv: sv.BytesRecv, LatencyUs: sv.LatUs}
+		if h := sv.Health; h != nil && !h.LastPing.IsZero() {
+			m.Checked, m.PingFailures, m.PingError, m.PingLatency = true, h.ConsecutiveFailures, h.PingError, h.PingLatency
 		}
+		out = append(out, m)
 	}
-	for _, sv := range c.Servers {
-		addrs[topology.Addr(sv.Host, sv.Port)] = true
-	}
-	byAddr := make(map[string]*monitor.ServerHealth, len(health))
-	for i := range health {
-		byAddr[health[i].Addr] = &health[i]
-	}
-	out := make([]metrics.Server, 0, len(addrs))
-	for addr := range addrs {
-		sv := metrics.Server{Addr: addr}
-		if st := o.a.Pools.Stats(addr); st != nil {
-			sv.ConnUsed, sv.ConnFree, sv.InFlight = st.ConnUsed.Load(), st.ConnFree.Load(), st.InFlight.Load()
-			sv.ConnCreated, sv.ConnFailed, sv.Queries = st.ConnOK.Load(), st.ConnERR.Load(), st.Queries.Load()
-			sv.BytesSent, sv.BytesRecv, sv.LatencyUs = st.BytesSent.Load(), st.BytesRecv.Load(), st.LatencyUs.Load()
-		}
-		if h := byAddr[addr]; h != nil && !h.LastPing.IsZero() {
-			sv.Checked, sv.PingFailures, sv.PingError = true, h.ConsecutiveFailures, h.PingError
-			sv.PingLatency = h.PingLatency
-		}
-		out = append(out, sv)
-	}
-	slices.SortFunc(out, func(x, y metrics.Server) int { return cmp.Compare(x.Addr, y.Addr) })
 	return out
 }
 
@@ -310,14 +282,4 @@ func (o *obsSource) TopDigests(n int) []web.Digest {
 			Count: d.Count, SumTimeUs: d.SumTimeUs, MinTimeUs: d.MinTimeUs, MaxTimeUs: d.MaxTimeUs, LastSeen: d.LastSeen})
 	}
 	return out
-}
-
-// rywWaitHistogram copies the read-your-writes wait histogram.
-func rywWaitHistogram(st *session.Stats) metrics.Histogram {
-	counts, sum := st.RYWWait.Snapshot()
-	h := metrics.Histogram{Counts: counts, SumSeconds: sum.Seconds()}
-	for _, b := range session.RYWWaitBounds {
-		h.Bounds = append(h.Bounds, b.Seconds())
-	}
-	return h
 }

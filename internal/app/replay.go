@@ -18,8 +18,7 @@ func replayCounters(r *session.ReplayStats) metrics.Replay {
 }
 
 // replayGlobals is the transaction replay rows of stats_mysql_global.
-func replayGlobals(r *session.ReplayStats) []admin.Counter {
-	c := replayCounters(r)
+func replayGlobals(c metrics.Replay) []admin.Counter {
 	out := []admin.Counter{
 		{Name: "Transaction_Replays", Value: int64(c.Started)},
 		{Name: "Transaction_Replay_Successes", Value: int64(c.Succeeded)},

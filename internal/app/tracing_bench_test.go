@@ -71,8 +71,8 @@ func benchProxy(b *testing.B, ratio float64) (*sql.DB, *App) {
 		tc.Enabled, tc.SamplingRatio = true, ratio
 		a.SetTracer(tracing.NewWithExporter(tc, tracetest.NewNoopExporter()))
 	}
-	a.Start()
 	b.Cleanup(func() { _ = a.Close() })
+	require.NoError(b, a.Start())
 	return openClient(b, a.Addr()), a
 }
 

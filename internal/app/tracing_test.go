@@ -86,8 +86,8 @@ func startTracedProxy(t *testing.T, ratio float64) tracedProxy {
 	exp := tracetest.NewInMemoryExporter()
 	tr := tracing.NewWithExporter(tc, exp)
 	a.SetTracer(tr)
-	a.Start()
 	t.Cleanup(func() { _ = a.Close() })
+	require.NoError(t, a.Start())
 	return tracedProxy{db: openClient(t, a.Addr()), addr: a.Addr(), backend: backend, exp: exp, tr: tr}
 }
 

@@ -41,8 +41,9 @@ func SandboxConfig(sb *Sandbox) *config.Config {
 }
 
 // StartProxy starts an in-process rwproxy for cfg and closes it when the
-// test ends. cfg must be valid.
-func StartProxy(tb testing.TB, cfg *config.Config) *app.App {
+// test ends, with the optional services opts (app.WithAdmin, ...). cfg
+// must be valid.
+func StartProxy(tb testing.TB, cfg *config.Config, opts ...app.Option) *app.App {
 	tb.Helper()
 	if d := config.Defaults(); cfg.Admin.Listen == d.Admin.Listen && cfg.Admin.Datadir == d.Admin.Datadir {
 		// A test that starts the admin interface gets its own port and
@@ -57,7 +58,9 @@ func StartProxy(tb testing.TB, cfg *config.Config) *app.App {
 	if err != nil {
 		tb.Fatalf("start proxy: %v", err)
 	}
-	a.Start()
 	tb.Cleanup(func() { _ = a.Close() })
+	if err := a.Start(opts...); err != nil {
+		tb.Fatalf("start proxy: %v", err)
+	}
 	return a
 }

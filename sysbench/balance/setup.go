@@ -221,8 +221,10 @@ func (e *experiment) startProxies(context.Context) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", algo, err)
 		}
-		a.Start()
-		e.proxies[algo] = a
+		e.proxies[algo] = a // closed with the others
+		if err := a.Start(); err != nil {
+			return fmt.Errorf("%s: %w", algo, err)
+		}
 	}
 	return nil
 }

@@ -3,6 +3,6 @@
 // latency histogram, CPU and memory accounting from /proc, the interleaved
 // run schedule, the result JSON, the markdown report, the target verdicts
 // and the charts. Nothing here starts a process or opens a socket, so
-// `go test ./sysbench/...` checks all of it against the fixtures in
+// `go -C sysbench test ./...` checks all of it against the fixtures in
 // sysbench/testdata without running sysbench.
 package harness

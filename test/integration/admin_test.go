@@ -40,8 +40,7 @@ func admStart(t *testing.T, yaml *config.Config, datadir string) *admProxy {
 	require.NoError(t, err)
 	a, err := app.New(cfg, zaptest.NewLogger(t))
 	require.NoError(t, err)
-	a.Start()
-	require.NoError(t, a.StartAdmin(""))
+	require.NoError(t, a.Start(app.WithAdmin("")))
 	var once sync.Once
 	p := &admProxy{app: a}
 	p.close = func() {
@@ -179,18 +178,8 @@ func admShare(d [3]int64) float64 { return float64(d[2]) / float64(max(d[1], 1))
 
 func admSetupSchema(t *testing.T) {
 	t.Helper()
-	d := openDB(t, dsn(primary(), "app", ""))
-	for _, q := range []string{
-		"DROP DATABASE IF EXISTS " + admSchema,
-		"CREATE DATABASE " + admSchema,
-		"CREATE TABLE " + admSchema + ".t (id INT PRIMARY KEY, v INT NOT NULL)",
-		"INSERT INTO " + admSchema + ".t SELECT seq, seq * 10 FROM " + admSchema + ".seq_1_to_100",
-	} {
-		_, err := d.Exec(q)
-		require.NoError(t, err, q)
-	}
-	_, err := sb.Run("sync")
-	require.NoError(t, err)
+	createSchema(t, admSchema, []string{"CREATE TABLE t (id INT PRIMARY KEY, v INT NOT NULL)",
+		"INSERT INTO t SELECT seq, seq * 10 FROM seq_1_to_100"})
 }
 
 // TestAdmin drives the admin interface against a proxy in front of the

@@ -128,7 +128,7 @@ func balShare(t *testing.T, db *sql.DB, dur time.Duration) float64 {
 				if err != nil {
 					errs = append(errs, err)
 				} else {
-					byNode[balNode(port)]++
+					byNode[nodeOf(port)]++
 				}
 				mu.Unlock()
 				if err != nil {
@@ -144,16 +144,6 @@ func balShare(t *testing.T, db *sql.DB, dur time.Duration) float64 {
 	total := byNode[2] + byNode[3]
 	require.Positive(t, total)
 	return float64(byNode[3]) / float64(total)
-}
-
-// balNode is the sandbox node (1..3) listening on port, 0 for none.
-func balNode(port int) int {
-	for i, p := range sb.Ports {
-		if p == port {
-			return i + 1
-		}
-	}
-	return 0
 }
 
 // balTunnel starts a tunnel to target on a free loopback port; it is

@@ -73,7 +73,7 @@ const sbTables = 8
 // the latency per digest (logged).
 func TestCaptureReplaySysbench(t *testing.T) {
 	needSandbox(t)
-	spCreateSchema(t, "sbcap", nil)
+	createSchema(t, "sbcap", nil)
 	prepareAndSnapshot(t)
 	a := startSplitProxy(t)
 	dir := t.TempDir()

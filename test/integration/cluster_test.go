@@ -53,9 +53,7 @@ func clStart(t *testing.T, i int, join ...string) *clNode {
 	require.NoError(t, err)
 	a, err := app.New(cfg, zaptest.NewLogger(t).Named(yaml.Cluster.NodeName))
 	require.NoError(t, err)
-	a.Start()
-	require.NoError(t, a.StartAdmin(""))
-	require.NoError(t, a.StartCluster())
+	require.NoError(t, a.Start(app.WithCluster(), app.WithAdmin("")))
 	n := &clNode{name: yaml.Cluster.NodeName, app: a, clientAddr: a.Addr(), adminAddr: a.AdminAddr()}
 	t.Cleanup(func() {
 		if n.admin != nil {
@@ -83,18 +81,8 @@ func (n *clNode) weight(t *testing.T, port int) string {
 
 func clSetupSchema(t *testing.T) {
 	t.Helper()
-	d := openDB(t, dsn(primary(), "app", ""))
-	for _, q := range []string{
-		"DROP DATABASE IF EXISTS " + clSchema,
-		"CREATE DATABASE " + clSchema,
-		"CREATE TABLE " + clSchema + ".t (id INT PRIMARY KEY, v INT NOT NULL)",
-		"INSERT INTO " + clSchema + ".t SELECT seq, seq FROM " + clSchema + ".seq_1_to_100",
-	} {
-		_, err := d.Exec(q)
-		require.NoError(t, err, q)
-	}
-	_, err := sb.Run("sync")
-	require.NoError(t, err)
+	createSchema(t, clSchema, []string{"CREATE TABLE t (id INT PRIMARY KEY, v INT NOT NULL)",
+		"INSERT INTO t SELECT seq, seq FROM seq_1_to_100"})
 }
 
 // clComSelect reads Com_select on sandbox nodes 1..3 directly.
@@ -254,7 +242,8 @@ func clClusterWired(t *testing.T) bool {
 	for _, f := range []string{"cmd/rwproxy/main.go", "internal/app/app.go"} {
 		src, err := os.ReadFile(filepath.Join("..", "..", f)) //nolint:gosec // repository file
 		require.NoError(t, err)
-		if strings.Contains(string(src), "StartCluster(") {
+		// app.WithCluster() asks App.Start for the node (cmd/rwproxy).
+		if strings.Contains(string(src), "StartCluster(") || strings.Contains(string(src), "app.WithCluster()") {
 			return true
 		}
 	}

@@ -53,7 +53,7 @@ func consLagReplicas(t *testing.T, a *app.App, secs int) {
 // connection reads a replica that has not applied it.
 func TestReadYourWritesUserScope(t *testing.T) {
 	needSandbox(t)
-	spCreateSchema(t, consSchema, []string{"CREATE TABLE tscope (id INT PRIMARY KEY)"})
+	createSchema(t, consSchema, []string{"CREATE TABLE tscope (id INT PRIMARY KEY)"})
 	a := spProxy(t, nil)
 	u := a.Store.Current().Users[0]
 	require.Equal(t, config.ConsistencyReadYourWrites, u.Consistency, "the default")
@@ -103,7 +103,7 @@ func TestReadYourWritesUserScope(t *testing.T) {
 // right after a write, without waiting.
 func TestReadYourWritesEventualOptOut(t *testing.T) {
 	needSandbox(t)
-	spCreateSchema(t, consSchema+"e", []string{"CREATE TABLE t (id INT PRIMARY KEY)"})
+	createSchema(t, consSchema+"e", []string{"CREATE TABLE t (id INT PRIMARY KEY)"})
 	a := spProxy(t, func(c *config.Config) { c.Users[0].Consistency = config.ConsistencyEventual })
 	c := conn(t, openDB(t, dsn(a.Addr(), "app", consSchema+"e")))
 	for i := 1; i <= 5; i++ {
@@ -121,7 +121,7 @@ func TestReadYourWritesEventualOptOut(t *testing.T) {
 // neither row changed.
 func TestLostBackendEndsTransaction(t *testing.T) {
 	needSandbox(t)
-	spCreateSchema(t, consSchema+"t", []string{
+	createSchema(t, consSchema+"t", []string{
 		"CREATE TABLE acct (id INT PRIMARY KEY, bal INT NOT NULL)",
 		"INSERT INTO acct VALUES (1, 100), (2, 0)",
 	})
@@ -185,7 +185,7 @@ func TestLostBackendEndsTransaction(t *testing.T) {
 // pooled connections last served a session that used a schema.
 func TestNoSchemaNotInherited(t *testing.T) {
 	needSandbox(t)
-	spCreateSchema(t, consSchema+"s", []string{"CREATE TABLE t (id INT)", "INSERT INTO t VALUES (1)"})
+	createSchema(t, consSchema+"s", []string{"CREATE TABLE t (id INT)", "INSERT INTO t VALUES (1)"})
 	a := startProxy(t, nil)
 	_, directErr := openDB(t, dsn(primary(), "app", "")).Exec("INSERT INTO t VALUES (2)")
 	require.Error(t, directErr)
@@ -212,7 +212,7 @@ func TestNoSchemaNotInherited(t *testing.T) {
 // response, as before, each one added 0).
 func TestInitDBLatencyFromRequest(t *testing.T) {
 	needSandbox(t)
-	spCreateSchema(t, consSchema+"i", nil)
+	createSchema(t, consSchema+"i", nil)
 	a := startProxy(t, nil)
 	c, err := client.Connect(a.Addr(), "app", "app", "")
 	require.NoError(t, err)

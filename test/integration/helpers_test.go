@@ -122,3 +122,28 @@ func runCLI(t *testing.T, addr, user, pass, stdin string, args ...string) cliRes
 
 // primary is the address of the sandbox primary (hostgroup 10).
 func primary() string { return sb.Addr(1) }
+
+// createSchema (re)creates schema on the primary, runs ddl in it and waits
+// until both replicas have it.
+func createSchema(t *testing.T, schema string, ddl []string) {
+	t.Helper()
+	d := conn(t, openDB(t, dsn(primary(), "app", "")))
+	spExec(t, d, "DROP DATABASE IF EXISTS "+schema)
+	spExec(t, d, "CREATE DATABASE "+schema)
+	spExec(t, d, "USE "+schema)
+	for _, q := range ddl {
+		spExec(t, d, q)
+	}
+	_, err := sb.Run("sync")
+	require.NoError(t, err)
+}
+
+// nodeOf returns the sandbox node (1..3) listening on port, or 0.
+func nodeOf(port int) int {
+	for i, p := range sb.Ports {
+		if p == port {
+			return i + 1
+		}
+	}
+	return 0
+}

@@ -31,7 +31,7 @@ func c16Setup(t *testing.T) {
 	t.Helper()
 	needSandbox(t)
 	c16Once.Do(func() {
-		spCreateSchema(t, c16Schema, []string{
+		createSchema(t, c16Schema, []string{
 			"CREATE TABLE tlock (id INT PRIMARY KEY)",
 			"CREATE TABLE tfree (id INT PRIMARY KEY AUTO_INCREMENT, v INT)",
 			"CREATE TABLE tnbe (id INT PRIMARY KEY, v VARCHAR(10))",
@@ -148,7 +148,7 @@ func TestSQLModeRouting(t *testing.T) {
 	var port int
 	require.NoError(t, rows.Scan(&s, &port))
 	require.Equal(t, `a\`, s)
-	require.Equal(t, 1, spNode(port), "the multi-statement ran on node%d", spNode(port))
+	require.Equal(t, 1, nodeOf(port), "the multi-statement ran on node%d", nodeOf(port))
 	for rows.NextResultSet() {
 	}
 	require.NoError(t, rows.Err())

@@ -140,9 +140,7 @@ func k8sStart(t *testing.T, cfg *config.Config) *clNode {
 	require.NoError(t, err)
 	a, err := app.New(cfg, zaptest.NewLogger(t).Named(cfg.Cluster.NodeName))
 	require.NoError(t, err)
-	a.Start()
-	require.NoError(t, a.StartAdmin(""))
-	require.NoError(t, a.StartCluster())
+	require.NoError(t, a.Start(app.WithCluster(), app.WithAdmin("")))
 	n := &clNode{name: cfg.Cluster.NodeName, app: a, clientAddr: a.Addr(), adminAddr: a.AdminAddr(),
 		adminPass: cfg.Admin.Password}
 	t.Cleanup(func() {

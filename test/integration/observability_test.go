@@ -25,8 +25,8 @@ import (
 	"github.com/rwproxy/rwproxy/config"
 	"github.com/rwproxy/rwproxy/internal/app"
 	"github.com/rwproxy/rwproxy/internal/testkit"
+	"github.com/rwproxy/rwproxy/internal/testkit/headless"
 	"github.com/rwproxy/rwproxy/web"
-	"github.com/rwproxy/rwproxy/web/headless"
 )
 
 // obsSchema is the observability tests' schema; its table t holds 100 rows
@@ -324,19 +324,8 @@ func obsReadiness(t *testing.T, a *app.App, base string) {
 // replicas.
 func obsCreateSchema(t *testing.T) {
 	t.Helper()
-	c := conn(t, openDB(t, dsn(primary(), "app", "")))
-	for _, q := range []string{
-		"DROP DATABASE IF EXISTS " + obsSchema,
-		"CREATE DATABASE " + obsSchema,
-		"USE " + obsSchema,
-		"CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY, v INT NOT NULL)",
-		"INSERT INTO t (v) SELECT seq FROM seq_1_to_100",
-	} {
-		_, err := c.ExecContext(context.Background(), q)
-		require.NoError(t, err, q)
-	}
-	_, err := sb.Run("sync")
-	require.NoError(t, err)
+	createSchema(t, obsSchema, []string{"CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY, v INT NOT NULL)",
+		"INSERT INTO t (v) SELECT seq FROM seq_1_to_100"})
 }
 
 // obsDSN is the load's DSN: user app2 in obsSchema, with a fixed

@@ -19,7 +19,7 @@ const qcSchema = "rwqc"
 // SELECT of table kv for an hour and the given cache size.
 func qcProxy(t *testing.T, sizeMB int) *app.App {
 	t.Helper()
-	spCreateSchema(t, qcSchema, []string{
+	createSchema(t, qcSchema, []string{
 		"CREATE TABLE kv (id INT PRIMARY KEY, v INT NOT NULL)",
 		"INSERT INTO kv VALUES (1, 10), (2, 20)",
 	})

@@ -25,7 +25,7 @@ const replaySchema = "rwreplay"
 func replaySetup(t *testing.T) (*app.App, *sql.Conn, func()) {
 	t.Helper()
 	needSandbox(t)
-	spCreateSchema(t, replaySchema, []string{
+	createSchema(t, replaySchema, []string{
 		"CREATE TABLE acct (id INT PRIMARY KEY, bal INT NOT NULL)",
 		"INSERT INTO acct VALUES (1, 100), (2, 0)",
 	})

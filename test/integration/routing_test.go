@@ -38,7 +38,7 @@ func spRouteSetup(t *testing.T) {
 	needSandbox(t)
 	done := false
 	spRouteOnce.Do(func() {
-		spCreateSchema(t, spRouteSchema, spRouteDDL)
+		createSchema(t, spRouteSchema, spRouteDDL)
 		done = true
 	})
 	if !done {
@@ -324,7 +324,7 @@ func TestRouting(t *testing.T) {
 			var port int
 			require.NoError(t, st.QueryRow(i).Scan(&v, &port))
 			require.Equal(t, "v"+strconv.Itoa(i), v)
-			seen[spNode(port)]++
+			seen[nodeOf(port)]++
 		}
 		prep := spDelta(before[0], nodes.status(t, "Com_stmt_prepare"))
 		exec := spDelta(before[1], nodes.status(t, "Com_stmt_execute"))
@@ -367,7 +367,7 @@ func spParallelReads(t *testing.T, addr string, clients int, more func(i int, se
 				if err != nil {
 					errs = append(errs, err)
 				} else {
-					seen[spNode(port)]++
+					seen[nodeOf(port)]++
 				}
 				mu.Unlock()
 				if err != nil {

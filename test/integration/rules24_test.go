@@ -57,7 +57,7 @@ func r24Proxy(t *testing.T) *admProxy {
 // firewall against the sandbox, through one proxy.
 func TestQueryRulesIssue24(t *testing.T) {
 	needSandbox(t)
-	spCreateSchema(t, r24Schema, r24DDL)
+	createSchema(t, r24Schema, r24DDL)
 	p := r24Proxy(t)
 	addr := p.app.Addr()
 	c := conn(t, openDB(t, dsn(addr, "app", r24Schema)))

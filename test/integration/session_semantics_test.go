@@ -54,7 +54,7 @@ const spLatinText = "café ñandú Größe"
 // reads on a replica, with the session's state replayed there.
 func TestSessionSemantics(t *testing.T) {
 	needSandbox(t)
-	spCreateSchema(t, spSemSchema, spSemDDL)
+	createSchema(t, spSemSchema, spSemDDL)
 	// Read-your-writes (the default, scope user) makes a read after any
 	// case's write wait for a replica to have it; a wait longer than
 	// replication ever takes here keeps such reads on the replicas, as
@@ -383,7 +383,7 @@ func TestSessionSemantics(t *testing.T) {
 				var port int
 				require.NoError(t, sel.QueryRowContext(ctx, i%5+1).Scan(&v, &port))
 				require.Equal(t, names[i%5], v)
-				seen[spNode(port)]++
+				seen[nodeOf(port)]++
 			}
 			require.Zero(t, seen[1], "prepared reads on the writer: %v", seen)
 			require.Positive(t, seen[2], "node2 served no prepared read: %v", seen)
@@ -568,21 +568,6 @@ func spProxy(t *testing.T, edit func(*config.Config)) *app.App {
 	return testkit.StartProxy(t, c)
 }
 
-// spCreateSchema (re)creates schema on the primary with ddl and waits
-// until both replicas have it.
-func spCreateSchema(t *testing.T, schema string, ddl []string) {
-	t.Helper()
-	d := conn(t, openDB(t, dsn(primary(), "app", "")))
-	spExec(t, d, "DROP DATABASE IF EXISTS "+schema)
-	spExec(t, d, "CREATE DATABASE "+schema)
-	spExec(t, d, "USE "+schema)
-	for _, q := range ddl {
-		spExec(t, d, q)
-	}
-	_, err := sb.Run("sync")
-	require.NoError(t, err)
-}
-
 // spExec runs a statement that must succeed.
 func spExec(t *testing.T, q spQueryer, query string, args ...any) sql.Result {
 	t.Helper()
@@ -630,7 +615,7 @@ func spRow(t *testing.T, q spQueryer, query string, args ...any) ([]string, int)
 	last := len(rows[0]) - 1
 	port, err := strconv.Atoi(rows[0][last])
 	require.NoError(t, err, "%s: last column is not a port", query)
-	node := spNode(port)
+	node := nodeOf(port)
 	require.NotZero(t, node, "%s: port %d is no sandbox node", query, port)
 	return rows[0][:last], node
 }
@@ -639,19 +624,9 @@ func spRow(t *testing.T, q spQueryer, query string, args ...any) ([]string, int)
 func spNodes(rows [][]string) [][]string {
 	for _, r := range rows {
 		p, _ := strconv.Atoi(r[len(r)-1])
-		r[len(r)-1] = strconv.Itoa(spNode(p))
+		r[len(r)-1] = strconv.Itoa(nodeOf(p))
 	}
 	return rows
-}
-
-// spNode returns the sandbox node (1..3) listening on port, or 0.
-func spNode(port int) int {
-	for i, p := range sb.Ports {
-		if p == port {
-			return i + 1
-		}
-	}
-	return 0
 }
 
 // spRequireReplicas runs query n times and requires each run to return
@@ -701,7 +676,7 @@ func spEventuallyOnReplica(t *testing.T, q spQueryer, query string, want ...stri
 			return false
 		}
 		port, _ := strconv.Atoi(got[len(want)])
-		return spNode(port) > 1 && fmt.Sprint(got[:len(want)]) == fmt.Sprint(want)
+		return nodeOf(port) > 1 && fmt.Sprint(got[:len(want)]) == fmt.Sprint(want)
 	}, 30*time.Second, 20*time.Millisecond, "%s never returned %q on a replica", query, want)
 	mu.Lock()
 	defer mu.Unlock()

@@ -27,7 +27,7 @@ import (
 func TestTracingSandbox(t *testing.T) {
 	needSandbox(t)
 	const schema = "rwtrace"
-	spCreateSchema(t, schema, []string{"CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20))"})
+	createSchema(t, schema, []string{"CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20))"})
 	cfg := testkit.SandboxConfig(sb)
 	cfg.Users[0].Consistency = config.ConsistencyReadYourWrites
 	cfg.Users[0].ReadYourWritesTimeout = 10 * time.Second // the wait's length does not matter, only that it is traced
@@ -40,8 +40,8 @@ func TestTracingSandbox(t *testing.T) {
 	exp := tracetest.NewInMemoryExporter()
 	tr := tracing.NewWithExporter(tc, exp)
 	a.SetTracer(tr)
-	a.Start()
 	t.Cleanup(func() { _ = a.Close() })
+	require.NoError(t, a.Start())
 
 	c := conn(t, openDB(t, dsn(a.Addr(), "app", schema)))
 	for i := 1; i <= 5; i++ {

@@ -105,15 +105,17 @@ func (b *bench) build(ctx context.Context) error {
 	if gocmd == "" {
 		gocmd = "go"
 	}
-	pkgs := [][2]string{{"bin/relay", "./sysbench/relay"}}
+	// {binary, module directory, package}: the relay is in the benchmark
+	// module (sysbench/go.mod), rwproxy in the proxy's.
+	pkgs := [][3]string{{"bin/relay", "sysbench", "./relay"}}
 	if b.o.rwproxyBin == "" {
-		pkgs = append(pkgs, [2]string{"bin/rwproxy", "./cmd/rwproxy"})
+		pkgs = append(pkgs, [3]string{"bin/rwproxy", ".", "./cmd/rwproxy"})
 	} else if _, err := os.Stat(b.o.rwproxyBin); err != nil {
 		return err
 	}
 	log := filepath.Join(b.work, "build.log")
 	for _, pkg := range pkgs {
-		argv := []string{gocmd, "build", "-o", filepath.Join(b.repo, pkg[0]), pkg[1]}
+		argv := []string{gocmd, "-C", pkg[1], "build", "-o", filepath.Join(b.repo, pkg[0]), pkg[2]}
 		if err := harness.RunLogged(ctx, b.repo, log, nil, argv...); err != nil {
 			return err
 		}

@@ -20,7 +20,7 @@ import (
 	"time"
 )
 
-// ErrNotFound: no Chromium binary on PATH.
+// ErrNotFound is returned by Find when no Chromium binary is on PATH.
 var ErrNotFound = errors.New("headless: no chromium binary (apt-get install -y chromium)")
 
 // Find returns the path of a Chromium binary, or ErrNotFound.
@@ -103,8 +103,9 @@ func tail(b []byte, n int) []byte {
 	return b
 }
 
-// RequireEnv, set to 1, makes ForTest fail instead of skip when Chromium is
-// missing (CI sets it where it installs Chromium).
+// RequireEnv names the environment variable that, set to 1, makes ForTest
+// fail instead of skip when Chromium is missing (CI sets it where it
+// installs Chromium).
 const RequireEnv = "RWPROXY_REQUIRE_CHROMIUM"
 
 // ForTest returns the Chromium binary for a test. Without one the test is
