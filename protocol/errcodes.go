@@ -186,8 +186,8 @@ func NewErrConnLimit(hg int, waited time.Duration) *mysql.MyError {
 		Message: fmt.Sprintf("rwproxy: backend connection limit reached for hostgroup %d (waited %.1fs)", hg, waited.Seconds())}
 }
 
-// ErrCodeFirewall: the firewall refused a statement that is not in its
-// user's allow-list (firewall.users[].mode: enforce).
+// ErrCodeFirewall is the error of a statement the firewall refused: it is
+// not in its user's allow-list (firewall.users[].mode: enforce).
 const ErrCodeFirewall uint16 = 9030
 
 // NewErrFirewall is the error for a statement the firewall refused; it
