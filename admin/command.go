@@ -22,6 +22,7 @@ var modules = []*module{
 	{name: "MYSQL VARIABLES", tables: []*table{tVariables}, prefix: prefixMySQL},
 	{name: "ADMIN VARIABLES", tables: []*table{tVariables}, prefix: prefixAdmin},
 	{name: "SCHEDULER", tables: []*table{tScheduler}},
+	{name: "MYSQL FIREWALL", tables: []*table{tFirewallUsers, tFirewallAllow}},
 }
 
 // where is the SQL condition selecting the module's rows of t ("" for all).

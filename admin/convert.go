@@ -22,6 +22,8 @@ type converter struct {
 
 // converters by table name.
 var converters = map[*table]converter{
+	tFirewallUsers: firewallUsersConv,
+	tFirewallAllow: firewallAllowConv,
 	tServers: {
 		cfgKey: "servers", fields: map[string]string{"hostgroup": "hostgroup_id", "host": "hostname"},
 		rows: func(c *config.Config) []row {
@@ -64,7 +66,7 @@ var converters = map[*table]converter{
 		set: setUsers,
 	},
 	tRules: {
-		cfgKey: "query_rules",
+		cfgKey: "query_rules", fields: ruleExtraFields,
 		rows: func(c *config.Config) []row {
 			out := make([]row, 0, len(c.QueryRules))
 			for _, q := range c.QueryRules {
@@ -78,7 +80,7 @@ var converters = map[*table]converter{
 				r := row{int64(q.RuleID), boolInt(q.Active), nullString(q.Username), nullString(q.Schemaname),
 					nullString(q.MatchDigest), nullString(q.MatchPattern), dest, boolInt(q.Apply),
 					nullString(q.ErrorMsg), nullString(q.Comment), timeout, boolInt(q.Idempotent)}
-				out = append(out, append(r, ruleCacheCols(q)...))
+				out = append(out, append(append(r, ruleCacheCols(q)...), ruleExtrasRow(q)...))
 			}
 			return out
 		},
@@ -94,6 +96,7 @@ var converters = map[*table]converter{
 					q.DestinationHostgroup = &d
 				}
 				setRuleCache(&q, r[12:15])
+				setRuleExtras(&q, r[15:])
 				c.QueryRules = append(c.QueryRules, q)
 			}
 			return nil

@@ -43,6 +43,12 @@ func TestTablesRoundTrip(t *testing.T) {
 	cfg.QueryTimeout = 30 * time.Second
 	cfg.QueryRules = append(cfg.QueryRules, config.QueryRule{RuleID: 2, Active: true, MatchDigest: "^SELECT SLEEP",
 		Timeout: 2500 * time.Millisecond})
+	one1, two, three, seven, hg20, global := 1, 2, 3, 7, 20, "GLOBAL"
+	zero := 0
+	cfg.QueryRules = append(cfg.QueryRules, config.QueryRule{RuleID: 3, Active: true, FlagIN: one1, FlagOUT: &two,
+		NegateMatchPattern: true, ReModifiers: &global, Digest: "0x00000000000000AB", ClientAddr: "10.0.0.0/8",
+		ProxyAddr: "127.0.0.1", ProxyPort: 6033, MatchPattern: "x", Multiplex: &zero, StickyConn: true,
+		Log: true, OKMsg: "done", Retries: &three, Delay: 15 * time.Millisecond, MirrorHostgroup: &hg20, MirrorFlagOUT: &seven})
 	cfg.ReplicationHostgroups = nil
 	cfg.GroupReplicationHostgroups = []config.GroupReplicationHostgroup{{WriterHostgroup: 10, BackupWriterHostgroup: 11,
 		ReaderHostgroup: 20, OfflineHostgroup: 30, MaxWriters: 1, WriterIsAlsoReader: 2, MaxTransactionsBehind: 50, Comment: "gr"}}
@@ -68,8 +74,14 @@ func TestTablesRoundTrip(t *testing.T) {
 	require.Equal(t, "caching_sha2_password", one(t, e, "SELECT auth_plugin FROM mysql_users WHERE username='report'"))
 	require.Equal(t, "mysql_native_password", one(t, e, "SELECT auth_plugin FROM mysql_users WHERE username='app'"))
 	require.Equal(t, "250", one(t, e, "SELECT read_your_writes_timeout_ms FROM mysql_users WHERE username='report'"))
-	require.Equal(t, []any{"1", "1", nil, nil, `^SELECT .* FOR UPDATE`, nil, "10", "1", nil, "locking reads", nil, "0", nil, nil, nil},
+	require.Equal(t, []any{"1", "1", nil, nil, `^SELECT .* FOR UPDATE`, nil, "10", "1", nil, "locking reads", nil, "0", nil, nil, nil,
+		"0", nil, "0", "CASELESS", nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil},
 		exec(t, e, "SELECT * FROM mysql_query_rules").Rows[0])
+	require.Equal(t, []any{"1", "2", "1", "GLOBAL", "0x00000000000000AB", "10.0.0.0/8", "127.0.0.1", "6033", nil,
+		"0", "1", "1", "done", "3", "15", "20", "7"},
+		exec(t, e, "SELECT flagIN, flagOUT, negate_match_pattern, re_modifiers, digest, client_addr, proxy_addr, proxy_port, "+
+			"replace_pattern, multiplex, sticky_conn, log, OK_msg, retries, delay, mirror_hostgroup, mirror_flagOUT "+
+			"FROM mysql_query_rules WHERE rule_id=3").Rows[0])
 	require.Equal(t, "2500", one(t, e, "SELECT timeout FROM mysql_query_rules WHERE rule_id=2"))
 	require.Equal(t, "750", one(t, e, "SELECT query_timeout_ms FROM mysql_users WHERE username='tls'"))
 	require.Equal(t, "0", one(t, e, "SELECT query_timeout_ms FROM mysql_users WHERE username='app'"))

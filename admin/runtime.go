@@ -25,7 +25,7 @@ type Runtime interface {
 }
 
 // Want selects the parts of Stats a Snapshot must fill.
-type Want uint16
+type Want uint32
 
 // Parts of Stats.
 const (
@@ -53,6 +53,8 @@ const (
 	WantFreeConns
 	// WantQueryCache: the query cache's counters.
 	WantQueryCache
+	// WantFirewall: the firewall's counters and digests.
+	WantFirewall
 )
 
 // Stats is a point-in-time copy of the proxy's live state.
@@ -92,6 +94,10 @@ type Stats struct {
 	Checksums []ModuleChecksum
 	// Errors are stats_mysql_errors' rows.
 	Errors []ErrorStat
+	// FirewallUsers and FirewallDigests are the firewall's state
+	// (stats_mysql_firewall_users, stats_mysql_firewall_digests).
+	FirewallUsers   []FirewallUserStat
+	FirewallDigests []FirewallDigest
 	// QueryCache are stats_mysql_query_cache's rows.
 	QueryCache []Counter
 	// FreeConns are the idle pooled backend connections

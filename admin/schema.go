@@ -208,6 +208,27 @@ var (
 			{name: "cache_ttl", typ: "INTEGER", check: "cache_ttl >= 0"},
 			{name: "cache_empty_result", typ: "INTEGER", check: "cache_empty_result IN (0,1)"},
 			{name: "cache_timeout", typ: "INTEGER", check: "cache_timeout >= 0"},
+			// Issue 24 (chains, rewriting, mirroring, per-rule controls),
+			// ProxySQL's names and types; kept in one block, converted by
+			// ruleExtrasRow / setRuleExtras (convert_rules.go). Each has a
+			// default or is nullable, so older disk tables upgrade in place.
+			{name: "flagIN", typ: "INTEGER", notNull: true, def: "0", check: "flagIN >= 0"},
+			{name: "flagOUT", typ: "INTEGER", check: "flagOUT >= 0"},
+			{name: "negate_match_pattern", typ: "INTEGER", notNull: true, def: "0", check: "negate_match_pattern IN (0,1)"},
+			{name: "re_modifiers", typ: "TEXT", def: "'CASELESS'"},
+			{name: "digest", typ: "TEXT"},
+			{name: "client_addr", typ: "TEXT"},
+			{name: "proxy_addr", typ: "TEXT"},
+			{name: "proxy_port", typ: "INTEGER", check: "proxy_port BETWEEN 0 AND 65535"},
+			{name: "replace_pattern", typ: "TEXT"},
+			{name: "multiplex", typ: "INTEGER", check: "multiplex IN (0,1,2)"},
+			{name: "sticky_conn", typ: "INTEGER", check: "sticky_conn IN (0,1)"},
+			{name: "log", typ: "INTEGER", check: "log IN (0,1)"},
+			{name: "OK_msg", typ: "TEXT"},
+			{name: "retries", typ: "INTEGER", check: "retries BETWEEN 0 AND 1000"},
+			{name: "delay", typ: "INTEGER", check: "delay >= 0"},
+			{name: "mirror_hostgroup", typ: "INTEGER", check: "mirror_hostgroup >= 0"},
+			{name: "mirror_flagOUT", typ: "INTEGER", check: "mirror_flagOUT >= 0"},
 		},
 		// INTEGER PRIMARY KEY: an INSERT without rule_id gets the next one.
 		constraints: []string{"PRIMARY KEY (rule_id)"},
@@ -298,7 +319,8 @@ var tScheduler = &table{
 }
 
 // configTables are the editable tables, in the order they are created.
-var configTables = []*table{tServers, tUsers, tRules, tReplication, tGroupReplication, tAttributes, tVariables, tScheduler}
+var configTables = []*table{tServers, tUsers, tRules, tReplication, tGroupReplication, tAttributes, tVariables, tScheduler,
+	tFirewallUsers, tFirewallAllow}
 
 // The stats tables (schema stats) and the monitor logs (schema monitor).
 // They are rebuilt from Runtime.Snapshot before a statement reads them.

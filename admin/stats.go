@@ -58,6 +58,8 @@ func buildDynamicTables() []dynamicTable {
 		{t: tCommands, want: WantCommands, fill: commandRows},
 		{t: tMemory, want: WantMemory, fill: func(s *Stats, _ *config.Config) []row { return counterRows(s.Memory, true) }},
 		{t: tClusterChecksums, want: WantCluster, fill: clusterModuleRows},
+		{t: tFirewallUserStats, want: WantFirewall, fill: firewallUserRows},
+		{t: tFirewallDigests, want: WantFirewall, fill: firewallDigestRows},
 		{t: tFreeConns, want: WantTopology | WantFreeConns, fill: freeConnRows},
 	}
 	for _, d := range stats {

@@ -71,6 +71,10 @@ type variablesModule struct {
 	Monitor config.Monitor
 
 	QueryCacheSizeMB int
+	// Firewall is omitted when unset, so that the module encodes as it
+	// did before the firewall existed: peers of the previous version keep
+	// accepting it (they decode strictly) until a firewall is configured.
+	Firewall config.Firewall `json:",omitzero"`
 }
 
 // encoded is one module of one configuration in canonical form.
@@ -114,7 +118,7 @@ func extract(n *config.Config, m string) any {
 	case ModuleVariables:
 		return variablesModule{MaxConnections: n.MaxConnections, ShutdownTimeout: n.ShutdownTimeout,
 			ReaderFallback: n.ReaderFallback, FailoverBuffer: n.FailoverBuffer, QueryTimeout: n.QueryTimeout,
-			QueryCacheSizeMB: n.QueryCacheSizeMB, Pool: n.Pool, Monitor: n.Monitor, Replay: replayOf(n)}
+			QueryCacheSizeMB: n.QueryCacheSizeMB, Pool: n.Pool, Monitor: n.Monitor, Replay: replayOf(n), Firewall: n.Firewall}
 	}
 	panic("cluster: unknown module " + m)
 }
@@ -133,6 +137,9 @@ func normalize(c *config.Config) *config.Config {
 	n.HostgroupAttributes = orEmpty(n.HostgroupAttributes)
 	n.Users = orEmpty(n.Users)
 	n.QueryRules = orEmpty(n.QueryRules)
+	if len(n.Firewall.Users) == 0 && len(n.Firewall.Allow) == 0 {
+		n.Firewall = config.Firewall{} // encoded as absent (see variablesModule)
+	}
 	for i := range n.Users {
 		u := &n.Users[i]
 		if u.Active != nil && *u.Active {
@@ -184,6 +191,7 @@ func install(c *config.Config, m string, payload []byte) error {
 		c.FailoverBuffer, c.QueryTimeout, c.Pool, c.Monitor = v.FailoverBuffer, v.QueryTimeout, v.Pool, v.Monitor
 		v.Replay.install(c)
 		c.QueryCacheSizeMB = v.QueryCacheSizeMB
+		c.Firewall = v.Firewall
 	default:
 		return fmt.Errorf("unknown module %q", m)
 	}

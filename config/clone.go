@@ -19,8 +19,12 @@ func (c *Config) Clone() *Config {
 	})
 	out.QueryRules = cloneSlice(c.QueryRules, func(r *QueryRule) {
 		r.DestinationHostgroup = clonePtr(r.DestinationHostgroup)
+		r.FlagOUT, r.ReModifiers, r.Multiplex = clonePtr(r.FlagOUT), clonePtr(r.ReModifiers), clonePtr(r.Multiplex)
+		r.Retries, r.MirrorHostgroup, r.MirrorFlagOUT = clonePtr(r.Retries), clonePtr(r.MirrorHostgroup), clonePtr(r.MirrorFlagOUT)
 		r.CacheEmptyResult = clonePtr(r.CacheEmptyResult)
 	})
+	out.Firewall.Users = cloneSlice(c.Firewall.Users, nil)
+	out.Firewall.Allow = cloneSlice(c.Firewall.Allow, nil)
 	out.HostgroupAttributes = cloneSlice(c.HostgroupAttributes, nil)
 	out.Scheduler = cloneSlice(c.Scheduler, func(j *SchedulerJob) {
 		j.Active = clonePtr(j.Active)

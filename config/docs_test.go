@@ -19,7 +19,7 @@ func TestDocsListEveryKey(t *testing.T) {
 	for key := range scalarDefaults(Defaults()) {
 		require.True(t, strings.Contains(doc, "| `"+key+"` |"), "docs/configuration.md lacks a row for %s", key)
 	}
-	for _, item := range []any{User{}, Server{}, ReplicationHostgroup{}, QueryRule{}, HostgroupAttributes{}, GroupReplicationHostgroup{}, SchedulerJob{}} {
+	for _, item := range []any{User{}, Server{}, ReplicationHostgroup{}, QueryRule{}, HostgroupAttributes{}, GroupReplicationHostgroup{}, SchedulerJob{}, FirewallUser{}, FirewallAllow{}} {
 		ty := reflect.TypeOf(item)
 		for i := range ty.NumField() {
 			tag := strings.Split(ty.Field(i).Tag.Get("mapstructure"), ",")[0]

@@ -35,6 +35,9 @@ func (c *Config) FillDefaults() {
 			u.ReadYourWritesTimeout = DefaultReadYourWritesTimeout
 		}
 	}
+	for i := range c.QueryRules {
+		normalizeReModifiers(&c.QueryRules[i])
+	}
 	for i := range c.ReplicationHostgroups {
 		if c.ReplicationHostgroups[i].CheckType == "" {
 			c.ReplicationHostgroups[i].CheckType = DefaultCheckType

@@ -78,6 +78,10 @@ type Config struct {
 	// Scheduler are external scripts run every interval (ProxySQL's
 	// scheduler table); node-local, left out of the cluster's JSON when empty.
 	Scheduler []SchedulerJob `mapstructure:"scheduler" json:",omitempty"`
+
+	// Firewall is the per-user allow-list of statement digests
+	// (firewall.go); shared by the cluster with the variables module.
+	Firewall Firewall `mapstructure:"firewall" json:",omitzero"`
 }
 
 // Transaction replay settings (transaction_replay).
@@ -432,6 +436,65 @@ type QueryRule struct {
 	// INSERT ... ON DUPLICATE KEY UPDATE with constant values, DELETE by key).
 	Idempotent bool `mapstructure:"idempotent"`
 
+	// The keys below (issue 24: ProxySQL's rule chains, rewriting,
+	// mirroring and per-rule session controls) are kept together in one
+	// block. Every one of them is optional: a rule without them behaves
+	// as before, and encodes for the cluster as before (omitempty), so
+	// that nodes of the previous version keep accepting the module.
+	// See docs/configuration.md, query_rules[].
+
+	// FlagIN is the chain a rule belongs to: it is evaluated only while
+	// the statement's current flag equals it (a statement starts at 0).
+	FlagIN int `mapstructure:"flag_in" json:",omitempty"`
+	// FlagOUT, when set, becomes the statement's flag once the rule
+	// matches: later rules of that chain are evaluated next.
+	FlagOUT *int `mapstructure:"flag_out" json:",omitempty"`
+	// NegateMatchPattern inverts match_pattern (and only it).
+	NegateMatchPattern bool `mapstructure:"negate_match_pattern" json:",omitempty"`
+	// ReModifiers are the regexp modifiers, comma separated: CASELESS
+	// (case-insensitive match_digest, match_pattern) and GLOBAL
+	// (replace_pattern replaces every match). nil means CASELESS, as in
+	// ProxySQL; "" means none (case-sensitive, first match only).
+	ReModifiers *string `mapstructure:"re_modifiers" json:",omitempty"`
+	// Digest matches the statement's digest hash, as stats_mysql_query_digest
+	// shows it (0x followed by 16 hex digits).
+	Digest string `mapstructure:"digest" json:",omitempty"`
+	// ClientAddr matches the client's IP address: an address, a CIDR
+	// subnet (10.0.0.0/8) or a prefix ending in % (ProxySQL's wildcard).
+	ClientAddr string `mapstructure:"client_addr" json:",omitempty"`
+	// ProxyAddr and ProxyPort match the local address and port the client
+	// connected to (a proxy listening on several addresses).
+	ProxyAddr string `mapstructure:"proxy_addr" json:",omitempty"`
+	ProxyPort int    `mapstructure:"proxy_port" json:",omitempty"`
+	// ReplacePattern rewrites the text matched by match_pattern (capture
+	// groups as \1 or ${1}); the backend receives the rewritten statement,
+	// and a prepared statement is rewritten once, at PREPARE.
+	ReplacePattern string `mapstructure:"replace_pattern" json:",omitempty"`
+	// Multiplex 0 keeps the backend connection for the rest of the session
+	// (ProxySQL's multiplex=0); 1 and 2 change nothing; nil = not set.
+	Multiplex *int `mapstructure:"multiplex" json:",omitempty"`
+	// StickyConn sends the session's later reads that no rule routes to
+	// the hostgroup this statement went to, until the session ends.
+	StickyConn bool `mapstructure:"sticky_conn" json:",omitempty"`
+	// Log writes one Info line per matching statement (digest and the
+	// first 256 bytes of its text).
+	Log bool `mapstructure:"log" json:",omitempty"`
+	// OKMsg answers a match with an OK packet carrying this message,
+	// without running the statement.
+	OKMsg string `mapstructure:"ok_msg" json:",omitempty"`
+	// Retries is how many times a read that failed on a replica before
+	// any reply is re-run on another server (nil = the default, once; 0 =
+	// never).
+	Retries *int `mapstructure:"retries" json:",omitempty"`
+	// Delay holds matching statements this long before they run.
+	Delay time.Duration `mapstructure:"delay" json:",omitempty"`
+	// MirrorHostgroup, when set, sends a copy of each matching statement
+	// (prepared statements included) to this hostgroup asynchronously;
+	// its result is discarded and it never slows or fails the client.
+	MirrorHostgroup *int `mapstructure:"mirror_hostgroup" json:",omitempty"`
+	// MirrorFlagOUT, when set, evaluates the rules once more for the copy,
+	// starting at this flag (the copy can be rewritten or routed apart).
+	MirrorFlagOUT *int `mapstructure:"mirror_flag_out" json:",omitempty"`
 	// Query cache (docs/query-cache.md). CacheTTL keeps the results of
 	// matching reads for this long (ProxySQL's cache_ttl, in ms in the
 	// admin table); 0 = not cached by this rule.

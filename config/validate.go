@@ -79,6 +79,7 @@ func (c *Config) Validate() error {
 	c.validateHostgroupAttributes(&p, withServers)
 	c.validateProxySQLFields(&p)
 	c.validateScheduler(&p)
+	c.validateFirewall(&p)
 	return errors.Join(p...)
 }
 

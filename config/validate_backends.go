@@ -214,6 +214,7 @@ func (c *Config) validateQueryRules(p *problems, known map[int]bool) {
 			p.add(path+".destination_hostgroup", "%d is not a known hostgroup (none of servers or replication_hostgroups names it)", *d)
 		}
 		p.timeout(path+".timeout", r.Timeout)
+		p.validateRuleExtras(path, r, known)
 		validateRuleCache(p, path, r)
 	}
 }

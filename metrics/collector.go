@@ -97,6 +97,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	} {
 		ch <- d
 	}
+	describeRules(ch)
 }
 
 // Collect implements prometheus.Collector: one Sample per scrape.
@@ -106,6 +107,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	collectPlacements(ch, s.Hostgroups, s.Backends)
 	collectProxy(ch, &s)
 	collectCluster(ch, s.ConfigVersion, s.Members)
+	collectRules(ch, s.Rules)
 	if s.Members != nil {
 		ch <- counter(dRejectedRecords, float64(s.ClusterRejectedRecords))
 	}

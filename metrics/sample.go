@@ -47,6 +47,8 @@ type Sample struct {
 	// reason.
 	Routes []Count `json:"routes"`
 	Pins   []Count `json:"pins"`
+	// Rules are the query rules' actions, the mirror and the firewall.
+	Rules RulesSample `json:"rules"`
 	// LoginFailures counts refused client logins by reason
 	// (wrong_password, unknown_user, ...).
 	LoginFailures []Count `json:"login_failures"`

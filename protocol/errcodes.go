@@ -187,3 +187,14 @@ func NewErrConnLimit(hg int, waited time.Duration) *mysql.MyError {
 	return &mysql.MyError{Code: ErrCodeConnLimit, State: "HY000",
 		Message: fmt.Sprintf("rwproxy: backend connection limit reached for hostgroup %d (waited %.1fs)", hg, waited.Seconds())}
 }
+
+// ErrCodeFirewall is the error of a statement the firewall refused: it is
+// not in its user's allow-list (firewall.users[].mode: enforce).
+const ErrCodeFirewall uint16 = 9030
+
+// NewErrFirewall is the error for a statement the firewall refused; it
+// names the digest hash to add to the allow-list, not the statement.
+func NewErrFirewall(user, digest string) *mysql.MyError {
+	return &mysql.MyError{Code: ErrCodeFirewall, State: "42000",
+		Message: fmt.Sprintf("rwproxy: statement blocked by the firewall: digest %s is not in the allow-list of user '%s'", digest, user)}
+}

@@ -142,6 +142,19 @@ func servedSession(t *testing.T, p Picker, rt *Routing, addrs ...string) (net.Co
 // classifier: classifying one of its statements would panic.
 func servedSessionAs(t *testing.T, u config.User, p Picker, rt *Routing, addrs ...string) (net.Conn, *Stats) {
 	t.Helper()
+	return servedSessionFull(t, u, p, func() *Routing { return rt }, nil, addrs...)
+}
+
+// servedSessionWith is servedSession with the routing read from rt at each
+// statement and with more dependencies set by with (when not nil).
+func servedSessionWith(t *testing.T, p Picker, rt func() *Routing, with func(*Deps), addrs ...string) (net.Conn, *Stats) {
+	t.Helper()
+	return servedSessionFull(t, config.User{Username: "u", Password: "pw", DefaultHostgroup: 10}, p, rt, with, addrs...)
+}
+
+// servedSessionFull is servedSessionAs with servedSessionWith's options.
+func servedSessionFull(t *testing.T, u config.User, p Picker, rt func() *Routing, with func(*Deps), addrs ...string) (net.Conn, *Stats) {
+	t.Helper()
 	m := newPools(t, addrs[0], 10, 2*time.Second)
 	for _, a := range addrs[1:] {
 		m.SetServer(a, 10)
@@ -150,8 +163,11 @@ func servedSessionAs(t *testing.T, u config.User, p Picker, rt *Routing, addrs .
 	cfg.Users = []config.User{u}
 	st := &Stats{}
 	d := &Deps{Pools: m, Stats: st, Log: zaptest.NewLogger(t), Config: func() *config.Config { return cfg },
-		Routing: func() *Routing { return rt }, Picker: p, Registry: NewRegistry(),
+		Routing: rt, Picker: p, Registry: NewRegistry(),
 		MaxPacket: 1 << 20}
+	if with != nil {
+		with(d)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer ln.Close()

@@ -52,7 +52,16 @@ func (s *Session) runQuery(pkt []byte) error {
 	if me != nil {
 		return s.writeErr(me)
 	}
-	return s.runStmtQC(pkt, &st, sql, t, opQuery)
+	if ok, err := s.answerOKMsg(); ok {
+		return err
+	}
+	if t.sql != sql {
+		pkt = comQuery(t.sql) // rewritten by a rule
+	}
+	mj, mok := s.mirrorText(&st, t.sql)
+	err := s.runStmtQC(pkt, &st, t.sql, t, opQuery)
+	s.sendMirror(mj, mok)
+	return err
 }
 
 // handleInitDB relays COM_INIT_DB; the schema tracker in the OK packet

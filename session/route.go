@@ -29,6 +29,8 @@ type Routing struct {
 	// QueryTimeout is the global statement timeout (0 = none); users'
 	// and rules' own timeouts take precedence.
 	QueryTimeout time.Duration
+	// Firewall is the allow-list firewall (nil: no user is under it).
+	Firewall *FirewallView
 	// Replay is the transaction_replay settings (txreplay.go).
 	Replay ReplayConfig
 	// QueryCache is the query cache while some rule sets a cache_ttl;
@@ -48,6 +50,9 @@ type target struct {
 	// outside its transaction, on a connection of its own (txnpersist.go).
 	detached bool
 	dec      router.Decision
+	// sql is the statement as the backend receives it (after the rules'
+	// replace_pattern).
+	sql string
 }
 
 // bytesToString views b as a string without copying. The classifier never
@@ -92,27 +97,45 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 		dec = router.Decision{Target: router.TargetWriter, Reason: router.ReasonFastForward}
 	}
 	var ruleTimeout time.Duration
+	var m router.RuleMatch
+	var digest string
 	var idem bool
+	s.rules.resetStmt()
 	s.qc.spec = router.CacheSpec{}
 	// A pinned statement ignores the rules' destination and error, but
-	// not their timeout.
-	if !r.Rules.Empty() && (dec.Target != router.TargetPinned || r.Rules.HasTimeouts()) {
+	// not their timeout nor their rewriting.
+	if !r.Rules.Empty() && (dec.Target != router.TargetPinned || r.Rules.HasTimeouts() || r.Rules.HasRewrites() ||
+		r.Rules.HasMirrors()) {
 		if st.Digest == "" && r.Rules.NeedsDigest() {
 			st.Digest = s.cls.Digest(sql) // kept: see below
 		}
-		digest := st.Digest
-		m := r.Rules.Match(s.user.Username, s.st.db, digest, sql)
-		ruleTimeout, s.qc.spec = m.Timeout, m.Cache
+		digest = st.Digest
+		m = s.matchRules(r.Rules, digest, sql)
+		ruleTimeout = m.Timeout
+		if m.Rewritten != "" && !s.rules.inExecute {
+			sql = s.applyRewrite(st, m.Rewritten)
+			if dec.Target != router.TargetPinned && dec.Reason != router.ReasonFastForward {
+				dec = router.Route(st, router.View{Autocommit: s.st.autocommit() || detached})
+			}
+		}
+		s.qc.spec = m.Cache
 		idem = m.Idempotent
 		if dec.Target != router.TargetPinned && dec.Reason != router.ReasonFastForward {
 			if m.ErrorMsg != "" {
-				return target{}, &mysql.MyError{Code: mysql.ER_UNKNOWN_ERROR, State: "HY000", Message: m.ErrorMsg}
+				return target{}, s.ruleBlocked(&m, digest, sql)
 			}
 			if m.HasHostgroup {
 				dec = router.Decision{Target: router.TargetHostgroup, Hostgroup: m.Hostgroup, Reason: router.ReasonRule}
 			}
 		}
 	}
+	if me := s.firewall(r.Firewall, st, sql); me != nil {
+		return target{}, me
+	}
+	if m.RuleID != 0 {
+		s.ruleActions(r.Rules, &m, digest, sql) // only for a statement that runs
+	}
+	dec = s.stickyTarget(dec)
 	s.req.timeout = effectiveTimeout(ruleTimeout, s.user.QueryTimeout, r.QueryTimeout)
 	s.d.Stats.Routes[dec.Reason].Add(1)
 	t := target{writer: s.user.DefaultHostgroup, hg: s.user.DefaultHostgroup, dec: dec, idem: idem}
@@ -124,6 +147,8 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 	case router.TargetHostgroup:
 		t.hg = dec.Hostgroup
 	}
+	s.noteSticky(&m, t.hg)
+	t.sql = sql
 	// Routed to the transaction's own hostgroup, the read stays on the
 	// transaction's connection, as in ProxySQL.
 	t.detached = detached && (t.reader || t.hg != t.writer)
@@ -373,7 +398,13 @@ func (s *Session) runStmt(pkt []byte, t target, o op) error {
 	if s.txLost(res, err) {
 		return s.txRecover(c, &t, pkt, o, res, err, start)
 	}
-	if err != nil && retry && !res.Sent && !isClientErr(err) {
+	// Once by default; a query rule's retries may say 0 or more (reads:
+	// an idempotent write is re-run once at most).
+	n := s.readRetries()
+	if !t.reader {
+		n = min(n, 1)
+	}
+	for ; err != nil && retry && n > 0 && !res.Sent && !isClientErr(err); n-- {
 		if s.span != nil {
 			s.span.Retries++
 		}

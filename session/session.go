@@ -80,6 +80,9 @@ type Deps struct {
 	// Capture, when set, records statements while a traffic capture runs
 	// (trace.go); nil: no capture possible.
 	Capture StmtCapture
+	// Mirror sends copies of statements to mirror hostgroups (query
+	// rules' mirror_hostgroup); nil: no mirroring.
+	Mirror *Mirror
 }
 
 // errQuit ends a session normally.
@@ -145,6 +148,8 @@ type Session struct {
 	// turned read-only); statements fail until the client ends it.
 	txnAborted bool
 	cls        *router.Classifier
+	// rules: what query rules decided (rules.go).
+	rules ruleState
 	// req is the command being served (request.go): dispatch makes a new
 	// one for each command.
 	req request

@@ -45,6 +45,9 @@ const (
 	// mysql_users.fast_forward): its statements are relayed unparsed, so
 	// the session keeps one backend connection until it ends.
 	PinFastForward
+	// PinRule: a query rule with multiplex=0 matched a statement of the
+	// session (ProxySQL's "multiplexing disabled" by a rule).
+	PinRule
 	numPinReasons = iota
 )
 
@@ -54,7 +57,7 @@ const discardPins = PinBackupLock | PinBackupStage | PinInstanceLock | PinUnpars
 
 var pinNames = [numPinReasons]string{"transaction", "unreplayable_state", "temporary_table", "named_lock",
 	"lock_tables", "sql_prepare", "user_variable", "handler", "sequence", "next_statement",
-	"backup_lock", "backup_stage", "instance_lock", "unparsed_statement", "fast_forward"}
+	"backup_lock", "backup_stage", "instance_lock", "unparsed_statement", "fast_forward", "query_rule"}
 
 // PinReasonNames lists every reason's name, in bit order.
 func PinReasonNames() []string { return pinNames[:] }
@@ -128,6 +131,8 @@ type Stats struct {
 	SessionsCreated atomic.Uint64
 	// Commands counts statements by class (stats_mysql_commands_counters).
 	Commands CommandCounters
+	// Rules counts what query rules did besides routing (rules.go).
+	Rules RuleStats
 }
 
 // countPins records newly taken reasons.

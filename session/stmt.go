@@ -45,6 +45,14 @@ func (s *Session) handlePrepare(pkt []byte) error {
 		return s.writeErr(me)
 	}
 	s.req.flags, s.req.nextTxn, s.req.digest, s.req.timeout = 0, false, "", 0 // preparing changes no session state
+	s.rules.resetStmt()                                                       // OK_msg, mirroring: at execute
+	if t.sql != query {
+		// Rewritten by a rule: the statement is prepared as rewritten
+		// (its parameters and result columns are the new text's), and
+		// every execute runs the rewritten text.
+		query = t.sql
+		pkt = append([]byte{0, 0, 0, 0, mysql.COM_STMT_PREPARE}, query...)
+	}
 	c, me := s.acquireFor(&t)
 	if me != nil {
 		return s.writeErr(me)
@@ -69,7 +77,7 @@ func (s *Session) handlePrepare(pkt []byte) error {
 	if err == nil && res.Err == nil {
 		s.nextStmt = id
 		s.stmts[id] = &prepared{query: query, params: h.Params, st: st}
-		s.remember(c, query, h)
+		remember(c, query, h)
 	}
 	return s.finish(c, res, err, start)
 }
@@ -84,7 +92,7 @@ func (s *Session) sendPrepare(c *pool.Conn, pkt []byte, id uint32) (protocol.Res
 }
 
 // remember caches a backend statement on c, closing the ones evicted.
-func (s *Session) remember(c *pool.Conn, query string, h protocol.PrepareOK) *pool.Stmt {
+func remember(c *pool.Conn, query string, h protocol.PrepareOK) *pool.Stmt {
 	bs := &pool.Stmt{ID: h.StmtID, Params: h.Params}
 	for _, old := range c.Stmts.Put(query, bs) {
 		closeBackendStmt(c, old)
@@ -102,22 +110,28 @@ func closeBackendStmt(c *pool.Conn, id uint32) {
 // server refusing more statements (1461) makes the cache shrink and the
 // prepare run once more.
 func (s *Session) backendStmt(c *pool.Conn, ps *prepared) (*pool.Stmt, *mysql.MyError, error) {
-	if bs := c.Stmts.Get(ps.query); bs != nil {
+	return prepareOn(&s.relay, c, ps.query)
+}
+
+// prepareOn returns c's statement for query, preparing it when needed
+// (backendStmt; the mirror's copies of executes).
+func prepareOn(relay *protocol.Relay, c *pool.Conn, query string) (*pool.Stmt, *mysql.MyError, error) {
+	if bs := c.Stmts.Get(query); bs != nil {
 		return bs, nil, nil
 	}
 	for attempt := 0; ; attempt++ {
 		p := c.Packet()
 		p.ResetSequence()
-		pkt := append([]byte{0, 0, 0, 0, mysql.COM_STMT_PREPARE}, ps.query...)
+		pkt := append([]byte{0, 0, 0, 0, mysql.COM_STMT_PREPARE}, query...)
 		if err := p.WritePacket(pkt); err != nil {
 			return nil, nil, fmt.Errorf("%w: %v", protocol.ErrBackendIO, err)
 		}
-		h, me, err := s.relay.Prepare(c.Reader())
+		h, me, err := relay.Prepare(c.Reader())
 		if err != nil {
 			return nil, nil, err
 		}
 		if me == nil {
-			return s.remember(c, ps.query, h), nil, nil
+			return remember(c, query, h), nil, nil
 		}
 		if me.Code != mysql.ER_MAX_PREPARED_STMT_COUNT_REACHED || attempt > 0 {
 			return nil, me, nil
@@ -175,13 +189,21 @@ func (s *Session) runExecute(pkt []byte) error {
 		// (go-mysql, libmysqlclient) cost no allocation.
 		ps.types = append([]byte(nil), types...)
 	}
+	s.rules.inExecute = true
 	t, me := s.route(&ps.st, ps.query)
+	s.rules.inExecute = false
 	if me != nil {
 		return s.writeErr(me)
 	}
+	if ok, err := s.answerOKMsg(); ok {
+		s.clearLongData(ps)
+		return err
+	}
+	mj, mok := s.mirrorExec(ps, pkt, typesAt, bound)
 	s.exec = execState{ps: ps, typesAt: typesAt, bound: bound}
 	err := s.runStmtQC(pkt, &ps.st, ps.query, t, opExecute)
 	s.exec = execState{}
+	s.sendMirror(mj, mok)
 	return err
 }
 

@@ -114,6 +114,10 @@ func (r adminRuntime) Snapshot(want admin.Want) admin.Stats {
 		st.Logs = monitorLogs(a.adminMonitor())
 	}
 	a.proxysqlSnapshot(want, &st)
+	if want&admin.WantGlobal != 0 {
+		st.Global = append(st.Global, a.ruleCounters()...)
+	}
+	a.firewallSnapshot(want, &st)
 	return st
 }
 

@@ -70,6 +70,11 @@ type App struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 
+	// Firewall is the allow-list firewall's state; Mirror sends copies of
+	// statements to mirror hostgroups (rules24.go).
+	Firewall *session.Firewall
+	Mirror   *session.Mirror
+
 	// created is when New made the App (stats_mysql_global.ProxySQL_Uptime).
 	created time.Time
 	// sched runs the scheduler jobs.
@@ -111,6 +116,7 @@ func New(cfg *config.Config, lg *zap.Logger) (*App, error) {
 	a.Monitor.SetTLS(bt.forAddr)
 	a.Cache = router.NewCache(10000)
 	a.Digests = session.NewDigests(10000)
+	a.Firewall = session.NewFirewall()
 	a.recorder = a.newRecorder()
 	if err := a.applyConfig(cfg); err != nil {
 		_ = a.Pools.Close()
@@ -145,10 +151,13 @@ func New(cfg *config.Config, lg *zap.Logger) (*App, error) {
 	a.Capture = &capture.Capturer{}
 	deps.Capture = a.Capture
 	a.deps = deps
+	a.Mirror = session.NewMirror(a.Pools, a.picker, lg.Named("mirror"))
+	deps.Mirror = a.Mirror
 	a.listener, err = protocol.Listen(cfg.Listen, cfg.MaxConnections, func(ctx context.Context, nc net.Conn) {
 		session.Serve(ctx, nc, deps)
 	}, lg.Named("listener"))
 	if err != nil {
+		a.Mirror.Close()
 		_ = a.Pools.Close()
 		return nil, err
 	}
@@ -291,6 +300,9 @@ func (a *App) Close() error {
 		terr = a.Tracer.Close(ctx)
 		cancel()
 	}
+	if a.Mirror != nil {
+		a.Mirror.Close() // before the pools: its workers hold connections
+	}
 	return errors.Join(err, herr, aerr, cerr, merr, terr, a.Pools.Close())
 }
 
@@ -330,7 +342,7 @@ func (a *App) applyConfig(c *config.Config) error {
 	}
 	rt := &session.Routing{Rules: rules, ReaderOf: make(map[int]int),
 		FallbackError: c.ReaderFallback == config.ReaderFallbackError, FailoverBuffer: c.FailoverBuffer,
-		QueryTimeout: c.QueryTimeout,
+		QueryTimeout: c.QueryTimeout, Firewall: a.Firewall.Build(c.Firewall),
 		Replay: session.ReplayConfig{On: c.ReplayEnabled(), MaxSize: c.TransactionReplayMaxSize,
 			Attempts: c.TransactionReplayAttempts, Timeout: c.TransactionReplayTimeout}}
 	a.applyQueryCache(c, rules, rt)

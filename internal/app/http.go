@@ -112,7 +112,11 @@ var _ web.Source = (*obsSource)(nil)
 
 // Sample implements metrics.Source: the read model, gathered once,
 // projected by sample.
-func (o *obsSource) Sample() metrics.Sample { return sample(o.a.gather(0)) }
+func (o *obsSource) Sample() metrics.Sample {
+	s := sample(o.a.gather(0))
+	s.Rules = o.a.rulesSample() // the rules' actions, mirror and firewall (rules24.go)
+	return s
+}
 
 // sample projects st into metrics.Sample (/metrics, /api/status, the
 // dashboard).

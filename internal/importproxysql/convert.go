@@ -345,39 +345,12 @@ func (r *Result) rules(l *Value) {
 				q.Comment = v.String()
 			case "timeout":
 				q.Timeout = ms(v)
-			case "re_modifiers":
-				if !strings.EqualFold(v.String(), "CASELESS") {
-					r.warn(where+".re_modifiers", "%q: rwproxy's patterns are always case-insensitive", v.String())
-				}
-			case "flagIN":
-				if v.Int != 0 {
-					skip = fmt.Sprintf("flagIN=%d: rwproxy has no rule chains, the rule would never be reached", v.Int)
-				}
-			case "flagOUT":
-				if v.Int != 0 {
-					r.warn(where+".flagOUT", "%d ignored: rwproxy has no rule chains (the next rules are evaluated as usual)", v.Int)
-				}
-			case "negate_match_pattern":
-				if v.Int != 0 {
-					skip = "negate_match_pattern=1 is not supported"
-				}
-			case "replace_pattern":
-				skip = "query rewriting (replace_pattern) is not supported"
-			case "OK_msg":
-				skip = "OK_msg (answering without a backend) is not supported"
 			case "cache_ttl":
 				r.unmapped(where+".cache_ttl", "rwproxy has no query cache; the rule is kept without it")
-			case "multiplex":
-				r.unmapped(where+".multiplex", "rwproxy decides connection pinning itself")
-			case "mirror_hostgroup", "mirror_flagOUT":
-				r.unmapped(where+"."+name, "query mirroring is not supported")
-			case "log":
-				r.unmapped(where+".log", "use log.slow_query_threshold and stats_mysql_query_digest")
-			case "retries", "delay", "next_query_flagIN", "sticky_conn", "reconnect", "client_addr", "proxy_addr",
-				"proxy_port", "digest", "cache_empty_result", "cache_timeout", "gtid_from_hostgroup", "attributes":
+			case "next_query_flagIN", "reconnect", "cache_empty_result", "cache_timeout", "gtid_from_hostgroup", "attributes":
 				r.unmapped(where+"."+name, "no rwproxy equivalent")
 			default:
-				return false
+				return ruleExtra(&q, name, v)
 			}
 			return true
 		})

@@ -77,7 +77,10 @@ func TestConvertRealisticCnf(t *testing.T) {
 	for _, q := range c.QueryRules {
 		ids = append(ids, q.RuleID)
 	}
-	require.Equal(t, []int{1, 2, 3}, ids, "the flagIN rule and the rewrite rule are left out")
+	require.Equal(t, []int{1, 2, 3, 4, 5}, ids, "chains and rewrites are carried over")
+	require.Equal(t, 5, *c.QueryRules[2].FlagOUT)
+	require.Equal(t, 5, c.QueryRules[3].FlagIN)
+	require.Equal(t, `\1`, c.QueryRules[4].ReplacePattern)
 	require.Equal(t, []config.ReplicationHostgroup{{WriterHostgroup: 10, ReaderHostgroup: 20, CheckType: "read_only", Comment: "sandbox"}},
 		c.ReplicationHostgroups)
 	all := strings.Join(res.Unmapped, "\n")
@@ -85,14 +88,11 @@ func TestConvertRealisticCnf(t *testing.T) {
 		"mysql_variables.threads: the Go runtime",
 		"/tmp/proxysql.sock: rwproxy listens on TCP only",
 		`"orphan" is frontend-only`,
-		"rule 4 left out: flagIN=5",
-		"rule 5 left out: query rewriting",
 		"cache_ttl: rwproxy has no query cache",
 		"radmin: rwproxy has one admin account",
 	} {
 		require.Contains(t, all, want)
 	}
-	require.Contains(t, strings.Join(res.Warnings, "\n"), "flagOUT: 5 ignored")
 }
 
 // Main writes YAML that config.Load reads back to the same configuration,
@@ -114,8 +114,11 @@ func TestMainRoundTrip(t *testing.T) {
 	require.Len(t, c.Users, 3)
 	require.Equal(t, "back-pw", c.Users[2].BackendPassword)
 	require.True(t, c.Log.QueryDigestsTrackHostname, "mysql-query_digests_track_hostname")
-	require.Len(t, c.QueryRules, 3)
+	require.Len(t, c.QueryRules, 5)
 	require.Equal(t, 10, *c.QueryRules[2].DestinationHostgroup)
+	require.Equal(t, 5, *c.QueryRules[2].FlagOUT)
+	require.Equal(t, 5, c.QueryRules[3].FlagIN)
+	require.Equal(t, `\1`, c.QueryRules[4].ReplacePattern)
 	require.Len(t, c.Scheduler, 1)
 	require.False(t, c.Scheduler[0].IsActive())
 	require.Equal(t, 10*time.Second, c.Scheduler[0].Interval)

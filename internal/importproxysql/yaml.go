@@ -154,6 +154,7 @@ func WriteYAML(out io.Writer, source string, c *config.Config) error {
 			if q.Timeout != 0 {
 				w.line(2, "timeout: %s", dur(q.Timeout))
 			}
+			w.ruleExtras(q)
 		}
 	}
 	if len(c.Scheduler) > 0 {
