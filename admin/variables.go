@@ -97,6 +97,9 @@ var variables = []variable{
 	msVar("mysql-transaction_replay_timeout_ms", "transaction_replay_timeout", func(c *config.Config) *time.Duration {
 		return &c.TransactionReplayTimeout
 	}),
+	strVar("mysql-transaction_replay_commit_check", "transaction_replay_commit_check", false, func(c *config.Config) *string {
+		return &c.TransactionReplayCommitCheck
+	}),
 	msVar("mysql-default_query_timeout", "query_timeout", func(c *config.Config) *time.Duration { return &c.QueryTimeout }),
 	intVar("mysql-query_cache_size_MB", "query_cache_size_mb", func(c *config.Config) *int { return &c.QueryCacheSizeMB }),
 	msVar("mysql-connect_timeout_ms", "pool.connect_timeout", func(c *config.Config) *time.Duration { return &c.Pool.ConnectTimeout }),

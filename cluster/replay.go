@@ -13,13 +13,18 @@ type replaySettings struct {
 	TransactionReplayMaxSize  int
 	TransactionReplayAttempts int
 	TransactionReplayTimeout  time.Duration
+	// TransactionReplayCommitCheck is omitted when empty, so that a node
+	// of the previous version reads the same module.
+	TransactionReplayCommitCheck string `json:",omitempty"`
 }
 
 // replayOf returns n's replay settings, nil when they are the defaults.
 func replayOf(n *config.Config) *replaySettings {
-	r := replaySettings{n.TransactionReplay, n.TransactionReplayMaxSize, n.TransactionReplayAttempts, n.TransactionReplayTimeout}
+	r := replaySettings{n.TransactionReplay, n.TransactionReplayMaxSize, n.TransactionReplayAttempts, n.TransactionReplayTimeout,
+		n.TransactionReplayCommitCheck}
 	d := config.Defaults()
-	if r == (replaySettings{d.TransactionReplay, d.TransactionReplayMaxSize, d.TransactionReplayAttempts, d.TransactionReplayTimeout}) {
+	if r == (replaySettings{d.TransactionReplay, d.TransactionReplayMaxSize, d.TransactionReplayAttempts, d.TransactionReplayTimeout,
+		d.TransactionReplayCommitCheck}) {
 		return nil
 	}
 	return &r
@@ -29,8 +34,10 @@ func replayOf(n *config.Config) *replaySettings {
 func (r *replaySettings) install(c *config.Config) {
 	if r == nil {
 		d := config.Defaults()
-		r = &replaySettings{d.TransactionReplay, d.TransactionReplayMaxSize, d.TransactionReplayAttempts, d.TransactionReplayTimeout}
+		r = &replaySettings{d.TransactionReplay, d.TransactionReplayMaxSize, d.TransactionReplayAttempts, d.TransactionReplayTimeout,
+			d.TransactionReplayCommitCheck}
 	}
 	c.TransactionReplay, c.TransactionReplayMaxSize = r.TransactionReplay, r.TransactionReplayMaxSize
 	c.TransactionReplayAttempts, c.TransactionReplayTimeout = r.TransactionReplayAttempts, r.TransactionReplayTimeout
+	c.TransactionReplayCommitCheck = r.TransactionReplayCommitCheck
 }

@@ -81,6 +81,7 @@ func TestScalarDefaultsCoverEveryKey(t *testing.T) {
 		"tracing.enabled", "tracing.endpoint", "tracing.protocol", "tracing.insecure", "tracing.sampling_ratio",
 		"tracing.include_statement", "tracing.queue_size", "tracing.batch_size", "tracing.batch_timeout", "tracing.service_name",
 		"transaction_replay", "transaction_replay_max_size", "transaction_replay_attempts", "transaction_replay_timeout",
+		"transaction_replay_commit_check",
 		"log.query_digests_track_hostname",
 		"tracing.transaction_spans",
 	} {
@@ -90,6 +91,6 @@ func TestScalarDefaultsCoverEveryKey(t *testing.T) {
 	require.NotContains(t, keys, "servers")
 	require.NotContains(t, keys, "hostgroup_attributes")
 	require.NotContains(t, keys, "group_replication_hostgroups")
-	require.Len(t, keys, 86, "a field was added to Config: update this test and docs/configuration.md")
+	require.Len(t, keys, 87, "a field was added to Config: update this test and docs/configuration.md")
 	require.Equal(t, reflect.TypeFor[time.Duration](), reflect.TypeOf(keys["pool.ping_after"]))
 }

@@ -1,5 +1,10 @@
 package config
 
+import (
+	"regexp"
+	"strings"
+)
+
 // validateReplay checks the transaction_replay settings.
 func (c *Config) validateReplay(p *problems) {
 	switch c.TransactionReplay {
@@ -15,6 +20,23 @@ func (c *Config) validateReplay(p *problems) {
 		p.add("transaction_replay_attempts", "%d must be >= 1", c.TransactionReplayAttempts)
 	}
 	p.positive("transaction_replay_timeout", c.TransactionReplayTimeout)
+	if v := c.TransactionReplayCommitCheck; v != "" && !commitCheckTable.MatchString(v) {
+		p.add("transaction_replay_commit_check", "%q must be empty (off) or schema.table (letters, digits, _ and $)", v)
+	}
+}
+
+// commitCheckTable is what transaction_replay_commit_check accepts: a
+// schema-qualified table name that needs no quoting but backticks.
+var commitCheckTable = regexp.MustCompile(`^[A-Za-z0-9_$]+\.[A-Za-z0-9_$]+$`)
+
+// CommitCheckTable returns transaction_replay_commit_check quoted for SQL
+// (`schema`.`table`), "" when the check is off.
+func (c *Config) CommitCheckTable() string {
+	schema, table, ok := strings.Cut(c.TransactionReplayCommitCheck, ".")
+	if !ok {
+		return ""
+	}
+	return "`" + schema + "`.`" + table + "`"
 }
 
 // fillReplayDefaults sets the transaction_replay settings left at zero

@@ -63,6 +63,11 @@ type Config struct {
 	// TransactionReplayTimeout bounds one replay, waits for a new writer
 	// included.
 	TransactionReplayTimeout time.Duration `mapstructure:"transaction_replay_timeout"`
+	// TransactionReplayCommitCheck ("schema.table", "" = off) is the
+	// commit check's marker table: a COMMIT lost before its answer is
+	// looked up there on the new writer instead of failing with 9020
+	// (session/commitcheck.go).
+	TransactionReplayCommitCheck string `mapstructure:"transaction_replay_commit_check"`
 
 	// QueryTimeout is the default statement timeout: a statement (COM_QUERY
 	// or COM_STMT_EXECUTE) still running after it is stopped with KILL

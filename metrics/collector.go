@@ -56,6 +56,7 @@ var (
 	dReplayMismatch  = desc("transaction_replay_checksum_mismatches_total", "Replays whose results differed from what the client got (error 1213).", nil)
 	dReplayTooBig    = desc("transaction_replay_too_big_total", "Transactions whose record outgrew transaction_replay_max_size (not replayable).", nil)
 	dIdemRetries     = desc("idempotent_retries_total", "Autocommit statements a query rule marks idempotent, re-run after their connection was lost before any reply.", nil)
+	dCommitChecks    = desc("transaction_replay_commit_checks_total", "COMMITs lost before their answer, resolved by the commit check, by outcome; and marker statements that failed.", []string{"outcome"})
 	dReplayFailures  = desc("transaction_replay_failures_total", "Lost transactions not replayed, by reason.", []string{"reason"})
 	dQueryTimeouts   = desc("query_timeouts_total", "Statements whose query_timeout expired while they ran (rwproxy sent KILL QUERY).", nil)
 	dPins            = desc("session_pins_total", "Times a session pinned its backend connection, by reason.", []string{"reason"})
@@ -206,6 +207,9 @@ func collectProxy(ch chan<- prometheus.Metric, s *Sample) {
 	ch <- counter(dIdemRetries, float64(p.Replay.IdempotentRetries))
 	for _, f := range p.Replay.Failed {
 		ch <- counter(dReplayFailures, float64(f.Value), f.Name)
+	}
+	for _, f := range p.Replay.CommitChecks {
+		ch <- counter(dCommitChecks, float64(f.Value), f.Name)
 	}
 	ch <- counter(dRYWWaits, float64(p.RYWWaits))
 	ch <- counter(dRYWFallbacks, float64(p.RYWFallbacks))

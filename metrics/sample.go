@@ -164,6 +164,10 @@ type Replay struct {
 	Failed []Count `json:"failed"`
 	// IdempotentRetries counts idempotent autocommit statements re-run.
 	IdempotentRetries uint64 `json:"idempotent_retries"`
+	// CommitChecks counts the commit check's outcomes
+	// (transaction_replay_commit_check): committed, replayed,
+	// marker_error.
+	CommitChecks []Count `json:"commit_checks,omitempty"`
 }
 
 // Count is one named counter.

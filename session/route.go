@@ -278,10 +278,12 @@ func (s *Session) acquireWriter(hg int) (*pool.Conn, *mysql.MyError) {
 }
 
 // writerGone reports an error that a failover explains: no usable writer,
-// or the writer refusing connections (it died and the monitor has not
-// shunned it yet).
+// the writer refusing connections (it died and the monitor has not
+// shunned it yet), or a pooled connection to it lost while brought to the
+// session's state (acquire's sync: nothing of the statement was sent).
 func writerGone(me *mysql.MyError) bool {
-	return me.Code == protocol.ErrCodeNoBackend || me.Code == protocol.ErrCodeBackendConnect
+	return me.Code == protocol.ErrCodeNoBackend || me.Code == protocol.ErrCodeBackendConnect ||
+		me.Code == protocol.ErrCodeBackendLost
 }
 
 // bufferWrite waits up to the failover buffer for hostgroup hg to give a
@@ -392,6 +394,11 @@ func (s *Session) runStmt(pkt []byte, t target, o op) error {
 	// transaction state along with the failed connection.
 	retry := ((t.reader && !t.detached) || s.idempotentRetry(&t)) && len(pkt) < mysql.MaxPayloadLen
 	s.txBegin(pkt, o, &t)
+	if s.commitCheckDue() {
+		if done, err := s.markBeforeCommit(c, &t, pkt, o, start); done {
+			return err
+		}
+	}
 	s.req.conn = c
 	res, err := s.doTimed(c, pkt, o)
 	s.req.conn = nil

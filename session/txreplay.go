@@ -40,6 +40,12 @@ type ReplayConfig struct {
 	MaxSize  int
 	Attempts int
 	Timeout  time.Duration
+	// CommitCheck is transaction_replay_commit_check: the table
+	// (`schema`.`table`, quoted) of the commit markers; "" = off
+	// (commitcheck.go).
+	CommitCheck string
+	// Node names this proxy in the markers (the cluster node name).
+	Node string
 }
 
 // txLog is the record of the session's open transaction.
@@ -67,6 +73,12 @@ type txLog struct {
 	// hg / reader: where the transaction started.
 	hg     int
 	reader bool
+	// seq numbers the session's marked COMMITs; marked: the COMMIT being
+	// run carries marker seq; unsent: its marker failed on a lost
+	// connection, so the COMMIT never reached the server (commitcheck.go).
+	seq    uint64
+	marked bool
+	unsent bool
 	buf    []byte
 	ents   []txEntry
 }
@@ -86,6 +98,7 @@ const maxKeptReplayBuf = 16 << 10
 
 func (l *txLog) reset() {
 	l.open, l.broken, l.writes = false, false, false
+	l.marked, l.unsent = false, false
 	clear(l.ents) // drop the prepared statements
 	l.ents = l.ents[:0]
 	if cap(l.buf) > maxKeptReplayBuf {
@@ -300,12 +313,15 @@ const (
 	// ReplayNotReplayable: the lost transaction had no complete record
 	// (too big, or a statement that cannot be replayed).
 	ReplayNotReplayable
+	// ReplayCheckFailed: the commit check's query failed on the new
+	// writer (transaction_replay_commit_check): the outcome stays unknown.
+	ReplayCheckFailed
 	numReplayFailures
 )
 
 // ReplayFailureNames are the reasons' labels, by index.
 var ReplayFailureNames = [numReplayFailures]string{"no_server", "server_lost", "read_only", "timeout",
-	"commit_in_doubt", "not_replayable"}
+	"commit_in_doubt", "not_replayable", "check_failed"}
 
 // ReplayStats counts transaction replays.
 type ReplayStats struct {
@@ -324,4 +340,15 @@ type ReplayStats struct {
 	// IdempotentRetries counts autocommit statements a query rule marks
 	// idempotent that were re-run after their connection was lost.
 	IdempotentRetries atomic.Uint64
+	// CommitChecks counts lost COMMITs resolved by the commit check
+	// (transaction_replay_commit_check); CommitsFound those found
+	// committed (answered OK); CommitsReplayed those found not committed
+	// and replayed (the replay's own outcome is counted as any replay's).
+	CommitChecks    atomic.Uint64
+	CommitsFound    atomic.Uint64
+	CommitsReplayed atomic.Uint64
+	// MarkerErrors counts COMMITs whose marker statement failed (no
+	// table, no privilege): they went on without the check.
+	MarkerErrors atomic.Uint64
+	markerWarned atomic.Bool // the first marker error was logged
 }

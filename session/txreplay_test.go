@@ -32,18 +32,28 @@ type kvServer struct {
 	mu     sync.Mutex
 	log    []string // statements received, in order
 	byAddr map[string]*kvConn
+	// The commit check's table (commitcheck_test.go): markers may be
+	// shared by two servers (a replicated table); markerErr makes the
+	// marker statement fail with that code; markerDies kills the server
+	// at the marker statement; commitDies kills it at a COMMIT, before (1)
+	// or after (2) it commits.
+	markers    *markerTable
+	markerErr  atomic.Uint32
+	markerDies atomic.Bool
+	commitDies atomic.Int32
 }
 
 type kvConn struct {
 	mysqlserver.EmptyHandler
-	srv *kvServer
-	nc  net.Conn
-	c   *mysqlserver.Conn
+	srv     *kvServer
+	nc      net.Conn
+	c       *mysqlserver.Conn
+	pending map[string]string // markers of the open transaction
 }
 
 func startKV(t *testing.T, v int64) *kvServer {
 	t.Helper()
-	s := &kvServer{byAddr: map[string]*kvConn{}}
+	s := &kvServer{byAddr: map[string]*kvConn{}, markers: &markerTable{m: map[string]string{}}}
 	s.v.Store(v)
 	s.addr = fakebackend.Start(t, fakebackend.Options{
 		Handler: func(nc net.Conn) mysqlserver.Handler {
@@ -89,6 +99,9 @@ func (h *kvConn) run(q string, binary bool) (*mysql.Result, error) {
 	h.srv.mu.Lock()
 	h.srv.log = append(h.srv.log, q)
 	h.srv.mu.Unlock()
+	if r, err, ok := h.marker(q, uq); ok {
+		return r, err
+	}
 	switch {
 	case strings.HasPrefix(uq, "BEGIN"), strings.HasPrefix(uq, "START"):
 		h.c.SetStatus(mysql.SERVER_STATUS_IN_TRANS)

@@ -63,6 +63,9 @@ func (s *Session) txRecover(lost *pool.Conn, t *target, pkt []byte, o op, res pr
 	start time.Time) error {
 	switch s.tx.kind {
 	case router.KindRollback, router.KindCommit:
+		if s.tx.kind == router.KindCommit && s.tx.writes && (s.tx.marked || s.tx.unsent) {
+			return s.commitRecover(lost, t, pkt, o, cause, start)
+		}
 		if s.tx.kind == router.KindCommit && s.tx.writes {
 			// Never replayed. The transaction is over either way (committed
 			// or rolled back by the server), so the session goes on, as
@@ -112,13 +115,20 @@ func (s *Session) txRecover(lost *pool.Conn, t *target, pkt []byte, o op, res pr
 	s.d.Stats.Replay.Succeeded.Add(1)
 	s.log().Info("transaction replay succeeded", zap.String("backend_addr", c.Addr()),
 		zap.Int("statements", len(s.tx.ents)), zap.Duration("took", timeNow().Sub(began)))
+	res, err := s.runReplayed(c, t, pkt, o)
+	return s.finishRec(c, res, err, start)
+}
+
+// runReplayed runs the lost request on c, which now holds the replayed
+// transaction.
+func (s *Session) runReplayed(c *pool.Conn, t *target, pkt []byte, o op) (protocol.Response, error) {
 	t.hg = s.tx.hg
 	s.req.hg = t.hg
 	s.tx.acc, s.tx.changed = 0, false
 	s.req.conn = c
 	res, err := s.doTimed(c, pkt, o)
 	s.req.conn = nil
-	return s.finishRec(c, res, err, start)
+	return res, err
 }
 
 // dropTxn discards the lost connection of a transaction that is over (its
@@ -149,6 +159,16 @@ const replayMismatch = -2
 // one is asked for after failoverPoll; once the pool dials afresh, the
 // dead server refuses and acquireWriter waits for the new writer.
 func (s *Session) replay(t *target) (*pool.Conn, int) {
+	return s.attempts(func() (*pool.Conn, *mysql.MyError) { return s.replayConn(t) },
+		func(c *pool.Conn, _ time.Time) int { return s.rerun(c) })
+}
+
+// attempts runs try on connections from get, within
+// transaction_replay_attempts and _timeout, until it returns -1 (c is
+// returned with it) or a final outcome (< -1, or ReplayCheckFailed); any
+// other failure reason is retried after failoverPoll. try releases c
+// unless it returns -1; deadline is the replay's.
+func (s *Session) attempts(get func() (*pool.Conn, *mysql.MyError), try func(c *pool.Conn, deadline time.Time) int) (*pool.Conn, int) {
 	rc := s.d.Routing().Replay
 	deadline := timeNow().Add(rc.Timeout)
 	fail := ReplayTimeout
@@ -156,7 +176,7 @@ func (s *Session) replay(t *target) (*pool.Conn, int) {
 		if timeNow().After(deadline) {
 			return nil, ReplayTimeout
 		}
-		c, me := s.replayConn(t)
+		c, me := get()
 		if me != nil {
 			fail = ReplayNoServer
 			attempts++
@@ -171,10 +191,10 @@ func (s *Session) replay(t *target) (*pool.Conn, int) {
 			continue
 		}
 		attempts++
-		switch out := s.rerun(c); out {
-		case -1:
+		switch out := try(c, deadline); {
+		case out == -1:
 			return c, out
-		case replayMismatch:
+		case out < -1 || out == ReplayCheckFailed:
 			return nil, out
 		default:
 			fail = out

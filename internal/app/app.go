@@ -344,7 +344,8 @@ func (a *App) applyConfig(c *config.Config) error {
 		FallbackError: c.ReaderFallback == config.ReaderFallbackError, FailoverBuffer: c.FailoverBuffer,
 		QueryTimeout: c.QueryTimeout, Firewall: a.Firewall.Build(c.Firewall),
 		Replay: session.ReplayConfig{On: c.ReplayEnabled(), MaxSize: c.TransactionReplayMaxSize,
-			Attempts: c.TransactionReplayAttempts, Timeout: c.TransactionReplayTimeout}}
+			Attempts: c.TransactionReplayAttempts, Timeout: c.TransactionReplayTimeout,
+			CommitCheck: c.CommitCheckTable(), Node: c.Cluster.NodeName}}
 	a.applyQueryCache(c, rules, rt)
 	for _, rh := range c.ReplicationHostgroups {
 		rt.ReaderOf[rh.WriterHostgroup] = rh.ReaderHostgroup

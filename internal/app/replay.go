@@ -14,6 +14,8 @@ func replayCounters(r *session.ReplayStats) metrics.Replay {
 	for i, name := range session.ReplayFailureNames {
 		out.Failed = append(out.Failed, metrics.Count{Name: name, Value: r.Failed[i].Load()})
 	}
+	out.CommitChecks = []metrics.Count{{Name: "committed", Value: r.CommitsFound.Load()},
+		{Name: "replayed", Value: r.CommitsReplayed.Load()}, {Name: "marker_error", Value: r.MarkerErrors.Load()}}
 	return out
 }
 
@@ -28,6 +30,9 @@ func replayGlobals(c metrics.Replay) []admin.Counter {
 	}
 	for _, f := range c.Failed {
 		out = append(out, admin.Counter{Name: "Transaction_Replay_Failures_" + f.Name, Value: int64(f.Value)})
+	}
+	for _, f := range c.CommitChecks {
+		out = append(out, admin.Counter{Name: "Transaction_Replay_Commit_Check_" + f.Name, Value: int64(f.Value)})
 	}
 	return out
 }

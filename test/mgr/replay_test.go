@@ -18,6 +18,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rwproxy/rwproxy/config"
 	"github.com/rwproxy/rwproxy/internal/app"
 	"github.com/rwproxy/rwproxy/session"
 )
@@ -29,13 +30,14 @@ import (
 // test holds rwproxy to:
 //   - no acknowledged transaction is lost and none is applied twice (every
 //     row of the write log's transactions is checked);
-//   - a transaction in flight on the killed primary never fails on a
-//     statement other than its COMMIT: it is replayed on the new primary.
-//     The COMMIT whose answer the kill swallowed is the one error left
-//     (never replayed: it may have committed; see docs/architecture.md):
-//     9020 with SQLSTATE HY000, the session goes on. sysbench is told to
-//     carry on after it (9020 in --mysql-ignore-errors, as 1213) so that
-//     all three kills happen, and the number is reported;
+//   - a transaction in flight on the killed primary never fails: it is
+//     replayed on the new primary. A COMMIT whose answer the kill
+//     swallowed is resolved by the commit check
+//     (transaction_replay_commit_check, session/commitcheck.go): its
+//     marker row read on the new primary says whether it committed (OK)
+//     or not (replayed there), so no 9020 reaches a client. sysbench runs
+//     with its default --mysql-ignore-errors (1213,1020,1205: 9020 would
+//     stop it), and our writers see no COMMIT in doubt;
 //   - the time from each kill to the first write served after it (the
 //     first transaction begun once the member is dead to be acknowledged).
 
@@ -128,9 +130,22 @@ func sysbenchFigures(out string) (txns, ignored, reconnects int) {
 
 func TestReplaySysbenchPrimaryKilledThreeTimes(t *testing.T) {
 	prepareSysbench(t, "CREATE TABLE IF NOT EXISTS app.txlog (pk BIGINT AUTO_INCREMENT PRIMARY KEY, "+
-		"id BIGINT NOT NULL, part INT NOT NULL, KEY (id)); TRUNCATE app.txlog")
+		"id BIGINT NOT NULL, part INT NOT NULL, KEY (id)); TRUNCATE app.txlog; "+
+		"CREATE TABLE IF NOT EXISTS app.rwproxy_commit (node VARCHAR(128) NOT NULL, session BIGINT UNSIGNED NOT NULL, "+
+		"seq BIGINT UNSIGNED NOT NULL, updated_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP, "+
+		"PRIMARY KEY (node, session))")
+	// The commit check reads the new primary, which answers only once it
+	// applied the old one's backlog: the group's default consistency.
+	for n := 1; n <= 3; n++ {
+		var c string
+		require.NoError(t, memberDB(t, n).QueryRow("SELECT @@GLOBAL.group_replication_consistency").Scan(&c))
+		require.Equal(t, "BEFORE_ON_PRIMARY_FAILOVER", c, "member%d", n)
+	}
 
-	a, _ := startProxy(t, 1, defaultPool)
+	a, _ := startProxy(t, 1, func(c *config.Config) {
+		defaultPool(c)
+		c.TransactionReplayCommitCheck = "app.rwproxy_commit"
+	})
 	waitLayout(t, a, 1)
 	db := proxyDB(t, a)
 	db.SetMaxOpenConns(4)
@@ -183,6 +198,7 @@ func TestReplaySysbenchPrimaryKilledThreeTimes(t *testing.T) {
 		require.LessOrEqual(t, c[1], 1, "transaction %d applied twice", id)
 	}
 	require.Empty(t, w.early, "a transaction failed on a statement before its COMMIT (not replayed)")
+	require.Empty(t, w.inDoubt, "a COMMIT failed (the commit check resolves a lost one)")
 
 	rs := &a.Stats.Replay
 	failed := make([]string, 0, len(session.ReplayFailureNames))
@@ -190,13 +206,17 @@ func TestReplaySysbenchPrimaryKilledThreeTimes(t *testing.T) {
 		failed = append(failed, fmt.Sprintf("%s=%d", n, rs.Failed[i].Load()))
 	}
 	t.Logf("3 kills:\n%s\nwriters: %d acknowledged, %d COMMITs in doubt (%d of them committed), %d failed before COMMIT "+
-		"(%d deadlock-class 1213)\nreplays: %d started, %d succeeded, %d checksum mismatches; not replayed: %s",
+		"(%d deadlock-class 1213)\nreplays: %d started, %d succeeded, %d checksum mismatches; not replayed: %s\n"+
+		"commit checks: %d (%d found committed, %d replayed), %d marker errors",
 		strings.Join(report, "\n"), len(w.acked), len(w.inDoubt), doubtCommitted, len(w.failed), w.deadlocks,
-		rs.Started.Load(), rs.Succeeded.Load(), rs.Mismatches.Load(), strings.Join(failed, " "))
+		rs.Started.Load(), rs.Succeeded.Load(), rs.Mismatches.Load(), strings.Join(failed, " "),
+		rs.CommitChecks.Load(), rs.CommitsFound.Load(), rs.CommitsReplayed.Load(), rs.MarkerErrors.Load())
 	require.NotZero(t, rs.Succeeded.Load(), "no transaction was replayed in three kills")
 	require.Zero(t, rs.Failed[session.ReplayNoServer].Load()+rs.Failed[session.ReplayTimeout].Load()+
-		rs.Failed[session.ReplayServerLost].Load()+rs.Failed[session.ReplayReadOnly].Load(),
+		rs.Failed[session.ReplayServerLost].Load()+rs.Failed[session.ReplayReadOnly].Load()+
+		rs.Failed[session.ReplayCommitInDoubt].Load()+rs.Failed[session.ReplayCheckFailed].Load(),
 		"a replay failed: %s", strings.Join(failed, " "))
+	require.Zero(t, rs.MarkerErrors.Load(), "the marker statement failed")
 }
 
 // killRound runs sysbench, SIGKILLs the primary once sysbench is under
@@ -209,7 +229,7 @@ func killRound(t *testing.T, a *app.App, w *txWriter, primary, round int, report
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "sysbench", append(sysbenchArgs(a.Addr(), "oltp_read_write"),
 		"--threads=8", "--time=30", "--report-interval=0",
-		"--mysql-ignore-errors=1213,1020,1205,9020", "run")...)
+		"--mysql-ignore-errors=1213,1020,1205", "run")...)
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	require.NoError(t, cmd.Start())
