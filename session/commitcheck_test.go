@@ -28,7 +28,7 @@ var (
 
 // marker serves the commit check's statements and applies the markers at
 // COMMIT; ok is false for the statements run serves itself.
-func (h *kvConn) marker(q, uq string) (*mysql.Result, error, bool) {
+func (h *kvConn) marker(q, uq string) (*mysql.Result, bool, error) {
 	srv := h.srv
 	switch {
 	case strings.HasPrefix(uq, "BEGIN"), strings.HasPrefix(uq, "START"), strings.HasPrefix(uq, "ROLLBACK"):
@@ -47,31 +47,31 @@ func (h *kvConn) marker(q, uq string) (*mysql.Result, error, bool) {
 			srv.dead.Store(true)
 			srv.lost.Store(true)
 			_ = h.nc.Close()
-			return nil, errDied, true
+			return nil, true, errDied
 		}
 	case strings.HasPrefix(uq, "INSERT INTO `RW`.`CHK`"):
 		if srv.markerDies.Load() {
 			srv.dead.Store(true)
 			srv.lost.Store(true)
 			_ = h.nc.Close()
-			return nil, errDied, true
+			return nil, true, errDied
 		}
 		if code := srv.markerErr.Load(); code != 0 {
-			return nil, mysql.NewError(uint16(code), "marker refused"), true
+			return nil, true, mysql.NewError(uint16(code), "marker refused")
 		}
 		m := markerInsert.FindStringSubmatch(q)
 		if m == nil || m[3] != m[4] {
-			return nil, mysql.NewError(mysql.ER_PARSE_ERROR, "bad marker "+q), true
+			return nil, true, mysql.NewError(mysql.ER_PARSE_ERROR, "bad marker "+q)
 		}
 		if h.pending == nil {
 			h.pending = map[string]string{}
 		}
 		h.pending[m[1]+"/"+m[2]] = m[3]
-		return &mysql.Result{AffectedRows: 1}, nil, true
+		return &mysql.Result{AffectedRows: 1}, true, nil
 	case strings.HasPrefix(uq, "SELECT SEQ FROM"):
 		m := markerSelect.FindStringSubmatch(q)
 		if m == nil {
-			return nil, mysql.NewError(mysql.ER_PARSE_ERROR, "bad check "+q), true
+			return nil, true, mysql.NewError(mysql.ER_PARSE_ERROR, "bad check "+q)
 		}
 		srv.markers.mu.Lock()
 		v, found := srv.markers.m[m[1]+"/"+m[2]]
@@ -81,9 +81,9 @@ func (h *kvConn) marker(q, uq string) (*mysql.Result, error, bool) {
 			rows = append(rows, []any{v})
 		}
 		rs, err := mysql.BuildSimpleTextResultset([]string{"seq"}, rows)
-		return &mysql.Result{Resultset: rs}, err, true
+		return &mysql.Result{Resultset: rs}, true, err
 	}
-	return nil, nil, false
+	return nil, false, nil
 }
 
 // checkSession serves a session with transaction replay and the commit

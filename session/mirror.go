@@ -168,8 +168,8 @@ func (m *Mirror) send(relay *protocol.Relay, c *pool.Conn, j mirrorJob) (protoco
 		if err != nil {
 			return protocol.Response{}, err
 		}
-		if me != nil {
-			return protocol.Response{Err: me}, nil
+		if me != nil { // the mirror refused the prepare: its answer, not a failure of the copy
+			return protocol.Response{Err: me}, nil //nolint:nilerr // me is the server's answer, carried in the Response
 		}
 		binary.LittleEndian.PutUint32(pkt[5:9], bs.ID)
 	}

@@ -99,7 +99,7 @@ func (h *kvConn) run(q string, binary bool) (*mysql.Result, error) {
 	h.srv.mu.Lock()
 	h.srv.log = append(h.srv.log, q)
 	h.srv.mu.Unlock()
-	if r, err, ok := h.marker(q, uq); ok {
+	if r, ok, err := h.marker(q, uq); ok {
 		return r, err
 	}
 	switch {

@@ -24,14 +24,14 @@ import (
 // upgradeRig is an old proxy in front of a fake backend, with its upgrade
 // socket, and counters of the statements each process served.
 type upgradeRig struct {
-	old              *App
-	oldQ, newQ       atomic.Int64
-	sock             string
-	stats            *handover.Stats
-	oldDone          chan error
-	newApp           *App
-	newMu            sync.Mutex
-	backend, datadir string
+	old        *App
+	oldQ, newQ atomic.Int64
+	sock       string
+	stats      *handover.Stats
+	oldDone    chan error
+	newApp     *App
+	newMu      sync.Mutex
+	backend    string
 }
 
 func newUpgradeRig(t *testing.T) *upgradeRig {
