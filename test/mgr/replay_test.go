@@ -37,21 +37,24 @@ import (
 //     marker row read on the new primary says whether it committed (OK)
 //     or not (replayed there), so no 9020 reaches a client. sysbench runs
 //     with its default --mysql-ignore-errors (1213,1020,1205: 9020 would
-//     stop it), and our writers see no COMMIT in doubt;
+//     stop it), and our writers see no COMMIT in doubt; a COMMIT answered
+//     1213 (the replay's results differed) must have left no row, as 1213
+//     promises a rollback;
 //   - the time from each kill to the first write served after it (the
 //     first transaction begun once the member is dead to be acknowledged).
 
 // txWriter runs transactions through the proxy: INSERT part 1, a read of
 // it, INSERT part 2, COMMIT; each with its own id, recorded by outcome.
 type txWriter struct {
-	mu        sync.Mutex
-	acked     []int64        // COMMIT answered OK
-	inDoubt   []int64        // COMMIT failed: 0 or 2 rows
-	failed    []int64        // failed before COMMIT: 0 rows
-	early     []string       // errors before COMMIT other than 1213
-	ackTimes  [][2]time.Time // start and end of each acknowledged transaction
-	deadlocks int            // 1213 (replay checksum mismatch, or a real deadlock)
-	next      atomic.Int64
+	mu         sync.Mutex
+	acked      []int64        // COMMIT answered OK
+	inDoubt    []int64        // COMMIT failed, other than 1213: 0 or 2 rows
+	commit1213 []int64        // COMMIT answered 1213 (a replay whose results differed): 0 rows
+	failed     []int64        // failed before COMMIT: 0 rows
+	early      []string       // errors before COMMIT other than 1213
+	ackTimes   [][2]time.Time // start and end of each acknowledged transaction
+	deadlocks  int            // 1213 (replay checksum mismatch, or a real deadlock)
+	next       atomic.Int64
 }
 
 func (w *txWriter) run(ctx context.Context, db *sql.DB) {
@@ -66,6 +69,9 @@ func (w *txWriter) run(ctx context.Context, db *sql.DB) {
 		case err == nil:
 			w.acked = append(w.acked, id)
 			w.ackTimes = append(w.ackTimes, [2]time.Time{start, now})
+		case stage == "commit" && errors.As(err, &me) && me.Number == 1213:
+			w.commit1213 = append(w.commit1213, id)
+			w.deadlocks++
 		case stage == "commit":
 			w.inDoubt = append(w.inDoubt, id)
 		default:
@@ -192,6 +198,12 @@ func TestReplaySysbenchPrimaryKilledThreeTimes(t *testing.T) {
 	}
 	for _, id := range w.failed {
 		require.Equal(t, [2]int{0, 0}, counts[id], "transaction %d failed before its COMMIT yet has rows", id)
+	}
+	// 1213 promises a rollback: a lost COMMIT the commit check found not
+	// committed was replayed, its results differed, and nothing of it may
+	// be on the new primary (drivers and sysbench retry 1213).
+	for _, id := range w.commit1213 {
+		require.Equal(t, [2]int{0, 0}, counts[id], "transaction %d was answered 1213 at COMMIT yet has rows", id)
 	}
 	for id, c := range counts {
 		require.LessOrEqual(t, c[0], 1, "transaction %d applied twice", id)
