@@ -435,22 +435,14 @@ func TestQueryTimeoutColumns(t *testing.T) {
 func TestBootstrapUpgradesOlderDiskFile(t *testing.T) {
 	dir := t.TempDir()
 	yaml := testConfig()
-	_, err := Bootstrap(dir, yaml, false)
-	require.NoError(t, err)
-	db, err := sql.Open("sqlite", filepath.Join(dir, DiskFile))
-	require.NoError(t, err)
-	for _, q := range []string{
+	olderDiskFile(t, dir, yaml,
 		"UPDATE mysql_servers SET weight = 7",
 		"ALTER TABLE mysql_servers DROP COLUMN use_tls",
 		"ALTER TABLE mysql_users DROP COLUMN query_timeout_ms",
 		"ALTER TABLE mysql_users DROP COLUMN require_tls",
 		"ALTER TABLE mysql_query_rules DROP COLUMN timeout",
 		"ALTER TABLE mysql_query_rules DROP COLUMN idempotent",
-	} {
-		_, err := db.Exec(q)
-		require.NoError(t, err, q)
-	}
-	require.NoError(t, db.Close())
+	)
 
 	got, err := Bootstrap(dir, yaml, false)
 	require.NoError(t, err, "an older disk file is upgraded, not refused")
@@ -477,13 +469,7 @@ func TestEmptyPasswordUpgradeAndRefusal(t *testing.T) {
 	dir := t.TempDir()
 	yaml := testConfig()
 	yaml.Users[1].Password, yaml.Users[1].AllowEmptyPassword = "", true
-	_, err := Bootstrap(dir, yaml, false)
-	require.NoError(t, err)
-	db, err := sql.Open("sqlite", filepath.Join(dir, DiskFile))
-	require.NoError(t, err)
-	_, err = db.Exec("ALTER TABLE mysql_users DROP COLUMN allow_empty_password")
-	require.NoError(t, err)
-	require.NoError(t, db.Close())
+	olderDiskFile(t, dir, yaml, "ALTER TABLE mysql_users DROP COLUMN allow_empty_password")
 
 	got, err := Bootstrap(dir, yaml, false)
 	require.NoError(t, err, "an older disk file with an empty password still loads")
@@ -517,4 +503,20 @@ func TestIdempotentColumn(t *testing.T) {
 	disk, err := Bootstrap(dir, yaml, false)
 	require.NoError(t, err)
 	require.True(t, disk.QueryRules[len(disk.QueryRules)-1].Idempotent)
+}
+
+// olderDiskFile writes yaml's disk file into dir, then runs stmts on it:
+// the shape a file of an earlier version had (columns dropped, tables of
+// another shape). The caller's next Bootstrap must upgrade it.
+func olderDiskFile(t *testing.T, dir string, yaml *config.Config, stmts ...string) {
+	t.Helper()
+	_, err := Bootstrap(dir, yaml, false)
+	require.NoError(t, err)
+	db, err := sql.Open("sqlite", filepath.Join(dir, DiskFile))
+	require.NoError(t, err)
+	for _, q := range stmts {
+		_, err := db.Exec(q)
+		require.NoError(t, err, q)
+	}
+	require.NoError(t, db.Close())
 }

@@ -1,9 +1,7 @@
 package admin
 
 import (
-	"database/sql"
 	"encoding/json"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -94,10 +92,6 @@ func TestServersProxySQLColumns(t *testing.T) {
 func TestUsersDiskUpgradeFromSingleKey(t *testing.T) {
 	dir := t.TempDir()
 	yaml := testConfig()
-	_, err := Bootstrap(dir, yaml, false)
-	require.NoError(t, err)
-	db, err := sql.Open("sqlite", filepath.Join(dir, DiskFile))
-	require.NoError(t, err)
 	old := `CREATE TABLE mysql_users (
   username TEXT NOT NULL CHECK (username <> ''), password TEXT NOT NULL DEFAULT '',
   active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0,1)),
@@ -109,16 +103,12 @@ func TestUsersDiskUpgradeFromSingleKey(t *testing.T) {
   backend_password TEXT NOT NULL DEFAULT '', query_timeout_ms INTEGER NOT NULL DEFAULT 0,
   allow_empty_password INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (username)) STRICT`
-	for _, q := range []string{
+	olderDiskFile(t, dir, yaml,
 		"DROP TABLE mysql_users", old,
 		"INSERT INTO mysql_users (username, password, default_hostgroup, require_tls) VALUES ('app', 'app-secret', 10, 0), ('report', 'report-secret', 20, 0)",
 		"ALTER TABLE mysql_servers DROP COLUMN max_latency_ms",
 		"ALTER TABLE mysql_servers DROP COLUMN use_ssl",
-	} {
-		_, err := db.Exec(q)
-		require.NoError(t, err, q)
-	}
-	require.NoError(t, db.Close())
+	)
 
 	got, err := Bootstrap(dir, yaml, false)
 	require.NoError(t, err, "the previous version's disk file is upgraded")

@@ -1,8 +1,6 @@
 package admin
 
 import (
-	"database/sql"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -68,20 +66,12 @@ func TestStatsQueryCacheTable(t *testing.T) {
 func TestQueryCacheDiskUpgrade(t *testing.T) {
 	dir := t.TempDir()
 	yaml := testConfig()
-	_, err := Bootstrap(dir, yaml, false)
-	require.NoError(t, err)
-	db, err := sql.Open("sqlite", filepath.Join(dir, DiskFile))
-	require.NoError(t, err)
-	for _, q := range []string{
+	olderDiskFile(t, dir, yaml,
 		"ALTER TABLE mysql_query_rules DROP COLUMN cache_ttl",
 		"ALTER TABLE mysql_query_rules DROP COLUMN cache_empty_result",
 		"ALTER TABLE mysql_query_rules DROP COLUMN cache_timeout",
 		"DELETE FROM global_variables WHERE variable_name = 'mysql-query_cache_size_MB'",
-	} {
-		_, err := db.Exec(q)
-		require.NoError(t, err, q)
-	}
-	require.NoError(t, db.Close())
+	)
 
 	got, err := Bootstrap(dir, yaml, false)
 	require.NoError(t, err, "an older disk file is upgraded, not refused")

@@ -1,8 +1,6 @@
 package admin
 
 import (
-	"database/sql"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -17,21 +15,13 @@ import (
 func TestBootstrapUpgradesRulesWithoutChains(t *testing.T) {
 	dir := t.TempDir()
 	yaml := testConfig()
-	_, err := Bootstrap(dir, yaml, false)
-	require.NoError(t, err)
-	db, err := sql.Open("sqlite", filepath.Join(dir, DiskFile))
-	require.NoError(t, err)
 	stmts := []string{"UPDATE mysql_query_rules SET comment = 'kept'", "DROP TABLE mysql_firewall_users", "DROP TABLE mysql_firewall_allow"}
 	for _, c := range []string{"flagIN", "flagOUT", "negate_match_pattern", "re_modifiers", "digest", "client_addr",
 		"proxy_addr", "proxy_port", "replace_pattern", "multiplex", "sticky_conn", "log", "OK_msg", "retries", "delay",
 		"mirror_hostgroup", "mirror_flagOUT"} {
 		stmts = append(stmts, "ALTER TABLE mysql_query_rules DROP COLUMN "+c)
 	}
-	for _, q := range stmts {
-		_, err := db.Exec(q)
-		require.NoError(t, err, q)
-	}
-	require.NoError(t, db.Close())
+	olderDiskFile(t, dir, yaml, stmts...)
 
 	got, err := Bootstrap(dir, yaml, false)
 	require.NoError(t, err, "an older disk file is upgraded, not refused")
