@@ -39,6 +39,24 @@ func (p *proxy) upgrade(t *testing.T, env ...string) (string, error) {
 	return string(out), err
 }
 
+// upgradeOnce runs the first upgrade of p (the process it started is
+// killed when the test ends), waits for the old process to exit and
+// returns the new process's pid.
+func upgradeOnce(t *testing.T, p *proxy) int {
+	t.Helper()
+	out, err := p.upgrade(t)
+	require.NoError(t, err, out)
+	pids := p.newPIDs()
+	require.Len(t, pids, 1)
+	killLater(t, pids[0])
+	select {
+	case <-p.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the old process did not exit")
+	}
+	return pids[0]
+}
+
 // killLater ends a process the test's upgrades started (not a child of
 // the test: the old process started it) when the test ends.
 func killLater(t *testing.T, pid int) {
@@ -264,16 +282,7 @@ func TestUpgradeKeepsSessionState(t *testing.T) {
 	require.NoError(t, err)
 	thread := one("SELECT CONNECTION_ID()")
 
-	out, err := p.upgrade(t)
-	require.NoError(t, err, out)
-	pids := p.newPIDs()
-	require.Len(t, pids, 1)
-	killLater(t, pids[0])
-	select {
-	case <-p.exited:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the old process did not exit")
-	}
+	newPID := upgradeOnce(t, p)
 
 	require.Equal(t, thread, one("SELECT CONNECTION_ID()"), "the same backend connection")
 	require.Equal(t, "before", one("SELECT @who"))
@@ -291,7 +300,7 @@ func TestUpgradeKeepsSessionState(t *testing.T) {
 	var got int
 	require.NoError(t, direct.QueryRow("SELECT c FROM app.upgrade WHERE id = 1").Scan(&got))
 	require.Equal(t, 1000, got, "committed in the new process")
-	require.NoError(t, syscall.Kill(pids[0], syscall.SIGTERM))
+	require.NoError(t, syscall.Kill(newPID, syscall.SIGTERM))
 }
 
 // TestUpgradeMariadbCLI: the mariadb command-line client, in the middle
@@ -321,16 +330,7 @@ func TestUpgradeMariadbCLI(t *testing.T) {
 	require.Eventually(t, func() bool { return strings.Contains(out.String(), "mark-before") }, 30*time.Second,
 		20*time.Millisecond, "the CLI ran the first statements: %s", out.String())
 
-	uout, err := p.upgrade(t)
-	require.NoError(t, err, uout)
-	pids := p.newPIDs()
-	require.Len(t, pids, 1)
-	killLater(t, pids[0])
-	select {
-	case <-p.exited:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the old process did not exit")
-	}
+	newPID := upgradeOnce(t, p)
 
 	send("SELECT concat('who=', @who); SELECT concat('tmp=', a) FROM app.tmp_cli;")
 	send("SET @id = 2; EXECUTE q USING @id; COMMIT; SELECT 'mark-after';")
@@ -342,7 +342,7 @@ func TestUpgradeMariadbCLI(t *testing.T) {
 	require.Contains(t, got, "2000")
 	require.Contains(t, got, "mark-after")
 	require.NotContains(t, got, "ERROR")
-	require.NoError(t, syscall.Kill(pids[0], syscall.SIGTERM))
+	require.NoError(t, syscall.Kill(newPID, syscall.SIGTERM))
 }
 
 // syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
