@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/rwproxy/rwproxy/internal/testkit/freeport"
 )
 
 // fakeDNS answers LookupHost from a table the test changes, and counts
@@ -68,10 +70,9 @@ func TestJoinByNameReresolvesWhenAlone(t *testing.T) {
 	c := newCluster(t, time.Second)
 	dns := newFakeDNS()
 	defer SetResolver(dns)()
-	u, err := net.ListenPacket("udp", "127.0.0.1:0")
+	p, err := freeport.OnAll("127.0.0.1", "127.0.0.2", "127.0.0.3")
 	require.NoError(t, err)
-	port := strconv.Itoa(u.LocalAddr().(*net.UDPAddr).Port)
-	require.NoError(t, u.Close())
+	port := strconv.Itoa(p)
 	const name = "rwproxy-gossip.test"
 	start := func(i int) *tnode {
 		ip := fmt.Sprintf("127.0.0.%d", i)

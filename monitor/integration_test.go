@@ -31,7 +31,9 @@ const grace = 400 * time.Millisecond
 func TestIntegrationMariaDB(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
 	testkit.RequireTools(t, "mariadbd", "mariadb", "mariadb-install-db", "mariadb-admin")
-	sb, err := testkit.StartSandbox(23700)
+	base, err := testkit.BasePort("RWPROXY_MONITOR_BASE_PORT", 23700, 3)
+	require.NoError(t, err)
+	sb, err := testkit.StartSandbox(base)
 	require.NoError(t, err, "sandbox did not start")
 	t.Cleanup(func() { require.NoError(t, sb.Stop()) })
 

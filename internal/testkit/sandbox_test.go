@@ -2,6 +2,7 @@ package testkit
 
 import (
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// sandboxTestBasePort is the test's first port unless
+// RWPROXY_TESTKIT_BASE_PORT says another.
 const sandboxTestBasePort = 23400
 
 func TestSandbox(t *testing.T) {
@@ -20,11 +23,13 @@ func TestSandbox(t *testing.T) {
 		t.Skip("starts three MariaDB servers; skipped with -short")
 	}
 
-	sb, err := StartSandbox(sandboxTestBasePort)
+	base, err := BasePort("RWPROXY_TESTKIT_BASE_PORT", sandboxTestBasePort, 3)
+	require.NoError(t, err)
+	sb, err := StartSandbox(base)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = sb.Stop() })
-	require.Equal(t, []int{23400, 23401, 23402}, sb.Ports)
-	require.Equal(t, "127.0.0.1:23401", sb.Addr(2))
+	require.Equal(t, []int{base, base + 1, base + 2}, sb.Ports)
+	require.Equal(t, fmt.Sprintf("127.0.0.1:%d", base+1), sb.Addr(2))
 
 	dbs := make([]*sql.DB, 4)
 	for n := 1; n <= 3; n++ {
@@ -102,8 +107,8 @@ func TestSandbox(t *testing.T) {
 		require.NoError(t, err)
 		env, err := sb.Run("env")
 		require.NoError(t, err)
-		require.Contains(t, env, "SANDBOX_PRIMARY_PORT=23402")
-		require.Contains(t, env, "SANDBOX_REPLICA_PORTS=23400,23401")
+		require.Contains(t, env, fmt.Sprintf("SANDBOX_PRIMARY_PORT=%d", base+2))
+		require.Contains(t, env, fmt.Sprintf("SANDBOX_REPLICA_PORTS=%d,%d", base, base+1))
 
 		dbs[2] = openDB(t, sb.DSN(2, "app", "app")) // the old pool's connections died with node2
 		for n := 1; n <= 3; n++ {

@@ -14,7 +14,6 @@ package failover
 import (
 	"fmt"
 	"os"
-	"strconv"
 	"testing"
 
 	"github.com/rwproxy/rwproxy/internal/testkit"
@@ -38,14 +37,12 @@ var base = defaultBasePort
 func TestMain(m *testing.M) { os.Exit(runMain(m)) }
 
 func runMain(m *testing.M) int {
-	if v := os.Getenv("RWPROXY_FAILOVER_BASE_PORT"); v != "" {
-		p, err := strconv.Atoi(v)
-		if err != nil || p < 1024 || p > 65000 {
-			fmt.Fprintf(os.Stderr, "failover: RWPROXY_FAILOVER_BASE_PORT=%q: want a port in 1024..65000\n", v)
-			return 1
-		}
-		base = p
+	p, err := testkit.BasePort("RWPROXY_FAILOVER_BASE_PORT", defaultBasePort, 3)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "failover:", err)
+		return 1
 	}
+	base = p
 	// The script waits up to SANDBOX_TIMEOUT (60 s by default) for each
 	// step; a broken step should fail the package well within its budget.
 	if os.Getenv("SANDBOX_TIMEOUT") == "" {

@@ -21,6 +21,7 @@ import (
 	"github.com/rwproxy/rwproxy/cluster"
 	"github.com/rwproxy/rwproxy/internal/app"
 	"github.com/rwproxy/rwproxy/internal/testkit"
+	"github.com/rwproxy/rwproxy/internal/testkit/freeport"
 )
 
 // clSchema is the cluster test's schema.
@@ -250,22 +251,13 @@ func clClusterWired(t *testing.T) bool {
 	return false
 }
 
-// clFreePort returns a port free for both TCP and UDP on 127.0.0.1.
+// clFreePort returns a port free for both TCP and UDP on 127.0.0.1 to .3
+// (the k8s test's pods share one gossip port on three addresses).
 func clFreePort(t *testing.T) int {
 	t.Helper()
-	for range 20 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		port := ln.Addr().(*net.TCPAddr).Port
-		pc, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		_ = ln.Close()
-		if err == nil {
-			_ = pc.Close()
-			return port
-		}
-	}
-	t.Fatal("no free TCP+UDP port")
-	return 0
+	p, err := freeport.OnAll("127.0.0.1", "127.0.0.2", "127.0.0.3")
+	require.NoError(t, err)
+	return p
 }
 
 // clStartProcess writes node i's configuration and runs rwproxy with it

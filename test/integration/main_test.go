@@ -7,7 +7,6 @@ package integration
 import (
 	"fmt"
 	"os"
-	"strconv"
 	"testing"
 
 	"github.com/rwproxy/rwproxy/internal/testkit"
@@ -19,15 +18,7 @@ import (
 const defaultBasePort = 23500
 
 func basePort() (int, error) {
-	v := os.Getenv("RWPROXY_IT_BASE_PORT")
-	if v == "" {
-		return defaultBasePort, nil
-	}
-	p, err := strconv.Atoi(v)
-	if err != nil || p < 1024 || p > 65000 {
-		return 0, fmt.Errorf("RWPROXY_IT_BASE_PORT=%q: want a port number in 1024..65000", v)
-	}
-	return p, nil
+	return testkit.BasePort("RWPROXY_IT_BASE_PORT", defaultBasePort, 3)
 }
 
 // sandboxTools are what TestMain needs to start the sandbox.

@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -39,14 +38,10 @@ var (
 func TestMain(m *testing.M) { os.Exit(runMain(m)) }
 
 func runMain(m *testing.M) int {
-	port := defaultBasePort
-	if v := os.Getenv("RWPROXY_MGR_BASE_PORT"); v != "" {
-		p, err := strconv.Atoi(v)
-		if err != nil || p < 1024 || p > 64980 {
-			fmt.Fprintf(os.Stderr, "mgr: RWPROXY_MGR_BASE_PORT=%q: want a port number in 1024..64980\n", v)
-			return 1
-		}
-		port = p
+	port, err := testkit.BasePort("RWPROXY_MGR_BASE_PORT", defaultBasePort, 20)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mgr:", err)
+		return 1
 	}
 	start := time.Now()
 	g, err := testkit.StartMGR(port)

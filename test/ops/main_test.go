@@ -43,6 +43,10 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "ops: build: %v\n%s", err, out)
 		return 1
 	}
+	if opsBase, err = testkit.BasePort("RWPROXY_OPS_BASE_PORT", 24100, 60); err != nil {
+		fmt.Fprintln(os.Stderr, "ops:", err)
+		return 1
+	}
 	if sb, err = testkit.StartSandbox(basePort()); err != nil {
 		fmt.Fprintln(os.Stderr, "ops: cannot start the sandbox:", err)
 		return 1
@@ -51,13 +55,11 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-func basePort() int {
-	var p int
-	if _, err := fmt.Sscan(os.Getenv("RWPROXY_OPS_BASE_PORT"), &p); err == nil && p > 0 {
-		return p
-	}
-	return 24100
-}
+// opsBase is the package's first port: 24100 unless RWPROXY_OPS_BASE_PORT
+// says another (run sets it).
+var opsBase int
+
+func basePort() int { return opsBase }
 
 // nextPort hands out the ports of this package's proxies from its own
 // range (RWPROXY_OPS_BASE_PORT+10 ... +59), skipping ports in use.
