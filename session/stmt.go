@@ -37,15 +37,15 @@ type prepared struct {
 // without a cursor (a cursor would pin the backend connection).
 const cursorFlags = mysql.CURSOR_TYPE_READ_ONLY | mysql.CURSOR_TYPE_FOR_UPDATE | mysql.CURSOR_TYPE_SCROLLABLE
 
-func (s *Session) handlePrepare(pkt []byte) error {
+func (s *Session) handlePrepare(r *request, pkt []byte) error {
 	query := string(pkt[5:])
 	st := s.classify(query)
-	t, me := s.route(&st, query)
+	t, me := s.route(r, &st, query)
 	if me != nil {
 		return s.writeErr(me)
 	}
-	s.req.flags, s.req.nextTxn, s.req.digest, s.req.timeout = 0, false, "", 0 // preparing changes no session state
-	s.rules.resetStmt()                                                       // OK_msg, mirroring: at execute
+	r.flags, r.nextTxn, r.digest, r.timeout = 0, false, "", 0 // preparing changes no session state
+	s.rules.resetStmt()                                       // OK_msg, mirroring: at execute
 	if t.sql != query {
 		// Rewritten by a rule: the statement is prepared as rewritten
 		// (its parameters and result columns are the new text's), and
@@ -57,19 +57,20 @@ func (s *Session) handlePrepare(pkt []byte) error {
 	if me != nil {
 		return s.writeErr(me)
 	}
+	r.detached = t.detached
 	start := time.Now()
 	id := s.nextStmt + 1
-	s.req.conn = c
+	s.relayConn = c
 	res, h, err := s.sendPrepare(c, pkt, id)
-	s.req.conn = nil
+	s.relayConn = nil
 	if err != nil && t.reader && !res.Sent && !isClientErr(err) {
 		// A prepare changes nothing on the server: one more attempt.
-		if c, me = s.retryRead(c, &t, err); me != nil {
+		if c, me = s.retryRead(r, c, &t, err); me != nil {
 			return s.writeErr(me)
 		}
-		s.req.conn = c
+		s.relayConn = c
 		res, h, err = s.sendPrepare(c, pkt, id)
-		s.req.conn = nil
+		s.relayConn = nil
 		if err != nil {
 			s.d.Stats.ReadRetryFailures.Add(1)
 		}
@@ -79,7 +80,7 @@ func (s *Session) handlePrepare(pkt []byte) error {
 		s.stmts[id] = &prepared{query: query, params: h.Params, st: st}
 		remember(c, query, h)
 	}
-	return s.finish(c, res, err, start)
+	return s.finish(r, c, res, err, start)
 }
 
 func (s *Session) sendPrepare(c *pool.Conn, pkt []byte, id uint32) (protocol.Response, protocol.PrepareOK, error) {
@@ -149,7 +150,7 @@ func errUnknownStmt(id uint32, fn string) *mysql.MyError {
 // handleExecute runs COM_STMT_EXECUTE on the connection its statement
 // routes to, rewriting the statement id (and the parameter types when the
 // backend statement has other ones bound), then relays the binary result.
-func (s *Session) handleExecute(pkt []byte) error {
+func (s *Session) handleExecute(r *request, pkt []byte) error {
 	var tp string
 	if s.qattrs {
 		var me *mysql.MyError
@@ -158,13 +159,13 @@ func (s *Session) handleExecute(pkt []byte) error {
 		}
 	}
 	if s.observed() {
-		return s.traced(pkt, s.executeQuery(pkt), tp, tracing.OpExecute, s.runExecute)
+		return s.traced(r, pkt, s.executeQuery(pkt), tp, tracing.OpExecute)
 	}
-	return s.runExecute(pkt)
+	return s.runExecute(r, pkt)
 }
 
 // runExecute is handleExecute without tracing.
-func (s *Session) runExecute(pkt []byte) error {
+func (s *Session) runExecute(r *request, pkt []byte) error {
 	pl := pkt[4:]
 	if len(pl) < 10 {
 		return s.writeErr(protocol.NewErrMalformed("COM_STMT_EXECUTE"))
@@ -190,7 +191,7 @@ func (s *Session) runExecute(pkt []byte) error {
 		ps.types = append([]byte(nil), types...)
 	}
 	s.rules.inExecute = true
-	t, me := s.route(&ps.st, ps.query)
+	t, me := s.route(r, &ps.st, ps.query)
 	s.rules.inExecute = false
 	if me != nil {
 		return s.writeErr(me)
@@ -200,9 +201,8 @@ func (s *Session) runExecute(pkt []byte) error {
 		return err
 	}
 	mj, mok := s.mirrorExec(ps, pkt, typesAt, bound)
-	s.exec = execState{ps: ps, typesAt: typesAt, bound: bound}
-	err := s.runStmtQC(pkt, &ps.st, ps.query, t, opExecute)
-	s.exec = execState{}
+	r.exec = execState{ps: ps, typesAt: typesAt, bound: bound}
+	err := s.runStmtQC(r, pkt, &ps.st, ps.query, t, opExecute)
 	s.sendMirror(mj, mok)
 	return err
 }
@@ -231,8 +231,8 @@ func paramLayout(pl []byte, params int) (typesAt int, bound, ok bool) {
 	return typesAt, false, true
 }
 
-func (s *Session) execute(c *pool.Conn, pkt []byte) (protocol.Response, error) {
-	ps, typesAt, bound := s.exec.ps, s.exec.typesAt, s.exec.bound
+func (s *Session) execute(r *request, c *pool.Conn, pkt []byte) (protocol.Response, error) {
+	ps, typesAt, bound := r.exec.ps, r.exec.typesAt, r.exec.bound
 	bs, me, err := s.backendStmt(c, ps)
 	if err != nil {
 		return protocol.Response{}, err
