@@ -2,7 +2,6 @@ package session
 
 import (
 	"errors"
-	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -214,21 +213,15 @@ var (
 	fwdOne       relayFunc = (*protocol.Relay).ForwardOne
 )
 
+// send writes the request pkt to c and relays its reply with fwd; while
+// the reply is relayed, c is the session's running statement (KILL).
 func (s *Session) send(c *pool.Conn, pkt []byte, fwd relayFunc) (protocol.Response, error) {
-	bp := c.Packet()
-	bp.ResetSequence()
-	if err := bp.WritePacket(pkt); err != nil {
-		return protocol.Response{}, fmt.Errorf("%w: %v", protocol.ErrBackendIO, err)
+	if err := writeRequest(c, pkt); err != nil {
+		return protocol.Response{}, err
 	}
-	st := c.Stats()
-	st.BytesSent.Add(uint64(len(pkt) - 4))
-	st.InFlight.Add(1)
 	s.running.Store(c)
-	s.infile.Backend = bp
-	res, err := fwd(&s.relay, s.cl, c.Reader())
-	s.infile.Backend = nil
+	res, err := s.relayReply(c, pkt, fwd)
 	s.endRunning()
-	st.InFlight.Add(-1)
 	return res, err
 }
 

@@ -83,13 +83,11 @@ func (s *Session) handlePrepare(r *request, pkt []byte) error {
 	return s.finish(r, c, res, err, start)
 }
 
-func (s *Session) sendPrepare(c *pool.Conn, pkt []byte, id uint32) (protocol.Response, protocol.PrepareOK, error) {
-	bp := c.Packet()
-	bp.ResetSequence()
-	if err := bp.WritePacket(pkt); err != nil {
-		return protocol.Response{}, protocol.PrepareOK{}, fmt.Errorf("%w: %v", protocol.ErrBackendIO, err)
+func (s *Session) sendPrepare(b Backend, pkt []byte, id uint32) (protocol.Response, protocol.PrepareOK, error) {
+	if err := writeRequest(b, pkt); err != nil {
+		return protocol.Response{}, protocol.PrepareOK{}, err
 	}
-	return s.relay.ForwardPrepare(s.cl, c.Reader(), id)
+	return s.relay.ForwardPrepare(s.cl, b.Reader(), id)
 }
 
 // remember caches a backend statement on c, closing the ones evicted.
@@ -101,8 +99,8 @@ func remember(c *pool.Conn, query string, h protocol.PrepareOK) *pool.Stmt {
 	return bs
 }
 
-func closeBackendStmt(c *pool.Conn, id uint32) {
-	p := c.Packet()
+func closeBackendStmt(b Backend, id uint32) {
+	p := b.Packet()
 	p.ResetSequence()
 	_ = p.WritePacket([]byte{0, 0, 0, 0, mysql.COM_STMT_CLOSE, byte(id), byte(id >> 8), byte(id >> 16), byte(id >> 24)})
 }

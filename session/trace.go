@@ -8,7 +8,6 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/rwproxy/rwproxy/capture"
-	"github.com/rwproxy/rwproxy/pool"
 	"github.com/rwproxy/rwproxy/protocol"
 	"github.com/rwproxy/rwproxy/tracing"
 )
@@ -149,7 +148,7 @@ func (s *Session) executeQuery(pkt []byte) string {
 }
 
 // traceBackend records a finished backend round trip in the span.
-func (s *Session) traceBackend(r *request, c *pool.Conn, res protocol.Response, err error, start time.Time, d time.Duration) {
+func (s *Session) traceBackend(r *request, c Backend, res protocol.Response, err error, start time.Time, d time.Duration) {
 	sp := s.span
 	sp.Hostgroup, sp.Addr = r.hg, c.Addr()
 	sp.BackendStart, sp.BackendEnd = start, start.Add(d)
