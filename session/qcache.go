@@ -13,9 +13,6 @@ import (
 
 // qcState is the session's query cache state (docs/query-cache.md).
 type qcState struct {
-	// spec is the cache setting of the statement being routed, from the
-	// query rules (route sets it).
-	spec router.CacheSpec
 	// writes are the tables this session wrote (its read-your-writes
 	// record, unless its user's shared one applies).
 	writes qcache.Writes
@@ -50,7 +47,7 @@ const uncacheable = router.FlagLockingRead | router.FlagSelectInto | router.Flag
 // runStmtQC is runStmt with the query cache in front when it is in use:
 // cacheable reads are served from it or fill it, writes invalidate it.
 func (s *Session) runStmtQC(r *request, pkt []byte, st *router.Stmt, sql string, t target, o op) error {
-	if qc := s.d.Routing().QueryCache; qc != nil && st.Kind == router.KindRead && s.qc.spec.TTL > 0 && s.cacheableNow(r, st) {
+	if qc := s.d.Routing().QueryCache; qc != nil && st.Kind == router.KindRead && r.cache.TTL > 0 && s.cacheableNow(r, st) {
 		err := s.readThrough(r, qc, pkt, sql, t, o)
 		s.endTxnWrites(qc)
 		return err
@@ -91,7 +88,7 @@ func (s *Session) readThrough(r *request, qc *qcache.Cache, pkt []byte, sql stri
 	f, wait := qc.Begin(&k)
 	if f == nil {
 		// Another session is reading the same statement.
-		if s.qc.spec.Timeout > 0 && s.waitFill(wait, s.qc.spec.Timeout) {
+		if r.cache.Timeout > 0 && s.waitFill(wait, r.cache.Timeout) {
 			if e := qc.Get(&k, w, scope, time.Now().UnixNano()); e != nil {
 				return s.serveCached(r, e)
 			}
@@ -109,12 +106,12 @@ func (s *Session) readThrough(r *request, qc *qcache.Cache, pkt []byte, sql stri
 	defer func() { s.relay.Tap = nil }()
 	err := s.runStmt(r, pkt, t, o)
 	rows, complete := f.Result(s.caps&mysql.CLIENT_DEPRECATE_EOF != 0)
-	if err != nil || !complete || (rows == 0 && !s.qc.spec.Empty) {
+	if err != nil || !complete || (rows == 0 && !r.cache.Empty) {
 		return err
 	}
 	src := qcache.Source{Writer: r.hg == s.user.DefaultHostgroup, Scope: scope,
 		RYW: s.ryw && s.rywWant() != nil}
-	qc.Commit(f, tables, src, time.Now().UnixNano(), int64(s.qc.spec.TTL))
+	qc.Commit(f, tables, src, time.Now().UnixNano(), int64(r.cache.TTL))
 	return nil
 }
 

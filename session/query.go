@@ -52,13 +52,13 @@ func (s *Session) runQuery(r *request, pkt []byte) error {
 	if me != nil {
 		return s.writeErr(me)
 	}
-	if ok, err := s.answerOKMsg(); ok {
+	if ok, err := s.answerOKMsg(r); ok {
 		return err
 	}
 	if t.sql != sql {
 		pkt = comQuery(t.sql) // rewritten by a rule
 	}
-	mj, mok := s.mirrorText(&st, t.sql)
+	mj, mok := s.mirrorText(r, &st, t.sql)
 	err := s.runStmtQC(r, pkt, &st, t.sql, t, opQuery)
 	s.sendMirror(mj, mok)
 	return err

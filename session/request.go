@@ -17,10 +17,11 @@ import (
 //
 // It is passed as *request and never stored, so it stays on dispatch's
 // stack (no allocation per command; BenchmarkQPPointSelect's allocs/op
-// track it). The one per-command value the session still holds is
-// relayConn, the connection whose reply is being relayed, because the
-// relay's OnOK callback and the panic path (neither runs down this call
-// chain) need it.
+// track it). Two per-command values stay Session fields: relayConn, the
+// connection whose reply is being relayed, because the relay's OnOK
+// callback and the panic path (neither runs down this call chain) need
+// it; and span, the traced statement's span, which writeErr fills in
+// from every path.
 type request struct {
 	// flags / nextTxn describe the statement (router.Stmt.Flags; a SET
 	// TRANSACTION for the next transaction only).
@@ -40,6 +41,12 @@ type request struct {
 	// its transaction on a connection of its own (txnpersist.go); finish
 	// releases that connection on its own.
 	detached bool
-	// exec is the COM_STMT_EXECUTE being run (zero for other commands).
+	// exec is the COM_STMT_EXECUTE being run (zero for other commands;
+	// set before it is routed: its text was rewritten once, at prepare).
 	exec execState
+	// rule is what the matched query rules ask of the statement besides a
+	// destination (OK_msg, retries, mirroring); cache is its cache_ttl
+	// setting. route sets both.
+	rule  ruleStmt
+	cache router.CacheSpec
 }

@@ -100,8 +100,6 @@ func (s *Session) route(r *request, st *router.Stmt, sql string) (target, *mysql
 	var m router.RuleMatch
 	var digest string
 	var idem bool
-	s.rules.resetStmt()
-	s.qc.spec = router.CacheSpec{}
 	// A pinned statement ignores the rules' destination and error, but
 	// not their timeout nor their rewriting.
 	if !rt.Rules.Empty() && (dec.Target != router.TargetPinned || rt.Rules.HasTimeouts() || rt.Rules.HasRewrites() ||
@@ -112,13 +110,13 @@ func (s *Session) route(r *request, st *router.Stmt, sql string) (target, *mysql
 		digest = st.Digest
 		m = s.matchRules(rt.Rules, digest, sql)
 		ruleTimeout = m.Timeout
-		if m.Rewritten != "" && !s.rules.inExecute {
+		if m.Rewritten != "" && r.exec.ps == nil { // an execute's text was rewritten at prepare
 			sql = s.applyRewrite(st, m.Rewritten)
 			if dec.Target != router.TargetPinned && dec.Reason != router.ReasonFastForward {
 				dec = router.Route(st, router.View{Autocommit: s.st.autocommit() || detached})
 			}
 		}
-		s.qc.spec = m.Cache
+		r.cache = m.Cache
 		idem = m.Idempotent
 		if dec.Target != router.TargetPinned && dec.Reason != router.ReasonFastForward {
 			if m.ErrorMsg != "" {
@@ -133,7 +131,7 @@ func (s *Session) route(r *request, st *router.Stmt, sql string) (target, *mysql
 		return target{}, me
 	}
 	if m.RuleID != 0 {
-		s.ruleActions(rt.Rules, &m, digest, sql) // only for a statement that runs
+		s.ruleActions(r, rt.Rules, &m, digest, sql) // only for a statement that runs
 	}
 	dec = s.stickyTarget(dec)
 	r.timeout = effectiveTimeout(ruleTimeout, s.user.QueryTimeout, rt.QueryTimeout)
@@ -407,7 +405,7 @@ func (s *Session) runStmt(r *request, pkt []byte, t target, o op) error {
 	}
 	// Once by default; a query rule's retries may say 0 or more (reads:
 	// an idempotent write is re-run once at most).
-	n := s.readRetries()
+	n := s.readRetries(r)
 	if !t.reader {
 		n = min(n, 1)
 	}

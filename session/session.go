@@ -151,8 +151,8 @@ type Session struct {
 	// rules: what query rules decided (rules.go).
 	rules ruleState
 	// relayConn is the backend connection whose reply the relay is reading
-	// (set around each relay of a reply only). It is the one per-command
-	// value kept here rather than in the request (request.go): the relay's
+	// (set around each relay of a reply only). It is kept here rather
+	// than in the request (request.go): the relay's
 	// OnOK callback updates its state, and the recover in Serve and
 	// handover's detachable check, which do not run down the request's call
 	// chain, must see it.

@@ -45,7 +45,7 @@ func (s *Session) handlePrepare(r *request, pkt []byte) error {
 		return s.writeErr(me)
 	}
 	r.flags, r.nextTxn, r.digest, r.timeout = 0, false, "", 0 // preparing changes no session state
-	s.rules.resetStmt()                                       // OK_msg, mirroring: at execute
+	r.rule = ruleStmt{}                                       // OK_msg, mirroring: at execute
 	if t.sql != query {
 		// Rewritten by a rule: the statement is prepared as rewritten
 		// (its parameters and result columns are the new text's), and
@@ -188,18 +188,16 @@ func (s *Session) runExecute(r *request, pkt []byte) error {
 		// (go-mysql, libmysqlclient) cost no allocation.
 		ps.types = append([]byte(nil), types...)
 	}
-	s.rules.inExecute = true
+	r.exec = execState{ps: ps, typesAt: typesAt, bound: bound}
 	t, me := s.route(r, &ps.st, ps.query)
-	s.rules.inExecute = false
 	if me != nil {
 		return s.writeErr(me)
 	}
-	if ok, err := s.answerOKMsg(); ok {
+	if ok, err := s.answerOKMsg(r); ok {
 		s.clearLongData(ps)
 		return err
 	}
-	mj, mok := s.mirrorExec(ps, pkt, typesAt, bound)
-	r.exec = execState{ps: ps, typesAt: typesAt, bound: bound}
+	mj, mok := s.mirrorExec(r, ps, pkt, typesAt, bound)
 	err := s.runStmtQC(r, pkt, &ps.st, ps.query, t, opExecute)
 	s.sendMirror(mj, mok)
 	return err
