@@ -2,7 +2,6 @@ package session
 
 import (
 	"errors"
-	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -194,11 +193,11 @@ func setOption(c *pool.Conn, on bool) error {
 // onOK learns session state from every OK packet the relay sees.
 func (s *Session) onOK(ok *protocol.OK) {
 	s.txOK(ok)
-	if s.req.conn != nil && observe(ok, &s.st, s.req.conn) {
+	if s.relayConn != nil && observe(ok, &s.st, s.relayConn) {
 		s.st.unreplayable = true
 	}
 	if s.st.lastGTID != "" {
-		s.noteWrite(s.st.lastGTID, s.req.conn)
+		s.noteWrite(s.st.lastGTID, s.relayConn)
 		s.st.lastGTID = ""
 	}
 }
@@ -214,28 +213,22 @@ var (
 	fwdOne       relayFunc = (*protocol.Relay).ForwardOne
 )
 
+// send writes the request pkt to c and relays its reply with fwd; while
+// the reply is relayed, c is the session's running statement (KILL).
 func (s *Session) send(c *pool.Conn, pkt []byte, fwd relayFunc) (protocol.Response, error) {
-	bp := c.Packet()
-	bp.ResetSequence()
-	if err := bp.WritePacket(pkt); err != nil {
-		return protocol.Response{}, fmt.Errorf("%w: %v", protocol.ErrBackendIO, err)
+	if err := writeRequest(c, pkt); err != nil {
+		return protocol.Response{}, err
 	}
-	st := c.Stats()
-	st.BytesSent.Add(uint64(len(pkt) - 4))
-	st.InFlight.Add(1)
 	s.running.Store(c)
-	s.infile.Backend = bp
-	res, err := fwd(&s.relay, s.cl, c.Reader())
-	s.infile.Backend = nil
+	res, err := s.relayReply(c, pkt, fwd)
 	s.endRunning()
-	st.InFlight.Add(-1)
 	return res, err
 }
 
 // finish accounts for a relayed response and decides whether the session
 // keeps c pinned, holds it for the next statement, or returns it to the
 // pool.
-func (s *Session) finish(c *pool.Conn, res protocol.Response, err error, start time.Time) error {
+func (s *Session) finish(r *request, c *pool.Conn, res protocol.Response, err error, start time.Time) error {
 	st := c.Stats()
 	dur := time.Since(start)
 	st.Queries.Add(1)
@@ -246,22 +239,22 @@ func (s *Session) finish(c *pool.Conn, res protocol.Response, err error, start t
 		s.d.Picker.Observe(c.Addr(), dur)
 	}
 	if o := s.d.Observer; o != nil {
-		o.ObserveQuery(s.req.hg, c.Addr(), s.user.Username, s.req.digest, dur, queryOutcome(res, err))
+		o.ObserveQuery(r.hg, c.Addr(), s.user.Username, r.digest, dur, queryOutcome(res, err))
 	}
-	s.d.Stats.Commands.record(s.req.cmd, dur)
-	s.req.cmd = -1
+	s.d.Stats.Commands.record(r.cmd, dur)
+	r.cmd = -1
 	if res.Err != nil && s.d.Errors != nil {
-		s.d.Errors.record(s.req.hg, c.Addr(), s.user.Username, s.nc.RemoteAddr(), s.st.db, res.Err)
+		s.d.Errors.record(r.hg, c.Addr(), s.user.Username, s.nc.RemoteAddr(), s.st.db, res.Err)
 	}
 	if s.span != nil {
-		s.traceBackend(c, res, err, start, dur)
+		s.traceBackend(r, c, res, err, start, dur)
 	}
-	if s.req.digest != "" {
+	if r.digest != "" {
 		client := s.digestClient()
-		s.keyBuf = digestKey(s.keyBuf[:0], s.req.hg, s.user.Username, s.st.db, client, s.req.digest)
-		s.d.Digests.Record(s.keyBuf, s.req.hg, s.user.Username, s.st.db, client, s.req.digest, dur, res.Affected, uint64(res.Rows))
+		s.keyBuf = digestKey(s.keyBuf[:0], r.hg, s.user.Username, s.st.db, client, r.digest)
+		s.d.Digests.Record(s.keyBuf, r.hg, s.user.Username, s.st.db, client, r.digest, dur, res.Affected, uint64(res.Rows))
 	}
-	if s.req.detached {
+	if r.detached {
 		return s.finishDetached(c, res, err)
 	}
 	if err != nil {
@@ -292,8 +285,8 @@ func (s *Session) finish(c *pool.Conn, res protocol.Response, err error, start t
 		if res.HasStatus {
 			s.inTxn = res.Status&mysql.SERVER_STATUS_IN_TRANS != 0
 		}
-		s.roTxn = s.inTxn && (s.roTxn || s.req.flags&router.FlagReadOnlyTxn != 0)
-		s.notePins()
+		s.roTxn = s.inTxn && (s.roTxn || r.flags&router.FlagReadOnlyTxn != 0)
+		s.notePins(r)
 	} else if s.inTxn && readOnlyRefusal(res.Err) {
 		// The transaction's server became read-only (a demoted primary):
 		// it can never commit. Roll it back there and fail the rest of the
@@ -308,7 +301,7 @@ func (s *Session) finish(c *pool.Conn, res protocol.Response, err error, start t
 		// transaction; keep the connection until a status says otherwise.
 		s.inTxn = true
 	}
-	s.keepOrRelease(c, res.Err == nil && (res.Warnings > 0 || s.req.flags&router.FlagFoundRows != 0))
+	s.keepOrRelease(c, res.Err == nil && (res.Warnings > 0 || r.flags&router.FlagFoundRows != 0))
 	return nil
 }
 
@@ -346,8 +339,8 @@ func (s *Session) keepOrRelease(c *pool.Conn, hold bool) {
 
 // notePins records the state a successful statement left on its
 // connection, from the statement's classification.
-func (s *Session) notePins() {
-	f := s.req.flags
+func (s *Session) notePins(r *request) {
+	f := r.flags
 	if f == 0 {
 		return
 	}
@@ -379,7 +372,7 @@ func (s *Session) notePins() {
 	release(router.FlagBackupUnlock, PinBackupLock)
 	release(router.FlagBackupStageEnd, PinBackupStage)
 	release(router.FlagInstanceUnlock, PinInstanceLock)
-	if s.req.nextTxn {
+	if r.nextTxn {
 		s.pins |= PinNextStatement
 	}
 }
@@ -405,15 +398,15 @@ func (s *Session) dropConn(c *pool.Conn) {
 // a panic, their state is unknown).
 func (s *Session) dropBackend() {
 	s.timer.stop()
-	// cur is usually pinned too, or held: each connection is discarded
-	// once.
-	conns := []*pool.Conn{s.req.conn, s.held.Swap(nil), s.pinned}
+	// relayConn is usually pinned too, or held: each connection is
+	// discarded once.
+	conns := []*pool.Conn{s.relayConn, s.held.Swap(nil), s.pinned}
 	for i, c := range conns {
 		if c != nil && slices.Index(conns, c) == i {
 			c.Discard()
 		}
 	}
-	s.req.conn, s.pinned = nil, nil
+	s.relayConn, s.pinned = nil, nil
 }
 
 // resetAndRecycle returns a formerly pinned connection to the pool: as it

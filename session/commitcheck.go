@@ -83,7 +83,7 @@ var errMarkerRolledBack = &mysql.MyError{Code: mysql.ER_LOCK_DEADLOCK, State: "4
 // c; it answers the request itself (done) when the COMMIT must not be
 // sent: the marker's connection was lost (the transaction is replayed or
 // resolved by txRecover), or a lock conflict rolled the transaction back.
-func (s *Session) markBeforeCommit(c *pool.Conn, t *target, pkt []byte, o op, start time.Time) (done bool, err error) {
+func (s *Session) markBeforeCommit(r *request, c *pool.Conn, t *target, pkt []byte, o op, start time.Time) (done bool, err error) {
 	merr := s.commitMark(c)
 	var me *mysql.MyError
 	switch {
@@ -99,7 +99,7 @@ func (s *Session) markBeforeCommit(c *pool.Conn, t *target, pkt []byte, o op, st
 		return true, s.writeErr(errMarkerRolledBack)
 	}
 	s.tx.unsent = true // lost before the COMMIT was sent: it did not commit
-	return true, s.txRecover(c, t, pkt, o, protocol.Response{}, merr, start)
+	return true, s.txRecover(r, c, t, pkt, o, protocol.Response{}, merr, start)
 }
 
 // commitMark runs the marker statement on c, the transaction's
@@ -161,7 +161,7 @@ func (s *Session) committed(c *pool.Conn, deadline time.Time) (bool, error) {
 // top of this file): OK when it committed, else the transaction replayed
 // and committed on the new writer, 1213 when the replay's results differ,
 // and the lost-state error when no writer answers the check in time.
-func (s *Session) commitRecover(lost *pool.Conn, t *target, pkt []byte, o op, cause error, start time.Time) error {
+func (s *Session) commitRecover(r *request, lost *pool.Conn, t *target, pkt []byte, o op, cause error, start time.Time) error {
 	s.d.Stats.Replay.CommitChecks.Add(1)
 	s.log().Info("transaction replay: COMMIT lost before its answer; checking on the new writer whether it committed",
 		zap.String("backend_addr", lost.Addr()), zap.Bool("sent", !s.tx.unsent), zap.Error(cause))
@@ -206,14 +206,14 @@ func (s *Session) commitRecover(lost *pool.Conn, t *target, pkt []byte, o op, ca
 	s.log().Info("transaction replay: the lost COMMIT had not committed; transaction replayed, committing it",
 		zap.String("backend_addr", c.Addr()), zap.Int("statements", len(s.tx.ents)),
 		zap.Duration("took", timeNow().Sub(began)))
-	res, err := s.runReplayed(c, t, pkt, o)
+	res, err := s.runReplayed(r, c, t, pkt, o)
 	if err != nil && !res.Sent && !isClientErr(err) {
 		// Lost again before the answer: the check settles it once more
 		// (the record and the marker are unchanged).
 		s.tx.unsent = false
-		return s.commitRecover(c, t, pkt, o, err, start)
+		return s.commitRecover(r, c, t, pkt, o, err, start)
 	}
-	return s.finishRec(c, res, err, start)
+	return s.finishRec(r, c, res, err, start)
 }
 
 // commitFound is resolveCommit's outcome when the COMMIT had committed.

@@ -89,7 +89,7 @@ func (s *Session) handoffWoke(err error, wakes uint64) bool {
 // detachable reports whether the session can leave now: nothing of it
 // lives on a backend connection or in this process's TLS state.
 func (s *Session) detachable() bool {
-	if s.tls || s.req.conn != nil || s.txnAborted {
+	if s.tls || s.relayConn != nil || s.txnAborted {
 		return false
 	}
 	if s.pinned == nil && (s.inTxn || s.reasons()&^PinNextStatement != 0) {

@@ -70,14 +70,14 @@ func TestLongDataPerParameter(t *testing.T) {
 	s.handleLongData(longDataPacket(1, 0, make([]byte, 10)))
 	require.Zero(t, s.longHeld, "ignored in the error state")
 
-	require.NoError(t, s.handleExecute(executePacket(1)))
+	require.NoError(t, s.handleExecute(&request{cmd: -1}, executePacket(1)))
 	code, msg := replyErr(t, bc)
 	require.Equal(t, uint16(mysql.ER_UNKNOWN_ERROR), code)
 	require.Equal(t, "Parameter of prepared statement which is set through mysql_send_long_data() is longer than 'max_allowed_packet' bytes", msg)
 	require.Nil(t, s.stmts[1].long.err, "the error is answered once")
 
 	s.handleLongData(longDataPacket(1, 5, []byte("x")))
-	require.NoError(t, s.handleExecute(executePacket(1)))
+	require.NoError(t, s.handleExecute(&request{cmd: -1}, executePacket(1)))
 	code, _ = replyErr(t, bc)
 	require.Equal(t, uint16(mysql.ER_WRONG_ARGUMENTS), code, "a parameter the statement does not have")
 }

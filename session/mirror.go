@@ -211,8 +211,8 @@ func mirrorable(st *router.Stmt) bool {
 // mirrorText returns the copy of text statement sql the rules asked for
 // (ok false: none). It is taken before the statement runs: the session's
 // schema and the statement are those the client sent.
-func (s *Session) mirrorText(st *router.Stmt, sql string) (j mirrorJob, ok bool) {
-	mt := s.rules.mirror
+func (s *Session) mirrorText(r *request, st *router.Stmt, sql string) (j mirrorJob, ok bool) {
+	mt := r.rule.mirror
 	if !mt.hasHG || s.d.Mirror == nil {
 		return j, false
 	}
@@ -229,8 +229,8 @@ func (s *Session) mirrorText(st *router.Stmt, sql string) (j mirrorJob, ok bool)
 
 // mirrorExec returns the copy of an execute of ps (pkt: the client's
 // packet, parameters laid out at typesAt, bound: types sent).
-func (s *Session) mirrorExec(ps *prepared, pkt []byte, typesAt int, bound bool) (j mirrorJob, ok bool) {
-	mt := s.rules.mirror
+func (s *Session) mirrorExec(r *request, ps *prepared, pkt []byte, typesAt int, bound bool) (j mirrorJob, ok bool) {
+	mt := r.rule.mirror
 	if !mt.hasHG || s.d.Mirror == nil {
 		return j, false
 	}

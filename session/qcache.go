@@ -13,9 +13,6 @@ import (
 
 // qcState is the session's query cache state (docs/query-cache.md).
 type qcState struct {
-	// spec is the cache setting of the statement being routed, from the
-	// query rules (route sets it).
-	spec router.CacheSpec
 	// writes are the tables this session wrote (its read-your-writes
 	// record, unless its user's shared one applies).
 	writes qcache.Writes
@@ -49,13 +46,13 @@ const uncacheable = router.FlagLockingRead | router.FlagSelectInto | router.Flag
 
 // runStmtQC is runStmt with the query cache in front when it is in use:
 // cacheable reads are served from it or fill it, writes invalidate it.
-func (s *Session) runStmtQC(pkt []byte, st *router.Stmt, sql string, t target, o op) error {
-	if qc := s.d.Routing().QueryCache; qc != nil && st.Kind == router.KindRead && s.qc.spec.TTL > 0 && s.cacheableNow(st) {
-		err := s.readThrough(qc, pkt, sql, t, o)
+func (s *Session) runStmtQC(r *request, pkt []byte, st *router.Stmt, sql string, t target, o op) error {
+	if qc := s.d.Routing().QueryCache; qc != nil && st.Kind == router.KindRead && r.cache.TTL > 0 && s.cacheableNow(r, st) {
+		err := s.readThrough(r, qc, pkt, sql, t, o)
 		s.endTxnWrites(qc)
 		return err
 	}
-	err := s.runStmt(pkt, t, o)
+	err := s.runStmt(r, pkt, t, o)
 	// The cache is looked up after the statement, so that a write that
 	// completes after the first caching rule was loaded invalidates too.
 	qc := s.d.Routing().QueryCache
@@ -65,7 +62,7 @@ func (s *Session) runStmtQC(pkt []byte, st *router.Stmt, sql string, t target, o
 	if st.Kind == router.KindWrite {
 		// The reply is in the client's write buffer: it leaves when the
 		// session next reads, after the entries are gone.
-		tables, all := s.writeTables(st, sql, o)
+		tables, all := s.writeTables(r, st, sql, o)
 		s.qcNoteWrite(qc, tables, all)
 	}
 	s.endTxnWrites(qc)
@@ -75,46 +72,46 @@ func (s *Session) runStmtQC(pkt []byte, st *router.Stmt, sql string, t target, o
 // cacheableNow reports whether st may be served from the cache or fill
 // it: an autocommit read outside a transaction on an unpinned session,
 // whose result depends only on what the key holds.
-func (s *Session) cacheableNow(st *router.Stmt) bool {
+func (s *Session) cacheableNow(r *request, st *router.Stmt) bool {
 	return st.Flags&uncacheable == 0 && s.pinned == nil && !s.inTxn && s.st.autocommit() && !s.user.FastForward &&
-		(s.exec.ps == nil || len(s.exec.ps.long.chunks) == 0)
+		(r.exec.ps == nil || len(r.exec.ps.long.chunks) == 0)
 }
 
 // readThrough serves a cacheable read from the cache, or runs it and
 // stores its result.
-func (s *Session) readThrough(qc *qcache.Cache, pkt []byte, sql string, t target, o op) error {
-	k := s.qcKey(sql, o)
+func (s *Session) readThrough(r *request, qc *qcache.Cache, pkt []byte, sql string, t target, o op) error {
+	k := s.qcKey(r, sql, o)
 	w, scope := s.qcWrites(qc)
 	if e := qc.Get(&k, w, scope, time.Now().UnixNano()); e != nil {
-		return s.serveCached(e)
+		return s.serveCached(r, e)
 	}
 	f, wait := qc.Begin(&k)
 	if f == nil {
 		// Another session is reading the same statement.
-		if s.qc.spec.Timeout > 0 && s.waitFill(wait, s.qc.spec.Timeout) {
+		if r.cache.Timeout > 0 && s.waitFill(wait, r.cache.Timeout) {
 			if e := qc.Get(&k, w, scope, time.Now().UnixNano()); e != nil {
-				return s.serveCached(e)
+				return s.serveCached(r, e)
 			}
 		}
-		return s.runStmt(pkt, t, o)
+		return s.runStmt(r, pkt, t, o)
 	}
 	// The fill ends whatever happens (after Commit, Abort does nothing),
 	// so that no session waiting on it is left waiting.
 	defer qc.Abort(f)
 	tables, ok := s.cls.Tables(sql, s.st.db)
 	if !ok {
-		return s.runStmt(pkt, t, o)
+		return s.runStmt(r, pkt, t, o)
 	}
 	s.relay.Tap = f.Add
 	defer func() { s.relay.Tap = nil }()
-	err := s.runStmt(pkt, t, o)
+	err := s.runStmt(r, pkt, t, o)
 	rows, complete := f.Result(s.caps&mysql.CLIENT_DEPRECATE_EOF != 0)
-	if err != nil || !complete || (rows == 0 && !s.qc.spec.Empty) {
+	if err != nil || !complete || (rows == 0 && !r.cache.Empty) {
 		return err
 	}
-	src := qcache.Source{Writer: s.req.hg == s.user.DefaultHostgroup, Scope: scope,
+	src := qcache.Source{Writer: r.hg == s.user.DefaultHostgroup, Scope: scope,
 		RYW: s.ryw && s.rywWant() != nil}
-	qc.Commit(f, tables, src, time.Now().UnixNano(), int64(s.qc.spec.TTL))
+	qc.Commit(f, tables, src, time.Now().UnixNano(), int64(r.cache.TTL))
 	return nil
 }
 
@@ -133,8 +130,8 @@ func (s *Session) waitFill(done <-chan struct{}, d time.Duration) bool {
 }
 
 // serveCached writes a cached result to the client.
-func (s *Session) serveCached(e *qcache.Entry) error {
-	s.req.cmd = -1 // no backend command to count (stats_mysql_commands_counters)
+func (s *Session) serveCached(r *request, e *qcache.Entry) error {
+	r.cmd = -1 // no backend command to count (stats_mysql_commands_counters)
 	err := e.Packets(func(p []byte) error {
 		s.qc.out = append(append(s.qc.out[:0], 0, 0, 0, 0), p...)
 		return protocol.WriteRaw(s.cl, s.qc.out)
@@ -150,12 +147,12 @@ const maxKeptHitBuf = 16 << 10
 
 // qcKey is the statement's cache key. The key's strings alias sql and the
 // session's state: Begin copies them.
-func (s *Session) qcKey(sql string, o op) qcache.Key {
+func (s *Session) qcKey(r *request, sql string, o op) qcache.Key {
 	k := qcache.Key{User: s.user.Username, DB: s.st.db, SQL: sql, Vars: s.varsHash(),
 		Class: s.caps & (mysql.CLIENT_DEPRECATE_EOF | mysql.CLIENT_SESSION_TRACK | mysql.CLIENT_PROTOCOL_41)}
 	if o == opExecute {
 		k.Class |= 1 << 31
-		k.Params = s.execParams()
+		k.Params = s.execParams(r)
 	}
 	return k
 }
@@ -179,15 +176,15 @@ func (s *Session) varsHash() uint64 {
 // execParams are the parts of the COM_STMT_EXECUTE being run that select
 // its result: the parameter types in effect, the null bitmap and the
 // values.
-func (s *Session) execParams() []byte {
-	ps := s.exec.ps
+func (s *Session) execParams(r *request) []byte {
+	ps := r.exec.ps
 	if ps == nil || ps.params == 0 {
 		return nil
 	}
 	pl := s.cmd.b[4:]
 	nb := (ps.params + 7) / 8
-	values := s.exec.typesAt
-	if s.exec.bound {
+	values := r.exec.typesAt
+	if r.exec.bound {
 		values += 2 * ps.params
 	}
 	if values > len(pl) {
@@ -215,22 +212,22 @@ func (s *Session) qcWrites(qc *qcache.Cache) (*qcache.Writes, uint64) {
 // writeTables returns the tables a write changes; all when they are not
 // known (unparsable, a CALL, a multi-statement that may change schema,
 // SQL-level EXECUTE, no table named).
-func (s *Session) writeTables(st *router.Stmt, sql string, o op) (tables []string, all bool) {
+func (s *Session) writeTables(r *request, st *router.Stmt, sql string, o op) (tables []string, all bool) {
 	if st.Flags&(router.FlagMulti|router.FlagParseError|router.FlagCall|router.FlagExecuteSQL) != 0 {
 		return nil, true
 	}
-	if o == opExecute && s.exec.ps != nil {
+	if o == opExecute && r.exec.ps != nil {
 		if s.qc.stmtTables == nil {
 			s.qc.stmtTables = make(map[*prepared]stmtTables)
 		}
-		if known, ok := s.qc.stmtTables[s.exec.ps]; ok {
+		if known, ok := s.qc.stmtTables[r.exec.ps]; ok {
 			return known.tables, known.all
 		}
 		defer func() {
 			if len(s.qc.stmtTables) >= maxTrackedStmts {
 				clear(s.qc.stmtTables)
 			}
-			s.qc.stmtTables[s.exec.ps] = stmtTables{tables: tables, all: all}
+			s.qc.stmtTables[r.exec.ps] = stmtTables{tables: tables, all: all}
 		}()
 	}
 	tables, ok := s.cls.Tables(sql, s.st.db)

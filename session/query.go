@@ -18,7 +18,7 @@ import (
 func (s *Session) hostgroup() int { return s.user.DefaultHostgroup }
 
 // handleQuery runs COM_QUERY, traced when a tracer is set.
-func (s *Session) handleQuery(pkt []byte) error {
+func (s *Session) handleQuery(r *request, pkt []byte) error {
 	var tp string
 	if s.qattrs {
 		var me *mysql.MyError
@@ -27,13 +27,13 @@ func (s *Session) handleQuery(pkt []byte) error {
 		}
 	}
 	if s.observed() {
-		return s.traced(pkt, bytesToString(pkt[5:]), tp, tracing.OpQuery, s.runQuery)
+		return s.traced(r, pkt, bytesToString(pkt[5:]), tp, tracing.OpQuery)
 	}
-	return s.runQuery(pkt)
+	return s.runQuery(r, pkt)
 }
 
 // runQuery classifies and routes COM_QUERY, then relays it.
-func (s *Session) runQuery(pkt []byte) error {
+func (s *Session) runQuery(r *request, pkt []byte) error {
 	if s.d.QueryHook != nil {
 		s.d.QueryHook(pkt[5:])
 	}
@@ -48,18 +48,18 @@ func (s *Session) runQuery(pkt []byte) error {
 		// refuses the server's file request the same way.)
 		return s.writeErr(protocol.NewErrLoadInfileDisabled())
 	}
-	t, me := s.route(&st, sql)
+	t, me := s.route(r, &st, sql)
 	if me != nil {
 		return s.writeErr(me)
 	}
-	if ok, err := s.answerOKMsg(); ok {
+	if ok, err := s.answerOKMsg(r); ok {
 		return err
 	}
 	if t.sql != sql {
 		pkt = comQuery(t.sql) // rewritten by a rule
 	}
-	mj, mok := s.mirrorText(&st, t.sql)
-	err := s.runStmtQC(pkt, &st, t.sql, t, opQuery)
+	mj, mok := s.mirrorText(r, &st, t.sql)
+	err := s.runStmtQC(r, pkt, &st, t.sql, t, opQuery)
 	s.sendMirror(mj, mok)
 	return err
 }
@@ -67,7 +67,7 @@ func (s *Session) runQuery(pkt []byte) error {
 // handleInitDB relays COM_INIT_DB; the schema tracker in the OK packet
 // updates the session, and an explicit update covers servers that do not
 // report an unchanged schema.
-func (s *Session) handleInitDB(pkt []byte) error {
+func (s *Session) handleInitDB(r *request, pkt []byte) error {
 	db := string(pkt[5:])
 	if me := schemaLocked(s.user, db); me != nil {
 		return s.writeErr(me)
@@ -77,14 +77,14 @@ func (s *Session) handleInitDB(pkt []byte) error {
 	if me != nil {
 		return s.writeErr(me)
 	}
-	s.req.conn, s.req.hg = c, t.hg
+	s.relayConn, r.hg = c, t.hg
 	start := timeNow() // latency from the request, as for statements
 	res, err := s.send(c, pkt, fwdResult)
-	s.req.conn = nil
+	s.relayConn = nil
 	if err == nil && res.Err == nil {
 		s.st.db, c.DB = db, db
 	}
-	return s.finish(c, res, err, start)
+	return s.finish(r, c, res, err, start)
 }
 
 // checkDB verifies on a backend that db exists, for a schema named in the
@@ -102,12 +102,12 @@ func (s *Session) checkDB(db string) error {
 	return nil
 }
 
-func (s *Session) handleFieldList(pkt []byte) error {
-	return s.runStmt(pkt, s.writerTarget(), opFieldList)
+func (s *Session) handleFieldList(r *request, pkt []byte) error {
+	return s.runStmt(r, pkt, s.writerTarget(), opFieldList)
 }
 
-func (s *Session) handleStatistics(pkt []byte) error {
-	return s.runStmt(pkt, s.writerTarget(), opStatistics)
+func (s *Session) handleStatistics(r *request, pkt []byte) error {
+	return s.runStmt(r, pkt, s.writerTarget(), opStatistics)
 }
 
 // handleSetOption records multi-statements on/off; backend connections

@@ -23,7 +23,7 @@ func TestFailedRollbackReleasesOnce(t *testing.T) {
 	s.st.vars = map[string]string{}
 	res := protocol.Response{Err: &mysql.MyError{Code: mysql.ER_OPTION_PREVENTS_STATEMENT, State: "HY000",
 		Message: "The MariaDB server is running with the --read-only option so it cannot execute this statement"}}
-	require.NoError(t, s.finish(c, res, nil, time.Now()))
+	require.NoError(t, s.finish(&request{cmd: -1}, c, res, nil, time.Now()))
 
 	st := m.Stats(b.addr)
 	require.Equal(t, int64(0), st.ConnUsed.Load(), "in use")
@@ -50,12 +50,12 @@ func TestDropBackendDiscardsEachConnOnce(t *testing.T) {
 	c := getConn(t, m, b.addr)
 	h := getConn(t, m, b.addr)
 	s := &Session{d: &Deps{Pools: m, Stats: &Stats{}}}
-	s.req.conn, s.pinned = c, c
+	s.relayConn, s.pinned = c, c
 	s.held.Store(h)
 	s.dropBackend()
 	st := m.Stats(b.addr)
 	require.Equal(t, int64(0), st.ConnUsed.Load())
 	require.Zero(t, st.DoubleReleases.Load(), "a connection was discarded twice")
-	require.Nil(t, s.req.conn)
+	require.Nil(t, s.relayConn)
 	require.Nil(t, s.pinned)
 }

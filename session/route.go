@@ -62,7 +62,7 @@ func bytesToString(b []byte) string { return unsafe.String(unsafe.SliceData(b), 
 
 // route decides where st goes. A query rule's error_msg comes back as a
 // client error.
-func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
+func (s *Session) route(r *request, st *router.Stmt, sql string) (target, *mysql.MyError) {
 	s.takeHeld(st)
 	if s.txnAborted {
 		switch st.Kind {
@@ -72,7 +72,7 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 			return target{}, errTxnAborted
 		}
 	}
-	r := s.d.Routing()
+	rt := s.d.Routing()
 	dec := router.Route(st, router.View{Pinned: s.pinned != nil, Autocommit: s.st.autocommit()})
 	if s.roTxn && s.inTxn && st.Kind == router.KindWrite && st.Flags&router.FlagParseError == 0 {
 		// The replica would say "--read-only"; a server says this.
@@ -100,25 +100,23 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 	var m router.RuleMatch
 	var digest string
 	var idem bool
-	s.rules.resetStmt()
-	s.qc.spec = router.CacheSpec{}
 	// A pinned statement ignores the rules' destination and error, but
 	// not their timeout nor their rewriting.
-	if !r.Rules.Empty() && (dec.Target != router.TargetPinned || r.Rules.HasTimeouts() || r.Rules.HasRewrites() ||
-		r.Rules.HasMirrors()) {
-		if st.Digest == "" && r.Rules.NeedsDigest() {
+	if !rt.Rules.Empty() && (dec.Target != router.TargetPinned || rt.Rules.HasTimeouts() || rt.Rules.HasRewrites() ||
+		rt.Rules.HasMirrors()) {
+		if st.Digest == "" && rt.Rules.NeedsDigest() {
 			st.Digest = s.cls.Digest(sql) // kept: see below
 		}
 		digest = st.Digest
-		m = s.matchRules(r.Rules, digest, sql)
+		m = s.matchRules(rt.Rules, digest, sql)
 		ruleTimeout = m.Timeout
-		if m.Rewritten != "" && !s.rules.inExecute {
+		if m.Rewritten != "" && r.exec.ps == nil { // an execute's text was rewritten at prepare
 			sql = s.applyRewrite(st, m.Rewritten)
 			if dec.Target != router.TargetPinned && dec.Reason != router.ReasonFastForward {
 				dec = router.Route(st, router.View{Autocommit: s.st.autocommit() || detached})
 			}
 		}
-		s.qc.spec = m.Cache
+		r.cache = m.Cache
 		idem = m.Idempotent
 		if dec.Target != router.TargetPinned && dec.Reason != router.ReasonFastForward {
 			if m.ErrorMsg != "" {
@@ -129,19 +127,19 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 			}
 		}
 	}
-	if me := s.firewall(r.Firewall, st, sql); me != nil {
+	if me := s.firewall(rt.Firewall, st, sql); me != nil {
 		return target{}, me
 	}
 	if m.RuleID != 0 {
-		s.ruleActions(r.Rules, &m, digest, sql) // only for a statement that runs
+		s.ruleActions(r, rt.Rules, &m, digest, sql) // only for a statement that runs
 	}
 	dec = s.stickyTarget(dec)
-	s.req.timeout = effectiveTimeout(ruleTimeout, s.user.QueryTimeout, r.QueryTimeout)
+	r.timeout = effectiveTimeout(ruleTimeout, s.user.QueryTimeout, rt.QueryTimeout)
 	s.d.Stats.Routes[dec.Reason].Add(1)
 	t := target{writer: s.user.DefaultHostgroup, hg: s.user.DefaultHostgroup, dec: dec, idem: idem}
 	switch dec.Target {
 	case router.TargetReader:
-		if rg, ok := r.ReaderOf[t.writer]; ok {
+		if rg, ok := rt.ReaderOf[t.writer]; ok {
 			t.hg, t.reader = rg, true
 		}
 	case router.TargetHostgroup:
@@ -152,14 +150,14 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 	// Routed to the transaction's own hostgroup, the read stays on the
 	// transaction's connection, as in ProxySQL.
 	t.detached = detached && (t.reader || t.hg != t.writer)
-	s.req.detached = t.detached
-	s.req.flags = st.Flags
-	s.req.nextTxn = nextTxnOnly(st)
+	r.detached = t.detached
+	r.flags = st.Flags
+	r.nextTxn = nextTxnOnly(st)
 	s.txNote(st, sql)
-	s.req.hg = t.hg
+	r.hg = t.hg
 	s.publishProc(t.hg, sql)
-	s.req.cmd = commandOf(sql, st.Flags&router.FlagLockingRead != 0)
-	s.req.digest = ""
+	r.cmd = commandOf(sql, st.Flags&router.FlagLockingRead != 0)
+	r.digest = ""
 	if s.d.Digests != nil {
 		if st.Digest == "" {
 			// Kept in st: for COM_STMT_EXECUTE st is the prepared
@@ -168,7 +166,7 @@ func (s *Session) route(st *router.Stmt, sql string) (target, *mysql.MyError) {
 			// classification, at the sql_mode of that moment).
 			st.Digest = s.cls.Digest(sql)
 		}
-		s.req.digest = st.Digest
+		r.digest = st.Digest
 	}
 	return t, nil
 }
@@ -347,14 +345,14 @@ const (
 	opExecute
 )
 
-func (s *Session) do(c *pool.Conn, pkt []byte, o op) (protocol.Response, error) {
+func (s *Session) do(r *request, c *pool.Conn, pkt []byte, o op) (protocol.Response, error) {
 	switch o {
 	case opFieldList:
 		return s.send(c, pkt, fwdFieldList)
 	case opStatistics:
 		return s.send(c, pkt, fwdOne)
 	case opExecute:
-		return s.execute(c, pkt)
+		return s.execute(r, c, pkt)
 	}
 	if pkt[4] == mysql.COM_QUERY {
 		pkt, _ = s.forBackend(c, pkt, nil) // cannot fail for a query
@@ -374,7 +372,7 @@ func (s *Session) writerTarget() target {
 // runStmt runs one request on t's connection and relays the response. A
 // read that fails on a reader before any byte reached the client runs once
 // more on another server (see retryRead).
-func (s *Session) runStmt(pkt []byte, t target, o op) error {
+func (s *Session) runStmt(r *request, pkt []byte, t target, o op) error {
 	if s.span != nil {
 		s.span.PoolStart, s.span.Reason = timeNow(), t.dec.Reason.String()
 	}
@@ -382,8 +380,8 @@ func (s *Session) runStmt(pkt []byte, t target, o op) error {
 	if me != nil {
 		return s.writeErr(me)
 	}
-	s.req.hg = t.hg
-	if s.req.flags&router.FlagLastInsertID != 0 {
+	r.hg, r.detached = t.hg, t.detached
+	if r.flags&router.FlagLastInsertID != 0 {
 		if err := s.syncLastInsertID(c); err != nil {
 			s.dropConn(c)
 			return s.writeErr(s.lostErr())
@@ -393,21 +391,21 @@ func (s *Session) runStmt(pkt []byte, t target, o op) error {
 	// A detached read is not re-run: retryRead would drop the session's
 	// transaction state along with the failed connection.
 	retry := ((t.reader && !t.detached) || s.idempotentRetry(&t)) && len(pkt) < mysql.MaxPayloadLen
-	s.txBegin(pkt, o, &t)
+	s.txBegin(r, pkt, o, &t)
 	if s.commitCheckDue() {
-		if done, err := s.markBeforeCommit(c, &t, pkt, o, start); done {
+		if done, err := s.markBeforeCommit(r, c, &t, pkt, o, start); done {
 			return err
 		}
 	}
-	s.req.conn = c
-	res, err := s.doTimed(c, pkt, o)
-	s.req.conn = nil
+	s.relayConn = c
+	res, err := s.doTimed(r, c, pkt, o)
+	s.relayConn = nil
 	if s.txLost(res, err) {
-		return s.txRecover(c, &t, pkt, o, res, err, start)
+		return s.txRecover(r, c, &t, pkt, o, res, err, start)
 	}
 	// Once by default; a query rule's retries may say 0 or more (reads:
 	// an idempotent write is re-run once at most).
-	n := s.readRetries()
+	n := s.readRetries(r)
 	if !t.reader {
 		n = min(n, 1)
 	}
@@ -415,17 +413,17 @@ func (s *Session) runStmt(pkt []byte, t target, o op) error {
 		if s.span != nil {
 			s.span.Retries++
 		}
-		if c, me = s.retryRead(c, &t, err); me != nil {
+		if c, me = s.retryRead(r, c, &t, err); me != nil {
 			return s.writeErr(me)
 		}
-		s.req.conn = c
-		res, err = s.doTimed(c, pkt, o)
-		s.req.conn = nil
+		s.relayConn = c
+		res, err = s.doTimed(r, c, pkt, o)
+		s.relayConn = nil
 		if err != nil {
 			s.d.Stats.ReadRetryFailures.Add(1)
 		}
 	}
-	return s.finishRec(c, res, err, start)
+	return s.finishRec(r, c, res, err, start)
 }
 
 // retryRead discards the reader connection c on which a read (autocommit,
@@ -435,7 +433,7 @@ func (s *Session) runStmt(pkt []byte, t target, o op) error {
 // consistency rules, read-your-writes included, hold), or the writer when
 // the pick lands on the server that just failed. Only reads are re-run: a
 // write whose outcome is unknown never is (finish answers it).
-func (s *Session) retryRead(c *pool.Conn, t *target, err error) (*pool.Conn, *mysql.MyError) {
+func (s *Session) retryRead(r *request, c *pool.Conn, t *target, err error) (*pool.Conn, *mysql.MyError) {
 	failed := c.Addr()
 	if !t.reader {
 		return s.retryIdempotent(c, t, err)
@@ -452,7 +450,7 @@ func (s *Session) retryRead(c *pool.Conn, t *target, err error) (*pool.Conn, *my
 	}
 	if c.Addr() != failed {
 		*t = again
-		s.req.hg = t.hg
+		r.hg = t.hg
 		return c, nil
 	}
 	c.Discard() // the failed server again: its connections are suspect
@@ -462,7 +460,7 @@ func (s *Session) retryRead(c *pool.Conn, t *target, err error) (*pool.Conn, *my
 	}
 	s.d.Stats.ReaderFallbacks.Add(1)
 	t.hg, t.reader = t.writer, false
-	s.req.hg = t.hg
+	r.hg = t.hg
 	c, me = s.acquireWriter(t.hg)
 	if me != nil {
 		s.d.Stats.ReadRetryFailures.Add(1)

@@ -23,9 +23,9 @@ type RuleStats struct {
 	Blocked atomic.Uint64
 }
 
-// ruleState is what the query rules decided for the session and for the
-// statement being routed (issue 24: rewriting, OK_msg, sticky_conn,
-// retries, mirroring). The per-statement part is reset by route.
+// ruleState is what the query rules decided for the session (issue 24:
+// sticky_conn) and what a rule match needs of it; what they decide for
+// one statement (OK_msg, retries, mirroring) is its request's ruleStmt.
 type ruleState struct {
 	// addrs: client and proxy addresses, looked up once per session.
 	addrs     bool
@@ -37,12 +37,11 @@ type ruleState struct {
 	// sticky is the hostgroup a sticky_conn rule bound the session to.
 	sticky    int
 	hasSticky bool
+}
 
-	// inExecute: the statement is a COM_STMT_EXECUTE, whose text was
-	// rewritten once, at prepare.
-	inExecute bool
-
-	// The statement being run.
+// ruleStmt is what the rules ask of the statement being run besides a
+// destination (request.rule; ruleActions fills it in).
+type ruleStmt struct {
 	okMsg      string
 	retries    int
 	hasRetries bool
@@ -55,11 +54,6 @@ type mirrorTarget struct {
 	hg    int
 	hasHG bool
 	query string
-}
-
-// resetStmt clears the per-statement part.
-func (r *ruleState) resetStmt() {
-	r.okMsg, r.retries, r.hasRetries, r.mirror = "", 0, false, mirrorTarget{}
 }
 
 // ruleInput fills in with the session's side of a rule match.
@@ -107,8 +101,8 @@ func (s *Session) applyRewrite(st *router.Stmt, rewritten string) string {
 
 // ruleActions applies what the matched rules ask of the session besides
 // a destination. It runs when the statement is not refused.
-func (s *Session) ruleActions(rules *router.Rules, m *router.RuleMatch, digest, sql string) {
-	rs := &s.rules
+func (s *Session) ruleActions(r *request, rules *router.Rules, m *router.RuleMatch, digest, sql string) {
+	rs := &r.rule
 	rs.okMsg = m.OKMsg
 	rs.retries, rs.hasRetries = m.Retries, m.HasRetries
 	if m.NoMultiplex {
@@ -170,21 +164,21 @@ func (s *Session) noteSticky(m *router.RuleMatch, hg int) {
 
 // readRetries is how many times a failed read may be re-run: a rule's
 // retries, else once.
-func (s *Session) readRetries() int {
-	if s.rules.hasRetries {
-		return s.rules.retries
+func (s *Session) readRetries(r *request) int {
+	if r.rule.hasRetries {
+		return r.rule.retries
 	}
 	return 1
 }
 
 // answerOKMsg answers a statement a rule with OK_msg matched, without
 // running it; it reports false when there is no such rule.
-func (s *Session) answerOKMsg() (bool, error) {
-	msg := s.rules.okMsg
+func (s *Session) answerOKMsg(r *request) (bool, error) {
+	msg := r.rule.okMsg
 	if msg == "" {
 		return false, nil
 	}
-	s.rules.okMsg = ""
+	r.rule.okMsg = ""
 	s.d.Stats.Rules.OKMsgs.Add(1)
 	st := s.status()
 	s.out = append(s.out[:0], 0, 0, 0, 0, mysql.OK_HEADER, 0, 0, byte(st), byte(st>>8), 0, 0)

@@ -150,12 +150,15 @@ type Session struct {
 	cls        *router.Classifier
 	// rules: what query rules decided (rules.go).
 	rules ruleState
-	// req is the command being served (request.go): dispatch makes a new
-	// one for each command.
-	req request
+	// relayConn is the backend connection whose reply the relay is reading
+	// (set around each relay of a reply only). It is kept here rather
+	// than in the request (request.go): the relay's
+	// OnOK callback updates its state, and the recover in Serve and
+	// handover's detachable check, which do not run down the request's call
+	// chain, must see it.
+	relayConn *pool.Conn
 	// keyBuf is reused to build the digest statistics' key.
 	keyBuf []byte
-	exec   execState
 	// clientHost is the client's host for the digest statistics, set on
 	// first use (digestClient).
 	clientHost *string
@@ -169,7 +172,7 @@ type Session struct {
 	// (see processlist.go).
 	proc  procState
 	stmts map[uint32]*prepared
-	// timer enforces the statement timeout (req.timeout).
+	// timer enforces the statement timeout (request.timeout).
 	timer stmtTimer
 	// nextStmt numbers the statements this session prepared.
 	nextStmt uint32
@@ -334,7 +337,6 @@ func newSessionFor(ctx context.Context, d *Deps, nc net.Conn, u config.User, id,
 	s.infile.MaxPacket = maxPacket(d)
 	s.relay.Infile = &s.infile
 	s.timer.init(s)
-	s.req.cmd = -1
 	s.cmd.max = maxPacket(d)
 	s.rywSetup()
 	return s
@@ -424,14 +426,14 @@ func (s *Session) dispatch(pkt []byte) error {
 	if me := s.checkLimits(pkt); me != nil {
 		return s.writeErr(me)
 	}
-	s.req = request{cmd: -1}
+	r := request{cmd: -1} // on this stack: passed down, never stored
 	switch pkt[4] {
 	case mysql.COM_QUERY:
-		return s.handleQuery(pkt)
+		return s.handleQuery(&r, pkt)
 	case mysql.COM_STMT_PREPARE:
-		return s.handlePrepare(pkt)
+		return s.handlePrepare(&r, pkt)
 	case mysql.COM_STMT_EXECUTE:
-		return s.handleExecute(pkt)
+		return s.handleExecute(&r, pkt)
 	case mysql.COM_STMT_SEND_LONG_DATA:
 		s.handleLongData(pkt)
 		return nil
@@ -445,11 +447,11 @@ func (s *Session) dispatch(pkt []byte) error {
 	case mysql.COM_PING:
 		return s.writeOK()
 	case mysql.COM_INIT_DB:
-		return s.handleInitDB(pkt)
+		return s.handleInitDB(&r, pkt)
 	case mysql.COM_FIELD_LIST:
-		return s.handleFieldList(pkt)
+		return s.handleFieldList(&r, pkt)
 	case mysql.COM_STATISTICS:
-		return s.handleStatistics(pkt)
+		return s.handleStatistics(&r, pkt)
 	case mysql.COM_SET_OPTION:
 		return s.handleSetOption(pkt)
 	case mysql.COM_RESET_CONNECTION:

@@ -37,15 +37,15 @@ type prepared struct {
 // without a cursor (a cursor would pin the backend connection).
 const cursorFlags = mysql.CURSOR_TYPE_READ_ONLY | mysql.CURSOR_TYPE_FOR_UPDATE | mysql.CURSOR_TYPE_SCROLLABLE
 
-func (s *Session) handlePrepare(pkt []byte) error {
+func (s *Session) handlePrepare(r *request, pkt []byte) error {
 	query := string(pkt[5:])
 	st := s.classify(query)
-	t, me := s.route(&st, query)
+	t, me := s.route(r, &st, query)
 	if me != nil {
 		return s.writeErr(me)
 	}
-	s.req.flags, s.req.nextTxn, s.req.digest, s.req.timeout = 0, false, "", 0 // preparing changes no session state
-	s.rules.resetStmt()                                                       // OK_msg, mirroring: at execute
+	r.flags, r.nextTxn, r.digest, r.timeout = 0, false, "", 0 // preparing changes no session state
+	r.rule = ruleStmt{}                                       // OK_msg, mirroring: at execute
 	if t.sql != query {
 		// Rewritten by a rule: the statement is prepared as rewritten
 		// (its parameters and result columns are the new text's), and
@@ -57,19 +57,20 @@ func (s *Session) handlePrepare(pkt []byte) error {
 	if me != nil {
 		return s.writeErr(me)
 	}
+	r.detached = t.detached
 	start := time.Now()
 	id := s.nextStmt + 1
-	s.req.conn = c
+	s.relayConn = c
 	res, h, err := s.sendPrepare(c, pkt, id)
-	s.req.conn = nil
+	s.relayConn = nil
 	if err != nil && t.reader && !res.Sent && !isClientErr(err) {
 		// A prepare changes nothing on the server: one more attempt.
-		if c, me = s.retryRead(c, &t, err); me != nil {
+		if c, me = s.retryRead(r, c, &t, err); me != nil {
 			return s.writeErr(me)
 		}
-		s.req.conn = c
+		s.relayConn = c
 		res, h, err = s.sendPrepare(c, pkt, id)
-		s.req.conn = nil
+		s.relayConn = nil
 		if err != nil {
 			s.d.Stats.ReadRetryFailures.Add(1)
 		}
@@ -79,16 +80,14 @@ func (s *Session) handlePrepare(pkt []byte) error {
 		s.stmts[id] = &prepared{query: query, params: h.Params, st: st}
 		remember(c, query, h)
 	}
-	return s.finish(c, res, err, start)
+	return s.finish(r, c, res, err, start)
 }
 
-func (s *Session) sendPrepare(c *pool.Conn, pkt []byte, id uint32) (protocol.Response, protocol.PrepareOK, error) {
-	bp := c.Packet()
-	bp.ResetSequence()
-	if err := bp.WritePacket(pkt); err != nil {
-		return protocol.Response{}, protocol.PrepareOK{}, fmt.Errorf("%w: %v", protocol.ErrBackendIO, err)
+func (s *Session) sendPrepare(b Backend, pkt []byte, id uint32) (protocol.Response, protocol.PrepareOK, error) {
+	if err := writeRequest(b, pkt); err != nil {
+		return protocol.Response{}, protocol.PrepareOK{}, err
 	}
-	return s.relay.ForwardPrepare(s.cl, c.Reader(), id)
+	return s.relay.ForwardPrepare(s.cl, b.Reader(), id)
 }
 
 // remember caches a backend statement on c, closing the ones evicted.
@@ -100,8 +99,8 @@ func remember(c *pool.Conn, query string, h protocol.PrepareOK) *pool.Stmt {
 	return bs
 }
 
-func closeBackendStmt(c *pool.Conn, id uint32) {
-	p := c.Packet()
+func closeBackendStmt(b Backend, id uint32) {
+	p := b.Packet()
 	p.ResetSequence()
 	_ = p.WritePacket([]byte{0, 0, 0, 0, mysql.COM_STMT_CLOSE, byte(id), byte(id >> 8), byte(id >> 16), byte(id >> 24)})
 }
@@ -149,7 +148,7 @@ func errUnknownStmt(id uint32, fn string) *mysql.MyError {
 // handleExecute runs COM_STMT_EXECUTE on the connection its statement
 // routes to, rewriting the statement id (and the parameter types when the
 // backend statement has other ones bound), then relays the binary result.
-func (s *Session) handleExecute(pkt []byte) error {
+func (s *Session) handleExecute(r *request, pkt []byte) error {
 	var tp string
 	if s.qattrs {
 		var me *mysql.MyError
@@ -158,13 +157,13 @@ func (s *Session) handleExecute(pkt []byte) error {
 		}
 	}
 	if s.observed() {
-		return s.traced(pkt, s.executeQuery(pkt), tp, tracing.OpExecute, s.runExecute)
+		return s.traced(r, pkt, s.executeQuery(pkt), tp, tracing.OpExecute)
 	}
-	return s.runExecute(pkt)
+	return s.runExecute(r, pkt)
 }
 
 // runExecute is handleExecute without tracing.
-func (s *Session) runExecute(pkt []byte) error {
+func (s *Session) runExecute(r *request, pkt []byte) error {
 	pl := pkt[4:]
 	if len(pl) < 10 {
 		return s.writeErr(protocol.NewErrMalformed("COM_STMT_EXECUTE"))
@@ -189,20 +188,17 @@ func (s *Session) runExecute(pkt []byte) error {
 		// (go-mysql, libmysqlclient) cost no allocation.
 		ps.types = append([]byte(nil), types...)
 	}
-	s.rules.inExecute = true
-	t, me := s.route(&ps.st, ps.query)
-	s.rules.inExecute = false
+	r.exec = execState{ps: ps, typesAt: typesAt, bound: bound}
+	t, me := s.route(r, &ps.st, ps.query)
 	if me != nil {
 		return s.writeErr(me)
 	}
-	if ok, err := s.answerOKMsg(); ok {
+	if ok, err := s.answerOKMsg(r); ok {
 		s.clearLongData(ps)
 		return err
 	}
-	mj, mok := s.mirrorExec(ps, pkt, typesAt, bound)
-	s.exec = execState{ps: ps, typesAt: typesAt, bound: bound}
-	err := s.runStmtQC(pkt, &ps.st, ps.query, t, opExecute)
-	s.exec = execState{}
+	mj, mok := s.mirrorExec(r, ps, pkt, typesAt, bound)
+	err := s.runStmtQC(r, pkt, &ps.st, ps.query, t, opExecute)
 	s.sendMirror(mj, mok)
 	return err
 }
@@ -231,8 +227,8 @@ func paramLayout(pl []byte, params int) (typesAt int, bound, ok bool) {
 	return typesAt, false, true
 }
 
-func (s *Session) execute(c *pool.Conn, pkt []byte) (protocol.Response, error) {
-	ps, typesAt, bound := s.exec.ps, s.exec.typesAt, s.exec.bound
+func (s *Session) execute(r *request, c *pool.Conn, pkt []byte) (protocol.Response, error) {
+	ps, typesAt, bound := r.exec.ps, r.exec.typesAt, r.exec.bound
 	bs, me, err := s.backendStmt(c, ps)
 	if err != nil {
 		return protocol.Response{}, err

@@ -163,28 +163,28 @@ func effectiveTimeout(rule, user, global time.Duration) time.Duration {
 
 // doTimed runs one request like do, under the statement's timeout when it
 // has one (COM_QUERY and COM_STMT_EXECUTE only).
-func (s *Session) doTimed(c *pool.Conn, pkt []byte, o op) (protocol.Response, error) {
-	d := s.req.timeout
+func (s *Session) doTimed(r *request, c *pool.Conn, pkt []byte, o op) (protocol.Response, error) {
+	d := r.timeout
 	if d <= 0 || (o != opQuery && o != opExecute) {
-		return s.do(c, pkt, o)
+		return s.do(r, c, pkt, o)
 	}
 	s.timer.arm(c, d)
-	r, err := s.do(c, pkt, o)
+	res, err := s.do(r, c, pkt, o)
 	if fired, killErr := s.timer.disarm(); fired {
-		s.timedOut(c, pkt, o, r.Err != nil && r.Err.Code == protocol.ErrCodeQueryTimeout, killErr)
+		s.timedOut(r, c, pkt, o, res.Err != nil && res.Err.Code == protocol.ErrCodeQueryTimeout, killErr)
 	}
-	return r, err
+	return res, err
 }
 
 // timedOut counts and logs a statement whose timeout expired; killed
 // reports that the client got the timeout error.
-func (s *Session) timedOut(c *pool.Conn, pkt []byte, o op, killed bool, killErr error) {
+func (s *Session) timedOut(r *request, c *pool.Conn, pkt []byte, o op, killed bool, killErr error) {
 	s.d.Stats.QueryTimeouts.Add(1)
-	digest := s.req.digest
+	digest := r.digest
 	if digest == "" {
 		sql := bytesToString(pkt[5:])
-		if o == opExecute && s.exec.ps != nil {
-			sql = s.exec.ps.query
+		if o == opExecute && r.exec.ps != nil {
+			sql = r.exec.ps.query
 		}
 		digest = s.cls.Digest(sql)
 	}

@@ -187,9 +187,10 @@ func TestRouteTimeout(t *testing.T) {
 		cls: router.NewClassifier(nil), user: config.User{Username: "app", DefaultHostgroup: 10}}
 	timeoutOf := func(sql string) time.Duration {
 		st := s.cls.Classify(sql)
-		_, me := s.route(&st, sql)
+		var r request
+		_, me := s.route(&r, &st, sql)
 		require.Nil(t, me)
-		return s.req.timeout
+		return r.timeout
 	}
 	require.Equal(t, 500*time.Millisecond, timeoutOf("SELECT SLEEP(5)"))
 	require.Equal(t, 10*time.Second, timeoutOf("SELECT 1"), "global")
@@ -235,7 +236,8 @@ func BenchmarkRoute(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				st := s.cls.Classify(sql)
-				if _, me := s.route(&st, sql); me != nil {
+				var r request
+				if _, me := s.route(&r, &st, sql); me != nil {
 					b.Fatal(me)
 				}
 			}

@@ -8,7 +8,6 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/rwproxy/rwproxy/capture"
-	"github.com/rwproxy/rwproxy/pool"
 	"github.com/rwproxy/rwproxy/protocol"
 	"github.com/rwproxy/rwproxy/tracing"
 )
@@ -23,13 +22,13 @@ type StmtTracer interface {
 
 var _ StmtTracer = (*tracing.Tracer)(nil)
 
-// traced runs one statement (run) under a span when the tracer samples it,
+// traced runs one statement (runOp) under a span when the tracer samples it,
 // and records it when a traffic capture runs. While it runs, s.span is set
 // (a span-less tracing.NewRecord for a capture of an unsampled statement)
 // and the hooks on the statement path (route, pool, GTID wait, backend
 // round trip, errors) fill it in; they are all behind an s.span != nil
 // check.
-func (s *Session) traced(pkt []byte, sql, traceparent string, op tracing.Op, run func([]byte) error) error {
+func (s *Session) traced(r *request, pkt []byte, sql, traceparent string, op tracing.Op) error {
 	now := timeNow()
 	var sp *tracing.Stmt
 	if s.d.Tracer != nil {
@@ -40,7 +39,7 @@ func (s *Session) traced(pkt []byte, sql, traceparent string, op tracing.Op, run
 		sp = tracing.NewRecord(now)
 	}
 	if sp == nil {
-		err := run(pkt)
+		err := s.runOp(r, pkt, op)
 		if s.txn.unsampled {
 			s.txnStatementDone(now)
 		}
@@ -59,7 +58,7 @@ func (s *Session) traced(pkt []byte, sql, traceparent string, op tracing.Op, run
 	}
 	s.span = sp
 	s.relay.RowSum = capturing
-	err := run(pkt)
+	err := s.runOp(r, pkt, op)
 	s.span, s.relay.RowSum = nil, false
 	end := timeNow()
 	sp.End(end)
@@ -73,6 +72,16 @@ func (s *Session) traced(pkt []byte, sql, traceparent string, op tracing.Op, run
 		s.d.Capture.Record(&cs)
 	}
 	return err
+}
+
+// runOp runs a traced command: COM_STMT_EXECUTE or COM_QUERY. (A switch,
+// not a func value: r passed through an indirect call would escape to the
+// heap, one allocation per statement.)
+func (s *Session) runOp(r *request, pkt []byte, op tracing.Op) error {
+	if op == tracing.OpExecute {
+		return s.runExecute(r, pkt)
+	}
+	return s.runQuery(r, pkt)
 }
 
 // StmtCapture records statements for a traffic capture (Deps.Capture;
@@ -139,9 +148,9 @@ func (s *Session) executeQuery(pkt []byte) string {
 }
 
 // traceBackend records a finished backend round trip in the span.
-func (s *Session) traceBackend(c *pool.Conn, res protocol.Response, err error, start time.Time, d time.Duration) {
+func (s *Session) traceBackend(r *request, c Backend, res protocol.Response, err error, start time.Time, d time.Duration) {
 	sp := s.span
-	sp.Hostgroup, sp.Addr = s.req.hg, c.Addr()
+	sp.Hostgroup, sp.Addr = r.hg, c.Addr()
 	sp.BackendStart, sp.BackendEnd = start, start.Add(d)
 	sp.Rows, sp.Bytes, sp.RowSum = res.Rows, res.Bytes, res.RowSum
 	switch {

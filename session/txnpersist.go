@@ -60,7 +60,7 @@ func (s *Session) acquireDetached(t *target) (*pool.Conn, *mysql.MyError) {
 		if me == nil {
 			c.Recycle() // fresh from the pool, synced: its state is known
 		}
-		t.detached, s.req.detached = false, false
+		t.detached = false
 		return pinned, nil
 	}
 	return c, me
@@ -70,7 +70,6 @@ func (s *Session) acquireDetached(t *target) (*pool.Conn, *mysql.MyError) {
 // session's transaction: the session's own state (its transaction, its
 // pinned connection) is not the read's and stays as it was.
 func (s *Session) finishDetached(c *pool.Conn, res protocol.Response, err error) error {
-	s.req.detached = false
 	s.d.Stats.TxnDetached.Add(1)
 	if err != nil {
 		c.Discard()

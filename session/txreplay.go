@@ -177,7 +177,7 @@ func firstWord(sql string) string {
 // txBegin decides whether the request about to run on target t is
 // recorded, and records it. Statements outside a transaction (autocommit)
 // are not.
-func (s *Session) txBegin(pkt []byte, o op, t *target) {
+func (s *Session) txBegin(r *request, pkt []byte, o op, t *target) {
 	s.tx.rec = false
 	sql := s.tx.sql
 	s.tx.sql = ""
@@ -188,7 +188,7 @@ func (s *Session) txBegin(pkt []byte, o op, t *target) {
 		return
 	}
 	if !s.tx.open {
-		if !s.inTxn && s.tx.kind != router.KindBegin && s.st.autocommit() && !s.req.nextTxn {
+		if !s.inTxn && s.tx.kind != router.KindBegin && s.st.autocommit() && !r.nextTxn {
 			return
 		}
 		rc := &s.d.Routing().Replay
@@ -209,17 +209,17 @@ func (s *Session) txBegin(pkt []byte, o op, t *target) {
 		return
 	}
 	if o == opExecute {
-		ps := s.exec.ps
+		ps := r.exec.ps
 		if len(ps.long.chunks) > 0 {
 			s.txBreak() // long data is sent once; not kept
 			return
 		}
-		if ps.params > 0 && !s.exec.bound {
+		if ps.params > 0 && !r.exec.bound {
 			if len(ps.types) != 2*ps.params {
 				s.txBreak()
 				return
 			}
-			pkt = withTypes(pkt, 4+s.exec.typesAt, ps.types)
+			pkt = withTypes(pkt, 4+r.exec.typesAt, ps.types)
 		}
 	}
 	if len(s.tx.buf)+len(pkt) > s.d.Routing().Replay.MaxSize {
@@ -229,7 +229,7 @@ func (s *Session) txBegin(pkt []byte, o op, t *target) {
 	}
 	s.tx.pend = txEntry{off: len(s.tx.buf), n: len(pkt), kind: s.tx.kind}
 	if o == opExecute {
-		s.tx.pend.ps = s.exec.ps
+		s.tx.pend.ps = r.exec.ps
 	}
 	s.tx.buf = append(s.tx.buf, pkt...)
 	s.txStart()
@@ -261,7 +261,7 @@ func (s *Session) txOK(ok *protocol.OK) {
 
 // txEnd ends the request begun by txBegin: a recorded request that got
 // its reply joins the record; the record ends with the transaction.
-func (s *Session) txEnd(res protocol.Response, err error) {
+func (s *Session) txEnd(r *request, res protocol.Response, err error) {
 	if s.tx.rec {
 		s.tx.rec = false
 		s.relay.RowSum = s.tx.rowSum
@@ -274,7 +274,7 @@ func (s *Session) txEnd(res protocol.Response, err error) {
 		}
 		s.tx.pend = txEntry{}
 	}
-	if s.tx.open && (err != nil || (!s.inTxn && !s.req.nextTxn)) {
+	if s.tx.open && (err != nil || (!s.inTxn && !r.nextTxn)) {
 		s.tx.reset()
 	}
 }

@@ -456,6 +456,7 @@ func recordingSession() *Session {
 // the last of which ends the transaction.
 func recordTxn(s *Session, st *router.Stmt, pkt []byte, n int) {
 	t := target{hg: 10, writer: 10}
+	var r request
 	ok := protocol.OK{AffectedRows: 1}
 	begin := router.Stmt{Kind: router.KindBegin}
 	for i := range n {
@@ -464,13 +465,13 @@ func recordTxn(s *Session, st *router.Stmt, pkt []byte, n int) {
 		} else {
 			s.txNote(st, bytesToString(pkt[5:]))
 		}
-		s.txBegin(pkt, opQuery, &t)
+		s.txBegin(&r, pkt, opQuery, &t)
 		s.txOK(&ok)
 		s.inTxn = i < n-1 // the last statement ends the transaction
 		if s.inTxn && !(s.tx.open && !s.tx.broken && len(s.tx.ents) == i) {
 			panic("statement not recorded")
 		}
-		s.txEnd(protocol.Response{Affected: 1, HasStatus: true}, nil)
+		s.txEnd(&r, protocol.Response{Affected: 1, HasStatus: true}, nil)
 	}
 }
 

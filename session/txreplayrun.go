@@ -45,9 +45,9 @@ var errCommitInDoubt = &mysql.MyError{Code: protocol.ErrCodeBackendLost, State: 
 		"committed (check before retrying it)"}
 
 // finishRec is finish followed by the end of the request's record.
-func (s *Session) finishRec(c *pool.Conn, res protocol.Response, err error, start time.Time) error {
-	ferr := s.finish(c, res, err, start)
-	s.txEnd(res, err)
+func (s *Session) finishRec(r *request, c *pool.Conn, res protocol.Response, err error, start time.Time) error {
+	ferr := s.finish(r, c, res, err, start)
+	s.txEnd(r, res, err)
 	return ferr
 }
 
@@ -59,12 +59,12 @@ func (s *Session) finishRec(c *pool.Conn, res protocol.Response, err error, star
 //     committed); the client gets the lost-state error, as without replay.
 //   - anything else: the transaction is replayed on a new server, then
 //     the request runs there and its reply goes to the client.
-func (s *Session) txRecover(lost *pool.Conn, t *target, pkt []byte, o op, res protocol.Response, cause error,
+func (s *Session) txRecover(r *request, lost *pool.Conn, t *target, pkt []byte, o op, res protocol.Response, cause error,
 	start time.Time) error {
 	switch s.tx.kind {
 	case router.KindRollback, router.KindCommit:
 		if s.tx.kind == router.KindCommit && s.tx.writes && (s.tx.marked || s.tx.unsent) {
-			return s.commitRecover(lost, t, pkt, o, cause, start)
+			return s.commitRecover(r, lost, t, pkt, o, cause, start)
 		}
 		if s.tx.kind == router.KindCommit && s.tx.writes {
 			// Never replayed. The transaction is over either way (committed
@@ -108,26 +108,26 @@ func (s *Session) txRecover(lost *pool.Conn, t *target, pkt []byte, o op, res pr
 		s.d.Stats.Replay.Failed[fail].Add(1)
 		s.log().Warn("transaction replay failed", zap.String("reason", ReplayFailureNames[fail]),
 			zap.Duration("waited", timeNow().Sub(began)))
-		return s.finishRec(lost, res, cause, start)
+		return s.finishRec(r, lost, res, cause, start)
 	}
 	lost.Discard()
 	s.pinned = c
 	s.d.Stats.Replay.Succeeded.Add(1)
 	s.log().Info("transaction replay succeeded", zap.String("backend_addr", c.Addr()),
 		zap.Int("statements", len(s.tx.ents)), zap.Duration("took", timeNow().Sub(began)))
-	res, err := s.runReplayed(c, t, pkt, o)
-	return s.finishRec(c, res, err, start)
+	res, err := s.runReplayed(r, c, t, pkt, o)
+	return s.finishRec(r, c, res, err, start)
 }
 
 // runReplayed runs the lost request on c, which now holds the replayed
 // transaction.
-func (s *Session) runReplayed(c *pool.Conn, t *target, pkt []byte, o op) (protocol.Response, error) {
+func (s *Session) runReplayed(r *request, c *pool.Conn, t *target, pkt []byte, o op) (protocol.Response, error) {
 	t.hg = s.tx.hg
-	s.req.hg = t.hg
+	r.hg = t.hg
 	s.tx.acc, s.tx.changed = 0, false
-	s.req.conn = c
-	res, err := s.doTimed(c, pkt, o)
-	s.req.conn = nil
+	s.relayConn = c
+	res, err := s.doTimed(r, c, pkt, o)
+	s.relayConn = nil
 	return res, err
 }
 
@@ -142,7 +142,6 @@ func (s *Session) dropTxn(lost *pool.Conn) {
 	s.pins, s.counted = 0, 0 // a recorded transaction has no other pin
 	s.inTxnFlag.Store(false)
 	s.tx.reset()
-	s.req.cmd = -1
 }
 
 // replayMismatch is replay's outcome when a result differed; a failure
@@ -245,8 +244,8 @@ func (s *Session) replayConn(t *target) (*pool.Conn, *mysql.MyError) {
 // all match; replayMismatch (c rolled back and returned to the pool); or
 // a failure reason (c rolled back and returned, or discarded).
 func (s *Session) rerun(c *pool.Conn) int {
-	s.req.conn = c
-	defer func() { s.req.conn = nil }()
+	s.relayConn = c
+	defer func() { s.relayConn = nil }()
 	for i := range s.tx.ents {
 		e := &s.tx.ents[i]
 		res, err := s.rerunOne(c, e)
