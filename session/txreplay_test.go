@@ -103,14 +103,18 @@ func (h *kvConn) run(q string, binary bool) (*mysql.Result, error) {
 	h.srv.mu.Lock()
 	h.srv.log = append(h.srv.log, q)
 	h.srv.mu.Unlock()
+	// A read-only server refuses writes, the commit check's marker and
+	// the COMMIT of a transaction that wrote (before the markers commit).
+	refused := h.srv.readOnly.Load() && (strings.HasPrefix(uq, "UPDATE") || strings.HasPrefix(uq, "INSERT") ||
+		(strings.HasPrefix(uq, "COMMIT") && (h.wrote || len(h.pending) > 0)))
+	if refused {
+		return nil, mysql.NewError(mysql.ER_OPTION_PREVENTS_STATEMENT,
+			"The MySQL server is running with the --super-read-only option so it cannot execute this statement")
+	}
 	if r, ok, err := h.marker(q, uq); ok {
 		return r, err
 	}
-	refused := h.srv.readOnly.Load() && (strings.HasPrefix(uq, "UPDATE") || (strings.HasPrefix(uq, "COMMIT") && h.wrote))
 	switch {
-	case refused:
-		return nil, mysql.NewError(mysql.ER_OPTION_PREVENTS_STATEMENT,
-			"The MySQL server is running with the --super-read-only option so it cannot execute this statement")
 	case strings.HasPrefix(uq, "BEGIN"), strings.HasPrefix(uq, "START"):
 		h.wrote = false
 		h.c.SetStatus(mysql.SERVER_STATUS_IN_TRANS)

@@ -107,3 +107,29 @@ func TestReplayReadOnlyNoNewWriter(t *testing.T) {
 	requireOK(t, query(t, conn, "ROLLBACK"))
 	require.Equal(t, "7", textValue(t, query(t, conn, "SELECT v FROM t")))
 }
+
+// With the commit check on, a demoted primary refuses the marker, then
+// the COMMIT: the marker's refusal is no marker error, and the refused
+// COMMIT (it did not commit) is replayed on the new writer.
+func TestCommitCheckOnDemotedPrimary(t *testing.T) {
+	a, b := startKV(t, 7), startKV(t, 7)
+	b.markers = a.markers
+	p := &switchPicker{}
+	p.set(a.addr)
+	rt := &Routing{ReaderOf: map[int]int{}, FailoverBuffer: 5 * time.Second,
+		Replay: ReplayConfig{On: true, MaxSize: 1 << 20, Attempts: 3, Timeout: 20 * time.Second,
+			CommitCheck: "`rw`.`chk`", Node: "n1"}}
+	conn, st := servedSession(t, p, rt, a.addr, b.addr)
+	requireOK(t, query(t, conn, "BEGIN"))
+	require.Equal(t, "7", textValue(t, query(t, conn, "SELECT v FROM t")))
+	requireOK(t, query(t, conn, "UPDATE t SET v = v + 1"))
+	a.readOnly.Store(true)
+	p.set(b.addr)
+	requireOK(t, query(t, conn, "COMMIT"))
+	require.Equal(t, []string{"BEGIN", "SELECT v FROM t", "UPDATE t SET v = v + 1", "COMMIT"}, b.statements(),
+		"replayed and committed on the new writer")
+	require.Len(t, a.statements(), 5, "the demoted server saw the marker and the COMMIT, both refused")
+	require.Zero(t, st.Replay.MarkerErrors.Load())
+	require.EqualValues(t, 1, st.Replay.Succeeded.Load())
+	require.Zero(t, st.Replay.CommitChecks.Load(), "a refused COMMIT needs no check: it did not commit")
+}
