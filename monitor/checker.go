@@ -28,6 +28,8 @@ type checker struct {
 	spec   checkSpec
 	lg     *zap.Logger
 	cancel context.CancelFunc
+	// wake makes run check at once (Monitor.CheckNow); buffered(1).
+	wake chan struct{}
 
 	// Owned by the run goroutine.
 	conn      *client.Conn
@@ -45,7 +47,7 @@ type checker struct {
 
 func newChecker(m *Monitor, spec checkSpec) *checker {
 	return &checker{
-		m: m, spec: spec, lg: m.lg.With(zap.String("backend_addr", spec.addr)),
+		m: m, spec: spec, lg: m.lg.With(zap.String("backend_addr", spec.addr)), wake: make(chan struct{}, 1),
 		replicaSQL: showReplicaStatus, roAlias: make(map[string]string), noted: make(map[string]bool),
 	}
 }
@@ -62,7 +64,9 @@ const (
 // run checks the server until ctx is cancelled: ping first (dialing when
 // needed), then, only while connected, the read-only, group replication
 // and lag checks that are due. While the server is shunned for failed
-// pings only the ping runs, backing off (pingBackoff).
+// pings only the ping runs, backing off (pingBackoff). A wake-up
+// (Monitor.CheckNow) makes the ping and role checks due at once, and they
+// run every urgentEvery for a while (urgent.go).
 func (c *checker) run(ctx context.Context) {
 	defer c.closeConn()
 	var due [nKinds]time.Time // zero: due now
@@ -74,15 +78,19 @@ func (c *checker) run(ctx context.Context) {
 		}
 		if !time.Now().Before(due[kPing]) {
 			fails := c.ping(ctx)
-			due[kPing] = time.Now().Add(pingBackoff(c.spec.pingEvery, fails, c.spec.shunAfter))
+			next := pingBackoff(c.spec.pingEvery, fails, c.spec.shunAfter)
+			if c.m.urgent() {
+				next = c.m.every(c.spec.pingEvery) // no back-off: a writer is being looked for
+			}
+			due[kPing] = time.Now().Add(next)
 		}
 		if c.conn != nil && c.spec.roVars != "" && !time.Now().Before(due[kReadOnly]) {
 			c.readOnly(ctx)
-			due[kReadOnly] = time.Now().Add(c.spec.readOnlyEvery)
+			due[kReadOnly] = time.Now().Add(c.m.every(c.spec.readOnlyEvery))
 		}
 		if c.conn != nil && c.spec.gr && !time.Now().Before(due[kGR]) {
 			c.groupReplication(ctx)
-			due[kGR] = time.Now().Add(c.spec.readOnlyEvery)
+			due[kGR] = time.Now().Add(c.m.every(c.spec.readOnlyEvery))
 		}
 		wantLag := c.m.wantsLag(c)
 		if c.conn != nil && wantLag && !time.Now().Before(due[kLag]) {
@@ -106,6 +114,11 @@ func (c *checker) run(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			case <-timer.C:
+			case <-c.wake:
+				// A session lost its writer (CheckNow): ping and read the
+				// role now. The lag check keeps its schedule.
+				timer.Stop() // Go ≥ 1.23: no stale tick is left in timer.C
+				due[kPing], due[kReadOnly], due[kGR] = time.Time{}, time.Time{}, time.Time{}
 			}
 		}
 	}

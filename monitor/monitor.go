@@ -26,6 +26,10 @@ type Monitor struct {
 	logs   *checkLogs
 	// tlsFor decides TLS for each monitor dial (tls.go); nil: plain.
 	tlsFor atomic.Pointer[TLSFunc]
+	// urgentUntil (unix ns) ends the frequent checks CheckNow asked for;
+	// lastWake is when it last woke the checkers (urgent.go).
+	urgentUntil, lastWake atomic.Int64
+	wakeups               atomic.Uint64
 
 	mu struct {
 		sync.Mutex

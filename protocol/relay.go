@@ -17,6 +17,10 @@ var (
 	ErrBackendIO = errors.New("backend i/o")
 	// ErrProtocol is an unexpected packet from the backend.
 	ErrProtocol = errors.New("backend protocol violation")
+	// ErrWithheld is Forward's error when Withhold kept the backend's ERR
+	// packet from the client (Response.Err holds it; nothing was sent).
+	// The backend connection is intact and idle.
+	ErrWithheld = errors.New("backend error withheld from the client")
 )
 
 // maxPooledBuf bounds the relay buffers kept for reuse: a huge row grows
@@ -50,6 +54,12 @@ type Relay struct {
 	// its place (nil: relay the packet unchanged). It runs only on errors,
 	// so it costs nothing on the rows' path.
 	OnErr func(*mysql.MyError) *mysql.MyError
+	// Withhold, when set, sees the ERR packet that ends a Forward response
+	// of which nothing reached the client yet; true keeps it from the
+	// client: Forward returns ErrWithheld, with the error in Response.Err,
+	// and the caller answers the request itself (transaction replay on a
+	// demoted primary's read-only refusal).
+	Withhold func(*mysql.MyError) bool
 	// Infile, when set, relays LOAD DATA LOCAL INFILE file requests
 	// (relay_infile.go); without it a file request is a protocol error.
 	Infile *InfileRelay
@@ -169,6 +179,9 @@ func (r *Relay) Forward(client *ClientConn, backend PacketSource) (Response, err
 // OnErr replaces it with; res.Err is what the client got.
 func (r *Relay) forwardErr(client *ClientConn, p []byte, res *Response) error {
 	res.Err = ParseErr(p[4:])
+	if r.Withhold != nil && client != nil && !res.Sent && r.Withhold(res.Err) {
+		return ErrWithheld
+	}
 	if r.OnErr != nil {
 		if me := r.OnErr(res.Err); me != nil {
 			res.Err = me

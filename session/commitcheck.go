@@ -118,6 +118,10 @@ func (s *Session) commitMark(c *pool.Conn) error {
 	case errors.As(err, &me) && (me.Code == mysql.ER_LOCK_DEADLOCK || me.Code == mysql.ER_LOCK_WAIT_TIMEOUT):
 		s.d.Stats.Replay.MarkerErrors.Add(1)
 		return err
+	case errors.As(err, &me) && readOnlyRefusal(me):
+		// A demoted server: not the table's fault. The COMMIT is refused
+		// too, so it is replayed on the new writer (withholdReadOnly).
+		return nil
 	case errors.As(err, &me):
 		s.d.Stats.Replay.MarkerErrors.Add(1)
 		if !s.d.Stats.Replay.markerWarned.Swap(true) {

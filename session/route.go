@@ -296,6 +296,7 @@ func (s *Session) bufferWrite(hg int, me *mysql.MyError) (*pool.Conn, *mysql.MyE
 		return nil, me // the connect error, logged by acquireAddr
 	}
 	s.d.Stats.FailoverWaits.Add(1)
+	s.checkNow()
 	s.quietConnect = true
 	defer func() { s.quietConnect = false }()
 	deadline := time.NewTimer(buf)
@@ -309,6 +310,7 @@ func (s *Session) bufferWrite(hg int, me *mysql.MyError) (*pool.Conn, *mysql.MyE
 		case <-deadline.C:
 			return nil, s.noWriter(hg, buf, me)
 		case <-tick.C:
+			s.checkNow() // keeps the monitor's checks frequent while waiting
 			c, me2 := s.acquire(hg)
 			if me2 == nil || !writerGone(me2) {
 				return c, me2

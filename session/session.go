@@ -83,6 +83,9 @@ type Deps struct {
 	// Mirror sends copies of statements to mirror hostgroups (query
 	// rules' mirror_hostgroup); nil: no mirroring.
 	Mirror *Mirror
+	// CheckNow asks the monitor to check the servers at once (a session
+	// lost its writer or waits for one: monitor.CheckNow); nil: nothing.
+	CheckNow func()
 }
 
 // errQuit ends a session normally.

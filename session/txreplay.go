@@ -237,6 +237,9 @@ func (s *Session) txBegin(r *request, pkt []byte, o op, t *target) {
 
 // txStart begins a recorded request's checksum.
 func (s *Session) txStart() {
+	if s.relay.Withhold == nil { // once per session: a method value allocates
+		s.relay.Withhold = s.withholdReadOnly
+	}
 	s.tx.rec, s.tx.acc, s.tx.changed = true, 0, false
 	s.tx.rowSum, s.relay.RowSum = s.relay.RowSum, true
 }

@@ -41,6 +41,9 @@ type kvServer struct {
 	markerErr  atomic.Uint32
 	markerDies atomic.Bool
 	commitDies atomic.Int32
+	// readOnly makes UPDATE, and the COMMIT of a transaction that
+	// updated, fail with 1290 (a demoted primary; txreplayro_test.go).
+	readOnly atomic.Bool
 }
 
 type kvConn struct {
@@ -49,6 +52,7 @@ type kvConn struct {
 	nc      net.Conn
 	c       *mysqlserver.Conn
 	pending map[string]string // markers of the open transaction
+	wrote   bool              // the open transaction ran an UPDATE
 }
 
 func startKV(t *testing.T, v int64) *kvServer {
@@ -99,15 +103,26 @@ func (h *kvConn) run(q string, binary bool) (*mysql.Result, error) {
 	h.srv.mu.Lock()
 	h.srv.log = append(h.srv.log, q)
 	h.srv.mu.Unlock()
+	// A read-only server refuses writes, the commit check's marker and
+	// the COMMIT of a transaction that wrote (before the markers commit).
+	refused := h.srv.readOnly.Load() && (strings.HasPrefix(uq, "UPDATE") || strings.HasPrefix(uq, "INSERT") ||
+		(strings.HasPrefix(uq, "COMMIT") && (h.wrote || len(h.pending) > 0)))
+	if refused {
+		return nil, mysql.NewError(mysql.ER_OPTION_PREVENTS_STATEMENT,
+			"The MySQL server is running with the --super-read-only option so it cannot execute this statement")
+	}
 	if r, ok, err := h.marker(q, uq); ok {
 		return r, err
 	}
 	switch {
 	case strings.HasPrefix(uq, "BEGIN"), strings.HasPrefix(uq, "START"):
+		h.wrote = false
 		h.c.SetStatus(mysql.SERVER_STATUS_IN_TRANS)
 	case strings.HasPrefix(uq, "COMMIT"), strings.HasPrefix(uq, "ROLLBACK"):
+		h.wrote = false
 		h.c.UnsetStatus(mysql.SERVER_STATUS_IN_TRANS)
 	case strings.HasPrefix(uq, "UPDATE"):
+		h.wrote = true
 		return &mysql.Result{AffectedRows: 1}, nil
 	case strings.HasPrefix(uq, "SELECT"):
 		var rs *mysql.Resultset

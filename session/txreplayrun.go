@@ -2,6 +2,7 @@ package session
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
@@ -44,6 +45,27 @@ var errCommitInDoubt = &mysql.MyError{Code: protocol.ErrCodeBackendLost, State: 
 	Message: "rwproxy: lost the connection to the server during COMMIT; the transaction may or may not have " +
 		"committed (check before retrying it)"}
 
+// withholdReadOnly is the relay's Withhold while a request is recorded:
+// a read-only refusal (1290) in a replayable transaction means its server
+// was demoted (SET GLOBAL super_read_only, a group primary that lost its
+// role). The transaction can never commit there, so instead of failing it
+// (finish's abortTxn) the session replays it on the new writer
+// (txRecover), as when the server is lost.
+func (s *Session) withholdReadOnly(me *mysql.MyError) bool {
+	return s.tx.open && s.tx.rec && !s.tx.broken && s.inTxn && s.d.Routing().Replay.On && readOnlyRefusal(me)
+}
+
+// refusedAfterAll answers a request whose read-only refusal was withheld
+// when no writer could take its transaction: the client gets the refusal
+// after all, and finish rolls the transaction back on the demoted server
+// (the rest of it fails until the client ends it), as without replay.
+func (s *Session) refusedAfterAll(r *request, c *pool.Conn, res protocol.Response, start time.Time) error {
+	if err := s.finishRec(r, c, res, nil, start); err != nil {
+		return err
+	}
+	return s.writeErr(res.Err)
+}
+
 // finishRec is finish followed by the end of the request's record.
 func (s *Session) finishRec(r *request, c *pool.Conn, res protocol.Response, err error, start time.Time) error {
 	ferr := s.finish(r, c, res, err, start)
@@ -61,8 +83,13 @@ func (s *Session) finishRec(r *request, c *pool.Conn, res protocol.Response, err
 //     the request runs there and its reply goes to the client.
 func (s *Session) txRecover(r *request, lost *pool.Conn, t *target, pkt []byte, o op, res protocol.Response, cause error,
 	start time.Time) error {
-	switch s.tx.kind {
-	case router.KindRollback, router.KindCommit:
+	s.checkNow()
+	refused := errors.Is(cause, protocol.ErrWithheld) // a demoted primary's 1290: see withholdReadOnly
+	switch {
+	case refused:
+		// Refused, so not applied (a COMMIT included: it did not commit):
+		// replayed like a lost statement, below.
+	case s.tx.kind == router.KindRollback || s.tx.kind == router.KindCommit:
 		if s.tx.kind == router.KindCommit && s.tx.writes && (s.tx.marked || s.tx.unsent) {
 			return s.commitRecover(r, lost, t, pkt, o, cause, start)
 		}
@@ -108,6 +135,9 @@ func (s *Session) txRecover(r *request, lost *pool.Conn, t *target, pkt []byte, 
 		s.d.Stats.Replay.Failed[fail].Add(1)
 		s.log().Warn("transaction replay failed", zap.String("reason", ReplayFailureNames[fail]),
 			zap.Duration("waited", timeNow().Sub(began)))
+		if refused {
+			return s.refusedAfterAll(r, lost, res, start)
+		}
 		return s.finishRec(r, lost, res, cause, start)
 	}
 	lost.Discard()
@@ -170,6 +200,11 @@ func (s *Session) replay(t *target) (*pool.Conn, int) {
 func (s *Session) attempts(get func() (*pool.Conn, *mysql.MyError), try func(c *pool.Conn, deadline time.Time) int) (*pool.Conn, int) {
 	rc := s.d.Routing().Replay
 	deadline := timeNow().Add(rc.Timeout)
+	// Until waitRO, a server that still refuses writes (the demoted
+	// primary, before the monitor saw the promotion) costs no attempt:
+	// the replay waits for the new writer, as a write does in
+	// failover_buffer.
+	waitRO := timeNow().Add(s.d.Routing().FailoverBuffer)
 	fail := ReplayTimeout
 	for attempts := 0; attempts < rc.Attempts; {
 		if timeNow().After(deadline) {
@@ -197,12 +232,24 @@ func (s *Session) attempts(get func() (*pool.Conn, *mysql.MyError), try func(c *
 			return nil, out
 		default:
 			fail = out
+			if out == ReplayReadOnly && timeNow().Before(waitRO) {
+				attempts--
+				s.checkNow()
+			}
 			if !s.pause(failoverPoll) {
 				return nil, fail
 			}
 		}
 	}
 	return nil, fail
+}
+
+// checkNow asks the monitor to look for the new writer at once (the
+// transaction's server was lost): see monitor.CheckNow.
+func (s *Session) checkNow() {
+	if f := s.d.CheckNow; f != nil {
+		f()
+	}
 }
 
 // alive pings c (bounded by replayPingTimeout).

@@ -140,6 +140,7 @@ func New(cfg *config.Config, lg *zap.Logger) (*App, error) {
 		Routing: a.routing.Load, Cache: a.Cache, Applied: session.NewApplied(), Digests: a.Digests,
 		MaxPacket: maxPacket, HandshakeTimeout: 10 * time.Second, Registry: a.Sessions,
 		Observer: a.Recorder(), LoginLog: session.NewLoginLogger(lg.Named("auth")),
+		CheckNow: a.Monitor.CheckNow,
 	}
 	if cfg.Tracing.Enabled {
 		if a.Tracer, err = tracing.New(cfg.Tracing); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -255,34 +254,10 @@ func watchWritable(t *testing.T, s *testkit.Sandbox, node int) func() time.Time 
 	db, err := sql.Open("mysql", s.DSN(node, "app", ""))
 	require.NoError(t, err)
 	db.SetMaxOpenConns(1)
-	ctx, cancel := context.WithCancel(context.Background())
-	var (
-		mu sync.Mutex
-		at time.Time
-		wg sync.WaitGroup
-	)
-	wg.Go(func() {
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			var ro int
-			if err := db.QueryRowContext(ctx, "SELECT @@global.read_only").Scan(&ro); err == nil && ro == 0 {
-				mu.Lock()
-				at = time.Now()
-				mu.Unlock()
-				return
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-		}
+	w := testkit.StartWatch(5*time.Millisecond, func(ctx context.Context) bool {
+		var ro int
+		return db.QueryRowContext(ctx, "SELECT @@global.read_only").Scan(&ro) == nil && ro == 0
 	})
-	t.Cleanup(func() { cancel(); wg.Wait(); _ = db.Close() })
-	return func() time.Time {
-		mu.Lock()
-		defer mu.Unlock()
-		return at
-	}
+	t.Cleanup(func() { w.Stop(); _ = db.Close() })
+	return w.At
 }

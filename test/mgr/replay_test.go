@@ -20,6 +20,7 @@ import (
 
 	"github.com/rwproxy/rwproxy/config"
 	"github.com/rwproxy/rwproxy/internal/app"
+	"github.com/rwproxy/rwproxy/internal/testkit"
 	"github.com/rwproxy/rwproxy/session"
 )
 
@@ -231,6 +232,52 @@ func TestReplaySysbenchPrimaryKilledThreeTimes(t *testing.T) {
 	require.Zero(t, rs.MarkerErrors.Load(), "the marker statement failed")
 }
 
+// watchElection polls the members other than killed (as the monitor
+// user, every 20 ms, from now on) for an ONLINE PRIMARY other than
+// killed; the returned function stops the polling and returns when one
+// was first seen (zero if never). A measurement only: nothing waits on it.
+func watchElection(t *testing.T, killed int) func() time.Time {
+	t.Helper()
+	q := "SELECT COUNT(*) FROM performance_schema.replication_group_members WHERE MEMBER_ROLE = 'PRIMARY' " +
+		"AND MEMBER_STATE = 'ONLINE' AND MEMBER_PORT <> " + strconv.Itoa(grp.Ports[killed-1])
+	var ws []*testkit.Watch
+	for n := 1; n <= 3; n++ {
+		if n == killed {
+			continue
+		}
+		db, err := sql.Open("mysql", "monitor:monitor@tcp("+grp.Addr(n)+")/?timeout=2s&readTimeout=2s")
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = db.Close() })
+		ws = append(ws, testkit.StartWatch(20*time.Millisecond, func(wctx context.Context) bool {
+			var c int
+			return db.QueryRowContext(wctx, q).Scan(&c) == nil && c > 0
+		}))
+	}
+	return func() time.Time {
+		var first time.Time
+		for _, w := range ws {
+			if at := w.Stop(); !at.IsZero() && (first.IsZero() || at.Before(first)) {
+				first = at
+			}
+		}
+		return first
+	}
+}
+
+func sinceOrNever(from, at time.Time) string {
+	if at.IsZero() {
+		return "never (not seen)"
+	}
+	return ms(at.Sub(from))
+}
+
+func afterOrNever(elected, at time.Time) string {
+	if elected.IsZero() {
+		return "?"
+	}
+	return ms(at.Sub(elected))
+}
+
 // killRound runs sysbench, SIGKILLs the primary once sysbench is under
 // way, records the time to the first write served after the kill, waits
 // for sysbench, then restarts the killed member and waits for it to
@@ -250,6 +297,7 @@ func killRound(t *testing.T, a *app.App, w *txWriter, primary, round int, report
 
 	q0 := a.Stats.Queries.Load()
 	waitFor(t, a, "sysbench under way", time.Minute, func() bool { return a.Stats.Queries.Load() > q0+3000 })
+	elected := watchElection(t, primary)
 	killed := time.Now() // mgr-kill sends SIGKILL within a few ms
 	_, err := grp.Run("mgr-kill", strconv.Itoa(primary))
 	require.NoError(t, err)
@@ -264,12 +312,14 @@ func killRound(t *testing.T, a *app.App, w *txWriter, primary, round int, report
 		}
 		return false
 	})
+	routedAt := time.Now()
 	var firstWrite time.Time
 	waitFor(t, a, "a write acknowledged after the kill", time.Minute, func() bool {
 		var ok bool
 		firstWrite, ok = w.firstAckAfter(dead)
 		return ok
 	})
+	electedAt := elected()
 	err = <-done
 	out := buf.String()
 	require.NoError(t, err, "round %d: sysbench failed:\n%s\nmonitor:%s", round, out, describe(a))
@@ -279,6 +329,9 @@ func killRound(t *testing.T, a *app.App, w *txWriter, primary, round int, report
 		"the first write served (a transaction begun after that, acknowledged) after %s; "+
 		"sysbench %d transactions, %d ignored errors, %d reconnects", round, primary, ms(dead.Sub(killed)), ms(routed),
 		ms(firstWrite.Sub(dead)), txns, ignored, reconnects))
+	*report = append(*report, fmt.Sprintf("    from the SIGKILL: a survivor reports the new ONLINE PRIMARY at %s, "+
+		"the proxy's writer at %s (%s after the election), the first write served at %s",
+		sinceOrNever(killed, electedAt), ms(routedAt.Sub(killed)), afterOrNever(electedAt, routedAt), ms(firstWrite.Sub(killed))))
 
 	_, err = grp.Run("mgr-start", strconv.Itoa(primary))
 	require.NoError(t, err, "restarting member%d", primary)
