@@ -14,6 +14,7 @@ import (
 	"github.com/rwproxy/rwproxy/config"
 	"github.com/rwproxy/rwproxy/internal/handover"
 	"github.com/rwproxy/rwproxy/internal/testkit/fakebackend"
+	"github.com/rwproxy/rwproxy/monitor"
 )
 
 // clusterPeer is a proxy in a cluster of its own, logging into an
@@ -145,4 +146,28 @@ func TestUpgradeFailureKeepsClusterMember(t *testing.T) {
 			requireNeverLeft(t, peer, logs)
 		})
 	}
+}
+
+// TestUpgradeCarriesMonitorView: the new process's monitor starts from
+// the old one's view: its check log holds the checks the old process
+// made before the new one existed.
+func TestUpgradeCarriesMonitorView(t *testing.T) {
+	r := newUpgradeRig(t)
+	require.Eventually(t, func() bool { return len(r.old.Monitor.Log(monitor.KindPing, 0)) > 0 },
+		30*time.Second, 20*time.Millisecond)
+	before := time.Now()
+	oldest := r.old.Monitor.Log(monitor.KindPing, 0)
+	r.serveOld(t)
+	taken, err := r.takeover(t, "")
+	require.NoError(t, err)
+	<-taken.Done()
+	require.NoError(t, <-r.oldDone)
+	got := r.newApp.Monitor.Log(monitor.KindPing, 0)
+	require.GreaterOrEqual(t, len(got), len(oldest))
+	last := got[len(got)-1] // the oldest entry
+	first := oldest[len(oldest)-1]
+	require.True(t, first.Time.Equal(last.Time), "the old process's first check is in the new log")
+	require.Equal(t, first.Addr, last.Addr)
+	require.Equal(t, first.Result, last.Result)
+	require.True(t, last.Time.Before(before))
 }
