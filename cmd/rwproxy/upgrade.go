@@ -111,6 +111,7 @@ func takeover(o options, up *upgrades, lg *zap.Logger) (*app.App, *handover.Take
 			return nil, err
 		}
 		a.Store.HonorEnv()
+		a.SetUpgradeStats(&up.stats)
 		restoreMonitor(a, in.Monitor, lg)
 		opts := []app.Option{app.WithAdmin(o.config), app.WithHTTP(app.HTTPOptions{Extra: up.collectors()})}
 		// With the old node's gossip port the node continues it now;

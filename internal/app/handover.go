@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/rwproxy/rwproxy/admin"
 	"github.com/rwproxy/rwproxy/cluster"
 	"github.com/rwproxy/rwproxy/config"
 	"github.com/rwproxy/rwproxy/internal/handover"
@@ -145,12 +146,36 @@ func (t upgradeTarget) Adopt(nc, backend net.Conn, d *session.Durable) (func(), 
 	if err != nil {
 		return nil, nil, err
 	}
+	if ad.ReplayOff() {
+		if st := t.a.upgrades.Load(); st != nil {
+			st.TxnsWithoutReplay.Add(1)
+		}
+	}
 	serve := func() {
 		if !l.Adopt(nc, func(context.Context, net.Conn) { ad.Serve() }) {
 			ad.Abandon()
 		}
 	}
 	return serve, ad.Abandon, nil
+}
+
+// SetUpgradeStats makes the App count adopted transactions into s and
+// show s in stats_mysql_global (the process's upgrade counters, owned by
+// cmd/rwproxy).
+func (a *App) SetUpgradeStats(s *handover.Stats) { a.upgrades.Store(s) }
+
+// upgradeGlobals are the upgrade counters as stats_mysql_global rows
+// (none before SetUpgradeStats).
+func (a *App) upgradeGlobals() []admin.Counter {
+	s := a.upgrades.Load()
+	if s == nil {
+		return nil
+	}
+	var out []admin.Counter
+	for _, c := range s.Snapshot().Globals() {
+		out = append(out, admin.Counter{Name: c.Name, Value: c.Value})
+	}
+	return out
 }
 
 // UpgradeSocket is where the upgrade socket of a proxy whose admin

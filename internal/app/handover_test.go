@@ -29,6 +29,7 @@ type upgradeRig struct {
 	oldQ, newQ atomic.Int64
 	sock       string
 	stats      *handover.Stats
+	newStats   handover.Stats // the new process's (SetUpgradeStats)
 	oldDone    chan error
 	newApp     *App
 	newMu      sync.Mutex
@@ -91,6 +92,7 @@ func (r *upgradeRig) takeover(t *testing.T, failAt string) (*handover.Taken, err
 			return nil, err
 		}
 		a.SetQueryHook(func([]byte) { r.newQ.Add(1) })
+		a.SetUpgradeStats(&r.newStats)
 		if len(in.Monitor) > 0 { // as cmd/rwproxy's takeover does
 			if err := a.Monitor.RestoreView(in.Monitor); err != nil {
 				return nil, err

@@ -66,6 +66,10 @@ type Stats struct {
 	// LastDuration is the last upgrade's duration (ns, from the new
 	// process's hello to done or to the rollback).
 	LastDuration atomic.Int64
+	// TxnsWithoutReplay counts sessions adopted inside a transaction
+	// under transaction_replay: the transaction goes on, without a replay
+	// record (a lost server ends it with an error).
+	TxnsWithoutReplay atomic.Uint64
 }
 
 // Old is the old side of upgrades.
