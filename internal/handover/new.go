@@ -96,7 +96,8 @@ func Takeover(ctx context.Context, path string, build Builder, o NewOptions) (*T
 	}
 	c := &conn{uc: nc.(*net.UnixConn)}
 	fail := func(err error) (*Taken, error) { _ = nc.Close(); return nil, err }
-	if err := c.send(&message{Type: msgHello, Version: ProtocolVersion, PID: os.Getpid()}); err != nil {
+	hello := &message{Type: msgHello, Version: ProtocolVersion, PID: os.Getpid(), Features: []string{featureGossip}}
+	if err := c.send(hello); err != nil {
 		return fail(err)
 	}
 	if o.crashAt(PhaseHello) {

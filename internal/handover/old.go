@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -127,7 +128,7 @@ func (o *Old) serve(ctx context.Context, c *conn, beforeDone []func() error) (er
 	}
 	lg := o.Log.With(zap.Int("new_pid", m.PID))
 	lg.Info("upgrade: phase hello: new process connected")
-	if g, err = o.sendState(c, lg); err != nil {
+	if g, err = o.sendState(c, lg, slices.Contains(m.Features, featureGossip)); err != nil {
 		o.Stats.Rollbacks.Add(1)
 		return fmt.Errorf("%w: %v", ErrRolledBack, err)
 	}
@@ -189,7 +190,10 @@ func errOr(err error, m *message) string {
 // sendState sends the configuration (with the monitor's view) and the
 // listening sockets (with the gossip port). The cluster node, if any, is
 // detached here: g is its port, to resume on if the upgrade fails.
-func (o *Old) sendState(c *conn, lg *zap.Logger) (g *Gossip, err error) {
+//
+// gossip: the new binary takes the gossip port (an older one does not:
+// the node then stays up here until this process exits, as before).
+func (o *Old) sendState(c *conn, lg *zap.Logger, gossip bool) (g *Gossip, err error) {
 	cfg, err := o.Src.Config()
 	if err != nil {
 		return nil, err
@@ -214,7 +218,7 @@ func (o *Old) sendState(c *conn, lg *zap.Logger) (g *Gossip, err error) {
 		return nil, err
 	}
 	defer closeFiles(files)
-	if ss != nil {
+	if ss != nil && gossip {
 		if g, err = ss.DetachGossip(); err != nil {
 			return nil, err
 		}

@@ -61,7 +61,15 @@ type message struct {
 	// listening sockets' descriptors (TCP, then UDP); absent when no
 	// cluster node runs (or from an older binary).
 	Gossip *GossipInfo `json:"gossip,omitempty"`
+	// Features (hello): what the new binary can take beyond protocol
+	// version 1 (featureGossip); an older binary sends none, and the old
+	// process then keeps to what it knows.
+	Features []string `json:"features,omitempty"`
 }
+
+// featureGossip: the new binary takes the gossip port with the listeners
+// (an older one would refuse the extra descriptors).
+const featureGossip = "gossip"
 
 // GossipInfo describes a handed-over gossip port: the address the
 // configuration gives it (cluster.bind), the node's name and the peers
