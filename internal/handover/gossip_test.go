@@ -29,8 +29,8 @@ func (s *stateSource) Listeners() ([]Listening, []*os.File, error) {
 }
 
 func (s *stateSource) StopAccepting() (func() error, error) { return func() error { return nil }, nil }
-func (s *stateSource) Sessions() *session.Registry           { return session.NewRegistry() }
-func (s *stateSource) MonitorView() ([]byte, error)          { return []byte(`{"v":1,"min_reader":1}`), nil }
+func (s *stateSource) Sessions() *session.Registry          { return session.NewRegistry() }
+func (s *stateSource) MonitorView() ([]byte, error)         { return []byte(`{"v":1,"min_reader":1}`), nil }
 
 func (s *stateSource) DetachGossip() (*Gossip, error) {
 	s.detached.Store(true)
