@@ -116,6 +116,7 @@ type sockTransport struct {
 	packets chan *memberlist.Packet
 	streams chan net.Conn
 	closed  atomic.Bool
+	stop    chan struct{} // closed by Shutdown
 	wg      sync.WaitGroup
 }
 
@@ -126,7 +127,8 @@ var _ memberlist.NodeAwareTransport = (*sockTransport)(nil)
 const maxPacket = 65536
 
 func newSockTransport(s *Sockets, lg *zap.Logger) *sockTransport {
-	t := &sockTransport{s: s, lg: lg, packets: make(chan *memberlist.Packet), streams: make(chan net.Conn)}
+	t := &sockTransport{s: s, lg: lg, packets: make(chan *memberlist.Packet), streams: make(chan net.Conn),
+		stop: make(chan struct{})}
 	t.wg.Go(t.readPackets)
 	t.wg.Go(t.acceptStreams)
 	return t
@@ -165,7 +167,11 @@ func (t *sockTransport) acceptStreams() {
 			// Out of descriptors and the like: wait a little, as any
 			// accept loop must, rather than spin.
 			t.lg.Warn("gossip TCP accept failed", zap.Error(err))
-			time.Sleep(backoff)
+			select {
+			case <-t.stop:
+				return
+			case <-time.After(backoff):
+			}
 			backoff = min(2*backoff, time.Second)
 			continue
 		}
@@ -237,7 +243,10 @@ func (t *sockTransport) StreamCh() <-chan net.Conn { return t.streams }
 // the channels before it calls Shutdown: a reader blocked on a send is
 // released by the drain below.
 func (t *sockTransport) Shutdown() error {
-	t.closed.Store(true)
+	if t.closed.Swap(true) {
+		return nil
+	}
+	close(t.stop)
 	err := errors.Join(t.s.TCP.Close(), t.s.UDP.Close())
 	done := make(chan struct{})
 	go func() { t.wg.Wait(); close(done) }()
