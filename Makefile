@@ -114,6 +114,13 @@ bench-balance:
 demo-cluster:
 	GO="$(GO)" scripts/demo-cluster
 
+# QPS through a zero-downtime upgrade (sysbench oltp_read_write at 8 and 64
+# threads, `rwproxy upgrade` at t=10 s): sysbench/results/upgrade-<time>.*,
+# docs/benchmarks.md "Zero-downtime upgrade". Settings UB_*: scripts/upgrade-bench.
+.PHONY: bench-upgrade
+bench-upgrade:
+	GO="$(GO)" scripts/upgrade-bench
+
 # The architecture study (~15 minutes, needs root for the group): sysbench through HAProxy ->
 # 3 rwproxy -> Group Replication, one rwproxy, and directly against the primary; CPU per query
 # of every tier; 1 vs 2 secondaries; faults (rwproxy node killed, primary killed with the

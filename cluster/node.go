@@ -65,6 +65,12 @@ type Options struct {
 	// Tune, if set, adjusts the memberlist configuration last (tests use
 	// faster probe and suspicion timings).
 	Tune func(*memberlist.Config)
+	// Sockets, if set, is the gossip port to use instead of opening
+	// Cluster.Bind (the sockets a zero-downtime upgrade handed over:
+	// detach.go); Rejoin are members to join at once (the old node's
+	// peers), so that the node learns its own incarnation from them.
+	Sockets *Sockets
+	Rejoin  []string
 	// ReconnectInterval spaces attempts to rejoin the seeds when alone
 	// and failed members after a partition; 0 means 5s.
 	ReconnectInterval time.Duration
@@ -84,8 +90,9 @@ type Node struct {
 	seeds     []string
 	reconnect time.Duration
 
-	ml    *memberlist.Memberlist
-	queue *memberlist.TransmitLimitedQueue
+	ml      *memberlist.Memberlist
+	sockets *Sockets // nil with Options.Transport
+	queue   *memberlist.TransmitLimitedQueue
 
 	// Hand-offs to the owner goroutine; senders never block.
 	inbox     chan []byte   // copied messages from NotifyMsg, MergeRemoteState and fetch replies
@@ -153,6 +160,9 @@ func New(o Options) (*Node, error) {
 	}
 	n.wg.Go(n.run)
 	n.wg.Go(n.reconnectLoop)
+	if len(o.Rejoin) > 0 {
+		n.wg.Go(func() { n.join(o.Rejoin, false) })
+	}
 	n.lg.Info("cluster node started", zap.String("addr", n.addr), zap.Strings("join", n.seeds),
 		zap.Bool("encrypted", o.Cluster.Secret != ""), zap.Bool("legacy_key_primary", o.Cluster.LegacyKeyPrimary))
 	if o.Cluster.Secret == "" {
@@ -171,35 +181,20 @@ const (
 )
 
 // transport returns the transport to use: Options.Transport, or UDP and
-// TCP on Cluster.Bind (port 0 picks a free port for both).
+// TCP on Options.Sockets or Cluster.Bind (port 0 picks a free port for
+// both).
 func (n *Node) transport(o Options) (memberlist.NodeAwareTransport, error) {
 	t := o.Transport
 	if t == nil {
-		host, portStr, err := net.SplitHostPort(o.Cluster.Bind)
-		if err != nil {
-			return nil, fmt.Errorf("cluster.bind %q: %w", o.Cluster.Bind, err)
-		}
-		port, err := strconv.Atoi(portStr)
-		if err != nil {
-			return nil, fmt.Errorf("cluster.bind %q: bad port", o.Cluster.Bind)
-		}
-		if host == "" {
-			host = "0.0.0.0"
-		}
-		nc := &memberlist.NetTransportConfig{BindAddrs: []string{host}, BindPort: port,
-			Logger: newStdLogger(o.Log.Named("cluster").Named("memberlist"))}
-		var nt *memberlist.NetTransport
-		// With port 0 the UDP socket takes the port the kernel gave the
-		// TCP listener, which may be taken for UDP: retry, as memberlist does.
-		for range 10 {
-			if nt, err = memberlist.NewNetTransport(nc); err == nil || port != 0 {
-				break
+		s := o.Sockets
+		if s == nil {
+			var err error
+			if s, err = ListenSockets(o.Cluster.Bind); err != nil {
+				return nil, fmt.Errorf("cluster: listen on %s: %w", o.Cluster.Bind, err)
 			}
 		}
-		if err != nil {
-			return nil, fmt.Errorf("cluster: listen on %s: %w", o.Cluster.Bind, err)
-		}
-		t = nt
+		n.sockets = s
+		t = newSockTransport(s, o.Log.Named("cluster").Named("transport"))
 	}
 	if o.WrapTransport != nil {
 		t = o.WrapTransport(t)

@@ -173,6 +173,8 @@ func (d *DurableBackend) handed() pool.Handed {
 type Adopted struct {
 	s  *Session
 	bc *protocol.BufConn
+	// replayOff: its open transaction is not replayable (txhandover.go).
+	replayOff bool
 }
 
 // ID is the adopted session's connection id.
@@ -217,7 +219,7 @@ func Adopt(ctx context.Context, nc, backend net.Conn, d *Deps, dur *Durable) (*A
 		s.pinned, s.counted = c, s.reasons()
 	}
 	s.cl = protocol.NewClientConn(bc)
-	return &Adopted{s: s, bc: bc}, nil
+	return &Adopted{s: s, bc: bc, replayOff: s.txAdopted()}, nil
 }
 
 // Serve serves the adopted session to its end, like Serve after a login.

@@ -97,6 +97,7 @@ func run(o options) error {
 	a.Store.HonorEnv()
 	// Every service is up before clients are served (App.Start's order).
 	up := newUpgrades()
+	a.SetUpgradeStats(&up.stats)
 	if err := a.Start(app.WithCluster(), app.WithAdmin(o.config), app.WithHTTP(app.HTTPOptions{Extra: up.collectors()})); err != nil {
 		_ = a.Close()
 		return err

@@ -18,6 +18,7 @@ import (
 	"github.com/rwproxy/rwproxy/config"
 	"github.com/rwproxy/rwproxy/internal/app"
 	"github.com/rwproxy/rwproxy/internal/handover"
+	"github.com/rwproxy/rwproxy/internal/inherit"
 )
 
 // The zero-downtime upgrade (docs/operations.md): the running process
@@ -101,8 +102,8 @@ func newArgv(o options) []string {
 // serving (this one exits non-zero).
 func takeover(o options, up *upgrades, lg *zap.Logger) (*app.App, *handover.Taken, error) {
 	var a *app.App
-	build := func(y []byte) (handover.Target, error) {
-		cfg, err := loadYAML(y)
+	build := func(in handover.Inherited) (handover.Target, error) {
+		cfg, err := loadYAML(in.Config)
 		if err != nil {
 			return nil, err
 		}
@@ -110,8 +111,16 @@ func takeover(o options, up *upgrades, lg *zap.Logger) (*app.App, *handover.Take
 			return nil, err
 		}
 		a.Store.HonorEnv()
-		// The cluster node joins once the old process has left (runTakeover).
-		if err := a.Start(app.WithAdmin(o.config), app.WithHTTP(app.HTTPOptions{Extra: up.collectors()})); err != nil {
+		a.SetUpgradeStats(&up.stats)
+		restoreMonitor(a, in.Monitor, lg)
+		opts := []app.Option{app.WithAdmin(o.config), app.WithHTTP(app.HTTPOptions{Extra: up.collectors()})}
+		// With the old node's gossip port the node continues it now;
+		// from an older binary it joins once the old process has left
+		// (runTakeover).
+		if inherit.HasGossip() {
+			opts = append(opts, app.WithCluster())
+		}
+		if err := a.Start(opts...); err != nil {
 			_ = a.Close()
 			return nil, err
 		}
@@ -127,6 +136,18 @@ func takeover(o options, up *upgrades, lg *zap.Logger) (*app.App, *handover.Take
 		return nil, nil, err
 	}
 	return a, t, nil
+}
+
+// restoreMonitor starts the monitor from the old process's view (none
+// from an older binary; one this binary cannot read is logged and the
+// monitor starts afresh, which only costs a few checks).
+func restoreMonitor(a *app.App, view []byte, lg *zap.Logger) {
+	if len(view) == 0 {
+		return
+	}
+	if err := a.Monitor.RestoreView(view); err != nil {
+		lg.Warn("takeover: monitor view not restored: the monitor starts afresh", zap.Error(err))
+	}
 }
 
 // loadYAML loads a configuration sent as YAML (through a private file:

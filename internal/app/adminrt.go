@@ -116,6 +116,7 @@ func (r adminRuntime) Snapshot(want admin.Want) admin.Stats {
 	a.proxysqlSnapshot(want, &st)
 	if want&admin.WantGlobal != 0 {
 		st.Global = append(st.Global, a.ruleCounters()...)
+		st.Global = append(st.Global, a.upgradeGlobals()...)
 	}
 	a.firewallSnapshot(want, &st)
 	return st

@@ -20,6 +20,7 @@ import (
 	"github.com/rwproxy/rwproxy/capture"
 	"github.com/rwproxy/rwproxy/cluster"
 	"github.com/rwproxy/rwproxy/config"
+	"github.com/rwproxy/rwproxy/internal/handover"
 	"github.com/rwproxy/rwproxy/metrics"
 	"github.com/rwproxy/rwproxy/monitor"
 	"github.com/rwproxy/rwproxy/pool"
@@ -93,6 +94,9 @@ type App struct {
 	admin   atomic.Pointer[admin.Server]
 	cluster atomic.Pointer[cluster.Node]
 	http    atomic.Pointer[web.Server]
+	// upgrades counts zero-downtime upgrades (handover.go); nil until
+	// SetUpgradeStats.
+	upgrades atomic.Pointer[handover.Stats]
 }
 
 // New builds a proxy for cfg (already validated) and opens its listener.

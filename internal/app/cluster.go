@@ -6,6 +6,7 @@ import (
 	"github.com/rwproxy/rwproxy/admin"
 	"github.com/rwproxy/rwproxy/cluster"
 	"github.com/rwproxy/rwproxy/config"
+	"github.com/rwproxy/rwproxy/internal/inherit"
 )
 
 // StartCluster joins the gossip cluster when cluster.enabled is set: it
@@ -15,16 +16,44 @@ import (
 // node and the peers' changes are merged into this one's Store. It does
 // nothing when the cluster is disabled or the node already runs. Start
 // calls it for WithCluster; Close (or CloseCluster) stops it.
+//
+// A gossip port inherited from the process this one took over from
+// (internal/inherit) is used instead of opening cluster.bind: the node
+// continues the old one under its name (docs/operations.md).
 func (a *App) StartCluster() error {
 	cfg := a.Store.Current()
-	if !cfg.Cluster.Enabled {
+	if !cfg.Cluster.Enabled || a.cluster.Load() != nil {
 		return nil
 	}
-	if a.cluster.Load() != nil {
-		return nil
+	var sk *cluster.Sockets
+	var g *inherit.Gossip
+	if g = inherit.TakeGossip(cfg.Cluster.Bind); g != nil {
+		var err error
+		sk, err = cluster.SocketsFromFiles(g.TCP, g.UDP)
+		_, _ = g.TCP.Close(), g.UDP.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return a.startCluster(sk, g)
+}
+
+// startCluster starts the node on sk (nil: cluster.bind) continuing the
+// node g describes (nil: a fresh start).
+func (a *App) startCluster(sk *cluster.Sockets, g *inherit.Gossip) error {
+	cfg := a.Store.Current()
+	cc := cfg.Cluster
+	var rejoin []string
+	if g != nil {
+		rejoin = g.Peers
+		if cc.NodeName == "" {
+			cc.NodeName = g.Name
+		}
 	}
 	n, err := cluster.New(cluster.Options{
-		Cluster: cfg.Cluster,
+		Cluster: cc,
+		Sockets: sk,
+		Rejoin:  rejoin,
 		Datadir: cfg.Admin.Datadir,
 		Store:   a.Store,
 		// Adopted modules are written to the admin DISK layer, so a
@@ -33,6 +62,9 @@ func (a *App) StartCluster() error {
 		Log:   a.lg,
 	})
 	if err != nil {
+		if sk != nil {
+			_, _ = sk.TCP.Close(), sk.UDP.Close()
+		}
 		return err
 	}
 	if !a.cluster.CompareAndSwap(nil, n) {

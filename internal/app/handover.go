@@ -7,8 +7,11 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/rwproxy/rwproxy/admin"
+	"github.com/rwproxy/rwproxy/cluster"
 	"github.com/rwproxy/rwproxy/config"
 	"github.com/rwproxy/rwproxy/internal/handover"
+	"github.com/rwproxy/rwproxy/internal/inherit"
 	"github.com/rwproxy/rwproxy/session"
 )
 
@@ -91,6 +94,46 @@ func (s upgradeSource) StopAccepting() (func() error, error) {
 // Sessions knows the live sessions.
 func (s upgradeSource) Sessions() *session.Registry { return s.a.Sessions }
 
+var _ handover.StateSource = upgradeSource{}
+
+// MonitorView is the monitor's observed state (the new monitor starts
+// from it: no monitoring gap).
+func (s upgradeSource) MonitorView() ([]byte, error) { return s.a.Monitor.ExportView() }
+
+// DetachGossip stops the cluster node without leaving and returns its
+// gossip port; nil when no node runs (or it has no port of its own).
+func (s upgradeSource) DetachGossip() (*handover.Gossip, error) {
+	n := s.a.cluster.Load()
+	if n == nil {
+		return nil, nil
+	}
+	d, err := n.Detach()
+	if errors.Is(err, cluster.ErrNoSockets) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	// The node is stopped: it no longer publishes (a local change made
+	// on this process from now on reaches the peers only if the upgrade
+	// fails and the node resumes).
+	if s.a.cluster.CompareAndSwap(n, nil) {
+		s.a.Store.SetPublisher(nil)
+	}
+	return &handover.Gossip{Info: handover.GossipInfo{Addr: s.a.Store.Current().Cluster.Bind, Name: d.Name,
+		Peers: d.Peers}, TCP: d.TCP, UDP: d.UDP}, nil
+}
+
+// ResumeGossip starts a node again on the detached port (the upgrade
+// failed).
+func (s upgradeSource) ResumeGossip(g *handover.Gossip) error {
+	sk, err := cluster.SocketsFromFiles(g.TCP, g.UDP)
+	if err != nil {
+		return err
+	}
+	return s.a.startCluster(sk, &inherit.Gossip{Name: g.Info.Name, Peers: g.Info.Peers})
+}
+
 type upgradeTarget struct{ a *App }
 
 var _ handover.Target = upgradeTarget{}
@@ -103,12 +146,36 @@ func (t upgradeTarget) Adopt(nc, backend net.Conn, d *session.Durable) (func(), 
 	if err != nil {
 		return nil, nil, err
 	}
+	if ad.ReplayOff() {
+		if st := t.a.upgrades.Load(); st != nil {
+			st.TxnsWithoutReplay.Add(1)
+		}
+	}
 	serve := func() {
 		if !l.Adopt(nc, func(context.Context, net.Conn) { ad.Serve() }) {
 			ad.Abandon()
 		}
 	}
 	return serve, ad.Abandon, nil
+}
+
+// SetUpgradeStats makes the App count adopted transactions into s and
+// show s in stats_mysql_global (the process's upgrade counters, owned by
+// cmd/rwproxy).
+func (a *App) SetUpgradeStats(s *handover.Stats) { a.upgrades.Store(s) }
+
+// upgradeGlobals are the upgrade counters as stats_mysql_global rows
+// (none before SetUpgradeStats).
+func (a *App) upgradeGlobals() []admin.Counter {
+	s := a.upgrades.Load()
+	if s == nil {
+		return nil
+	}
+	var out []admin.Counter
+	for _, c := range s.Snapshot().Globals() {
+		out = append(out, admin.Counter{Name: c.Name, Value: c.Value})
+	}
+	return out
 }
 
 // UpgradeSocket is where the upgrade socket of a proxy whose admin

@@ -18,6 +18,7 @@ import (
 
 	"github.com/rwproxy/rwproxy/config"
 	"github.com/rwproxy/rwproxy/internal/handover"
+	"github.com/rwproxy/rwproxy/internal/inherit"
 	"github.com/rwproxy/rwproxy/internal/testkit/fakebackend"
 )
 
@@ -28,22 +29,27 @@ type upgradeRig struct {
 	oldQ, newQ atomic.Int64
 	sock       string
 	stats      *handover.Stats
+	newStats   handover.Stats // the new process's (SetUpgradeStats)
 	oldDone    chan error
 	newApp     *App
 	newMu      sync.Mutex
 	backend    string
 }
 
-func newUpgradeRig(t *testing.T) *upgradeRig {
+func newUpgradeRig(t *testing.T, mods ...func(*config.Config)) *upgradeRig {
 	t.Helper()
 	r := &upgradeRig{stats: &handover.Stats{}, oldDone: make(chan error, 1)}
 	r.backend = fakebackend.Start(t, fakebackend.Options{Handler: func(net.Conn) mysqlserver.Handler { return rowsBackend{} }})
 	cfg := backendConfig(t, r.backend)
+	for _, m := range mods {
+		m(cfg)
+	}
 	a, err := New(cfg, zaptest.NewLogger(t).Named("old"))
 	require.NoError(t, err)
 	a.SetQueryHook(func([]byte) { r.oldQ.Add(1) })
 	a.Start()
 	require.NoError(t, a.StartAdmin(""))
+	require.NoError(t, a.StartCluster()) // when cluster.enabled
 	t.Cleanup(func() { _ = a.Close() })
 	r.old = a
 	r.sock = filepath.Join(t.TempDir(), "up.sock")
@@ -72,9 +78,9 @@ func (r *upgradeRig) serveOld(t *testing.T) {
 // closed as if its process died).
 func (r *upgradeRig) takeover(t *testing.T, failAt string) (*handover.Taken, error) {
 	t.Helper()
-	build := func(y []byte) (handover.Target, error) {
+	build := func(in handover.Inherited) (handover.Target, error) {
 		p := filepath.Join(t.TempDir(), "runtime.yaml")
-		if err := os.WriteFile(p, y, 0o600); err != nil {
+		if err := os.WriteFile(p, in.Config, 0o600); err != nil {
 			return nil, err
 		}
 		cfg, err := config.Load(p)
@@ -86,10 +92,22 @@ func (r *upgradeRig) takeover(t *testing.T, failAt string) (*handover.Taken, err
 			return nil, err
 		}
 		a.SetQueryHook(func([]byte) { r.newQ.Add(1) })
+		a.SetUpgradeStats(&r.newStats)
+		if len(in.Monitor) > 0 { // as cmd/rwproxy's takeover does
+			if err := a.Monitor.RestoreView(in.Monitor); err != nil {
+				return nil, err
+			}
+		}
 		a.Start()
 		if err := a.StartAdmin(""); err != nil {
 			_ = a.Close()
 			return nil, err
+		}
+		if inherit.HasGossip() {
+			if err := a.StartCluster(); err != nil {
+				_ = a.Close()
+				return nil, err
+			}
 		}
 		r.newMu.Lock()
 		r.newApp = a
@@ -101,6 +119,12 @@ func (r *upgradeRig) takeover(t *testing.T, failAt string) (*handover.Taken, err
 		r.newMu.Lock()
 		defer r.newMu.Unlock()
 		if r.newApp != nil {
+			// A dying process says no goodbye to its peers.
+			if n := r.newApp.Cluster(); n != nil {
+				if d, err := n.Detach(); err == nil {
+					_ = d.Close()
+				}
+			}
 			_ = r.newApp.Close()
 		}
 	}

@@ -12,13 +12,14 @@ type Snapshot struct {
 	HandedOver, Refused, Failed, Drained uint64
 	Upgrades, Rollbacks                  uint64
 	LastDuration                         time.Duration
+	TxnsWithoutReplay                    uint64
 }
 
 // Snapshot reads the counters.
 func (s *Stats) Snapshot() Snapshot {
 	return Snapshot{HandedOver: s.HandedOver.Load(), Refused: s.Refused.Load(), Failed: s.Failed.Load(),
 		Drained: s.Drained.Load(), Upgrades: s.Upgrades.Load(), Rollbacks: s.Rollbacks.Load(),
-		LastDuration: time.Duration(s.LastDuration.Load())}
+		LastDuration: time.Duration(s.LastDuration.Load()), TxnsWithoutReplay: s.TxnsWithoutReplay.Load()}
 }
 
 // Inherit adds the previous process's counters (its done message) to s.
@@ -30,6 +31,7 @@ func (s *Stats) Inherit(p Snapshot) {
 	s.Upgrades.Add(p.Upgrades)
 	s.Rollbacks.Add(p.Rollbacks)
 	s.LastDuration.Store(int64(p.LastDuration))
+	s.TxnsWithoutReplay.Add(p.TxnsWithoutReplay)
 }
 
 var (
@@ -40,6 +42,8 @@ var (
 		"Zero-downtime upgrades, by result: completed, rolled_back (the old process kept serving).", []string{"result"}, nil)
 	descDuration = prometheus.NewDesc("rwproxy_upgrade_last_duration_seconds",
 		"Duration of the last upgrade, from the new process's hello to done or rollback.", nil, nil)
+	descNoReplay = prometheus.NewDesc("rwproxy_upgrade_transactions_without_replay_total",
+		"Open transactions handed over under transaction_replay: they go on without a replay record.", nil, nil)
 )
 
 // Collector exports s as Prometheus metrics (read at scrape time).
@@ -51,6 +55,7 @@ func (c statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descSessions
 	ch <- descUpgrades
 	ch <- descDuration
+	ch <- descNoReplay
 }
 
 func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
@@ -64,4 +69,25 @@ func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descUpgrades, prometheus.CounterValue, float64(p.Upgrades), "completed")
 	ch <- prometheus.MustNewConstMetric(descUpgrades, prometheus.CounterValue, float64(p.Rollbacks), "rolled_back")
 	ch <- prometheus.MustNewConstMetric(descDuration, prometheus.GaugeValue, p.LastDuration.Seconds())
+	ch <- prometheus.MustNewConstMetric(descNoReplay, prometheus.CounterValue, float64(p.TxnsWithoutReplay))
+}
+
+// Counter is one named value (the admin's stats_mysql_global rows).
+type Counter struct {
+	Name  string
+	Value int64
+}
+
+// Globals are the upgrade counters as stats_mysql_global rows.
+func (p Snapshot) Globals() []Counter {
+	return []Counter{
+		{"Upgrade_Sessions_Handed_Over", int64(p.HandedOver)},
+		{"Upgrade_Sessions_Refused", int64(p.Refused)},
+		{"Upgrade_Sessions_Failed", int64(p.Failed)},
+		{"Upgrade_Sessions_Drained", int64(p.Drained)},
+		{"Upgrades_Completed", int64(p.Upgrades)},
+		{"Upgrades_Rolled_Back", int64(p.Rollbacks)},
+		{"Upgrade_Last_Duration_ms", p.LastDuration.Milliseconds()},
+		{"Upgrade_Transactions_Without_Replay", int64(p.TxnsWithoutReplay)},
+	}
 }

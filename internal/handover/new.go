@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	"github.com/rwproxy/rwproxy/internal/inherit"
 	"github.com/rwproxy/rwproxy/protocol"
@@ -24,9 +25,17 @@ type Target interface {
 	Adopt(nc, backend net.Conn, d *session.Durable) (serve, abandon func(), err error)
 }
 
-// Builder starts the new proxy with the old one's configuration (YAML),
-// on the inherited listening sockets (internal/inherit).
-type Builder func(config []byte) (Target, error)
+// Builder starts the new proxy with the old one's configuration, on the
+// inherited listening sockets and gossip port (internal/inherit).
+type Builder func(in Inherited) (Target, error)
+
+// Inherited is what the old process sent a Builder: its running
+// configuration (YAML) and its monitor's view (monitor.View JSON; nil
+// from an older binary: the monitor starts afresh).
+type Inherited struct {
+	Config  []byte
+	Monitor []byte
+}
 
 // Phases a test (or RWPROXY_TAKEOVER_FAIL_AT) can make the new process die
 // at, in protocol order.
@@ -87,7 +96,8 @@ func Takeover(ctx context.Context, path string, build Builder, o NewOptions) (*T
 	}
 	c := &conn{uc: nc.(*net.UnixConn)}
 	fail := func(err error) (*Taken, error) { _ = nc.Close(); return nil, err }
-	if err := c.send(&message{Type: msgHello, Version: ProtocolVersion, PID: os.Getpid()}); err != nil {
+	hello := &message{Type: msgHello, Version: ProtocolVersion, PID: os.Getpid(), Features: []string{featureGossip}}
+	if err := c.send(hello); err != nil {
 		return fail(err)
 	}
 	if o.crashAt(PhaseHello) {
@@ -98,7 +108,7 @@ func Takeover(ctx context.Context, path string, build Builder, o NewOptions) (*T
 	if err != nil || m.Type != msgConfig {
 		return fail(fmt.Errorf("handover: configuration: %v", errOr(err, m)))
 	}
-	cfg := m.Config
+	in := Inherited{Config: m.Config, Monitor: m.Monitor}
 	protocol.ReserveConnIDs(m.ConnID)
 	if o.crashAt(PhaseConfig) {
 		return fail(errCrashed)
@@ -110,7 +120,7 @@ func Takeover(ctx context.Context, path string, build Builder, o NewOptions) (*T
 		inherit.CloseUnused()
 		return fail(errCrashed)
 	}
-	tgt, err := build(cfg)
+	tgt, err := build(in)
 	inherit.CloseUnused()
 	if err != nil {
 		_ = c.send(&message{Type: msgAbort, Err: err.Error()})
@@ -146,8 +156,27 @@ func receiveListeners(c *conn, lg *zap.Logger) error {
 		return fmt.Errorf("handover: listening sockets: %v", errOr(err, m))
 	}
 	defer closeFiles(fds)
-	if len(fds) != len(m.Listeners) {
+	want := len(m.Listeners)
+	if m.Gossip != nil {
+		want += 2
+	}
+	if len(fds) != want {
 		return fmt.Errorf("handover: %d sockets for %d listeners", len(fds), len(m.Listeners))
+	}
+	if g := m.Gossip; g != nil {
+		// Duplicates: the deferred closeFiles closes the received ones.
+		tcp, err := dupFile(fds[len(fds)-2])
+		if err != nil {
+			return err
+		}
+		udp, err := dupFile(fds[len(fds)-1])
+		if err != nil {
+			_ = tcp.Close()
+			return err
+		}
+		inherit.ProvideGossip(g.Addr, &inherit.Gossip{Name: g.Name, Peers: g.Peers, TCP: tcp, UDP: udp})
+		lg.Info("takeover: gossip port inherited", zap.String("addr", g.Addr), zap.String("node", g.Name),
+			zap.Int("peers", len(g.Peers)))
 	}
 	for i, l := range m.Listeners {
 		ln, err := net.FileListener(fds[i])
@@ -159,6 +188,23 @@ func receiveListeners(c *conn, lg *zap.Logger) error {
 		lg.Info("takeover: listening socket inherited", zap.String("role", l.Role), zap.String("addr", ln.Addr().String()))
 	}
 	return nil
+}
+
+// dupFile duplicates f's descriptor (close-on-exec).
+func dupFile(f *os.File) (*os.File, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var nfd int
+	var derr error
+	if err := rc.Control(func(fd uintptr) { nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return nil, err
+	}
+	if derr != nil {
+		return nil, fmt.Errorf("handover: dup: %w", derr)
+	}
+	return os.NewFile(uintptr(nfd), f.Name()), nil
 }
 
 // receive adopts sessions until done or the old process is gone.

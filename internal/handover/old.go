@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +31,28 @@ type Source interface {
 	Sessions() *session.Registry
 }
 
+// StateSource is a Source that also hands over its monitor's view and
+// its cluster node (optional: without it the new monitor starts afresh
+// and the new node joins after the old one left).
+type StateSource interface {
+	// MonitorView is the monitor's observed state (monitor.View JSON).
+	MonitorView() ([]byte, error)
+	// DetachGossip stops the cluster node without leaving and returns its
+	// gossip port; nil, nil when no node runs.
+	DetachGossip() (*Gossip, error)
+	// ResumeGossip starts a node on g's port again (a failed upgrade).
+	ResumeGossip(g *Gossip) error
+}
+
+// Gossip is a detached cluster node's gossip port (Info) and its sockets
+// (the holder closes them).
+type Gossip struct {
+	Info     GossipInfo
+	TCP, UDP *os.File
+}
+
+func (g *Gossip) close() { _, _ = g.TCP.Close(), g.UDP.Close() }
+
 // Stats count upgrades and their sessions (admin and /metrics).
 type Stats struct {
 	// HandedOver: sessions the new process took; Refused: sessions it
@@ -44,6 +67,10 @@ type Stats struct {
 	// LastDuration is the last upgrade's duration (ns, from the new
 	// process's hello to done or to the rollback).
 	LastDuration atomic.Int64
+	// TxnsWithoutReplay counts sessions adopted inside a transaction
+	// under transaction_replay: the transaction goes on, without a replay
+	// record (a lost server ends it with an error).
+	TxnsWithoutReplay atomic.Uint64
 }
 
 // Old is the old side of upgrades.
@@ -82,16 +109,18 @@ func (o *Old) Serve(ctx context.Context, uc *net.UnixConn, beforeDone ...func() 
 	return o.serve(ctx, &conn{uc: uc}, beforeDone)
 }
 
-func (o *Old) serve(ctx context.Context, c *conn, beforeDone []func() error) error {
+func (o *Old) serve(ctx context.Context, c *conn, beforeDone []func() error) (err error) {
 	uc := c.uc
 	start := time.Now()
+	var g *Gossip
+	defer func() { o.endGossip(g, err) }()
 	defer func() { o.Stats.LastDuration.Store(int64(time.Since(start))) }()
 	defer func() { _ = uc.Close() }()
 	_ = uc.SetDeadline(time.Now().Add(o.readyTimeout()))
-	m, fds, err := c.recv()
+	m, fds, rerr := c.recv()
 	closeFiles(fds)
-	if err != nil {
-		return fmt.Errorf("handover: hello: %w", err)
+	if rerr != nil {
+		return fmt.Errorf("handover: hello: %w", rerr)
 	}
 	if m.Type != msgHello || m.Version != ProtocolVersion {
 		_ = c.send(&message{Type: msgAbort, Err: fmt.Sprintf("protocol %d expected", ProtocolVersion)})
@@ -99,7 +128,7 @@ func (o *Old) serve(ctx context.Context, c *conn, beforeDone []func() error) err
 	}
 	lg := o.Log.With(zap.Int("new_pid", m.PID))
 	lg.Info("upgrade: phase hello: new process connected")
-	if err := o.sendState(c); err != nil {
+	if g, err = o.sendState(c, lg, slices.Contains(m.Features, featureGossip)); err != nil {
 		o.Stats.Rollbacks.Add(1)
 		return fmt.Errorf("%w: %v", ErrRolledBack, err)
 	}
@@ -158,22 +187,50 @@ func errOr(err error, m *message) string {
 	return m.Type + " " + m.Err
 }
 
-// sendState sends the configuration and the listening sockets.
-func (o *Old) sendState(c *conn) error {
+// sendState sends the configuration (with the monitor's view) and the
+// listening sockets (with the gossip port). The cluster node, if any, is
+// detached here: g is its port, to resume on if the upgrade fails.
+//
+// gossip: the new binary takes the gossip port (an older one does not:
+// the node then stays up here until this process exits, as before).
+func (o *Old) sendState(c *conn, lg *zap.Logger, gossip bool) (g *Gossip, err error) {
 	cfg, err := o.Src.Config()
 	if err != nil {
-		return err
+		return nil, err
 	}
+	ss, _ := o.Src.(StateSource)
 	// The margin covers the clients this process still accepts until the
 	// new one is ready.
-	if err := c.send(&message{Type: msgConfig, Config: cfg, ConnID: protocol.LastConnID() + connIDMargin}); err != nil {
-		return err
+	m := &message{Type: msgConfig, Config: cfg, ConnID: protocol.LastConnID() + connIDMargin}
+	if ss != nil {
+		// A view that cannot be had only makes the new monitor start
+		// afresh.
+		if m.Monitor, err = ss.MonitorView(); err != nil {
+			lg.Warn("upgrade: monitor view not handed over", zap.Error(err))
+			m.Monitor = nil
+		}
+	}
+	if err := c.send(m); err != nil {
+		return nil, err
 	}
 	ls, files, err := o.Src.Listeners()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer closeFiles(files)
+	if ss != nil && gossip {
+		if g, err = ss.DetachGossip(); err != nil {
+			return nil, err
+		}
+	}
+	return g, o.sendListeners(c, ls, files, g)
+}
+
+// sendListeners sends the listening sockets, then the gossip port's.
+func (o *Old) sendListeners(c *conn, ls []Listening, files []*os.File, g *Gossip) error {
+	if g != nil {
+		files = append(files, g.TCP, g.UDP)
+	}
 	fds := make([]int, len(files))
 	for i, f := range files {
 		// Not f.Fd(): it would put the socket, shared with the running
@@ -186,7 +243,30 @@ func (o *Old) sendState(c *conn) error {
 			return err
 		}
 	}
-	return c.send(&message{Type: msgListeners, Listeners: ls}, fds...)
+	m := &message{Type: msgListeners, Listeners: ls}
+	if g != nil {
+		m.Gossip = &g.Info
+	}
+	return c.send(m, fds...)
+}
+
+// endGossip finishes with the detached node's port: on success the new
+// process gossips on it and this one only closes its copy; on failure a
+// node starts again on it here (under the same name: the peers see the
+// member refute the suspicion, not leave).
+func (o *Old) endGossip(g *Gossip, err error) {
+	if g == nil {
+		return
+	}
+	defer g.close()
+	if err == nil {
+		return
+	}
+	if rerr := o.Src.(StateSource).ResumeGossip(g); rerr != nil {
+		o.Log.Error("upgrade: cluster node not resumed after the failed upgrade", zap.Error(rerr))
+		return
+	}
+	o.Log.Info("upgrade: cluster node resumed on its gossip port")
 }
 
 // waitEmpty waits until every session has left, closing the ones that

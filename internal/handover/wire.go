@@ -54,6 +54,30 @@ type message struct {
 	ConnID uint32 `json:"conn_id,omitempty"`
 	// Stats (done): the old process's upgrade counters.
 	Stats *Snapshot `json:"stats,omitempty"`
+	// Monitor (config): the old monitor's view (monitor.View); absent
+	// from an older binary, whose successor's monitor starts afresh.
+	Monitor json.RawMessage `json:"monitor,omitempty"`
+	// Gossip (listeners): the cluster node's gossip port follows the
+	// listening sockets' descriptors (TCP, then UDP); absent when no
+	// cluster node runs (or from an older binary).
+	Gossip *GossipInfo `json:"gossip,omitempty"`
+	// Features (hello): what the new binary can take beyond protocol
+	// version 1 (featureGossip); an older binary sends none, and the old
+	// process then keeps to what it knows.
+	Features []string `json:"features,omitempty"`
+}
+
+// featureGossip: the new binary takes the gossip port with the listeners
+// (an older one would refuse the extra descriptors).
+const featureGossip = "gossip"
+
+// GossipInfo describes a handed-over gossip port: the address the
+// configuration gives it (cluster.bind), the node's name and the peers
+// alive when the old node stopped.
+type GossipInfo struct {
+	Addr  string   `json:"addr"`
+	Name  string   `json:"name"`
+	Peers []string `json:"peers,omitempty"`
 }
 
 // Listening describes one handed-over listening socket: its role (client,

@@ -9,11 +9,22 @@ package inherit
 
 import (
 	"net"
+	"os"
 	"sync"
 )
 
+// Gossip is an inherited cluster gossip port (its TCP listener and UDP
+// socket) and what the node that used it was: its name and its peers.
+type Gossip struct {
+	Name     string
+	Peers    []string
+	TCP, UDP *os.File
+}
+
 var table struct {
 	sync.Mutex
+	// gossip: configured cluster.bind → the inherited gossip port.
+	gossip map[string]*Gossip
 	// byAddr: configured address → inherited listeners, in the order the
 	// old process opened them (several may share "127.0.0.1:0").
 	byAddr map[string][]net.Listener
@@ -46,6 +57,37 @@ func Listen(addr string) (net.Listener, error) {
 	return net.Listen("tcp", addr)
 }
 
+// ProvideGossip registers g, inherited for cluster.bind addr; the next
+// TakeGossip(addr) returns it.
+func ProvideGossip(addr string, g *Gossip) {
+	table.Lock()
+	defer table.Unlock()
+	if table.gossip == nil {
+		table.gossip = make(map[string]*Gossip)
+	}
+	if old := table.gossip[addr]; old != nil {
+		_, _ = old.TCP.Close(), old.UDP.Close()
+	}
+	table.gossip[addr] = g
+}
+
+// TakeGossip returns the gossip port inherited for addr (the caller owns
+// its files), or nil.
+func TakeGossip(addr string) *Gossip {
+	table.Lock()
+	defer table.Unlock()
+	g := table.gossip[addr]
+	delete(table.gossip, addr)
+	return g
+}
+
+// HasGossip reports whether a gossip port was inherited.
+func HasGossip() bool {
+	table.Lock()
+	defer table.Unlock()
+	return len(table.gossip) > 0
+}
+
 // CloseUnused closes the inherited sockets no Listen took (a listener the
 // new configuration no longer has) and reports how many there were.
 func CloseUnused() int {
@@ -58,6 +100,11 @@ func CloseUnused() int {
 			n++
 		}
 		delete(table.byAddr, addr)
+	}
+	for addr, g := range table.gossip {
+		_, _ = g.TCP.Close(), g.UDP.Close()
+		n++
+		delete(table.gossip, addr)
 	}
 	return n
 }
