@@ -148,7 +148,7 @@ func mustRead(t *testing.T, path string) string {
 // errors (unreachable peers, handled by the cluster) are warnings.
 func TestLogBridgeLevels(t *testing.T) {
 	core, logs := observer.New(zapcore.DebugLevel)
-	std := newStdLogger(zap.New(core))
+	std, mute := newStdLogger(zap.New(core))
 	std.Printf("[DEBUG] memberlist: Stream connection from=1.2.3.4:5")
 	std.Printf("[INFO] memberlist: Marking n2 as failed")
 	std.Printf("[WARN] memberlist: Refuting a suspect message")
@@ -160,4 +160,9 @@ func TestLogBridgeLevels(t *testing.T) {
 	}
 	require.Equal(t, []string{"debug Stream connection from=1.2.3.4:5", "info Marking n2 as failed",
 		"warn Refuting a suspect message", "warn Failed to send gossip", "info untagged"}, got)
+
+	// Muted (memberlist shut down): a late probe's line is dropped.
+	mute()
+	std.Printf("[DEBUG] memberlist: Failed ping: n2")
+	require.Equal(t, 5, logs.Len())
 }

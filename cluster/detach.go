@@ -58,6 +58,7 @@ func (n *Node) Detach() (*Detached, error) {
 		n.cancel()
 		n.wg.Wait()
 		err = n.ml.Shutdown() // no Leave: the peers must not see this node go
+		n.muteML()
 		stopped = true
 	})
 	if !stopped {

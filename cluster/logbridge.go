@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"log"
+	"sync"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -13,11 +14,27 @@ import (
 // ("[DEBUG] memberlist: Stream connection from=..."); zap.NewStdLog would
 // log them all at Info, burying the warnings under a line per probe and
 // push/pull. This writer maps the tag to the zap level instead.
-func newStdLogger(lg *zap.Logger) *log.Logger {
-	return log.New(levelWriter{lg: lg}, "", 0)
+//
+// mute silences it for good: memberlist's Shutdown does not wait for a
+// probe already in flight, whose late line would otherwise reach a logger
+// its owner has closed (a test's, which then fails the run).
+func newStdLogger(lg *zap.Logger) (l *log.Logger, mute func()) {
+	w := &levelWriter{lg: lg}
+	return log.New(w, "", 0), w.mute
 }
 
-type levelWriter struct{ lg *zap.Logger }
+type levelWriter struct {
+	lg *zap.Logger
+	mu sync.RWMutex // held for reading by every Write, for writing by mute
+	// off is set by mute; once mute returned, no line is logged.
+	off bool
+}
+
+func (w *levelWriter) mute() {
+	w.mu.Lock()
+	w.off = true
+	w.mu.Unlock()
+}
 
 var levelTags = []struct {
 	tag   []byte
@@ -33,7 +50,12 @@ var levelTags = []struct {
 // Write logs one line. Memberlist's errors are mostly about unreachable
 // peers, which the cluster handles (reconnect, anti-entropy), so they are
 // logged as warnings: an Error should need a human.
-func (w levelWriter) Write(p []byte) (int, error) {
+func (w *levelWriter) Write(p []byte) (int, error) {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.off {
+		return len(p), nil
+	}
 	line := bytes.TrimSpace(p)
 	level := zapcore.InfoLevel
 	for _, t := range levelTags {

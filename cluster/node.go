@@ -81,9 +81,11 @@ type Options struct {
 // peers' newer module versions, and answers the introspection calls
 // behind the admin's cluster tables.
 type Node struct {
-	name      string
-	addr      string
-	lg        *zap.Logger
+	name string
+	addr string
+	lg   *zap.Logger
+	// muteML silences memberlist's logger once it is shut down.
+	muteML    func()
 	store     Store
 	saver     Saver
 	statePath string
@@ -220,7 +222,7 @@ func (n *Node) startMemberlist(o Options, t memberlist.NodeAwareTransport) error
 	conf := memberlist.DefaultLANConfig()
 	conf.Name = n.name
 	conf.Transport = t
-	conf.Logger = newStdLogger(n.lg.Named("memberlist"))
+	conf.Logger, n.muteML = newStdLogger(n.lg.Named("memberlist"))
 	d := &delegate{n: n}
 	conf.Delegate, conf.Events, conf.Ping = d, d, d
 	conf.GossipInterval = orDefault(o.Cluster.GossipInterval, config.DefaultGossipInterval)
@@ -324,6 +326,7 @@ func (n *Node) Close() error {
 			lerr = nil // the others will see it as failed instead
 		}
 		err = errors.Join(lerr, n.ml.Shutdown())
+		n.muteML()
 		n.lg.Info("cluster node stopped")
 	})
 	return err
