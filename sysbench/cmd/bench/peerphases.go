@@ -55,11 +55,16 @@ func (b *bench) idlePeers(ctx context.Context) {
 	b.report.IdlePeers = append(b.report.IdlePeers, *i)
 }
 
-// muxPhase is the multiplexing measurement through rwproxy and each peer.
+// muxPhase is the multiplexing measurement through rwproxy, each peer and
+// each -consistency variant of rwproxy.
 func (b *bench) muxPhase(ctx context.Context) *harness.Mux {
 	m := &harness.Mux{Clients: b.o.mux, Rounds: muxRounds}
+	variant := map[string]bool{}
+	for _, t := range b.variantTargets {
+		variant[t.Name] = true
+	}
 	for _, t := range b.targets {
-		if t.Kind != harness.RWProxy && t.Kind != harness.ProxySQL && t.Kind != harness.HAProxy {
+		if t.Kind != harness.RWProxy && t.Kind != harness.ProxySQL && t.Kind != harness.HAProxy && !variant[t.Name] {
 			continue
 		}
 		p, err := b.muxThrough(ctx, t)
