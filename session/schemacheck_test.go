@@ -6,9 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rwproxy/rwproxy/internal/testkit/fakemysql"
 	"github.com/rwproxy/rwproxy/protocol"
 )
 
@@ -68,4 +70,31 @@ func TestSchemaChecksPanic(t *testing.T) {
 	wg.Wait()
 	require.NotNil(t, got)
 	require.Equal(t, protocol.ErrCodeInternal, got.Code)
+}
+
+// TestLoginsShareSchemaCheck: sixteen clients logging in at once with a
+// schema take one backend connection to the writer between them, not one
+// each (the first check holds its connection while USE is answered late,
+// so that the others arrive meanwhile), and every login succeeds.
+func TestLoginsShareSchemaCheck(t *testing.T) {
+	h := newQP(t)
+	h.writer.On("USE app_db", fakemysql.Reply{Delay: 200 * time.Millisecond})
+	const n = 16
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			c, err := client.Connect(h.addr, fakemysql.User, fakemysql.Password, "app_db")
+			if err == nil {
+				_ = c.Close()
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		require.NoError(t, err, "login %d", i)
+	}
+	require.Equal(t, 1, h.writer.Logins(), "one backend connection checked the schema for all the logins")
+	require.Equal(t, 0, h.r1.Logins()+h.r2.Logins())
 }
