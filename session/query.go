@@ -90,15 +90,23 @@ func (s *Session) handleInitDB(r *request, pkt []byte) error {
 // checkDB verifies on a backend that db exists, for a schema named in the
 // handshake. It runs before the handshake's OK packet. The connection is
 // taken for the schema (sync runs USE db unless it is there already), so
-// that it goes back to the pool of connections with a schema.
+// that it goes back to the pool of connections with a schema. Logins that
+// name the same schema meanwhile wait for this check (schemaChecks).
 func (s *Session) checkDB(db string) error {
 	s.st.db = db
-	c, me := s.acquireWriter(s.hostgroup())
+	hg := s.hostgroup()
+	me := s.d.Registry.schemas.do(schemaKey{user: s.user.Username, hg: hg, db: db}, func() *mysql.MyError {
+		c, me := s.acquireWriter(hg)
+		if me != nil {
+			return me
+		}
+		c.Recycle()
+		return nil
+	})
 	if me != nil {
 		s.st.db = ""
 		return me
 	}
-	c.Recycle()
 	return nil
 }
 

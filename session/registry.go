@@ -25,6 +25,8 @@ type Registry struct {
 	// handoff, when set, takes the sessions to another process
 	// (handover.go).
 	handoff atomic.Pointer[handoffBox]
+	// schemas lets concurrent logins share a schema check (checkDB).
+	schemas schemaChecks
 	// wakes counts StartHandoff's wake-ups (handoffWoke).
 	wakes atomic.Uint64
 }

@@ -125,7 +125,7 @@ func mdIdlePeers(b *strings.Builder, r *Report) {
 		return
 	}
 	b.WriteString("### Idle client connections: rwproxy and its peers\n\n")
-	b.WriteString("| proxy | clients open | RSS before | with them open | after they closed | per idle client |\n| --- | ---: | ---: | ---: | ---: | ---: |\n")
+	b.WriteString("| proxy | clients open | RSS before | with them open | after they closed | per idle client | 3 s after the logins |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	all := append([]Idle(nil), r.IdlePeers...)
 	if r.Idle != nil {
 		all = append([]Idle{*r.Idle}, all...)
@@ -135,8 +135,8 @@ func mdIdlePeers(b *strings.Builder, r *Report) {
 		if name == "" {
 			name = RWProxy
 		}
-		fmt.Fprintf(b, "| %s | %d | %s MiB | %s MiB | %s MiB | %.1f KiB |\n", name, i.Conns-i.Failed,
-			mib(i.RSSBeforeKB), mib(i.RSSOpenKB), mib(i.RSSAfterKB), i.BytesPerConn()/1024)
+		fmt.Fprintf(b, "| %s | %d | %s MiB | %s MiB | %s MiB | %.1f KiB | %s |\n", name, i.Conns-i.Failed,
+			mib(i.RSSBeforeKB), mib(i.RSSOpenKB), mib(i.RSSAfterKB), i.BytesPerConn()/1024, i.atLogin())
 	}
 	b.WriteString("\n")
 }

@@ -36,9 +36,10 @@ func (b *bench) idlePhase(ctx context.Context) (*harness.Idle, error) {
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
-	res.RSSOpenKB = settle(3 * time.Second)
-	b.say("%d open (%d failed) in %.1f s; rwproxy RSS %d MiB: %.1f KiB per connection", res.Conns-res.Failed,
-		res.Failed, res.OpenSeconds, res.RSSOpenKB/1024, res.BytesPerConn()/1024)
+	res.RSSLoginKB = settle(3 * time.Second)
+	res.RSSOpenKB = settle(harness.IdleSettle - 3*time.Second)
+	b.say("%d open (%d failed) in %.1f s; rwproxy RSS %d MiB: %.1f KiB per connection (%.1f KiB 3 s after the logins)", res.Conns-res.Failed,
+		res.Failed, res.OpenSeconds, res.RSSOpenKB/1024, res.BytesPerConn()/1024, res.BytesPerConnAtLogin()/1024)
 
 	s := harness.Step{Workload: harness.TargetWorkload, Threads: harness.QPSThreads, Rep: 1, Target: harness.RWProxy}
 	r, err := b.runStep(ctx, 0, s, b.proxyAddr())
@@ -62,7 +63,7 @@ func (b *bench) idlePhase(ctx context.Context) (*harness.Idle, error) {
 // them (nil where the login failed), the failures and the seconds it took.
 func openClients(ctx context.Context, addr string, n int, schema string) ([]driver.Conn, int, float64, error) {
 	cfg := mysql.NewConfig()
-	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr, cfg.DBName = "app", "app", "tcp", addr, schema
+	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr, cfg.DBName = "app", "app", manyClientsNetwork(), addr, schema
 	cfg.Timeout = 30 * time.Second
 	conn, err := mysql.NewConnector(cfg)
 	if err != nil {

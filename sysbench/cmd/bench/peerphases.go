@@ -21,23 +21,24 @@ const muxRounds = 3
 func (b *bench) idlePeer(ctx context.Context, target, addr string) (*harness.Idle, error) {
 	pid := b.pids[target]
 	res := &harness.Idle{Target: target, Conns: b.o.idle}
-	rss := func() int64 {
-		time.Sleep(3 * time.Second) // let the process settle after the logins
+	rss := func(d time.Duration) int64 {
+		time.Sleep(d) // let the process settle after the logins
 		kb, _ := b.proc.RSSKB(pid)
 		return kb
 	}
-	res.RSSBeforeKB = rss()
+	res.RSSBeforeKB = rss(3 * time.Second)
 	conns, failed, secs, err := openClients(ctx, addr, b.o.idle, "")
 	defer closeClients(conns)
 	if err != nil {
 		return nil, err
 	}
 	res.OpenSeconds, res.Failed = secs, failed
-	res.RSSOpenKB = rss()
+	res.RSSLoginKB = rss(3 * time.Second)
+	res.RSSOpenKB = rss(harness.IdleSettle - 3*time.Second)
 	closeClients(conns)
-	res.RSSAfterKB = rss()
-	b.say("%s: %d idle clients open (%d failed): RSS %d → %d MiB, %.1f KiB per connection", target,
-		res.Conns-res.Failed, res.Failed, res.RSSBeforeKB/1024, res.RSSOpenKB/1024, res.BytesPerConn()/1024)
+	res.RSSAfterKB = rss(3 * time.Second)
+	b.say("%s: %d idle clients open (%d failed): RSS %d → %d MiB, %.1f KiB per connection (%.1f KiB 3 s after the logins)", target,
+		res.Conns-res.Failed, res.Failed, res.RSSBeforeKB/1024, res.RSSOpenKB/1024, res.BytesPerConn()/1024, res.BytesPerConnAtLogin()/1024)
 	return res, nil
 }
 
@@ -54,11 +55,16 @@ func (b *bench) idlePeers(ctx context.Context) {
 	b.report.IdlePeers = append(b.report.IdlePeers, *i)
 }
 
-// muxPhase is the multiplexing measurement through rwproxy and each peer.
+// muxPhase is the multiplexing measurement through rwproxy, each peer and
+// each -consistency variant of rwproxy.
 func (b *bench) muxPhase(ctx context.Context) *harness.Mux {
 	m := &harness.Mux{Clients: b.o.mux, Rounds: muxRounds}
+	variant := map[string]bool{}
+	for _, t := range b.variantTargets {
+		variant[t.Name] = true
+	}
 	for _, t := range b.targets {
-		if t.Kind != harness.RWProxy && t.Kind != harness.ProxySQL && t.Kind != harness.HAProxy {
+		if t.Kind != harness.RWProxy && t.Kind != harness.ProxySQL && t.Kind != harness.HAProxy && !variant[t.Name] {
 			continue
 		}
 		p, err := b.muxThrough(ctx, t)
