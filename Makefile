@@ -43,6 +43,20 @@ tidy-check:
 test: vet lint fuzz-short
 	$(GO) test -race -count=1 -timeout 25m ./...
 	$(GO) -C sysbench test -race -count=1 ./...
+	$(MAKE) --no-print-directory test-norace
+
+# Tests built only without the race detector (`//go:build !race`: allocation counts and stack
+# sizes, which the detector changes) run here, without it, so that CI runs them too. Found by
+# their build line, so a new one is included without editing this file.
+.PHONY: test-norace
+test-norace:
+	@set -e; grep -rl '^//go:build !race' --include='*_test.go' . | xargs -n1 dirname | sort -u | \
+	while read -r pkg; do \
+		tests=$$(grep -l '^//go:build !race' $$pkg/*_test.go | xargs grep -hoE '^func Test[A-Za-z0-9_]+' | cut -d' ' -f2 | paste -sd'|'); \
+		[ -n "$$tests" ] || continue; \
+		echo "norace $$pkg $$tests"; \
+		$(GO) test -count=1 -run "^($$tests)$$" $$pkg; \
+	done
 
 # Every fuzz target explores FUZZTIME (default 5000 inputs; a count, not a duration: with a
 # duration, a worker still busy when the time runs out on a loaded machine fails the run with
