@@ -17,7 +17,7 @@ var (
 	dBackendQueryTime = desc("backend_query_time_seconds_total", "Total time of those requests, from send to the last packet relayed.", lServer)
 	dBackendSent      = desc("backend_sent_bytes_total", "Request payload bytes sent to the backend.", lServer)
 	dBackendRecv      = desc("backend_received_bytes_total", "Response payload bytes relayed from the backend.", lServer)
-	dBackendInFlight  = desc("backend_in_flight", "Requests sent to the backend and not answered yet.", lServer)
+	dBackendInFlight  = desc("backend_in_flight", "Requests sent to the backend and not answered yet, and statements waiting for a connection to it.", lServer)
 	dPoolConns        = desc("pool_connections", "Backend connections held by sessions (state=used) or idle in the pool (state=free).", []string{"backend", "state"})
 	dPoolCreated      = desc("pool_connections_created_total", "Backend connections opened successfully.", lServer)
 	dPoolFailed       = desc("pool_connections_failed_total", "Backend connection attempts that failed (dial or login).", lServer)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 	"go.uber.org/zap/zaptest"
@@ -211,4 +212,40 @@ func TestManagerDrain(t *testing.T) {
 	require.EqualValues(t, 0, st.ConnFree.Load(), "a connection returned to a draining server is closed")
 	require.EqualValues(t, 0, st.ConnUsed.Load())
 	require.Eventually(t, func() bool { return f.srv.Open() == 0 }, 10*time.Second, 5*time.Millisecond)
+}
+
+// A Get that dials counts as work in flight on the server until it
+// returns (least_outstanding and adaptive weigh it); a Get served from
+// the idle list adds nothing.
+func TestManagerDialCountsInFlight(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	srv := fakemysql.Start(t)
+	dialing, release := make(chan struct{}), make(chan struct{})
+	m := NewManager(Options{ConnectTimeout: 10 * time.Second, WaitTimeout: time.Second,
+		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			dialing <- struct{}{}
+			<-release
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		}}, zaptest.NewLogger(t))
+	t.Cleanup(func() { require.NoError(t, m.Close()) })
+	m.SetServer(srv.Addr, 10)
+	key := Key{Addr: srv.Addr, User: fakemysql.User, NoSchema: true}
+	st := m.Stats(srv.Addr)
+	got := make(chan *Conn, 1)
+	go func() {
+		c, err := m.Get(context.Background(), key, fakemysql.Password)
+		assert.NoError(t, err)
+		got <- c
+	}()
+	<-dialing
+	require.EqualValues(t, 1, st.InFlight.Load(), "a Get dialing the server counts")
+	close(release)
+	c := <-got
+	require.NotNil(t, c)
+	require.EqualValues(t, 0, st.InFlight.Load(), "the Get returned")
+	c.Recycle()
+	c, err := m.Get(context.Background(), key, fakemysql.Password)
+	require.NoError(t, err)
+	require.EqualValues(t, 0, st.InFlight.Load(), "an idle connection is handed out without counting")
+	c.Recycle()
 }

@@ -68,7 +68,10 @@ type ServerStats struct {
 	BytesSent atomic.Uint64 // to the backend
 	BytesRecv atomic.Uint64 // from the backend
 	LatencyUs atomic.Uint64 // total, for an average
-	// InFlight counts requests sent and not yet answered (balancing).
+	// InFlight counts requests sent and not yet answered, and Gets still
+	// dialing or waiting for a connection to this server: the work the
+	// balancers (least_outstanding, adaptive) see queued on it. A Get that
+	// takes an idle connection adds nothing.
 	InFlight atomic.Int64
 	// DoubleReleases counts connections returned to the pool a second
 	// time for one checkout (a bug; the second release is ignored).
@@ -110,12 +113,31 @@ type Pool struct {
 // user's idle connection, or waits (up to WaitTimeout) for a connection to
 // come back or a slot to free.
 func (p *Pool) get(ctx context.Context) (*Conn, error) {
+	if c := p.usableIdle(); c != nil {
+		return p.handOut(c), nil
+	}
+	// Dialing or waiting: the statement is already this server's work. A
+	// balancer that saw nothing in flight here while connections were
+	// being opened (slowly, on a loaded server) sent every statement of
+	// the moment to it.
+	p.srv.stats.InFlight.Add(1)
+	defer p.srv.stats.InFlight.Add(-1)
+	return p.getSlow(ctx)
+}
+
+// handOut hands an idle connection out.
+func (p *Pool) handOut(c *Conn) *Conn {
+	p.srv.stats.addUsed()
+	c.released.Store(false)
+	return c
+}
+
+// getSlow is get once no idle connection was there: it dials, or waits.
+func (p *Pool) getSlow(ctx context.Context) (*Conn, error) {
 	var timeout <-chan time.Time
 	for {
 		if c := p.usableIdle(); c != nil {
-			p.srv.stats.addUsed()
-			c.released.Store(false)
-			return c, nil
+			return p.handOut(c), nil
 		}
 		if p.srv.tryAcquire() {
 			return p.dialCounted(ctx)
