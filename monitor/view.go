@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"go.uber.org/zap"
@@ -159,12 +160,7 @@ func (h *health) view() ServerView {
 		LastPing: h.lastPing, PingLatency: h.pingLatency, ReadOnlyErr: h.roErr,
 		Lag: h.lag, LagReason: h.lagReason, LagAt: h.lagAt, GRKnown: h.grKnown, GRFails: h.grFails,
 		GRErr: h.grErr, TxHyst: h.txHyst.view()}
-	if h.ro != nil {
-		sv.ReadOnly = make(map[string]bool, len(h.ro))
-		for k, val := range h.ro {
-			sv.ReadOnly[k] = val
-		}
-	}
+	sv.ReadOnly = maps.Clone(h.ro)
 	if h.lagHyst != nil {
 		sv.LagHyst = make(map[int]CounterView, len(h.lagHyst))
 		for hg, c := range h.lagHyst {
@@ -183,12 +179,7 @@ func (sv ServerView) health() *health {
 		lastPing: sv.LastPing, pingLatency: sv.PingLatency, roErr: sv.ReadOnlyErr,
 		lag: sv.Lag, lagReason: sv.LagReason, lagAt: sv.LagAt, grKnown: sv.GRKnown, grFails: sv.GRFails,
 		grErr: sv.GRErr, txHyst: sv.TxHyst.counter()}
-	if sv.ReadOnly != nil {
-		h.ro = make(map[string]bool, len(sv.ReadOnly))
-		for k, val := range sv.ReadOnly {
-			h.ro[k] = val
-		}
-	}
+	h.ro = maps.Clone(sv.ReadOnly)
 	if sv.LagHyst != nil {
 		h.lagHyst = make(map[int]*counter, len(sv.LagHyst))
 		for hg, c := range sv.LagHyst {
