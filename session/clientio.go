@@ -37,9 +37,17 @@ type writeDeadlineConn struct {
 	// fixed: someone set a write deadline of their own (BufConn.Close
 	// flushing a last packet); it stands.
 	fixed bool
+	// beforeErr, set during the handshake only, sees every write that
+	// carries an ERR packet before the client can read it (the refusal
+	// is counted and logged first, so whoever the client tells finds it).
+	beforeErr func(b []byte)
 }
 
 func (c *writeDeadlineConn) Write(b []byte) (int, error) {
+	if c.beforeErr != nil && errPacketIn(b) {
+		c.beforeErr(b)
+		c.beforeErr = nil
+	}
 	if c.timeout > 0 && !c.fixed {
 		if now := time.Now(); c.deadline.Sub(now) < c.timeout/2 {
 			c.deadline = now.Add(c.timeout)

@@ -96,15 +96,18 @@ func (l *loginAttempt) reason(exists func(user string) bool) LoginFailure {
 	return LoginProtocol
 }
 
-// backendFailure classifies a schema check's error.
+// backendFailure classifies a schema check's error: the server's answer
+// about the schema (unknown, not allowed, badly named) is a bad schema;
+// anything else (no server, a server refusing the connection or lost) is
+// a backend that could not be used.
 func backendFailure(err error) LoginFailure {
 	if me, ok := err.(*mysql.MyError); ok {
 		switch me.Code {
-		case protocol.ErrCodeNoBackend, protocol.ErrCodeBackendConnect, protocol.ErrCodeBackendLost:
-			return LoginBackendUnavailable
+		case mysql.ER_BAD_DB_ERROR, mysql.ER_DBACCESS_DENIED_ERROR, mysql.ER_WRONG_DB_NAME:
+			return LoginBadSchema
 		}
 	}
-	return LoginBadSchema
+	return LoginBackendUnavailable
 }
 
 // closedEarly reports a handshake that ended because the client closed the
@@ -174,4 +177,43 @@ func changeUserFailure(u config.User, found bool, reply, salt []byte, isTLS bool
 		return LoginTLSRequired, true
 	}
 	return 0, false
+}
+
+// errPacketIn reports whether b, a write to the client made of whole
+// packets, carries an ERR packet (payload starting with 0xff).
+func errPacketIn(b []byte) bool {
+	for len(b) >= 5 {
+		if b[4] == mysql.ERR_HEADER {
+			return true
+		}
+		n := 4 + (int(b[0]) | int(b[1])<<8 | int(b[2])<<16)
+		if n > len(b) {
+			return false
+		}
+		b = b[n:]
+	}
+	return false
+}
+
+// errFromPacket decodes the first ERR packet in b (see errPacketIn) into
+// the error it tells the client, for the log line of a refused login.
+func errFromPacket(b []byte) error {
+	for len(b) >= 5 && b[4] != mysql.ERR_HEADER {
+		b = b[min(len(b), 4+(int(b[0])|int(b[1])<<8|int(b[2])<<16)):]
+	}
+	if len(b) < 7 {
+		return nil
+	}
+	n := 4 + (int(b[0]) | int(b[1])<<8 | int(b[2])<<16)
+	p := b[5:min(n, len(b))]
+	if len(p) < 2 {
+		return nil
+	}
+	e := &mysql.MyError{Code: uint16(p[0]) | uint16(p[1])<<8, State: mysql.DEFAULT_MYSQL_STATE}
+	p = p[2:]
+	if len(p) >= 6 && p[0] == '#' {
+		e.State, p = string(p[1:6]), p[6:]
+	}
+	e.Message = string(p)
+	return e
 }

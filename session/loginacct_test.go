@@ -1,16 +1,20 @@
 package session
 
 import (
+	"context"
 	"errors"
 	"net"
 	"testing"
+	"time"
 
+	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/rwproxy/rwproxy/internal/testkit/fakemysql"
 	"github.com/rwproxy/rwproxy/protocol"
 )
 
@@ -32,6 +36,9 @@ func TestLoginFailureReason(t *testing.T) {
 	require.Equal(t, LoginBackendUnavailable, backendFailure(protocol.NewErrNoWriter(10, 0, "")))
 	require.Equal(t, LoginBackendUnavailable, backendFailure(protocol.NewErrBackendConnect(10, errors.New("x"))))
 	require.Equal(t, LoginBadSchema, backendFailure(mysql.NewDefaultError(mysql.ER_BAD_DB_ERROR, "nope")))
+	require.Equal(t, LoginBadSchema, backendFailure(mysql.NewDefaultError(mysql.ER_DBACCESS_DENIED_ERROR, "u", "h", "nope")))
+	require.Equal(t, LoginBackendUnavailable, backendFailure(mysql.NewDefaultError(mysql.ER_CON_COUNT_ERROR)),
+		"a server refusing the connection is not a bad schema")
 
 	var st Stats
 	st.countLogin(LoginWrongPassword)
@@ -59,4 +66,46 @@ func TestLoginLogIsSampled(t *testing.T) {
 	require.Equal(t, "app", e.ContextMap()["user"])
 	require.Equal(t, "10.0.0.5:40000", e.ContextMap()["client_addr"])
 	require.Equal(t, "wrong_password", e.ContextMap()["reason"])
+}
+
+// TestRefusedLoginCountedFirst: a refused login is counted and logged
+// before the client can read the refusal, so whoever the client tells
+// (an operator, a test) finds it in the counters at once.
+func TestRefusedLoginCountedFirst(t *testing.T) {
+	h := newQP(t)
+	h.writer.RejectLogins(mysql.NewDefaultError(mysql.ER_CON_COUNT_ERROR))
+	login := func(pass, db string) *mysql.MyError {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, err := client.ConnectWithContext(ctx, h.addr, fakemysql.User, pass, db, 10*time.Second)
+		if c != nil {
+			_ = c.Close()
+		}
+		var me *mysql.MyError
+		require.ErrorAs(t, err, &me)
+		return me
+	}
+	for i := range 20 {
+		require.Equal(t, uint16(mysql.ER_ACCESS_DENIED_ERROR), login("wrong", "").Code)
+		require.Equal(t, uint64(i+1), h.d.Stats.LoginFailureCount(LoginWrongPassword), "counted before the client read it")
+		me := login(fakemysql.Password, "app")
+		require.Equal(t, uint16(mysql.ER_CON_COUNT_ERROR), me.Code, "the server's refusal: %s", me.Message)
+		require.Equal(t, uint64(i+1), h.d.Stats.LoginFailureCount(LoginBackendUnavailable), "counted before the client read it")
+	}
+	require.Equal(t, uint64(40), h.d.Stats.AuthFailures.Load())
+}
+
+// TestErrPacketIn: the handshake's writes are searched for an ERR packet
+// whole, and its code, state and message decoded for the log.
+func TestErrPacketIn(t *testing.T) {
+	errp := protocol.AppendErr([]byte{0, 0, 0, 2}, mysql.NewDefaultError(mysql.ER_ACCESS_DENIED_ERROR, "app", "h", "YES"))
+	n := len(errp) - 4
+	errp[0], errp[1], errp[2] = byte(n), byte(n>>8), byte(n>>16)
+	ok := []byte{7, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0}
+	require.True(t, errPacketIn(errp))
+	require.False(t, errPacketIn(ok))
+	require.True(t, errPacketIn(append(append([]byte{}, ok...), errp...)), "an ERR after another packet")
+	require.False(t, errPacketIn([]byte{0xff, 0, 0}), "too short")
+	e := errFromPacket(append(append([]byte{}, ok...), errp...))
+	require.Equal(t, "ERROR 1045 (28000): Access denied for user 'app'@'h' (using password: YES)", e.Error())
 }

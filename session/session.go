@@ -319,14 +319,32 @@ func login(ctx context.Context, nc net.Conn, d *Deps, sp **Session, bcp **protoc
 		}
 		return nil
 	}}
+	reason := func() LoginFailure {
+		return at.reason(func(user string) bool { u, ok := findUser(d.Config(), user); return ok && u.IsActive() })
+	}
+	counted := false
+	wc.beforeErr = func(b []byte) {
+		// A refusal is counted and logged before the client reads it;
+		// protocol failures wait for the handshake's error (a client
+		// that closed early is not counted).
+		if f := reason(); f != LoginProtocol {
+			d.Stats.countLogin(f)
+			logLoginFailure(d, f, at.user, nc.RemoteAddr(), errFromPacket(b))
+			counted = true
+		}
+	}
 	cc, err := protocol.Handshake(d.Server, bc, auth, hs)
+	wc.beforeErr = nil
 	s := *sp
 	if err != nil {
 		if s != nil {
 			d.Registry.release(s.user.Username)
 			s.dropBackend()
 		}
-		f := at.reason(func(user string) bool { u, ok := findUser(d.Config(), user); return ok && u.IsActive() })
+		if counted {
+			return false
+		}
+		f := reason()
 		if f == LoginProtocol && closedEarly(err) {
 			// A TCP health check or port probe: no login was attempted.
 			d.Log.Debug("client closed the connection before logging in", zap.String("client_addr", nc.RemoteAddr().String()))
