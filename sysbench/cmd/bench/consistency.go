@@ -11,14 +11,28 @@ import (
 )
 
 // consistencyVariant is one extra rwproxy target of -consistency: the
-// harness's rwproxy configuration with the user's read consistency set.
-type consistencyVariant struct{ target, userKeys string }
+// harness's rwproxy configuration with the user's read consistency set;
+// or of -compare-bin: the default configuration run by another binary
+// (bin; "" is the measured rwproxy).
+type consistencyVariant struct{ target, userKeys, bin string }
+
+// compareVariant is the key of the -compare-bin target in o.consistency.
+const compareVariant = "compare"
 
 // consistencyVariants are the -consistency values.
 var consistencyVariants = map[string]consistencyVariant{
-	"eventual": {"rwproxy-eventual", "consistency: eventual"},
-	"session":  {"rwproxy-ryw-session", "consistency: read_your_writes, consistency_scope: session"},
-	"user":     {"rwproxy-ryw-user", "consistency: read_your_writes, consistency_scope: user"},
+	"eventual": {"rwproxy-eventual", "consistency: eventual", ""},
+	"session":  {"rwproxy-ryw-session", "consistency: read_your_writes, consistency_scope: session", ""},
+	"user":     {"rwproxy-ryw-user", "consistency: read_your_writes, consistency_scope: user", ""},
+}
+
+// variant returns the variant of key v: one of consistencyVariants, or
+// the -compare-bin target.
+func (o *options) variant(v string) consistencyVariant {
+	if v == compareVariant {
+		return consistencyVariant{target: "rwproxy-compare", bin: o.compareBin}
+	}
+	return consistencyVariants[v]
 }
 
 // parseConsistency reads "eventual,session,user".
@@ -60,14 +74,18 @@ func (o *options) variantPortList() []int {
 // own generated configuration, and adds them as targets after rwproxy.
 func (b *bench) startVariants(ctx context.Context) error {
 	for i, v := range b.o.consistency {
-		cv := consistencyVariants[v]
+		cv := b.o.variant(v)
 		p := b.o.variantPorts(i)
 		conf := filepath.Join(b.work, cv.target+".yaml")
 		body := proxyConfigUser(p, filepath.Join(b.work, cv.target+"-data"), cv.userKeys)
 		if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
 			return err
 		}
-		pr, err := startProc(cv.target, filepath.Join(b.work, cv.target+".log"), b.work, b.proxyBin(), "--config", conf)
+		bin := b.proxyBin()
+		if cv.bin != "" {
+			bin = cv.bin
+		}
+		pr, err := startProc(cv.target, filepath.Join(b.work, cv.target+".log"), b.work, bin, "--config", conf)
 		if err != nil {
 			return err
 		}

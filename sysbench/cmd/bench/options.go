@@ -27,6 +27,7 @@ type options struct {
 	outDir             string
 	render             string
 	rwproxyBin         string
+	compareBin         string
 	idle               int
 	pinReplicas        bool
 	// proxysqlBin and haproxyBin start ProxySQL and HAProxy as targets
@@ -68,6 +69,9 @@ func parseOptions(args []string, getenv func(string) string) (*options, error) {
 	if o.consistency, err = parseConsistency(*lf.consistency); err != nil {
 		return nil, fmt.Errorf("-consistency: %w", err)
 	}
+	if o.compareBin != "" {
+		o.consistency = append(o.consistency, compareVariant)
+	}
 	return o, o.validate()
 }
 
@@ -93,6 +97,7 @@ func (o *options) define(fs *flag.FlagSet, getenv func(string) string) listFlags
 	fs.StringVar(&o.psMode, "ps-mode", env("BENCH_PS_MODE", "auto"), "sysbench --db-ps-mode: auto (prepared statements) or disable (BENCH_PS_MODE)")
 	fs.StringVar(&o.outDir, "out", env("BENCH_OUT", "sysbench/results"), "results directory (BENCH_OUT)")
 	fs.StringVar(&o.rwproxyBin, "rwproxy-bin", getenv("BENCH_RWPROXY_BIN"), "use this rwproxy binary instead of building bin/rwproxy (BENCH_RWPROXY_BIN)")
+	fs.StringVar(&o.compareBin, "compare-bin", getenv("BENCH_COMPARE_BIN"), "also run this rwproxy binary (e.g. an older build) with the default configuration as target rwproxy-compare, interleaved with the others (BENCH_COMPARE_BIN)")
 	fs.StringVar(&o.render, "render", "", "only re-render markdown and charts from this results JSON")
 	fs.StringVar(&o.proxysqlBin, "proxysql", getenv("BENCH_PROXYSQL"), "start this ProxySQL binary with an equivalent configuration as target proxysql (BENCH_PROXYSQL; off when empty)")
 	fs.StringVar(&o.haproxyBin, "haproxy", getenv("BENCH_HAPROXY"), "start this HAProxy binary in mode tcp to the primary as target haproxy (BENCH_HAPROXY, e.g. /usr/sbin/haproxy; off when empty)")
