@@ -33,7 +33,7 @@ var validConfigSources = []string{ConfigSourceAdmin, ConfigSourceFile}
 // SharedModuleOf). docs/configuration.md has the same table;
 // TestNodeLocalTableInDocs keeps them in step.
 var nodeLocalKeys = []string{
-	"config_source", "listen", "server_version", "log", "admin", "http", "tls", "limits", "cluster",
+	"config_source", "listen", "server_version", "threads", "log", "admin", "http", "tls", "limits", "cluster",
 }
 
 // IsNodeLocal reports whether the key (a path such as "admin.password" or

@@ -91,6 +91,6 @@ func TestScalarDefaultsCoverEveryKey(t *testing.T) {
 	require.NotContains(t, keys, "servers")
 	require.NotContains(t, keys, "hostgroup_attributes")
 	require.NotContains(t, keys, "group_replication_hostgroups")
-	require.Len(t, keys, 87, "a field was added to Config: update this test and docs/configuration.md")
+	require.Len(t, keys, 88, "a field was added to Config: update this test and docs/configuration.md")
 	require.Equal(t, reflect.TypeFor[time.Duration](), reflect.TypeOf(keys["pool.ping_after"]))
 }

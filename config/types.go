@@ -17,6 +17,10 @@ type Config struct {
 	ServerVersion string `mapstructure:"server_version" reload:"restart"`
 	// ShutdownTimeout bounds the graceful drain on SIGTERM.
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+	// Threads is how many OS threads run rwproxy's Go code at once
+	// (GOMAXPROCS; ProxySQL's mysql-threads); 0 leaves the Go runtime's
+	// default: the CPUs the process may use.
+	Threads int `mapstructure:"threads" reload:"restart"`
 
 	Log                   Log                    `mapstructure:"log"`
 	Admin                 Admin                  `mapstructure:"admin"`

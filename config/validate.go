@@ -34,6 +34,9 @@ func (p *problems) add(path, format string, args ...any) {
 	*p = append(*p, &FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
+// maxThreads bounds the threads key (GOMAXPROCS).
+const maxThreads = 1024
+
 // Validate checks the whole configuration and returns every problem at once,
 // joined with errors.Join (one "path: message" per line), or nil. It does
 // not apply defaults: Load has already done that for file input.
@@ -52,6 +55,9 @@ func (c *Config) Validate() error {
 	// An empty server_version is legal: the proxy then announces the
 	// version of a backend (internal/app probes it at start).
 	p.positive("shutdown_timeout", c.ShutdownTimeout)
+	if c.Threads < 0 || c.Threads > maxThreads {
+		p.add("threads", "%d must be between 0 (the CPUs the process may use) and %d", c.Threads, maxThreads)
+	}
 	p.oneOf("reader_fallback", c.ReaderFallback, validReaderFallbacks)
 	if c.FailoverBuffer < 0 {
 		p.add("failover_buffer", "%s must be >= 0 (0 disables the wait)", c.FailoverBuffer)

@@ -74,6 +74,7 @@ func run(o options) error {
 	}
 	defer func() { _ = lg.Sync() }()
 	logStart(lg, o.config, file)
+	applyThreads(lg, file.Threads)
 	if o.takeover != "" {
 		return runTakeover(o, sig, atom, lg)
 	}
