@@ -72,6 +72,7 @@ type loginAttempt struct {
 	asked   bool   // GetCredential ran: the client got to the password check
 	failure LoginFailure
 	set     bool // failure was decided by a check after the password
+	counted bool // the refusal was counted and logged (countBeforeReply)
 }
 
 // fail records f as the reason, if none was recorded.
@@ -94,6 +95,43 @@ func (l *loginAttempt) reason(exists func(user string) bool) LoginFailure {
 		return LoginUnknownUser
 	}
 	return LoginProtocol
+}
+
+// countBeforeReply returns the hook that sees the handshake's ERR packet
+// before the client can read it: a refusal is counted and logged first,
+// so whoever the client tells finds it in the counters. Protocol failures
+// wait for the handshake's error (account): a client that closed early
+// is not counted.
+func (l *loginAttempt) countBeforeReply(d *Deps, from net.Addr) func([]byte) {
+	return func(b []byte) {
+		if f := l.reasonIn(d); f != LoginProtocol {
+			d.Stats.countLogin(f)
+			logLoginFailure(d, f, l.user, from, errFromPacket(b))
+			l.counted = true
+		}
+	}
+}
+
+// account counts and logs a failed handshake that countBeforeReply did
+// not: a protocol failure, or a refusal whose reply never reached the
+// client; a client that closed before logging in is only logged at Debug.
+func (l *loginAttempt) account(d *Deps, from net.Addr, err error) {
+	if l.counted {
+		return
+	}
+	f := l.reasonIn(d)
+	if f == LoginProtocol && closedEarly(err) {
+		// A TCP health check or port probe: no login was attempted.
+		d.Log.Debug("client closed the connection before logging in", zap.String("client_addr", from.String()))
+		return
+	}
+	d.Stats.countLogin(f)
+	logLoginFailure(d, f, l.user, from, err)
+}
+
+// reasonIn is reason with the users of d's running configuration.
+func (l *loginAttempt) reasonIn(d *Deps) LoginFailure {
+	return l.reason(func(user string) bool { u, ok := findUser(d.Config(), user); return ok && u.IsActive() })
 }
 
 // backendFailure classifies a schema check's error: the server's answer

@@ -288,7 +288,35 @@ func login(ctx context.Context, nc net.Conn, d *Deps, sp **Session, bcp **protoc
 	}
 	hs := &handshake{}
 	at := &loginAttempt{}
-	auth := &authCheck{AuthenticationHandler: recordingAuth{d.Auth, at}, hs: hs, check: func(c *server.Conn, db string) error {
+	auth := &authCheck{AuthenticationHandler: recordingAuth{d.Auth, at}, hs: hs, check: loginCheck(ctx, d, nc, sp, at)}
+	wc.beforeErr = at.countBeforeReply(d, nc.RemoteAddr())
+	cc, err := protocol.Handshake(d.Server, bc, auth, hs)
+	wc.beforeErr = nil
+	s := *sp
+	if err != nil {
+		if s != nil {
+			d.Registry.release(s.user.Username)
+			s.dropBackend()
+		}
+		at.account(d, nc.RemoteAddr(), err)
+		return false
+	}
+	_ = nc.SetDeadline(time.Time{})
+	wc.timeout = d.Config().Limits.NetWriteTimeout
+	// go-mysql's connection (with its 80 KiB of buffers) is dropped here:
+	// the session reads and writes through its own small ClientConn.
+	s.tls = protocol.IsTLS(cc)
+	s.cl = protocol.NewClientConn(protocol.Transport(cc))
+	bc.DropReadBuffer()
+	return true
+}
+
+// loginCheck is what a login must pass once its password is checked: an
+// active user, TLS when required, the user's connection cap and the
+// schema it names (checked on the writer, as the server would). It
+// creates the session in *sp and notes in at why a login fails.
+func loginCheck(ctx context.Context, d *Deps, nc net.Conn, sp **Session, at *loginAttempt) func(*server.Conn, string) error {
+	return func(c *server.Conn, db string) error {
 		u, ok := findUser(d.Config(), c.GetUser())
 		if !ok {
 			at.fail(LoginUnknownUser)
@@ -318,50 +346,7 @@ func login(ctx context.Context, nc net.Conn, d *Deps, sp **Session, bcp **protoc
 			return err
 		}
 		return nil
-	}}
-	reason := func() LoginFailure {
-		return at.reason(func(user string) bool { u, ok := findUser(d.Config(), user); return ok && u.IsActive() })
 	}
-	counted := false
-	wc.beforeErr = func(b []byte) {
-		// A refusal is counted and logged before the client reads it;
-		// protocol failures wait for the handshake's error (a client
-		// that closed early is not counted).
-		if f := reason(); f != LoginProtocol {
-			d.Stats.countLogin(f)
-			logLoginFailure(d, f, at.user, nc.RemoteAddr(), errFromPacket(b))
-			counted = true
-		}
-	}
-	cc, err := protocol.Handshake(d.Server, bc, auth, hs)
-	wc.beforeErr = nil
-	s := *sp
-	if err != nil {
-		if s != nil {
-			d.Registry.release(s.user.Username)
-			s.dropBackend()
-		}
-		if counted {
-			return false
-		}
-		f := reason()
-		if f == LoginProtocol && closedEarly(err) {
-			// A TCP health check or port probe: no login was attempted.
-			d.Log.Debug("client closed the connection before logging in", zap.String("client_addr", nc.RemoteAddr().String()))
-			return false
-		}
-		d.Stats.countLogin(f)
-		logLoginFailure(d, f, at.user, nc.RemoteAddr(), err)
-		return false
-	}
-	_ = nc.SetDeadline(time.Time{})
-	wc.timeout = d.Config().Limits.NetWriteTimeout
-	// go-mysql's connection (with its 80 KiB of buffers) is dropped here:
-	// the session reads and writes through its own small ClientConn.
-	s.tls = protocol.IsTLS(cc)
-	s.cl = protocol.NewClientConn(protocol.Transport(cc))
-	bc.DropReadBuffer()
-	return true
 }
 
 // newSession builds the session of an authenticated client; cc is the
