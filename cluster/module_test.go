@@ -17,7 +17,7 @@ import (
 // (http, tls, limits are not admin variables; move a key to
 // variablesModule when the admin interface makes it one).
 var nodeLocal = []string{
-	"config_source", "listen", "server_version", "log", "admin", "cluster", "http", "tls", "limits", "scheduler", "tracing",
+	"config_source", "listen", "server_version", "threads", "log", "admin", "cluster", "http", "tls", "limits", "scheduler", "tracing",
 }
 
 // TestEveryConfigFieldIsClassified: each Config field is either in a

@@ -44,6 +44,17 @@ type server struct {
 	// freed wakes one waiter when a connection returns to an idle list or
 	// a slot frees.
 	freed chan struct{}
+	// closedByServerAt (unix ns) is when a discarded connection was found
+	// closed by the server: for suspectFor after it, every idle connection
+	// is checked before it is handed out, however short it idled.
+	closedByServerAt atomic.Int64
+}
+
+// suspect reports whether a connection to the server was found closed by
+// it less than suspectFor before now.
+func (s *server) suspect(now time.Time) bool {
+	at := s.closedByServerAt.Load()
+	return at != 0 && now.UnixNano()-at < int64(suspectFor)
 }
 
 func newServer(addr string, stats *ServerStats, maxConns int) *server {

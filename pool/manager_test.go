@@ -249,3 +249,41 @@ func TestManagerDialCountsInFlight(t *testing.T) {
 	require.EqualValues(t, 0, st.InFlight.Load(), "an idle connection is handed out without counting")
 	c.Recycle()
 }
+
+// After a connection is found closed by its server, the server's idle
+// connections are checked before use however briefly they idled: the
+// next Get does not hand out another dead one (a killed server closes
+// all of them at once).
+func TestManagerServerClosedMakesIdleSuspect(t *testing.T) {
+	f := newPoolFixture(t, 3, Options{})
+	c1, c2 := f.mustGet(t), f.mustGet(t)
+	id2 := connID(t, c2)
+	c2.Recycle()
+	// As if c2 had idled for no time at all: only the suspicion can
+	// make the pool check it.
+	p := c2.pool
+	p.mu.Lock()
+	p.mu.idle[0].lastUsed = time.Now().Add(time.Hour)
+	p.mu.Unlock()
+	require.False(t, p.srv.suspect(time.Now()))
+
+	f.srv.CloseAll()
+	require.Eventually(t, func() bool { return f.srv.Open() == 0 }, 10*time.Second, 5*time.Millisecond)
+	c1.Discard() // its server closed it
+	require.True(t, p.srv.suspect(time.Now()))
+
+	c := f.mustGet(t)
+	require.NotEqual(t, id2, connID(t, c), "a new connection, not the dead idle one")
+	c.Recycle()
+	require.EqualValues(t, 3, f.dials.Load())
+}
+
+// Discarding a connection the server did not close (a reply left unread)
+// suspects nothing.
+func TestManagerDiscardHealthyNotSuspect(t *testing.T) {
+	f := newPoolFixture(t, 2, Options{})
+	c := f.mustGet(t)
+	require.NoError(t, c.Ping())
+	c.Discard()
+	require.False(t, c.pool.srv.suspect(time.Now()))
+}

@@ -178,7 +178,7 @@ func (p *Pool) usableIdle() *Conn {
 			p.closeIdleConn(c)
 			continue
 		}
-		if now.Sub(c.lastUsed) > aliveCheckAfter && !alive(c.Conn.Conn.Conn) {
+		if (now.Sub(c.lastUsed) > aliveCheckAfter || p.srv.suspect(now)) && !alive(c.Conn.Conn.Conn) {
 			p.closeIdleConn(c)
 			continue
 		}
@@ -307,8 +307,13 @@ func (p *Pool) put(c *Conn) {
 	p.srv.wake()
 }
 
+// discard closes a connection in an unknown state; one the server had
+// closed makes the server suspect (see suspectFor).
 func (p *Pool) discard(c *Conn) {
 	p.srv.stats.ConnUsed.Add(-1)
+	if closedByServer(c.Conn.Conn.Conn) {
+		p.srv.closedByServerAt.Store(time.Now().UnixNano())
+	}
 	p.closeConn(c)
 }
 

@@ -148,8 +148,12 @@ func (r *Result) mysqlVariables(g *Value) {
 			c.Pool.ConnectTimeout = ms(v)
 		case "query_digests_track_hostname":
 			c.Log.QueryDigestsTrackHostname = v.Int != 0 || v.Bool
-		case "threads", "stacksize", "poll_timeout":
-			r.unmapped(where, "the Go runtime schedules the sessions; there is no thread setting")
+		case "query_cache_size_MB":
+			c.QueryCacheSizeMB = int(v.Int)
+		case "threads":
+			r.unmapped(where, "ProxySQL's threads are event loops; rwproxy's threads key (Go's GOMAXPROCS) is left at 0, the CPUs the process may use (README, Threads)")
+		case "stacksize", "poll_timeout":
+			r.unmapped(where, "the Go runtime schedules the sessions; there is no such setting")
 		case "have_compress":
 			r.unmapped(where, "client protocol compression is not supported")
 		case "commands_stats", "sessions_sort", "query_digests":
@@ -346,8 +350,13 @@ func (r *Result) rules(l *Value) {
 			case "timeout":
 				q.Timeout = ms(v)
 			case "cache_ttl":
-				r.unmapped(where+".cache_ttl", "rwproxy has no query cache; the rule is kept without it")
-			case "next_query_flagIN", "reconnect", "cache_empty_result", "cache_timeout", "gtid_from_hostgroup", "attributes":
+				q.CacheTTL = ms(v)
+			case "cache_empty_result":
+				b := v.Int != 0 || v.Bool
+				q.CacheEmptyResult = &b
+			case "cache_timeout":
+				q.CacheTimeout = ms(v)
+			case "next_query_flagIN", "reconnect", "gtid_from_hostgroup", "attributes":
 				r.unmapped(where+"."+name, "no rwproxy equivalent")
 			default:
 				return ruleExtra(&q, name, v)

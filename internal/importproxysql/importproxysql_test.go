@@ -83,12 +83,13 @@ func TestConvertRealisticCnf(t *testing.T) {
 	require.Equal(t, `\1`, c.QueryRules[4].ReplacePattern)
 	require.Equal(t, []config.ReplicationHostgroup{{WriterHostgroup: 10, ReaderHostgroup: 20, CheckType: "read_only", Comment: "sandbox"}},
 		c.ReplicationHostgroups)
+	require.Equal(t, 5*time.Second, c.QueryRules[1].CacheTTL, "ProxySQL's cache_ttl (ms) is carried over")
 	all := strings.Join(res.Unmapped, "\n")
+	require.NotContains(t, all, "cache_ttl")
 	for _, want := range []string{
-		"mysql_variables.threads: the Go runtime",
+		"mysql_variables.threads: ProxySQL's threads are event loops",
 		"/tmp/proxysql.sock: rwproxy listens on TCP only",
 		`"orphan" is frontend-only`,
-		"cache_ttl: rwproxy has no query cache",
 		"radmin: rwproxy has one admin account",
 	} {
 		require.Contains(t, all, want)
@@ -116,6 +117,8 @@ func TestMainRoundTrip(t *testing.T) {
 	require.True(t, c.Log.QueryDigestsTrackHostname, "mysql-query_digests_track_hostname")
 	require.Len(t, c.QueryRules, 5)
 	require.Equal(t, 10, *c.QueryRules[2].DestinationHostgroup)
+	require.Equal(t, 5*time.Second, c.QueryRules[1].CacheTTL)
+	require.Equal(t, 64, c.QueryCacheSizeMB)
 	require.Equal(t, 5, *c.QueryRules[2].FlagOUT)
 	require.Equal(t, 5, c.QueryRules[3].FlagIN)
 	require.Equal(t, `\1`, c.QueryRules[4].ReplacePattern)

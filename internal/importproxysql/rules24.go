@@ -90,4 +90,18 @@ func (w *yamlWriter) ruleExtras(q config.QueryRule) {
 	if q.Delay != 0 {
 		w.line(2, "delay: %s", dur(q.Delay))
 	}
+	w.ruleCache(q)
+}
+
+// ruleCache writes a rule's query-cache keys (docs/query-cache.md).
+func (w *yamlWriter) ruleCache(q config.QueryRule) {
+	if q.CacheTTL != 0 {
+		w.line(2, "cache_ttl: %s", dur(q.CacheTTL))
+	}
+	if q.CacheEmptyResult != nil {
+		w.line(2, "cache_empty_result: %t", *q.CacheEmptyResult)
+	}
+	if q.CacheTimeout != 0 {
+		w.line(2, "cache_timeout: %s", dur(q.CacheTimeout))
+	}
 }

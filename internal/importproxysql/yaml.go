@@ -37,6 +37,9 @@ func WriteYAML(out io.Writer, source string, c *config.Config) error {
 	w.line(0, "max_connections: %d", c.MaxConnections)
 	w.line(0, "server_version: %s", str(c.ServerVersion))
 	w.line(0, "query_timeout: %s", dur(c.QueryTimeout))
+	if c.QueryCacheSizeMB != 0 {
+		w.line(0, "query_cache_size_mb: %d", c.QueryCacheSizeMB)
+	}
 	if c.Log.QueryDigestsTrackHostname {
 		w.line(0, "log:")
 		w.line(1, "query_digests_track_hostname: true")
