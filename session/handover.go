@@ -249,7 +249,7 @@ func Adopt(ctx context.Context, nc, backend net.Conn, d *Deps, dur *Durable) (*A
 		s.pinned, s.counted = c, s.reasons()
 	}
 	s.cl = protocol.NewClientConn(bc)
-	return &Adopted{s: s, bc: bc, replayOff: s.txAdopted()}, nil
+	return &Adopted{s: s, bc: bc, replayOff: s.txAdopted(dur.Tx != nil && dur.Tx.Open)}, nil
 }
 
 // Serve serves the adopted session to its end, like Serve after a login.
