@@ -35,6 +35,7 @@ type upgradeRig struct {
 	newApp     *App
 	newMu      sync.Mutex
 	backend    string
+	commitWait time.Duration // Old.CommitWait; 0: a minute (no commit before done)
 }
 
 func newUpgradeRig(t *testing.T, mods ...func(*config.Config)) *upgradeRig {
@@ -65,6 +66,9 @@ func (r *upgradeRig) serveOld(t *testing.T) {
 	t.Cleanup(func() { _ = ln.Close() })
 	o := &handover.Old{Src: r.old.UpgradeSource(), Log: zaptest.NewLogger(t).Named("old-upgrade"), Stats: r.stats,
 		AckTimeout: 30 * time.Second, DrainTimeout: time.Minute, CommitWait: time.Minute}
+	if r.commitWait > 0 {
+		o.CommitWait = r.commitWait
+	}
 	go func() {
 		uc, err := ln.AcceptUnix()
 		if err != nil {
@@ -216,7 +220,7 @@ func TestUpgradeFailureIsSafe(t *testing.T) {
 		handover.PhaseReady, handover.PhaseSession, handover.PhaseDone} {
 		t.Run(phase, func(t *testing.T) {
 			ctx := context.Background()
-			backend := startTxnServer(t)
+			backend := startTxnServer(t, nil, nil)
 			r := newUpgradeRig(t, func(c *config.Config) { c.Servers = backendConfig(t, backend).Servers })
 			db := openClient(t, r.old.Addr())
 			db.SetMaxOpenConns(3)
@@ -269,6 +273,47 @@ func TestUpgradeFailureIsSafe(t *testing.T) {
 	}
 }
 
+// TestUpgradeCommitRoundThenCrash: while one session runs a long
+// statement, the sessions already received are committed to the new
+// process (CommitWait); the new process then dies at done. The session
+// committed early ends with it (counted failed); the one that left last
+// is taken back and served by the old process.
+func TestUpgradeCommitRoundThenCrash(t *testing.T) {
+	ctx := context.Background()
+	started, block := make(chan struct{}, 1), make(chan struct{})
+	backend := startTxnServer(t, started, block)
+	r := newUpgradeRig(t, func(c *config.Config) { c.Servers = backendConfig(t, backend).Servers })
+	r.commitWait = 100 * time.Millisecond
+	db := openClient(t, r.old.Addr())
+	db.SetMaxOpenConns(2)
+	idle, busy := dedicated(t, db), dedicated(t, db)
+	require.Equal(t, 7, queryOne(t, idle, "SELECT c FROM t WHERE id = 1"))
+	busyDone := make(chan error, 1)
+	go func() {
+		var v int
+		busyDone <- busy.QueryRowContext(ctx, "SELECT block").Scan(&v)
+	}()
+	<-started // busy runs its statement: it leaves only after it
+
+	r.serveOld(t)
+	taken, err := r.takeover(t, handover.PhaseDone)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return r.stats.HandedOver.Load() == 1 }, 30*time.Second, 5*time.Millisecond,
+		"the idle session is committed without waiting for the busy one")
+	close(block)
+	require.NoError(t, <-busyDone)
+	<-taken.Done()
+	require.ErrorIs(t, <-r.oldDone, handover.ErrRolledBack)
+	require.Equal(t, uint64(1), r.stats.Failed.Load(), "the session committed before the crash")
+	require.Equal(t, uint64(1), r.stats.TakenBack.Load(), "the session received at done")
+
+	before := r.oldQ.Load()
+	require.Equal(t, 7, queryOne(t, busy, "SELECT c FROM t WHERE id = 2"))
+	require.Equal(t, before+1, r.oldQ.Load(), "served by the old process")
+	var v int
+	require.Error(t, idle.QueryRowContext(ctx, "SELECT c FROM t WHERE id = 3").Scan(&v), "ended with the new process")
+}
+
 func sessionIDs(a *App) []uint32 {
 	var ids []uint32
 	for _, p := range a.Sessions.Processlist() {
@@ -280,15 +325,16 @@ func sessionIDs(a *App) []uint32 {
 
 // startTxnServer is a fake server whose connections answer "SELECT which"
 // with their number (in login order) and "SELECT in_txn" with 1 inside a
-// transaction (BEGIN .. COMMIT, reported in every reply's status).
-func startTxnServer(t *testing.T) string {
+// transaction (BEGIN .. COMMIT, reported in every reply's status); "SELECT
+// block" signals started, then waits until block is closed.
+func startTxnServer(t *testing.T, started chan<- struct{}, block <-chan struct{}) string {
 	t.Helper()
 	var mu sync.Mutex
 	var logins int64
 	byAddr := map[string]*txnConn{}
 	return fakebackend.Start(t, fakebackend.Options{
 		Handler: func(nc net.Conn) mysqlserver.Handler {
-			h := &txnConn{}
+			h := &txnConn{started: started, block: block}
 			mu.Lock()
 			byAddr[nc.RemoteAddr().String()] = h
 			mu.Unlock()
@@ -306,8 +352,10 @@ func startTxnServer(t *testing.T) string {
 
 type txnConn struct {
 	rowsBackend
-	c *mysqlserver.Conn
-	n int64
+	c       *mysqlserver.Conn
+	n       int64
+	started chan<- struct{}
+	block   <-chan struct{}
 }
 
 func (h *txnConn) HandleQuery(q string) (*mysql.Result, error) {
@@ -327,6 +375,10 @@ func (h *txnConn) HandleQuery(q string) (*mysql.Result, error) {
 		return nil, nil
 	}
 	switch q {
+	case "SELECT block":
+		h.started <- struct{}{}
+		<-h.block
+		return one(1)
 	case "SELECT which":
 		return one(h.n)
 	case "SELECT in_txn":

@@ -174,10 +174,21 @@ func (o *Old) serve(ctx context.Context, c *conn, beforeDone []func() error) (er
 		// and h.mu taken so that no session is between its ack and its
 		// park (a Hand in progress ends on the closed socket).
 		reg.StopHandoff()
+		gone := false // the new process ended the socket: it died
+		select {
+		case <-h.dead:
+			gone = true
+		default:
+		}
 		_ = uc.Close()
 		h.mu.Lock()
 		back := h.release(false)
 		h.mu.Unlock()
+		if n := h.committedCount(); gone && n > 0 {
+			// Committed in an earlier round: served by the process that
+			// died, they ended with it.
+			o.Stats.Failed.Add(uint64(n))
+		}
 		rerr := resume()
 		o.Stats.Rollbacks.Add(1)
 		lg.Error("upgrade: phase rollback: this process accepts again and keeps its sessions",
@@ -370,8 +381,12 @@ func (o *Old) waitEmpty(ctx context.Context, reg *session.Registry, h *hand, lg 
 				if err := h.commit(&message{Type: msgCommit}); err != nil {
 					return err
 				}
+				n := h.release(true)
+				h.parked.Lock()
+				h.parked.committed += n
+				h.parked.Unlock()
 				lg.Info("upgrade: phase commit: the new process serves the sessions it received; others finish their statement",
-					zap.Int("sessions", h.release(true)))
+					zap.Int("sessions", n))
 			}
 		}
 	}
@@ -405,6 +420,9 @@ type hand struct {
 		sync.Mutex
 		list  []*parkedSession
 		given bool // the upgrade failed: every session is given back
+		// committed counts the sessions taken by a commit before done
+		// (lost if the new process dies before done).
+		committed int
 	}
 }
 

@@ -103,6 +103,13 @@ func (h *hand) notePause(d time.Duration) {
 	}
 }
 
+// committedCount is the number of sessions committed before done.
+func (h *hand) committedCount() int {
+	h.parked.Lock()
+	defer h.parked.Unlock()
+	return h.parked.committed
+}
+
 func (h *hand) parkedCount() int {
 	h.parked.Lock()
 	defer h.parked.Unlock()
