@@ -155,6 +155,15 @@ func servedSessionWith(t *testing.T, p Picker, rt func() *Routing, with func(*De
 // servedSessionFull is servedSessionAs with servedSessionWith's options.
 func servedSessionFull(t *testing.T, u config.User, p Picker, rt func() *Routing, with func(*Deps), addrs ...string) (net.Conn, *Stats) {
 	t.Helper()
+	cli, d := servedSessionOf(t, u, p, rt, with, false, addrs...)
+	return cli, d.Stats
+}
+
+// servedSessionOf is servedSessionFull returning the deps; register puts
+// the session in its registry, as Serve does (txhandover_test.go).
+func servedSessionOf(t *testing.T, u config.User, p Picker, rt func() *Routing, with func(*Deps), register bool,
+	addrs ...string) (net.Conn, *Deps) {
+	t.Helper()
 	m := newPools(t, addrs[0], 10, 2*time.Second)
 	for _, a := range addrs[1:] {
 		m.SetServer(a, 10)
@@ -189,13 +198,19 @@ func servedSessionFull(t *testing.T, u config.User, p Picker, rt func() *Routing
 	s.cmd.max = maxPacket(d)
 	s.rywSetup()
 	done := make(chan struct{})
+	if register {
+		d.Registry.add(s)
+	}
 	go func() {
 		defer close(done)
 		s.run()
+		if register {
+			d.Registry.remove(s)
+		}
 		_ = srv.Close()
 	}()
 	t.Cleanup(func() { _ = cli.Close(); <-done })
-	return cli, st
+	return cli, d
 }
 
 type wirePacket struct {

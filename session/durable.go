@@ -15,8 +15,12 @@ import (
 //   - a field whose absence an old reader would misread raises MinReader,
 //     the oldest version able to read the record: a reader older than it
 //     refuses the record and the session stays where it is;
-//   - testdata/durable_v1.json is frozen: every later binary must read it.
-const DurableVersion = 1
+//   - testdata/durable_v<N>.json are frozen: every later binary must read
+//     them.
+//
+// Version 2 adds Tx, the open transaction's replay record (an older
+// reader ignores it: the transaction goes on there without replay).
+const DurableVersion = 2
 
 // ErrDurableVersion is a record this binary is too old to read.
 var ErrDurableVersion = errors.New("session: durable state too new for this binary")
@@ -71,6 +75,9 @@ type Durable struct {
 	// Backend is the pinned backend connection handed over with the
 	// session (its socket travels beside the record); nil: none.
 	Backend *DurableBackend `json:"backend,omitempty"`
+	// Tx is the open transaction's replay record (version 2; nil from
+	// an older binary, or when there is no record: see txhandover.go).
+	Tx *DurableTx `json:"tx,omitempty"`
 }
 
 // DurableStmt is one prepared statement: the client's id, its SQL, its
@@ -122,14 +129,18 @@ func (d *Durable) Marshal() ([]byte, error) {
 }
 
 // UnmarshalDurable decodes a record of any version this binary can read.
-func UnmarshalDurable(b []byte) (*Durable, error) {
+func UnmarshalDurable(b []byte) (*Durable, error) { return unmarshalDurableAs(b, DurableVersion) }
+
+// unmarshalDurableAs decodes b as a reader of version reader would (the
+// tests play older readers with it).
+func unmarshalDurableAs(b []byte, reader int) (*Durable, error) {
 	var d Durable
 	if err := json.Unmarshal(b, &d); err != nil {
 		return nil, fmt.Errorf("session: durable state: %w", err)
 	}
-	if d.Version < 1 || d.MinReader > DurableVersion {
+	if d.Version < 1 || d.MinReader > reader {
 		return nil, fmt.Errorf("%w: version %d, needs a reader of version %d (this one: %d)",
-			ErrDurableVersion, d.Version, d.MinReader, DurableVersion)
+			ErrDurableVersion, d.Version, d.MinReader, reader)
 	}
 	return &d, nil
 }
@@ -182,6 +193,7 @@ func (s *Session) Export() *Durable {
 	if s.userPos != nil {
 		d.UserGTID = s.userPos.load().String()
 	}
+	d.Tx = s.exportTx()
 	return d
 }
 
@@ -211,5 +223,6 @@ func (s *Session) restore(d *Durable) error {
 	if s.userPos != nil {
 		s.userPos.advance(parseGTIDs(d.UserGTID))
 	}
+	s.restoreTx(d.Tx)
 	return nil
 }

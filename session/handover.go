@@ -35,11 +35,15 @@ import (
 // Handoff takes sessions to another process.
 type Handoff interface {
 	// Hand sends the session d, its client socket and, when d.Backend is
-	// set, its pinned backend connection's socket. nil: the other process
-	// serves the client from now on, and this one must neither read from
-	// nor write to the sockets again. An error: the session stays here,
-	// untouched.
-	Hand(d *Durable, client, backend net.Conn) error
+	// set, its pinned backend connection's socket. An error: the session
+	// stays here, untouched. Otherwise the other process has received the
+	// session, and taken (which may block until the upgrade's outcome)
+	// tells who serves it: true, the other process from now on (this one
+	// must neither read from nor write to the sockets again); false, it
+	// gave the session back unserved (it died, or the upgrade was given
+	// up) and this process serves on, as if nothing had happened: it
+	// never stopped owning the sockets.
+	Hand(d *Durable, client, backend net.Conn) (taken func() bool, err error)
 }
 
 type handoffBox struct{ h Handoff }
@@ -64,6 +68,20 @@ func (r *Registry) StartHandoff(h Handoff) {
 // StopHandoff ends StartHandoff: sessions stay (a failed or finished
 // upgrade).
 func (r *Registry) StopHandoff() { r.handoff.Store(nil) }
+
+// Unhanded is the number of live sessions not handed over: neither gone
+// to another process nor waiting for it to take them.
+func (r *Registry) Unhanded() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, s := range r.mu.byID {
+		if !s.handing.Load() {
+			n++
+		}
+	}
+	return n
+}
 
 // Count is the number of live sessions.
 func (r *Registry) Count() int {
@@ -132,10 +150,22 @@ func (s *Session) handoff() bool {
 		d.Backend = durableBackend(h)
 		backend = bnc
 	}
+	pins := s.pins
 	s.releaseHeld()
 	s.pins &^= PinNextStatement
-	if err := b.h.Hand(d, s.nc, backend); err != nil {
+	taken, err := b.h.Hand(d, s.nc, backend)
+	if err != nil {
+		s.pins = pins
 		s.log().Warn("session not handed over: it stays in this process", zap.Error(err))
+		return false
+	}
+	s.handing.Store(true)
+	if !taken() {
+		// Given back unserved (the new process died, or the upgrade
+		// was given up): nothing of the session changed, its sockets and
+		// its pinned connection are still this process's.
+		s.handing.Store(false)
+		s.pins = pins
 		return false
 	}
 	s.timer.stop()
@@ -219,7 +249,7 @@ func Adopt(ctx context.Context, nc, backend net.Conn, d *Deps, dur *Durable) (*A
 		s.pinned, s.counted = c, s.reasons()
 	}
 	s.cl = protocol.NewClientConn(bc)
-	return &Adopted{s: s, bc: bc, replayOff: s.txAdopted()}, nil
+	return &Adopted{s: s, bc: bc, replayOff: s.txAdopted(dur.Tx != nil && dur.Tx.Open)}, nil
 }
 
 // Serve serves the adopted session to its end, like Serve after a login.

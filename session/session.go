@@ -200,8 +200,11 @@ type Session struct {
 	// requests served (durable.go carries both across an upgrade).
 	started    time.Time
 	statements uint64
-	// handedOff: the session was handed to another process (handover.go).
+	// handedOff: the session was handed to another process (handover.go);
+	// handing: it was sent and waits for that process to take it
+	// (Registry.Unhanded does not count it).
 	handedOff bool
+	handing   atomic.Bool
 }
 
 // handshake is the go-mysql Handler used during login only: rwproxy runs

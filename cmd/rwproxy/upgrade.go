@@ -61,6 +61,9 @@ func startUpgrader(a *app.App, o options, stats *handover.Stats, lg *zap.Logger)
 	}
 	old := &handover.Old{Src: a.UpgradeSource(), Log: lg.Named("upgrade"), Stats: stats,
 		DrainTimeout: a.Store.Current().ShutdownTimeout}
+	if d, err := time.ParseDuration(os.Getenv(handover.CommitWaitEnv)); err == nil && d > 0 {
+		old.CommitWait = d
+	}
 	u, err := handover.NewUpgrader(path, old, newArgv(o))
 	if err != nil {
 		return nil, fmt.Errorf("upgrade socket: %w", err)

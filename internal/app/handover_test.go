@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -34,6 +35,7 @@ type upgradeRig struct {
 	newApp     *App
 	newMu      sync.Mutex
 	backend    string
+	commitWait time.Duration // Old.CommitWait; 0: a minute (no commit before done)
 }
 
 func newUpgradeRig(t *testing.T, mods ...func(*config.Config)) *upgradeRig {
@@ -63,7 +65,10 @@ func (r *upgradeRig) serveOld(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = ln.Close() })
 	o := &handover.Old{Src: r.old.UpgradeSource(), Log: zaptest.NewLogger(t).Named("old-upgrade"), Stats: r.stats,
-		AckTimeout: 30 * time.Second, DrainTimeout: time.Minute}
+		AckTimeout: 30 * time.Second, DrainTimeout: time.Minute, CommitWait: time.Minute}
+	if r.commitWait > 0 {
+		o.CommitWait = r.commitWait
+	}
 	go func() {
 		uc, err := ln.AcceptUnix()
 		if err != nil {
@@ -205,53 +210,184 @@ func TestUpgradeHandsSessionsOver(t *testing.T) {
 }
 
 // TestUpgradeFailureIsSafe kills the new process at each step of the
-// protocol: the old one keeps (or takes back) every session it still has
-// and accepts new clients again. Only a session the new process had
-// acknowledged before it died is lost (its client sees the connection
-// end): the "session" step.
+// protocol: the old one keeps every session, taking back the ones the new
+// process had received but not served (it serves none before done), and
+// accepts new clients again. Every session's next statement is answered
+// by the old process; the one inside a transaction is still on the same
+// backend connection, its transaction open.
 func TestUpgradeFailureIsSafe(t *testing.T) {
 	for _, phase := range []string{handover.PhaseHello, handover.PhaseConfig, handover.PhaseListeners,
-		handover.PhaseReady, handover.PhaseSession} {
+		handover.PhaseReady, handover.PhaseSession, handover.PhaseDone} {
 		t.Run(phase, func(t *testing.T) {
-			r := newUpgradeRig(t)
+			ctx := context.Background()
+			backend := startTxnServer(t, nil, nil)
+			r := newUpgradeRig(t, func(c *config.Config) { c.Servers = backendConfig(t, backend).Servers })
 			db := openClient(t, r.old.Addr())
-			db.SetMaxOpenConns(2)
-			c1, c2 := dedicated(t, db), dedicated(t, db)
+			db.SetMaxOpenConns(3)
+			c1, c2, c3 := dedicated(t, db), dedicated(t, db), dedicated(t, db)
 			require.Equal(t, 7, queryOne(t, c1, "SELECT c FROM t WHERE id = 1"))
 			require.Equal(t, 7, queryOne(t, c2, "SELECT c FROM t WHERE id = 1"))
+			_, err := c3.ExecContext(ctx, "BEGIN")
+			require.NoError(t, err)
+			pinned := queryOne(t, c3, "SELECT which")
+			require.Equal(t, 1, queryOne(t, c3, "SELECT in_txn"))
+			ids := sessionIDs(r.old)
+			require.Len(t, ids, 3)
+
 			r.serveOld(t)
 			taken, err := r.takeover(t, phase)
 			if err == nil {
 				<-taken.Done()
+				require.Zero(t, taken.Adopted.Load(), "the new process served no session")
 			}
 			require.ErrorIs(t, <-r.oldDone, handover.ErrRolledBack)
 			require.Equal(t, uint64(1), r.stats.Rollbacks.Load())
+			require.Zero(t, r.stats.HandedOver.Load())
+			require.Zero(t, r.stats.Failed.Load())
+			switch phase {
+			case handover.PhaseSession:
+				require.Equal(t, uint64(1), r.stats.TakenBack.Load(), "the session acknowledged before the crash")
+			case handover.PhaseDone:
+				require.Equal(t, uint64(3), r.stats.TakenBack.Load())
+			default:
+				require.Zero(t, r.stats.TakenBack.Load())
+			}
 
-			lost := 0
-			for _, c := range []*sql.Conn{c1, c2} {
-				var v int
-				if err := c.QueryRowContext(context.Background(), "SELECT c FROM t WHERE id = 5").Scan(&v); err != nil {
-					lost++
-					continue
-				}
-				require.Equal(t, 7, v)
-			}
-			if phase == handover.PhaseSession {
-				require.Equal(t, 1, lost, "the session acknowledged before the crash")
-				require.Equal(t, uint64(1), r.stats.HandedOver.Load())
-			} else {
-				require.Zero(t, lost)
-				require.Zero(t, r.stats.HandedOver.Load())
-			}
-			require.Equal(t, 2-lost, r.old.Sessions.Count())
+			before := r.oldQ.Load()
+			require.Equal(t, 7, queryOne(t, c1, "SELECT c FROM t WHERE id = 5"))
+			require.Equal(t, 7, queryOne(t, c2, "SELECT c FROM t WHERE id = 5"))
+			require.Equal(t, pinned, queryOne(t, c3, "SELECT which"), "the same backend connection")
+			require.Equal(t, 1, queryOne(t, c3, "SELECT in_txn"), "its transaction still open")
+			_, err = c3.ExecContext(ctx, "COMMIT")
+			require.NoError(t, err)
+			require.Equal(t, 0, queryOne(t, c3, "SELECT in_txn"))
+			require.Equal(t, before+6, r.oldQ.Load(), "every statement ran in the old process")
+			require.Equal(t, ids, sessionIDs(r.old), "the same sessions, none lost")
 			// The old process accepts again.
 			fresh := openClient(t, r.old.Addr())
-			before := r.oldQ.Load()
+			before = r.oldQ.Load()
 			var v int
-			require.NoError(t, fresh.QueryRowContext(context.Background(), "SELECT c FROM t WHERE id = 6").Scan(&v))
+			require.NoError(t, fresh.QueryRowContext(ctx, "SELECT c FROM t WHERE id = 6").Scan(&v))
 			require.Equal(t, before+1, r.oldQ.Load(), "served by the old process")
 		})
 	}
+}
+
+// TestUpgradeCommitRoundThenCrash: while one session runs a long
+// statement, the sessions already received are committed to the new
+// process (CommitWait); the new process then dies at done. The session
+// committed early ends with it (counted failed); the one that left last
+// is taken back and served by the old process.
+func TestUpgradeCommitRoundThenCrash(t *testing.T) {
+	ctx := context.Background()
+	started, block := make(chan struct{}, 1), make(chan struct{})
+	backend := startTxnServer(t, started, block)
+	r := newUpgradeRig(t, func(c *config.Config) { c.Servers = backendConfig(t, backend).Servers })
+	r.commitWait = 100 * time.Millisecond
+	db := openClient(t, r.old.Addr())
+	db.SetMaxOpenConns(2)
+	idle, busy := dedicated(t, db), dedicated(t, db)
+	require.Equal(t, 7, queryOne(t, idle, "SELECT c FROM t WHERE id = 1"))
+	busyDone := make(chan error, 1)
+	go func() {
+		var v int
+		busyDone <- busy.QueryRowContext(ctx, "SELECT block").Scan(&v)
+	}()
+	<-started // busy runs its statement: it leaves only after it
+
+	r.serveOld(t)
+	taken, err := r.takeover(t, handover.PhaseDone)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return r.stats.HandedOver.Load() == 1 }, 30*time.Second, 5*time.Millisecond,
+		"the idle session is committed without waiting for the busy one")
+	close(block)
+	require.NoError(t, <-busyDone)
+	<-taken.Done()
+	require.ErrorIs(t, <-r.oldDone, handover.ErrRolledBack)
+	require.Equal(t, uint64(1), r.stats.Failed.Load(), "the session committed before the crash")
+	require.Equal(t, uint64(1), r.stats.TakenBack.Load(), "the session received at done")
+
+	before := r.oldQ.Load()
+	require.Equal(t, 7, queryOne(t, busy, "SELECT c FROM t WHERE id = 2"))
+	require.Equal(t, before+1, r.oldQ.Load(), "served by the old process")
+	var v int
+	require.Error(t, idle.QueryRowContext(ctx, "SELECT c FROM t WHERE id = 3").Scan(&v), "ended with the new process")
+}
+
+func sessionIDs(a *App) []uint32 {
+	var ids []uint32
+	for _, p := range a.Sessions.Processlist() {
+		ids = append(ids, p.ID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// startTxnServer is a fake server whose connections answer "SELECT which"
+// with their number (in login order) and "SELECT in_txn" with 1 inside a
+// transaction (BEGIN .. COMMIT, reported in every reply's status); "SELECT
+// block" signals started, then waits until block is closed.
+func startTxnServer(t *testing.T, started chan<- struct{}, block <-chan struct{}) string {
+	t.Helper()
+	var mu sync.Mutex
+	var logins int64
+	byAddr := map[string]*txnConn{}
+	return fakebackend.Start(t, fakebackend.Options{
+		Handler: func(nc net.Conn) mysqlserver.Handler {
+			h := &txnConn{started: started, block: block}
+			mu.Lock()
+			byAddr[nc.RemoteAddr().String()] = h
+			mu.Unlock()
+			return h
+		},
+		OnLogin: func(c *mysqlserver.Conn) { // on the connection's goroutine, before its commands
+			mu.Lock()
+			defer mu.Unlock()
+			if h := byAddr[c.RemoteAddr().String()]; h != nil {
+				logins++
+				h.c, h.n = c, logins
+			}
+		}})
+}
+
+type txnConn struct {
+	rowsBackend
+	c       *mysqlserver.Conn
+	n       int64
+	started chan<- struct{}
+	block   <-chan struct{}
+}
+
+func (h *txnConn) HandleQuery(q string) (*mysql.Result, error) {
+	one := func(v int64) (*mysql.Result, error) {
+		rs, err := mysql.BuildSimpleResultset([]string{"v"}, [][]any{{v}}, false)
+		if err != nil {
+			return nil, err
+		}
+		return mysql.NewResult(rs), nil
+	}
+	switch tracingOp(q) {
+	case "BEGIN", "START":
+		h.c.SetStatus(mysql.SERVER_STATUS_IN_TRANS)
+		return nil, nil
+	case "COMMIT", "ROLLBACK":
+		h.c.UnsetStatus(mysql.SERVER_STATUS_IN_TRANS)
+		return nil, nil
+	}
+	switch q {
+	case "SELECT block":
+		h.started <- struct{}{}
+		<-h.block
+		return one(1)
+	case "SELECT which":
+		return one(h.n)
+	case "SELECT in_txn":
+		if h.c.IsInTransaction() {
+			return one(1)
+		}
+		return one(0)
+	}
+	return h.rowsBackend.HandleQuery(q)
 }
 
 // whichBackend answers "SELECT which" with the number of the backend

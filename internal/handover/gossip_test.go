@@ -66,6 +66,23 @@ func handoverPair(t *testing.T) (*net.UnixConn, *conn) {
 	return oldEnd, &conn{uc: newEnd}
 }
 
+// serveOld runs Old.Serve over a handover pair, with a stateSource, and
+// sends the new side's hello with features; nw is the new side's end,
+// done gets Serve's outcome.
+func serveOld(t *testing.T, features []string) (o *Old, src *stateSource, nw *conn, done chan error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	src = &stateSource{t: t, ln: ln}
+	o = &Old{Src: src, Log: zaptest.NewLogger(t), Stats: &Stats{}}
+	oldEnd, nw := handoverPair(t)
+	done = make(chan error, 1)
+	go func() { done <- o.Serve(context.Background(), oldEnd) }()
+	require.NoError(t, nw.send(&message{Type: msgHello, Version: ProtocolVersion, PID: 1, Features: features}))
+	return o, src, nw, done
+}
+
 // TestGossipOnlyToANewBinaryThatTakesIt: the old process sends its
 // monitor view to any new binary, but detaches its cluster node and sends
 // the gossip port only to one whose hello says it takes it (an older
@@ -81,16 +98,7 @@ func TestGossipOnlyToANewBinaryThatTakesIt(t *testing.T) {
 		{"gossip", []string{featureGossip}, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			require.NoError(t, err)
-			defer ln.Close()
-			src := &stateSource{t: t, ln: ln}
-			o := &Old{Src: src, Log: zaptest.NewLogger(t), Stats: &Stats{}}
-			oldEnd, nw := handoverPair(t)
-			done := make(chan error, 1)
-			go func() { done <- o.Serve(context.Background(), oldEnd) }()
-
-			require.NoError(t, nw.send(&message{Type: msgHello, Version: ProtocolVersion, PID: 1, Features: tc.features}))
+			_, src, nw, done := serveOld(t, tc.features)
 			m, fds, err := nw.recv()
 			require.NoError(t, err)
 			closeFiles(fds)

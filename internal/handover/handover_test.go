@@ -27,7 +27,7 @@ func TestDocsListUpgradeMetrics(t *testing.T) {
 		require.Contains(t, string(raw), "| `"+m[1]+"` |")
 		n++
 	}
-	require.Equal(t, 4, n)
+	require.Equal(t, 5, n)
 }
 
 // TestWirePassesSockets: a message and the descriptors sent with it

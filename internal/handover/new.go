@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -45,6 +46,9 @@ const (
 	PhaseListeners = "listeners" // after receiving the sockets, before ready
 	PhaseReady     = "ready"     // after sending ready, before any session
 	PhaseSession   = "session"   // after acknowledging the first session
+	// With take-back (takeback.go), before the sessions are served:
+	PhaseCommit = "commit" // after receiving a commit, before answering taken
+	PhaseDone   = "done"   // after receiving done, before answering taken
 )
 
 // NewOptions configure the new side.
@@ -57,8 +61,9 @@ type NewOptions struct {
 	// at once (status 3), without closing anything.
 	Crash func()
 	// OnDone runs when the old process says done, before this process
-	// answers by closing the socket (which lets the old one exit): the
-	// place to tell systemd the new main pid.
+	// answers (taken, or with an older binary by closing the socket),
+	// which lets the old one exit: the place to tell systemd the new main
+	// pid.
 	OnDone func()
 }
 
@@ -67,11 +72,19 @@ type NewOptions struct {
 type Taken struct {
 	done chan struct{}
 	// Prev is the old process's upgrade counters (with done).
-	Prev    *Snapshot
-	err     error
+	Prev *Snapshot
+	err  error
+	// Adopted: sessions served here; Refused: sessions refused (nack).
 	Adopted atomic.Uint64
 	Refused atomic.Uint64
+	// takeback: the old process keeps each session until it commits it
+	// (takeback.go): adopted sessions wait in pending until then.
+	takeback bool
+	pending  []adopted
 }
+
+// adopted is a session rebuilt here, not served yet.
+type adopted struct{ serve, abandon func() }
 
 // Done is closed when the old process said done (err nil) or is gone.
 func (t *Taken) Done() <-chan struct{} { return t.done }
@@ -96,7 +109,8 @@ func Takeover(ctx context.Context, path string, build Builder, o NewOptions) (*T
 	}
 	c := &conn{uc: nc.(*net.UnixConn)}
 	fail := func(err error) (*Taken, error) { _ = nc.Close(); return nil, err }
-	hello := &message{Type: msgHello, Version: ProtocolVersion, PID: os.Getpid(), Features: []string{featureGossip}}
+	hello := &message{Type: msgHello, Version: ProtocolVersion, PID: os.Getpid(),
+		Features: []string{featureGossip, featureTakeback}}
 	if err := c.send(hello); err != nil {
 		return fail(err)
 	}
@@ -109,6 +123,7 @@ func Takeover(ctx context.Context, path string, build Builder, o NewOptions) (*T
 		return fail(fmt.Errorf("handover: configuration: %v", errOr(err, m)))
 	}
 	in := Inherited{Config: m.Config, Monitor: m.Monitor}
+	takeback := slices.Contains(m.Features, featureTakeback)
 	protocol.ReserveConnIDs(m.ConnID)
 	if o.crashAt(PhaseConfig) {
 		return fail(errCrashed)
@@ -129,11 +144,11 @@ func Takeover(ctx context.Context, path string, build Builder, o NewOptions) (*T
 	if err := c.send(&message{Type: msgReady}); err != nil {
 		return fail(err)
 	}
-	lg.Info("takeover: phase ready: serving on the inherited sockets; sessions arrive")
+	lg.Info("takeover: phase ready: serving on the inherited sockets; sessions arrive", zap.Bool("takeback", takeback))
 	if o.crashAt(PhaseReady) {
 		return fail(errCrashed)
 	}
-	t := &Taken{done: make(chan struct{})}
+	t := &Taken{done: make(chan struct{}), takeback: takeback}
 	go t.receive(c, tgt, o, lg)
 	return t, nil
 }
@@ -211,23 +226,28 @@ func dupFile(f *os.File) (*os.File, error) {
 func (t *Taken) receive(c *conn, tgt Target, o NewOptions, lg *zap.Logger) {
 	defer close(t.done)
 	defer func() { _ = c.uc.Close() }()
+	// Sessions never committed stay the old process's: only this
+	// process's copies of their sockets are closed.
+	defer t.abandon()
+	acked := 0
 	for {
 		m, fds, err := c.recv()
 		if err != nil {
 			closeFiles(fds)
 			t.err = fmt.Errorf("handover: old process gone before done: %w", err)
-			lg.Warn("takeover: the old process is gone; this one serves", zap.Error(err))
+			lg.Warn("takeover: the old process is gone before done; the sessions it did not commit stay its own",
+				zap.Error(err), zap.Int("sessions", len(t.pending)))
 			return
 		}
 		switch m.Type {
 		case msgDone:
 			t.Prev = m.Stats
-			if o.OnDone != nil {
-				o.OnDone()
-			}
-			lg.Info("takeover: phase done: the old process handed everything over",
-				zap.Uint64("sessions", t.Adopted.Load()))
+			t.takeDone(c, o, lg)
 			return
+		case msgCommit:
+			if !t.commit(c, o, lg) {
+				return
+			}
 		case msgAbort:
 			closeFiles(fds)
 			t.err = errors.New("handover: the old process gave the upgrade up: " + m.Err)
@@ -237,7 +257,7 @@ func (t *Taken) receive(c *conn, tgt Target, o NewOptions, lg *zap.Logger) {
 				t.err = errors.New("handover: answer not delivered")
 				return
 			}
-			if t.Adopted.Load() == 1 && o.crashAt(PhaseSession) {
+			if acked++; acked == 1 && o.crashAt(PhaseSession) {
 				t.err = errCrashed
 				return
 			}
@@ -245,6 +265,62 @@ func (t *Taken) receive(c *conn, tgt Target, o NewOptions, lg *zap.Logger) {
 			closeFiles(fds)
 		}
 	}
+}
+
+// commit answers a commit: taken, then the pending sessions are served
+// here; false: the takeover ends (the old process keeps them).
+func (t *Taken) commit(c *conn, o NewOptions, lg *zap.Logger) bool {
+	if o.crashAt(PhaseCommit) {
+		t.err = errCrashed
+		return false
+	}
+	if err := c.send(&message{Type: msgTaken}); err != nil {
+		t.err = fmt.Errorf("handover: taken not delivered: %w", err)
+		return false
+	}
+	lg.Info("takeover: phase commit: serving the sessions received", zap.Int("sessions", len(t.pending)))
+	t.servePending()
+	return true
+}
+
+// takeDone handles done: with take-back, taken and the last sessions served;
+// then the wait for the old process to close the socket (its upgrade
+// socket is closed by then, so that this process can open its own).
+func (t *Taken) takeDone(c *conn, o NewOptions, lg *zap.Logger) {
+	if o.crashAt(PhaseDone) {
+		t.err = errCrashed
+		return
+	}
+	if o.OnDone != nil {
+		o.OnDone()
+	}
+	if t.takeback {
+		if err := c.send(&message{Type: msgTaken}); err != nil {
+			t.err = fmt.Errorf("handover: taken not delivered: %w", err)
+			return
+		}
+		t.servePending()
+		_ = c.uc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, fds, _ := c.recv()
+		closeFiles(fds)
+	}
+	lg.Info("takeover: phase done: the old process handed everything over",
+		zap.Uint64("sessions", t.Adopted.Load()))
+}
+
+func (t *Taken) servePending() {
+	for _, a := range t.pending {
+		t.Adopted.Add(1)
+		a.serve()
+	}
+	t.pending = nil
+}
+
+func (t *Taken) abandon() {
+	for _, a := range t.pending {
+		a.abandon()
+	}
+	t.pending = nil
 }
 
 // adopt takes one session; false: the old process cannot be answered.
@@ -279,6 +355,10 @@ func (t *Taken) adopt(c *conn, tgt Target, m *message, fds []*os.File, lg *zap.L
 	if err := c.send(&message{Type: msgAck, ID: m.ID}); err != nil {
 		abandon()
 		return false
+	}
+	if t.takeback {
+		t.pending = append(t.pending, adopted{serve: serve, abandon: abandon})
+		return true
 	}
 	t.Adopted.Add(1)
 	serve()

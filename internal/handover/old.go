@@ -56,17 +56,22 @@ func (g *Gossip) close() { _, _ = g.TCP.Close(), g.UDP.Close() }
 // Stats count upgrades and their sessions (admin and /metrics).
 type Stats struct {
 	// HandedOver: sessions the new process took; Refused: sessions it
-	// refused (they stayed); Failed: sessions lost in a failed handover
-	// (the new process took their socket, then died); Drained: sessions
-	// that could not leave (TLS, open transaction) and ended on the old
-	// process, or were closed at the drain deadline.
-	HandedOver, Refused, Failed, Drained atomic.Uint64
+	// refused (they stayed); TakenBack: sessions it had received but
+	// not served when the upgrade failed (this process served on);
+	// Failed: sessions lost in a failed handover (the new process served
+	// them, then died: only with an older binary, or after a commit round,
+	// takeback.go); Drained: sessions that could not leave (TLS, open
+	// transaction) and ended on the old process, or were closed at the
+	// drain deadline.
+	HandedOver, Refused, TakenBack, Failed, Drained atomic.Uint64
 	// Upgrades: completed; Rollbacks: failed ones the old process
 	// survived.
 	Upgrades, Rollbacks atomic.Uint64
 	// LastDuration is the last upgrade's duration (ns, from the new
-	// process's hello to done or to the rollback).
-	LastDuration atomic.Int64
+	// process's hello to done or to the rollback); LastPause the longest
+	// a session of it waited, received by the new process, to be served
+	// there or given back (ns: its client's pause).
+	LastDuration, LastPause atomic.Int64
 	// TxnsWithoutReplay counts sessions adopted inside a transaction
 	// under transaction_replay: the transaction goes on, without a replay
 	// record (a lost server ends it with an error).
@@ -79,9 +84,12 @@ type Old struct {
 	Log   *zap.Logger
 	Stats *Stats
 	// ReadyTimeout bounds the new process's start (hello to ready);
-	// AckTimeout one session's handover; DrainTimeout the wait for the
-	// sessions that cannot leave before they are closed.
-	ReadyTimeout, AckTimeout, DrainTimeout time.Duration
+	// AckTimeout one session's handover (and the new process's taken);
+	// DrainTimeout the wait for the sessions that cannot leave before
+	// they are closed; CommitWait how long sessions the new process
+	// received wait for the others before they are committed to it, a
+	// fifth of it if no session arrives meanwhile (takeback.go).
+	ReadyTimeout, AckTimeout, DrainTimeout, CommitWait time.Duration
 }
 
 // Defaults for Old's timeouts.
@@ -89,6 +97,7 @@ const (
 	DefaultReadyTimeout = 60 * time.Second
 	DefaultAckTimeout   = 10 * time.Second
 	DefaultDrainTimeout = 30 * time.Second
+	DefaultCommitWait   = 250 * time.Millisecond
 )
 
 // connIDMargin is how many logins this process may still take between
@@ -103,7 +112,8 @@ var ErrRolledBack = errors.New("handover: upgrade failed; this process keeps ser
 // the new process owns the sockets and every session, this process may
 // exit. An error: this process keeps serving.
 //
-// beforeDone, if set, runs just before done is sent (the upgrade socket is
+// beforeDone, if set, runs just before done is sent, or with take-back
+// once the new process took the last sessions (the upgrade socket is
 // closed there, so that the new process can open its own at the same path).
 func (o *Old) Serve(ctx context.Context, uc *net.UnixConn, beforeDone ...func() error) error {
 	return o.serve(ctx, &conn{uc: uc}, beforeDone)
@@ -128,7 +138,8 @@ func (o *Old) serve(ctx context.Context, c *conn, beforeDone []func() error) (er
 	}
 	lg := o.Log.With(zap.Int("new_pid", m.PID))
 	lg.Info("upgrade: phase hello: new process connected")
-	if g, err = o.sendState(c, lg, slices.Contains(m.Features, featureGossip)); err != nil {
+	takeback := slices.Contains(m.Features, featureTakeback)
+	if g, err = o.sendState(c, lg, slices.Contains(m.Features, featureGossip), takeback); err != nil {
 		o.Stats.Rollbacks.Add(1)
 		return fmt.Errorf("%w: %v", ErrRolledBack, err)
 	}
@@ -144,39 +155,100 @@ func (o *Old) serve(ctx context.Context, c *conn, beforeDone []func() error) (er
 		o.Stats.Rollbacks.Add(1)
 		return fmt.Errorf("%w: %v", ErrRolledBack, err)
 	}
-	lg.Info("upgrade: phase ready: new process serves; this one stopped accepting and hands its sessions over")
-	h := &hand{c: c, acks: make(chan *message, 1), dead: make(chan struct{}), stats: o.Stats, timeout: o.ackTimeout()}
+	lg.Info("upgrade: phase ready: new process serves; this one stopped accepting and hands its sessions over",
+		zap.Bool("takeback", takeback))
+	o.Stats.LastPause.Store(0)
+	h := &hand{c: c, acks: make(chan *message, 1), dead: make(chan struct{}), stats: o.Stats, timeout: o.ackTimeout(),
+		takeback: takeback}
 	go h.readLoop()
 	reg := o.Src.Sessions()
 	reg.StartHandoff(h)
-	if err := o.waitEmpty(ctx, reg, h, lg); err != nil {
+	err = o.waitEmpty(ctx, reg, h, lg)
+	if err == nil {
+		err = o.finish(h, reg, start, beforeDone, lg)
+	}
+	if err != nil {
+		// Every session the new process received but did not serve is
+		// given back: it never stopped being this process's. The socket
+		// is closed first (a live new process abandons what it received)
+		// and h.mu taken so that no session is between its ack and its
+		// park (a Hand in progress ends on the closed socket).
 		reg.StopHandoff()
+		gone := false // the new process ended the socket: it died
+		select {
+		case <-h.dead:
+			gone = true
+		default:
+		}
+		_ = uc.Close()
+		h.mu.Lock()
+		back := h.release(false)
+		h.mu.Unlock()
+		if n := h.committedCount(); gone && n > 0 {
+			// Committed in an earlier round: served by the process that
+			// died, they ended with it.
+			o.Stats.Failed.Add(uint64(n))
+		}
 		rerr := resume()
 		o.Stats.Rollbacks.Add(1)
 		lg.Error("upgrade: phase rollback: this process accepts again and keeps its sessions",
-			zap.Error(err), zap.NamedError("resume_error", rerr), zap.Int("sessions", reg.Count()))
+			zap.Error(err), zap.NamedError("resume_error", rerr), zap.Int("sessions", reg.Count()),
+			zap.Int("taken_back", back), zap.Duration("pause", time.Duration(o.Stats.LastPause.Load())))
 		return fmt.Errorf("%w: %v", ErrRolledBack, err)
 	}
+	return nil
+}
+
+// finish ends an upgrade whose sessions all left: done. With takeback the
+// sessions still wait, parked, for the new process's taken: then they
+// close this process's copies of their sockets; no taken (the new
+// process died) is a failed upgrade, and they serve on here.
+func (o *Old) finish(h *hand, reg *session.Registry, start time.Time, beforeDone []func() error, lg *zap.Logger) error {
+	if !h.takeback {
+		for _, fn := range beforeDone {
+			_ = fn()
+		}
+		o.Stats.Upgrades.Add(1)
+		o.Stats.LastDuration.Store(int64(time.Since(start)))
+		snap := o.Stats.Snapshot()
+		h.mu.Lock()
+		err := h.c.send(&message{Type: msgDone, Stats: &snap})
+		h.mu.Unlock()
+		if err != nil {
+			lg.Warn("upgrade: done not delivered", zap.Error(err))
+		}
+		// The new process closes the socket once it took the service over
+		// (systemd's main pid): this one exits after that.
+		select {
+		case <-h.dead:
+		case <-time.After(5 * time.Second):
+		}
+		lg.Info("upgrade: phase done: every session handed over", zap.Duration("duration", time.Since(start)),
+			zap.Uint64("handed_over", o.Stats.HandedOver.Load()))
+		return nil
+	}
+	// The counters as they are once the new process took the last
+	// sessions (it reports them as its own).
+	snap := o.Stats.Snapshot()
+	snap.Upgrades++
+	snap.HandedOver += uint64(h.parkedCount())
+	snap.LastDuration = time.Since(start)
+	snap.LastPause = max(snap.LastPause, h.parkedFor())
+	if err := h.commit(&message{Type: msgDone, Stats: &snap}); err != nil {
+		return err
+	}
+	// The new process opens its own upgrade socket once this one closed
+	// the handover connection (after this).
 	for _, fn := range beforeDone {
 		_ = fn()
 	}
+	h.release(true)
 	o.Stats.Upgrades.Add(1)
 	o.Stats.LastDuration.Store(int64(time.Since(start)))
-	snap := o.Stats.Snapshot()
-	h.mu.Lock()
-	err = c.send(&message{Type: msgDone, Stats: &snap})
-	h.mu.Unlock()
-	if err != nil {
-		lg.Warn("upgrade: done not delivered", zap.Error(err))
-	}
-	// The new process closes the socket once it took the service over
-	// (systemd's main pid): this one exits after that.
-	select {
-	case <-h.dead:
-	case <-time.After(5 * time.Second):
-	}
+	waitGone(reg)
 	lg.Info("upgrade: phase done: every session handed over", zap.Duration("duration", time.Since(start)),
-		zap.Uint64("handed_over", o.Stats.HandedOver.Load()))
+		zap.Uint64("handed_over", o.Stats.HandedOver.Load()),
+		zap.Duration("pause", time.Duration(o.Stats.LastPause.Load())))
 	return nil
 }
 
@@ -193,7 +265,10 @@ func errOr(err error, m *message) string {
 //
 // gossip: the new binary takes the gossip port (an older one does not:
 // the node then stays up here until this process exits, as before).
-func (o *Old) sendState(c *conn, lg *zap.Logger, gossip bool) (g *Gossip, err error) {
+//
+// takeback: the new binary serves the sessions only once committed
+// (takeback.go); the configuration message says this process does so.
+func (o *Old) sendState(c *conn, lg *zap.Logger, gossip, takeback bool) (g *Gossip, err error) {
 	cfg, err := o.Src.Config()
 	if err != nil {
 		return nil, err
@@ -202,6 +277,9 @@ func (o *Old) sendState(c *conn, lg *zap.Logger, gossip bool) (g *Gossip, err er
 	// The margin covers the clients this process still accepts until the
 	// new one is ready.
 	m := &message{Type: msgConfig, Config: cfg, ConnID: protocol.LastConnID() + connIDMargin}
+	if takeback {
+		m.Features = []string{featureTakeback}
+	}
 	if ss != nil {
 		// A view that cannot be had only makes the new monitor start
 		// afresh.
@@ -269,8 +347,11 @@ func (o *Old) endGossip(g *Gossip, err error) {
 	o.Log.Info("upgrade: cluster node resumed on its gossip port")
 }
 
-// waitEmpty waits until every session has left, closing the ones that
-// cannot at the drain deadline; an error is the new process gone.
+// waitEmpty waits until every session has left (or, with takeback, waits
+// parked for the new process to take it), closing the ones that cannot
+// at the drain deadline; an error is the new process gone. Parked sessions
+// that waited CommitWait for the others are committed to the new process
+// (takeback.go).
 func (o *Old) waitEmpty(ctx context.Context, reg *session.Registry, h *hand, lg *zap.Logger) error {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
@@ -278,7 +359,7 @@ func (o *Old) waitEmpty(ctx context.Context, reg *session.Registry, h *hand, lg 
 	defer deadline.Stop()
 	drained := false
 	for {
-		if reg.Count() == 0 {
+		if reg.Unhanded() == 0 {
 			return nil
 		}
 		select {
@@ -288,7 +369,7 @@ func (o *Old) waitEmpty(ctx context.Context, reg *session.Registry, h *hand, lg 
 			return ctx.Err()
 		case <-deadline.C:
 			if !drained {
-				n := reg.Count()
+				n := reg.Unhanded()
 				o.Stats.Drained.Add(uint64(n))
 				lg.Warn("upgrade: phase drain: sessions that could not leave are closed at their next boundary",
 					zap.Int("sessions", n))
@@ -296,6 +377,17 @@ func (o *Old) waitEmpty(ctx context.Context, reg *session.Registry, h *hand, lg 
 				drained = true
 			}
 		case <-tick.C:
+			if h.commitDue(o.commitWait()) {
+				if err := h.commit(&message{Type: msgCommit}); err != nil {
+					return err
+				}
+				n := h.release(true)
+				h.parked.Lock()
+				h.parked.committed += n
+				h.parked.Unlock()
+				lg.Info("upgrade: phase commit: the new process serves the sessions it received; others finish their statement",
+					zap.Int("sessions", n))
+			}
 		}
 	}
 }
@@ -303,6 +395,7 @@ func (o *Old) waitEmpty(ctx context.Context, reg *session.Registry, h *hand, lg 
 func (o *Old) readyTimeout() time.Duration { return orDefault(o.ReadyTimeout, DefaultReadyTimeout) }
 func (o *Old) ackTimeout() time.Duration   { return orDefault(o.AckTimeout, DefaultAckTimeout) }
 func (o *Old) drainTimeout() time.Duration { return orDefault(o.DrainTimeout, DefaultDrainTimeout) }
+func (o *Old) commitWait() time.Duration   { return orDefault(o.CommitWait, DefaultCommitWait) }
 
 func orDefault(d, def time.Duration) time.Duration {
 	if d > 0 {
@@ -320,6 +413,17 @@ type hand struct {
 	deadErr atomic.Value
 	stats   *Stats
 	timeout time.Duration
+	// takeback: the new process serves a session only once committed;
+	// until then the session waits here, parked (takeback.go).
+	takeback bool
+	parked   struct {
+		sync.Mutex
+		list  []*parkedSession
+		given bool // the upgrade failed: every session is given back
+		// committed counts the sessions taken by a commit before done
+		// (lost if the new process dies before done).
+		committed int
+	}
 }
 
 var _ session.Handoff = (*hand)(nil)
@@ -353,17 +457,17 @@ func (h *hand) readLoop() {
 }
 
 // Hand implements session.Handoff.
-func (h *hand) Hand(d *session.Durable, client, backend net.Conn) error {
+func (h *hand) Hand(d *session.Durable, client, backend net.Conn) (func() bool, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	select {
 	case <-h.dead:
-		return h.err()
+		return nil, h.err()
 	default:
 	}
 	b, err := d.Marshal()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	m := &message{Type: msgSession, ID: d.ConnID, Session: b}
 	err = connFD(client, func(fd int) error {
@@ -374,7 +478,7 @@ func (h *hand) Hand(d *session.Durable, client, backend net.Conn) error {
 	})
 	if err != nil {
 		_ = h.c.uc.Close() // readLoop ends: the upgrade rolls back
-		return err
+		return nil, err
 	}
 	t := time.NewTimer(h.timeout)
 	defer t.Stop()
@@ -386,29 +490,41 @@ func (h *hand) Hand(d *session.Durable, client, backend net.Conn) error {
 		case m := <-h.acks: // answered, then died
 			return h.answer(m, d.ConnID)
 		default:
-			return h.err()
+			return nil, h.err()
 		}
 	case <-t.C:
+		_ = h.c.uc.Close()
+		if h.takeback {
+			// The new process serves nothing before it is committed: the
+			// upgrade rolls back and the session stays.
+			return nil, errors.New("handover: no answer from the new process")
+		}
 		// The new process may still serve it: this process must not.
 		// Its socket is closed here only; the client sees the session
 		// end if the new process does not serve it.
 		h.stats.Failed.Add(1)
-		_ = h.c.uc.Close()
-		return nil
+		return takenNow, nil
 	}
 }
 
-func (h *hand) answer(m *message, id uint32) error {
+// takenNow is the outcome of a session the new process serves from its ack
+// (no take-back).
+func takenNow() bool { return true }
+
+func (h *hand) answer(m *message, id uint32) (func() bool, error) {
 	switch {
 	case m.Type == msgAck && m.ID == id:
-		h.stats.HandedOver.Add(1)
-		return nil
+		if !h.takeback {
+			h.stats.HandedOver.Add(1)
+			return takenNow, nil
+		}
+		return h.park(), nil
 	case m.Type == msgNack && m.ID == id:
 		h.stats.Refused.Add(1)
-		return errors.New("handover: refused by the new process: " + m.Err)
+		return nil, errors.New("handover: refused by the new process: " + m.Err)
 	default:
 		_ = h.c.uc.Close()
-		return fmt.Errorf("handover: unexpected %q for session %d", m.Type, id)
+		return nil, fmt.Errorf("handover: unexpected %q for session %d", m.Type, id)
 	}
 }
 

@@ -109,6 +109,11 @@ func (u *Upgrader) Spawn() error { return u.spawn("") }
 // process in its environment; tests only.
 const FailAtEnv = "RWPROXYTEST_TAKEOVER_FAIL_AT"
 
+// CommitWaitEnv sets Old.CommitWait of a running process (a duration);
+// tests only: a long wait makes every session wait for done, so that a
+// new process dying at done must give every one of them back.
+const CommitWaitEnv = "RWPROXYTEST_UPGRADE_COMMIT_WAIT"
+
 func (u *Upgrader) spawn(failAt string) error {
 	u.mu.Lock()
 	if u.busy {

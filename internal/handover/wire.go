@@ -34,6 +34,10 @@ const (
 	msgNack      = "nack"      // new → old: it is not (Err); the old process keeps it
 	msgDone      = "done"      // old → new: no session left, the old process exits
 	msgAbort     = "abort"     // either way: the upgrade is given up (Err)
+	// With featureTakeback (takeback.go): the new process serves the
+	// sessions it received only once the old one commits them.
+	msgCommit = "commit" // old → new: serve every session received so far
+	msgTaken  = "taken"  // new → old: served here from now on (answers commit and done)
 )
 
 // message is one protocol message; which fields are set depends on Type.
@@ -62,14 +66,21 @@ type message struct {
 	// cluster node runs (or from an older binary).
 	Gossip *GossipInfo `json:"gossip,omitempty"`
 	// Features (hello): what the new binary can take beyond protocol
-	// version 1 (featureGossip); an older binary sends none, and the old
-	// process then keeps to what it knows.
+	// version 1 (featureGossip, featureTakeback); an older binary sends
+	// none, and the old process then keeps to what it knows. (config):
+	// what the old process uses of them (featureTakeback).
 	Features []string `json:"features,omitempty"`
 }
 
 // featureGossip: the new binary takes the gossip port with the listeners
 // (an older one would refuse the extra descriptors).
 const featureGossip = "gossip"
+
+// featureTakeback: the new binary serves handed-over sessions only when
+// the old process commits them (msgCommit, msgDone → msgTaken); the old
+// one announces it uses it in its config message. With an older binary on
+// either side, a session is the new process's at its ack.
+const featureTakeback = "takeback"
 
 // GossipInfo describes a handed-over gossip port: the address the
 // configuration gives it (cluster.bind), the node's name and the peers

@@ -90,6 +90,7 @@ func TestUpgradeSysbench(t *testing.T) {
 			}
 			require.GreaterOrEqual(t, len(qps), 20)
 			t.Logf("per-second QPS at %d threads: %s", threads, strings.Join(qps, " "))
+			t.Logf("longest client pause of each upgrade at %d threads: %v", threads, p.pauses())
 			if dir := os.Getenv("UPGRADE_BENCH_OUT"); dir != "" {
 				_ = os.WriteFile(fmt.Sprintf("%s/upgrade-sysbench-%d.txt", dir, threads), buf.Bytes(), 0o644)
 			}

@@ -30,6 +30,17 @@ func (p *proxy) newPIDs() []int {
 	return out
 }
 
+// pauses lists the longest client pause of each completed upgrade (from
+// the proxy's log: a session's wait between leaving the old process and
+// being served by the new one).
+func (p *proxy) pauses() []string {
+	var out []string
+	for _, m := range regexp.MustCompile(`"msg":"upgrade: phase done[^\n]*"pause":([^,}]+)`).FindAllStringSubmatch(p.logText(), -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
 // upgrade runs `rwproxy upgrade` against p and returns its output.
 func (p *proxy) upgrade(t *testing.T, env ...string) (string, error) {
 	t.Helper()
@@ -205,6 +216,9 @@ func TestUpgradeUnderLoad(t *testing.T) {
 	require.Contains(t, metrics, `rwproxy_upgrades_total{result="completed"} 3`)
 	require.Contains(t, metrics, `rwproxy_upgrade_sessions_total{outcome="handed_over"} 24`)
 	require.Contains(t, metrics, `rwproxy_upgrade_sessions_total{outcome="failed"} 0`)
+	require.Contains(t, metrics, `rwproxy_upgrade_sessions_total{outcome="taken_back"} 0`)
+	require.Len(t, p.pauses(), 3)
+	t.Logf("longest client pause of each upgrade: %v", p.pauses())
 	// A new client reaches the last process.
 	db := openDB(t, p.addr)
 	var one int
@@ -224,21 +238,65 @@ func processExited(p *proxy) bool {
 }
 
 // TestUpgradeFailedNewBinary: a new process that dies during the
-// handover (RWPROXYTEST_TAKEOVER_FAIL_AT, at each phase) leaves the old one
-// serving every client, and a later upgrade succeeds.
+// handover (RWPROXYTEST_TAKEOVER_FAIL_AT, at each phase: before ready,
+// after receiving its first session, after receiving them all at done)
+// leaves the old one serving every client with no error: the sessions the
+// dead process had received are taken back. A session inside a
+// transaction stays on its backend thread, its transaction open, and
+// commits in the old process; a later upgrade succeeds.
 func TestUpgradeFailedNewBinary(t *testing.T) {
 	prepareUpgradeTable(t)
-	p := startProxy(t, 1, 1)
+	p := newProxy(t, "")
+	p.write(t, p.render(1, 1))
+	// No commit before done (a statement slower than the default 250 ms
+	// on a loaded machine would commit the sessions parked meanwhile, and
+	// those are the new process's).
+	p.start(t, []string{"RWPROXYTEST_UPGRADE_COMMIT_WAIT=10m"})
 	w := startUpgradeWorkers(t, p.addr, 4)
 	defer w.stop()
+	ctx := context.Background()
+	tc, err := openDB(t, p.addr).Conn(ctx)
+	require.NoError(t, err)
+	defer tc.Close()
+	one := func(q string) string {
+		t.Helper()
+		var v sql.NullString
+		require.NoError(t, tc.QueryRowContext(ctx, q).Scan(&v), q)
+		return v.String
+	}
 	w.waitOps(t, 100)
-	for _, phase := range []string{"hello", "config", "listeners", "ready"} {
+	phases := []string{"hello", "config", "listeners", "ready", "session", "done"}
+	for _, phase := range phases {
+		// A session in a transaction (a row the workers never touch).
+		_, err := tc.ExecContext(ctx, "BEGIN")
+		require.NoError(t, err)
+		_, err = tc.ExecContext(ctx, "UPDATE app.upgrade SET c = c + 1 WHERE id = 6000")
+		require.NoError(t, err)
+		thread := one("SELECT CONNECTION_ID()")
 		out, err := p.upgrade(t, "RWPROXYTEST_TAKEOVER_FAIL_AT="+phase)
 		require.Error(t, err, "phase %s: %s", phase, out)
 		require.False(t, processExited(p), "the old process serves on after a failure at %s", phase)
+		require.Equal(t, thread, one("SELECT CONNECTION_ID()"), "phase %s: the same backend connection", phase)
+		require.Equal(t, "1", one("SELECT @@in_transaction"), "phase %s: the transaction is still open", phase)
+		_, err = tc.ExecContext(ctx, "COMMIT")
+		require.NoError(t, err, phase)
 		w.waitOps(t, 100)
 	}
 	require.Zero(t, w.errs.Load(), "first error: %v", w.firstErr)
+	adm := adminDB(t, p, "admin")
+	back, err := strconv.Atoi(value(t, adm,
+		"SELECT variable_value FROM stats_mysql_global WHERE variable_name='Upgrade_Sessions_Taken_Back'"))
+	require.NoError(t, err)
+	// session: the first one received; done: all five.
+	require.Equal(t, 6, back, "the sessions received by a dead new process were taken back")
+	require.Equal(t, "0", value(t, adm,
+		"SELECT variable_value FROM stats_mysql_global WHERE variable_name='Upgrade_Sessions_Failed'"))
+	direct, err := sql.Open("mysql", fmt.Sprintf("app:app@tcp(%s)/app", sb.Addr(1)))
+	require.NoError(t, err)
+	defer direct.Close()
+	var c int
+	require.NoError(t, direct.QueryRow("SELECT c FROM app.upgrade WHERE id = 6000").Scan(&c))
+	require.Equal(t, len(phases), c, "each transaction committed once, in the old process")
 	out, err := p.upgrade(t)
 	require.NoError(t, err, out)
 	pids := p.newPIDs()
