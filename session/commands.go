@@ -92,10 +92,20 @@ var commandKeys = func() []commandKey {
 }()
 
 // lookupCommand returns key's class, 0 (UNKNOWN) when it has none.
+// It runs for every statement: a plain binary search (no closure, no
+// conversion of key).
 func lookupCommand(key []byte) int {
-	i := sort.Search(len(commandKeys), func(i int) bool { return commandKeys[i].key >= string(key) })
-	if i < len(commandKeys) && commandKeys[i].key == string(key) {
-		return commandKeys[i].idx
+	lo, hi := 0, len(commandKeys)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if commandKeys[m].key < string(key) {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo < len(commandKeys) && commandKeys[lo].key == string(key) {
+		return commandKeys[lo].idx
 	}
 	return 0
 }
@@ -112,7 +122,7 @@ const maxCommandKey = 32
 // skipSpaceAndComments passes leading spaces, parentheses and comments.
 func skipSpaceAndComments(sql string) string {
 	for {
-		sql = strings.TrimLeft(sql, " \t\r\n(")
+		sql = sql[leadingSpace(sql):]
 		switch {
 		case strings.HasPrefix(sql, "/*"):
 			end := strings.Index(sql, "*/")
@@ -130,6 +140,16 @@ func skipSpaceAndComments(sql string) string {
 			return sql
 		}
 	}
+}
+
+// leadingSpace is the length of sql's run of spaces, tabs, line breaks
+// and opening parentheses.
+func leadingSpace(sql string) int {
+	i := 0
+	for i < len(sql) && (sql[i] == ' ' || sql[i] == '\t' || sql[i] == '\r' || sql[i] == '\n' || sql[i] == '(') {
+		i++
+	}
+	return i
 }
 
 // appendWord appends sql's leading word, upper-cased, to key (without
