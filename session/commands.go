@@ -91,11 +91,28 @@ var commandKeys = func() []commandKey {
 	return out
 }()
 
+// commandLetters is, for each letter, the range of commandKeys whose keys
+// start with it.
+var commandLetters = func() (r [26][2]uint8) {
+	for i, k := range commandKeys {
+		l := &r[k.key[0]-'A']
+		if l[1] == 0 {
+			l[0] = uint8(i)
+		}
+		l[1] = uint8(i + 1)
+	}
+	return r
+}()
+
 // lookupCommand returns key's class, 0 (UNKNOWN) when it has none.
-// It runs for every statement: a plain binary search (no closure, no
-// conversion of key).
+// It runs for every statement: a binary search (no closure, no conversion
+// of key) among the keys of key's first letter only.
 func lookupCommand(key []byte) int {
-	lo, hi := 0, len(commandKeys)
+	if len(key) == 0 || key[0] < 'A' || key[0] > 'Z' {
+		return 0
+	}
+	r := commandLetters[key[0]-'A']
+	lo, hi := int(r[0]), int(r[1])
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
 		if commandKeys[m].key < string(key) {
