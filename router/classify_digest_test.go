@@ -2,6 +2,7 @@ package router
 
 import (
 	"fmt"
+	"reflect"
 	"regexp"
 	"testing"
 	"unsafe"
@@ -174,3 +175,26 @@ func TestClassifyDigestMemoBounded(t *testing.T) {
 // sessionClassify is what a session with digest statistics (the default)
 // runs for a text statement.
 func sessionClassify(c *Classifier, sql string) Stmt { return c.ClassifyDigest(sql) }
+
+// FuzzClassifyDigest checks ClassifyDigest against Classify plus Digest
+// with a memo that persists across inputs, for each input and for the
+// input with other digits (a statement of the same digest when only
+// literals change), under each SQL mode that changes tokenization.
+func FuzzClassifyDigest(f *testing.F) {
+	for _, cl := range loadCorpus(f) {
+		f.Add(cl.sql, uint8(0))
+	}
+	ref, got := NewClassifier(NewCache(1000)), NewClassifier(NewCache(1000))
+	f.Fuzz(func(t *testing.T, sql string, mode uint8) {
+		m := fuzzModes[int(mode)%len(fuzzModes)]
+		ref.SetSQLMode(m)
+		got.SetSQLMode(m)
+		other := digits.ReplaceAllStringFunc(sql, func(d string) string { return fmt.Sprint(len(d) + 3) })
+		for _, q := range []string{sql, other, sql} {
+			want := reference(ref, q)
+			if st := got.ClassifyDigest(q); !reflect.DeepEqual(st, want) {
+				t.Fatalf("%q (%s): ClassifyDigest %+v, Classify+Digest %+v", q, m, st, want)
+			}
+		}
+	})
+}
