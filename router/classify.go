@@ -68,6 +68,9 @@ type Classifier struct {
 	// few statement shapes with different literals, and returning the
 	// same string for the same digest spares an allocation per statement.
 	lastDigest string
+	// shapes are the last fast-path classifications ClassifyDigest made,
+	// by digest (classify_digest.go); nil until its first call.
+	shapes *shapeMemo
 }
 
 // NewClassifier returns a Classifier that stores parse results in cache,
@@ -86,14 +89,7 @@ func NewClassifier(cache *Cache) *Classifier {
 // allocation) → digest → Cache → TiDB parser + AST walk → lexer rescue for
 // statements the parser rejects.
 func (c *Classifier) Classify(sql string) Stmt {
-	start, hint := scanLeading(sql)
-	if hint.Target == HintNone && start < len(sql) {
-		hint = statementHint(sql, start, c.mode.lex)
-	}
-	st := Stmt{Hint: hint, AutocommitValue: -1}
-	if hint.Target != HintNone {
-		st.Flags |= FlagHasHint
-	}
+	start, st := c.hinted(sql)
 	if !c.noFast {
 		tmp := st
 		if classifyFast(sql, start, &tmp, false, c.mode.lex) {
@@ -103,6 +99,20 @@ func (c *Classifier) Classify(sql string) Stmt {
 	}
 	c.classifySlow(sql, start, &st)
 	return st
+}
+
+// hinted returns where sql's statement starts after its leading comments,
+// and a Stmt holding only its hint (per call: hints are comments).
+func (c *Classifier) hinted(sql string) (int, Stmt) {
+	start, hint := scanLeading(sql)
+	if hint.Target == HintNone && start < len(sql) {
+		hint = statementHint(sql, start, c.mode.lex)
+	}
+	st := Stmt{Hint: hint, AutocommitValue: -1}
+	if hint.Target != HintNone {
+		st.Flags |= FlagHasHint
+	}
+	return start, st
 }
 
 // Digest returns the normalized digest of sql (see Normalize), reusing the
@@ -118,7 +128,12 @@ func (c *Classifier) Digest(sql string) string {
 
 // classifySlow classifies with the cache and the parser.
 func (c *Classifier) classifySlow(sql string, start int, st *Stmt) {
-	lexed := c.dg.normalize(sql, c.mode.lex)
+	c.classifyNormalized(sql, start, st, c.dg.normalize(sql, c.mode.lex))
+}
+
+// classifyNormalized is classifySlow once c.dg holds the digest of sql
+// (lexed: normalize's result).
+func (c *Classifier) classifyNormalized(sql string, start int, st *Stmt, lexed bool) {
 	// SET and USE results hold per-call values; they are never cached.
 	cacheable := lexed && c.dg.complete() && c.cache != nil && !perCallStatement(sql, start, c.mode.lex) && c.mode.lex == 0
 	if cacheable {

@@ -328,9 +328,10 @@ type SetVar struct {
 type Stmt struct {
 	Kind  Kind
 	Flags Flags
-	// Digest is the normalized statement text (see Normalize). It is empty
-	// for statements classified by the fast path (FlagFastPath) and for
-	// KindEmpty; Classifier.Digest computes it on demand.
+	// Digest is the normalized statement text (see Normalize). Classify
+	// leaves it empty for statements classified by the fast path
+	// (FlagFastPath) and for KindEmpty; Classifier.Digest computes it on
+	// demand, and ClassifyDigest sets it for every statement.
 	Digest string
 	Hint   Hint
 	// DB is the database of USE db.

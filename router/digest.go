@@ -54,6 +54,11 @@ type digestElem struct {
 type digester struct {
 	buf   []byte
 	elems []digestElem
+	// exec: the last normalize met an executable comment (/*! ... */),
+	// whose markers the digest does not keep; semis is the number of ';'
+	// it met (trailing ones are not kept either).
+	exec  bool
+	semis int
 }
 
 // normalize writes the digest of sql into d.buf and reports whether the
@@ -62,6 +67,7 @@ type digester struct {
 func (d *digester) normalize(sql string, m SQLMode) (ok bool) {
 	d.buf = d.buf[:0]
 	d.elems = d.elems[:0]
+	d.semis = 0
 	l := newLexer(sql, 0, m)
 	pendingSemi := false
 	var pushed token
@@ -75,12 +81,15 @@ func (d *digester) normalize(sql string, m SQLMode) (ok bool) {
 		}
 		switch t.kind {
 		case tokEOF:
+			d.exec = l.sawExec
 			return true
 		case tokError:
 			d.word("<error>", elemOther)
+			d.exec = l.sawExec
 			return false
 		case tokSemi:
 			pendingSemi = true
+			d.semis++
 			continue
 		}
 		if pendingSemi {

@@ -33,6 +33,11 @@
 //     (and, unless FlagNoConnState says the shape is stateless, the
 //     session pins its connection).
 //
+// ClassifyDigest, for a session that records digests too, computes the
+// digest first and takes a fast-path result from the Classifier's memo of
+// recent shapes when the digest is one of them (classify_digest.go), so
+// that such a statement is lexed once; otherwise it runs the stages above.
+//
 // Every stage tokenizes under the session's SQL mode (SetSQLMode:
 // NO_BACKSLASH_ESCAPES, ANSI_QUOTES), and the TiDB parser is given it too.
 //

@@ -91,11 +91,38 @@ var commandKeys = func() []commandKey {
 	return out
 }()
 
+// commandLetters is, for each letter, the range of commandKeys whose keys
+// start with it.
+var commandLetters = func() (r [26][2]uint8) {
+	for i, k := range commandKeys {
+		l := &r[k.key[0]-'A']
+		if l[1] == 0 {
+			l[0] = uint8(i)
+		}
+		l[1] = uint8(i + 1)
+	}
+	return r
+}()
+
 // lookupCommand returns key's class, 0 (UNKNOWN) when it has none.
+// It runs for every statement: a binary search (no closure, no conversion
+// of key) among the keys of key's first letter only.
 func lookupCommand(key []byte) int {
-	i := sort.Search(len(commandKeys), func(i int) bool { return commandKeys[i].key >= string(key) })
-	if i < len(commandKeys) && commandKeys[i].key == string(key) {
-		return commandKeys[i].idx
+	if len(key) == 0 || key[0] < 'A' || key[0] > 'Z' {
+		return 0
+	}
+	r := commandLetters[key[0]-'A']
+	lo, hi := int(r[0]), int(r[1])
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if commandKeys[m].key < string(key) {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo < len(commandKeys) && commandKeys[lo].key == string(key) {
+		return commandKeys[lo].idx
 	}
 	return 0
 }
@@ -112,7 +139,7 @@ const maxCommandKey = 32
 // skipSpaceAndComments passes leading spaces, parentheses and comments.
 func skipSpaceAndComments(sql string) string {
 	for {
-		sql = strings.TrimLeft(sql, " \t\r\n(")
+		sql = sql[leadingSpace(sql):]
 		switch {
 		case strings.HasPrefix(sql, "/*"):
 			end := strings.Index(sql, "*/")
@@ -130,6 +157,16 @@ func skipSpaceAndComments(sql string) string {
 			return sql
 		}
 	}
+}
+
+// leadingSpace is the length of sql's run of spaces, tabs, line breaks
+// and opening parentheses.
+func leadingSpace(sql string) int {
+	i := 0
+	for i < len(sql) && (sql[i] == ' ' || sql[i] == '\t' || sql[i] == '\r' || sql[i] == '\n' || sql[i] == '(') {
+		i++
+	}
+	return i
 }
 
 // appendWord appends sql's leading word, upper-cased, to key (without

@@ -96,3 +96,14 @@ func TestErrorStatsBounded(t *testing.T) {
 	require.Equal(t, uint64(3), got[0].Count, "most frequent first")
 	require.Equal(t, "10.0.0.1", got[0].Client)
 }
+
+// lookupCommand finds every class name and alias (its search runs within
+// the keys of the first letter only), and nothing else.
+func TestLookupCommandEveryKey(t *testing.T) {
+	for _, k := range commandKeys {
+		require.Equal(t, k.idx, lookupCommand([]byte(k.key)), k.key)
+	}
+	for _, k := range []string{"", "A", "SELECTX", "ZZZ", "_SELECT", "select"} {
+		require.Zero(t, lookupCommand([]byte(k)), k)
+	}
+}

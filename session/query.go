@@ -38,7 +38,7 @@ func (s *Session) runQuery(r *request, pkt []byte) error {
 		s.d.QueryHook(pkt[5:])
 	}
 	sql := bytesToString(pkt[5:])
-	st := s.classify(sql)
+	st := s.classifyQuery(sql)
 	if st.Flags&router.FlagKill != 0 {
 		return s.handleKill(sql)
 	}

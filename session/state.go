@@ -1,6 +1,7 @@
 package session
 
 import (
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -139,7 +140,13 @@ func observe(ok *protocol.OK, st *state, c *pool.Conn) (unexplained bool) {
 
 // setList returns the SET statement that brings a connection whose
 // variables are have to the session's want, or "" when nothing differs.
+// It runs before every statement that takes a pooled connection: the
+// common case, nothing differs, is answered by maps.Equal (one pass over
+// want, no iteration of have, nothing built).
 func setList(want, have map[string]string) string {
+	if maps.Equal(want, have) {
+		return ""
+	}
 	var names []string
 	for k, v := range want {
 		if hv, ok := have[k]; !ok || hv != v {
