@@ -18,8 +18,8 @@ type Config struct {
 	// ShutdownTimeout bounds the graceful drain on SIGTERM.
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
 	// Threads is how many OS threads run rwproxy's Go code at once
-	// (GOMAXPROCS; ProxySQL's mysql-threads); 0 leaves the Go runtime's
-	// default: the CPUs the process may use.
+	// (GOMAXPROCS; ProxySQL's mysql-threads); 0 moves it by the load
+	// between 1 and the CPUs the process may use (internal/threads).
 	Threads int `mapstructure:"threads" reload:"restart"`
 
 	Log                   Log                    `mapstructure:"log"`

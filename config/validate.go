@@ -56,7 +56,7 @@ func (c *Config) Validate() error {
 	// version of a backend (internal/app probes it at start).
 	p.positive("shutdown_timeout", c.ShutdownTimeout)
 	if c.Threads < 0 || c.Threads > maxThreads {
-		p.add("threads", "%d must be between 0 (the CPUs the process may use) and %d", c.Threads, maxThreads)
+		p.add("threads", "%d must be between 0 (by the load, up to the CPUs the process may use) and %d", c.Threads, maxThreads)
 	}
 	p.oneOf("reader_fallback", c.ReaderFallback, validReaderFallbacks)
 	if c.FailoverBuffer < 0 {

@@ -41,7 +41,7 @@ func TestValidate(t *testing.T) {
 			want:   []string{"max_connections: 0 must be > 0"}},
 		{name: "threads",
 			mutate: func(c *Config) { c.Threads = -1 },
-			want:   []string{"threads: -1 must be between 0 (the CPUs the process may use) and 1024"}},
+			want:   []string{"threads: -1 must be between 0 (by the load, up to the CPUs the process may use) and 1024"}},
 		{name: "one thread", mutate: func(c *Config) { c.Threads = 1 }},
 		{name: "empty server_version means probe a backend", mutate: func(c *Config) { c.ServerVersion = "" }},
 		{name: "auth plugins",

@@ -74,9 +74,12 @@ func run(o options) error {
 	}
 	defer func() { _ = lg.Sync() }()
 	logStart(lg, o.config, file)
-	applyThreads(lg, file.Threads)
+	tc := applyThreads(lg, file.Threads)
+	threadsCtx, stopThreads := context.WithCancel(context.Background())
+	defer stopThreads()
+	runThreads(threadsCtx, lg, tc)
 	if o.takeover != "" {
-		return runTakeover(o, sig, atom, lg)
+		return runTakeover(o, sig, atom, lg, threadsCollector(tc))
 	}
 	// Ports and TLS files first: nothing is opened unless all of them are
 	// usable, and every problem is reported at once.
@@ -97,7 +100,7 @@ func run(o options) error {
 	}
 	a.Store.HonorEnv()
 	// Every service is up before clients are served (App.Start's order).
-	up := newUpgrades()
+	up := newUpgrades(threadsCollector(tc))
 	a.SetUpgradeStats(&up.stats)
 	if err := a.Start(app.WithCluster(), app.WithAdmin(o.config), app.WithHTTP(app.HTTPOptions{Extra: up.collectors()})); err != nil {
 		_ = a.Close()

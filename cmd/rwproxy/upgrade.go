@@ -190,13 +190,17 @@ type upgrades struct {
 	mu       sync.Mutex
 	u        *handover.Upgrader
 	upgraded chan struct{}
+	extra    []prometheus.Collector
 }
 
-func newUpgrades() *upgrades { return &upgrades{upgraded: make(chan struct{})} }
+// newUpgrades: extra are the process's other collectors (the threads).
+func newUpgrades(extra ...prometheus.Collector) *upgrades {
+	return &upgrades{upgraded: make(chan struct{}), extra: extra}
+}
 
-// collectors export the upgrade counters on /metrics.
+// collectors export the upgrade counters and the extra ones on /metrics.
 func (up *upgrades) collectors() []prometheus.Collector {
-	return []prometheus.Collector{up.stats.Collector()}
+	return append([]prometheus.Collector{up.stats.Collector()}, up.extra...)
 }
 
 // open starts the upgrade socket; a failure is logged (the proxy serves
@@ -238,8 +242,8 @@ func (up *upgrades) close() {
 }
 
 // runTakeover is run() with --takeover.
-func runTakeover(o options, sig <-chan os.Signal, atom zap.AtomicLevel, lg *zap.Logger) error {
-	up := newUpgrades()
+func runTakeover(o options, sig <-chan os.Signal, atom zap.AtomicLevel, lg *zap.Logger, extra ...prometheus.Collector) error {
+	up := newUpgrades(extra...)
 	a, t, err := takeover(o, up, lg)
 	if err != nil {
 		return err

@@ -151,7 +151,7 @@ func (r *Result) mysqlVariables(g *Value) {
 		case "query_cache_size_MB":
 			c.QueryCacheSizeMB = int(v.Int)
 		case "threads":
-			r.unmapped(where, "ProxySQL's threads are event loops; rwproxy's threads key (Go's GOMAXPROCS) is left at 0, the CPUs the process may use (README, Threads)")
+			r.unmapped(where, "ProxySQL's threads are event loops; rwproxy's threads key (Go's GOMAXPROCS) is left at 0: by the load, up to the CPUs the process may use (README, Threads)")
 		case "stacksize", "poll_timeout":
 			r.unmapped(where, "the Go runtime schedules the sessions; there is no such setting")
 		case "have_compress":

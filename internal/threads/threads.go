@@ -1,0 +1,178 @@
+// Package threads sizes the number of OS threads that run rwproxy's Go code
+// at once (GOMAXPROCS) to the CPU the process uses, when the operator left
+// the threads key at 0.
+//
+// A Go program with more threads than it keeps busy pays for it on every
+// statement: a goroutine made runnable by the netpoller wakes a second
+// thread (a futex wake-up and a context switch) that finds nothing, spins
+// and parks again. Measured side by side with ProxySQL on 2 CPUs, one thread
+// spent 6–33% less CPU per statement than two and served more queries in
+// most cells (docs/benchmarks.md). One thread also caps the process near one
+// CPU, so the Controller adds threads as soon as rwproxy's CPU use nears
+// what the running threads can give, and takes them away only after the use
+// stayed well below for a while.
+//
+// The Go runtime has no such policy (its GOMAXPROCS follows the CPU limit,
+// not the load), hence this small loop: one getrusage per interval and, when
+// the count changes, one runtime.GOMAXPROCS call (a brief stop of the world,
+// at most once per interval).
+package threads
+
+import (
+	"context"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Policy thresholds, in CPUs used by the process over one interval.
+const (
+	// Interval is how often the process's CPU use is read.
+	Interval = 100 * time.Millisecond
+	// upAt: one more thread when the use reaches this share of the
+	// running threads (one thread at 85% busy already queues sessions).
+	upAt = 0.85
+	// downAt: one thread less when the use stays under this share of
+	// one thread less for downAfter intervals. More threads spend more CPU
+	// on the same load (the wake-ups above), so the gap between the two
+	// thresholds is wider than it looks, and the count does not flap.
+	downAt    = 0.70
+	downAfter = 30
+)
+
+// Controller moves GOMAXPROCS between 1 and Max by the process's CPU use.
+type Controller struct {
+	max  int
+	set  func(int)
+	read func() time.Duration // the process's CPU time so far
+
+	cur      atomic.Int64
+	changes  atomic.Uint64
+	lastCPU  time.Duration
+	lastAt   time.Time
+	lowTicks int
+}
+
+// New returns a Controller that starts at max threads (the start-up's work
+// and a login storm get all of them) and calls set with every new count;
+// read returns the process's CPU time (user + system) so far.
+func New(max int, set func(int), read func() time.Duration) *Controller {
+	if max < 1 {
+		max = 1
+	}
+	c := &Controller{max: max, set: set, read: read}
+	c.cur.Store(int64(max))
+	return c
+}
+
+// Threads is the current count.
+func (c *Controller) Threads() int { return int(c.cur.Load()) }
+
+// Max is the most threads the Controller uses.
+func (c *Controller) Max() int { return c.max }
+
+// Changes counts the changes made so far.
+func (c *Controller) Changes() uint64 { return c.changes.Load() }
+
+// Step reads the CPU time at now and changes the count when the policy says
+// so; it reports the new count and whether it changed. The first call only
+// takes the reference point.
+func (c *Controller) Step(now time.Time) (int, bool) {
+	cpu := c.read()
+	cur := int(c.cur.Load())
+	if c.lastAt.IsZero() || !now.After(c.lastAt) {
+		c.lastAt, c.lastCPU = now, cpu
+		return cur, false
+	}
+	used := float64(cpu-c.lastCPU) / float64(now.Sub(c.lastAt))
+	c.lastAt, c.lastCPU = now, cpu
+	next := cur
+	switch {
+	case cur < c.max && used >= upAt*float64(cur):
+		next, c.lowTicks = cur+1, 0
+	case cur > 1 && used < downAt*float64(cur-1):
+		c.lowTicks++
+		if c.lowTicks >= downAfter {
+			next, c.lowTicks = cur-1, 0
+		}
+	default:
+		c.lowTicks = 0
+	}
+	if next == cur {
+		return cur, false
+	}
+	c.set(next)
+	c.cur.Store(int64(next))
+	c.changes.Add(1)
+	return next, true
+}
+
+// Run steps every interval until ctx ends; changed (may be nil) hears of
+// every change.
+func (c *Controller) Run(ctx context.Context, interval time.Duration, changed func(threads int)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	c.Step(time.Now())
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if n, ok := c.Step(now); ok && changed != nil {
+				changed(n)
+			}
+		}
+	}
+}
+
+// ProcessCPU is the process's user + system CPU time so far (all threads).
+func ProcessCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+var (
+	descThreads = prometheus.NewDesc("rwproxy_threads",
+		"OS threads running rwproxy's Go code at once (GOMAXPROCS): fixed by the threads key, "+
+			"or moved between 1 and rwproxy_threads_max by the CPU rwproxy uses when threads is 0.", nil, nil)
+	descMax = prometheus.NewDesc("rwproxy_threads_max",
+		"The most threads rwproxy uses: the threads key, or the CPUs the process may use when it is 0.", nil, nil)
+	descChanges = prometheus.NewDesc("rwproxy_threads_changes_total",
+		"Changes of rwproxy_threads made by the load (threads: 0).", nil, nil)
+)
+
+// Collector exports the count, its bound and the changes; c may be nil (a
+// fixed count), then threads and max are both fixed.
+func Collector(c *Controller, fixed func() int) prometheus.Collector {
+	return collector{c: c, fixed: fixed}
+}
+
+type collector struct {
+	c     *Controller
+	fixed func() int
+}
+
+func (collector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descThreads
+	ch <- descMax
+	ch <- descChanges
+}
+
+func (k collector) Collect(ch chan<- prometheus.Metric) {
+	var cur, max int
+	var changes uint64
+	if k.c != nil {
+		cur, max, changes = k.c.Threads(), k.c.Max(), k.c.Changes()
+	} else {
+		cur = k.fixed()
+		max = cur
+	}
+	ch <- prometheus.MustNewConstMetric(descThreads, prometheus.GaugeValue, float64(cur))
+	ch <- prometheus.MustNewConstMetric(descMax, prometheus.GaugeValue, float64(max))
+	ch <- prometheus.MustNewConstMetric(descChanges, prometheus.CounterValue, float64(changes))
+}
