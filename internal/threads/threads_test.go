@@ -2,10 +2,12 @@ package threads
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 )
@@ -146,4 +148,21 @@ func TestProcessCPU(t *testing.T) {
 	}
 	require.NotZero(t, x)
 	require.Greater(t, ProcessCPU(), before)
+}
+
+// TestDocsListEveryMetric: docs/observability.md has a row for each metric
+// of the collector.
+func TestDocsListEveryMetric(t *testing.T) {
+	raw, err := os.ReadFile("../../docs/observability.md")
+	require.NoError(t, err)
+	ch := make(chan *prometheus.Desc, 8)
+	Collector(nil, func() int { return 1 }).Describe(ch)
+	close(ch)
+	n := 0
+	for d := range ch {
+		name := strings.SplitN(strings.SplitN(d.String(), `fqName: "`, 2)[1], `"`, 2)[0]
+		require.Contains(t, string(raw), "| `"+name+"` |", "docs/observability.md lacks a row for %s", name)
+		n++
+	}
+	require.Equal(t, 3, n)
 }
