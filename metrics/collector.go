@@ -51,6 +51,7 @@ var (
 	dReadRetryFails  = desc("read_retry_failures_total", "Retried reads whose second attempt failed too.", nil)
 	dReplyCut        = desc("sessions_closed_reply_cut_total", "Client connections closed because their backend connection broke after part of a reply was relayed.", nil)
 	dFailoverWaits   = desc("failover_waits_total", "Writes that waited for a writer to appear.", nil)
+	dMonitorNow      = desc("monitor_immediate_checks_total", "Times sessions that lost their writer, or waited for one, made the monitor check every server at once.", nil)
 	dReplays         = desc("transaction_replays_total", "Transactions replayed on a new server after theirs was lost (started).", nil)
 	dReplaySuccesses = desc("transaction_replay_successes_total", "Replays after which the transaction went on without an error.", nil)
 	dReplayMismatch  = desc("transaction_replay_checksum_mismatches_total", "Replays whose results differed from what the client got (error 1213).", nil)
@@ -95,6 +96,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		dReaderFallbacks, dReadRetries, dReadRetryFails, dReplyCut, dRYWWaits, dRYWFallbacks, dRYWWait, dFailoverWaits, dQueryTimeouts, dPins,
 		dReplays, dReplaySuccesses, dReplayMismatch, dReplayTooBig, dReplayFailures, dIdemRetries,
 		dCacheHits, dCacheMisses, dCacheEntries, dParseErrors, dConfigVersion, dMembers, dMemberVersion, dRejectedRecords, dReady,
+		dMonitorNow,
 	} {
 		ch <- d
 	}
@@ -224,6 +226,7 @@ func collectProxy(ch chan<- prometheus.Metric, s *Sample) {
 		ch <- prometheus.MustNewConstHistogram(dRYWWait, n, h.SumSeconds, cum)
 	}
 	ch <- counter(dFailoverWaits, float64(p.FailoverWaits))
+	ch <- counter(dMonitorNow, float64(p.MonitorImmediateChecks))
 	ch <- counter(dQueryTimeouts, float64(p.QueryTimeouts))
 	for _, r := range s.Pins {
 		ch <- counter(dPins, float64(r.Value), r.Name)

@@ -152,6 +152,11 @@ type Proxy struct {
 	ParseErrors   uint64    `json:"parse_errors"`
 	// Replay counts transaction replays.
 	Replay Replay `json:"transaction_replay"`
+
+	// MonitorImmediateChecks counts the times sessions that lost their
+	// writer, or waited for one, made the monitor check every server at
+	// once (requests coalesced into an earlier one not counted).
+	MonitorImmediateChecks uint64 `json:"monitor_immediate_checks"`
 }
 
 // Replay counts transaction replays (transaction_replay).

@@ -37,16 +37,19 @@ type writeDeadlineConn struct {
 	// fixed: someone set a write deadline of their own (BufConn.Close
 	// flushing a last packet); it stands.
 	fixed bool
-	// beforeErr, set during the handshake only, sees every write that
-	// carries an ERR packet before the client can read it (the refusal
-	// is counted and logged first, so whoever the client tells finds it).
-	beforeErr func(b []byte)
+	// beforeErr, set during the handshake only, sees the first write that
+	// carries an ERR packet before the client can read it, from that
+	// packet on (the refusal is counted and logged first, so whoever the
+	// client tells finds it).
+	beforeErr func(errPacket []byte)
 }
 
 func (c *writeDeadlineConn) Write(b []byte) (int, error) {
-	if c.beforeErr != nil && errPacketIn(b) {
-		c.beforeErr(b)
-		c.beforeErr = nil
+	if c.beforeErr != nil {
+		if at := errPacketIn(b); at >= 0 {
+			c.beforeErr(b[at:])
+			c.beforeErr = nil
+		}
 	}
 	if c.timeout > 0 && !c.fixed {
 		if now := time.Now(); c.deadline.Sub(now) < c.timeout/2 {

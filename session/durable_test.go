@@ -3,6 +3,7 @@ package session
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -16,11 +17,7 @@ import (
 // binary must take a session from a version-1 process. Do not edit the
 // fixture; add one per new version.
 func TestDurableFrozenV1(t *testing.T) {
-	b, err := os.ReadFile("testdata/durable_v1.json")
-	require.NoError(t, err)
-	d, err := UnmarshalDurable(b)
-	require.NoError(t, err)
-	require.Equal(t, 1, d.Version)
+	d := readDurableFixture(t, "durable_v1.json")
 	require.Equal(t, uint32(10042), d.ConnID)
 	require.Equal(t, "u", d.User)
 	require.Equal(t, "shop", d.DB)
@@ -46,10 +43,7 @@ func TestDurableFrozenV1(t *testing.T) {
 // TestDurableRoundTrip: Export after restore gives the record back, and
 // its encoding decodes to the same value.
 func TestDurableRoundTrip(t *testing.T) {
-	b, err := os.ReadFile("testdata/durable_v1.json")
-	require.NoError(t, err)
-	d, err := UnmarshalDurable(b)
-	require.NoError(t, err)
+	d := readDurableFixture(t, "durable_v1.json")
 	got := restoredSession(t, d).Export()
 	got.Version, got.MinReader = d.Version, d.MinReader
 	require.ElementsMatch(t, d.Pins, got.Pins)
@@ -79,6 +73,22 @@ func TestDurableVersions(t *testing.T) {
 	d = &Durable{Version: 1, User: "u", Pins: []string{"quantum_lock"}}
 	s := newSessionFor(t.Context(), durableDeps(), nil, config.User{Username: "u"}, 1, 0, 45)
 	require.ErrorContains(t, s.restore(d), "quantum_lock")
+}
+
+// readDurableFixture decodes the frozen record testdata/<name>
+// (durable_v<N>.json) as this binary does, and checks that it is of
+// version N.
+func readDurableFixture(t *testing.T, name string) *Durable {
+	t.Helper()
+	var v int
+	_, err := fmt.Sscanf(name, "durable_v%d.json", &v)
+	require.NoError(t, err, "fixture names are durable_v<N>.json")
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	require.NoError(t, err)
+	d, err := UnmarshalDurable(b)
+	require.NoError(t, err)
+	require.Equal(t, v, d.Version, name)
+	return d
 }
 
 func durableDeps() *Deps {

@@ -98,7 +98,8 @@ func (l *loginAttempt) reason(exists func(user string) bool) LoginFailure {
 }
 
 // countBeforeReply returns the hook that sees the handshake's ERR packet
-// before the client can read it: a refusal is counted and logged first,
+// (b starts with it: writeDeadlineConn.beforeErr) before the client can
+// read it: a refusal is counted and logged first,
 // so whoever the client tells finds it in the counters. Protocol failures
 // wait for the handshake's error (account): a client that closed early
 // is not counted.
@@ -217,33 +218,29 @@ func changeUserFailure(u config.User, found bool, reply, salt []byte, isTLS bool
 	return 0, false
 }
 
-// errPacketIn reports whether b, a write to the client made of whole
-// packets, carries an ERR packet (payload starting with 0xff).
-func errPacketIn(b []byte) bool {
-	for len(b) >= 5 {
-		if b[4] == mysql.ERR_HEADER {
-			return true
+// errPacketIn returns the offset in b, a write to the client made of
+// whole packets, of its first ERR packet (payload starting with 0xff), or
+// -1 when it carries none. A packet whose header claims more bytes than b
+// holds ends the walk: an ERR packet is still found if it is that one.
+func errPacketIn(b []byte) int {
+	for off := 0; len(b)-off >= 5; {
+		if b[off+4] == mysql.ERR_HEADER {
+			return off
 		}
-		n := 4 + (int(b[0]) | int(b[1])<<8 | int(b[2])<<16)
-		if n > len(b) {
-			return false
-		}
-		b = b[n:]
+		off += 4 + (int(b[off]) | int(b[off+1])<<8 | int(b[off+2])<<16)
 	}
-	return false
+	return -1
 }
 
-// errFromPacket decodes the first ERR packet in b (see errPacketIn) into
-// the error it tells the client, for the log line of a refused login.
-func errFromPacket(b []byte) error {
-	for len(b) >= 5 && b[4] != mysql.ERR_HEADER {
-		b = b[min(len(b), 4+(int(b[0])|int(b[1])<<8|int(b[2])<<16)):]
-	}
-	if len(b) < 7 {
+// errFromPacket decodes the ERR packet at the start of p (b[errPacketIn(b):])
+// into the error it tells the client, for the log line of a refused login;
+// nil when p is too short to hold one.
+func errFromPacket(p []byte) error {
+	if len(p) < 7 || p[4] != mysql.ERR_HEADER {
 		return nil
 	}
-	n := 4 + (int(b[0]) | int(b[1])<<8 | int(b[2])<<16)
-	p := b[5:min(n, len(b))]
+	n := 4 + (int(p[0]) | int(p[1])<<8 | int(p[2])<<16)
+	p = p[5:min(n, len(p))]
 	if len(p) < 2 {
 		return nil
 	}

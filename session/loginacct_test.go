@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -95,17 +96,50 @@ func TestRefusedLoginCountedFirst(t *testing.T) {
 	require.Equal(t, uint64(40), h.d.Stats.AuthFailures.Load())
 }
 
-// TestErrPacketIn: the handshake's writes are searched for an ERR packet
-// whole, and its code, state and message decoded for the log.
+// TestErrPacketIn: a write to the client is walked packet by packet for
+// its ERR packet, once; the offset found is where errFromPacket decodes
+// the code, state and message for the log.
 func TestErrPacketIn(t *testing.T) {
 	errp := protocol.AppendErr([]byte{0, 0, 0, 2}, mysql.NewDefaultError(mysql.ER_ACCESS_DENIED_ERROR, "app", "h", "YES"))
 	n := len(errp) - 4
 	errp[0], errp[1], errp[2] = byte(n), byte(n>>8), byte(n>>16)
 	ok := []byte{7, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0}
-	require.True(t, errPacketIn(errp))
-	require.False(t, errPacketIn(ok))
-	require.True(t, errPacketIn(append(append([]byte{}, ok...), errp...)), "an ERR after another packet")
-	require.False(t, errPacketIn([]byte{0xff, 0, 0}), "too short")
-	e := errFromPacket(append(append([]byte{}, ok...), errp...))
-	require.Equal(t, "ERROR 1045 (28000): Access denied for user 'app'@'h' (using password: YES)", e.Error())
+	// A packet whose payload is 0xfe…: an EOF/auth switch, not an ERR.
+	authSwitch := []byte{3, 0, 0, 2, 0xfe, 'x', 0}
+	cat := func(ps ...[]byte) []byte { return slices.Concat(ps...) }
+	const denied = "ERROR 1045 (28000): Access denied for user 'app'@'h' (using password: YES)"
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		at   int    // errPacketIn's answer
+		err  string // errFromPacket(b[at:]) as text; "" for nil
+	}{
+		{"the ERR packet alone", errp, 0, denied},
+		{"an OK packet", ok, -1, ""},
+		{"ERR after one packet", cat(ok, errp), len(ok), denied},
+		{"ERR third, then an OK", cat(ok, authSwitch, errp, ok), len(ok) + len(authSwitch), denied},
+		{"no ERR in several packets", cat(ok, authSwitch, ok), -1, ""},
+		{"empty", nil, -1, ""},
+		{"header cut short", []byte{0xff, 0, 0}, -1, ""},
+		{"a packet's header cut short after a packet", cat(ok, []byte{9, 0, 0}), -1, ""},
+		{"a packet longer than the write", cat([]byte{200, 0, 0, 2, 0, 0}, errp), -1, ""},
+		{"an ERR packet cut after its code", cat(ok, []byte{9, 0, 0, 2, 0xff, 0x15, 0x04}), len(ok),
+			"ERROR 1045 (HY000): "},
+		{"an ERR packet cut before its code", cat(ok, []byte{9, 0, 0, 2, 0xff, 0x15}), len(ok), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			at := errPacketIn(tc.b)
+			require.Equal(t, tc.at, at)
+			if at < 0 {
+				return
+			}
+			e := errFromPacket(tc.b[at:])
+			if tc.err == "" {
+				require.NoError(t, e)
+				return
+			}
+			require.EqualError(t, e, tc.err)
+		})
+	}
+	require.NoError(t, errFromPacket(ok), "not an ERR packet")
 }

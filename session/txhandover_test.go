@@ -3,7 +3,6 @@ package session
 import (
 	"encoding/binary"
 	"net"
-	"os"
 	"testing"
 	"time"
 
@@ -20,11 +19,7 @@ import (
 // later binary must read it, and it round-trips through Export. A reader
 // of version 1 reads it too (MinReader stays 1), ignoring the record.
 func TestDurableFrozenV2(t *testing.T) {
-	b, err := os.ReadFile("testdata/durable_v2.json")
-	require.NoError(t, err)
-	d, err := UnmarshalDurable(b)
-	require.NoError(t, err)
-	require.Equal(t, 2, d.Version)
+	d := readDurableFixture(t, "durable_v2.json")
 	require.NotNil(t, d.Tx)
 	require.Len(t, d.Tx.Entries, 3)
 
@@ -60,8 +55,6 @@ func TestDurableFrozenV2(t *testing.T) {
 // without its statement) leaves the transaction not replayable; the
 // session is adopted all the same.
 func TestDurableTxUnusable(t *testing.T) {
-	b, err := os.ReadFile("testdata/durable_v2.json")
-	require.NoError(t, err)
 	for name, spoil := range map[string]func(d *Durable, dp *Deps){
 		"too big": func(_ *Durable, dp *Deps) {
 			dp.Routing = func() *Routing { return &Routing{Replay: ReplayConfig{On: true, MaxSize: 20}} }
@@ -71,8 +64,7 @@ func TestDurableTxUnusable(t *testing.T) {
 		"broken by the sender": func(d *Durable, _ *Deps) { d.Tx.Broken, d.Tx.Entries = true, nil },
 	} {
 		t.Run(name, func(t *testing.T) {
-			d, err := UnmarshalDurable(b)
-			require.NoError(t, err)
+			d := readDurableFixture(t, "durable_v2.json")
 			dp := durableDeps()
 			spoil(d, dp)
 			s := newSessionFor(t.Context(), dp, nil, config.User{Username: d.User}, 1, d.Caps, d.Collation)

@@ -135,6 +135,7 @@ func adminGlobals(st *runtimeState) []admin.Counter {
 		{Name: "Read_Your_Writes_Fallbacks", Value: u(c.RYWFallbacks)},
 		{Name: "Read_Your_Writes_Wait_Time_us", Value: c.RYWWaitSum.Microseconds()},
 		{Name: "Failover_Waits", Value: u(c.FailoverWaits)},
+		{Name: "Monitor_Immediate_Checks", Value: u(c.MonitorImmediateChecks)},
 		{Name: "Backend_Connection_Limit_Errors", Value: u(c.ConnLimitErrs)},
 		{Name: "Sessions_Closed_State_Lost", Value: u(c.StateLost)},
 		{Name: "Sessions_Closed_Reply_Cut", Value: u(c.ReplyCut)},

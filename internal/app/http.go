@@ -177,6 +177,7 @@ func sampleProxy(c *counters) metrics.Proxy {
 		p.RYWWait.Bounds = append(p.RYWWait.Bounds, b.Seconds())
 	}
 	p.Replay = c.Replay
+	p.MonitorImmediateChecks = c.MonitorImmediateChecks
 	return p
 }
 

@@ -86,6 +86,9 @@ type counters struct {
 	// TxnDetached: reads of transaction_persistent=0 users run outside
 	// their transaction.
 	TxnDetached uint64
+	// MonitorImmediateChecks: the times sessions made the monitor check
+	// every server at once (monitor.Monitor.Wakeups).
+	MonitorImmediateChecks uint64
 	// Replay are the transaction replay counters.
 	Replay metrics.Replay
 }
@@ -193,6 +196,9 @@ func (a *App) gatherCounters() counters {
 	}
 	for i := range router.NumReasons {
 		c.Routes = append(c.Routes, s.Routes[i].Load())
+	}
+	if a.Monitor != nil {
+		c.MonitorImmediateChecks = a.Monitor.Wakeups()
 	}
 	if a.Cache != nil {
 		c.CacheHits, c.CacheMisses = a.Cache.Stats()

@@ -179,6 +179,7 @@ func TestReadModelViewsAgree(t *testing.T) {
 		"Read_Your_Writes_Waits":       "rwproxy_read_your_writes_waits_total",
 		"Read_Your_Writes_Fallbacks":   "rwproxy_read_your_writes_fallbacks_total",
 		"Failover_Waits":               "rwproxy_failover_waits_total",
+		"Monitor_Immediate_Checks":     "rwproxy_monitor_immediate_checks_total",
 		"Sessions_Closed_Reply_Cut":    "rwproxy_sessions_closed_reply_cut_total",
 		"Read_Retries":                 "rwproxy_read_retries_total",
 		"Read_Retry_Failures":          "rwproxy_read_retry_failures_total",
@@ -212,4 +213,35 @@ func TestReadModelViewsAgree(t *testing.T) {
 	}
 	require.NoError(t, prow.Err())
 	require.Equal(t, len(session.PinReasonNames()), pins)
+}
+
+// TestMonitorImmediateChecksShown: a session's call for an immediate
+// check (monitor.CheckNow, what a session that lost its writer makes)
+// moves stats_mysql_global.Monitor_Immediate_Checks and
+// rwproxy_monitor_immediate_checks_total together.
+func TestMonitorImmediateChecksShown(t *testing.T) {
+	a, err := New(backendConfig(t, "127.0.0.1:1"), zaptest.NewLogger(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, a.Close()) })
+	shown := func() (row int64, metric float64) {
+		t.Helper()
+		row = -1
+		for _, c := range adminStats(a.gather(0), admin.WantGlobal).Global {
+			if c.Name == "Monitor_Immediate_Checks" {
+				row = c.Value
+			}
+		}
+		m := scrape(t, &obsSource{a})
+		require.Contains(t, m, "rwproxy_monitor_immediate_checks_total")
+		return row, m["rwproxy_monitor_immediate_checks_total"]
+	}
+	row, metric := shown()
+	require.Equal(t, int64(0), row)
+	require.Equal(t, float64(0), metric)
+
+	a.deps.CheckNow() // what a session calls (session.Deps.CheckNow)
+	row, metric = shown()
+	require.Equal(t, int64(1), row)
+	require.Equal(t, float64(1), metric)
+	require.Equal(t, a.Monitor.Wakeups(), uint64(row))
 }
