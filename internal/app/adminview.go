@@ -1,6 +1,7 @@
 package app
 
 import (
+	"runtime"
 	"strconv"
 	"time"
 
@@ -201,5 +202,8 @@ func proxysqlGlobals(st *runtimeState) []admin.Counter {
 		{Name: "Active_Transactions", Value: active},
 		{Name: "Slow_queries", Value: int64(st.Counters.SlowQueries)},
 		{Name: "Reads_Outside_Transaction", Value: int64(st.Counters.TxnDetached)},
+		// ProxySQL's worker threads; rwproxy's are GOMAXPROCS, which
+		// threads: 0 moves with the load (internal/threads).
+		{Name: "MySQL_Thread_Workers", Value: int64(runtime.GOMAXPROCS(0))},
 	}
 }

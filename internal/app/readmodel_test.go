@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"reflect"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -244,4 +245,26 @@ func TestMonitorImmediateChecksShown(t *testing.T) {
 	require.Equal(t, int64(1), row)
 	require.Equal(t, float64(1), metric)
 	require.Equal(t, a.Monitor.Wakeups(), uint64(row))
+}
+
+// TestThreadWorkersShown: stats_mysql_global.MySQL_Thread_Workers (ProxySQL's
+// worker threads) is the running GOMAXPROCS, which threads: 0 moves.
+func TestThreadWorkersShown(t *testing.T) {
+	a, err := New(backendConfig(t, "127.0.0.1:1"), zaptest.NewLogger(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, a.Close()) })
+	prev := runtime.GOMAXPROCS(0)
+	t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
+	workers := func() int64 {
+		for _, c := range adminStats(a.gather(0), admin.WantGlobal).Global {
+			if c.Name == "MySQL_Thread_Workers" {
+				return c.Value
+			}
+		}
+		return -1
+	}
+	runtime.GOMAXPROCS(1)
+	require.Equal(t, int64(1), workers())
+	runtime.GOMAXPROCS(3)
+	require.Equal(t, int64(3), workers())
 }
