@@ -23,8 +23,9 @@ type peers struct {
 	servers           []*sql.DB // one per sandbox server, user app2: status and processlist
 }
 
-// rwproxyThreads is the GOMAXPROCS rwproxy runs with: it inherits the
-// harness's environment and cgroup limits, so it is the harness's own.
+// rwproxyThreads is the most threads rwproxy may use (its GOMAXPROCS at
+// start; with threads: 0 it runs on fewer while one is enough): it inherits
+// the harness's environment and cgroup limits, so it is the harness's own.
 func rwproxyThreads() int { return runtime.GOMAXPROCS(0) }
 
 func (b *bench) peerPorts() []int {
