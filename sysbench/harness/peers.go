@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Mux is the multiplexing measurement: Clients client connections opened
@@ -31,6 +32,33 @@ type MuxProxy struct {
 	// every client still open and idle.
 	BackendPeak int `json:"backend_peak"`
 	BackendIdle int `json:"backend_idle"`
+	// Reads and Updates count the statements of each kind, ReadTime and
+	// UpdateTime add up their latencies as the clients saw them, and Wall
+	// is how long the rounds took: by Little's law UpdateTime/Wall is how
+	// many UPDATEs were in flight on average, each holding a connection to
+	// the primary (absent from older results).
+	Reads      int64         `json:"reads,omitempty"`
+	Updates    int64         `json:"updates,omitempty"`
+	ReadTime   time.Duration `json:"read_time_ns,omitempty"`
+	UpdateTime time.Duration `json:"update_time_ns,omitempty"`
+	Wall       time.Duration `json:"wall_ns,omitempty"`
+}
+
+// mean is total/n in milliseconds (0 when n is 0).
+func mean(total time.Duration, n int64) float64 {
+	if n <= 0 {
+		return 0
+	}
+	return float64(total) / float64(n) / float64(time.Millisecond)
+}
+
+// InFlight is how many statements of a kind (total latency) were in
+// flight on average over the rounds (Little's law).
+func (m MuxProxy) InFlight(total time.Duration) float64 {
+	if m.Wall <= 0 {
+		return 0
+	}
+	return float64(total) / float64(m.Wall)
 }
 
 // PerClient is backend connections per open client (peak).
@@ -153,13 +181,17 @@ func mdMux(b *strings.Builder, r *Report) {
 		"Backend connections are the client user's rows in information_schema.PROCESSLIST summed over the three servers "+
 		"whose client port is one of the proxy's own sockets (monitor connections, the harness's own and the other "+
 		"proxies' pools are not counted).\n\n", m.Clients, m.Rounds)
-	b.WriteString("| proxy | clients open | statements | errors | backend connections (peak) | after the last round | per client (peak) |\n")
-	b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	b.WriteString("| proxy | clients open | statements | errors | backend connections (peak) | after the last round | per client (peak) " +
+		"| point select ms (mean) | UPDATE ms (mean) | UPDATEs in flight (mean) |\n")
+	b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, p := range m.Proxies {
-		fmt.Fprintf(b, "| %s | %d | %d | %d | %d | %d | %.3f |\n", p.Target, p.Opened, p.Statements, p.Errors,
-			p.BackendPeak, p.BackendIdle, p.PerClient())
+		fmt.Fprintf(b, "| %s | %d | %d | %d | %d | %d | %.3f | %.3f | %.3f | %.1f |\n", p.Target, p.Opened, p.Statements, p.Errors,
+			p.BackendPeak, p.BackendIdle, p.PerClient(), mean(p.ReadTime, p.Reads), mean(p.UpdateTime, p.Updates),
+			p.InFlight(p.UpdateTime))
 	}
-	b.WriteString("\n")
+	b.WriteString("\nEvery client runs its statement as soon as one of the 16 finishes, so the faster a proxy answers the " +
+		"point selects, the larger the share of the 16 that are UPDATEs waiting on the primary at any moment (Little's law: " +
+		"UPDATEs in flight = their total latency ÷ the rounds' time), and each holds a connection to the primary.\n\n")
 }
 
 const peersMethodText = `- proxysql / haproxy: ProxySQL started by the harness with an equivalent

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // peerReport is sampleReport with HAProxy after the relay and ProxySQL
@@ -36,7 +37,8 @@ func peerReport() *Report {
 	r.Idle = &Idle{Conns: 1000, RSSBeforeKB: 20 << 10, RSSOpenKB: 30 << 10, RSSAfterKB: 21 << 10}
 	r.IdlePeers = []Idle{{Target: ProxySQL, Conns: 1000, RSSBeforeKB: 40 << 10, RSSOpenKB: 48 << 10, RSSAfterKB: 41 << 10}}
 	r.Mux = &Mux{Clients: 1000, Rounds: 3, Proxies: []MuxProxy{
-		{Target: RWProxy, Opened: 1000, Statements: 3000, BackendPeak: 24, BackendIdle: 12},
+		{Target: RWProxy, Opened: 1000, Statements: 3000, BackendPeak: 24, BackendIdle: 12,
+			Reads: 2700, Updates: 300, ReadTime: 540 * time.Millisecond, UpdateTime: 900 * time.Millisecond, Wall: 100 * time.Millisecond},
 		{Target: ProxySQL, Opened: 1000, Statements: 3000, Errors: 1, BackendPeak: 50, BackendIdle: 40}}}
 	r.Finish()
 	return r
@@ -60,7 +62,9 @@ func TestMarkdownPeers(t *testing.T) {
 		"| rwproxy | 1000 | 20.0 MiB | 30.0 MiB | 21.0 MiB | 10.2 KiB |",
 		"| proxysql | 1000 | 40.0 MiB | 48.0 MiB | 41.0 MiB | 8.2 KiB |",
 		"## Multiplexing: backend connections for mostly idle clients",
-		"| rwproxy | 1000 | 3000 | 0 | 24 | 12 | 0.024 |",
+		// 540 ms / 2,700 reads = 0.2 ms; 900 ms / 300 UPDATEs = 3 ms, 9 in flight over 100 ms.
+		"| rwproxy | 1000 | 3000 | 0 | 24 | 12 | 0.024 | 0.200 | 3.000 | 9.0 |",
+		"| proxysql | 1000 | 3000 | 1 | 50 | 40 | 0.050 | 0.000 | 0.000 | 0.0 |",
 		"| proxysql | 1000 | 3000 | 1 | 50 | 40 | 0.050 |",
 		"- proxysql / haproxy: ProxySQL started by the harness",
 		// Targets against ProxySQL: QPS 0.88×, CPU 1.20× at 8 threads; p95 200 vs 250 µs at 1 thread;

@@ -114,22 +114,35 @@ func (b *bench) muxThrough(ctx context.Context, t harness.Target) (harness.MuxPr
 			}
 		}
 	})
-	var stmts, errs atomic.Int64
+	var stmts, errs, reads, updates, readNs, updateNs atomic.Int64
+	began := time.Now()
 	for round := range muxRounds {
 		inParallel(ctx, len(conns), func(i int) {
 			if conns[i] == nil {
 				return
 			}
 			stmts.Add(1)
+			at := time.Now()
 			if muxStatement(ctx, conns[i], i, round) != nil {
 				errs.Add(1)
+				return
+			}
+			if took := int64(time.Since(at)); muxIsUpdate(i) {
+				updates.Add(1)
+				updateNs.Add(took)
+			} else {
+				reads.Add(1)
+				readNs.Add(took)
 			}
 		})
 	}
+	res.Wall = time.Since(began)
 	close(stop)
 	wg.Wait()
 	sample()
 	res.Statements, res.Errors, res.BackendPeak = stmts.Load(), errs.Load(), int(peak.Load())
+	res.Reads, res.Updates = reads.Load(), updates.Load()
+	res.ReadTime, res.UpdateTime = time.Duration(readNs.Load()), time.Duration(updateNs.Load())
 	n, err := b.backendConns(ctx, pid)
 	if err != nil {
 		return res, err
@@ -138,12 +151,15 @@ func (b *bench) muxThrough(ctx context.Context, t harness.Target) (harness.MuxPr
 	return res, ctx.Err()
 }
 
+// muxIsUpdate: every tenth client writes.
+func muxIsUpdate(i int) bool { return i%10 == 0 }
+
 // muxStatement is one client's statement of a round: a point select, or
 // for every tenth client an autocommit UPDATE (a write through the
 // writer, as applications mix them).
 func muxStatement(ctx context.Context, c driver.Conn, i, round int) error {
 	id := 1 + (i*7+round)%100
-	if i%10 == 0 {
+	if muxIsUpdate(i) {
 		ex, ok := c.(driver.ExecerContext)
 		if !ok {
 			return fmt.Errorf("driver connection cannot Exec")
