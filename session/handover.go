@@ -83,6 +83,20 @@ func (r *Registry) Unhanded() int {
 	return n
 }
 
+// UnhandedExcept is Unhanded without the sessions for whose id skip is
+// true.
+func (r *Registry) UnhandedExcept(skip func(id uint32) bool) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for id, s := range r.mu.byID {
+		if !s.handing.Load() && !skip(id) {
+			n++
+		}
+	}
+	return n
+}
+
 // Count is the number of live sessions.
 func (r *Registry) Count() int {
 	r.mu.Lock()

@@ -377,6 +377,13 @@ func (o *Old) waitEmpty(ctx context.Context, reg *session.Registry, h *hand, lg 
 				drained = true
 			}
 		case <-tick.C:
+			// Every session left: done follows at once and covers the
+			// parked ones, which a commit now would put at risk for
+			// nothing (a new process dying at done loses what was
+			// committed, and gives back what was not).
+			if reg.UnhandedExcept(h.isParked) == 0 {
+				return nil
+			}
 			if h.commitDue(o.commitWait()) {
 				if err := h.commit(&message{Type: msgCommit}); err != nil {
 					return err
@@ -518,7 +525,7 @@ func (h *hand) answer(m *message, id uint32) (func() bool, error) {
 			h.stats.HandedOver.Add(1)
 			return takenNow, nil
 		}
-		return h.park(), nil
+		return h.park(id), nil
 	case m.Type == msgNack && m.ID == id:
 		h.stats.Refused.Add(1)
 		return nil, errors.New("handover: refused by the new process: " + m.Err)

@@ -49,13 +49,15 @@ import (
 
 // parkedSession is a session waiting for the upgrade's outcome.
 type parkedSession struct {
+	id uint32
 	at time.Time
 	ch chan bool // true: taken by the new process; false: given back
 }
 
-// park makes the session just acknowledged wait for the upgrade's outcome.
-func (h *hand) park() func() bool {
-	p := &parkedSession{at: time.Now(), ch: make(chan bool, 1)}
+// park makes the session id, just acknowledged, wait for the upgrade's
+// outcome.
+func (h *hand) park(id uint32) func() bool {
+	p := &parkedSession{id: id, at: time.Now(), ch: make(chan bool, 1)}
 	h.parked.Lock()
 	given := h.parked.given
 	if !given {
@@ -124,6 +126,20 @@ func (h *hand) parkedFor() time.Duration {
 		return 0
 	}
 	return time.Since(h.parked.list[0].at)
+}
+
+// isParked reports whether session id waits for the upgrade's outcome
+// (it may not have marked itself handed yet: Registry.Unhanded still
+// counts it for a moment).
+func (h *hand) isParked(id uint32) bool {
+	h.parked.Lock()
+	defer h.parked.Unlock()
+	for _, p := range h.parked.list {
+		if p.id == id {
+			return true
+		}
+	}
+	return false
 }
 
 // commitDue reports whether the parked sessions should be committed now:
