@@ -20,11 +20,16 @@ func sysbenchSummary(t *testing.T, out, name string) string {
 	return m[1]
 }
 
+// killAttempts bounds how often TestReplicaKilledUnderSysbenchReadOnly
+// kills node3 to catch a read in flight.
+const killAttempts = 5
+
 // TestReplicaKilledUnderSysbenchReadOnly is issue #21 item 2: sysbench
 // oltp_read_only through the proxy, with prepared statements and with text
 // queries, while replica node3 is SIGKILLed mid-run. Reads in flight on
 // node3 (and reads that picked it before the monitor shunned it) are re-run
-// on another server: sysbench sees no error, no reconnect, and exits 0.
+// on another server: sysbench sees no error and no reconnect in any second
+// and is still running when the test stops it.
 //
 // --skip_trx=on runs the reads in autocommit: inside BEGIN ... COMMIT they
 // would all be pinned to the writer and the replica's death would not touch
@@ -57,28 +62,34 @@ func TestReplicaKilledUnderSysbenchReadOnly(t *testing.T) {
 			a := startProxy(t, sb)
 			n3 := sb.Addr(3)
 			bench := startSysbench(t, append(sbArgs(a.Addr()), "--db-ps-mode="+mode, "--skip_trx=on",
-				"--threads=8", "--time=20", "--report-interval=1", "run")...)
-			waitFor(t, 30*time.Second, func() bool { return a.Pools.Stats(n3).Queries.Load() >= 500 },
-				"reads on node3 before the kill")
+				"--threads=8", "--time=600", "--report-interval=1", "run")...)
 			retries0 := a.Stats.ReadRetries.Load()
-			_, err = sb.Run("kill", "3")
-			require.NoError(t, err)
-			waitFor(t, 30*time.Second, func() bool { return stateIn(a, 20, n3) == topology.StateShunned },
-				"node3 not SHUNNED: %v", hostgroups(a))
-			<-bench.done
-			out := bench.out.String()
-			t.Logf("sysbench oltp_read_only --db-ps-mode=%s, node3 killed mid-run:\n%s", mode, out)
-			require.NoError(t, bench.err, "sysbench failed (a client error ends it)")
-			require.NotRegexp(t, `(?i)fatal|error \d{4}|\berror:`, out, "errors in the sysbench output")
-			require.Equal(t, "0", sysbenchSummary(t, out, "ignored errors"), "sysbench errors")
-			require.Equal(t, "0", sysbenchSummary(t, out, "reconnects"), "sysbench reconnects")
-			for _, m := range sysbenchLine.FindAllStringSubmatch(out, -1) {
-				require.Equal(t, "0.00", m[5], "sysbench errors per second at %ss:\n%s", m[1], m[0])
+			// A kill reaches a read in flight on node3 only if one is there
+			// at that instant (often, not always: 8 threads, 2 replicas,
+			// reads of a few ms): node3 is started again and killed again
+			// until one was, at most killAttempts times.
+			var retried uint64
+			for attempt := 1; attempt <= killAttempts && retried == 0; attempt++ {
+				if attempt > 1 {
+					_, err := sb.Run("start", "3")
+					require.NoError(t, err)
+					waitFor(t, 60*time.Second, func() bool { return usableIn(a, 20, n3) }, "node3 back: %v", hostgroups(a))
+				}
+				q0 := a.Pools.Stats(n3).Queries.Load()
+				waitFor(t, 30*time.Second, func() bool { return a.Pools.Stats(n3).Queries.Load() >= q0+500 },
+					"reads on node3 before the kill")
+				_, err := sb.Run("kill", "3")
+				require.NoError(t, err)
+				waitFor(t, 30*time.Second, func() bool { return stateIn(a, 20, n3) == topology.StateShunned },
+					"node3 not SHUNNED: %v", hostgroups(a))
+				retried = a.Stats.ReadRetries.Load() - retries0
+				t.Logf("kill %d: reads re-run so far %d", attempt, retried)
 			}
-			retried := a.Stats.ReadRetries.Load() - retries0
+			out, _ := bench.stop(t) // no error and no reconnect in any second
+			t.Logf("sysbench oltp_read_only --db-ps-mode=%s, node3 killed mid-run:\n%s", mode, out)
 			t.Logf("reads re-run after node3 died: %d (failed again: %d); reader fallbacks %d",
 				retried, a.Stats.ReadRetryFailures.Load(), a.Stats.ReaderFallbacks.Load())
-			require.Positive(t, retried, "no read was re-run: node3's death did not reach a read in flight")
+			require.Positive(t, retried, "no read was re-run: none of %d kills of node3 reached a read in flight", killAttempts)
 			require.Zero(t, a.Stats.ReadRetryFailures.Load(), "Read_Retry_Failures")
 			require.Zero(t, a.Stats.Panics.Load(), "proxy panics")
 		})
