@@ -45,6 +45,7 @@ func main() {
 	case cmd == "config dump":
 		err = dumpConfig(o, os.Stdout)
 	default:
+		keepSysmonAwake() // returns only if already done (or not possible)
 		err = run(o)
 	}
 	if err != nil {

@@ -1,9 +1,12 @@
 package ops
 
 import (
+	"fmt"
+	"os"
 	"regexp"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,4 +45,27 @@ func TestThreadsFollowLoad(t *testing.T) {
 	require.Equal(t, 3, metricInt(t, f, "rwproxy_threads"))
 	require.Equal(t, 3, metricInt(t, f, "rwproxy_threads_max"))
 	require.Equal(t, 0, metricInt(t, f, "rwproxy_threads_changes_total"))
+}
+
+// TestSysmonKeptAwake: the binary re-executes itself (same pid) with
+// GODEBUG schedtrace set, keeping the runtime's monitor thread out of its
+// deep sleep; an operator's GODEBUG schedtrace, 0 included, is kept.
+func TestSysmonKeptAwake(t *testing.T) {
+	environ := func(p *proxy) string {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", p.cmd.Process.Pid))
+		require.NoError(t, err)
+		return "\x00" + string(b)
+	}
+	p := newProxy(t, "")
+	p.write(t, p.render(1, 1))
+	p.start(t, []string{"GODEBUG=gctrace=0"})
+	require.Contains(t, environ(p), "\x00GODEBUG=gctrace=0,schedtrace=2147483647\x00",
+		"the serving process (the pid started) runs with schedtrace")
+	require.Equal(t, 1, strings.Count(environ(p), "\x00GODEBUG="))
+
+	o := newProxy(t, "")
+	o.write(t, o.render(1, 1))
+	o.start(t, []string{"GODEBUG=schedtrace=0"})
+	require.Contains(t, environ(o), "\x00GODEBUG=schedtrace=0\x00")
+	require.Equal(t, 1, strings.Count(environ(o), "\x00GODEBUG="))
 }
