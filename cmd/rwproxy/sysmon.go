@@ -38,7 +38,7 @@ func keepSysmonAwake() {
 	}
 	// /proc/self/exe is the running binary even if its file was replaced
 	// or removed since (an upgrade installs the new one at the same path).
-	_ = syscall.Exec("/proc/self/exe", os.Args, env)
+	_ = syscall.Exec("/proc/self/exe", os.Args, env) //nolint:gosec // G702: this very binary, its own arguments and environment
 }
 
 // sysmonEnv returns env with sysmonAwake added to GODEBUG, and false when
