@@ -20,7 +20,9 @@ func TestPprofLoopbackOnly(t *testing.T) {
 	}
 	run := func(args string) string {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestPprofLoopbackOnly$")
-		cmd.Env = append(os.Environ(), "RWPROXY_TEST_ARGS="+args)
+		// schedtrace=0: main() must not re-execute this test binary with
+		// rwproxy's arguments (keepSysmonAwake).
+		cmd.Env = append(os.Environ(), "RWPROXY_TEST_ARGS="+args, "GODEBUG=schedtrace=0")
 		out, err := cmd.CombinedOutput()
 		require.Error(t, err, "rwproxy must stop: %s", out)
 		return string(out)
