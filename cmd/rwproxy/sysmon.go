@@ -12,7 +12,7 @@ import (
 // monitor's own nanosleep and futex wait: two context switches). A proxy
 // goes idle between statements thousands of times a second, so it paid
 // that on nearly every statement: on the sysbench sandbox 1.8 futex and 1.2
-// nanosleep calls per point select at one client thread, and 30% of the
+// nanosleep calls per point select at one client thread, and 22-31% of the
 // proxy's CPU per statement at 1 and 8 client threads (docs/benchmarks.md,
 // "The runtime's monitor thread"). The runtime keeps the monitor out of that
 // sleep only while GODEBUG's schedtrace is set (it then wakes on its own,
