@@ -72,15 +72,7 @@ func (r *Registry) StopHandoff() { r.handoff.Store(nil) }
 // Unhanded is the number of live sessions not handed over: neither gone
 // to another process nor waiting for it to take them.
 func (r *Registry) Unhanded() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, s := range r.mu.byID {
-		if !s.handing.Load() {
-			n++
-		}
-	}
-	return n
+	return r.UnhandedExcept(func(uint32) bool { return false })
 }
 
 // UnhandedExcept is Unhanded without the sessions for whose id skip is

@@ -377,14 +377,14 @@ func (o *Old) waitEmpty(ctx context.Context, reg *session.Registry, h *hand, lg 
 				drained = true
 			}
 		case <-tick.C:
-			// Every session left: done follows at once and covers the
-			// parked ones, which a commit now would put at risk for
-			// nothing (a new process dying at done loses what was
-			// committed, and gives back what was not).
-			if reg.UnhandedExcept(h.isParked) == 0 {
-				return nil
-			}
 			if h.commitDue(o.commitWait()) {
+				// Every session left: done follows at once and covers
+				// the parked ones, which a commit now would put at risk
+				// for nothing (a new process dying at done loses what
+				// was committed, and gives back what was not).
+				if reg.UnhandedExcept(h.isParked) == 0 {
+					return nil
+				}
 				if err := h.commit(&message{Type: msgCommit}); err != nil {
 					return err
 				}
@@ -426,7 +426,8 @@ type hand struct {
 	parked   struct {
 		sync.Mutex
 		list  []*parkedSession
-		given bool // the upgrade failed: every session is given back
+		ids   map[uint32]bool // the ids of list's sessions
+		given bool            // the upgrade failed: every session is given back
 		// committed counts the sessions taken by a commit before done
 		// (lost if the new process dies before done).
 		committed int

@@ -62,6 +62,10 @@ func (h *hand) park(id uint32) func() bool {
 	given := h.parked.given
 	if !given {
 		h.parked.list = append(h.parked.list, p)
+		if h.parked.ids == nil {
+			h.parked.ids = make(map[uint32]bool)
+		}
+		h.parked.ids[id] = true
 	}
 	h.parked.Unlock()
 	if given {
@@ -78,6 +82,7 @@ func (h *hand) release(taken bool) int {
 	h.parked.Lock()
 	list := h.parked.list
 	h.parked.list = nil
+	clear(h.parked.ids)
 	if !taken {
 		h.parked.given = true
 	}
@@ -134,12 +139,7 @@ func (h *hand) parkedFor() time.Duration {
 func (h *hand) isParked(id uint32) bool {
 	h.parked.Lock()
 	defer h.parked.Unlock()
-	for _, p := range h.parked.list {
-		if p.id == id {
-			return true
-		}
-	}
-	return false
+	return h.parked.ids[id]
 }
 
 // commitDue reports whether the parked sessions should be committed now:
