@@ -174,7 +174,7 @@ func TestRouting(t *testing.T) {
 			require.Equal(t, []string{"v" + id}, vals)
 			seen[node]++
 		}
-		delta := spDelta(before, nodes.appSelects(t))
+		delta := nodes.appSelectsAfter(t, before, n)
 		t.Logf("reads by node: %v; SELECTs by user app per node %v", seen, delta)
 		require.Zero(t, seen[1], "point selects on the writer")
 		require.InDelta(t, 25, 100*float64(seen[2])/n, 5, "node2 share (weight 1 of 4): %v", seen)

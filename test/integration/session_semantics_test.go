@@ -752,6 +752,24 @@ func (n *spNodesDB) appSelects(t *testing.T) [3]int64 {
 	return out
 }
 
+// appSelectsAfter returns the SELECTs user app ran on nodes 1..3 since
+// before, waiting (up to 30 s) until they add up to at least want:
+// MariaDB counts a statement in USER_STATISTICS only after it has sent
+// the result, so the last statement on a connection may not be counted
+// yet when the client reads the counters straight after. The caller
+// still compares the per-node figures exactly.
+func (n *spNodesDB) appSelectsAfter(t *testing.T, before [3]int64, want int64) [3]int64 {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		d := spDelta(before, n.appSelects(t))
+		if d[0]+d[1]+d[2] >= want || time.Now().After(deadline) {
+			return d
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // spDelta is after - before, per node.
 func spDelta(before, after [3]int64) [3]int64 {
 	return [3]int64{after[0] - before[0], after[1] - before[1], after[2] - before[2]}
