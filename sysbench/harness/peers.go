@@ -3,6 +3,7 @@ package harness
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -16,9 +17,31 @@ import (
 // rows whose client port is one of the proxy's sockets, so another proxy's
 // pool on the same servers does not count).
 type Mux struct {
-	Clients int        `json:"clients"`
-	Rounds  int        `json:"rounds"`
+	Clients int `json:"clients"`
+	Rounds  int `json:"rounds"`
+	// Reps is how many times the measurement ran (rwproxy and ProxySQL
+	// started afresh before each); Proxies holds each
+	// proxy's median run by BackendPeak (absent from older results: 1).
+	Reps    int        `json:"reps,omitempty"`
 	Proxies []MuxProxy `json:"proxies"`
+}
+
+// MedianMux is the run of runs (one proxy's) with the median BackendPeak
+// (the lower of the two middle ones for an even count), with Peaks set to
+// every run's BackendPeak in run order.
+func MedianMux(runs []MuxProxy) MuxProxy {
+	if len(runs) == 0 {
+		return MuxProxy{}
+	}
+	peaks := make([]int, len(runs))
+	for i, r := range runs {
+		peaks[i] = r.BackendPeak
+	}
+	sorted := slices.Clone(runs)
+	slices.SortStableFunc(sorted, func(a, b MuxProxy) int { return a.BackendPeak - b.BackendPeak })
+	m := sorted[(len(sorted)-1)/2]
+	m.Peaks = peaks
+	return m
 }
 
 // MuxProxy is one proxy's part of the multiplexing measurement.
@@ -32,6 +55,17 @@ type MuxProxy struct {
 	// every client still open and idle.
 	BackendPeak int `json:"backend_peak"`
 	BackendIdle int `json:"backend_idle"`
+	// BackendLogin is the backend connections held once every client had
+	// logged in, before the first round; PeakByServer the most seen on
+	// each server (primary, replica, replica; not necessarily at the same
+	// moment) and IdleByServer BackendIdle per server (absent from older
+	// results).
+	BackendLogin int `json:"backend_login,omitempty"`
+	// Peaks is BackendPeak of every run, in run order, when the
+	// measurement was repeated (MedianMux).
+	Peaks        []int  `json:"peaks,omitempty"`
+	PeakByServer [3]int `json:"peak_by_server,omitzero"`
+	IdleByServer [3]int `json:"idle_by_server,omitzero"`
 	// Reads and Updates count the statements of each kind, ReadTime and
 	// UpdateTime add up their latencies as the clients saw them, and Wall
 	// is how long the rounds took: by Little's law UpdateTime/Wall is how
@@ -176,18 +210,28 @@ func mdMux(b *strings.Builder, r *Report) {
 		return
 	}
 	b.WriteString("## Multiplexing: backend connections for mostly idle clients\n\n")
+	if m.Reps > 1 {
+		fmt.Fprintf(b, "Measured %d times, interleaved, rwproxy and ProxySQL started afresh before each run "+
+			"(their pools empty); each proxy's row is its median run by peak, and \"peaks of the runs\" lists every run's.\n\n", m.Reps)
+	}
 	fmt.Fprintf(b, "%d clients opened through each proxy (schema sbtest); %d rounds in which every client runs one "+
 		"statement (a point select, every tenth an autocommit UPDATE), 16 at a time, and otherwise stays idle. "+
 		"Backend connections are the client user's rows in information_schema.PROCESSLIST summed over the three servers "+
 		"whose client port is one of the proxy's own sockets (monitor connections, the harness's own and the other "+
 		"proxies' pools are not counted).\n\n", m.Clients, m.Rounds)
 	b.WriteString("| proxy | clients open | statements | errors | backend connections (peak) | after the last round | per client (peak) " +
-		"| point select ms (mean) | UPDATE ms (mean) | UPDATEs in flight (mean) |\n")
-	b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		"| after the logins | peak per server (primary / replicas) | after, per server " +
+		"| point select ms (mean) | UPDATE ms (mean) | UPDATEs in flight (mean) | peaks of the runs |\n")
+	b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
+	perServer := func(v [3]int) string { return fmt.Sprintf("%d / %d / %d", v[0], v[1], v[2]) }
 	for _, p := range m.Proxies {
-		fmt.Fprintf(b, "| %s | %d | %d | %d | %d | %d | %.3f | %.3f | %.3f | %.1f |\n", p.Target, p.Opened, p.Statements, p.Errors,
-			p.BackendPeak, p.BackendIdle, p.PerClient(), mean(p.ReadTime, p.Reads), mean(p.UpdateTime, p.Updates),
-			p.InFlight(p.UpdateTime))
+		peaks := make([]string, len(p.Peaks))
+		for i, n := range p.Peaks {
+			peaks[i] = strconv.Itoa(n)
+		}
+		fmt.Fprintf(b, "| %s | %d | %d | %d | %d | %d | %.3f | %d | %s | %s | %.3f | %.3f | %.1f | %s |\n", p.Target, p.Opened, p.Statements, p.Errors,
+			p.BackendPeak, p.BackendIdle, p.PerClient(), p.BackendLogin, perServer(p.PeakByServer), perServer(p.IdleByServer),
+			mean(p.ReadTime, p.Reads), mean(p.UpdateTime, p.Updates), p.InFlight(p.UpdateTime), strings.Join(peaks, ", "))
 	}
 	b.WriteString("\nEvery client runs its statement as soon as one of the 16 finishes, so the faster a proxy answers the " +
 		"point selects, the larger the share of the 16 that are UPDATEs waiting on the primary at any moment (Little's law: " +

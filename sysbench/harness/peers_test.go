@@ -3,6 +3,7 @@ package harness
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +39,7 @@ func peerReport() *Report {
 	r.IdlePeers = []Idle{{Target: ProxySQL, Conns: 1000, RSSBeforeKB: 40 << 10, RSSOpenKB: 48 << 10, RSSAfterKB: 41 << 10}}
 	r.Mux = &Mux{Clients: 1000, Rounds: 3, Proxies: []MuxProxy{
 		{Target: RWProxy, Opened: 1000, Statements: 3000, BackendPeak: 24, BackendIdle: 12,
+			BackendLogin: 3, PeakByServer: [3]int{5, 9, 11}, IdleByServer: [3]int{2, 4, 6}, Peaks: []int{30, 24, 20},
 			Reads: 2700, Updates: 300, ReadTime: 540 * time.Millisecond, UpdateTime: 900 * time.Millisecond, Wall: 100 * time.Millisecond},
 		{Target: ProxySQL, Opened: 1000, Statements: 3000, Errors: 1, BackendPeak: 50, BackendIdle: 40}}}
 	r.Finish()
@@ -63,8 +65,8 @@ func TestMarkdownPeers(t *testing.T) {
 		"| proxysql | 1000 | 40.0 MiB | 48.0 MiB | 41.0 MiB | 8.2 KiB |",
 		"## Multiplexing: backend connections for mostly idle clients",
 		// 540 ms / 2,700 reads = 0.2 ms; 900 ms / 300 UPDATEs = 3 ms, 9 in flight over 100 ms.
-		"| rwproxy | 1000 | 3000 | 0 | 24 | 12 | 0.024 | 0.200 | 3.000 | 9.0 |",
-		"| proxysql | 1000 | 3000 | 1 | 50 | 40 | 0.050 | 0.000 | 0.000 | 0.0 |",
+		"| rwproxy | 1000 | 3000 | 0 | 24 | 12 | 0.024 | 3 | 5 / 9 / 11 | 2 / 4 / 6 | 0.200 | 3.000 | 9.0 | 30, 24, 20 |",
+		"| proxysql | 1000 | 3000 | 1 | 50 | 40 | 0.050 | 0 | 0 / 0 / 0 | 0 / 0 / 0 | 0.000 | 0.000 | 0.0 |  |",
 		"| proxysql | 1000 | 3000 | 1 | 50 | 40 | 0.050 |",
 		"- proxysql / haproxy: ProxySQL started by the harness",
 		// Targets against ProxySQL: QPS 0.88×, CPU 1.20× at 8 threads; p95 200 vs 250 µs at 1 thread;
@@ -160,5 +162,26 @@ func TestCPUChartSeries(t *testing.T) {
 		if s.Name == ProxySQL && s.Points[0].Y != 50 {
 			t.Errorf("proxysql CPU point %v", s.Points[0])
 		}
+	}
+}
+
+func TestMedianMux(t *testing.T) {
+	runs := []MuxProxy{{Target: RWProxy, BackendPeak: 30, Errors: 1}, {Target: RWProxy, BackendPeak: 20, Errors: 2},
+		{Target: RWProxy, BackendPeak: 24, Errors: 3}, {Target: RWProxy, BackendPeak: 41, Errors: 4}}
+	m := MedianMux(runs)
+	if m.BackendPeak != 24 || m.Errors != 3 {
+		t.Fatalf("median of 4 runs: %+v, want the run with peak 24 (the lower middle)", m)
+	}
+	if !slices.Equal(m.Peaks, []int{30, 20, 24, 41}) {
+		t.Fatalf("peaks %v, want every run's in run order", m.Peaks)
+	}
+	if m := MedianMux(runs[:3]); m.BackendPeak != 24 {
+		t.Fatalf("median of 3 runs: %d, want 24", m.BackendPeak)
+	}
+	if runs[0].Peaks != nil {
+		t.Fatal("MedianMux changed its input")
+	}
+	if m := MedianMux(nil); m.BackendPeak != 0 || m.Peaks != nil {
+		t.Fatalf("median of no runs: %+v", m)
 	}
 }

@@ -34,6 +34,9 @@ type options struct {
 	// (empty: not run); mux is the clients of the multiplexing measurement.
 	proxysqlBin, haproxyBin string
 	mux                     int
+	// muxReps is how many times the multiplexing measurement runs,
+	// interleaved, each on freshly started proxies.
+	muxReps int
 	// consistency lists extra rwproxy targets by users[].consistency
 	// variant (consistency.go): eventual, session, user.
 	consistency []string
@@ -102,6 +105,7 @@ func (o *options) define(fs *flag.FlagSet, getenv func(string) string) listFlags
 	fs.StringVar(&o.proxysqlBin, "proxysql", getenv("BENCH_PROXYSQL"), "start this ProxySQL binary with an equivalent configuration as target proxysql (BENCH_PROXYSQL; off when empty)")
 	fs.StringVar(&o.haproxyBin, "haproxy", getenv("BENCH_HAPROXY"), "start this HAProxy binary in mode tcp to the primary as target haproxy (BENCH_HAPROXY, e.g. /usr/sbin/haproxy; off when empty)")
 	num(&o.mux, "mux", "BENCH_MUX", 1000, "mostly idle clients opened through each proxy to count the backend connections it holds; 0 = skip")
+	num(&o.muxReps, "mux-reps", "BENCH_MUX_REPS", 5, "times the multiplexing measurement runs, interleaved, rwproxy and ProxySQL started afresh before each; the report keeps each proxy's median")
 	fs.BoolVar(&o.pinReplicas, "pin-replicas", envBool(getenv, "BENCH_PIN_REPLICAS"),
 		"pin each replica's mariadbd to a CPU of its own, as if on a machine of its own (BENCH_PIN_REPLICAS=1)")
 	return listFlags{
@@ -128,8 +132,8 @@ func envBool(getenv func(string) string, key string) bool {
 
 func (o *options) validate() error {
 	switch {
-	case o.timeSec < 1 || o.tables < 1 || o.rows < 1 || o.reps < 1 || o.warmupSec < 0 || o.idle < 0 || o.mux < 0:
-		return fmt.Errorf("time, tables, rows and reps must be >= 1, warmup, idle and mux >= 0")
+	case o.timeSec < 1 || o.tables < 1 || o.rows < 1 || o.reps < 1 || o.warmupSec < 0 || o.idle < 0 || o.mux < 0 || o.muxReps < 1:
+		return fmt.Errorf("time, tables, rows, reps and mux-reps must be >= 1, warmup, idle and mux >= 0")
 	case len(o.workloads) == 0:
 		return fmt.Errorf("no workloads")
 	case o.psMode != "auto" && o.psMode != "disable":

@@ -56,27 +56,86 @@ func (b *bench) idlePeers(ctx context.Context) {
 }
 
 // muxPhase is the multiplexing measurement through rwproxy, each peer and
-// each -consistency variant of rwproxy.
+// each -consistency variant of rwproxy. A peak of connections is one
+// sample of how bursts of statements happened to meet: it runs o.muxReps
+// times, interleaved, rwproxy and ProxySQL started afresh before each run
+// so that each starts with empty pools (not with what the sysbench runs
+// left idle in them), and the report keeps each proxy's median run.
+// HAProxy (no pool) and the variants run once.
 func (b *bench) muxPhase(ctx context.Context) *harness.Mux {
-	m := &harness.Mux{Clients: b.o.mux, Rounds: muxRounds}
+	m := &harness.Mux{Clients: b.o.mux, Rounds: muxRounds, Reps: b.o.muxReps}
 	variant := map[string]bool{}
 	for _, t := range b.variantTargets {
 		variant[t.Name] = true
 	}
+	var targets []harness.Target
 	for _, t := range b.targets {
-		if t.Kind != harness.RWProxy && t.Kind != harness.ProxySQL && t.Kind != harness.HAProxy && !variant[t.Name] {
-			continue
+		if t.Kind == harness.RWProxy || t.Kind == harness.ProxySQL || t.Kind == harness.HAProxy || variant[t.Name] {
+			targets = append(targets, t)
 		}
-		p, err := b.muxThrough(ctx, t)
-		if err != nil {
-			b.say("multiplexing measurement through %s failed: %v", t.Name, err)
-			continue
+	}
+	runs := map[string][]harness.MuxProxy{}
+	for rep := range b.o.muxReps {
+		for _, t := range targets {
+			switch {
+			case b.restartable(t):
+				if err := b.restart(ctx, t); err != nil {
+					b.say("multiplexing measurement: restarting %s failed: %v", t.Name, err)
+					continue
+				}
+			case rep > 0:
+				continue
+			}
+			p, err := b.muxThrough(ctx, t)
+			if err != nil {
+				b.say("multiplexing measurement through %s failed: %v", t.Name, err)
+				continue
+			}
+			b.say("%s (run %d of %d): %d clients, %d statements (%d errors): %d backend connections at most, %d after the last round; its own pool view: %s",
+				t.Name, rep+1, b.o.muxReps, p.Opened, p.Statements, p.Errors, p.BackendPeak, p.BackendIdle, b.poolView(ctx, t))
+			runs[t.Name] = append(runs[t.Name], p)
 		}
-		b.say("%s: %d clients, %d statements (%d errors): %d backend connections at most, %d after the last round",
-			t.Name, p.Opened, p.Statements, p.Errors, p.BackendPeak, p.BackendIdle)
-		m.Proxies = append(m.Proxies, p)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	for _, t := range targets {
+		if r := runs[t.Name]; len(r) > 0 {
+			m.Proxies = append(m.Proxies, harness.MedianMux(r))
+		}
 	}
 	return m
+}
+
+// restartable reports whether muxPhase starts t afresh between its runs:
+// rwproxy itself and ProxySQL.
+func (b *bench) restartable(t harness.Target) bool {
+	return (t.Kind == harness.RWProxy && t.Name == harness.RWProxy && b.proxy != nil) ||
+		(t.Kind == harness.ProxySQL && t.Name == harness.ProxySQL && b.peers.proxysql != nil)
+}
+
+// restart stops t's process and starts it again on the same
+// configuration, waiting until it serves a read (the monitor has sorted
+// the servers), so that it starts with empty pools.
+func (b *bench) restart(ctx context.Context, t harness.Target) error {
+	switch t.Kind {
+	case harness.RWProxy:
+		b.proxy.stop(10 * time.Second)
+		if err := b.startRWProxy(ctx); err != nil {
+			return err
+		}
+		if err := b.waitServes(ctx, b.proxy, b.proxyAddr()); err != nil {
+			return err
+		}
+		b.pids[t.Name] = b.proxy.pid()
+	case harness.ProxySQL:
+		b.peers.proxysql.stop(10 * time.Second)
+		if err := b.startProxySQL(ctx); err != nil {
+			return err
+		}
+		b.pids[t.Name] = b.peers.proxysql.pid()
+	}
+	return nil
 }
 
 // muxThrough opens o.mux clients through t; in each round every client
@@ -94,10 +153,24 @@ func (b *bench) muxThrough(ctx context.Context, t harness.Target) (harness.MuxPr
 		return res, err
 	}
 	res.Opened = len(conns) - failed
-	var peak atomic.Int64
+	if n, err := b.backendConns(ctx, pid); err == nil {
+		res.BackendLogin = n
+	}
+	var (
+		peakMu sync.Mutex
+		peak   int
+		byPeak [3]int
+	)
 	sample := func() {
-		if n, err := b.backendConns(ctx, pid); err == nil {
-			peak.Store(max(peak.Load(), int64(n)))
+		per, err := b.backendConnsByServer(ctx, pid)
+		if err != nil {
+			return
+		}
+		peakMu.Lock()
+		defer peakMu.Unlock()
+		peak = max(peak, per[0]+per[1]+per[2])
+		for i := range per {
+			byPeak[i] = max(byPeak[i], per[i])
 		}
 	}
 	stop := make(chan struct{})
@@ -140,14 +213,14 @@ func (b *bench) muxThrough(ctx context.Context, t harness.Target) (harness.MuxPr
 	close(stop)
 	wg.Wait()
 	sample()
-	res.Statements, res.Errors, res.BackendPeak = stmts.Load(), errs.Load(), int(peak.Load())
+	res.Statements, res.Errors, res.BackendPeak, res.PeakByServer = stmts.Load(), errs.Load(), peak, byPeak
 	res.Reads, res.Updates = reads.Load(), updates.Load()
 	res.ReadTime, res.UpdateTime = time.Duration(readNs.Load()), time.Duration(updateNs.Load())
-	n, err := b.backendConns(ctx, pid)
+	per, err := b.backendConnsByServer(ctx, pid)
 	if err != nil {
 		return res, err
 	}
-	res.BackendIdle = n
+	res.IdleByServer, res.BackendIdle = per, per[0]+per[1]+per[2]
 	return res, ctx.Err()
 }
 

@@ -69,20 +69,26 @@ func (b *bench) startPeers(ctx context.Context) error {
 		if err := os.WriteFile(conf, []byte(proxysqlConfig(b.ports, data, rwproxyThreads())), 0o644); err != nil {
 			return err
 		}
-		var err error
-		b.peers.proxysql, err = startProc("proxysql", filepath.Join(b.work, "proxysql.out"), b.work,
-			bin, "-f", "--initial", "--no-version-check", "-c", conf, "-D", data)
-		if err != nil {
-			return err
-		}
-		if err := b.peers.proxysql.waitListening(ctx, b.proxysqlAddr()); err != nil {
-			return err
-		}
-		if err := b.waitServes(ctx, b.peers.proxysql, b.proxysqlAddr()); err != nil {
+		if err := b.startProxySQL(ctx); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// startProxySQL starts ProxySQL on the configuration startPeers wrote
+// (--initial: its datadir is reset from it) and waits until it serves.
+func (b *bench) startProxySQL(ctx context.Context) error {
+	var err error
+	b.peers.proxysql, err = startProc("proxysql", filepath.Join(b.work, "proxysql.out"), b.work, b.o.proxysqlBin,
+		"-f", "--initial", "--no-version-check", "-c", filepath.Join(b.work, "proxysql.cnf"), "-D", filepath.Join(b.work, "proxysql-data"))
+	if err != nil {
+		return err
+	}
+	if err := b.peers.proxysql.waitListening(ctx, b.proxysqlAddr()); err != nil {
+		return err
+	}
+	return b.waitServes(ctx, b.peers.proxysql, b.proxysqlAddr())
 }
 
 // waitServes polls a read through addr until it succeeds (ProxySQL
@@ -206,19 +212,25 @@ func (b *bench) serverBytes(ctx context.Context) (recv, sent int64, ok bool) {
 // harness's app2) whose client port is one of pid's connections to the
 // servers. Other proxies' pools on the same servers do not count.
 func (b *bench) backendConns(ctx context.Context, pid int) (int, error) {
+	per, err := b.backendConnsByServer(ctx, pid)
+	return per[0] + per[1] + per[2], err
+}
+
+// backendConnsByServer is backendConns per sandbox server (primary first).
+func (b *bench) backendConnsByServer(ctx context.Context, pid int) ([3]int, error) {
+	var per [3]int
 	remote := map[int]bool{}
 	for n := range 3 {
 		remote[b.ports.primary+n] = true
 	}
 	mine, err := b.proc.ConnectedPorts(pid, remote)
 	if err != nil {
-		return 0, err
+		return per, err
 	}
-	total := 0
-	for _, db := range b.peers.servers {
+	for i, db := range b.peers.servers {
 		rows, err := db.QueryContext(ctx, "SELECT HOST FROM information_schema.PROCESSLIST WHERE USER = 'app'")
 		if err != nil {
-			return 0, err
+			return per, err
 		}
 		for rows.Next() {
 			var host string
@@ -226,13 +238,50 @@ func (b *bench) backendConns(ctx context.Context, pid int) (int, error) {
 				continue
 			}
 			_, port, _ := net.SplitHostPort(host)
-			if n, err := strconv.Atoi(port); err == nil && mine[n] {
-				total++
+			if n, err := strconv.Atoi(port); err == nil && mine[n] && i < len(per) {
+				per[i]++
 			}
 		}
 		if err := errors.Join(rows.Close(), rows.Err()); err != nil {
-			return 0, err
+			return per, err
 		}
 	}
-	return total, nil
+	return per, nil
+}
+
+// poolView is the proxy's own account of its backend connections, read
+// from its admin interface (rwproxy's and ProxySQL's
+// stats_mysql_connection_pool): per server, connections in use, idle,
+// opened so far and the most in use at once. "" when t has no such view.
+func (b *bench) poolView(ctx context.Context, t harness.Target) string {
+	var port int
+	switch t.Kind {
+	case harness.RWProxy:
+		if t.Name != harness.RWProxy {
+			return "" // a -consistency variant: its admin port is its own
+		}
+		port = b.ports.admin
+	case harness.ProxySQL:
+		port = b.ports.proxysqlAdmin
+	default:
+		return ""
+	}
+	db, err := openDB("admin", "admin", fmt.Sprintf("127.0.0.1:%d", port), "")
+	if err != nil {
+		return err.Error()
+	}
+	defer func() { _ = db.Close() }()
+	rows, err := db.QueryContext(ctx, "SELECT hostgroup, srv_port, ConnUsed, ConnFree, ConnOK, MaxConnUsed FROM stats_mysql_connection_pool")
+	if err != nil {
+		return err.Error()
+	}
+	defer func() { _ = rows.Close() }()
+	var out []string
+	for rows.Next() {
+		var hg, port, used, free, ok, maxUsed string
+		if rows.Scan(&hg, &port, &used, &free, &ok, &maxUsed) == nil {
+			out = append(out, fmt.Sprintf("hg %s :%s used %s free %s opened %s max used %s", hg, port, used, free, ok, maxUsed))
+		}
+	}
+	return fmt.Sprint(out)
 }

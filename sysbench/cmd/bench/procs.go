@@ -22,7 +22,9 @@ type proc struct {
 }
 
 func startProc(name, logPath, dir string, argv ...string) (*proc, error) {
-	logf, err := os.Create(logPath)
+	// Appended to: a process started again (the multiplexing runs) keeps
+	// the earlier one's log.
+	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}

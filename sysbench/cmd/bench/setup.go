@@ -188,8 +188,15 @@ func (b *bench) startProxies(ctx context.Context) error {
 	if err := b.repRelay.waitListening(ctx, repAddr); err != nil {
 		return err
 	}
+	return b.startRWProxy(ctx)
+}
+
+// startRWProxy starts rwproxy on the configuration startProxies wrote (its
+// log appended to) and waits until it listens.
+func (b *bench) startRWProxy(ctx context.Context) error {
+	var err error
 	b.proxy, err = startProc("rwproxy", filepath.Join(b.work, "rwproxy.log"), b.work,
-		b.proxyBin(), "--config", conf)
+		b.proxyBin(), "--config", filepath.Join(b.work, "rwproxy.yaml"))
 	if err != nil {
 		return err
 	}
