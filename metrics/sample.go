@@ -103,10 +103,13 @@ type Server struct {
 	ConnUsed    int64  `json:"conn_used"`
 	ConnFree    int64  `json:"conn_free"`
 	ConnCreated uint64 `json:"conn_created"`
-	ConnFailed  uint64 `json:"conn_failed"`
-	Queries     uint64 `json:"queries"`
-	BytesSent   uint64 `json:"bytes_sent"`
-	BytesRecv   uint64 `json:"bytes_recv"`
+	// ReuseWaits counts Gets that waited for a connection to come back
+	// instead of opening one.
+	ReuseWaits uint64 `json:"reuse_waits,omitempty"`
+	ConnFailed uint64 `json:"conn_failed"`
+	Queries    uint64 `json:"queries"`
+	BytesSent  uint64 `json:"bytes_sent"`
+	BytesRecv  uint64 `json:"bytes_recv"`
 	// LatencyUs is the total time of Queries, in microseconds.
 	LatencyUs uint64 `json:"latency_us"`
 	InFlight  int64  `json:"in_flight"`

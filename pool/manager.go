@@ -31,7 +31,14 @@ type Options struct {
 	// then send COM_QUERY and COM_STMT_EXECUTE in that form. Off, no
 	// connection has it.
 	QueryAttributes bool
+	// ReuseWait caps how long a Get that finds no idle connection waits
+	// for one in use to come back before it opens a new one (see
+	// awaitReturn); 0 opens at once.
+	ReuseWait time.Duration
 }
+
+// DefaultReuseWait is Options.ReuseWait as rwproxy runs.
+const DefaultReuseWait = 10 * time.Millisecond
 
 // server is the per-address state shared by the pools of all users.
 type server struct {
@@ -48,6 +55,15 @@ type server struct {
 	// closed by the server: for suspectFor after it, every idle connection
 	// is checked before it is handed out, however short it idled.
 	closedByServerAt atomic.Int64
+	// awaiting counts the Gets waiting in awaitReturn.
+	awaiting atomic.Int64
+	// slackAt (unix ns) is when a connection last came back while no Get
+	// waited for one: the pool had more connections than requests;
+	// shortAt when one last came back to a waiting Get.
+	slackAt, shortAt atomic.Int64
+	// dialNs is a moving average of how long opening a connection took
+	// (0 before the first).
+	dialNs atomic.Int64
 }
 
 // suspect reports whether a connection to the server was found closed by

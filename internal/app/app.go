@@ -434,7 +434,7 @@ func poolOptions(c *config.Config) pool.Options {
 	return pool.Options{
 		ConnectTimeout: c.Pool.ConnectTimeout, IdleTimeout: c.Pool.IdleTimeout,
 		MaxLifetime: c.Pool.MaxLifetime, PingAfter: c.Pool.PingAfter, WaitTimeout: c.Pool.WaitTimeout,
-		MaxIdle: c.Pool.MaxIdle, MinIdle: c.Pool.MinIdle,
+		MaxIdle: c.Pool.MaxIdle, MinIdle: c.Pool.MinIdle, ReuseWait: pool.DefaultReuseWait,
 		// With tracing on, backends that accept query attributes get the
 		// statement's traceparent (session/backendattrs.go).
 		QueryAttributes: c.Tracing.Enabled,

@@ -60,6 +60,9 @@ type serverState struct {
 	ConnOK, ConnERR, Queries, BytesSent, BytesRecv, LatUs uint64
 	// GTIDSync: reads served after a read-your-writes GTID check.
 	GTIDSync uint64
+	// ReuseWaits: Gets that took a connection that came back instead of
+	// opening one.
+	ReuseWaits uint64
 	// Health is nil when the monitor has no record of the server.
 	Health *monitor.ServerHealth
 }
@@ -167,7 +170,7 @@ func (a *App) gatherServers(c *config.Config, snap *topology.Snapshot) []serverS
 				s.InFlight.Load(), s.MaxConnUsed.Load()
 			sv.ConnOK, sv.ConnERR, sv.Queries = s.ConnOK.Load(), s.ConnERR.Load(), s.Queries.Load()
 			sv.BytesSent, sv.BytesRecv, sv.LatUs = s.BytesSent.Load(), s.BytesRecv.Load(), s.LatencyUs.Load()
-			sv.GTIDSync = s.GTIDSync.Load()
+			sv.GTIDSync, sv.ReuseWaits = s.GTIDSync.Load(), s.ReuseWaits.Load()
 		}
 		out = append(out, sv)
 	}

@@ -1,0 +1,156 @@
+package pool
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Tests of awaitReturn: a Get that finds no idle connection takes one that
+// comes back instead of opening one, while the pool had slack lately and
+// the server has connections in use to wait for. No test depends on
+// timing: the waits are made long (the dial average is set to a minute)
+// and the slack window an hour, so a loaded machine changes nothing.
+
+// reuseFixture is a pool with one connection, dialed, returned with no
+// waiter (the pool has slack) and taken again: in use.
+func reuseFixture(t *testing.T) (*poolFixture, *server, *Conn) {
+	t.Helper()
+	was := slackWindow
+	slackWindow = time.Hour
+	t.Cleanup(func() { slackWindow = was })
+	f := newPoolFixture(t, 10, Options{ReuseWait: time.Hour})
+	c := f.mustGet(t)
+	c.Recycle()
+	srv := f.m.mu.servers[f.srv.Addr]
+	require.NotZero(t, srv.slackAt.Load(), "a connection returned with no Get waiting marks the pool's slack")
+	require.Positive(t, srv.dialNs.Load(), "the dial was timed")
+	srv.dialNs.Store(int64(time.Minute))
+	c = f.mustGet(t)
+	require.Equal(t, int64(1), f.dials.Load())
+	return f, srv, c
+}
+
+// getAsync runs a Get in the background.
+func getAsync(t *testing.T, f *poolFixture) <-chan *Conn {
+	t.Helper()
+	out := make(chan *Conn, 1)
+	go func() {
+		c, err := f.get(t)
+		if err != nil {
+			t.Errorf("get: %v", err)
+		}
+		out <- c
+	}()
+	return out
+}
+
+// awaitWaiters waits until n Gets wait in awaitReturn.
+func awaitWaiters(t *testing.T, s *server, n int64) {
+	t.Helper()
+	require.Eventually(t, func() bool { return s.awaiting.Load() == n }, 10*time.Second, time.Millisecond)
+}
+
+func TestGetTakesAReturnedConnectionInsteadOfDialing(t *testing.T) {
+	f, srv, c := reuseFixture(t)
+	slack := srv.slackAt.Load()
+	require.Zero(t, srv.shortAt.Load())
+	got := getAsync(t, f)
+	awaitWaiters(t, srv, 1)
+	c.Recycle()
+	c2 := <-got
+	require.Same(t, c, c2, "the waiting Get took the connection that came back")
+	require.Equal(t, int64(1), f.dials.Load(), "no connection was opened")
+	require.Equal(t, uint64(1), srv.stats.ReuseWaits.Load())
+	require.Equal(t, slack, srv.slackAt.Load(), "a connection taken by a waiting Get is no slack")
+	require.NotZero(t, srv.shortAt.Load(), "it marks a shortage")
+	c2.Recycle()
+}
+
+func TestGetDialsWhenMoreWaitThanAreInUse(t *testing.T) {
+	f, srv, c := reuseFixture(t)
+	first := getAsync(t, f)
+	awaitWaiters(t, srv, 1)
+	// One connection in use, one Get already waiting for it: the next
+	// opens its own.
+	second := f.mustGet(t)
+	require.Equal(t, int64(2), f.dials.Load())
+	c.Recycle()
+	require.Same(t, c, <-first)
+	require.Equal(t, uint64(1), srv.stats.ReuseWaits.Load())
+	second.Recycle()
+	c.Recycle()
+}
+
+func TestGetDialsWithNothingInUse(t *testing.T) {
+	f := newPoolFixture(t, 10, Options{ReuseWait: time.Hour})
+	c := f.mustGet(t)
+	c.Discard()
+	srv := f.m.mu.servers[f.srv.Addr]
+	srv.dialNs.Store(int64(time.Minute))
+	srv.slackAt.Store(time.Now().UnixNano())
+	// Nothing in use can come back: waiting a minute would fail the Get
+	// (10 s context).
+	c = f.mustGet(t)
+	require.Equal(t, int64(2), f.dials.Load())
+	require.Zero(t, srv.stats.ReuseWaits.Load())
+	c.Recycle()
+}
+
+func TestGetDialsUnderSustainedDemand(t *testing.T) {
+	f, srv, c := reuseFixture(t)
+	// Every connection that came back for the slack window went to a
+	// waiting Get: the pool is smaller than the load and grows.
+	srv.slackAt.Store(time.Now().Add(-2 * time.Hour).UnixNano())
+	srv.shortAt.Store(time.Now().UnixNano())
+	c2 := f.mustGet(t)
+	require.Equal(t, int64(2), f.dials.Load())
+	require.Zero(t, srv.stats.ReuseWaits.Load())
+	c.Recycle()
+	c2.Recycle()
+}
+
+func TestGetWaitsAfterAQuietSpell(t *testing.T) {
+	f, srv, c := reuseFixture(t)
+	// No connection came back for long, to a waiting Get or not: the
+	// pool was idle, not short; a burst after it waits.
+	srv.slackAt.Store(time.Now().Add(-2 * time.Hour).UnixNano())
+	srv.shortAt.Store(time.Now().Add(-2 * time.Hour).UnixNano())
+	got := getAsync(t, f)
+	awaitWaiters(t, srv, 1)
+	c.Recycle()
+	require.Same(t, c, <-got)
+	require.Equal(t, int64(1), f.dials.Load())
+	require.Equal(t, uint64(1), srv.stats.ReuseWaits.Load())
+	c.Recycle()
+}
+
+func TestGetDialsWithReuseWaitOff(t *testing.T) {
+	f := newPoolFixture(t, 10, Options{})
+	c := f.mustGet(t)
+	c.Recycle()
+	c = f.mustGet(t)
+	srv := f.m.mu.servers[f.srv.Addr]
+	require.NotZero(t, srv.slackAt.Load())
+	c2 := f.mustGet(t)
+	require.Equal(t, int64(2), f.dials.Load())
+	require.Zero(t, srv.stats.ReuseWaits.Load())
+	c.Recycle()
+	c2.Recycle()
+}
+
+func TestTimeDialAverages(t *testing.T) {
+	var s server
+	s.timeDial(8 * time.Millisecond)
+	require.Equal(t, int64(8*time.Millisecond), s.dialNs.Load(), "the first dial sets the average")
+	s.timeDial(16 * time.Millisecond)
+	require.Equal(t, int64(9*time.Millisecond), s.dialNs.Load(), "then each moves it by an eighth of the difference")
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() { s.timeDial(9 * time.Millisecond) })
+	}
+	wg.Wait()
+	require.Equal(t, int64(9*time.Millisecond), s.dialNs.Load())
+}
