@@ -138,12 +138,14 @@ func (p *Pool) get(ctx context.Context) (*Conn, error) {
 // connection behind for each statement of the moment, idle the next; and
 // opening one costs a login and a setup statement on the same server,
 // usually longer than waiting for one of its statements to end.
+//
 // slackWindow: under a sustained demand larger than the pool every
 // connection that comes back goes to a waiting Get; once that has gone on
 // for slackWindow with no connection to spare, Gets open connections at
-// once again until the pool has grown to the demand: waiting absorbs
-// bursts and never caps the pool's size below the load. A variable for
-// tests.
+// once again until the pool has grown to the demand. A load that only
+// sometimes exceeds the pool keeps it smaller instead: the Gets over it
+// wait for the others' connections (docs/architecture.md, "How the pool
+// grows"). A variable for tests.
 var slackWindow = 100 * time.Millisecond
 
 const (
@@ -163,10 +165,10 @@ const (
 
 // awaitReturn waits for a connection another statement returns to the
 // pool, up to four times as long as opening one has taken lately (at
-// most ReuseWait), when the server has at least as many connections in use as
-// Gets waiting this way and is not short of connections for good (for
-// slackWindow connections came back only to waiting Gets). nil, nil:
-// none came back (or none was to be expected); the caller opens one.
+// most ReuseWait), when the server has at least as many connections in
+// use as Gets waiting this way and is not short of connections for good
+// (for slackWindow connections came back only to waiting Gets). nil,
+// nil: none came back (or none was to be expected); the caller opens one.
 func (p *Pool) awaitReturn(ctx context.Context) (*Conn, error) {
 	limit := p.m.opts.ReuseWait
 	if limit <= 0 {
