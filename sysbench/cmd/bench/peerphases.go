@@ -156,8 +156,8 @@ func (b *bench) muxThrough(ctx context.Context, t harness.Target) (harness.MuxPr
 	if n, err := b.backendConns(ctx, pid); err == nil {
 		res.BackendLogin = n
 	}
+	// peak and byPeak: the sampler's until wg.Wait, then this goroutine's.
 	var (
-		peakMu sync.Mutex
 		peak   int
 		byPeak [3]int
 	)
@@ -166,8 +166,6 @@ func (b *bench) muxThrough(ctx context.Context, t harness.Target) (harness.MuxPr
 		if err != nil {
 			return
 		}
-		peakMu.Lock()
-		defer peakMu.Unlock()
 		peak = max(peak, per[0]+per[1]+per[2])
 		for i := range per {
 			byPeak[i] = max(byPeak[i], per[i])
