@@ -105,7 +105,7 @@ func (o *options) define(fs *flag.FlagSet, getenv func(string) string) listFlags
 	fs.StringVar(&o.proxysqlBin, "proxysql", getenv("BENCH_PROXYSQL"), "start this ProxySQL binary with an equivalent configuration as target proxysql (BENCH_PROXYSQL; off when empty)")
 	fs.StringVar(&o.haproxyBin, "haproxy", getenv("BENCH_HAPROXY"), "start this HAProxy binary in mode tcp to the primary as target haproxy (BENCH_HAPROXY, e.g. /usr/sbin/haproxy; off when empty)")
 	num(&o.mux, "mux", "BENCH_MUX", 1000, "mostly idle clients opened through each proxy to count the backend connections it holds; 0 = skip")
-	num(&o.muxReps, "mux-reps", "BENCH_MUX_REPS", 5, "times the multiplexing measurement runs, interleaved, rwproxy and ProxySQL started afresh before each; the report keeps each proxy's median")
+	num(&o.muxReps, "mux-reps", "BENCH_MUX_REPS", 9, "times the multiplexing measurement runs, interleaved, rwproxy and ProxySQL started afresh before each; the report keeps each proxy's median")
 	fs.BoolVar(&o.pinReplicas, "pin-replicas", envBool(getenv, "BENCH_PIN_REPLICAS"),
 		"pin each replica's mariadbd to a CPU of its own, as if on a machine of its own (BENCH_PIN_REPLICAS=1)")
 	return listFlags{
