@@ -69,6 +69,16 @@ func sequence(t *testing.T, pick func() (int, bool), cands []topology.Backend, n
 	return sb.String()
 }
 
+// runs repeats each server of a cycle Run times: the sequence SWRR hands
+// out.
+func runs(cycle string) string {
+	var sb strings.Builder
+	for _, c := range cycle {
+		sb.WriteString(strings.Repeat(string(c), Run))
+	}
+	return sb.String()
+}
+
 func TestSWRRSequence(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -90,7 +100,8 @@ func TestSWRRSequence(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := NewSWRR(tc.cands, nil)
 			require.Equal(t, tc.wantLen, s.Len())
-			require.Equal(t, tc.want, sequence(t, func() (int, bool) { return s.Pick(nil) }, tc.cands, len(tc.want)))
+			want := runs(tc.want)
+			require.Equal(t, want, sequence(t, func() (int, bool) { return s.Pick(nil) }, tc.cands, len(want)))
 		})
 	}
 }
@@ -119,8 +130,8 @@ func TestSWRRMatchesMutexVersion(t *testing.T) {
 		s := NewSWRR(cands, nil)
 		n := 3 * s.Len()
 		require.Equal(t,
-			sequence(t, func() (int, bool) { return ref.Pick(cands) }, cands, n),
-			sequence(t, func() (int, bool) { return s.Pick(nil) }, cands, n), "round %d weights %v", round, ws)
+			runs(sequence(t, func() (int, bool) { return ref.Pick(cands) }, cands, n)),
+			sequence(t, func() (int, bool) { return s.Pick(nil) }, cands, n*Run), "round %d weights %v", round, ws)
 	}
 }
 
@@ -129,11 +140,11 @@ func TestSWRRLargeWeightsFit(t *testing.T) {
 	s := NewSWRR(cands, nil)
 	require.LessOrEqual(t, s.Len(), MaxCycle+len(cands))
 	counts := make([]int, 3)
-	for range s.Len() {
+	for range s.Len() * Run {
 		i, _ := s.Pick(nil)
 		counts[i]++
 	}
-	require.Equal(t, 1, counts[0], "every usable server keeps a slot")
+	require.Equal(t, Run, counts[0], "every usable server keeps a slot")
 	require.InDelta(t, 100.0, float64(counts[2])/float64(counts[1]), 5)
 }
 
@@ -168,11 +179,25 @@ func TestSWRRCounterOutlivesSnapshots(t *testing.T) {
 	cands := backends(1, 1)
 	var c Counter
 	counts := make([]int, 2)
-	for range 100 {
+	for range 100 * Run {
 		i, _ := NewSWRR(cands, &c).Pick(nil) // a new snapshot for every pick
 		counts[i]++
 	}
-	require.Equal(t, []int{50, 50}, counts)
+	require.Equal(t, []int{50 * Run, 50 * Run}, counts)
+}
+
+// Consecutive picks stay on one server for Run picks (a server that has
+// just answered answers sooner), then move on: a single client's reads
+// over two equal replicas go a a a a b b b b ..., never more than Run in a
+// row, and each replica gets half of every 2 × Run.
+func TestSWRRRuns(t *testing.T) {
+	require.Greater(t, Run, 1)
+	cands := backends(1, 1)
+	s := NewSWRR(cands, nil)
+	seq := sequence(t, func() (int, bool) { return s.Pick(nil) }, cands, 40*Run)
+	require.Equal(t, strings.Repeat(strings.Repeat("a", Run)+strings.Repeat("b", Run), 20), seq)
+	require.NotContains(t, seq, strings.Repeat("a", Run+1))
+	require.NotContains(t, seq, strings.Repeat("b", Run+1))
 }
 
 func TestLeastOutstanding(t *testing.T) {
