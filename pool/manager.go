@@ -38,7 +38,7 @@ type Options struct {
 }
 
 // DefaultReuseWait is Options.ReuseWait as rwproxy runs.
-const DefaultReuseWait = 10 * time.Millisecond
+const DefaultReuseWait = 50 * time.Millisecond
 
 // server is the per-address state shared by the pools of all users.
 type server struct {
@@ -57,10 +57,14 @@ type server struct {
 	closedByServerAt atomic.Int64
 	// awaiting counts the Gets waiting in awaitReturn.
 	awaiting atomic.Int64
+	// dialing counts the connections being opened (dialCounted).
+	dialing atomic.Int64
 	// slackAt (unix ns) is when a connection last came back while no Get
 	// waited for one: the pool had more connections than requests;
-	// shortAt when one last came back to a waiting Get.
-	slackAt, shortAt atomic.Int64
+	// shortAt when one last came back to a waiting Get, and shortSince
+	// when the current run of such returns began (the first after a
+	// return with slack, or after none came back for slackWindow).
+	slackAt, shortAt, shortSince atomic.Int64
 	// dialNs is a moving average of how long opening a connection took
 	// (0 before the first).
 	dialNs atomic.Int64

@@ -28,6 +28,8 @@ type poolFixture struct {
 	key   Key
 	dials atomic.Int64
 	fail  atomic.Bool
+	// hold, when set, holds every dial until the channel is closed.
+	hold atomic.Pointer[chan struct{}]
 }
 
 func newPoolFixture(t *testing.T, maxConns int, opts Options) *poolFixture {
@@ -42,6 +44,9 @@ func newPoolFixture(t *testing.T, maxConns int, opts Options) *poolFixture {
 	}
 	opts.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		f.dials.Add(1)
+		if h := f.hold.Load(); h != nil {
+			<-*h
+		}
 		if f.fail.Load() {
 			return nil, errors.New("injected dial failure")
 		}

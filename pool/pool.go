@@ -166,9 +166,18 @@ const (
 // awaitReturn waits for a connection another statement returns to the
 // pool, up to four times as long as opening one has taken lately (at
 // most ReuseWait), when the server has at least as many connections in
-// use as Gets waiting this way and is not short of connections for good
-// (for slackWindow connections came back only to waiting Gets). nil,
-// nil: none came back (or none was to be expected); the caller opens one.
+// use or being opened as Gets waiting this way and is not short of
+// connections for good (for slackWindow connections came back only to
+// waiting Gets). nil, nil: none came back (or none was to be expected);
+// the caller opens one.
+//
+// A connection being opened counts: it serves the statement that opens
+// it, then comes back. Without it, a burst on an empty pool (after a
+// start, or once the idle connections were closed) opened one connection
+// per statement of the burst, each seeing nothing in use while the
+// others were still logging in: 10,000 clients running 16 statements at
+// a time through a fresh rwproxy opened 24 of their 28 connections so,
+// in the first half second (docs/benchmarks.md).
 func (p *Pool) awaitReturn(ctx context.Context) (*Conn, error) {
 	limit := p.m.opts.ReuseWait
 	if limit <= 0 {
@@ -177,10 +186,10 @@ func (p *Pool) awaitReturn(ctx context.Context) (*Conn, error) {
 	s := p.srv
 	n := s.awaiting.Add(1)
 	defer s.awaiting.Add(-1)
-	if s.stats.ConnUsed.Load() < n {
+	if s.stats.ConnUsed.Load()+s.dialing.Load() < n {
 		return nil, nil
 	}
-	if now := time.Now().UnixNano(); now-s.slackAt.Load() > int64(slackWindow) && now-s.shortAt.Load() <= int64(slackWindow) {
+	if s.shortForGood(time.Now().UnixNano()) {
 		return nil, nil
 	}
 	wait := firstReuseWait
@@ -202,6 +211,38 @@ func (p *Pool) awaitReturn(ctx context.Context) (*Conn, error) {
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// shortForGood reports whether, for slackWindow up to now, every
+// connection that came back went to a waiting Get: the demand is larger
+// than the pool, and Gets open connections at once. The run of such
+// returns must itself have lasted slackWindow: a burst on a pool that was
+// idle (or new, with no return with slack yet) is not a shortage for good
+// at its first return to a waiting Get.
+func (s *server) shortForGood(now int64) bool {
+	since := s.shortSince.Load()
+	return since != 0 && now-since > int64(slackWindow) && now-s.shortAt.Load() <= int64(slackWindow) && s.slackAt.Load() < since
+}
+
+// markReturn records, at now, that a connection came back to the idle
+// list, to a waiting Get (short) or not. Written at most once a
+// millisecond: every session returns its connection here.
+func (s *server) markReturn(now int64, short bool) {
+	if !short {
+		if now-s.slackAt.Load() > int64(time.Millisecond) {
+			s.slackAt.Store(now)
+		}
+		return
+	}
+	last := s.shortAt.Load()
+	if now-last <= int64(time.Millisecond) {
+		return
+	}
+	if since := s.shortSince.Load(); since <= s.slackAt.Load() || now-last > int64(slackWindow) {
+		// A new run of returns to waiting Gets.
+		s.shortSince.Store(now)
+	}
+	s.shortAt.Store(now)
 }
 
 // timeDial adds one dial's duration to the server's moving average
@@ -288,17 +329,20 @@ func (p *Pool) usableIdle() *Conn {
 
 func (p *Pool) dialCounted(ctx context.Context) (*Conn, error) {
 	began := time.Now()
+	p.srv.dialing.Add(1)
 	c, err := p.dial(ctx)
-	if err == nil {
-		p.srv.timeDial(time.Since(began))
-	}
 	if err != nil {
+		p.srv.dialing.Add(-1)
 		p.srv.release()
 		p.srv.stats.ConnERR.Add(1)
 		return nil, err
 	}
+	p.srv.timeDial(time.Since(began))
 	p.srv.stats.ConnOK.Add(1)
+	// In use before it stops being counted as being opened: a Get in
+	// between may wait for it, not open another one.
 	p.srv.stats.addUsed()
+	p.srv.dialing.Add(-1)
 	return c, nil
 }
 
@@ -402,15 +446,7 @@ func (p *Pool) put(c *Conn) {
 	p.mu.idle = append(p.mu.idle, c)
 	p.mu.Unlock()
 	p.srv.stats.ConnFree.Add(1)
-	// Written at most once a millisecond: every session returns its
-	// connection here.
-	mark := &p.srv.slackAt
-	if p.srv.awaiting.Load() > 0 {
-		mark = &p.srv.shortAt
-	}
-	if at := now.UnixNano(); at-mark.Load() > int64(time.Millisecond) {
-		mark.Store(at)
-	}
+	p.srv.markReturn(now.UnixNano(), p.srv.awaiting.Load() > 0)
 	p.srv.wake()
 }
 

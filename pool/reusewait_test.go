@@ -103,8 +103,10 @@ func TestGetDialsUnderSustainedDemand(t *testing.T) {
 	f, srv, c := reuseFixture(t)
 	// Every connection that came back for the slack window went to a
 	// waiting Get: the pool is smaller than the load and grows.
-	srv.slackAt.Store(time.Now().Add(-2 * time.Hour).UnixNano())
-	srv.shortAt.Store(time.Now().UnixNano())
+	now := time.Now()
+	srv.slackAt.Store(now.Add(-3 * time.Hour).UnixNano())
+	srv.shortSince.Store(now.Add(-2 * time.Hour).UnixNano())
+	srv.shortAt.Store(now.UnixNano())
 	c2 := f.mustGet(t)
 	require.Equal(t, int64(2), f.dials.Load())
 	require.Zero(t, srv.stats.ReuseWaits.Load())
@@ -112,19 +114,95 @@ func TestGetDialsUnderSustainedDemand(t *testing.T) {
 	c2.Recycle()
 }
 
-func TestGetWaitsAfterAQuietSpell(t *testing.T) {
-	f, srv, c := reuseFixture(t)
-	// No connection came back for long, to a waiting Get or not: the
-	// pool was idle, not short; a burst after it waits.
-	srv.slackAt.Store(time.Now().Add(-2 * time.Hour).UnixNano())
-	srv.shortAt.Store(time.Now().Add(-2 * time.Hour).UnixNano())
-	got := getAsync(t, f)
+// A connection being opened counts as one that will come back: a Get that
+// finds the pool empty while another Get's dial is under way waits for
+// that connection instead of opening its own.
+func TestGetWaitsForAConnectionBeingOpened(t *testing.T) {
+	f := newPoolFixture(t, 10, Options{ReuseWait: time.Hour})
+	was := slackWindow
+	slackWindow = time.Hour
+	t.Cleanup(func() { slackWindow = was })
+	c := f.mustGet(t)
+	c.Recycle()
+	srv := f.m.mu.servers[f.srv.Addr]
+	srv.dialNs.Store(int64(time.Minute))
+	f.mustGet(t).Discard() // the pool is empty, nothing in use
+	hold := make(chan struct{})
+	f.hold.Store(&hold)
+	opening := getAsync(t, f)
+	require.Eventually(t, func() bool { return srv.dialing.Load() == 1 }, 10*time.Second, time.Millisecond)
+	require.Zero(t, srv.stats.ConnUsed.Load())
+	waiting := getAsync(t, f)
 	awaitWaiters(t, srv, 1)
-	c.Recycle()
-	require.Same(t, c, <-got)
-	require.Equal(t, int64(1), f.dials.Load())
+	require.Equal(t, int64(2), f.dials.Load(), "the second Get opened nothing")
+	close(hold)
+	opened := <-opening
+	require.Zero(t, srv.dialing.Load())
+	opened.Recycle()
+	require.Same(t, opened, <-waiting, "the waiting Get took the connection that was being opened")
+	require.Equal(t, int64(2), f.dials.Load())
 	require.Equal(t, uint64(1), srv.stats.ReuseWaits.Load())
-	c.Recycle()
+	opened.Recycle()
+}
+
+// markReturn: a run of returns to waiting Gets begins at the first one
+// after a return with slack, or after none came back for slackWindow.
+func TestMarkReturnShortRuns(t *testing.T) {
+	was := slackWindow
+	slackWindow = 100 * time.Millisecond
+	t.Cleanup(func() { slackWindow = was })
+	ms := int64(time.Millisecond)
+	var s server
+	base := int64(time.Hour)
+	s.markReturn(base, false)
+	require.Equal(t, base, s.slackAt.Load())
+	require.False(t, s.shortForGood(base))
+	s.markReturn(base+2*ms, true)
+	require.Equal(t, base+2*ms, s.shortSince.Load(), "the first return to a waiting Get begins a run")
+	for at := base + 10*ms; at <= base+150*ms; at += 10 * ms {
+		s.markReturn(at, true)
+	}
+	require.Equal(t, base+2*ms, s.shortSince.Load(), "the run goes on")
+	require.Equal(t, base+150*ms, s.shortAt.Load())
+	require.False(t, s.shortForGood(base+100*ms), "a run of 98 ms is not a shortage for good")
+	require.True(t, s.shortForGood(base+150*ms), "148 ms of returns only to waiting Gets is")
+	s.markReturn(base+160*ms, false)
+	s.markReturn(base+160*ms+ms/2, false)
+	require.Equal(t, base+160*ms, s.slackAt.Load(), "marks are written at most once a millisecond")
+	require.False(t, s.shortForGood(base+161*ms), "a return with slack ends it")
+	s.markReturn(base+170*ms, true)
+	require.Equal(t, base+170*ms, s.shortSince.Load(), "and the next return to a waiting Get begins a new run")
+	s.markReturn(base+400*ms, true)
+	require.Equal(t, base+400*ms, s.shortSince.Load(), "so does one after nothing came back for longer than the window")
+	require.False(t, s.shortForGood(base+401*ms))
+}
+
+// A burst that is no shortage for good waits for the connections in use:
+// after a quiet spell (no connection came back for long, to a waiting Get
+// or not: the pool was idle, not short), and at the start of a shortage
+// (a burst on a pool that had no return with slack for long, or none yet:
+// a new pool). Before, the first connection that came back to a waiting
+// Get in such a burst made every following Get of it open one at once.
+func TestGetWaitsWhenNotShortForGood(t *testing.T) {
+	for name, marks := range map[string]struct{ slack, since, short time.Duration }{
+		"after a quiet spell":        {slack: -2 * time.Hour, since: -2 * time.Hour, short: -2 * time.Hour},
+		"at the start of a shortage": {slack: -3 * time.Hour, since: 0, short: 0},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f, srv, c := reuseFixture(t)
+			now := time.Now()
+			srv.slackAt.Store(now.Add(marks.slack).UnixNano())
+			srv.shortSince.Store(now.Add(marks.since).UnixNano())
+			srv.shortAt.Store(now.Add(marks.short).UnixNano())
+			got := getAsync(t, f)
+			awaitWaiters(t, srv, 1)
+			c.Recycle()
+			require.Same(t, c, <-got)
+			require.Equal(t, int64(1), f.dials.Load())
+			require.Equal(t, uint64(1), srv.stats.ReuseWaits.Load())
+			c.Recycle()
+		})
+	}
 }
 
 func TestGetDialsWithReuseWaitOff(t *testing.T) {
