@@ -242,14 +242,19 @@ func (c *cluster) stop(name string) {
 	tn.node = nil
 }
 
-// startN starts n nodes n1..nN, each with its own datadir, all joining n1.
+// startN starts n nodes n1..nN, each with its own datadir, each joining
+// every node started before it. Joining only n1 left the others to learn
+// of each later node from gossip, whose delivery to every member is
+// probabilistic (a node's alive message goes to a few random members a
+// few times); what guarantees it is push/pull, which these tests set to a
+// minute: once in CI n3 had not heard of n4 and n5 after 30 s.
 func (c *cluster) startN(n int) []*tnode {
 	c.t.Helper()
 	var out []*tnode
 	for i := 1; i <= n; i++ {
 		var seeds []string
-		if i > 1 {
-			seeds = []string{out[0].node.Addr()}
+		for _, prev := range out {
+			seeds = append(seeds, prev.node.Addr())
 		}
 		out = append(out, c.start(fmt.Sprintf("n%d", i), "127.0.0.1:0", c.dir(), 0, testConfig(c.t), seeds...))
 	}
