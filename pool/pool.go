@@ -220,8 +220,8 @@ func (p *Pool) awaitReturn(ctx context.Context) (*Conn, error) {
 // idle (or new, with no return with slack yet) is not a shortage for good
 // at its first return to a waiting Get.
 func (s *server) shortForGood(now int64) bool {
-	since := s.shortSince.Load()
-	return since != 0 && now-since > int64(slackWindow) && now-s.shortAt.Load() <= int64(slackWindow) && s.slackAt.Load() < since
+	since := s.shortSince.Load() // 0 before any run: never after slackAt
+	return s.slackAt.Load() < since && now-since > int64(slackWindow) && now-s.shortAt.Load() <= int64(slackWindow)
 }
 
 // markReturn records, at now, that a connection came back to the idle

@@ -14,13 +14,19 @@ import (
 // timing: the waits are made long (the dial average is set to a minute)
 // and the slack window an hour, so a loaded machine changes nothing.
 
+// setSlackWindow sets slackWindow to d for the test.
+func setSlackWindow(t *testing.T, d time.Duration) {
+	t.Helper()
+	was := slackWindow
+	slackWindow = d
+	t.Cleanup(func() { slackWindow = was })
+}
+
 // reuseFixture is a pool with one connection, dialed, returned with no
 // waiter (the pool has slack) and taken again: in use.
 func reuseFixture(t *testing.T) (*poolFixture, *server, *Conn) {
 	t.Helper()
-	was := slackWindow
-	slackWindow = time.Hour
-	t.Cleanup(func() { slackWindow = was })
+	setSlackWindow(t, time.Hour)
 	f := newPoolFixture(t, 10, Options{ReuseWait: time.Hour})
 	c := f.mustGet(t)
 	c.Recycle()
@@ -119,9 +125,7 @@ func TestGetDialsUnderSustainedDemand(t *testing.T) {
 // that connection instead of opening its own.
 func TestGetWaitsForAConnectionBeingOpened(t *testing.T) {
 	f := newPoolFixture(t, 10, Options{ReuseWait: time.Hour})
-	was := slackWindow
-	slackWindow = time.Hour
-	t.Cleanup(func() { slackWindow = was })
+	setSlackWindow(t, time.Hour)
 	c := f.mustGet(t)
 	c.Recycle()
 	srv := f.m.mu.servers[f.srv.Addr]
@@ -148,9 +152,7 @@ func TestGetWaitsForAConnectionBeingOpened(t *testing.T) {
 // markReturn: a run of returns to waiting Gets begins at the first one
 // after a return with slack, or after none came back for slackWindow.
 func TestMarkReturnShortRuns(t *testing.T) {
-	was := slackWindow
-	slackWindow = 100 * time.Millisecond
-	t.Cleanup(func() { slackWindow = was })
+	setSlackWindow(t, 100*time.Millisecond)
 	ms := int64(time.Millisecond)
 	var s server
 	base := int64(time.Hour)
