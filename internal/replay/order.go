@@ -215,6 +215,17 @@ func writeDeps(sessions []*session, tickets [][]ticket) {
 	}
 	slices.SortStableFunc(ws, func(a, b w) int { return cmp.Compare(a.start, b.start) })
 	for k, b := range ws {
+		if endsTransaction(sessions[b.s].stmts[b.i].Digest) {
+			// A COMMIT or ROLLBACK takes no row lock: it never waited for
+			// another session's write. It may look so in the capture, whose
+			// end times are the proxy's: the server releases the
+			// transaction's locks before its OK reaches the proxy, so a
+			// write that waited for them can end, there, before the
+			// COMMIT does. Holding the COMMIT back for that write
+			// deadlocks the two until the stall rule releases one (CI saw
+			// one such release reorder two writes of a row).
+			continue
+		}
 		for j := k - 1; j >= 0 && ws[j].start >= b.start-longest; j-- {
 			a := ws[j]
 			if a.s != b.s && a.start < b.start && a.end > b.start && a.end < b.end {
@@ -233,6 +244,14 @@ func isWrite(digest string) bool {
 	}
 	d := strings.ToUpper(strings.TrimSpace(digest))
 	return !strings.HasPrefix(d, "BEGIN") && !strings.HasPrefix(d, "START TRANSACTION")
+}
+
+// endsTransaction reports a COMMIT or ROLLBACK (not ROLLBACK TO a
+// savepoint, which keeps the transaction).
+func endsTransaction(digest string) bool {
+	d := strings.ToUpper(strings.TrimSpace(digest))
+	return d == "COMMIT" || strings.HasPrefix(d, "COMMIT ") || d == "ROLLBACK" ||
+		(strings.HasPrefix(d, "ROLLBACK ") && !strings.Contains(d, " TO "))
 }
 
 // sent marks t's statement sent.

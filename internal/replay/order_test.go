@@ -207,4 +207,28 @@ func TestOrderWriteDeps(t *testing.T) {
 	require.Equal(t, []int{tk[0][0].rank}, tk[1][0].after, "session 1's update waited for session 0's")
 	require.Empty(t, tk[0][1].after, "the COMMIT does not wait for the update that waited for it")
 	require.Empty(t, tk[2][0].after, "a read")
+
+	// Session 1's update waited for session 0's lock and, at the proxy,
+	// ended before session 0's COMMIT did (the server releases the locks
+	// before the OK is sent): the COMMIT still does not wait for it, or
+	// the two would wait for each other.
+	sessions = []*session{
+		{stmts: []capture.Record{rec(0, 2, "update t set c = ? where id = ?"), rec(3, 10, "commit")}},
+		{stmts: []capture.Record{rec(1, 9, "update t set c = ? where id = ?"), rec(12, 13, "rollback")}},
+		{stmts: []capture.Record{rec(2, 3, "insert into u values ( ? )"), rec(4, 11, "commit")}},
+	}
+	_, tk = newOrder(sessions)
+	require.Empty(t, tk[0][1].after, "a COMMIT waits for no write")
+	require.Equal(t, []int{tk[0][0].rank}, tk[1][0].after, "the update still follows the update it waited for")
+	require.Empty(t, tk[2][1].after, "nor for two")
+}
+
+// TestEndsTransaction: COMMIT and ROLLBACK, not ROLLBACK TO a savepoint.
+func TestEndsTransaction(t *testing.T) {
+	for d, want := range map[string]bool{
+		"commit": true, "COMMIT": true, " commit ": true, "commit work": true, "rollback": true, "rollback work": true,
+		"rollback to savepoint a": false, "rollback to a": false, "update t set c = ?": false, "commits": false, "begin": false,
+	} {
+		require.Equal(t, want, endsTransaction(d), d)
+	}
 }
