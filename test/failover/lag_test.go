@@ -16,10 +16,14 @@ import (
 
 // TestLagMovesReads: under sysbench oltp_point_select and a writer loop
 // through the proxy, node 2 applies the primary's events 30 s late. As the
-// writes go on its lag grows past max_replication_lag (3 s); within 3 check
-// intervals of the monitor measuring that, the proxy sends node 2 no more
-// reads (node 3 takes them all), and after `lag 2 clear` node 2 catches up
-// and gets reads again. No statement fails.
+// writes go on its lag grows past max_replication_lag (3 s); once the
+// monitor has shunned it for that (SHUNNED_REPLICATION_LAG), the proxy
+// sends node 2 no more reads (node 3 takes them all), and after `lag 2
+// clear` node 2 catches up and gets reads again. No statement fails. How
+// long the shun took after the first sample over the limit is logged, not
+// asserted: lag_shun_after wants consecutive samples over it, and on a
+// loaded machine a delayed replica's Seconds_Behind_Master can dip under
+// the limit between two of them (CI once saw 4 s, then 2 s).
 func TestLagMovesReads(t *testing.T) {
 	needSandbox(t, "sysbench")
 	const schema = "fo_lag"
@@ -81,18 +85,19 @@ func TestLagMovesReads(t *testing.T) {
 		}
 		return false
 	}, "node2's measured lag never exceeded %d s: %v", maxLag, lazy(func() string { return fmt.Sprint(lagSamples(a, n2)) }))
-	tShun := waitFor(t, 3*interval+grace, func() bool {
+	tShun := waitFor(t, 30*time.Second, func() bool {
 		return stateIn(a, 20, n2) == topology.StateShunnedLag
-	}, "node2 not SHUNNED_REPLICATION_LAG: %v", hostgroups(a))
+	}, "node2 not SHUNNED_REPLICATION_LAG: %v (lag samples %v)", lazy(func() string { return fmt.Sprint(hostgroups(a)) }),
+		lazy(func() string { return fmt.Sprint(lagSamples(a, n2)) }))
 	t.Logf("lag injected; first sample over %ds after %s, SHUNNED_REPLICATION_LAG seen %s later",
 		maxLag, ms(exceeded.Sub(tLag)), ms(tShun.Sub(exceeded)))
 
-	// From 3 check intervals after the lag was measured over the limit,
-	// over a window in which node3 serves at least 5000 reads: node2 serves
-	// none (its Com_select grows by the monitor's read-only checks at
-	// most), and the proxy sent it nothing.
-	deadline := exceeded.Add(3 * interval)
-	waitFor(t, 3*interval+time.Second, func() bool { return time.Now().After(deadline) }, "the window's start")
+	// From a check interval and the grace after the shun (a read already
+	// running on node2 ends), over a window in which node3 serves at least
+	// 5000 reads: node2 serves none (its Com_select grows by the monitor's
+	// read-only checks at most), and the proxy sent it nothing.
+	deadline := tShun.Add(interval + grace)
+	waitFor(t, interval+grace+time.Second, func() bool { return time.Now().After(deadline) }, "the window's start")
 	fallbacks0 := a.Stats.ReaderFallbacks.Load()
 	tA := time.Now()
 	c2a, c3a, p2a := globalStatus(t, sb, 2, "Com_select"), globalStatus(t, sb, 3, "Com_select"), queries(n2)
@@ -111,11 +116,8 @@ func TestLagMovesReads(t *testing.T) {
 	require.Equal(t, fallbacks0, a.Stats.ReaderFallbacks.Load(), "reads fell back to the writer while node3 was usable")
 
 	lastRead := last2()
-	t.Logf("last statement on node2 finished %s after its lag was first measured over the limit", ms(lastRead.Sub(exceeded)))
-	// The same bound as the shun itself (tShun above): a read already
-	// running on node2 when it was shunned may end a little later.
-	require.LessOrEqual(t, lastRead.Sub(exceeded), 3*interval+grace,
-		"node2 still got reads %s after its lag exceeded the limit (3 intervals + grace: %s)", lastRead.Sub(exceeded), 3*interval+grace)
+	t.Logf("last statement on node2 finished %s after its lag was first measured over the limit, %s after the shun",
+		ms(lastRead.Sub(exceeded)), ms(lastRead.Sub(tShun)))
 
 	// Back: node2 catches up, is unshunned, and gets reads again.
 	tClear := time.Now()
