@@ -22,6 +22,9 @@ type Conn struct {
 	pool     *Pool
 	created  time.Time
 	lastUsed time.Time
+	// outAt (unix ns) is when the pool last handed the connection out:
+	// put times the checkout (server.timeHold).
+	outAt int64
 
 	// DB is the current schema on the backend ("" = none).
 	DB string

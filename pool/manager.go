@@ -68,6 +68,9 @@ type server struct {
 	// dialNs is a moving average of how long opening a connection took
 	// (0 before the first).
 	dialNs atomic.Int64
+	// holdNs is a moving average of how long a checkout lasted (from the
+	// pool handing a connection out to its return; 0 before the first).
+	holdNs atomic.Int64
 }
 
 // suspect reports whether a connection to the server was found closed by

@@ -84,6 +84,10 @@ type ServerStats struct {
 	// ReuseWaits counts Gets that found no idle connection and, instead
 	// of opening one, took one that came back meanwhile (awaitReturn).
 	ReuseWaits atomic.Uint64
+	// StallWaits counts the awaitReturn waits that ran out with nothing
+	// back from the server meanwhile, and went on up to ReuseWait
+	// instead of opening a connection.
+	StallWaits atomic.Uint64
 }
 
 // addUsed counts one more connection in use and keeps MaxConnUsed.
@@ -178,6 +182,15 @@ const (
 // others were still logging in: 10,000 clients running 16 statements at
 // a time through a fresh rwproxy opened 24 of their 28 connections so,
 // in the first half second (docs/benchmarks.md).
+//
+// A server that answers nothing for a moment (no connection came back
+// for as long as the wait, with some in use: its threads off the CPU, or
+// stuck on a lock) would log a new connection in no sooner, so the Get
+// waits up to ReuseWait, however many wait with it; so does one whose
+// wait ran out with nothing back meanwhile. Without that, the statements
+// the balancer kept sending to a replica that fell behind (12–16 of 16
+// at a time, 10,000 clients) each opened a connection once more of them
+// waited than it had in use.
 func (p *Pool) awaitReturn(ctx context.Context) (*Conn, error) {
 	limit := p.m.opts.ReuseWait
 	if limit <= 0 {
@@ -186,17 +199,24 @@ func (p *Pool) awaitReturn(ctx context.Context) (*Conn, error) {
 	s := p.srv
 	n := s.awaiting.Add(1)
 	defer s.awaiting.Add(-1)
-	if s.stats.ConnUsed.Load()+s.dialing.Load() < n {
-		return nil, nil
-	}
-	if s.shortForGood(time.Now().UnixNano()) {
-		return nil, nil
-	}
 	wait := firstReuseWait
 	if d := s.dialNs.Load(); d > 0 {
 		wait = reuseWaitDials * time.Duration(d)
 	}
-	t := time.NewTimer(min(max(wait, minReuseWait), limit))
+	wait = min(max(wait, minReuseWait), limit)
+	began := time.Now().UnixNano()
+	stalled := s.stalled(began, wait)
+	if have := s.stats.ConnUsed.Load() + s.dialing.Load(); !stalled && n > have && !s.servesInTime(n, have, wait) {
+		return nil, nil
+	}
+	if s.shortForGood(began) {
+		return nil, nil
+	}
+	if stalled {
+		wait = limit
+		s.stats.StallWaits.Add(1)
+	}
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	for {
 		select {
@@ -206,11 +226,38 @@ func (p *Pool) awaitReturn(ctx context.Context) (*Conn, error) {
 				return p.handOut(c), nil
 			}
 		case <-t.C:
+			if !stalled && wait < limit && !s.returnedSince(began) {
+				// Nothing came back while this Get waited: wait on.
+				stalled = true
+				s.stats.StallWaits.Add(1)
+				t.Reset(limit - wait)
+				continue
+			}
 			return nil, nil
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// servesInTime reports whether the n-th Get waiting for one of the have
+// connections in use (or being opened) can expect one back within wait:
+// after ceil(n/have) checkouts of the average length (holdNs). Unknown
+// (no checkout timed yet, or nothing in use): no.
+func (s *server) servesInTime(n, have int64, wait time.Duration) bool {
+	hold := s.holdNs.Load()
+	if have <= 0 || hold <= 0 {
+		return false
+	}
+	return (n+have-1)/have*hold <= int64(wait)
+}
+
+// stalled reports whether, at now, the server has connections in use and
+// none came back for longer than wait (though one did before: a pool
+// that never had a return is new, not stalled).
+func (s *server) stalled(now int64, wait time.Duration) bool {
+	last := max(s.slackAt.Load(), s.shortAt.Load())
+	return s.stats.ConnUsed.Load() > 0 && last > 0 && now-last > int64(wait)
 }
 
 // shortForGood reports whether, for slackWindow up to now, every
@@ -222,6 +269,14 @@ func (p *Pool) awaitReturn(ctx context.Context) (*Conn, error) {
 func (s *server) shortForGood(now int64) bool {
 	since := s.shortSince.Load() // 0 before any run: never after slackAt
 	return s.slackAt.Load() < since && now-since > int64(slackWindow) && now-s.shortAt.Load() <= int64(slackWindow)
+}
+
+// returnedSince reports whether a connection came back to the server's
+// idle list (to a waiting Get or not) at or after since. markReturn
+// records a return at most once a millisecond, so one within a
+// millisecond after a recorded one counts as at that one.
+func (s *server) returnedSince(since int64) bool {
+	return max(s.slackAt.Load(), s.shortAt.Load()) >= since-int64(time.Millisecond)
 }
 
 // markReturn records, at now, that a connection came back to the idle
@@ -245,16 +300,31 @@ func (s *server) markReturn(now int64, short bool) {
 	s.shortAt.Store(now)
 }
 
-// timeDial adds one dial's duration to the server's moving average
-// (weight 1/8).
-func (s *server) timeDial(d time.Duration) {
+// holdSample: about one return in holdSample is timed (by the clock's
+// low digits), not to write the server's shared average at every
+// statement of every session.
+const holdSample = 8
+
+// timeHold adds one checkout's length (capped at most: a connection
+// held by a transaction or a long statement says little about the next
+// statement's) to the server's moving average.
+func (s *server) timeHold(d, most time.Duration) {
+	addSample(&s.holdNs, min(max(d, 0), max(most, time.Millisecond)))
+}
+
+// timeDial adds one dial's duration to the server's moving average.
+func (s *server) timeDial(d time.Duration) { addSample(&s.dialNs, d) }
+
+// addSample adds d to the moving average avg (weight 1/8; the first
+// sample sets it).
+func addSample(avg *atomic.Int64, d time.Duration) {
 	for {
-		old := s.dialNs.Load()
+		old := avg.Load()
 		next := int64(d)
 		if old > 0 {
 			next = old + (int64(d)-old)/8
 		}
-		if s.dialNs.CompareAndSwap(old, next) {
+		if avg.CompareAndSwap(old, next) {
 			return
 		}
 	}
@@ -263,6 +333,7 @@ func (s *server) timeDial(d time.Duration) {
 // handOut hands an idle connection out.
 func (p *Pool) handOut(c *Conn) *Conn {
 	p.srv.stats.addUsed()
+	c.outAt = time.Now().UnixNano()
 	c.released.Store(false)
 	return c
 }
@@ -337,11 +408,13 @@ func (p *Pool) dialCounted(ctx context.Context) (*Conn, error) {
 		p.srv.stats.ConnERR.Add(1)
 		return nil, err
 	}
-	p.srv.timeDial(time.Since(began))
+	now := time.Now()
+	p.srv.timeDial(now.Sub(began))
 	p.srv.stats.ConnOK.Add(1)
 	// In use before it stops being counted as being opened: a Get in
 	// between may wait for it, not open another one.
 	p.srv.stats.addUsed()
+	c.outAt = now.UnixNano()
 	p.srv.dialing.Add(-1)
 	return c, nil
 }
@@ -433,6 +506,9 @@ func (p *Pool) put(c *Conn) {
 	p.srv.stats.ConnUsed.Add(-1)
 	now := time.Now()
 	c.lastUsed = now
+	if ns := now.UnixNano(); c.outAt > 0 && ns%holdSample == 0 {
+		p.srv.timeHold(time.Duration(ns-c.outAt), p.m.opts.ReuseWait)
+	}
 	if p.m.opts.MaxLifetime > 0 && now.Sub(c.created) > p.m.opts.MaxLifetime {
 		p.closeConn(c)
 		return

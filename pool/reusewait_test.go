@@ -77,17 +77,69 @@ func TestGetTakesAReturnedConnectionInsteadOfDialing(t *testing.T) {
 
 func TestGetDialsWhenMoreWaitThanAreInUse(t *testing.T) {
 	f, srv, c := reuseFixture(t)
+	// Checkouts of 3 minutes: the second Get waiting for the one
+	// connection in use has its turn after 6, later than its wait (four
+	// dials of a minute).
+	srv.holdNs.Store(int64(3 * time.Minute))
 	first := getAsync(t, f)
 	awaitWaiters(t, srv, 1)
-	// One connection in use, one Get already waiting for it: the next
-	// opens its own.
 	second := f.mustGet(t)
-	require.Equal(t, int64(2), f.dials.Load())
+	require.Equal(t, int64(2), f.dials.Load(), "the second Get opened its own")
 	c.Recycle()
 	require.Same(t, c, <-first)
 	require.Equal(t, uint64(1), srv.stats.ReuseWaits.Load())
 	second.Recycle()
 	c.Recycle()
+}
+
+// More Gets wait than connections are in use, but checkouts are short:
+// each one's turn comes within its wait, and none opens a connection.
+func TestGetWaitsItsTurnWhenCheckoutsAreShort(t *testing.T) {
+	f, srv, c := reuseFixture(t)
+	srv.holdNs.Store(int64(time.Second)) // turns after 1 s and 2 s, within four dials of a minute
+	first := getAsync(t, f)
+	awaitWaiters(t, srv, 1)
+	second := getAsync(t, f)
+	awaitWaiters(t, srv, 2)
+	require.Equal(t, int64(1), f.dials.Load(), "neither opened a connection")
+	c.Recycle()
+	var got *Conn
+	select {
+	case got = <-first:
+	case got = <-second:
+	}
+	require.Same(t, c, got)
+	got.Recycle()
+	var last *Conn
+	select {
+	case last = <-first:
+	case last = <-second:
+	}
+	require.Same(t, c, last, "the other took it in turn")
+	require.Equal(t, int64(1), f.dials.Load())
+	require.Equal(t, uint64(2), srv.stats.ReuseWaits.Load())
+	last.Recycle()
+}
+
+func TestServesInTime(t *testing.T) {
+	var s server
+	require.False(t, s.servesInTime(2, 1, time.Hour), "no checkout timed yet")
+	s.holdNs.Store(int64(10 * time.Millisecond))
+	require.True(t, s.servesInTime(2, 1, 20*time.Millisecond), "two checkouts of 10 ms")
+	require.False(t, s.servesInTime(3, 1, 20*time.Millisecond))
+	require.True(t, s.servesInTime(8, 4, 20*time.Millisecond), "two rounds of four")
+	require.False(t, s.servesInTime(9, 4, 20*time.Millisecond))
+	require.False(t, s.servesInTime(1, 0, time.Hour), "nothing in use")
+}
+
+func TestTimeHold(t *testing.T) {
+	var s server
+	s.timeHold(8*time.Millisecond, 50*time.Millisecond)
+	require.Equal(t, int64(8*time.Millisecond), s.holdNs.Load(), "the first sets it")
+	s.timeHold(16*time.Millisecond, 50*time.Millisecond)
+	require.Equal(t, int64(9*time.Millisecond), s.holdNs.Load(), "weight 1/8")
+	s.timeHold(time.Hour, 50*time.Millisecond)
+	require.Equal(t, int64(9*time.Millisecond+(41*time.Millisecond)/8), s.holdNs.Load(), "a long checkout counts as the cap")
 }
 
 func TestGetDialsWithNothingInUse(t *testing.T) {
@@ -147,6 +199,53 @@ func TestGetWaitsForAConnectionBeingOpened(t *testing.T) {
 	require.Equal(t, int64(2), f.dials.Load())
 	require.Equal(t, uint64(1), srv.stats.ReuseWaits.Load())
 	opened.Recycle()
+}
+
+// A wait that runs out with nothing back from the server meanwhile (it
+// answers nothing at the moment) goes on, up to ReuseWait, instead of
+// opening a connection the server would log in no sooner.
+func TestGetWaitsOnWhileTheServerReturnsNothing(t *testing.T) {
+	f, srv, c := reuseFixture(t)
+	srv.dialNs.Store(int64(250 * time.Microsecond)) // a first wait of 1 ms
+	srv.slackAt.Store(time.Now().Add(-time.Hour).UnixNano())
+	got := getAsync(t, f)
+	require.Eventually(t, func() bool { return srv.stats.StallWaits.Load() == 1 }, 10*time.Second, time.Millisecond,
+		"the first wait ran out and went on")
+	c.Recycle()
+	require.Same(t, c, <-got, "the Get took the connection that came back after its first wait")
+	require.Equal(t, int64(1), f.dials.Load(), "no connection was opened")
+	require.Equal(t, uint64(1), srv.stats.ReuseWaits.Load())
+	c.Recycle()
+}
+
+// When connections did come back meanwhile (to other Gets), the server
+// answers: the demand is larger than the pool, and the Get opens one once
+// its first wait runs out.
+func TestGetDialsAfterItsWaitWhenTheServerAnswers(t *testing.T) {
+	f, srv, c := reuseFixture(t)
+	srv.dialNs.Store(int64(250 * time.Microsecond))
+	// A return recorded after the Get began to wait (in the future here:
+	// the test does not race the 1 ms timer).
+	srv.slackAt.Store(time.Now().Add(time.Hour).UnixNano())
+	c2 := f.mustGet(t)
+	require.Equal(t, int64(2), f.dials.Load(), "the Get opened a connection")
+	require.Zero(t, srv.stats.StallWaits.Load())
+	require.Zero(t, srv.stats.ReuseWaits.Load())
+	c.Recycle()
+	c2.Recycle()
+}
+
+func TestReturnedSince(t *testing.T) {
+	ms := int64(time.Millisecond)
+	var s server
+	require.False(t, s.returnedSince(10*ms), "nothing came back yet")
+	s.slackAt.Store(5 * ms)
+	require.False(t, s.returnedSince(10*ms))
+	require.True(t, s.returnedSince(5*ms))
+	require.True(t, s.returnedSince(6*ms), "within the millisecond markReturn does not record")
+	s.shortAt.Store(12 * ms)
+	require.True(t, s.returnedSince(10*ms), "a return to a waiting Get counts")
+	require.False(t, s.returnedSince(14*ms))
 }
 
 // markReturn: a run of returns to waiting Gets begins at the first one
