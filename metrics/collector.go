@@ -21,6 +21,7 @@ var (
 	dPoolConns        = desc("pool_connections", "Backend connections held by sessions (state=used) or idle in the pool (state=free).", []string{"backend", "state"})
 	dPoolCreated      = desc("pool_connections_created_total", "Backend connections opened successfully.", lServer)
 	dPoolReuseWaits   = desc("pool_reuse_waits_total", "Statements that found no idle backend connection and, instead of opening one, took one that came back meanwhile.", lServer)
+	dPoolStallWaits   = desc("pool_stall_waits_total", "Statements that waited for a backend connection to come back past the usual wait (up to 50 ms) because the server returned none meanwhile.", lServer)
 	dPoolFailed       = desc("pool_connections_failed_total", "Backend connection attempts that failed (dial or login).", lServer)
 	dPingSeconds      = desc("monitor_ping_seconds", "Round trip of the monitor's last successful ping.", lServer)
 	dPingFailures     = desc("monitor_ping_failures", "Consecutive failed monitor pings (0 when the last one succeeded).", lServer)
@@ -91,7 +92,7 @@ func NewCollector(src Source) *Collector { return &Collector{src: src} }
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		dBackendQueries, dBackendQueryTime, dBackendSent, dBackendRecv, dBackendInFlight, dPoolConns,
-		dPoolCreated, dPoolReuseWaits, dPoolFailed, dPingSeconds, dPingFailures,
+		dPoolCreated, dPoolReuseWaits, dPoolStallWaits, dPoolFailed, dPingSeconds, dPingFailures,
 		dBackendState, dBackendUp, dBackendWeight, dBackendEffWeight, dBackendLatAvg, dBackendMaxConns, dBackendLag, dBackendReadOnly, dHostgroupInfo,
 		dClients, dAuthFailures, dLoginFailures, dBuildInfo, dPanics, dQueries, dSessionBackErrs, dRoutes, dDestinations,
 		dReaderFallbacks, dReadRetries, dReadRetryFails, dReplyCut, dRYWWaits, dRYWFallbacks, dRYWWait, dFailoverWaits, dQueryTimeouts, dPins,
@@ -136,6 +137,7 @@ func collectServers(ch chan<- prometheus.Metric, servers []Server) {
 		ch <- gauge(dPoolConns, float64(sv.ConnFree), a, "free")
 		ch <- counter(dPoolCreated, float64(sv.ConnCreated), a)
 		ch <- counter(dPoolReuseWaits, float64(sv.ReuseWaits), a)
+		ch <- counter(dPoolStallWaits, float64(sv.StallWaits), a)
 		ch <- counter(dPoolFailed, float64(sv.ConnFailed), a)
 		if sv.Checked {
 			if sv.PingLatency > 0 {

@@ -106,6 +106,9 @@ type Server struct {
 	// ReuseWaits counts Gets that waited for a connection to come back
 	// instead of opening one.
 	ReuseWaits uint64 `json:"reuse_waits,omitempty"`
+	// StallWaits counts Gets that waited on, up to the pool's ReuseWait,
+	// while the server returned no connection.
+	StallWaits uint64 `json:"stall_waits,omitempty"`
 	ConnFailed uint64 `json:"conn_failed"`
 	Queries    uint64 `json:"queries"`
 	BytesSent  uint64 `json:"bytes_sent"`

@@ -144,18 +144,20 @@ func adminGlobals(st *runtimeState) []admin.Counter {
 		{Name: "Read_Retry_Failures", Value: u(c.ReadRetryFailures)},
 		{Name: "Query_Timeouts", Value: u(c.QueryTimeouts)},
 	}
-	var used, free, ok, errs, reused int64
+	var used, free, ok, errs, reused, stalled int64
 	for _, sv := range st.Servers {
 		used += sv.ConnUsed
 		free += sv.ConnFree
 		ok += int64(sv.ConnOK)
 		errs += int64(sv.ConnERR)
 		reused += int64(sv.ReuseWaits)
+		stalled += int64(sv.StallWaits)
 	}
 	out = append(out,
 		admin.Counter{Name: "Server_Connections_connected", Value: used + free},
 		admin.Counter{Name: "Server_Connections_created", Value: ok},
 		admin.Counter{Name: "Server_Connections_reused_after_wait", Value: reused},
+		admin.Counter{Name: "Server_Connections_waited_on_stall", Value: stalled},
 		admin.Counter{Name: "Server_Connections_aborted", Value: errs},
 		admin.Counter{Name: "Config_Version", Value: int64(st.Version)},
 	)

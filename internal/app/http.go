@@ -187,7 +187,7 @@ func sampleServers(servers []serverState) []metrics.Server {
 	out := make([]metrics.Server, 0, len(servers))
 	for _, sv := range servers {
 		m := metrics.Server{Addr: sv.Addr, ConnUsed: sv.ConnUsed, ConnFree: sv.ConnFree, InFlight: sv.InFlight,
-			ConnCreated: sv.ConnOK, ConnFailed: sv.ConnERR, Queries: sv.Queries, ReuseWaits: sv.ReuseWaits,
+			ConnCreated: sv.ConnOK, ConnFailed: sv.ConnERR, Queries: sv.Queries, ReuseWaits: sv.ReuseWaits, StallWaits: sv.StallWaits,
 			BytesSent: sv.BytesSent, BytesRecv: sv.BytesRecv, LatencyUs: sv.LatUs}
 		if h := sv.Health; h != nil && !h.LastPing.IsZero() {
 			m.Checked, m.PingFailures, m.PingError, m.PingLatency = true, h.ConsecutiveFailures, h.PingError, h.PingLatency

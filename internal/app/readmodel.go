@@ -63,6 +63,8 @@ type serverState struct {
 	// ReuseWaits: Gets that took a connection that came back instead of
 	// opening one.
 	ReuseWaits uint64
+	// StallWaits: Gets that waited on while the server returned nothing.
+	StallWaits uint64
 	// Health is nil when the monitor has no record of the server.
 	Health *monitor.ServerHealth
 }
@@ -170,7 +172,7 @@ func (a *App) gatherServers(c *config.Config, snap *topology.Snapshot) []serverS
 				s.InFlight.Load(), s.MaxConnUsed.Load()
 			sv.ConnOK, sv.ConnERR, sv.Queries = s.ConnOK.Load(), s.ConnERR.Load(), s.Queries.Load()
 			sv.BytesSent, sv.BytesRecv, sv.LatUs = s.BytesSent.Load(), s.BytesRecv.Load(), s.LatencyUs.Load()
-			sv.GTIDSync, sv.ReuseWaits = s.GTIDSync.Load(), s.ReuseWaits.Load()
+			sv.GTIDSync, sv.ReuseWaits, sv.StallWaits = s.GTIDSync.Load(), s.ReuseWaits.Load(), s.StallWaits.Load()
 		}
 		out = append(out, sv)
 	}

@@ -50,7 +50,7 @@ func distinctState(cfg *config.Config) *runtimeState {
 	for _, sv := range cfg.Servers {
 		st.Servers = append(st.Servers, serverState{Addr: sv.Host + ":" + strconv.Itoa(sv.Port),
 			ConnUsed: int64(n()), ConnFree: int64(n()), InFlight: int64(n()), MaxConnUsed: int64(n()),
-			ConnOK: n(), ConnERR: n(), Queries: n(), BytesSent: n(), BytesRecv: n(), LatUs: n(), ReuseWaits: n()})
+			ConnOK: n(), ConnERR: n(), Queries: n(), BytesSent: n(), BytesRecv: n(), LatUs: n(), ReuseWaits: n(), StallWaits: n()})
 	}
 	c := reflect.ValueOf(&st.Counters).Elem()
 	for i := range c.NumField() {
@@ -196,16 +196,21 @@ func TestReadModelViewsAgree(t *testing.T) {
 		require.Contains(t, m, p)
 		require.Equal(t, m[p], global[g], "%s vs %s", g, p)
 	}
-	var sum, reused, reusedMetric float64
+	var sum, reused, reusedMetric, stalled, stalledMetric float64
 	for _, sv := range st.Servers {
 		sum += float64(sv.ConnUsed + sv.ConnFree)
 		reused += float64(sv.ReuseWaits)
 		reusedMetric += m["rwproxy_pool_reuse_waits_total|backend="+sv.Addr]
+		stalled += float64(sv.StallWaits)
+		stalledMetric += m["rwproxy_pool_stall_waits_total|backend="+sv.Addr]
 	}
 	require.Equal(t, sum, global["Server_Connections_connected"])
 	require.Positive(t, reused)
 	require.Equal(t, reused, global["Server_Connections_reused_after_wait"])
 	require.Equal(t, reused, reusedMetric)
+	require.Positive(t, stalled)
+	require.Equal(t, stalled, global["Server_Connections_waited_on_stall"])
+	require.Equal(t, stalled, stalledMetric)
 
 	prow, err := db.Query("SELECT reason, count_total FROM stats_mysql_pinned_sessions")
 	require.NoError(t, err)
