@@ -22,9 +22,11 @@ type Conn struct {
 	pool     *Pool
 	created  time.Time
 	lastUsed time.Time
-	// outAt (unix ns) is when the pool last handed the connection out:
-	// put times the checkout (server.timeHold).
-	outAt int64
+	// outAt (unix ns) is when the pool last handed the connection out,
+	// for put to time the checkout (server.timeHold); 0 when this
+	// checkout is not timed. checkouts counts them (holdSample).
+	outAt     int64
+	checkouts uint32
 
 	// DB is the current schema on the backend ("" = none).
 	DB string

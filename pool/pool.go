@@ -84,9 +84,9 @@ type ServerStats struct {
 	// ReuseWaits counts Gets that found no idle connection and, instead
 	// of opening one, took one that came back meanwhile (awaitReturn).
 	ReuseWaits atomic.Uint64
-	// StallWaits counts the awaitReturn waits that ran out with nothing
-	// back from the server meanwhile, and went on up to ReuseWait
-	// instead of opening a connection.
+	// StallWaits counts the awaitReturn waits that went on up to
+	// ReuseWait because the server returned nothing: none for as long as
+	// the usual wait when it began, or none during it.
 	StallWaits atomic.Uint64
 }
 
@@ -256,9 +256,13 @@ func (s *server) servesInTime(n, have int64, wait time.Duration) bool {
 // none came back for longer than wait (though one did before: a pool
 // that never had a return is new, not stalled).
 func (s *server) stalled(now int64, wait time.Duration) bool {
-	last := max(s.slackAt.Load(), s.shortAt.Load())
+	last := s.lastReturn()
 	return s.stats.ConnUsed.Load() > 0 && last > 0 && now-last > int64(wait)
 }
+
+// lastReturn is when a connection last came back to the server's idle
+// list, to a waiting Get or not (unix ns; 0 before the first).
+func (s *server) lastReturn() int64 { return max(s.slackAt.Load(), s.shortAt.Load()) }
 
 // shortForGood reports whether, for slackWindow up to now, every
 // connection that came back went to a waiting Get: the demand is larger
@@ -276,7 +280,7 @@ func (s *server) shortForGood(now int64) bool {
 // records a return at most once a millisecond, so one within a
 // millisecond after a recorded one counts as at that one.
 func (s *server) returnedSince(since int64) bool {
-	return max(s.slackAt.Load(), s.shortAt.Load()) >= since-int64(time.Millisecond)
+	return s.lastReturn() >= since-int64(time.Millisecond)
 }
 
 // markReturn records, at now, that a connection came back to the idle
@@ -300,9 +304,9 @@ func (s *server) markReturn(now int64, short bool) {
 	s.shortAt.Store(now)
 }
 
-// holdSample: about one return in holdSample is timed (by the clock's
-// low digits), not to write the server's shared average at every
-// statement of every session.
+// holdSample: one checkout in holdSample of each connection is timed
+// (and a new connection's first), not to read the clock at every
+// checkout and write the server's shared average at every return.
 const holdSample = 8
 
 // timeHold adds one checkout's length (capped at most: a connection
@@ -333,7 +337,10 @@ func addSample(avg *atomic.Int64, d time.Duration) {
 // handOut hands an idle connection out.
 func (p *Pool) handOut(c *Conn) *Conn {
 	p.srv.stats.addUsed()
-	c.outAt = time.Now().UnixNano()
+	c.outAt = 0
+	if c.checkouts++; c.checkouts%holdSample == 0 {
+		c.outAt = time.Now().UnixNano()
+	}
 	c.released.Store(false)
 	return c
 }
@@ -506,8 +513,8 @@ func (p *Pool) put(c *Conn) {
 	p.srv.stats.ConnUsed.Add(-1)
 	now := time.Now()
 	c.lastUsed = now
-	if ns := now.UnixNano(); c.outAt > 0 && ns%holdSample == 0 {
-		p.srv.timeHold(time.Duration(ns-c.outAt), p.m.opts.ReuseWait)
+	if c.outAt > 0 {
+		p.srv.timeHold(time.Duration(now.UnixNano()-c.outAt), p.m.opts.ReuseWait)
 	}
 	if p.m.opts.MaxLifetime > 0 && now.Sub(c.created) > p.m.opts.MaxLifetime {
 		p.closeConn(c)
