@@ -36,7 +36,7 @@ func runThreads(ctx context.Context, lg *zap.Logger, c *threads.Controller) {
 	if c == nil {
 		return
 	}
-	go c.Run(ctx, threads.Interval, func(n int) { lg.Debug("threads changed by load", zap.Int("threads", n)) })
+	go c.Run(ctx, threads.Interval, threads.SampleEvery, func(n int) { lg.Debug("threads changed by load", zap.Int("threads", n)) })
 }
 
 // threadsCollector exports the thread count (fixed or by load).

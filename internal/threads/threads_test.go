@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,11 +14,13 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// fakeProc is a process whose CPU use per interval the test decides.
+// fakeProc is a process whose CPU use per interval the test decides, and
+// the run queue its samples find.
 type fakeProc struct {
-	cpu  time.Duration
-	now  time.Time
-	sets []int
+	cpu      time.Duration
+	now      time.Time
+	sets     []int
+	runnable uint64
 }
 
 func (p *fakeProc) read() time.Duration { return p.cpu }
@@ -33,8 +37,126 @@ func (p *fakeProc) tick(c *Controller, used float64) (int, bool) {
 func newFake(max int) (*Controller, *fakeProc) {
 	p := &fakeProc{now: time.Unix(1000, 0)}
 	c := New(max, p.set, p.read)
+	c.runnable = func() uint64 { return p.runnable }
 	c.Step(p.now)
 	return c, p
+}
+
+// tickQueued is tick with 20 run-queue samples of which share found
+// goroutines waiting (Run takes 20 in an interval while Sampling).
+func (p *fakeProc) tickQueued(c *Controller, used, share float64) (int, bool) {
+	waiting := int(share * 20)
+	for i := range 20 {
+		p.runnable = 0
+		if i < waiting {
+			p.runnable = 3
+		}
+		c.Sample()
+	}
+	p.runnable = 0
+	return p.tick(c, used)
+}
+
+// TestControllerQueueAddsAThread: several clients at once on one thread
+// far from full (0.55 CPUs) wait in its run queue; a second thread comes at
+// the first interval that finds them in a quarter of the samples, and stays
+// while they are found in a tenth; one client at a time at the same use
+// (never queued) keeps, or comes back to, one thread. Under queueBusy of a
+// thread a queue adds nothing, and too few samples decide nothing.
+func TestControllerQueueAddsAThread(t *testing.T) {
+	c, p := newFake(2)
+	for c.Threads() > 1 {
+		p.tick(c, 0.1)
+	}
+	for range 3 * downAfter {
+		_, changed := p.tickQueued(c, 0.55, 0)
+		require.False(t, changed, "one client at a time: one thread")
+	}
+	_, changed := p.tickQueued(c, 0.55, 0.2)
+	require.False(t, changed, "queued in a fifth of the samples: not yet")
+	_, changed = p.tickQueued(c, 0.3, 0.9)
+	require.False(t, changed, "0.3 CPUs: one thread gives that without a queue worth a thread")
+	for range 4 {
+		c.Sample()
+	}
+	p.runnable = 3
+	c.Sample()
+	p.runnable = 0
+	_, changed = p.tick(c, 0.55)
+	require.False(t, changed, "5 samples, 1 queued: a fifth")
+	p.runnable = 3
+	for range minSamples - 1 {
+		c.Sample()
+	}
+	p.runnable = 0
+	_, changed = p.tick(c, 0.55)
+	require.False(t, changed, "fewer than minSamples decide nothing")
+
+	n, changed := p.tickQueued(c, 0.55, 0.7)
+	require.True(t, changed)
+	require.Equal(t, 2, n)
+	for range 3 * downAfter {
+		_, changed := p.tickQueued(c, 0.55, 0.15)
+		require.False(t, changed, "still queued in a tenth: two threads stay")
+	}
+	for i := 1; i < downAfter; i++ {
+		_, changed := p.tickQueued(c, 0.55, 0)
+		require.False(t, changed, "interval %d", i)
+	}
+	n, changed = p.tickQueued(c, 0.55, 0)
+	require.True(t, changed, "the queue gone, 0.55 CPUs fit in one thread")
+	require.Equal(t, 1, n)
+	require.Equal(t, []int{1, 2, 1}, p.sets)
+}
+
+// TestControllerSamplesOnlyWhenBusy: Sampling follows the last interval's
+// use, so an idle process is not woken every SampleEvery.
+func TestControllerSamplesOnlyWhenBusy(t *testing.T) {
+	c, p := newFake(2)
+	require.False(t, c.Sampling(), "nothing measured yet")
+	p.tick(c, 0.1)
+	require.False(t, c.Sampling())
+	p.tick(c, sampleFrom)
+	require.True(t, c.Sampling())
+	p.tick(c, 0)
+	require.False(t, c.Sampling())
+}
+
+// TestRunSamples: while the process is busy Run samples the run queue
+// between steps and a queue it finds brings a second thread.
+func TestRunSamples(t *testing.T) {
+	var mu sync.Mutex
+	var cpu time.Duration
+	last := time.Now()
+	// A process using 0.6 CPUs by the wall clock.
+	read := func() time.Duration {
+		mu.Lock()
+		defer mu.Unlock()
+		now := time.Now()
+		cpu += time.Duration(0.6 * float64(now.Sub(last)))
+		last = now
+		return cpu
+	}
+	c := New(2, func(int) {}, read)
+	var samples atomic.Int64
+	var queue atomic.Bool
+	c.runnable = func() uint64 {
+		samples.Add(1)
+		if queue.Load() {
+			return 2
+		}
+		return 0
+	}
+	changed := make(chan int, 4)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.Run(ctx, 20*time.Millisecond, time.Millisecond, func(n int) { changed <- n }); close(done) }()
+	require.Equal(t, 1, <-changed, "0.6 CPUs and nothing waiting to run: down to one thread after downAfter steps")
+	queue.Store(true)
+	require.Equal(t, 2, <-changed, "sessions waiting in the run queue of one thread 60% busy: a second one")
+	cancel()
+	<-done
+	require.GreaterOrEqual(t, samples.Load(), int64(minSamples))
 }
 
 // TestControllerDownWhenIdleUpWhenBusy: from the start's max threads the
@@ -117,7 +239,7 @@ func TestRunAndCollector(t *testing.T) {
 	changed := make(chan int, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { c.Run(ctx, time.Millisecond, func(n int) { changed <- n }); close(done) }()
+	go func() { c.Run(ctx, time.Millisecond, time.Millisecond, func(n int) { changed <- n }); close(done) }()
 	require.Equal(t, 1, <-changed, "an idle process comes down to one thread")
 	cancel()
 	<-done
