@@ -13,15 +13,21 @@
 // stayed well below for a while.
 //
 // CPU use alone misses one case: several clients at once on one thread
-// that is far from full. Their sessions then wait for each other in the
-// thread's run queue while the machine's other CPU has nothing to do until
-// their replies go out (sysbench at 8 client threads on 2 CPUs: rwproxy at
-// 0.55–0.65 of one CPU left 0.25 of a CPU idle and served 10% fewer
-// queries than with two threads). So while the process is busy the
-// Controller also samples the runtime's run queue every SampleEvery, and a
-// second thread comes as soon as sessions are found waiting in a quarter
-// of the samples with the one thread at least 40% busy; one client at a
-// time never waits there and keeps one thread.
+// that is far from full while the machine has CPU to spare. Their sessions
+// then wait for each other in the thread's run queue while another CPU
+// idles until their replies go out (sysbench point selects at 8 client
+// threads on 2 CPUs: rwproxy at 0.55–0.65 of one CPU, the machine 0.25–0.3
+// CPUs idle, 10% fewer queries than with two threads). So while the
+// process is busy the Controller also samples the runtime's run queue every
+// SampleEvery, and a second thread comes when sessions are found waiting in
+// a quarter of the samples, the one thread is at least 40% busy and the
+// machine had a fifth of a CPU idle over the last second of such
+// intervals. Such a thread is kept queueHold, then given back for a second
+// to measure again: at two threads the idle CPU it was added for is gone,
+// so only the count below can tell whether it still pays. One client at a
+// time never waits in the queue; a machine without idle CPU gains nothing
+// from one more thread and pays its wake-ups (read_only and read_write on
+// the same 2 CPUs: 15–22% more CPU per query and fewer queries).
 //
 // The Go runtime has no such policy (its GOMAXPROCS follows the CPU limit,
 // not the load), hence this small loop: one getrusage per interval, while
@@ -32,7 +38,11 @@ package threads
 
 import (
 	"context"
+	"io"
+	"os"
 	"runtime/metrics"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -59,17 +69,25 @@ const (
 	SampleEvery = 5 * time.Millisecond
 	sampleFrom  = 0.3
 	// queueUp: one more thread when goroutines were found waiting to run
-	// in this share of an interval's samples and the running threads are
-	// at least queueBusy used; the count stays while they are found in
-	// queueStay of the samples and one thread fewer would be queueBusy
-	// used. minSamples: fewer samples decide nothing.
+	// in this share of an interval's samples, the running threads are at
+	// least queueBusy used and the machine had at least idleFor CPUs idle
+	// over the last idleWindow such intervals at this count: a thread that
+	// would find no idle CPU only adds wake-ups (read_only and read_write
+	// at 8 and 32 sysbench threads on 2 CPUs: 15–22% more CPU per query,
+	// fewer queries). minSamples: fewer samples decide nothing.
 	queueUp    = 0.25
-	queueStay  = 0.10
 	queueBusy  = 0.40
 	minSamples = 5
+	idleFor    = 0.20
+	idleWindow = 10
+	// queueHold: a thread added for the queue is kept this long, then
+	// given back (unless the CPU use needs it) so that the next idleWindow
+	// intervals measure again whether it is worth it.
+	queueHold = 5 * time.Second
 )
 
-// Controller moves GOMAXPROCS between 1 and Max by the process's CPU use.
+// Controller moves GOMAXPROCS between 1 and Max by the process's CPU use
+// and its run queue.
 type Controller struct {
 	max  int
 	set  func(int)
@@ -85,6 +103,16 @@ type Controller struct {
 	used     float64       // CPUs used over the last interval
 	samples  int           // run-queue samples in this interval
 	queued   int           // of which found goroutines waiting
+
+	idle      func() time.Duration        // the machine's idle CPU time so far
+	idleRing  [idleWindow + 1]idleReading // the last readings, at this count
+	idleN     int                         // readings in idleRing since the last change
+	heldUntil time.Time                   // a thread added for the queue is kept until then
+}
+
+type idleReading struct {
+	at   time.Time
+	idle time.Duration
 }
 
 // New returns a Controller that starts at max threads (the start-up's work
@@ -94,7 +122,7 @@ func New(max int, set func(int), read func() time.Duration) *Controller {
 	if max < 1 {
 		max = 1
 	}
-	c := &Controller{max: max, set: set, read: read, runnable: runQueue()}
+	c := &Controller{max: max, set: set, read: read, runnable: runQueue(), idle: MachineIdle}
 	c.cur.Store(int64(max))
 	return c
 }
@@ -152,11 +180,34 @@ func (c *Controller) Step(now time.Time) (int, bool) {
 		queued = float64(c.queued) / float64(c.samples)
 	}
 	c.samples, c.queued = 0, 0
+	// The machine's idle CPU counts over a streak of intervals that each
+	// found a queue: idle seconds before a burst of clients say nothing
+	// about the burst.
+	// /proc/stat is read only while the process is busy (its start).
+	waiting := queued >= queueUp && used >= queueBusy*float64(cur)
+	if !waiting {
+		c.idleN = 0
+	}
+	idle, idleKnown := 0.0, false
+	if used >= sampleFrom {
+		idle, idleKnown = c.idleCPUs(now)
+	}
 	next := cur
 	switch {
-	case cur < c.max && (used >= upAt*float64(cur) || (queued >= queueUp && used >= queueBusy*float64(cur))):
-		next, c.lowTicks = cur+1, 0
-	case cur > 1 && used < downAt*float64(cur-1) && !(queued >= queueStay && used >= queueBusy*float64(cur-1)):
+	case cur < c.max && used >= upAt*float64(cur):
+		next, c.lowTicks, c.heldUntil = cur+1, 0, time.Time{}
+	case cur < c.max && waiting && idleKnown && idle >= idleFor:
+		next, c.lowTicks, c.heldUntil = cur+1, 0, now.Add(queueHold)
+	case !c.heldUntil.IsZero() && now.Before(c.heldUntil):
+		c.lowTicks = 0
+	case !c.heldUntil.IsZero():
+		// The hold is over: give the thread back to measure again, unless
+		// the CPU use alone keeps it (then the CPU rule takes over).
+		c.heldUntil, c.lowTicks = time.Time{}, 0
+		if cur > 1 && used < downAt*float64(cur-1) {
+			next = cur - 1
+		}
+	case cur > 1 && used < downAt*float64(cur-1):
 		c.lowTicks++
 		if c.lowTicks >= downAfter {
 			next, c.lowTicks = cur-1, 0
@@ -167,10 +218,58 @@ func (c *Controller) Step(now time.Time) (int, bool) {
 	if next == cur {
 		return cur, false
 	}
+	c.idleN = 0
 	c.set(next)
 	c.cur.Store(int64(next))
 	c.changes.Add(1)
 	return next, true
+}
+
+// idleCPUs records the machine's idle time at now and reports the CPUs
+// idle over the last idleWindow intervals, known once that many have
+// passed since the last change of the count or the last interval that
+// found no queue.
+func (c *Controller) idleCPUs(now time.Time) (float64, bool) {
+	r := idleReading{at: now, idle: c.idle()}
+	n := len(c.idleRing)
+	c.idleRing[c.idleN%n] = r
+	c.idleN++
+	if c.idleN <= idleWindow {
+		return 0, false
+	}
+	first := c.idleRing[(c.idleN-1-idleWindow)%n]
+	wall := r.at.Sub(first.at)
+	if wall <= 0 {
+		return 0, false
+	}
+	return float64(r.idle-first.idle) / float64(wall), true
+}
+
+// MachineIdle is the time all the machine's CPUs spent idle (or waiting
+// for I/O) since boot, from /proc/stat (in 1/100 s); 0 when unreadable,
+// and then the run queue adds no thread.
+func MachineIdle() time.Duration {
+	f, err := os.Open("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	var buf [256]byte
+	n, _ := io.ReadFull(f, buf[:])
+	line, _, _ := strings.Cut(string(buf[:n]), "\n")
+	fields := strings.Fields(line)
+	if len(fields) < 6 || fields[0] != "cpu" {
+		return 0
+	}
+	var ticks uint64
+	for _, v := range fields[4:6] { // idle, iowait
+		x, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return 0
+		}
+		ticks += x
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
 }
 
 // Run steps every interval until ctx ends, sampling the run queue every

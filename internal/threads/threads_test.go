@@ -21,6 +21,8 @@ type fakeProc struct {
 	now      time.Time
 	sets     []int
 	runnable uint64
+	idle     time.Duration
+	idleCPUs float64 // the machine's idle CPUs during each tick
 }
 
 func (p *fakeProc) read() time.Duration { return p.cpu }
@@ -31,6 +33,7 @@ func (p *fakeProc) set(n int)           { p.sets = append(p.sets, n) }
 func (p *fakeProc) tick(c *Controller, used float64) (int, bool) {
 	p.now = p.now.Add(Interval)
 	p.cpu += time.Duration(used * float64(Interval))
+	p.idle += time.Duration(p.idleCPUs * float64(Interval))
 	return c.Step(p.now)
 }
 
@@ -38,6 +41,7 @@ func newFake(max int) (*Controller, *fakeProc) {
 	p := &fakeProc{now: time.Unix(1000, 0)}
 	c := New(max, p.set, p.read)
 	c.runnable = func() uint64 { return p.runnable }
+	c.idle = func() time.Duration { return p.idle }
 	c.Step(p.now)
 	return c, p
 }
@@ -58,16 +62,18 @@ func (p *fakeProc) tickQueued(c *Controller, used, share float64) (int, bool) {
 }
 
 // TestControllerQueueAddsAThread: several clients at once on one thread
-// far from full (0.55 CPUs) wait in its run queue; a second thread comes at
-// the first interval that finds them in a quarter of the samples, and stays
-// while they are found in a tenth; one client at a time at the same use
-// (never queued) keeps, or comes back to, one thread. Under queueBusy of a
-// thread a queue adds nothing, and too few samples decide nothing.
+// far from full (0.55 CPUs) wait in its run queue; with a fifth of a CPU
+// idle on the machine over the last idleWindow intervals a second thread
+// comes, is held queueHold, then given back for idleWindow intervals of
+// measuring before it comes again. One client at a time at the same use
+// (never queued), a machine without idle CPU, a thread under queueBusy, or
+// too few samples: one thread.
 func TestControllerQueueAddsAThread(t *testing.T) {
 	c, p := newFake(2)
 	for c.Threads() > 1 {
 		p.tick(c, 0.1)
 	}
+	p.idleCPUs = 0.3
 	for range 3 * downAfter {
 		_, changed := p.tickQueued(c, 0.55, 0)
 		require.False(t, changed, "one client at a time: one thread")
@@ -76,14 +82,6 @@ func TestControllerQueueAddsAThread(t *testing.T) {
 	require.False(t, changed, "queued in a fifth of the samples: not yet")
 	_, changed = p.tickQueued(c, 0.3, 0.9)
 	require.False(t, changed, "0.3 CPUs: one thread gives that without a queue worth a thread")
-	for range 4 {
-		c.Sample()
-	}
-	p.runnable = 3
-	c.Sample()
-	p.runnable = 0
-	_, changed = p.tick(c, 0.55)
-	require.False(t, changed, "5 samples, 1 queued: a fifth")
 	p.runnable = 3
 	for range minSamples - 1 {
 		c.Sample()
@@ -91,33 +89,80 @@ func TestControllerQueueAddsAThread(t *testing.T) {
 	p.runnable = 0
 	_, changed = p.tick(c, 0.55)
 	require.False(t, changed, "fewer than minSamples decide nothing")
+	// A machine that idled before the burst of clients and is busy since.
+	p.idleCPUs = 1.5
+	for range idleWindow {
+		p.tickQueued(c, 0.55, 0)
+	}
+	p.idleCPUs = 0.1
+	for range 3 * idleWindow {
+		_, changed = p.tickQueued(c, 0.55, 0.7)
+		require.False(t, changed, "a machine with 0.1 CPUs idle: a second thread would find none")
+	}
+	p.idleCPUs = 0.3
+	k := 0
+	for c.Threads() == 1 && k <= idleWindow {
+		p.tickQueued(c, 0.55, 0.7)
+		k++
+	}
+	require.Equal(t, 2, c.Threads(), "queued, 0.55 CPUs, the machine 0.3 CPUs idle over idleWindow")
+	require.GreaterOrEqual(t, k, idleWindow/2, "not before the window's average reached idleFor")
 
-	n, changed := p.tickQueued(c, 0.55, 0.7)
+	// Held queueHold whatever the queue and the idle CPU then are.
+	p.idleCPUs = 0
+	held := int(queueHold / Interval)
+	for i := 1; i < held; i++ {
+		_, changed := p.tickQueued(c, 0.55, 0)
+		require.False(t, changed, "interval %d of the hold", i)
+	}
+	n, changed := p.tickQueued(c, 0.55, 0)
+	require.True(t, changed, "the hold over, 0.55 CPUs fit in one thread: given back to measure")
+	require.Equal(t, 1, n)
+	// Measured again: the idle CPU is back, the queue too.
+	p.idleCPUs = 0.3
+	for range idleWindow {
+		_, changed = p.tickQueued(c, 0.55, 0.7)
+		require.False(t, changed, "not before idleWindow intervals at one thread")
+	}
+	n, changed = p.tickQueued(c, 0.55, 0.7)
 	require.True(t, changed)
 	require.Equal(t, 2, n)
-	for range 3 * downAfter {
-		_, changed := p.tickQueued(c, 0.55, 0.15)
-		require.False(t, changed, "still queued in a tenth: two threads stay")
+	require.Equal(t, []int{1, 2, 1, 2}, p.sets)
+
+	// A hold that ends with the CPU needing the thread keeps it, then the
+	// CPU rule decides.
+	for range held {
+		p.tickQueued(c, 0.9, 0.7)
 	}
-	for i := 1; i < downAfter; i++ {
-		_, changed := p.tickQueued(c, 0.55, 0)
-		require.False(t, changed, "interval %d", i)
+	require.Equal(t, 2, c.Threads(), "0.9 CPUs: over downAt of one thread")
+	for range downAfter {
+		p.tick(c, 0.2)
 	}
-	n, changed = p.tickQueued(c, 0.55, 0)
-	require.True(t, changed, "the queue gone, 0.55 CPUs fit in one thread")
-	require.Equal(t, 1, n)
-	require.Equal(t, []int{1, 2, 1}, p.sets)
+	require.Equal(t, 1, c.Threads())
+}
+
+// TestMachineIdle: the machine's idle time since boot is read (every
+// machine idled at some point since) and never goes back.
+func TestMachineIdle(t *testing.T) {
+	a := MachineIdle()
+	require.Positive(t, a, "/proc/stat is readable here")
+	require.GreaterOrEqual(t, MachineIdle(), a)
 }
 
 // TestControllerSamplesOnlyWhenBusy: Sampling follows the last interval's
-// use, so an idle process is not woken every SampleEvery.
+// use, so an idle process is not woken every SampleEvery, and reads the
+// machine's idle time only while busy.
 func TestControllerSamplesOnlyWhenBusy(t *testing.T) {
 	c, p := newFake(2)
+	reads := 0
+	c.idle = func() time.Duration { reads++; return p.idle }
 	require.False(t, c.Sampling(), "nothing measured yet")
 	p.tick(c, 0.1)
 	require.False(t, c.Sampling())
+	require.Zero(t, reads, "an idle process does not read /proc/stat")
 	p.tick(c, sampleFrom)
 	require.True(t, c.Sampling())
+	require.Equal(t, 1, reads)
 	p.tick(c, 0)
 	require.False(t, c.Sampling())
 }
@@ -138,6 +183,9 @@ func TestRunSamples(t *testing.T) {
 		return cpu
 	}
 	c := New(2, func(int) {}, read)
+	// A machine with one CPU idle, by the same clock.
+	idleStart := time.Now()
+	c.idle = func() time.Duration { return time.Since(idleStart) }
 	var samples atomic.Int64
 	var queue atomic.Bool
 	c.runnable = func() uint64 {
